@@ -1,0 +1,1 @@
+export { BrokerError, type BrokerErrorCode, BrokerErrorCodes } from './errors.js';

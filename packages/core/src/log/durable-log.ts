@@ -1,0 +1,627 @@
+/**
+ * The durable append-only log: the storage engine under the HTTP proxy and the broker's message store.
+ *
+ *   open() ──▶ open ──close()──▶ closing ──▶ closed
+ *                │ write/fsync error                ▲
+ *                └──▶ failed (appends reject) ──────┘ destroy() from anywhere
+ *
+ * Appends are framed into an in-memory batch and assigned a sequence number and file offset at once; one
+ * writer at a time writes a whole batch and syncs it, then resolves every append in it (group commit).
+ * Acknowledgements are ACK records written the same way. A segment whose records are all acknowledged is
+ * deleted in the background; ACKs it holds for records of older, still present segments are first copied
+ * forward, so no acknowledged record can come back after a restart.
+ */
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { throwIfAborted } from '../abort.js';
+import { CoreError } from '../errors.js';
+import { type Logger, noopLogger } from '../logger.js';
+import { decodeAckPayload, encodeAckPayload } from './ack-codec.js';
+import { DirectoryLock } from './directory-lock.js';
+import { type DurableLogOptions, type ResolvedLogOptions, resolveLogOptions } from './durable-log-options.js';
+import { type RecoveryReport, recoverLog } from './log-recovery.js';
+import {
+  FRAME_HEADER_BYTES,
+  frameChecksumMatches,
+  MAX_USER_RECORD_TYPE,
+  RecordType,
+  readFrameHeader,
+  writeFrame,
+} from './record-frame.js';
+import { Segment, SlotState } from './segment.js';
+import { encodeSegmentHeader, SEGMENT_HEADER_BYTES, segmentFileName } from './segment-file.js';
+import { scanSegment } from './segment-scanner.js';
+import { findSegment } from './segment-search.js';
+
+/** A record read back from the log. */
+export interface LogRecord {
+  seq: number;
+  /** The caller's record type, 0..127. */
+  type: number;
+  body: Buffer;
+}
+
+/** One entry of the full history (event-sourcing mode). */
+export type HistoryEntry =
+  | { kind: 'record'; seq: number; type: number; body: Buffer; acked: boolean }
+  | { kind: 'ack'; seq: number; acked: number[] };
+
+export interface AppendOptions {
+  /** The caller's record type, 0..127, returned by reads. @defaultValue 0 */
+  type?: number;
+}
+
+export interface LogStats {
+  segments: number;
+  /** Bytes in segment files (written so far). */
+  diskBytes: number;
+  liveRecords: number;
+  nextSeq: number;
+  /** Appends and acks waiting to be written. */
+  pendingRecords: number;
+  /** Batches written since open (each one write per segment touched). */
+  batches: number;
+  /** fdatasync calls since open. */
+  syncs: number;
+}
+
+interface Chunk {
+  seg: Segment;
+  buf: Buffer;
+  len: number;
+  /** Where in the file `buf[0]` goes. */
+  filePos: number;
+}
+
+interface Batch {
+  chunks: Chunk[];
+  records: number;
+  bytes: number;
+  lastSeq: number;
+  ackSeqs: number[];
+  done: Promise<void>;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+type LogState = 'open' | 'closing' | 'closed';
+
+const CHUNK_BYTES = 1024 * 1024;
+// An ACK record holds at most this many sequence numbers, keeping it well under maxRecordBytes.
+const MAX_ACKS_PER_RECORD = 65_536;
+
+export class DurableLog {
+  readonly dir: string;
+  /** What `open()` found and repaired. */
+  readonly recovery: RecoveryReport;
+  readonly #opts: ResolvedLogOptions;
+  readonly #log: Logger;
+  readonly #lock: DirectoryLock;
+  readonly #segments: Segment[];
+  #nextSeq: number;
+  #state: LogState = 'open';
+  #failed: CoreError | undefined;
+  #pending: Batch | undefined;
+  #inflight: Batch | undefined;
+  #flushTimer: NodeJS.Timeout | undefined;
+  #flushImmediate: NodeJS.Immediate | undefined;
+  #lastBatchRecords = 1;
+  #writtenSeq: number;
+  #spareBuffers: Buffer[] = [];
+  #compaction: Promise<void> | undefined;
+  #closePromise: Promise<void> | undefined;
+  #batchesWritten = 0;
+  #syncs = 0;
+
+  private constructor(
+    opts: ResolvedLogOptions,
+    log: Logger,
+    lock: DirectoryLock,
+    segments: Segment[],
+    nextSeq: number,
+    recovery: RecoveryReport,
+  ) {
+    this.dir = opts.dir;
+    this.#opts = opts;
+    this.#log = log;
+    this.#lock = lock;
+    this.#segments = segments;
+    this.#nextSeq = nextSeq;
+    this.#writtenSeq = nextSeq - 1;
+    this.recovery = recovery;
+  }
+
+  /** Opens (creating if needed) and recovers the log in `options.dir`. */
+  static async open(options: DurableLogOptions): Promise<DurableLog> {
+    const opts = resolveLogOptions(options);
+    const log = (options.logger ?? noopLogger).child({ component: 'durable-log', dir: opts.dir });
+    throwIfAborted(options.signal);
+    await fsp.mkdir(opts.dir, { recursive: true });
+    const lock = await DirectoryLock.acquire(opts.dir);
+    try {
+      const { segments, nextSeq, report } = await recoverLog(
+        opts.dir,
+        opts.maxRecordBytes,
+        log,
+        options.signal,
+      );
+      const active = segments.at(-1);
+      if (active) active.fh = await fsp.open(active.path, 'r+');
+      const dlog = new DurableLog(opts, log, lock, segments, nextSeq, report);
+      log.info(
+        {
+          segments: report.segments,
+          records: report.records,
+          live: report.liveRecords,
+          ms: report.durationMs,
+        },
+        'log opened',
+      );
+      dlog.#maybeCompact();
+      return dlog;
+    } catch (err) {
+      await lock.release();
+      throw err;
+    }
+  }
+
+  /** Number of records not yet acknowledged. */
+  get liveCount(): number {
+    let n = 0;
+    for (const seg of this.#segments) n += seg.liveCount;
+    return n;
+  }
+
+  /**
+   * Appends one record; resolves with its sequence number once it is durable under the fsync policy.
+   * Sequence numbers increase in append order.
+   */
+  append(body: Uint8Array, options: AppendOptions = {}): Promise<number> {
+    const type = options.type ?? 0;
+    try {
+      this.#assertWritable();
+      if (!(body instanceof Uint8Array))
+        throw new CoreError('DSP_CORE_INVALID_ARGUMENT', 'body must be a Uint8Array');
+      if (!Number.isInteger(type) || type < 0 || type > MAX_USER_RECORD_TYPE) {
+        throw new CoreError(
+          'DSP_CORE_INVALID_ARGUMENT',
+          `record type must be 0..${MAX_USER_RECORD_TYPE}, got ${type}`,
+        );
+      }
+      if (body.length > this.#opts.maxRecordBytes) {
+        throw new CoreError(
+          'DSP_CORE_LOG_RECORD_TOO_LARGE',
+          `record of ${body.length} bytes exceeds maxRecordBytes (${this.#opts.maxRecordBytes})`,
+        );
+      }
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const batch = this.#batch();
+    const seq = this.#frame(batch, type, body, SlotState.Live);
+    this.#scheduleFlush(batch);
+    return batch.done.then(() => seq);
+  }
+
+  /**
+   * Acknowledges records: they leave the live set at once, and the tombstone is durable when the promise
+   * resolves. Unknown or already acknowledged sequence numbers are ignored. Resolves with how many records
+   * this call acknowledged.
+   */
+  ack(seqs: number | readonly number[]): Promise<number> {
+    try {
+      this.#assertWritable();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const list = typeof seqs === 'number' ? [seqs] : seqs;
+    const batch = this.#batch();
+    let acked = 0;
+    for (const seq of list) {
+      const seg = findSegment(this.#segments, seq);
+      if (seg?.ack(seq)) {
+        batch.ackSeqs.push(seq);
+        acked++;
+      }
+    }
+    if (acked === 0) return Promise.resolve(0);
+    this.#scheduleFlush(batch);
+    return batch.done.then(() => acked);
+  }
+
+  /** True when `seq` is a live (unacknowledged) record. */
+  has(seq: number): boolean {
+    const seg = findSegment(this.#segments, seq);
+    return seg !== undefined && seg.stateOf(seq) === SlotState.Live;
+  }
+
+  /** Reads a live record (in event-sourcing mode, an acknowledged one too). */
+  async read(seq: number): Promise<LogRecord> {
+    const seg = findSegment(this.#segments, seq);
+    const state = seg?.stateOf(seq);
+    const readable = state === SlotState.Live || (state === SlotState.Acked && this.#opts.retainHistory);
+    if (!seg || !readable) {
+      throw new CoreError('DSP_CORE_LOG_NOT_FOUND', `no live record with sequence ${seq}`, {
+        details: { seq },
+      });
+    }
+    if (seq > this.#writtenSeq) await this.flush();
+    const offset = seg.offsetOf(seq);
+    const end = seg.frameEndOf(seq);
+    const buf = await this.#readRange(seg, offset, end - offset);
+    return this.#parseRecord(seg, buf, 0, seq);
+  }
+
+  /**
+   * The live records in append order, read from disk in large sequential chunks. Records appended after
+   * the iteration started are not included; records acknowledged meanwhile are skipped.
+   */
+  async *live(options: { signal?: AbortSignal } = {}): AsyncGenerator<LogRecord> {
+    await this.flush();
+    const limit = this.#writtenSeq;
+    for (const seg of [...this.#segments]) {
+      let winStart = 0;
+      let win: Buffer = Buffer.alloc(0);
+      for (let i = 0; i < seg.count; i++) {
+        const seq = seg.baseSeq + i;
+        if (seq > limit) return;
+        if (seg.states[i] !== SlotState.Live || seg.deleting) continue;
+        throwIfAborted(options.signal);
+        const offset = seg.offsets[i] as number;
+        const end = seg.frameEndOf(seq);
+        if (offset < winStart || end > winStart + win.length) {
+          winStart = offset;
+          const len = Math.min(Math.max(CHUNK_BYTES * 4, end - offset), seg.fileSize - offset);
+          win = await this.#readRange(seg, offset, len);
+        }
+        const record = this.#parseRecord(seg, win, offset - winStart, seq);
+        if (seg.states[i] === SlotState.Live) yield record;
+      }
+    }
+  }
+
+  /**
+   * Every record ever written, in order, with ACK records as their own entries: the event-sourcing view.
+   * Needs `retainHistory: true` (otherwise acknowledged history is deleted).
+   */
+  async *replay(options: { fromSeq?: number; signal?: AbortSignal } = {}): AsyncGenerator<HistoryEntry> {
+    if (!this.#opts.retainHistory) {
+      throw new CoreError('DSP_CORE_LOG_NO_HISTORY', 'replay() needs a log opened with retainHistory: true');
+    }
+    await this.flush();
+    const fromSeq = options.fromSeq ?? 0;
+    const limit = this.#writtenSeq;
+    for (const seg of [...this.#segments]) {
+      if (seg.count === 0 || seg.lastSeq < fromSeq) continue;
+      throwIfAborted(options.signal);
+      const buf = await this.#readRange(seg, 0, seg.fileSize);
+      const entries: HistoryEntry[] = [];
+      scanSegment(buf, SEGMENT_HEADER_BYTES, seg.baseSeq, this.#opts.maxRecordBytes, (frame) => {
+        if (frame.seq < fromSeq || frame.seq > limit || !seg.contains(frame.seq)) return;
+        if (frame.type <= MAX_USER_RECORD_TYPE) {
+          const acked = seg.stateOf(frame.seq) === SlotState.Acked;
+          entries.push({
+            kind: 'record',
+            seq: frame.seq,
+            type: frame.type,
+            body: Buffer.from(frame.payload),
+            acked,
+          });
+        } else if (frame.type === RecordType.Ack) {
+          entries.push({ kind: 'ack', seq: frame.seq, acked: decodeAckPayload(frame.payload) ?? [] });
+        }
+      });
+      yield* entries;
+    }
+  }
+
+  /** Resolves once everything appended or acknowledged so far is durable. */
+  async flush(): Promise<void> {
+    const pending = this.#pending;
+    const inflight = this.#inflight;
+    if (pending) {
+      this.#flushNow();
+      await pending.done;
+    } else if (inflight) {
+      await inflight.done;
+    }
+  }
+
+  stats(): LogStats {
+    let diskBytes = 0;
+    for (const seg of this.#segments) diskBytes += seg.fileSize;
+    return {
+      segments: this.#segments.length,
+      diskBytes,
+      liveRecords: this.liveCount,
+      nextSeq: this.#nextSeq,
+      pendingRecords: this.#pending?.records ?? 0,
+      batches: this.#batchesWritten,
+      syncs: this.#syncs,
+    };
+  }
+
+  /** Stops intake, writes what is queued, waits for background deletion, closes files and the lock. */
+  close(): Promise<void> {
+    if (this.#closePromise) return this.#closePromise;
+    this.#state = 'closing';
+    this.#closePromise = (async () => {
+      try {
+        await this.flush().catch(() => {});
+        while (this.#compaction) await this.#compaction;
+      } finally {
+        this.#state = 'closed';
+        for (const seg of this.#segments) {
+          await seg.fh?.close().catch(() => {});
+          seg.fh = undefined;
+        }
+        await this.#lock.release();
+      }
+    })();
+    return this.#closePromise;
+  }
+
+  /** Closes at once: queued appends reject with `err` (or `DSP_CORE_CLOSED`). */
+  destroy(err?: Error): void {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    this.#closePromise ??= Promise.resolve();
+    clearTimeout(this.#flushTimer);
+    if (this.#flushImmediate) clearImmediate(this.#flushImmediate);
+    const reason = err ?? new CoreError('DSP_CORE_CLOSED', 'the log was destroyed');
+    this.#pending?.reject(reason);
+    this.#pending = undefined;
+    for (const seg of this.#segments) {
+      seg.fh?.close().catch(() => {});
+      seg.fh = undefined;
+    }
+    this.#lock.releaseSync();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  #assertWritable(): void {
+    if (this.#failed) throw this.#failed;
+    if (this.#state !== 'open') throw new CoreError('DSP_CORE_CLOSED', `the log is ${this.#state}`);
+  }
+
+  #batch(): Batch {
+    if (this.#pending) return this.#pending;
+    let resolve!: () => void;
+    let reject!: (err: Error) => void;
+    const done = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    // Internal batches (ACK copies) may have no caller waiting: never an unhandled rejection.
+    done.catch(() => {});
+    this.#pending = { chunks: [], records: 0, bytes: 0, lastSeq: 0, ackSeqs: [], done, resolve, reject };
+    return this.#pending;
+  }
+
+  /** Frames one record into `batch`, assigning its sequence number and offset. */
+  #frame(batch: Batch, type: number, payload: Uint8Array, state: SlotState): number {
+    const seq = this.#nextSeq++;
+    const frameLen = FRAME_HEADER_BYTES + payload.length;
+    const chunk = this.#chunkFor(batch, seq, frameLen);
+    const seg = chunk.seg;
+    const offset = seg.endOffset;
+    writeFrame(chunk.buf, chunk.len, type, seq, payload);
+    chunk.len += frameLen;
+    seg.endOffset += frameLen;
+    seg.push(offset, state);
+    batch.records++;
+    batch.bytes += frameLen;
+    batch.lastSeq = seq;
+    return seq;
+  }
+
+  #chunkFor(batch: Batch, seq: number, frameLen: number): Chunk {
+    let seg = this.#segments.at(-1);
+    if (!seg || (seg.count > 0 && seg.endOffset + frameLen > this.#opts.segmentMaxBytes)) {
+      seg = new Segment(seq, join(this.dir, segmentFileName(seq)), SEGMENT_HEADER_BYTES, false);
+      this.#segments.push(seg);
+    }
+    let chunk = batch.chunks.at(-1);
+    if (!chunk || chunk.seg !== seg) {
+      chunk = { seg, buf: this.#takeBuffer(frameLen + SEGMENT_HEADER_BYTES), len: 0, filePos: seg.endOffset };
+      if (!seg.created && seg.count === 0) {
+        // A new file: its header goes out with its first records.
+        encodeSegmentHeader(seg.baseSeq).copy(chunk.buf, 0);
+        chunk.len = SEGMENT_HEADER_BYTES;
+        chunk.filePos = 0;
+      }
+      batch.chunks.push(chunk);
+    } else if (chunk.len + frameLen > chunk.buf.length) {
+      const bigger = this.#takeBuffer(Math.max(chunk.buf.length * 2, chunk.len + frameLen));
+      chunk.buf.copy(bigger, 0, 0, chunk.len);
+      this.#spareBuffers.push(chunk.buf);
+      chunk.buf = bigger;
+    }
+    return chunk;
+  }
+
+  #takeBuffer(minBytes: number): Buffer {
+    const spare = this.#spareBuffers.pop();
+    if (spare && spare.length >= minBytes) return spare;
+    return Buffer.allocUnsafeSlow(Math.max(CHUNK_BYTES, minBytes));
+  }
+
+  #scheduleFlush(batch: Batch): void {
+    if (this.#inflight) return; // the writer picks the batch up when it finishes
+    const policy = this.#opts.fsync;
+    if (policy.mode === 'batch' && policy.maxDelayMs > 0 && this.#lastBatchRecords > 1) {
+      const full = batch.records >= this.#lastBatchRecords || batch.bytes >= policy.maxBatchBytes;
+      if (!full) {
+        this.#flushTimer ??= setTimeout(() => this.#flushNow(), policy.maxDelayMs);
+        return;
+      }
+    }
+    // setImmediate rather than a microtask: appends made by the continuations of the last batch's
+    // promises all land in this batch first.
+    this.#flushImmediate ??= setImmediate(() => this.#flushNow());
+  }
+
+  #flushNow(): void {
+    clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
+    if (this.#flushImmediate) clearImmediate(this.#flushImmediate);
+    this.#flushImmediate = undefined;
+    const batch = this.#pending;
+    if (this.#inflight || !batch) return;
+    this.#pending = undefined;
+    if (this.#failed) {
+      batch.reject(this.#failed);
+      return;
+    }
+    this.#frameAcks(batch);
+    this.#inflight = batch;
+    this.#writeBatch(batch).then(
+      () => {
+        this.#inflight = undefined;
+        this.#lastBatchRecords = Math.max(1, batch.records);
+        batch.resolve();
+        this.#maybeCompact();
+        if (this.#pending) this.#scheduleFlush(this.#pending);
+      },
+      (err: unknown) => {
+        this.#inflight = undefined;
+        this.#failed = new CoreError('DSP_CORE_LOG_IO', `log write failed: ${(err as Error).message}`, {
+          cause: err,
+        });
+        this.#log.error({ err }, 'log write failed; the log takes no more appends');
+        batch.reject(this.#failed);
+        this.#pending?.reject(this.#failed);
+        this.#pending = undefined;
+      },
+    );
+  }
+
+  /** Turns the batch's acknowledged sequence numbers into ACK records at its end. */
+  #frameAcks(batch: Batch): void {
+    if (batch.ackSeqs.length === 0) return;
+    const seqs = batch.ackSeqs.sort((a, b) => a - b);
+    for (let i = 0; i < seqs.length; i += MAX_ACKS_PER_RECORD) {
+      const part = seqs.slice(i, i + MAX_ACKS_PER_RECORD);
+      this.#frame(batch, RecordType.Ack, encodeAckPayload(part), SlotState.Internal);
+      const seg = this.#segments.at(-1) as Segment;
+      for (const s of part) if (s < seg.baseSeq) seg.crossAcks.push(s);
+    }
+  }
+
+  async #writeBatch(batch: Batch): Promise<void> {
+    const sync = this.#opts.fsync.mode !== 'never';
+    let newFile = false;
+    for (const chunk of batch.chunks) {
+      const seg = chunk.seg;
+      if (!seg.fh) {
+        seg.fh = await fsp.open(seg.path, seg.created ? 'r+' : 'wx+');
+        newFile ||= !seg.created;
+      }
+      await seg.fh.write(chunk.buf, 0, chunk.len, chunk.filePos);
+      seg.fileSize = Math.max(seg.fileSize, chunk.filePos + chunk.len);
+      if (chunk.buf.length <= CHUNK_BYTES * 4 && this.#spareBuffers.length < 4)
+        this.#spareBuffers.push(chunk.buf);
+    }
+    this.#writtenSeq = Math.max(this.#writtenSeq, batch.lastSeq);
+    this.#batchesWritten++;
+    if (sync) {
+      for (const chunk of batch.chunks) {
+        await chunk.seg.fh?.datasync();
+        this.#syncs++;
+      }
+      if (newFile) await this.#syncDir();
+    }
+    for (const chunk of batch.chunks) chunk.seg.created = true;
+    // A rolled-over segment is written no more: its file handle is only needed for reads now.
+  }
+
+  async #syncDir(): Promise<void> {
+    const dh = await fsp.open(this.dir, 'r');
+    try {
+      await dh.sync();
+    } finally {
+      await dh.close();
+    }
+  }
+
+  async #readRange(seg: Segment, offset: number, length: number): Promise<Buffer> {
+    seg.readers++;
+    try {
+      seg.fh ??= await fsp.open(seg.path, 'r');
+      const buf = Buffer.allocUnsafe(length);
+      const { bytesRead } = await seg.fh.read(buf, 0, length, offset);
+      return buf.subarray(0, bytesRead);
+    } finally {
+      seg.readers--;
+    }
+  }
+
+  #parseRecord(seg: Segment, buf: Buffer, pos: number, seq: number): LogRecord {
+    const ok = buf.length - pos >= FRAME_HEADER_BYTES;
+    const header = ok ? readFrameHeader(buf, pos) : undefined;
+    if (
+      !header ||
+      header.seq !== seq ||
+      pos + FRAME_HEADER_BYTES + header.length > buf.length ||
+      !frameChecksumMatches(buf, pos, header)
+    ) {
+      throw new CoreError('DSP_CORE_LOG_CORRUPT', `record ${seq} in ${seg.path} failed its checksum`, {
+        details: { seq, file: seg.path, offset: seg.offsetOf(seq) },
+      });
+    }
+    const start = pos + FRAME_HEADER_BYTES;
+    return { seq, type: header.type, body: Buffer.from(buf.subarray(start, start + header.length)) };
+  }
+
+  /** Starts background deletion of fully acknowledged segments, unless one is running. */
+  #maybeCompact(): void {
+    if (this.#opts.retainHistory || this.#compaction || this.#state !== 'open') return;
+    if (!this.#segments.some((seg, i) => this.#deletable(seg, i))) return;
+    this.#compaction = this.#compact().then(
+      () => {
+        this.#compaction = undefined;
+        // Segments that became deletable while this pass ran (a roll, an ack) get their own pass.
+        this.#maybeCompact();
+      },
+      (err: unknown) => {
+        this.#compaction = undefined;
+        this.#log.error({ err }, 'segment deletion failed; will retry after the next write');
+      },
+    );
+  }
+
+  #deletable(seg: Segment, index: number): boolean {
+    return index < this.#segments.length - 1 && seg.liveCount === 0 && seg.created && !seg.deleting;
+  }
+
+  async #compact(): Promise<void> {
+    for (let i = 0; i < this.#segments.length - 1; i++) {
+      const seg = this.#segments[i] as Segment;
+      if (!this.#deletable(seg, i) || this.#state !== 'open') continue;
+      // ACKs here for records of older segments that still exist must outlive this file.
+      const needed = seg.crossAcks.filter((s) => {
+        const target = findSegment(this.#segments, s);
+        return target !== undefined && target !== seg;
+      });
+      if (needed.length > 0) {
+        const batch = this.#batch();
+        batch.ackSeqs.push(...needed);
+        this.#scheduleFlush(batch);
+        await batch.done;
+      }
+      seg.deleting = true;
+      while (seg.readers > 0) await new Promise((resolve) => setTimeout(resolve, 1));
+      await seg.fh?.close();
+      seg.fh = undefined;
+      await fsp.rm(seg.path, { force: true });
+      // The unlink must be durable before the ACKs that only mattered for this file can go too.
+      await this.#syncDir();
+      this.#segments.splice(this.#segments.indexOf(seg), 1);
+      i--;
+      this.#log.debug({ file: seg.path, records: seg.count }, 'deleted a fully acknowledged segment');
+    }
+  }
+}

@@ -1,0 +1,17 @@
+import { DispatcherError } from '@dispatcher/core';
+
+/**
+ * Error codes of `@dispatcher/http-proxy`. A retired code is never reused; `docs/errors.md` lists the same set
+ * (a test keeps them equal).
+ */
+export const ProxyErrorCodes = {
+  /** An option or argument failed validation. */
+  DSP_PROXY_INVALID_ARGUMENT: 'DSP_PROXY_INVALID_ARGUMENT',
+  /** The object was closed (or is closing) and takes no more calls. */
+  DSP_PROXY_CLOSED: 'DSP_PROXY_CLOSED',
+} as const;
+
+export type ProxyErrorCode = (typeof ProxyErrorCodes)[keyof typeof ProxyErrorCodes];
+
+/** Errors raised by `@dispatcher/http-proxy`. */
+export class ProxyError extends DispatcherError<ProxyErrorCode> {}

@@ -1,0 +1,1 @@
+export { ProxyError, type ProxyErrorCode, ProxyErrorCodes } from './errors.js';

@@ -1,0 +1,1 @@
+export { PushError, type PushErrorCode, PushErrorCodes } from './errors.js';

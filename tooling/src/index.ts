@@ -1,0 +1,44 @@
+/**
+ * Test-service layer of the Dispatcher monorepo: private redis-server and beanstalkd processes, the
+ * RabbitMQ reachability check and helpers they are built on. The vitest globalSetup factory lives in the
+ * `@dispatcher/tooling/vitest-services` entry point so that importing this one never touches vitest.
+ *
+ * @packageDocumentation
+ */
+export {
+  type BeanstalkdService,
+  type RestartBeanstalkdOptions,
+  type StartBeanstalkdOptions,
+  startBeanstalkd,
+} from './beanstalkd-process.js';
+export { type EnsureBinaryOptions, ensureBinary, findBinary, MissingBinaryError } from './ensure-binary.js';
+export { readErrorDocCodes } from './error-doc.js';
+export { type FileLockOptions, withFileLock } from './file-lock.js';
+export { getFreePort } from './free-port.js';
+export {
+  type LaunchOptions,
+  launchManagedProcess,
+  type ManagedProcess,
+  ServiceStartError,
+  type StopOptions,
+} from './managed-process.js';
+export {
+  killTrackedProcessesSync,
+  type TrackedProcess,
+  trackedProcesses,
+  trackProcess,
+} from './process-registry.js';
+export {
+  type AssertRabbitMQReachableOptions,
+  assertRabbitMQReachable,
+  DEFAULT_RABBITMQ_URL,
+  rabbitmqUrl,
+} from './rabbitmq.js';
+export { type RedisService, type StartRedisOptions, startRedis } from './redis-server-process.js';
+export {
+  createServiceStateDir,
+  reapOrphanedServices,
+  recordServicePid,
+  SERVICE_DIR_PREFIX,
+} from './service-state-dir.js';
+export { type TcpExchangeOptions, tcpExchange } from './tcp-exchange.js';
