@@ -1,18 +1,35 @@
 /**
- * Configuration of the http-dispatcher binary, parsed once at the edge from env and flags with zod.
- * Flags win over env. Errors name the setting: `LISTEN: expected host:port …`.
+ * Configuration of the http-dispatcher binary, parsed once at the edge with zod from (lowest to highest)
+ * built-in defaults, an optional JSON config file, environment variables and command-line flags. The
+ * original HTTP Dispatcher's variables keep their names and defaults. Errors name the setting:
+ * `WORKER: must be a positive integer, got "many"`.
  */
+import { readFileSync } from 'node:fs';
+import type { DestinationRule, HttpProxyOptions } from '@dispatcher/http-proxy';
+import { parseAllowedDestinations } from '@dispatcher/http-proxy';
 import { z } from 'zod';
 
-export interface AppConfig {
-  /** Address to listen on, `host:port` or `:port` (all interfaces). */
-  listen: { host: string | undefined; port: number };
-  /** Directory of the durable log. */
-  transactionLog: string;
+export class ConfigError extends Error {
+  override name = 'ConfigError';
 }
 
-const listenSchema = z.string().transform((value, ctx) => {
-  const m = /^(.*):(\d{1,5})$/.exec(value);
+const int = (min: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .refine((n) => Number.isSafeInteger(n) && n >= min, `must be at least ${min}`);
+
+const bool = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((v) => ['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'].includes(v), 'must be true or false')
+  .transform((v) => ['true', '1', 'yes', 'on'].includes(v));
+
+const listen = z.string().transform((value, ctx) => {
+  const m = /^(.*):(\d{1,5})$/.exec(value.trim());
   const port = m ? Number(m[2]) : Number.NaN;
   if (!m || port > 65535) {
     ctx.addIssue({ code: 'custom', message: `expected host:port or :port, got "${value}"` });
@@ -22,49 +39,130 @@ const listenSchema = z.string().transform((value, ctx) => {
   return { host, port };
 });
 
-const schema = z.object({
-  LISTEN: listenSchema.prefault(':8080'),
-  TRANSACTION_LOG: z.string().min(1, 'must not be empty').default('data/transaction-log'),
+const destinationRule = z.object({
+  match: z.string().min(1),
+  concurrency: z.number().int().positive().optional(),
+  ratePerSec: z.number().positive().optional(),
+  burst: z.number().int().positive().optional(),
+  timeoutMs: z.number().int().positive().optional(),
+  retryStatuses: z.array(z.number().int().min(100).max(599)).optional(),
+  failureThreshold: z.number().int().positive().optional(),
+  cooldownMs: z.number().int().positive().optional(),
 });
 
-const FLAGS: Record<string, keyof z.input<typeof schema>> = {
-  '--listen': 'LISTEN',
-  '--transaction-log': 'TRANSACTION_LOG',
-};
+const configFile = z.object({ destinations: z.array(destinationRule).default([]) }).strict();
+
+/** Every setting: env name, flag, meaning and default (for --help and the README). */
+export const SETTINGS = [
+  ['LISTEN', 'address to listen on, host:port or :port', ':80'],
+  ['TRANSACTION_LOG', 'directory of the durable transaction log', 'transaction.log'],
+  ['DEAD_LETTER', 'directory of the dead-letter store', 'deadletter.log'],
+  ['WORKER', 'deliveries in flight at once, over all destinations', '10'],
+  ['RETRYLIMIT', 'retries before a request is dead-lettered (alias RETRY_LIMIT)', '10'],
+  ['DEFAULT_TIMEOUT', 'per-attempt timeout in ms unless X-Dispatcher-Timeout says otherwise', '10000'],
+  ['EVENT_SOURCING', 'keep the full history in the log (true/false)', 'false'],
+  ['RETRY_BACKOFF', 'exponential (with jitter) or legacy (the original 2^n seconds)', 'exponential'],
+  ['RETRY_BASE_MS', 'first retry delay of the exponential schedule, ms', '1000'],
+  ['RETRY_MAX_MS', 'longest retry delay, ms', '300000'],
+  [
+    'ALLOWED_DESTINATIONS',
+    'comma-separated host, host:port, *.domain, CIDR or *; unset = public addresses only',
+    '',
+  ],
+  ['ADMIN_TOKEN', 'bearer token for /_dispatcher/ admin routes; unset = loopback clients only', ''],
+  ['DESTINATION_CONCURRENCY', 'deliveries in flight to one destination', 'ceil(WORKER/2)'],
+  ['MAX_BODY_BYTES', 'largest request body accepted (413 above)', '10485760'],
+  ['MAX_BACKLOG', 'pending requests before new ones get 503', '5000000'],
+  ['MIN_FREE_DISK_BYTES', 'free disk below which new requests get 503', '268435456'],
+  ['MAX_RSS_BYTES', 'resident memory above which new requests get 503', ''],
+  ['IDEMPOTENCY_WINDOW_MS', 'how long an idempotency key is remembered', '86400000'],
+  ['SIGNING_SECRET', 'Standard Webhooks secret (whsec_...); deliveries are signed when set', ''],
+  ['SHUTDOWN_TIMEOUT_MS', 'on SIGTERM/SIGINT, wait this long for deliveries in flight', '10000'],
+  [
+    'CONFIG_FILE',
+    'JSON file with per-destination rules: {"destinations":[{"match":"api.example.com","concurrency":4,"ratePerSec":50}]}',
+    '',
+  ],
+  ['LOG_LEVEL', 'trace, debug, info, warn, error or fatal', 'info'],
+] as const;
+
+type SettingName = (typeof SETTINGS)[number][0] | 'RETRY_LIMIT';
+
+const schema = z.object({
+  LISTEN: listen.prefault(':80'),
+  TRANSACTION_LOG: z.string().min(1, 'must not be empty').default('transaction.log'),
+  DEAD_LETTER: z.string().min(1, 'must not be empty').default('deadletter.log'),
+  WORKER: int(1).optional(),
+  RETRYLIMIT: int(0).optional(),
+  RETRY_LIMIT: int(0).optional(),
+  DEFAULT_TIMEOUT: int(1).optional(),
+  EVENT_SOURCING: bool.optional(),
+  RETRY_BACKOFF: z.enum(['exponential', 'legacy']).optional(),
+  RETRY_BASE_MS: int(1).optional(),
+  RETRY_MAX_MS: int(1).optional(),
+  ALLOWED_DESTINATIONS: z
+    .string()
+    .transform((v, ctx) => {
+      try {
+        return parseAllowedDestinations(v);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    })
+    .optional(),
+  ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  DESTINATION_CONCURRENCY: int(1).optional(),
+  MAX_BODY_BYTES: int(1).optional(),
+  MAX_BACKLOG: int(1).optional(),
+  MIN_FREE_DISK_BYTES: int(0).optional(),
+  MAX_RSS_BYTES: int(1).optional(),
+  IDEMPOTENCY_WINDOW_MS: int(1).optional(),
+  SIGNING_SECRET: z.string().min(8, 'is too short').optional(),
+  SHUTDOWN_TIMEOUT_MS: int(0).optional(),
+  CONFIG_FILE: z.string().min(1).optional(),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+});
+
+export interface AppConfig {
+  proxy: Omit<HttpProxyOptions, 'logger'>;
+  logLevel: string;
+}
 
 export const HELP = `Usage: http-dispatcher [options]
 
-Durable store-and-forward HTTP dispatcher (foundation build: durable log + health endpoint).
+A durable store-and-forward HTTP dispatcher: send it the request you would send to the destination, with
+X-Dispatcher-Origin-Host naming the destination; it answers 202 once the request is on disk and delivers
+it with retries. Admin API, health and metrics under /_dispatcher/.
 
-Options (each also read from the environment variable in brackets):
-  --listen <host:port>         address to listen on [LISTEN] (default :8080)
-  --transaction-log <dir>      directory of the durable log [TRANSACTION_LOG] (default data/transaction-log)
-  -h, --help                   show this help
+Settings come from environment variables or the matching flags (--worker 20, --event-sourcing=true):
+${SETTINGS.map(([env, help, def]) => `  ${`--${env.toLowerCase().replace(/_/g, '-')}`.padEnd(26)} [${env}] ${help}${def ? ` (default ${def})` : ''}`).join('\n')}
+  -h, --help                 show this help
 `;
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+const FLAG_TO_ENV = new Map<string, SettingName>([
+  ...SETTINGS.map(([env]) => [`--${env.toLowerCase().replace(/_/g, '-')}`, env] as [string, SettingName]),
+  ['--retry-limit', 'RETRY_LIMIT'],
+]);
 
 export type ParsedArgs = { help: true } | { help: false; config: AppConfig };
 
 export function parseConfig(env: NodeJS.ProcessEnv, argv: readonly string[]): ParsedArgs {
   const input: Record<string, string> = {};
-  for (const key of Object.values(FLAGS)) {
-    const value = env[key];
-    if (value !== undefined && value !== '') input[key] = value;
+  for (const name of [...SETTINGS.map(([n]) => n), 'RETRY_LIMIT']) {
+    const value = env[name];
+    if (value !== undefined && value !== '') input[name] = value;
   }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (arg === '-h' || arg === '--help') return { help: true };
-    const [flag, inline] = arg.includes('=')
-      ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
-      : [arg, undefined];
-    const key = FLAGS[flag];
-    if (!key) throw new ConfigError(`unknown option ${flag} (see --help)`);
-    const value = inline ?? argv[++i];
+    const eq = arg.indexOf('=');
+    const flag = eq > 0 ? arg.slice(0, eq) : arg;
+    const name = FLAG_TO_ENV.get(flag);
+    if (!name) throw new ConfigError(`unknown option ${flag} (see --help)`);
+    const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
     if (value === undefined) throw new ConfigError(`${flag}: missing value`);
-    input[key] = value;
+    input[name] = value;
   }
   const parsed = schema.safeParse(input);
   if (!parsed.success) {
@@ -72,5 +170,58 @@ export function parseConfig(env: NodeJS.ProcessEnv, argv: readonly string[]): Pa
       parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('\n'),
     );
   }
-  return { help: false, config: { listen: parsed.data.LISTEN, transactionLog: parsed.data.TRANSACTION_LOG } };
+  const c = parsed.data;
+  if (c.RETRYLIMIT !== undefined && c.RETRY_LIMIT !== undefined && c.RETRYLIMIT !== c.RETRY_LIMIT) {
+    throw new ConfigError(
+      `RETRY_LIMIT: conflicts with RETRYLIMIT (${c.RETRY_LIMIT} vs ${c.RETRYLIMIT}); set one`,
+    );
+  }
+  let destinations: DestinationRule[] = [];
+  if (c.CONFIG_FILE) destinations = readConfigFile(c.CONFIG_FILE);
+  const retryLimit = c.RETRYLIMIT ?? c.RETRY_LIMIT;
+  const proxy: AppConfig['proxy'] = {
+    dataDir: c.TRANSACTION_LOG,
+    deadLetterDir: c.DEAD_LETTER,
+    port: c.LISTEN.port,
+    destinations,
+    ...(c.LISTEN.host ? { host: c.LISTEN.host } : {}),
+    ...(c.WORKER === undefined ? {} : { workers: c.WORKER }),
+    ...(retryLimit === undefined ? {} : { retryLimit }),
+    ...(c.DEFAULT_TIMEOUT === undefined ? {} : { defaultTimeoutMs: c.DEFAULT_TIMEOUT }),
+    ...(c.EVENT_SOURCING === undefined ? {} : { eventSourcing: c.EVENT_SOURCING }),
+    ...(c.RETRY_BACKOFF === undefined ? {} : { retryBackoff: c.RETRY_BACKOFF }),
+    ...(c.RETRY_BASE_MS === undefined ? {} : { retryBaseMs: c.RETRY_BASE_MS }),
+    ...(c.RETRY_MAX_MS === undefined ? {} : { retryMaxMs: c.RETRY_MAX_MS }),
+    ...(c.ALLOWED_DESTINATIONS === undefined ? {} : { allowedDestinations: c.ALLOWED_DESTINATIONS }),
+    ...(c.ADMIN_TOKEN === undefined ? {} : { adminToken: c.ADMIN_TOKEN }),
+    ...(c.DESTINATION_CONCURRENCY === undefined
+      ? {}
+      : { perDestinationConcurrency: c.DESTINATION_CONCURRENCY }),
+    ...(c.MAX_BODY_BYTES === undefined ? {} : { maxBodyBytes: c.MAX_BODY_BYTES }),
+    ...(c.MAX_BACKLOG === undefined ? {} : { maxBacklog: c.MAX_BACKLOG }),
+    ...(c.MIN_FREE_DISK_BYTES === undefined ? {} : { minFreeDiskBytes: c.MIN_FREE_DISK_BYTES }),
+    ...(c.MAX_RSS_BYTES === undefined ? {} : { maxRssBytes: c.MAX_RSS_BYTES }),
+    ...(c.IDEMPOTENCY_WINDOW_MS === undefined ? {} : { idempotencyWindowMs: c.IDEMPOTENCY_WINDOW_MS }),
+    ...(c.SIGNING_SECRET === undefined ? {} : { signingSecret: c.SIGNING_SECRET }),
+    ...(c.SHUTDOWN_TIMEOUT_MS === undefined ? {} : { shutdownTimeoutMs: c.SHUTDOWN_TIMEOUT_MS }),
+  };
+  return { help: false, config: { proxy, logLevel: c.LOG_LEVEL } };
+}
+
+function readConfigFile(path: string): DestinationRule[] {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`CONFIG_FILE: cannot read ${path}: ${(err as Error).message}`);
+  }
+  const parsed = configFile.safeParse(raw);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues
+        .map((i) => `CONFIG_FILE ${path}: ${i.path.join('.') || '(root)'}: ${i.message}`)
+        .join('\n'),
+    );
+  }
+  return parsed.data.destinations;
 }

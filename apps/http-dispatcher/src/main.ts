@@ -1,6 +1,7 @@
 #!/usr/bin/env node
+// Wiring only: config -> logger -> proxy -> start -> signals -> close.
+import { HttpProxy } from '@dispatcher/http-proxy';
 import { pino } from 'pino';
-import { startApp } from './app.js';
 import { ConfigError, HELP, parseConfig } from './config.js';
 
 async function main(): Promise<void> {
@@ -18,11 +19,15 @@ async function main(): Promise<void> {
     process.stdout.write(HELP);
     return;
   }
-  const logger = pino({ name: 'http-dispatcher' });
-  const app = await startApp(parsed.config, logger);
+  const logger = pino({ name: 'http-dispatcher', level: parsed.config.logLevel });
+  const proxy = new HttpProxy({ ...parsed.config.proxy, logger });
+  await proxy.start();
+  let stopping = false;
   const shutdown = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
     logger.info({ signal }, 'shutting down');
-    app.close().then(
+    proxy.close().then(
       () => process.exit(0),
       (err: unknown) => {
         logger.error({ err }, 'shutdown failed');
@@ -30,8 +35,8 @@ async function main(): Promise<void> {
       },
     );
   };
-  process.once('SIGTERM', shutdown);
-  process.once('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
 }
 
 main().catch((err: unknown) => {

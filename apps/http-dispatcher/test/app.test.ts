@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { noopLogger } from '@dispatcher/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startApp } from '../src/app.js';
 import { parseConfig } from '../src/config.js';
 
 const dirs: string[] = [];
@@ -18,68 +18,154 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
+const config = (env: Record<string, string>, argv: string[] = []) => {
+  const parsed = parseConfig(env, argv);
+  if (parsed.help) throw new Error('help');
+  return parsed.config.proxy;
+};
+
 describe('config', () => {
-  it('reads env, lets flags win, and names the bad setting', () => {
-    const parsed = parseConfig({ LISTEN: '127.0.0.1:9000' }, ['--transaction-log', '/var/x']);
-    expect(parsed).toEqual({
-      help: false,
-      config: { listen: { host: '127.0.0.1', port: 9000 }, transactionLog: '/var/x' },
+  it("keeps the original's variable names and defaults", () => {
+    expect(config({})).toEqual({
+      dataDir: 'transaction.log',
+      deadLetterDir: 'deadletter.log',
+      port: 80,
+      destinations: [],
     });
-    expect(parseConfig({}, ['--listen=:81'])).toMatchObject({
-      config: { listen: { host: undefined, port: 81 } },
+    const c = config({
+      LISTEN: '127.0.0.1:9000',
+      TRANSACTION_LOG: '/var/lib/d/log',
+      DEAD_LETTER: '/var/lib/d/dead',
+      WORKER: '20',
+      RETRYLIMIT: '3',
+      DEFAULT_TIMEOUT: '2500',
+      EVENT_SOURCING: 'true',
+      RETRY_BACKOFF: 'legacy',
+      ALLOWED_DESTINATIONS: 'api.example.com, *.internal.example, 10.0.0.0/8',
     });
-    expect(parseConfig({}, ['--listen', '[::1]:82'])).toMatchObject({
-      config: { listen: { host: '::1', port: 82 } },
+    expect(c).toMatchObject({
+      host: '127.0.0.1',
+      port: 9000,
+      dataDir: '/var/lib/d/log',
+      deadLetterDir: '/var/lib/d/dead',
+      workers: 20,
+      retryLimit: 3,
+      defaultTimeoutMs: 2500,
+      eventSourcing: true,
+      retryBackoff: 'legacy',
+      allowedDestinations: ['api.example.com', '*.internal.example', '10.0.0.0/8'],
     });
-    expect(() => parseConfig({ LISTEN: 'nonsense' }, [])).toThrow(/^LISTEN: expected host:port/);
-    expect(() => parseConfig({}, ['--bogus'])).toThrow('unknown option --bogus');
-    expect(() => parseConfig({}, ['--listen'])).toThrow('--listen: missing value');
-    expect(parseConfig({}, ['--help'])).toEqual({ help: true });
+    expect(config({ RETRY_LIMIT: '4' }).retryLimit).toBe(4);
+    expect(config({ LISTEN: '[::1]:81' })).toMatchObject({ host: '::1', port: 81 });
+  });
+
+  it('lets flags win over env', () => {
+    expect(config({ WORKER: '5' }, ['--worker', '7', '--event-sourcing=false'])).toMatchObject({
+      workers: 7,
+      eventSourcing: false,
+    });
+  });
+
+  it('names the setting in every error', () => {
+    expect(() => config({ WORKER: 'many' })).toThrow(/^WORKER: must be a whole number/);
+    expect(() => config({ LISTEN: 'nonsense' })).toThrow(/^LISTEN: expected host:port/);
+    expect(() => config({ EVENT_SOURCING: 'maybe' })).toThrow(/^EVENT_SOURCING: must be true or false/);
+    expect(() => config({ RETRYLIMIT: '3', RETRY_LIMIT: '4' })).toThrow(
+      /^RETRY_LIMIT: conflicts with RETRYLIMIT/,
+    );
+    expect(() => config({ ALLOWED_DESTINATIONS: 'a b' })).toThrow(/^ALLOWED_DESTINATIONS: /);
+    expect(() => config({ RETRY_BACKOFF: 'random' })).toThrow(/^RETRY_BACKOFF: /);
+    expect(() => config({}, ['--bogus'])).toThrow('unknown option --bogus');
+    expect(() => config({}, ['--worker'])).toThrow('--worker: missing value');
+  });
+
+  it('reads per-destination rules from CONFIG_FILE and validates them', () => {
+    const dir = tmp();
+    const good = join(dir, 'good.json');
+    writeFileSync(
+      good,
+      JSON.stringify({ destinations: [{ match: 'api.example.com', concurrency: 2, ratePerSec: 50 }] }),
+    );
+    expect(config({ CONFIG_FILE: good }).destinations).toEqual([
+      { match: 'api.example.com', concurrency: 2, ratePerSec: 50 },
+    ]);
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ destinations: [{ match: 'x', concurrency: -1 }] }));
+    expect(() => config({ CONFIG_FILE: bad })).toThrow(
+      /^CONFIG_FILE .*bad\.json: destinations\.0\.concurrency/,
+    );
+    expect(() => config({ CONFIG_FILE: join(dir, 'missing.json') })).toThrow(/^CONFIG_FILE: cannot read/);
   });
 });
 
-describe('app', () => {
-  it('serves health with the log stats over real HTTP and closes cleanly', async () => {
-    const app = await startApp({ listen: { host: '127.0.0.1', port: 0 }, transactionLog: tmp() }, noopLogger);
-    const res = await fetch(`${app.url}/_dispatcher/health`);
-    expect(res.status).toBe(200);
-    const body = (await res.json()) as { status: string; log: { segments: number } };
-    expect(body.status).toBe('ok');
-    expect(body.log.segments).toBe(0);
-    expect((await fetch(`${app.url}/other`)).status).toBe(404);
-    await app.close();
-    await expect(fetch(`${app.url}/_dispatcher/health`)).rejects.toThrow();
-  });
-
-  it('refuses a second instance on the same log directory', async () => {
-    const dir = tmp();
-    const first = await startApp({ listen: { host: '127.0.0.1', port: 0 }, transactionLog: dir }, noopLogger);
-    await expect(
-      startApp({ listen: { host: '127.0.0.1', port: 0 }, transactionLog: dir }, noopLogger),
-    ).rejects.toMatchObject({
-      code: 'DSP_CORE_LOG_LOCKED',
+describe('the http-dispatcher binary', () => {
+  const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+  const launch = (args: string[], env: Record<string, string> = {}) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', main, ...args], {
+      env: { ...process.env, ...env },
     });
-    await first.close();
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => (out += d));
+    p.stderr.on('data', (d: Buffer) => (err += d));
+    const exited = new Promise<number | null>((resolve) => p.on('exit', (code) => resolve(code)));
+    return { p, exited, out: () => out, err: () => err };
+  };
+
+  it('prints --help and exits 2 naming a bad setting', async () => {
+    const help = launch(['--help']);
+    expect(await help.exited).toBe(0);
+    expect(help.out()).toContain('Usage: http-dispatcher');
+    expect(help.out()).toContain('[RETRYLIMIT]');
+    const bad = launch([], { WORKER: '0' });
+    expect(await bad.exited).toBe(2);
+    expect(bad.err()).toContain('WORKER: must be at least 1');
   });
 
-  it('runs as a binary: --help, and exits 2 naming a bad setting', async () => {
-    const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
-    const run = (args: string[], env: Record<string, string> = {}) =>
-      new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-        const p = spawn(process.execPath, ['--import', 'tsx', main, ...args], {
-          env: { ...process.env, ...env },
-        });
-        let out = '';
-        let err = '';
-        p.stdout.on('data', (d: Buffer) => (out += d));
-        p.stderr.on('data', (d: Buffer) => (err += d));
-        p.on('exit', (code) => resolve({ code, out, err }));
+  it('accepts, delivers, and shuts down cleanly on SIGTERM', async () => {
+    const received: string[] = [];
+    const sink = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c));
+      req.on('end', () => {
+        received.push(`${req.method} ${req.url} ${body}`);
+        res.end();
       });
-    const help = await run(['--help']);
-    expect(help.code).toBe(0);
-    expect(help.out).toContain('Usage: http-dispatcher');
-    const bad = await run([], { LISTEN: 'x' });
-    expect(bad.code).toBe(2);
-    expect(bad.err).toContain('LISTEN: expected host:port');
+    });
+    await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+    const sinkPort = (sink.address() as AddressInfo).port;
+    const dir = tmp();
+    const app = launch([], {
+      LISTEN: '127.0.0.1:0',
+      TRANSACTION_LOG: join(dir, 'log'),
+      DEAD_LETTER: join(dir, 'dead'),
+      ALLOWED_DESTINATIONS: '127.0.0.1',
+    });
+    try {
+      let url = '';
+      for (let i = 0; i < 200 && !url; i++) {
+        const line = app
+          .out()
+          .split('\n')
+          .find((l) => l.includes('"listening"'));
+        if (line) url = (JSON.parse(line) as { url: string }).url;
+        else await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      const res = await fetch(`${url}/hello?a=1`, {
+        method: 'POST',
+        headers: { 'x-dispatcher-origin-host': `127.0.0.1:${sinkPort}` },
+        body: 'world',
+      });
+      expect(res.status).toBe(202);
+      for (let i = 0; i < 200 && received.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+      expect(received).toEqual(['POST /hello?a=1 world']);
+      app.p.kill('SIGTERM');
+      expect(await app.exited).toBe(0);
+      expect(app.out()).toContain('"closed"');
+    } finally {
+      app.p.kill('SIGKILL');
+      sink.close();
+    }
   });
 });

@@ -9,6 +9,10 @@ export const ProxyErrorCodes = {
   DSP_PROXY_INVALID_ARGUMENT: 'DSP_PROXY_INVALID_ARGUMENT',
   /** The object was closed (or is closing) and takes no more calls. */
   DSP_PROXY_CLOSED: 'DSP_PROXY_CLOSED',
+  /** A stored request could not be decoded (the log record is not a proxy request). */
+  DSP_PROXY_RECORD_DECODE: 'DSP_PROXY_RECORD_DECODE',
+  /** No message with that id is known. */
+  DSP_PROXY_NOT_FOUND: 'DSP_PROXY_NOT_FOUND',
 } as const;
 
 export type ProxyErrorCode = (typeof ProxyErrorCodes)[keyof typeof ProxyErrorCodes];

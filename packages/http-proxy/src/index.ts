@@ -1,1 +1,8 @@
+export type { DeliveryEvent } from './delivery/delivery-engine.js';
+export type { DestinationRule } from './delivery/delivery-options.js';
+export { signWebhook, verifyWebhook } from './delivery/webhook-signature.js';
 export { ProxyError, type ProxyErrorCode, ProxyErrorCodes } from './errors.js';
+export { HttpProxy } from './http-proxy.js';
+export { classifyAddress, parseAllowedDestinations } from './ingest/destination-policy.js';
+export { proxyMessageId, seqOfMessageId } from './proxy-message-id.js';
+export { HTTP_PROXY_DEFAULTS, type HttpProxyOptions } from './proxy-options.js';

@@ -250,9 +250,29 @@ describe('DurableLog', () => {
       count++;
     }
     expect(count).toBe(n / 2);
+    const tail: number[] = [];
+    for await (const r of log.live({ fromSeq: n - 5 })) tail.push(r.seq);
+    expect(tail).toEqual([n - 4, n - 2, n]);
     expect(log.stats().segments).toBeGreaterThan(5);
     expect(log.stats().diskBytes).toBeGreaterThan(0);
     await log.close();
     expect(statSync(dir).isDirectory()).toBe(true);
+  });
+});
+
+describe('DurableLog.appendWith', () => {
+  it('builds the body with the sequence number it will get, and appends nothing when the builder throws', async () => {
+    const log = await DurableLog.open({ dir: tempDir() });
+    const first = await log.appendWith((seq) => Buffer.from(`I am ${seq}`));
+    await expect(
+      log.appendWith(() => {
+        throw new Error('no body');
+      }),
+    ).rejects.toThrow('no body');
+    const second = await log.appendWith((seq) => Buffer.from(`I am ${seq}`), { type: 3 });
+    expect([first, second]).toEqual([1, 2]);
+    expect((await log.read(2)).body.toString()).toBe('I am 2');
+    expect((await log.read(2)).type).toBe(3);
+    await log.close();
   });
 });

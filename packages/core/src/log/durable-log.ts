@@ -177,17 +177,28 @@ export class DurableLog {
    * Sequence numbers increase in append order.
    */
   append(body: Uint8Array, options: AppendOptions = {}): Promise<number> {
+    return this.appendWith(() => body, options);
+  }
+
+  /**
+   * Like `append()`, but the body is built synchronously by `build(seq)` once the record's sequence
+   * number is known, so the body can carry it (e.g. an id that encodes where the record lives). If
+   * `build` throws, nothing is appended and the promise rejects with its error.
+   */
+  appendWith(build: (seq: number) => Uint8Array, options: AppendOptions = {}): Promise<number> {
     const type = options.type ?? 0;
+    let body: Uint8Array;
     try {
       this.#assertWritable();
-      if (!(body instanceof Uint8Array))
-        throw new CoreError('DSP_CORE_INVALID_ARGUMENT', 'body must be a Uint8Array');
       if (!Number.isInteger(type) || type < 0 || type > MAX_USER_RECORD_TYPE) {
         throw new CoreError(
           'DSP_CORE_INVALID_ARGUMENT',
           `record type must be 0..${MAX_USER_RECORD_TYPE}, got ${type}`,
         );
       }
+      body = build(this.#nextSeq);
+      if (!(body instanceof Uint8Array))
+        throw new CoreError('DSP_CORE_INVALID_ARGUMENT', 'body must be a Uint8Array');
       if (body.length > this.#opts.maxRecordBytes) {
         throw new CoreError(
           'DSP_CORE_LOG_RECORD_TOO_LARGE',
@@ -253,16 +264,19 @@ export class DurableLog {
   }
 
   /**
-   * The live records in append order, read from disk in large sequential chunks. Records appended after
-   * the iteration started are not included; records acknowledged meanwhile are skipped.
+   * The live records in append order (from `fromSeq` on), read from disk in large sequential chunks.
+   * Records appended after the iteration started are not included; records acknowledged meanwhile are
+   * skipped.
    */
-  async *live(options: { signal?: AbortSignal } = {}): AsyncGenerator<LogRecord> {
+  async *live(options: { fromSeq?: number; signal?: AbortSignal } = {}): AsyncGenerator<LogRecord> {
     await this.flush();
     const limit = this.#writtenSeq;
+    const fromSeq = options.fromSeq ?? 0;
     for (const seg of [...this.#segments]) {
+      if (seg.count === 0 || seg.lastSeq < fromSeq) continue;
       let winStart = 0;
       let win: Buffer = Buffer.alloc(0);
-      for (let i = 0; i < seg.count; i++) {
+      for (let i = Math.max(0, fromSeq - seg.baseSeq); i < seg.count; i++) {
         const seq = seg.baseSeq + i;
         if (seq > limit) return;
         if (seg.states[i] !== SlotState.Live || seg.deleting) continue;

@@ -1,0 +1,26 @@
+import type { FastifyInstance } from 'fastify';
+import type { ProxyContext } from '../proxy-context.js';
+import type { AdminGuard } from './admin-auth.js';
+
+/** Liveness, readiness and Prometheus metrics. Health and readiness are open (probes carry no token). */
+export function registerHealthRoutes(app: FastifyInstance, ctx: ProxyContext, guard: AdminGuard): void {
+  app.get('/_dispatcher/health', async () => ({
+    status: ctx.closing ? 'closing' : 'ok',
+    backlog: ctx.engine.backlog,
+    inflight: ctx.engine.inflight,
+    deadLetters: ctx.store.deadLetterCount,
+    log: ctx.store.main.stats(),
+  }));
+  app.get('/_dispatcher/ready', async (_req, reply) => {
+    const reason = ctx.closing ? 'closing' : ctx.overloaded();
+    if (reason) return reply.code(503).send({ ready: false, reason });
+    return { ready: true };
+  });
+  app.get('/_dispatcher/metrics', { preHandler: guard }, async (_req, reply) => {
+    ctx.metrics.backlog.set(ctx.engine.backlog);
+    ctx.metrics.deadLetterSize.set(ctx.store.deadLetterCount);
+    return reply
+      .header('content-type', ctx.metrics.registry.contentType)
+      .send(await ctx.metrics.registry.metrics());
+  });
+}

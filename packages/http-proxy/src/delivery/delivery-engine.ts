@@ -1,0 +1,464 @@
+/**
+ * Schedules and performs deliveries. Requests wait per destination in FIFO queues (acceptance order) or,
+ * when scheduled for later, in one due-time heap. A pump starts attempts while there is room under the
+ * global worker limit, the destination's concurrency limit, its rate limit and its circuit breaker;
+ * destinations take turns, so one slow or failing destination never holds up the others.
+ *
+ * One attempt:   read request ─▶ HTTP call ─▶ decide ─┬─ success ──────▶ callback? ─▶ ack
+ *                                                     ├─ retry ────────▶ ATTEMPT record ─▶ heap
+ *                                                     └─ dead-letter ──▶ DEAD record ─▶ failure callback? ─▶ ack
+ *
+ * An attempt cut short by shutdown records nothing: the request is simply still pending at the next start.
+ */
+import {
+  httpRetryClassifier,
+  type Logger,
+  parseRetryAfter,
+  type RetryDecider,
+  type RetryOutcome,
+  retryDecider,
+} from '@dispatcher/core';
+import type { Dispatcher } from 'undici';
+import type { ProxyMetrics } from '../proxy-metrics.js';
+import type { ProxyStore } from '../store/proxy-store.js';
+import { decodeStoredRequest, type StoredRequest } from '../stored-request.js';
+import type { DeliveryOptions } from './delivery-options.js';
+import { DestinationState } from './destination-state.js';
+import { DueHeap } from './due-heap.js';
+import { signWebhook } from './webhook-signature.js';
+
+/** What the engine reports to the owner of callbacks. */
+export interface DeliveryEvent {
+  id: string;
+  event: 'delivered' | 'dead-lettered';
+  attempts: number;
+  status?: number;
+  reason?: string;
+  error?: string;
+  at: number;
+}
+
+export interface DeliveryEngineDeps {
+  store: ProxyStore;
+  dispatcher: Dispatcher;
+  logger: Logger;
+  metrics: ProxyMetrics;
+  clock?: () => number;
+  /** Makes a callback durable and schedules it (the proxy's own accept path). */
+  sendCallback: (url: string, event: DeliveryEvent) => Promise<void>;
+}
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const RECENT_LIMIT = 100_000;
+// The response body is read and dropped (keep-alive needs it consumed); no need to hold more than this.
+const MAX_RESPONSE_BYTES = 1024 * 1024;
+
+export class DeliveryEngine {
+  readonly #opts: DeliveryOptions;
+  readonly #store: ProxyStore;
+  readonly #dispatcher: Dispatcher;
+  readonly #log: Logger;
+  readonly #metrics: ProxyMetrics;
+  readonly #clock: () => number;
+  readonly #sendCallback: DeliveryEngineDeps['sendCallback'];
+  readonly #dests: DestinationState[] = [];
+  readonly #destByKey = new Map<string, DestinationState>();
+  readonly #heap = new DueHeap();
+  readonly #deciders = new Map<string, RetryDecider>();
+  readonly #inflight = new Map<number, AbortController>();
+  readonly #cache = new Map<number, StoredRequest>();
+  #cacheBytes = 0;
+  #rr = 0;
+  #heapTimer: NodeJS.Timeout | undefined;
+  #heapTimerAt = Number.POSITIVE_INFINITY;
+  #wakeTimer: NodeJS.Timeout | undefined;
+  #stopped = false;
+  #idle: Array<() => void> = [];
+  /** Recently delivered ids (bounded), so status look-ups can answer `delivered` after the ack. */
+  readonly recentlyDelivered = new Map<string, { at: number; attempts: number; status?: number }>();
+
+  constructor(options: DeliveryOptions, deps: DeliveryEngineDeps) {
+    this.#opts = options;
+    this.#store = deps.store;
+    this.#dispatcher = deps.dispatcher;
+    this.#log = deps.logger.child({ component: 'delivery' });
+    this.#metrics = deps.metrics;
+    this.#clock = deps.clock ?? Date.now;
+    this.#sendCallback = deps.sendCallback;
+  }
+
+  /** Requests accepted and not yet finished (queued, scheduled or in flight). */
+  get backlog(): number {
+    let n = this.#heap.size + this.#inflight.size;
+    for (const d of this.#dests) n += d.queue.size;
+    return n;
+  }
+
+  get inflight(): number {
+    return this.#inflight.size;
+  }
+
+  /** True while `seq` is being attempted. */
+  isInflight(seq: number): boolean {
+    return this.#inflight.has(seq);
+  }
+
+  /** Schedules a durable request: now, or at `dueAt`. */
+  enqueue(seq: number, request: StoredRequest, dueAt = 0): void {
+    const dest = this.#destination(originOf(request.target));
+    if (this.#cacheBytes < this.#opts.hotCacheBytes) {
+      this.#cache.set(seq, request);
+      this.#cacheBytes += request.message.body.length + 512;
+    }
+    if (dueAt > this.#clock()) {
+      this.#heap.push(dueAt, seq, dest.index);
+      this.#armHeapTimer();
+    } else {
+      dest.queue.push(seq);
+      this.#pump();
+    }
+  }
+
+  /**
+   * Stops starting attempts, waits up to `timeoutMs` for those in flight, then aborts the rest (they stay
+   * pending, untouched, for the next start).
+   */
+  async stop(timeoutMs: number): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#heapTimer);
+    clearTimeout(this.#wakeTimer);
+    if (this.#inflight.size === 0) return;
+    const drained = new Promise<void>((resolve) => this.#idle.push(resolve));
+    const timer = setTimeout(() => {
+      for (const ctl of this.#inflight.values()) ctl.abort(new Error('dispatcher shutting down'));
+    }, timeoutMs);
+    await drained;
+    clearTimeout(timer);
+  }
+
+  #destination(key: string): DestinationState {
+    let dest = this.#destByKey.get(key);
+    if (!dest) {
+      dest = new DestinationState(this.#dests.length, key, this.#opts, this.#clock);
+      this.#dests.push(dest);
+      this.#destByKey.set(key, dest);
+    }
+    return dest;
+  }
+
+  #armHeapTimer(): void {
+    const due = this.#heap.peekDue();
+    if (due === undefined || this.#stopped || due >= this.#heapTimerAt) return;
+    clearTimeout(this.#heapTimer);
+    this.#heapTimerAt = due;
+    const wait = Math.min(Math.max(0, due - this.#clock()), MAX_TIMER_MS);
+    this.#heapTimer = setTimeout(() => {
+      this.#heapTimerAt = Number.POSITIVE_INFINITY;
+      this.#releaseDue();
+    }, wait);
+    this.#heapTimer.unref();
+  }
+
+  #releaseDue(): void {
+    const now = this.#clock();
+    for (let due = this.#heap.peekDue(); due !== undefined && due <= now; due = this.#heap.peekDue()) {
+      const e = this.#heap.pop();
+      if (e) this.#dests[e.dest]?.queue.push(e.seq);
+    }
+    this.#armHeapTimer();
+    this.#pump();
+  }
+
+  #pump(): void {
+    if (this.#stopped) return;
+    const n = this.#dests.length;
+    while (this.#inflight.size < this.#opts.workers) {
+      let picked: DestinationState | undefined;
+      for (let i = 0; i < n; i++) {
+        const dest = this.#dests[(this.#rr + i) % n] as DestinationState;
+        if (dest.queue.size === 0 || dest.inflight >= dest.concurrency) continue;
+        if (dest.bucket && dest.bucket.msUntilNext() > 0) continue;
+        if (!dest.breaker.canAttempt()) continue;
+        dest.bucket?.tryTake();
+        picked = dest;
+        this.#rr = (this.#rr + i + 1) % n;
+        break;
+      }
+      if (!picked) {
+        this.#armWakeTimer();
+        return;
+      }
+      const seq = picked.queue.shift() as number;
+      void this.#attempt(seq, picked);
+    }
+  }
+
+  /** Some destination waits for its breaker or rate limit: look again when the earliest one opens up. */
+  #armWakeTimer(): void {
+    if (this.#wakeTimer) return;
+    const now = this.#clock();
+    let wait = Number.POSITIVE_INFINITY;
+    for (const dest of this.#dests) {
+      if (dest.queue.size === 0 || dest.inflight >= dest.concurrency) continue;
+      const probe = dest.breaker.nextProbeAt();
+      if (probe !== undefined) wait = Math.min(wait, probe - now);
+      if (dest.bucket) wait = Math.min(wait, dest.bucket.msUntilNext());
+    }
+    if (!Number.isFinite(wait)) return;
+    this.#wakeTimer = setTimeout(
+      () => {
+        this.#wakeTimer = undefined;
+        this.#pump();
+      },
+      Math.min(Math.max(1, wait), MAX_TIMER_MS),
+    );
+    this.#wakeTimer.unref();
+  }
+
+  #decider(request: StoredRequest, dest: DestinationState): RetryDecider {
+    const retryLimit = request.retryLimit ?? this.#opts.retryLimit;
+    const key = `${retryLimit}|${dest.rule?.match ?? ''}`;
+    let decider = this.#deciders.get(key);
+    if (!decider) {
+      const statuses = dest.rule?.retryStatuses;
+      decider = retryDecider({
+        policy: this.#opts.retryPolicy(retryLimit + 1),
+        classifier: httpRetryClassifier(statuses ? { retryStatuses: statuses } : {}),
+        clock: this.#clock,
+      });
+      this.#deciders.set(key, decider);
+    }
+    return decider;
+  }
+
+  async #attempt(seq: number, dest: DestinationState): Promise<void> {
+    const ctl = new AbortController();
+    this.#inflight.set(seq, ctl);
+    dest.inflight++;
+    let finished = true;
+    try {
+      const request = this.#cache.get(seq) ?? (await this.#readRequest(seq));
+      if (!request) return;
+      const previous = this.#store.attemptState(seq);
+      const attempt = (previous?.attempt ?? 0) + 1;
+      const startedAt = this.#clock();
+      const outcome = await this.#call(request, attempt, dest, ctl.signal);
+      if (ctl.signal.aborted) {
+        finished = false; // shutdown: no attempt recorded, the request stays pending
+        return;
+      }
+      const seconds = (this.#clock() - startedAt) / 1000;
+      const verdict = this.#decider(request, dest).decide(outcome, {
+        attempt,
+        firstAttemptAt: previous?.firstAttemptAt ?? startedAt,
+        ...(previous ? { previousDelayMs: previous.previousDelayMs } : {}),
+      });
+      const status = outcome.kind === 'status' ? outcome.status : undefined;
+      const error = outcome.kind === 'error' ? errorText(outcome.error) : undefined;
+      switch (verdict.action) {
+        case 'success': {
+          dest.breaker.onSuccess();
+          this.#metrics.latency.observe({ destination: dest.host, outcome: 'delivered' }, seconds);
+          if (request.callbackUrl && request.kind !== 'callback') {
+            await this.#sendCallback(request.callbackUrl, {
+              id: request.message.id,
+              event: 'delivered',
+              attempts: attempt,
+              ...(status === undefined ? {} : { status }),
+              at: this.#clock(),
+            });
+          }
+          await this.#store.complete(seq);
+          this.#metrics.delivered.inc();
+          this.#remember(request.message.id, attempt, status);
+          break;
+        }
+        case 'retry': {
+          dest.breaker.onFailure();
+          this.#metrics.latency.observe({ destination: dest.host, outcome: 'failed' }, seconds);
+          const nextAt = this.#clock() + verdict.delayMs;
+          await this.#store.recordAttempt(seq, {
+            attempt,
+            nextAt,
+            firstAttemptAt: previous?.firstAttemptAt ?? startedAt,
+            previousDelayMs: verdict.delayMs,
+            ...(status === undefined ? {} : { lastStatus: status }),
+            ...(error === undefined ? {} : { lastError: error }),
+          });
+          this.#metrics.retried.inc();
+          finished = false;
+          this.#heap.push(nextAt, seq, dest.index);
+          this.#armHeapTimer();
+          this.#log.debug(
+            { id: request.message.id, attempt, status, error, nextAt },
+            'attempt failed; retry scheduled',
+          );
+          break;
+        }
+        case 'dead-letter':
+        case 'give-up': {
+          // A 4xx means the destination is up and answering: only exhausted retries count against it.
+          if (verdict.reason === 'not-retryable' && status !== undefined) dest.breaker.onSuccess();
+          else dest.breaker.onFailure();
+          this.#metrics.latency.observe({ destination: dest.host, outcome: 'failed' }, seconds);
+          const reason =
+            verdict.reason === 'not-retryable'
+              ? status === undefined
+                ? 'not-retryable-error'
+                : `status-${status}`
+              : verdict.reason;
+          await this.#store.deadLetter(seq, request, {
+            reason,
+            attempts: attempt,
+            deadAt: this.#clock(),
+            host: dest.host,
+            ...(status === undefined ? {} : { lastStatus: status }),
+            ...(error === undefined ? {} : { lastError: error }),
+          });
+          this.#metrics.deadLettered.inc();
+          this.#log.warn(
+            { id: request.message.id, attempts: attempt, reason, status, error },
+            'request dead-lettered',
+          );
+          if (request.failureCallbackUrl && request.kind !== 'callback') {
+            await this.#sendCallback(request.failureCallbackUrl, {
+              id: request.message.id,
+              event: 'dead-lettered',
+              attempts: attempt,
+              reason,
+              ...(status === undefined ? {} : { status }),
+              ...(error === undefined ? {} : { error }),
+              at: this.#clock(),
+            });
+          }
+          break;
+        }
+      }
+    } catch (err) {
+      // The store failed (disk): the request stays in the log and is retried at the next start.
+      finished = false;
+      this.#log.error({ err, seq }, 'delivery bookkeeping failed');
+    } finally {
+      this.#inflight.delete(seq);
+      dest.inflight--;
+      if (finished) this.#uncache(seq);
+      if (this.#stopped) {
+        if (this.#inflight.size === 0) for (const resolve of this.#idle.splice(0)) resolve();
+      } else {
+        this.#pump();
+      }
+    }
+  }
+
+  async #readRequest(seq: number): Promise<StoredRequest | undefined> {
+    try {
+      return decodeStoredRequest((await this.#store.main.read(seq)).body);
+    } catch (err) {
+      this.#log.error({ err, seq }, 'pending request cannot be read; skipped');
+      return undefined;
+    }
+  }
+
+  #remember(id: string, attempts: number, status: number | undefined): void {
+    this.recentlyDelivered.set(id, {
+      at: this.#clock(),
+      attempts,
+      ...(status === undefined ? {} : { status }),
+    });
+    if (this.recentlyDelivered.size > RECENT_LIMIT) {
+      const oldest = this.recentlyDelivered.keys().next().value;
+      if (oldest !== undefined) this.recentlyDelivered.delete(oldest);
+    }
+  }
+
+  #uncache(seq: number): void {
+    const cached = this.#cache.get(seq);
+    if (cached) {
+      this.#cache.delete(seq);
+      this.#cacheBytes -= cached.message.body.length + 512;
+    }
+  }
+
+  async #call(
+    request: StoredRequest,
+    attempt: number,
+    dest: DestinationState,
+    signal: AbortSignal,
+  ): Promise<RetryOutcome> {
+    const timeoutMs = request.timeoutMs ?? dest.rule?.timeoutMs ?? this.#opts.defaultTimeoutMs;
+    // One controller and a plain timer: AbortSignal.any/timeout cost more per call on Node 20.
+    const attemptCtl = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      attemptCtl.abort(new Error(`no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onShutdown = () => attemptCtl.abort(signal.reason);
+    signal.addEventListener('abort', onShutdown, { once: true });
+    const headers: Record<string, string | string[]> = { ...request.message.headers };
+    headers['x-dispatcher-message-id'] = request.message.id;
+    headers['x-dispatcher-attempt'] = String(attempt);
+    const body = request.message.body;
+    if (this.#opts.signingSecret) {
+      Object.assign(
+        headers,
+        signWebhook(this.#opts.signingSecret, request.message.id, Math.floor(this.#clock() / 1000), body),
+      );
+    }
+    const origin = originOf(request.target);
+    try {
+      const res = await this.#dispatcher.request({
+        origin,
+        path: request.target.slice(origin.length) || '/',
+        method: request.method as Dispatcher.HttpMethod,
+        headers,
+        body: body.length > 0 ? body : null,
+        signal: attemptCtl.signal,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      });
+      await drain(res.body);
+      const retryAfter = res.headers['retry-after'];
+      const retryAfterMs =
+        typeof retryAfter === 'string' ? parseRetryAfter(retryAfter, { now: this.#clock() }) : undefined;
+      return retryAfterMs === undefined
+        ? { kind: 'status', status: res.statusCode }
+        : { kind: 'status', status: res.statusCode, retryAfterMs };
+    } catch (err) {
+      if (timedOut && !signal.aborted) {
+        const e = new Error(`no answer within ${timeoutMs} ms`) as NodeJS.ErrnoException;
+        e.code = 'ETIMEDOUT';
+        return { kind: 'error', error: e };
+      }
+      return { kind: 'error', error: err };
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onShutdown);
+    }
+  }
+}
+
+async function drain(body: Dispatcher.ResponseData['body']): Promise<void> {
+  let read = 0;
+  for await (const chunk of body) {
+    read += (chunk as Buffer).length;
+    if (read > MAX_RESPONSE_BYTES) {
+      body.destroy();
+      return;
+    }
+  }
+}
+
+/** `scheme://host[:port]` of an absolute URL string, without re-encoding its path. */
+export function originOf(target: string): string {
+  const slash = target.indexOf('/', target.indexOf('://') + 3);
+  return slash < 0 ? target : target.slice(0, slash);
+}
+
+function errorText(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code ? `${code}: ${err.message}` : err.message;
+  }
+  return String(err);
+}

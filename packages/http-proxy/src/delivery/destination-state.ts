@@ -1,0 +1,55 @@
+import { CircuitBreaker } from './circuit-breaker.js';
+import type { DeliveryOptions, DestinationRule } from './delivery-options.js';
+import { SeqQueue } from './seq-queue.js';
+import { TokenBucket } from './token-bucket.js';
+
+/** Everything the scheduler keeps per destination origin. */
+export class DestinationState {
+  readonly queue = new SeqQueue();
+  inflight = 0;
+  readonly concurrency: number;
+  readonly breaker: CircuitBreaker;
+  readonly bucket: TokenBucket | undefined;
+  readonly rule: DestinationRule | undefined;
+
+  constructor(
+    readonly index: number,
+    /** `scheme://host:port` */
+    readonly key: string,
+    options: DeliveryOptions,
+    clock: () => number,
+  ) {
+    const url = new URL(key);
+    this.host = url.host;
+    this.rule = options.destinations.find((r) => ruleMatches(r.match, url));
+    this.concurrency = this.rule?.concurrency ?? options.perDestinationConcurrency;
+    this.breaker = new CircuitBreaker({
+      failureThreshold: this.rule?.failureThreshold ?? options.failureThreshold,
+      cooldownMs: this.rule?.cooldownMs ?? options.cooldownMs,
+      maxCooldownMs: options.maxCooldownMs,
+      clock,
+    });
+    const rate = this.rule?.ratePerSec;
+    this.bucket =
+      rate !== undefined && rate > 0
+        ? new TokenBucket({ ratePerSec: rate, burst: Math.max(1, this.rule?.burst ?? rate), clock })
+        : undefined;
+  }
+
+  /** Host label for metrics and filters. */
+  readonly host: string;
+}
+
+/** `*`, `host`, `host:port` or `*.domain` against a URL. */
+export function ruleMatches(pattern: string, url: URL): boolean {
+  const p = pattern.toLowerCase().replace(/\.$/, '');
+  if (p === '*') return true;
+  const host = url.hostname.toLowerCase().replace(/^\[|\]$/g, '');
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  if (p.startsWith('*.')) return host.endsWith(p.slice(1));
+  const colon = p.lastIndexOf(':');
+  if (colon > 0 && !p.includes('::') && /^\d+$/.test(p.slice(colon + 1))) {
+    return host === p.slice(0, colon).replace(/^\[|\]$/g, '') && port === p.slice(colon + 1);
+  }
+  return host === p.replace(/^\[|\]$/g, '');
+}

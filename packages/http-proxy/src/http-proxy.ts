@@ -1,0 +1,384 @@
+/**
+ * The store-and-forward HTTP proxy: fastify takes requests in, the durable log keeps them, the delivery
+ * engine sends them on with undici.
+ *
+ *   start(): open logs ─▶ recover pending (in acceptance order) ─▶ schedule ─▶ listen
+ *   request: control headers ─▶ policy ─▶ admission ─▶ durable append ─▶ 202 {id} ─▶ schedule
+ *   close(): stop intake (503) ─▶ finish attempts in flight up to shutdownTimeoutMs ─▶ flush logs
+ */
+import { statfs } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { type Logger, noopLogger } from '@dispatcher/core';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { Agent } from 'undici';
+import { adminGuard } from './admin/admin-auth.js';
+import { registerDeadLetterRoutes } from './admin/dead-letter-routes.js';
+import { registerHealthRoutes } from './admin/health-routes.js';
+import { registerMessageRoutes } from './admin/message-routes.js';
+import { DeliveryEngine, type DeliveryEvent } from './delivery/delivery-engine.js';
+import { ProxyError } from './errors.js';
+import {
+  createDestinationPolicy,
+  createSafeConnector,
+  type DestinationPolicy,
+} from './ingest/destination-policy.js';
+import {
+  buildTargetPath,
+  DEFAULT_DISPATCH_HEADER_LIMITS,
+  firstAttemptAt,
+  hasDestinationHeader,
+  parseDispatchHeaders,
+} from './ingest/dispatch-headers.js';
+import { forwardHeaders } from './ingest/forward-headers.js';
+import type { ProxyContext } from './proxy-context.js';
+import { ProxyMetrics } from './proxy-metrics.js';
+import { type HttpProxyOptions, type ResolvedProxyOptions, resolveProxyOptions } from './proxy-options.js';
+import { ProxyStore } from './store/proxy-store.js';
+import type { StoredRequest } from './stored-request.js';
+
+type State = 'new' | 'starting' | 'running' | 'closing' | 'closed';
+
+// Requests carrying a destination header are proxied whatever their path, the admin prefix included.
+const PROXY_PREFIX = '/__dispatcher_proxy__';
+const IDEMPOTENCY_SWEEP_MS = 60_000;
+const DISK_CHECK_MS = 1_000;
+
+export class HttpProxy {
+  readonly #opts: ResolvedProxyOptions;
+  readonly #log: Logger;
+  readonly metrics = new ProxyMetrics();
+  readonly #policy: DestinationPolicy;
+  #state: State = 'new';
+  #store: ProxyStore | undefined;
+  #engine: DeliveryEngine | undefined;
+  #agent: Agent | undefined;
+  #app: FastifyInstance | undefined;
+  #url: string | undefined;
+  #timers: NodeJS.Timeout[] = [];
+  #freeDiskBytes = Number.POSITIVE_INFINITY;
+  #pendingKeys = new Map<string, Promise<string>>();
+  #closePromise: Promise<void> | undefined;
+
+  constructor(options: HttpProxyOptions) {
+    this.#opts = resolveProxyOptions(options);
+    this.#log = (options.logger ?? noopLogger).child({ component: 'http-proxy' });
+    this.#policy = createDestinationPolicy(this.#opts.allowedDestinations);
+  }
+
+  /** `http://host:port` once listening. */
+  get url(): string {
+    if (!this.#url) throw new ProxyError('DSP_PROXY_CLOSED', 'the proxy is not listening');
+    return this.#url;
+  }
+
+  get store(): ProxyStore {
+    if (!this.#store) throw new ProxyError('DSP_PROXY_CLOSED', 'the proxy is not started');
+    return this.#store;
+  }
+
+  get engine(): DeliveryEngine {
+    if (!this.#engine) throw new ProxyError('DSP_PROXY_CLOSED', 'the proxy is not started');
+    return this.#engine;
+  }
+
+  async start(): Promise<void> {
+    if (this.#state !== 'new')
+      throw new ProxyError('DSP_PROXY_CLOSED', `cannot start a proxy that is ${this.#state}`);
+    this.#state = 'starting';
+    try {
+      const store = await ProxyStore.open({
+        dir: this.#opts.dataDir,
+        ...(this.#opts.deadLetterDir ? { deadLetterDir: this.#opts.deadLetterDir } : {}),
+        eventSourcing: this.#opts.eventSourcing,
+        ...(this.#opts.fsync ? { fsync: this.#opts.fsync } : {}),
+        logger: this.#log,
+      });
+      this.#store = store;
+      for (const [name, log] of [
+        ['transaction log', store.main],
+        ['dead-letter log', store.dead],
+      ] as const) {
+        const r = log.recovery;
+        if (r.truncated.length > 0 || r.corrupt.length > 0 || r.removedFiles.length > 0) {
+          this.#log.warn(
+            { log: name, truncated: r.truncated, corrupt: r.corrupt, removed: r.removedFiles },
+            `${name} repaired at start-up`,
+          );
+        }
+      }
+      this.#agent = new Agent({
+        connect: createSafeConnector(this.#policy),
+        keepAliveTimeout: 30_000,
+        connections: Math.max(8, this.#opts.delivery.workers),
+      });
+      this.#engine = new DeliveryEngine(this.#opts.delivery, {
+        store,
+        dispatcher: this.#agent,
+        logger: this.#log,
+        metrics: this.metrics,
+        sendCallback: (url, event) => this.#sendCallback(url, event),
+      });
+      const now = Date.now();
+      const pending = await store.recover(now);
+      for (const p of pending) {
+        const due = p.attempt ? p.attempt.nextAt : (p.request.message.notBefore ?? 0);
+        this.#engine.enqueue(p.seq, p.request, due);
+      }
+      this.#log.info({ pending: pending.length, deadLetters: store.deadLetterCount }, 'recovered');
+      this.#app = this.#buildApp();
+      await this.#app.listen({
+        port: this.#opts.port,
+        ...(this.#opts.host ? { host: this.#opts.host } : { host: '::' }),
+      });
+      const address = this.#app.server.address() as AddressInfo;
+      const host =
+        address.family === 'IPv6'
+          ? `[${address.address === '::' ? '::1' : address.address}]`
+          : address.address === '0.0.0.0'
+            ? '127.0.0.1'
+            : address.address;
+      this.#url = `http://${host}:${address.port}`;
+      this.#startTimers();
+      this.#state = 'running';
+      this.#log.info({ url: this.#url }, 'listening');
+    } catch (err) {
+      this.#state = 'closed';
+      await this.#app?.close().catch(() => {});
+      await this.#agent?.close().catch(() => {});
+      await this.#store?.close();
+      throw err;
+    }
+  }
+
+  /** Graceful: stop intake, let attempts in flight finish (up to `shutdownTimeoutMs`), flush, close. */
+  close(): Promise<void> {
+    this.#closePromise ??= (async () => {
+      if (this.#state === 'new' || this.#state === 'closed') {
+        this.#state = 'closed';
+        return;
+      }
+      this.#state = 'closing';
+      for (const t of this.#timers) clearInterval(t);
+      const steps: Array<[string, () => Promise<unknown> | undefined]> = [
+        ['http', () => this.#app?.close()],
+        ['delivery', () => this.#engine?.stop(this.#opts.shutdownTimeoutMs)],
+        ['agent', () => this.#agent?.close()],
+        ['store', () => this.#store?.close()],
+      ];
+      for (const [name, step] of steps) {
+        try {
+          await step();
+        } catch (err) {
+          this.#log.error({ err, step: name }, 'close step failed');
+        }
+      }
+      this.#state = 'closed';
+      this.#log.info('closed');
+    })();
+    return this.#closePromise;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  #startTimers(): void {
+    const sweep = setInterval(() => {
+      this.#store
+        ?.expireIdempotency(Date.now())
+        .catch((err: unknown) => this.#log.error({ err }, 'idempotency sweep failed'));
+    }, IDEMPOTENCY_SWEEP_MS);
+    const disk = setInterval(() => void this.#checkDisk(), DISK_CHECK_MS);
+    sweep.unref();
+    disk.unref();
+    this.#timers.push(sweep, disk);
+    void this.#checkDisk();
+  }
+
+  async #checkDisk(): Promise<void> {
+    try {
+      const s = await statfs(this.#opts.dataDir);
+      this.#freeDiskBytes = s.bavail * s.bsize;
+    } catch (err) {
+      this.#log.warn({ err }, 'cannot read free disk space');
+    }
+  }
+
+  #overloaded(): string | undefined {
+    const engine = this.#engine;
+    if (engine && engine.backlog >= this.#opts.maxBacklog)
+      return `backlog of ${engine.backlog} requests reached maxBacklog`;
+    if (this.#freeDiskBytes < this.#opts.minFreeDiskBytes)
+      return `free disk space below ${this.#opts.minFreeDiskBytes} bytes`;
+    if (this.#opts.maxRssBytes !== undefined && process.memoryUsage.rss() > this.#opts.maxRssBytes)
+      return 'memory use above maxRssBytes';
+    return undefined;
+  }
+
+  async #enqueue(
+    build: (id: string) => StoredRequest,
+    now: number,
+    idempotencyKey?: string,
+  ): Promise<string> {
+    const store = this.store;
+    const idem = idempotencyKey
+      ? { key: idempotencyKey, windowMs: this.#opts.idempotencyWindowMs }
+      : undefined;
+    const { seq, id, request } = await store.accept(build, now, idem);
+    this.metrics.accepted.inc();
+    const due = request.message.notBefore ?? 0;
+    this.engine.enqueue(seq, request, due);
+    return id;
+  }
+
+  /** A callback is a request of its own: durable, retried, dead-lettered like any other. */
+  async #sendCallback(url: string, event: DeliveryEvent): Promise<void> {
+    const now = Date.now();
+    const body = Buffer.from(JSON.stringify({ ...event, at: new Date(event.at).toISOString() }));
+    await this.#enqueue(
+      (id) => ({
+        message: { id, body, headers: { 'content-type': 'application/json' }, attempt: 0, createdAt: now },
+        method: 'POST',
+        target: url,
+        kind: 'callback',
+      }),
+      now,
+    );
+  }
+
+  #context(): ProxyContext {
+    const self = this;
+    return {
+      opts: this.#opts,
+      get store() {
+        return self.store;
+      },
+      get engine() {
+        return self.engine;
+      },
+      metrics: this.metrics,
+      policy: this.#policy,
+      enqueue: (build, now, key) => this.#enqueue(build, now, key),
+      overloaded: () => this.#overloaded(),
+      get closing() {
+        return self.#state === 'closing' || self.#state === 'closed';
+      },
+    };
+  }
+
+  #buildApp(): FastifyInstance {
+    const app = Fastify({
+      logger: false,
+      bodyLimit: this.#opts.maxBodyBytes,
+      return503OnClosing: true,
+      forceCloseConnections: 'idle',
+      rewriteUrl: (req) =>
+        req.url?.startsWith('/_dispatcher') && hasDestinationHeader(req.headers)
+          ? `${PROXY_PREFIX}${req.url}`
+          : (req.url ?? '/'),
+    });
+    // Bodies are forwarded byte-exact, whatever their type: never parse them.
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+    app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
+      if (err.statusCode === 413) {
+        this.metrics.rejected.inc({ reason: 'too_large' });
+        return reply.code(413).send({
+          error: 'payload_too_large',
+          message: `request body exceeds ${this.#opts.maxBodyBytes} bytes`,
+        });
+      }
+      if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
+        return reply.code(err.statusCode).send({ error: 'bad_request', message: err.message });
+      }
+      if (err.code === 'DSP_CORE_CLOSED')
+        return reply
+          .code(503)
+          .header('retry-after', '5')
+          .send({ error: 'closing', message: 'the dispatcher is shutting down' });
+      this.#log.error({ err }, 'request failed');
+      return reply.code(500).send({ error: 'internal_error', message: 'the request was not stored' });
+    });
+    const ctx = this.#context();
+    const guard = adminGuard(this.#opts.adminToken);
+    registerHealthRoutes(app, ctx, guard);
+    registerMessageRoutes(app, ctx, guard);
+    registerDeadLetterRoutes(app, ctx, guard);
+    app.all('/*', (req, reply) => this.#ingest(req, reply));
+    return app;
+  }
+
+  async #ingest(req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+    const rawUrl = req.originalUrl;
+    if (!hasDestinationHeader(req.headers)) {
+      this.metrics.rejected.inc({ reason: 'missing_destination' });
+      return reply.code(400).send({
+        error: 'missing_destination',
+        message:
+          'set X-Dispatcher-Origin-Host (or X-Dispatcher-Original-Host) to the destination base URL, e.g. https://api.example.com',
+      });
+    }
+    const now = Date.now();
+    const parsed = parseDispatchHeaders(req.headers, DEFAULT_DISPATCH_HEADER_LIMITS, now);
+    if (!parsed.ok) {
+      this.metrics.rejected.inc({ reason: parsed.error });
+      return reply.code(400).send({ error: parsed.error, message: parsed.message });
+    }
+    const o = parsed.options;
+    for (const url of [o.destination, o.callbackUrl, o.failureCallbackUrl]) {
+      if (!url) continue;
+      const check = this.#policy.checkUrl(url);
+      if (!check.ok) {
+        this.metrics.rejected.inc({ reason: 'destination_not_allowed' });
+        return reply.code(403).send({ error: 'destination_not_allowed', message: check.reason });
+      }
+    }
+    const overloaded = this.#overloaded();
+    if (overloaded) {
+      this.metrics.rejected.inc({ reason: 'overloaded' });
+      return reply.code(503).header('retry-after', '5').send({ error: 'overloaded', message: overloaded });
+    }
+    const key = o.idempotencyKey;
+    if (key !== undefined) {
+      const known =
+        this.store.idempotentId(key, now) ?? (await this.#pendingKeys.get(key)?.catch(() => undefined));
+      if (known) {
+        return reply
+          .code(202)
+          .header('x-dispatcher-message-id', known)
+          .header('x-dispatcher-idempotent-replay', 'true')
+          .send({ id: known });
+      }
+    }
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const due = firstAttemptAt(o, now);
+    const accepting = this.#enqueue(
+      (id) => ({
+        message: {
+          id,
+          body,
+          headers: forwardHeaders(req.headers),
+          attempt: 0,
+          createdAt: now,
+          ...(due > now ? { notBefore: due } : {}),
+        },
+        method: req.method,
+        target: `${o.destination.origin}${buildTargetPath(o.destination, rawUrl)}`,
+        ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }),
+        ...(o.retryLimit === undefined ? {} : { retryLimit: o.retryLimit }),
+        ...(key === undefined ? {} : { idempotencyKey: key }),
+        ...(o.callbackUrl ? { callbackUrl: o.callbackUrl.href } : {}),
+        ...(o.failureCallbackUrl ? { failureCallbackUrl: o.failureCallbackUrl.href } : {}),
+        kind: 'request',
+      }),
+      now,
+      key,
+    );
+    if (key !== undefined) {
+      this.#pendingKeys.set(key, accepting);
+      void accepting.finally(() => this.#pendingKeys.delete(key)).catch(() => {});
+    }
+    const id = await accepting;
+    return reply.code(202).header('x-dispatcher-message-id', id).send({ id });
+  }
+}

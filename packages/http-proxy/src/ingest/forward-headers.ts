@@ -1,0 +1,71 @@
+/**
+ * The request headers the proxy forwards to the destination.
+ *
+ * The stored request is replayed later over a different connection, so anything that describes the
+ * client's connection to us (hop-by-hop headers, RFC 9110 §7.6.1) or that undici computes or refuses itself
+ * must not be stored. Everything else is end-to-end and is forwarded unchanged.
+ */
+
+// Hop-by-hop headers, plus the ones undici sets itself or rejects outright.
+const DROPPED = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  // The destination's host comes from the destination URL.
+  'host',
+  // The body is replayed from the store; undici recomputes its length.
+  'content-length',
+  // The client already got its 202; undici throws on `expect` (NotSupportedError).
+  'expect',
+]);
+
+const CONTROL_PREFIX = 'x-dispatcher-';
+
+/**
+ * Returns the headers to send to the destination: names lowercased, values (including repeated values)
+ * kept exactly. Dropped: hop-by-hop headers (`connection`, `keep-alive`, `proxy-connection`,
+ * `proxy-authenticate`, `proxy-authorization`, `te`, `trailer`, `transfer-encoding`, `upgrade`) and every
+ * header named in `Connection`; `host`; `content-length`; `expect`; HTTP/2 pseudo-headers (`:path`…); and
+ * every `x-dispatcher-*` control header.
+ *
+ * Names that differ only in case are merged into one repeated header, in input order.
+ *
+ * @param incoming - request headers as Node parses them (`IncomingHttpHeaders`)
+ */
+export function forwardHeaders(
+  incoming: Record<string, string | string[] | undefined>,
+): Record<string, string | string[]> {
+  const dropped = new Set(DROPPED);
+  for (const [name, value] of Object.entries(incoming)) {
+    if (name.toLowerCase() !== 'connection' || value === undefined) continue;
+    for (const line of Array.isArray(value) ? value : [value]) {
+      for (const token of line.split(',')) {
+        const listed = token.trim().toLowerCase();
+        if (listed !== '') dropped.add(listed);
+      }
+    }
+  }
+
+  const result: Record<string, string | string[]> = {};
+  for (const [rawName, value] of Object.entries(incoming)) {
+    if (value === undefined) continue;
+    const name = rawName.toLowerCase();
+    if (dropped.has(name) || name.startsWith(CONTROL_PREFIX) || name.startsWith(':')) continue;
+    const existing = result[name];
+    if (existing === undefined) {
+      result[name] = Array.isArray(value) ? [...value] : value;
+    } else {
+      result[name] = [
+        ...(Array.isArray(existing) ? existing : [existing]),
+        ...(Array.isArray(value) ? value : [value]),
+      ];
+    }
+  }
+  return result;
+}

@@ -1,0 +1,156 @@
+import {
+  exponentialBackoff,
+  type FsyncPolicy,
+  type Logger,
+  legacyDispatcherBackoff,
+  type RetryPolicy,
+} from '@dispatcher/core';
+import type { DestinationRule } from './delivery/delivery-options.js';
+import { ProxyError } from './errors.js';
+
+/** Options of `HttpProxy`. Durations in ms, sizes in bytes. */
+export interface HttpProxyOptions {
+  /** Directory of the transaction log (the original's TRANSACTION_LOG). */
+  dataDir: string;
+  /** Directory of the dead-letter store (the original's DEAD_LETTER). @defaultValue `<dataDir>/dead-letter` */
+  deadLetterDir?: string;
+  /** Keep the full history; state is rebuilt from it (the original's EVENT_SOURCING). @defaultValue false */
+  eventSourcing?: boolean;
+  /** Interface to listen on; undefined = all. @defaultValue undefined */
+  host?: string;
+  /** Port to listen on; 0 picks a free one. @defaultValue 80 */
+  port?: number;
+  /** Attempts in flight at once, over all destinations (the original's WORKER). @defaultValue 10 */
+  workers?: number;
+  /** Attempts in flight to one destination. @defaultValue max(1, ceil(workers / 2)) */
+  perDestinationConcurrency?: number;
+  /** Per-attempt timeout (the original's DEFAULT_TIMEOUT). @defaultValue 10000 */
+  defaultTimeoutMs?: number;
+  /** Retries after the first attempt before dead-lettering (the original's RETRYLIMIT). @defaultValue 10 */
+  retryLimit?: number;
+  /** `exponential` (full jitter) or `legacy` (the original's 2^n seconds). @defaultValue 'exponential' */
+  retryBackoff?: 'exponential' | 'legacy';
+  /** First retry delay of the exponential schedule. @defaultValue 1000 */
+  retryBaseMs?: number;
+  /** Longest retry delay. @defaultValue 300000 */
+  retryMaxMs?: number;
+  /**
+   * Destinations that may be called (`host`, `host:port`, `*.domain`, CIDR, `*`). Undefined: any public
+   * address; loopback, private and link-local addresses are refused.
+   */
+  allowedDestinations?: readonly string[];
+  /** Bearer token for the admin API; without one the admin API answers loopback clients only. */
+  adminToken?: string;
+  /** Largest request body accepted (413 above). @defaultValue 10 MiB */
+  maxBodyBytes?: number;
+  /** New requests get 503 once this many are waiting. @defaultValue 5,000,000 */
+  maxBacklog?: number;
+  /** New requests get 503 when the data directory's file system has less free space. @defaultValue 256 MiB */
+  minFreeDiskBytes?: number;
+  /** New requests get 503 above this resident set size; undefined = no limit. @defaultValue undefined */
+  maxRssBytes?: number;
+  /** How long an idempotency key maps to its first message. @defaultValue 24 h */
+  idempotencyWindowMs?: number;
+  /** Standard Webhooks secret; deliveries are signed when set. */
+  signingSecret?: string;
+  /** Per-destination concurrency, rate limit, timeout and retry statuses. @defaultValue [] */
+  destinations?: DestinationRule[];
+  /** Consecutive failures that open a destination's circuit breaker. @defaultValue 5 */
+  failureThreshold?: number;
+  /** First pause of an open circuit. @defaultValue 5000 */
+  cooldownMs?: number;
+  /** Graceful shutdown waits this long for attempts in flight. @defaultValue 10000 */
+  shutdownTimeoutMs?: number;
+  /** Durability of acceptance. @defaultValue `{ mode: 'batch', maxDelayMs: 2 }` */
+  fsync?: FsyncPolicy;
+  /** Bytes of recent request bodies kept in RAM to deliver without a disk read. @defaultValue 32 MiB */
+  hotCacheBytes?: number;
+  logger?: Logger;
+}
+
+export const HTTP_PROXY_DEFAULTS = {
+  port: 80,
+  workers: 10,
+  defaultTimeoutMs: 10_000,
+  retryLimit: 10,
+  retryBackoff: 'exponential',
+  retryBaseMs: 1_000,
+  retryMaxMs: 300_000,
+  maxBodyBytes: 10 * 1024 * 1024,
+  maxBacklog: 5_000_000,
+  minFreeDiskBytes: 256 * 1024 * 1024,
+  idempotencyWindowMs: 24 * 60 * 60 * 1000,
+  failureThreshold: 5,
+  cooldownMs: 5_000,
+  maxCooldownMs: 300_000,
+  shutdownTimeoutMs: 10_000,
+  hotCacheBytes: 32 * 1024 * 1024,
+} as const;
+
+function check(ok: boolean, option: string, message: string): void {
+  if (!ok)
+    throw new ProxyError('DSP_PROXY_INVALID_ARGUMENT', `${option}: ${message}`, { details: { option } });
+}
+
+function positiveInt(value: number, option: string, allowZero = false): number {
+  check(
+    Number.isSafeInteger(value) && (allowZero ? value >= 0 : value > 0),
+    option,
+    `must be a ${allowZero ? 'non-negative' : 'positive'} integer, got ${value}`,
+  );
+  return value;
+}
+
+export type ResolvedProxyOptions = ReturnType<typeof resolveProxyOptions>;
+
+export function resolveProxyOptions(o: HttpProxyOptions) {
+  const d = HTTP_PROXY_DEFAULTS;
+  check(typeof o.dataDir === 'string' && o.dataDir.length > 0, 'dataDir', 'must be a non-empty path');
+  const workers = positiveInt(o.workers ?? d.workers, 'workers');
+  const retryBaseMs = positiveInt(o.retryBaseMs ?? d.retryBaseMs, 'retryBaseMs');
+  const retryMaxMs = positiveInt(o.retryMaxMs ?? d.retryMaxMs, 'retryMaxMs');
+  check(retryMaxMs >= retryBaseMs, 'retryMaxMs', 'must be >= retryBaseMs');
+  const backoff = o.retryBackoff ?? d.retryBackoff;
+  check(
+    backoff === 'exponential' || backoff === 'legacy',
+    'retryBackoff',
+    "must be 'exponential' or 'legacy'",
+  );
+  const retryPolicy = (maxAttempts: number): RetryPolicy =>
+    backoff === 'legacy'
+      ? legacyDispatcherBackoff({ maxAttempts })
+      : exponentialBackoff({ baseMs: retryBaseMs, capMs: retryMaxMs, jitter: 'full', maxAttempts });
+  return {
+    dataDir: o.dataDir,
+    deadLetterDir: o.deadLetterDir,
+    eventSourcing: o.eventSourcing ?? false,
+    host: o.host,
+    port: positiveInt(o.port ?? d.port, 'port', true),
+    allowedDestinations: o.allowedDestinations,
+    adminToken: o.adminToken,
+    maxBodyBytes: positiveInt(o.maxBodyBytes ?? d.maxBodyBytes, 'maxBodyBytes'),
+    maxBacklog: positiveInt(o.maxBacklog ?? d.maxBacklog, 'maxBacklog'),
+    minFreeDiskBytes: positiveInt(o.minFreeDiskBytes ?? d.minFreeDiskBytes, 'minFreeDiskBytes', true),
+    maxRssBytes: o.maxRssBytes === undefined ? undefined : positiveInt(o.maxRssBytes, 'maxRssBytes'),
+    idempotencyWindowMs: positiveInt(o.idempotencyWindowMs ?? d.idempotencyWindowMs, 'idempotencyWindowMs'),
+    shutdownTimeoutMs: positiveInt(o.shutdownTimeoutMs ?? d.shutdownTimeoutMs, 'shutdownTimeoutMs', true),
+    fsync: o.fsync,
+    logger: o.logger,
+    delivery: {
+      workers,
+      perDestinationConcurrency: positiveInt(
+        o.perDestinationConcurrency ?? Math.max(1, Math.ceil(workers / 2)),
+        'perDestinationConcurrency',
+      ),
+      defaultTimeoutMs: positiveInt(o.defaultTimeoutMs ?? d.defaultTimeoutMs, 'defaultTimeoutMs'),
+      retryLimit: positiveInt(o.retryLimit ?? d.retryLimit, 'retryLimit', true),
+      retryPolicy,
+      ...(o.signingSecret ? { signingSecret: o.signingSecret } : {}),
+      destinations: o.destinations ?? [],
+      failureThreshold: positiveInt(o.failureThreshold ?? d.failureThreshold, 'failureThreshold'),
+      cooldownMs: positiveInt(o.cooldownMs ?? d.cooldownMs, 'cooldownMs'),
+      maxCooldownMs: d.maxCooldownMs,
+      hotCacheBytes: positiveInt(o.hotCacheBytes ?? d.hotCacheBytes, 'hotCacheBytes', true),
+    },
+  };
+}

@@ -1,0 +1,265 @@
+/**
+ * Durable state of the proxy on two core logs: the main log (requests, retry state, idempotency keys) and
+ * the dead-letter log. Every change is an append or an ack, so after a crash `recover()` rebuilds exactly
+ * the acknowledged state.
+ *
+ * Crash windows are closed by order and de-duplication: a new ATTEMPT record is durable before the old
+ * one is acked (recovery keeps the highest attempt); a DEAD record is durable before the request is acked
+ * (recovery acks a request whose id is already dead-lettered).
+ */
+import { join } from 'node:path';
+import { DurableLog, type FsyncPolicy, type Logger } from '@dispatcher/core';
+import { proxyMessageId } from '../proxy-message-id.js';
+import { decodeStoredRequest, encodeStoredRequest, type StoredRequest } from '../stored-request.js';
+import { type AttemptState, type DeadLetterInfo, DeadRecord, MainRecord } from './record-types.js';
+
+export interface ProxyStoreOptions {
+  /** Directory of the main log. */
+  dir: string;
+  /** Directory of the dead-letter log. @defaultValue `<dir>/dead-letter` */
+  deadLetterDir?: string;
+  /** Keep the full history (event sourcing). @defaultValue false */
+  eventSourcing?: boolean;
+  fsync?: FsyncPolicy;
+  logger?: Logger;
+}
+
+/** A request waiting for delivery, as found by recovery. */
+export interface PendingRequest {
+  seq: number;
+  request: StoredRequest;
+  attempt?: AttemptState;
+}
+
+export interface DeadLetter {
+  seq: number;
+  info: DeadLetterInfo;
+  request: StoredRequest;
+}
+
+interface IdempotencyEntry {
+  id: string;
+  expiresAt: number;
+  seq: number;
+}
+
+export class ProxyStore {
+  readonly main: DurableLog;
+  readonly dead: DurableLog;
+  /** Retry state by request seq (only requests that failed at least once). */
+  readonly #attempts = new Map<number, { state: AttemptState; seq: number }>();
+  readonly #idempotency = new Map<string, IdempotencyEntry>();
+  /** Dead-lettered request ids → DEAD record seq. */
+  readonly #deadIds = new Map<string, number>();
+
+  private constructor(main: DurableLog, dead: DurableLog) {
+    this.main = main;
+    this.dead = dead;
+  }
+
+  static async open(options: ProxyStoreOptions): Promise<ProxyStore> {
+    const common = {
+      ...(options.fsync ? { fsync: options.fsync } : {}),
+      ...(options.logger ? { logger: options.logger } : {}),
+    };
+    const main = await DurableLog.open({
+      dir: options.dir,
+      retainHistory: options.eventSourcing ?? false,
+      ...common,
+    });
+    try {
+      const dead = await DurableLog.open({
+        dir: options.deadLetterDir ?? join(options.dir, 'dead-letter'),
+        retainHistory: options.eventSourcing ?? false,
+        ...common,
+      });
+      return new ProxyStore(main, dead);
+    } catch (err) {
+      await main.close();
+      throw err;
+    }
+  }
+
+  /**
+   * Reads both logs and returns the requests still to deliver, in acceptance order. Finishes what a crash
+   * interrupted: requests already dead-lettered are acked, superseded ATTEMPT records are acked, expired
+   * idempotency keys are dropped.
+   */
+  async recover(now: number): Promise<PendingRequest[]> {
+    for await (const rec of this.dead.live()) {
+      if (rec.type !== DeadRecord.Dead) continue;
+      const { request } = decodeDeadLetter(rec.body);
+      this.#deadIds.set(request.message.id, rec.seq);
+    }
+    const requests: Array<{ seq: number; request: StoredRequest }> = [];
+    const stale: number[] = [];
+    for await (const rec of this.main.live()) {
+      switch (rec.type) {
+        case MainRecord.Request: {
+          const request = decodeStoredRequest(rec.body);
+          if (this.#deadIds.has(request.message.id)) stale.push(rec.seq);
+          else requests.push({ seq: rec.seq, request });
+          break;
+        }
+        case MainRecord.Attempt: {
+          const { s, ...state } = JSON.parse(rec.body.toString()) as AttemptState & { s: number };
+          const known = this.#attempts.get(s);
+          if (known && known.state.attempt >= state.attempt) {
+            stale.push(rec.seq);
+          } else {
+            if (known) stale.push(known.seq);
+            this.#attempts.set(s, { state, seq: rec.seq });
+          }
+          break;
+        }
+        case MainRecord.Idempotency: {
+          const { k, i, x } = JSON.parse(rec.body.toString()) as { k: string; i: string; x: number };
+          if (x <= now) stale.push(rec.seq);
+          else this.#idempotency.set(k, { id: i, expiresAt: x, seq: rec.seq });
+          break;
+        }
+        default:
+          // A record type from a newer version: keep it, do not guess.
+          break;
+      }
+    }
+    const live = new Set(requests.map((r) => r.seq));
+    for (const [seq, entry] of this.#attempts) {
+      if (!live.has(seq)) {
+        stale.push(entry.seq);
+        this.#attempts.delete(seq);
+      }
+    }
+    if (stale.length > 0) await this.main.ack(stale);
+    return requests.map(({ seq, request }) => {
+      const attempt = this.#attempts.get(seq)?.state;
+      return attempt ? { seq, request, attempt } : { seq, request };
+    });
+  }
+
+  /** Makes a new request durable; its id carries its sequence number. */
+  async accept(
+    build: (id: string) => StoredRequest,
+    now: number,
+    idempotency?: { key: string; windowMs: number },
+  ): Promise<{ seq: number; id: string; request: StoredRequest }> {
+    let request: StoredRequest | undefined;
+    const accepted = this.main.appendWith(
+      (seq) => {
+        request = build(proxyMessageId(seq, now));
+        return encodeStoredRequest(request);
+      },
+      { type: MainRecord.Request },
+    );
+    // Same batch as the request: one sync covers both.
+    let idem: Promise<number> | undefined;
+    if (idempotency && request) {
+      const entry = { k: idempotency.key, i: request.message.id, x: now + idempotency.windowMs };
+      idem = this.main.append(Buffer.from(JSON.stringify(entry)), { type: MainRecord.Idempotency });
+    }
+    const seq = await accepted;
+    const req = request as StoredRequest;
+    if (idempotency && idem) {
+      this.#idempotency.set(idempotency.key, {
+        id: req.message.id,
+        expiresAt: now + idempotency.windowMs,
+        seq: await idem,
+      });
+    }
+    return { seq, id: req.message.id, request: req };
+  }
+
+  /** The id first accepted with `key`, while its window lasts. */
+  idempotentId(key: string, now: number): string | undefined {
+    const entry = this.#idempotency.get(key);
+    return entry && entry.expiresAt > now ? entry.id : undefined;
+  }
+
+  /** Acks idempotency records whose window has passed. */
+  async expireIdempotency(now: number): Promise<number> {
+    const expired: number[] = [];
+    for (const [key, entry] of this.#idempotency) {
+      if (entry.expiresAt <= now) {
+        expired.push(entry.seq);
+        this.#idempotency.delete(key);
+      }
+    }
+    if (expired.length > 0) await this.main.ack(expired);
+    return expired.length;
+  }
+
+  attemptState(seq: number): AttemptState | undefined {
+    return this.#attempts.get(seq)?.state;
+  }
+
+  /** Records a failed attempt and when to try again. */
+  async recordAttempt(seq: number, state: AttemptState): Promise<void> {
+    const previous = this.#attempts.get(seq);
+    const recSeq = await this.main.append(Buffer.from(JSON.stringify({ s: seq, ...state })), {
+      type: MainRecord.Attempt,
+    });
+    this.#attempts.set(seq, { state, seq: recSeq });
+    if (previous) await this.main.ack(previous.seq);
+  }
+
+  /** The request was delivered: it and its retry state leave the log. */
+  async complete(seq: number): Promise<void> {
+    const attempt = this.#attempts.get(seq);
+    this.#attempts.delete(seq);
+    await this.main.ack(attempt ? [seq, attempt.seq] : [seq]);
+  }
+
+  /** Moves a request to the dead-letter log (durable there before it leaves the main log). */
+  async deadLetter(seq: number, request: StoredRequest, info: DeadLetterInfo): Promise<void> {
+    const deadSeq = await this.dead.append(encodeDeadLetter(info, request), { type: DeadRecord.Dead });
+    this.#deadIds.set(request.message.id, deadSeq);
+    await this.complete(seq);
+  }
+
+  deadLetterSeq(id: string): number | undefined {
+    return this.#deadIds.get(id);
+  }
+
+  get deadLetterCount(): number {
+    return this.#deadIds.size;
+  }
+
+  async readDeadLetter(deadSeq: number): Promise<DeadLetter> {
+    const rec = await this.dead.read(deadSeq);
+    return { seq: deadSeq, ...decodeDeadLetter(rec.body) };
+  }
+
+  async *deadLetters(fromSeq = 0): AsyncGenerator<DeadLetter> {
+    for await (const rec of this.dead.live({ fromSeq })) {
+      if (rec.type === DeadRecord.Dead) yield { seq: rec.seq, ...decodeDeadLetter(rec.body) };
+    }
+  }
+
+  /** Removes dead letters (after a redrive, or a purge). */
+  async removeDeadLetters(letters: ReadonlyArray<{ seq: number; request: StoredRequest }>): Promise<void> {
+    for (const l of letters) this.#deadIds.delete(l.request.message.id);
+    await this.dead.ack(letters.map((l) => l.seq));
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.main.close(), this.dead.close()]);
+  }
+
+  destroy(err?: Error): void {
+    this.main.destroy(err);
+    this.dead.destroy(err);
+  }
+}
+
+function encodeDeadLetter(info: DeadLetterInfo, request: StoredRequest): Buffer {
+  const infoBytes = Buffer.from(JSON.stringify(info));
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(infoBytes.length);
+  return Buffer.concat([len, infoBytes, encodeStoredRequest(request)]);
+}
+
+function decodeDeadLetter(body: Buffer): { info: DeadLetterInfo; request: StoredRequest } {
+  const len = body.readUInt32LE(0);
+  const info = JSON.parse(body.subarray(4, 4 + len).toString()) as DeadLetterInfo;
+  return { info, request: decodeStoredRequest(body.subarray(4 + len)) };
+}

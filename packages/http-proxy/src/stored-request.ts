@@ -1,0 +1,86 @@
+/**
+ * A request as the proxy stores it: core's `Message` (id, body, forwarded headers, timestamps) plus the
+ * delivery envelope (method, target, per-request overrides).
+ *
+ *   u8 version (1) | varint envelope length | envelope JSON | encodeMessage(message)
+ */
+import { decodeMessage, encodeMessage, type Message } from '@dispatcher/core';
+import { ProxyError } from './errors.js';
+
+export interface StoredRequest {
+  message: Message;
+  method: string;
+  /** Absolute URL to deliver to. */
+  target: string;
+  timeoutMs?: number;
+  retryLimit?: number;
+  idempotencyKey?: string;
+  callbackUrl?: string;
+  failureCallbackUrl?: string;
+  /** `callback` marks a notification the proxy generated itself (it gets no callbacks of its own). */
+  kind?: 'request' | 'callback';
+  /** Id of the dead-lettered message this one was redriven from. */
+  redrivenFrom?: string;
+}
+
+interface Envelope {
+  m: string;
+  t: string;
+  to?: number;
+  rl?: number;
+  ik?: string;
+  cb?: string;
+  fcb?: string;
+  k?: 'callback';
+  rf?: string;
+}
+
+const VERSION = 1;
+
+export function encodeStoredRequest(req: StoredRequest): Buffer {
+  const env: Envelope = { m: req.method, t: req.target };
+  if (req.timeoutMs !== undefined) env.to = req.timeoutMs;
+  if (req.retryLimit !== undefined) env.rl = req.retryLimit;
+  if (req.idempotencyKey !== undefined) env.ik = req.idempotencyKey;
+  if (req.callbackUrl !== undefined) env.cb = req.callbackUrl;
+  if (req.failureCallbackUrl !== undefined) env.fcb = req.failureCallbackUrl;
+  if (req.kind === 'callback') env.k = 'callback';
+  if (req.redrivenFrom !== undefined) env.rf = req.redrivenFrom;
+  const envBytes = Buffer.from(JSON.stringify(env));
+  const msg = encodeMessage(req.message);
+  const head = Buffer.allocUnsafe(6);
+  head[0] = VERSION;
+  head.writeUInt32LE(envBytes.length, 1);
+  return Buffer.concat([head.subarray(0, 5), envBytes, msg]);
+}
+
+export function decodeStoredRequest(data: Buffer): StoredRequest {
+  try {
+    if (data[0] !== VERSION || data.length < 5) throw new Error(`unknown version ${data[0]}`);
+    const envLen = data.readUInt32LE(1);
+    const env = JSON.parse(data.subarray(5, 5 + envLen).toString('utf8')) as Envelope;
+    if (typeof env.m !== 'string' || typeof env.t !== 'string')
+      throw new Error('envelope without method/target');
+    const req: StoredRequest = {
+      message: decodeMessage(data.subarray(5 + envLen)),
+      method: env.m,
+      target: env.t,
+    };
+    if (env.to !== undefined) req.timeoutMs = env.to;
+    if (env.rl !== undefined) req.retryLimit = env.rl;
+    if (env.ik !== undefined) req.idempotencyKey = env.ik;
+    if (env.cb !== undefined) req.callbackUrl = env.cb;
+    if (env.fcb !== undefined) req.failureCallbackUrl = env.fcb;
+    req.kind = env.k === 'callback' ? 'callback' : 'request';
+    if (env.rf !== undefined) req.redrivenFrom = env.rf;
+    return req;
+  } catch (err) {
+    throw new ProxyError(
+      'DSP_PROXY_RECORD_DECODE',
+      `stored request cannot be decoded: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  }
+}

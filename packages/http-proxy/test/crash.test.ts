@@ -1,0 +1,90 @@
+/**
+ * Crash test: under a steady load, the proxy process is killed with SIGKILL again and again. After the
+ * final restart every request that got a 202 must reach the destination at least once. Duplicates are
+ * allowed (at-least-once) and reported.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { Sink } from './helpers/sink.js';
+import { eventually, onCleanup, sleep, tempDir } from './helpers/start-proxy.js';
+
+const KILLS = Number(process.env.DISPATCHER_PROXY_CRASH_KILLS ?? 6);
+const child = fileURLToPath(new URL('./fixtures/proxy-process.ts', import.meta.url));
+
+async function spawnProxy(dataDir: string): Promise<{ proc: ChildProcess; url: string }> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', child, dataDir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  proc.stderr?.on('data', (d: Buffer) => (err += d));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    proc.stdout?.on('data', (d: Buffer) => {
+      out += d;
+      const m = /READY (\S+)/.exec(out);
+      if (m?.[1]) resolve(m[1]);
+    });
+    proc.on('exit', (code) => reject(new Error(`proxy exited (${code}): ${err}`)));
+  });
+  return { proc, url };
+}
+
+describe('http proxy under SIGKILL', () => {
+  it(`delivers every 202'd request at least once across ${KILLS} kills under load`, async () => {
+    const dataDir = tempDir();
+    const sink = await new Sink().start();
+    onCleanup(() => sink.close());
+    // Some failures too, so retry state is in flight when the kills land.
+    sink.behave = (_r, i) => ({ kind: 'status', status: i % 7 === 3 ? 503 : 200 });
+    const accepted = new Set<string>();
+    let sent = 0;
+    for (let kill = 0; kill <= KILLS; kill++) {
+      const { proc, url } = await spawnProxy(dataDir);
+      const exited = new Promise<void>((resolve) => proc.on('exit', () => resolve()));
+      if (kill === KILLS) {
+        onCleanup(async () => {
+          proc.kill('SIGKILL');
+          await exited;
+        });
+        break;
+      }
+      let running = true;
+      const load = async () => {
+        while (running) {
+          const n = sent++;
+          try {
+            const res = await fetch(`${url}/item/${n}`, {
+              method: 'POST',
+              headers: { 'x-dispatcher-origin-host': sink.url },
+              body: `payload ${n}`,
+            });
+            if (res.status === 202) accepted.add(((await res.json()) as { id: string }).id);
+          } catch {
+            // the process died mid-request: no 202, nothing promised
+          }
+        }
+      };
+      const loaders = Array.from({ length: 8 }, load);
+      await sleep(300 + ((kill * 97) % 400));
+      proc.kill('SIGKILL');
+      await exited;
+      running = false;
+      await Promise.all(loaders);
+    }
+    const deliveredIds = () =>
+      new Set(sink.received.map((r) => String(r.headers['x-dispatcher-message-id'])));
+    await eventually(() => [...accepted].every((id) => deliveredIds().has(id)), 60_000);
+    const successes = sink.received
+      .filter((_r, i) => i % 7 !== 3)
+      .map((r) => String(r.headers['x-dispatcher-message-id']));
+    const duplicates = successes.length - new Set(successes).size;
+    console.log(
+      `proxy crash test: ${KILLS} kills, ${accepted.size} requests answered 202, all delivered; ` +
+        `${duplicates} duplicate deliveries (${((duplicates / Math.max(1, accepted.size)) * 100).toFixed(2)}%)`,
+    );
+    expect(accepted.size).toBeGreaterThan(KILLS * 5);
+    for (const id of accepted)
+      expect(deliveredIds().has(id), `accepted ${id} was never delivered`).toBe(true);
+  }, 180_000);
+});

@@ -1,0 +1,224 @@
+import { describe, expect, it } from 'vitest';
+import { verifyWebhook } from '../src/delivery/webhook-signature.js';
+import { Sink } from './helpers/sink.js';
+import { eventually, onCleanup, send, sleep, startProxy } from './helpers/start-proxy.js';
+
+async function sink(): Promise<Sink> {
+  const s = await new Sink().start();
+  onCleanup(() => s.close());
+  return s;
+}
+
+const to = (dest: Sink, extra: Record<string, string> = {}) => ({
+  headers: { 'x-dispatcher-origin-host': dest.url, ...extra },
+});
+
+describe('delivery', () => {
+  it('retries 5xx, timeouts and reset connections until a 2xx, numbering attempts', async () => {
+    const dest = await sink();
+    dest.behave = (_r, i) =>
+      i === 0
+        ? { kind: 'status', status: 503 }
+        : i === 1
+          ? { kind: 'hang' }
+          : i === 2
+            ? { kind: 'reset' }
+            : { kind: 'status', status: 204 };
+    const proxy = await startProxy();
+    const { json } = await send(proxy, '/job', {
+      ...to(dest, { 'x-dispatcher-timeout': '200' }),
+      body: 'payload',
+    });
+    await dest.waitFor(4);
+    expect(dest.received.map((r) => r.headers['x-dispatcher-attempt'])).toEqual(['1', '2', '3', '4']);
+    expect(new Set(dest.received.map((r) => r.headers['x-dispatcher-message-id']))).toEqual(
+      new Set([json.id]),
+    );
+    expect(dest.received.every((r) => r.body.toString() === 'payload')).toBe(true);
+    await eventually(() => proxy.engine.backlog === 0);
+    const status = await send(proxy, `/_dispatcher/messages/${json.id}`, { method: 'GET' });
+    expect(status.json).toMatchObject({ status: 'delivered', attempts: 4 });
+    await sleep(100);
+    expect(dest.received.length).toBe(4);
+  });
+
+  it('honours Retry-After on 429', async () => {
+    const dest = await sink();
+    dest.behave = (_r, i) =>
+      i === 0
+        ? { kind: 'status', status: 429, headers: { 'retry-after': '1' } }
+        : { kind: 'status', status: 200 };
+    const proxy = await startProxy();
+    await send(proxy, '/limited', to(dest));
+    await dest.waitFor(2, 5000);
+    const gap = dest.received[1]!.at - dest.received[0]!.at;
+    expect(gap).toBeGreaterThanOrEqual(950);
+  });
+
+  it('dead-letters a 4xx at once and after the retry limit, then redrives with an edited request', async () => {
+    const dest = await sink();
+    dest.behave = (r) =>
+      r.url.startsWith('/gone')
+        ? { kind: 'status', status: 404 }
+        : r.url === '/flaky'
+          ? { kind: 'status', status: 500 }
+          : { kind: 'status', status: 200 };
+    const proxy = await startProxy();
+    const gone = (await send(proxy, '/gone', { ...to(dest), body: 'g' })).json.id as string;
+    const flaky = (await send(proxy, '/flaky', to(dest, { 'x-dispatcher-retry-limit': '2' }))).json
+      .id as string;
+    await eventually(() => proxy.store.deadLetterCount === 2);
+    expect(dest.received.filter((r) => r.url === '/gone').length).toBe(1);
+    expect(dest.received.filter((r) => r.url === '/flaky').length).toBe(3);
+
+    const list = await send(proxy, '/_dispatcher/dead-letters', { method: 'GET' });
+    const items = list.json.items as Array<Record<string, unknown>>;
+    expect(items.map((i) => [i.id, i.reason, i.attempts])).toEqual([
+      [gone, 'status-404', 1],
+      [flaky, 'max-attempts', 3],
+    ]);
+    const filtered = await send(
+      proxy,
+      `/_dispatcher/dead-letters?host=${encodeURIComponent(dest.host)}&limit=1`,
+      { method: 'GET' },
+    );
+    expect((filtered.json.items as unknown[]).length).toBe(1);
+    expect(filtered.json.next).toBeDefined();
+    expect((await send(proxy, `/_dispatcher/messages/${gone}`, { method: 'GET' })).json.status).toBe(
+      'dead-lettered',
+    );
+
+    const redrive = await send(proxy, '/_dispatcher/dead-letters/redrive', {
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        ids: [gone],
+        edit: { target: `${dest.url}/fixed`, headers: { 'x-edited': 'yes' }, body: 'new body' },
+      }),
+    });
+    expect(redrive.status).toBe(200);
+    const [moved] = redrive.json.redriven as Array<{ from: string; id: string }>;
+    expect(moved?.from).toBe(gone);
+    await eventually(() => dest.received.some((r) => r.url === '/fixed'));
+    const fixed = dest.received.find((r) => r.url === '/fixed')!;
+    expect(fixed.body.toString()).toBe('new body');
+    expect(fixed.headers['x-edited']).toBe('yes');
+    expect(fixed.headers['x-dispatcher-message-id']).toBe(moved?.id);
+    expect(proxy.store.deadLetterCount).toBe(1);
+    const purge = await send(proxy, '/_dispatcher/dead-letters/purge', {
+      body: JSON.stringify({ all: true }),
+    });
+    expect(purge.json.purged).toBe(1);
+    expect(proxy.store.deadLetterCount).toBe(0);
+    const bad = await send(proxy, '/_dispatcher/dead-letters/redrive', { body: '{"nothing":1}' });
+    expect(bad.status).toBe(400);
+  });
+
+  it('schedules delayed and not-before requests', async () => {
+    const dest = await sink();
+    const proxy = await startProxy();
+    const t0 = Date.now();
+    await send(proxy, '/later', to(dest, { 'x-dispatcher-delay': '400' }));
+    await send(proxy, '/now', to(dest));
+    await dest.waitFor(2, 5000);
+    expect(dest.received.map((r) => r.url)).toEqual(['/now', '/later']);
+    expect(dest.received[1]!.at - t0).toBeGreaterThanOrEqual(380);
+  });
+
+  it('accepts an idempotency key once per window', async () => {
+    const dest = await sink();
+    const proxy = await startProxy();
+    const h = to(dest, { 'x-dispatcher-idempotency-key': 'order-42' });
+    const [a, b] = await Promise.all([send(proxy, '/pay', h), send(proxy, '/pay', h)]);
+    const c = await send(proxy, '/pay', h);
+    expect(a.json.id).toBe(b.json.id);
+    expect(c.json.id).toBe(a.json.id);
+    expect(c.headers.get('x-dispatcher-idempotent-replay')).toBe('true');
+    await dest.waitFor(1);
+    await sleep(150);
+    expect(dest.received.length).toBe(1);
+  });
+
+  it('calls the success and failure callbacks', async () => {
+    const dest = await sink();
+    const hooks = await sink();
+    dest.behave = (r) => ({ kind: 'status', status: r.url === '/bad' ? 400 : 201 });
+    const proxy = await startProxy();
+    const ok = (await send(proxy, '/good', to(dest, { 'x-dispatcher-callback': `${hooks.url}/ok` }))).json.id;
+    const bad = (
+      await send(proxy, '/bad', to(dest, { 'x-dispatcher-failure-callback': `${hooks.url}/failed` }))
+    ).json.id;
+    await hooks.waitFor(2);
+    const byUrl = Object.fromEntries(hooks.received.map((r) => [r.url, JSON.parse(r.body.toString())]));
+    expect(byUrl['/ok']).toMatchObject({ id: ok, event: 'delivered', attempts: 1, status: 201 });
+    expect(byUrl['/failed']).toMatchObject({
+      id: bad,
+      event: 'dead-lettered',
+      reason: 'status-400',
+      status: 400,
+    });
+  });
+
+  it('signs deliveries with Standard Webhooks headers when a secret is set', async () => {
+    const dest = await sink();
+    const secret = `whsec_${Buffer.from('a test secret of some length').toString('base64')}`;
+    const proxy = await startProxy({ signingSecret: secret });
+    await send(proxy, '/hook', { ...to(dest), body: '{"a":1}' });
+    await dest.waitFor(1);
+    const r = dest.received[0]!;
+    expect(r.headers['webhook-id']).toBe(r.headers['x-dispatcher-message-id']);
+    const headers = Object.fromEntries(Object.entries(r.headers).map(([k, v]) => [k, String(v)]));
+    expect(verifyWebhook(secret, headers, r.body, { toleranceSec: 60, now: Date.now() })).toEqual({
+      ok: true,
+    });
+    expect(
+      verifyWebhook(secret, headers, Buffer.from('{"a":2}'), { toleranceSec: 60, now: Date.now() }),
+    ).toEqual({ ok: false, reason: 'no_matching_signature' });
+  });
+
+  it('keeps one slow destination from stalling the others', async () => {
+    const slow = await sink();
+    const fast = await sink();
+    slow.behave = () => ({ kind: 'hang' });
+    const proxy = await startProxy({ workers: 4, defaultTimeoutMs: 5000 });
+    for (let i = 0; i < 10; i++) await send(proxy, `/s${i}`, to(slow));
+    for (let i = 0; i < 10; i++) await send(proxy, `/f${i}`, to(fast));
+    await fast.waitFor(10, 3000);
+    expect(slow.received.length).toBe(2); // its share of the workers: ceil(4 / 2)
+  });
+
+  it('opens the circuit of a failing destination and probes it before resuming', async () => {
+    const dest = await sink();
+    let healthy = false;
+    dest.behave = () => ({ kind: 'status', status: healthy ? 200 : 500 });
+    const proxy = await startProxy({
+      failureThreshold: 3,
+      cooldownMs: 300,
+      perDestinationConcurrency: 1,
+      workers: 1,
+      retryBaseMs: 1,
+      retryMaxMs: 5,
+    });
+    for (let i = 0; i < 5; i++) await send(proxy, `/m${i}`, to(dest));
+    await dest.waitFor(3);
+    await sleep(150);
+    expect(dest.received.length).toBe(3); // open: nothing while cooling down
+    healthy = true;
+    await dest.waitFor(8, 5000);
+    await eventually(() => proxy.engine.backlog === 0);
+    const probeAt = dest.received[3]!.at;
+    expect(probeAt - dest.received[2]!.at).toBeGreaterThanOrEqual(250);
+  });
+
+  it('answers 503 with Retry-After once the backlog limit is reached', async () => {
+    const dest = await sink();
+    dest.behave = () => ({ kind: 'hang' });
+    const proxy = await startProxy({ maxBacklog: 3 });
+    for (let i = 0; i < 3; i++) expect((await send(proxy, '/x', to(dest))).status).toBe(202);
+    const res = await send(proxy, '/x', to(dest));
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('5');
+    expect(res.json.error).toBe('overloaded');
+    const ready = await send(proxy, '/_dispatcher/ready', { method: 'GET' });
+    expect(ready.status).toBe(503);
+  });
+});

@@ -1,0 +1,69 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach } from 'vitest';
+import { HttpProxy } from '../../src/http-proxy.js';
+import type { HttpProxyOptions } from '../../src/proxy-options.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+export function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'dsp-proxy-'));
+  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A proxy on 127.0.0.1:0 that may call local destinations, with fast retries; closed after the test. */
+export async function startProxy(options: Partial<HttpProxyOptions> = {}): Promise<HttpProxy> {
+  const proxy = new HttpProxy({
+    dataDir: options.dataDir ?? tempDir(),
+    host: '127.0.0.1',
+    port: 0,
+    allowedDestinations: ['127.0.0.1'],
+    retryBaseMs: 20,
+    retryMaxMs: 200,
+    shutdownTimeoutMs: 500,
+    ...options,
+  });
+  await proxy.start();
+  cleanups.push(() => proxy.close());
+  return proxy;
+}
+
+/** Registers something to close after the test. */
+export function onCleanup(fn: () => Promise<void>): void {
+  cleanups.push(fn);
+}
+
+export async function send(
+  proxy: HttpProxy,
+  path: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {},
+): Promise<{ status: number; headers: Headers; json: Record<string, unknown> }> {
+  const res = await fetch(`${proxy.url}${path}`, {
+    method: init.method ?? 'POST',
+    headers: init.headers ?? {},
+    ...(init.body === undefined ? {} : { body: init.body }),
+  });
+  const text = await res.text();
+  return {
+    status: res.status,
+    headers: res.headers,
+    json: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+  };
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` until it returns true (or throws after `timeoutMs`). */
+export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await sleep(10);
+  }
+}
