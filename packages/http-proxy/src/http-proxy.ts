@@ -118,13 +118,11 @@ export class HttpProxy {
         metrics: this.metrics,
         sendCallback: (url, event) => this.#sendCallback(url, event),
       });
-      const now = Date.now();
-      const pending = await store.recover(now);
-      for (const p of pending) {
-        const due = p.attempt ? p.attempt.nextAt : (p.request.message.notBefore ?? 0);
-        this.#engine.enqueue(p.seq, p.request, due);
-      }
-      this.#log.info({ pending: pending.length, deadLetters: store.deadLetterCount }, 'recovered');
+      const engine = this.#engine;
+      const pending = await store.recover(Date.now(), (p) => {
+        engine.enqueue(p.seq, p.request, p.attempt ? p.attempt.nextAt : (p.request.message.notBefore ?? 0));
+      });
+      this.#log.info({ pending, deadLetters: store.deadLetterCount }, 'recovered');
       this.#app = this.#buildApp();
       await this.#app.listen({
         port: this.#opts.port,

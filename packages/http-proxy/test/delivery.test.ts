@@ -221,4 +221,21 @@ describe('delivery', () => {
     const ready = await send(proxy, '/_dispatcher/ready', { method: 'GET' });
     expect(ready.status).toBe(503);
   });
+
+  it('spaces deliveries to a rate-limited destination', async () => {
+    const dest = await sink();
+    const proxy = await startProxy({ destinations: [{ match: '127.0.0.1', ratePerSec: 20, burst: 1 }] });
+    for (let i = 0; i < 6; i++) await send(proxy, `/r${i}`, to(dest));
+    await dest.waitFor(6, 5000);
+    const span = dest.received[5]!.at - dest.received[0]!.at;
+    expect(span).toBeGreaterThanOrEqual(220); // 5 gaps of 50 ms
+  });
+
+  it('refuses new requests with 503 when memory use passes maxRssBytes', async () => {
+    const dest = await sink();
+    const proxy = await startProxy({ maxRssBytes: 1024 * 1024 });
+    const res = await send(proxy, '/m', to(dest));
+    expect(res.status).toBe(503);
+    expect(String(res.json.message)).toContain('maxRssBytes');
+  });
 });

@@ -81,49 +81,50 @@ export class ProxyStore {
   }
 
   /**
-   * Reads both logs and returns the requests still to deliver, in acceptance order. Finishes what a crash
-   * interrupted: requests already dead-lettered are acked, superseded ATTEMPT records are acked, expired
-   * idempotency keys are dropped.
+   * Reads both logs and hands each request still to deliver to `visit`, in acceptance order, without
+   * keeping them: memory stays bounded with any backlog. Finishes what a crash interrupted: requests
+   * already dead-lettered are acked, superseded ATTEMPT records are acked, expired idempotency keys are
+   * dropped. Two passes over the main log: retry state is written after its request, so it is gathered
+   * first. Resolves with the number of pending requests.
    */
-  async recover(now: number): Promise<PendingRequest[]> {
+  async recover(now: number, visit: (pending: PendingRequest) => void): Promise<number> {
     for await (const rec of this.dead.live()) {
       if (rec.type !== DeadRecord.Dead) continue;
       const { request } = decodeDeadLetter(rec.body);
       this.#deadIds.set(request.message.id, rec.seq);
     }
-    const requests: Array<{ seq: number; request: StoredRequest }> = [];
     const stale: number[] = [];
     for await (const rec of this.main.live()) {
-      switch (rec.type) {
-        case MainRecord.Request: {
-          const request = decodeStoredRequest(rec.body);
-          if (this.#deadIds.has(request.message.id)) stale.push(rec.seq);
-          else requests.push({ seq: rec.seq, request });
-          break;
+      if (rec.type === MainRecord.Attempt) {
+        const { s, ...state } = JSON.parse(rec.body.toString()) as AttemptState & { s: number };
+        const known = this.#attempts.get(s);
+        if (known && known.state.attempt >= state.attempt) {
+          stale.push(rec.seq);
+        } else {
+          if (known) stale.push(known.seq);
+          this.#attempts.set(s, { state, seq: rec.seq });
         }
-        case MainRecord.Attempt: {
-          const { s, ...state } = JSON.parse(rec.body.toString()) as AttemptState & { s: number };
-          const known = this.#attempts.get(s);
-          if (known && known.state.attempt >= state.attempt) {
-            stale.push(rec.seq);
-          } else {
-            if (known) stale.push(known.seq);
-            this.#attempts.set(s, { state, seq: rec.seq });
-          }
-          break;
-        }
-        case MainRecord.Idempotency: {
-          const { k, i, x } = JSON.parse(rec.body.toString()) as { k: string; i: string; x: number };
-          if (x <= now) stale.push(rec.seq);
-          else this.#idempotency.set(k, { id: i, expiresAt: x, seq: rec.seq });
-          break;
-        }
-        default:
-          // A record type from a newer version: keep it, do not guess.
-          break;
+      } else if (rec.type === MainRecord.Idempotency) {
+        const { k, i, x } = JSON.parse(rec.body.toString()) as { k: string; i: string; x: number };
+        if (x <= now) stale.push(rec.seq);
+        else this.#idempotency.set(k, { id: i, expiresAt: x, seq: rec.seq });
       }
+      // Other types (requests; record types of a newer version) are left alone here.
     }
-    const live = new Set(requests.map((r) => r.seq));
+    let pending = 0;
+    const live = new Set<number>();
+    for await (const rec of this.main.live()) {
+      if (rec.type !== MainRecord.Request) continue;
+      const request = decodeStoredRequest(rec.body);
+      if (this.#deadIds.has(request.message.id)) {
+        stale.push(rec.seq);
+        continue;
+      }
+      const attempt = this.#attempts.get(rec.seq)?.state;
+      if (attempt) live.add(rec.seq);
+      visit(attempt ? { seq: rec.seq, request, attempt } : { seq: rec.seq, request });
+      pending++;
+    }
     for (const [seq, entry] of this.#attempts) {
       if (!live.has(seq)) {
         stale.push(entry.seq);
@@ -131,10 +132,7 @@ export class ProxyStore {
       }
     }
     if (stale.length > 0) await this.main.ack(stale);
-    return requests.map(({ seq, request }) => {
-      const attempt = this.#attempts.get(seq)?.state;
-      return attempt ? { seq, request, attempt } : { seq, request };
-    });
+    return pending;
   }
 
   /** Makes a new request durable; its id carries its sequence number. */

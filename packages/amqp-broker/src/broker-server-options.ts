@@ -1,0 +1,59 @@
+import type { Logger } from '@dispatcher/core';
+
+/** Options of {@link BrokerServer}. */
+export interface BrokerServerOptions {
+  /**
+   * TCP port to listen on; 0 picks a free port (read it from `server.port` after `start()`).
+   * @defaultValue 5672
+   */
+  port?: number;
+  /** Address to listen on. @defaultValue '127.0.0.1' */
+  host?: string;
+  /**
+   * Users allowed to log in (PLAIN and AMQPLAIN), name → password.
+   * @defaultValue `{ guest: 'guest' }`
+   */
+  users?: Readonly<Record<string, string>>;
+  /** Virtual hosts to create. @defaultValue `['/']` */
+  vhosts?: readonly string[];
+  /** Heartbeat interval proposed in connection.tune, in seconds (0 disables). @defaultValue 60 */
+  heartbeatSeconds?: number;
+  /** Largest frame, header and frame-end included, in bytes (≥ 4096). @defaultValue 131072 */
+  frameMaxBytes?: number;
+  /** Highest channel number a client may open. @defaultValue 2047 */
+  channelMax?: number;
+  /** Largest message body accepted, in bytes; larger ones close the channel with 406. @defaultValue 134217728 */
+  maxMessageBytes?: number;
+  /**
+   * Use the AMQP 0-9-1 specification's field-table type codes instead of RabbitMQ's (dispatchd's
+   * `-strict-mode`). Only for clients written against the letter of the spec.
+   * @defaultValue false
+   */
+  strictFieldTypes?: boolean;
+  /** Time a client has to finish the handshake, in milliseconds. @defaultValue 10000 */
+  handshakeTimeoutMs?: number;
+  /** Time to wait for connection.close-ok before dropping the socket, in milliseconds. @defaultValue 3000 */
+  closeTimeoutMs?: number;
+  /** Buffered output per connection above which deliveries pause, in bytes. @defaultValue 1048576 */
+  highWaterBytes?: number;
+  /** `product` advertised in the server properties. @defaultValue 'Dispatcher' */
+  product?: string;
+  logger?: Logger;
+}
+
+/** Defaults of {@link BrokerServerOptions}. */
+export const BROKER_SERVER_DEFAULTS = {
+  port: 5672,
+  host: '127.0.0.1',
+  users: { guest: 'guest' } as Readonly<Record<string, string>>,
+  vhosts: ['/'] as readonly string[],
+  heartbeatSeconds: 60,
+  frameMaxBytes: 131_072,
+  channelMax: 2047,
+  maxMessageBytes: 134_217_728,
+  strictFieldTypes: false,
+  handshakeTimeoutMs: 10_000,
+  closeTimeoutMs: 3_000,
+  highWaterBytes: 1_048_576,
+  product: 'Dispatcher',
+} as const;

@@ -1,0 +1,29 @@
+/**
+ * Decodes the payload of a method frame (class id, method id, arguments) with the generated tables.
+ */
+import { connectionError } from '../errors.js';
+import type { ByteReader } from './byte-reader.js';
+import { type AmqpMethod, decodeMethodArgs } from './generated/amqp-spec.js';
+
+const NOT_IMPLEMENTED = 540;
+
+/**
+ * Decodes one method frame payload. Unknown class or method ids throw a connection-level 540
+ * (NOT_IMPLEMENTED); malformed arguments throw 501 (FRAME_ERROR).
+ */
+export function decodeMethodFrame(r: ByteReader, payload: Buffer): AmqpMethod {
+  r.reset(payload);
+  r.classId = 0;
+  r.methodId = 0;
+  if (payload.length < 4) throw r.error('method frame shorter than 4 bytes');
+  const classId = payload.readUInt16BE(0);
+  const methodId = payload.readUInt16BE(2);
+  r.classId = classId;
+  r.methodId = methodId;
+  r.pos = 4;
+  const method = decodeMethodArgs(((classId << 16) | methodId) >>> 0, r);
+  if (method === undefined) {
+    throw connectionError(NOT_IMPLEMENTED, `unknown method ${classId}/${methodId}`, { classId, methodId });
+  }
+  return method;
+}

@@ -1,0 +1,656 @@
+/**
+ * One client connection: protocol header, handshake, heartbeats, frame dispatch to channels, connection
+ * close, and batched socket writes.
+ *
+ *   awaiting-header ──"AMQP 0 0 9 1"──▶ awaiting-start-ok ──start-ok (auth ok)──▶ awaiting-tune-ok
+ *        │ other header: send "AMQP 0 0 9 1", close   │ auth refused: close 403                 │ tune-ok
+ *        ▼                                            ▼                                          ▼
+ *     (closed)                                    (closing)            open ◀──connection.open── awaiting-open
+ *                                                                       │  client connection.close: close-ok ──▶ closed
+ *   any state ──hard error / shutdown: connection.close sent──▶ closing ──close-ok or timeout──▶ closed
+ *
+ * Hard errors (frame errors, unexpected frames, bad methods) close the connection with their reply code;
+ * soft errors close one channel. Nothing a peer sends can throw out of this class.
+ *
+ * Output: every frame of an event-loop turn is encoded into one buffer and written once (setImmediate).
+ * Consumers pause while more than `highWaterBytes` are buffered or the socket needs draining.
+ */
+import type { Socket } from 'node:net';
+import type { Logger } from '@dispatcher/core';
+import { isSaslMechanism, parseSaslResponse, SASL_MECHANISMS } from '../auth/sasl.js';
+import { ByteReader } from '../codec/byte-reader.js';
+import { ByteWriter } from '../codec/byte-writer.js';
+import type { FieldTable } from '../codec/field-table.js';
+import { fieldBoolean } from '../codec/field-table.js';
+import {
+  writeBodyFrames,
+  writeHeaderFrame,
+  writeHeartbeatFrame,
+  writeMethodFrame,
+} from '../codec/frame-encoder.js';
+import { FrameParser } from '../codec/frame-parser.js';
+import {
+  type AmqpMethod,
+  FRAME_BODY,
+  FRAME_HEADER,
+  FRAME_HEARTBEAT,
+  FRAME_METHOD,
+  FRAME_MIN_SIZE,
+  MethodId,
+  methodName,
+} from '../codec/generated/amqp-spec.js';
+import { decodeMethodFrame } from '../codec/method-decoder.js';
+import { AmqpError, connectionError } from '../errors.js';
+import type { VirtualHost } from '../vhost/virtual-host.js';
+import { Channel, type ChannelHost } from './channel.js';
+
+const PROTOCOL_HEADER = Buffer.from([0x41, 0x4d, 0x51, 0x50, 0, 0, 9, 1]);
+const CONNECTION_FORCED = 320;
+const ACCESS_REFUSED = 403;
+const FRAME_ERROR = 501;
+const COMMAND_INVALID = 503;
+const CHANNEL_ERROR = 504;
+const UNEXPECTED_FRAME = 505;
+const NOT_ALLOWED = 530;
+const INTERNAL_ERROR = 541;
+
+/** Broker settings a connection works with (resolved by the server). */
+export interface ConnectionSettings {
+  readonly heartbeatSeconds: number;
+  readonly frameMax: number;
+  readonly channelMax: number;
+  readonly users: ReadonlyMap<string, string>;
+  readonly vhosts: ReadonlyMap<string, VirtualHost>;
+  readonly strictFieldTypes: boolean;
+  readonly maxMessageBytes: number;
+  readonly handshakeTimeoutMs: number;
+  readonly closeTimeoutMs: number;
+  readonly highWaterBytes: number;
+  readonly serverProperties: FieldTable;
+  readonly log: Logger;
+}
+
+type ConnectionState =
+  | { readonly kind: 'awaiting-header'; readonly received: Buffer }
+  | { readonly kind: 'awaiting-start-ok' }
+  | { readonly kind: 'awaiting-tune-ok'; readonly username: string }
+  | { readonly kind: 'awaiting-open'; readonly username: string }
+  | { readonly kind: 'open'; readonly username: string; readonly vhost: VirtualHost }
+  | { readonly kind: 'closing'; readonly vhost: VirtualHost | undefined }
+  | { readonly kind: 'closed' };
+
+let nextConnectionId = 1;
+
+export class AmqpConnection implements ChannelHost {
+  readonly id = nextConnectionId++;
+  readonly log: Logger;
+  readonly owner: object = this;
+  readonly strictFieldTypes: boolean;
+  readonly maxMessageBytes: number;
+  consumerCancelNotify = false;
+
+  readonly #socket: Socket;
+  readonly #settings: ConnectionSettings;
+  readonly #onClosed: (conn: AmqpConnection) => void;
+  #state: ConnectionState = { kind: 'awaiting-header', received: Buffer.alloc(0) };
+  readonly #parser: FrameParser;
+  readonly #reader: ByteReader;
+  readonly #out: ByteWriter;
+  readonly #channels = new Map<number, Channel>();
+  readonly #confirmChannels = new Set<Channel>();
+  #frameMax: number;
+  #channelMax: number;
+  #heartbeatSeconds = 0;
+  #flushScheduled = false;
+  #socketBlocked = false;
+  #starved = false;
+  #lastReceivedAt = Date.now();
+  #sentSinceTick = false;
+  #heartbeatTimer: NodeJS.Timeout | undefined;
+  #deadlineTimer: NodeJS.Timeout | undefined;
+  #authFailureClose = false;
+  readonly #closedPromise: Promise<void>;
+  #resolveClosed!: () => void;
+
+  constructor(socket: Socket, settings: ConnectionSettings, onClosed: (conn: AmqpConnection) => void) {
+    this.#socket = socket;
+    this.#settings = settings;
+    this.#onClosed = onClosed;
+    this.log = settings.log.child({
+      connection: this.id,
+      remote: `${socket.remoteAddress}:${socket.remotePort}`,
+    });
+    this.strictFieldTypes = settings.strictFieldTypes;
+    this.maxMessageBytes = settings.maxMessageBytes;
+    this.#frameMax = settings.frameMax;
+    this.#channelMax = settings.channelMax;
+    // Until tune-ok, accept frames up to our own maximum.
+    this.#parser = new FrameParser(settings.frameMax);
+    this.#reader = new ByteReader(settings.strictFieldTypes);
+    this.#out = new ByteWriter(16_384, settings.strictFieldTypes);
+    this.#closedPromise = new Promise((resolve) => {
+      this.#resolveClosed = resolve;
+    });
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('drain', () => this.#onDrain());
+    socket.on('error', (err) => this.log.debug({ err }, 'socket error'));
+    socket.on('close', () => this.#onSocketClose());
+    this.#deadlineTimer = setTimeout(() => {
+      if (this.#state.kind !== 'open') {
+        this.log.info({ state: this.#state.kind }, 'handshake timeout');
+        this.destroy();
+      }
+    }, settings.handshakeTimeoutMs);
+    this.#deadlineTimer.unref();
+  }
+
+  get state(): ConnectionState['kind'] {
+    return this.#state.kind;
+  }
+
+  get vhost(): VirtualHost {
+    const s = this.#state;
+    if (s.kind === 'open') return s.vhost;
+    throw connectionError(COMMAND_INVALID, 'connection not open');
+  }
+
+  get frameMax(): number {
+    return this.#frameMax;
+  }
+
+  get channelCount(): number {
+    return this.#channels.size;
+  }
+
+  /** Resolves once the socket has closed. */
+  get closed(): Promise<void> {
+    return this.#closedPromise;
+  }
+
+  // ---- ChannelHost -------------------------------------------------------------------------------
+
+  sendMethod(channel: number, method: AmqpMethod): void {
+    if (this.#state.kind === 'closed') return;
+    writeMethodFrame(this.#out, channel, method);
+    this.#scheduleFlush();
+  }
+
+  sendContent(channel: number, method: AmqpMethod, properties: Buffer, body: Buffer): void {
+    if (this.#state.kind === 'closed') return;
+    const w = this.#out;
+    writeMethodFrame(w, channel, method);
+    writeHeaderFrame(w, channel, 60, body.length, properties);
+    writeBodyFrames(w, channel, body, this.#frameMax);
+    this.#scheduleFlush();
+  }
+
+  canWrite(): boolean {
+    if (this.#socketBlocked || this.#out.length > this.#settings.highWaterBytes) {
+      this.#starved = true;
+      return false;
+    }
+    return true;
+  }
+
+  confirmsPending(channel: Channel): void {
+    this.#confirmChannels.add(channel);
+  }
+
+  // ---- lifecycle ---------------------------------------------------------------------------------
+
+  /**
+   * Graceful close from the broker side (shutdown): connection.close 320, then wait for close-ok (or
+   * the close timeout). Resolves when the socket is closed.
+   */
+  shutdown(reason = "broker forced connection closure with reason 'shutdown'"): Promise<void> {
+    const s = this.#state;
+    if (s.kind === 'open') {
+      this.#closeWith(connectionError(CONNECTION_FORCED, reason));
+    } else if (s.kind !== 'closing' && s.kind !== 'closed') {
+      this.destroy();
+    }
+    return this.#closedPromise;
+  }
+
+  /** Drops the connection at once. */
+  destroy(): void {
+    this.#teardown();
+    this.#socket.destroy();
+  }
+
+  // ---- input -------------------------------------------------------------------------------------
+
+  #onData(chunk: Buffer): void {
+    this.#lastReceivedAt = Date.now();
+    try {
+      if (this.#state.kind === 'awaiting-header') {
+        chunk = this.#onHeaderBytes(chunk);
+        if (chunk.length === 0) return;
+      }
+      if (this.#state.kind === 'closed') return;
+      this.#parser.push(chunk, this.#onFrame);
+    } catch (err) {
+      this.#fail(err);
+    } finally {
+      if (this.#confirmChannels.size > 0) {
+        for (const ch of this.#confirmChannels) ch.flushConfirms();
+        this.#confirmChannels.clear();
+      }
+    }
+  }
+
+  /** Collects the 8-byte protocol header; returns the bytes after it. */
+  #onHeaderBytes(chunk: Buffer): Buffer {
+    const s = this.#state;
+    if (s.kind !== 'awaiting-header') return chunk;
+    const received = s.received.length === 0 ? chunk : Buffer.concat([s.received, chunk]);
+    if (received.length < 8) {
+      // A prefix that is already wrong need not wait for 8 bytes.
+      if (!PROTOCOL_HEADER.subarray(0, received.length).equals(received)) this.#refuseHeader(received);
+      else this.#state = { kind: 'awaiting-header', received };
+      return Buffer.alloc(0);
+    }
+    if (!received.subarray(0, 8).equals(PROTOCOL_HEADER)) {
+      this.#refuseHeader(received);
+      return Buffer.alloc(0);
+    }
+    this.#state = { kind: 'awaiting-start-ok' };
+    this.sendMethod(0, {
+      id: MethodId.ConnectionStart,
+      versionMajor: 0,
+      versionMinor: 9,
+      serverProperties: this.#settings.serverProperties,
+      mechanisms: Buffer.from(SASL_MECHANISMS.join(' ')),
+      locales: Buffer.from('en_US'),
+    });
+    return received.subarray(8);
+  }
+
+  /** Wrong protocol header: answer with the one we speak, then close (spec 4.2.2). */
+  #refuseHeader(received: Buffer): void {
+    this.log.debug({ header: received.subarray(0, 8).toString('hex') }, 'unsupported protocol header');
+    this.#teardown();
+    this.#socket.end(PROTOCOL_HEADER);
+  }
+
+  readonly #onFrame = (type: number, channelId: number, payload: Buffer): void => {
+    const s = this.#state;
+    if (s.kind === 'closed') return;
+    if (s.kind === 'closing') {
+      // Only the close handshake matters now.
+      if (type === FRAME_METHOD && channelId === 0) {
+        const m = decodeMethodFrame(this.#reader, payload);
+        if (m.id === MethodId.ConnectionCloseOk) this.#finishClose();
+        else if (m.id === MethodId.ConnectionClose) {
+          this.sendMethod(0, { id: MethodId.ConnectionCloseOk });
+          this.#finishClose();
+        }
+      }
+      return;
+    }
+    switch (type) {
+      case FRAME_METHOD: {
+        const m = decodeMethodFrame(this.#reader, payload);
+        if (channelId === 0) this.#onConnectionMethod(m);
+        else this.#onChannelMethod(channelId, m);
+        return;
+      }
+      case FRAME_HEADER:
+      case FRAME_BODY: {
+        if (channelId === 0) {
+          throw connectionError(UNEXPECTED_FRAME, 'content frame on channel 0');
+        }
+        const ch = this.#channels.get(channelId);
+        if (ch === undefined) throw connectionError(CHANNEL_ERROR, `channel ${channelId} is not open`);
+        try {
+          if (type === FRAME_HEADER) ch.handleHeader(payload);
+          else ch.handleBody(payload);
+        } catch (err) {
+          this.#channelFailed(ch, err);
+        }
+        return;
+      }
+      case FRAME_HEARTBEAT:
+        // RabbitMQ answers a heartbeat on a non-zero channel with 505.
+        if (channelId !== 0)
+          throw connectionError(UNEXPECTED_FRAME, `heartbeat frame on channel ${channelId}`);
+        if (payload.length !== 0) throw connectionError(FRAME_ERROR, 'heartbeat frame with a payload');
+        return;
+      default:
+        throw connectionError(FRAME_ERROR, `unknown frame type ${type}`);
+    }
+  };
+
+  #onConnectionMethod(m: AmqpMethod): void {
+    const s = this.#state;
+    switch (s.kind) {
+      case 'awaiting-start-ok':
+        if (m.id !== MethodId.ConnectionStartOk) throw this.#unexpected(m, 'connection.start-ok');
+        this.#onStartOk(m.clientProperties, m.mechanism, m.response);
+        return;
+      case 'awaiting-tune-ok':
+        if (m.id !== MethodId.ConnectionTuneOk) throw this.#unexpected(m, 'connection.tune-ok');
+        this.#onTuneOk(m.channelMax, m.frameMax, m.heartbeat);
+        this.#state = { kind: 'awaiting-open', username: s.username };
+        return;
+      case 'awaiting-open': {
+        if (m.id !== MethodId.ConnectionOpen) throw this.#unexpected(m, 'connection.open');
+        const vhost = this.#settings.vhosts.get(m.virtualHost);
+        if (vhost === undefined) {
+          throw connectionError(NOT_ALLOWED, `vhost ${m.virtualHost} not found`, {
+            classId: 10,
+            methodId: 40,
+          });
+        }
+        this.#state = { kind: 'open', username: s.username, vhost };
+        if (this.#deadlineTimer !== undefined) clearTimeout(this.#deadlineTimer);
+        this.#deadlineTimer = undefined;
+        this.sendMethod(0, { id: MethodId.ConnectionOpenOk, knownHosts: '' });
+        this.log.debug({ user: s.username, vhost: vhost.name }, 'connection open');
+        return;
+      }
+      case 'open':
+        switch (m.id) {
+          case MethodId.ConnectionClose:
+            this.log.debug(
+              { replyCode: m.replyCode, replyText: m.replyText },
+              'client closed the connection',
+            );
+            this.sendMethod(0, { id: MethodId.ConnectionCloseOk });
+            this.#finishClose();
+            return;
+          case MethodId.ConnectionCloseOk:
+            return;
+          case MethodId.ConnectionUpdateSecret:
+            // The secret is not used by PLAIN/AMQPLAIN sessions once open; acknowledge it.
+            this.sendMethod(0, { id: MethodId.ConnectionUpdateSecretOk });
+            return;
+          default:
+            throw connectionError(COMMAND_INVALID, `method ${methodName(m.id)} is not allowed on channel 0`, {
+              classId: m.id >>> 16,
+              methodId: m.id & 0xffff,
+            });
+        }
+      case 'awaiting-header':
+      case 'closing':
+      case 'closed':
+        return;
+      default: {
+        const unreachable: never = s;
+        throw connectionError(INTERNAL_ERROR, `unhandled state ${JSON.stringify(unreachable)}`);
+      }
+    }
+  }
+
+  #onStartOk(clientProperties: FieldTable, mechanism: string, response: Buffer): void {
+    const caps = clientProperties.get('capabilities');
+    if (caps?.type === 'table') {
+      this.consumerCancelNotify = fieldBoolean(caps.value.get('consumer_cancel_notify')) === true;
+      this.#authFailureClose = fieldBoolean(caps.value.get('authentication_failure_close')) === true;
+    }
+    if (!isSaslMechanism(mechanism)) {
+      throw connectionError(COMMAND_INVALID, `unknown authentication mechanism '${mechanism}'`, {
+        classId: 10,
+        methodId: 11,
+      });
+    }
+    const creds = parseSaslResponse(mechanism, response);
+    const expected = creds === undefined ? undefined : this.#settings.users.get(creds.username);
+    if (creds === undefined || expected === undefined || expected !== creds.password) {
+      this.log.info({ user: creds?.username, mechanism }, 'login refused');
+      const err = connectionError(
+        ACCESS_REFUSED,
+        `Login was refused using authentication mechanism ${mechanism}. For details see the broker logfile.`,
+        { classId: 10, methodId: 11 },
+      );
+      if (this.#authFailureClose) throw err;
+      this.destroy();
+      return;
+    }
+    this.#state = { kind: 'awaiting-tune-ok', username: creds.username };
+    this.sendMethod(0, {
+      id: MethodId.ConnectionTune,
+      channelMax: this.#settings.channelMax,
+      frameMax: this.#settings.frameMax,
+      heartbeat: this.#settings.heartbeatSeconds,
+    });
+  }
+
+  #onTuneOk(channelMax: number, frameMax: number, heartbeat: number): void {
+    const serverFrameMax = this.#settings.frameMax;
+    if (frameMax !== 0 && frameMax < FRAME_MIN_SIZE) {
+      throw connectionError(NOT_ALLOWED, `frame_max=${frameMax} < ${FRAME_MIN_SIZE} min size`, {
+        classId: 10,
+        methodId: 31,
+      });
+    }
+    if (serverFrameMax !== 0 && frameMax > serverFrameMax) {
+      throw connectionError(NOT_ALLOWED, `frame_max=${frameMax} > ${serverFrameMax} max size`, {
+        classId: 10,
+        methodId: 31,
+      });
+    }
+    const serverChannelMax = this.#settings.channelMax;
+    if (serverChannelMax !== 0 && channelMax > serverChannelMax) {
+      throw connectionError(
+        NOT_ALLOWED,
+        `negotiated channel_max = ${channelMax} is higher than the maximum allowed value (${serverChannelMax})`,
+        { classId: 10, methodId: 31 },
+      );
+    }
+    this.#frameMax = frameMax === 0 ? serverFrameMax : frameMax;
+    this.#parser.frameMax = this.#frameMax;
+    this.#channelMax = channelMax === 0 ? (serverChannelMax === 0 ? 65535 : serverChannelMax) : channelMax;
+    this.#heartbeatSeconds = heartbeat;
+    if (heartbeat > 0) this.#startHeartbeats(heartbeat);
+  }
+
+  #onChannelMethod(channelId: number, m: AmqpMethod): void {
+    if (this.#state.kind !== 'open') {
+      throw connectionError(
+        COMMAND_INVALID,
+        `method ${methodName(m.id)} on channel ${channelId} before connection.open`,
+        {
+          classId: m.id >>> 16,
+          methodId: m.id & 0xffff,
+        },
+      );
+    }
+    let ch = this.#channels.get(channelId);
+    if (ch === undefined) {
+      if (m.id !== MethodId.ChannelOpen) {
+        throw connectionError(
+          CHANNEL_ERROR,
+          `expected 'channel.open' on channel ${channelId}, got ${methodName(m.id)}`,
+          {
+            classId: m.id >>> 16,
+            methodId: m.id & 0xffff,
+          },
+        );
+      }
+      if (channelId > this.#channelMax) {
+        throw connectionError(
+          NOT_ALLOWED,
+          `channel ${channelId} exceeds the negotiated channel_max (${this.#channelMax})`,
+          { classId: 20, methodId: 10 },
+        );
+      }
+      ch = new Channel(channelId, this);
+      this.#channels.set(channelId, ch);
+      this.sendMethod(channelId, { id: MethodId.ChannelOpenOk, channelId: Buffer.alloc(0) });
+      return;
+    }
+    try {
+      ch.handleMethod(m);
+    } catch (err) {
+      this.#channelFailed(ch, err);
+    }
+    if (ch.state === 'closed') {
+      this.#channels.delete(channelId);
+      this.#confirmChannels.delete(ch);
+    }
+  }
+
+  /** An error while a channel handled a frame: soft errors close the channel, others go up. */
+  #channelFailed(ch: Channel, err: unknown): void {
+    if (AmqpError.isAmqpError(err) && err.scope === 'channel') {
+      ch.closeWithError(err);
+      return;
+    }
+    throw err;
+  }
+
+  #unexpected(m: AmqpMethod, expected: string): AmqpError {
+    return connectionError(COMMAND_INVALID, `expected '${expected}', got '${methodName(m.id)}'`, {
+      classId: m.id >>> 16,
+      methodId: m.id & 0xffff,
+    });
+  }
+
+  /** Anything thrown while handling input ends here: close the connection, never the process. */
+  #fail(err: unknown): void {
+    if (AmqpError.isAmqpError(err)) {
+      this.#closeWith(err);
+      return;
+    }
+    this.log.error({ err }, 'internal error while handling a frame');
+    this.#closeWith(connectionError(INTERNAL_ERROR, 'internal error'));
+  }
+
+  /** Sends connection.close and waits for close-ok (or the close timeout). */
+  #closeWith(err: AmqpError): void {
+    const s = this.#state;
+    if (s.kind === 'closing' || s.kind === 'closed') return;
+    this.log.debug({ replyCode: err.replyCode, err }, 'closing connection');
+    const vhost = s.kind === 'open' ? s.vhost : undefined;
+    // Channels stop at once; their unacked messages go back to their queues.
+    this.#teardownChannels();
+    this.#state = { kind: 'closing', vhost };
+    this.sendMethod(0, {
+      id: MethodId.ConnectionClose,
+      replyCode: err.replyCode,
+      replyText: err.replyText,
+      classId: err.classId,
+      methodId: err.methodId,
+    });
+    this.#flush();
+    if (this.#deadlineTimer !== undefined) clearTimeout(this.#deadlineTimer);
+    this.#deadlineTimer = setTimeout(() => this.destroy(), this.#settings.closeTimeoutMs);
+    this.#deadlineTimer.unref();
+  }
+
+  /** The close handshake finished: flush, release, end the socket. */
+  #finishClose(): void {
+    this.#flush();
+    this.#teardown();
+    this.#socket.end();
+  }
+
+  // ---- heartbeats --------------------------------------------------------------------------------
+
+  #startHeartbeats(seconds: number): void {
+    const intervalMs = (seconds * 1000) / 2;
+    this.#heartbeatTimer = setInterval(() => {
+      if (Date.now() - this.#lastReceivedAt > seconds * 2 * 1000) {
+        this.log.info({ heartbeatSeconds: seconds }, 'missed heartbeats from client, closing');
+        this.destroy();
+        return;
+      }
+      if (!this.#sentSinceTick) {
+        writeHeartbeatFrame(this.#out);
+        this.#flush();
+      }
+      this.#sentSinceTick = false;
+    }, intervalMs);
+    this.#heartbeatTimer.unref();
+  }
+
+  // ---- output ------------------------------------------------------------------------------------
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(this.#flushFromTimer);
+  }
+
+  readonly #flushFromTimer = (): void => {
+    this.#flushScheduled = false;
+    this.#flush();
+  };
+
+  #flush(): void {
+    if (this.#out.length === 0) return;
+    if (this.#socket.destroyed || !this.#socket.writable) {
+      this.#out.reset();
+      return;
+    }
+    const ok = this.#socket.write(this.#out.take());
+    this.#sentSinceTick = true;
+    if (!ok) this.#socketBlocked = true;
+    else if (this.#starved) this.#resumeConsumers();
+  }
+
+  #onDrain(): void {
+    this.#socketBlocked = false;
+    if (this.#starved) this.#resumeConsumers();
+  }
+
+  #resumeConsumers(): void {
+    this.#starved = false;
+    for (const ch of this.#channels.values()) ch.resume();
+  }
+
+  // ---- teardown ----------------------------------------------------------------------------------
+
+  #teardownChannels(): void {
+    const channels = [...this.#channels.values()];
+    this.#channels.clear();
+    this.#confirmChannels.clear();
+    for (const ch of channels) {
+      try {
+        ch.teardown();
+      } catch (err) {
+        this.log.error({ err, channel: ch.id }, 'channel teardown failed');
+      }
+    }
+  }
+
+  #teardown(): void {
+    const s = this.#state;
+    if (s.kind === 'closed') return;
+    const vhost = s.kind === 'open' ? s.vhost : s.kind === 'closing' ? s.vhost : undefined;
+    this.#state = { kind: 'closed' };
+    this.#teardownChannels();
+    try {
+      vhost?.releaseOwner(this);
+    } catch (err) {
+      this.log.error({ err }, 'releasing exclusive queues failed');
+    }
+    if (this.#heartbeatTimer !== undefined) clearInterval(this.#heartbeatTimer);
+    if (this.#deadlineTimer !== undefined) clearTimeout(this.#deadlineTimer);
+    this.#heartbeatTimer = undefined;
+    this.#deadlineTimer = undefined;
+  }
+
+  #onSocketClose(): void {
+    this.#teardown();
+    this.#onClosed(this);
+    this.#resolveClosed();
+  }
+
+  /** Negotiated heartbeat interval in seconds (0: off). */
+  get heartbeatSeconds(): number {
+    return this.#heartbeatSeconds;
+  }
+
+  /** Negotiated channel_max. */
+  get channelMax(): number {
+    return this.#channelMax;
+  }
+
+  /** Reports whether the connection reached `open` (for logs and tests). */
+  get isOpen(): boolean {
+    return this.#state.kind === 'open';
+  }
+}

@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import { Message } from './message.js';
+import { Queue, type QueueConsumer, type QueueEntry } from './queue.js';
+
+const msg = (body: string) => new Message('', 'q', Buffer.from([0, 0]), Buffer.from(body));
+const newQueue = (autoDelete = false) =>
+  new Queue({ name: 'q', durable: false, owner: undefined, autoDelete, arguments: new Map() });
+
+function consumer(
+  tag: string,
+  credit: number,
+  priority = 0,
+): QueueConsumer & { got: string[]; entries: QueueEntry[] } {
+  const got: string[] = [];
+  const entries: QueueEntry[] = [];
+  return {
+    tag,
+    exclusive: false,
+    priority,
+    got,
+    entries,
+    canDeliver: () => got.length < credit,
+    deliver: (_q, e) => {
+      got.push(e.message.body.toString());
+      entries.push(e);
+    },
+    cancelledByBroker: () => {},
+  };
+}
+
+describe('Queue', () => {
+  it('requeues to the original position, marked redelivered', () => {
+    const q = newQueue();
+    for (const b of ['1', '2', '3', '4']) q.enqueue(msg(b));
+    const e1 = q.shift()!;
+    const e2 = q.shift()!;
+    q.unacked = 2;
+    q.requeue([e2]);
+    q.requeue([e1]);
+    const order: [string, boolean][] = [];
+    for (let e = q.shift(); e !== undefined; e = q.shift())
+      order.push([e.message.body.toString(), e.redelivered]);
+    expect(order).toEqual([
+      ['1', true],
+      ['2', true],
+      ['3', false],
+      ['4', false],
+    ]);
+    expect(q.unacked).toBe(0);
+  });
+
+  it('round-robins among consumers with credit, highest priority first', () => {
+    const q = newQueue();
+    const a = consumer('a', 100);
+    const b = consumer('b', 100);
+    q.addConsumer(a);
+    q.addConsumer(b);
+    for (let i = 0; i < 4; i++) q.enqueue(msg(String(i)));
+    expect(a.got).toEqual(['0', '2']);
+    expect(b.got).toEqual(['1', '3']);
+    const high = consumer('high', 1, 10);
+    q.addConsumer(high);
+    q.enqueue(msg('4'));
+    q.enqueue(msg('5'));
+    expect(high.got).toEqual(['4']);
+    expect([...a.got, ...b.got]).toContain('5');
+  });
+
+  it('keeps messages while no consumer has credit and stores one message object for all', () => {
+    const q = newQueue();
+    const c = consumer('c', 1);
+    q.addConsumer(c);
+    const m = msg('x');
+    q.enqueue(m);
+    q.enqueue(msg('y'));
+    expect(c.got).toEqual(['x']);
+    expect(c.entries[0]!.message).toBe(m);
+    expect(q.messageCount).toBe(1);
+  });
+
+  it('calls onUnused when the last consumer of an auto-delete queue leaves', () => {
+    const q = newQueue(true);
+    let unused = 0;
+    q.onUnused = () => unused++;
+    const c = consumer('c', 0);
+    q.addConsumer(c);
+    q.removeConsumer(c);
+    expect(unused).toBe(1);
+  });
+});

@@ -1,0 +1,144 @@
+/**
+ * The broker's TCP server: accepts sockets, runs one {@link AmqpConnection} per socket over the shared
+ * virtual hosts, and closes them gracefully on `close()` (connection.close 320, then wait for close-ok).
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { Lifecycle, runCloseSteps, settleWithin } from '@dispatcher/core';
+import { BROKER_SERVER_DEFAULTS, type BrokerServerOptions } from './broker-server-options.js';
+import { BrokerError } from './errors.js';
+import { AmqpConnection, type ConnectionSettings } from './protocol/connection.js';
+import { serverProperties } from './protocol/server-properties.js';
+import { VirtualHost } from './vhost/virtual-host.js';
+
+const VERSION = '0.0.0';
+
+export class BrokerServer extends Lifecycle {
+  readonly #options: Required<Omit<BrokerServerOptions, 'logger'>>;
+  readonly #settings: ConnectionSettings;
+  readonly #vhosts = new Map<string, VirtualHost>();
+  readonly #connections = new Set<AmqpConnection>();
+  #server: Server | undefined;
+  #port = 0;
+
+  constructor(options: BrokerServerOptions = {}) {
+    super(options.logger?.child({ component: 'amqp-broker' }));
+    const o = { ...BROKER_SERVER_DEFAULTS, ...withoutUndefined(options) };
+    validate(o);
+    this.#options = o;
+    for (const name of o.vhosts) this.#vhosts.set(name, new VirtualHost(name));
+    this.#settings = {
+      heartbeatSeconds: o.heartbeatSeconds,
+      frameMax: o.frameMaxBytes,
+      channelMax: o.channelMax,
+      users: new Map(Object.entries(o.users)),
+      vhosts: this.#vhosts,
+      strictFieldTypes: o.strictFieldTypes,
+      maxMessageBytes: o.maxMessageBytes,
+      handshakeTimeoutMs: o.handshakeTimeoutMs,
+      closeTimeoutMs: o.closeTimeoutMs,
+      highWaterBytes: o.highWaterBytes,
+      serverProperties: serverProperties({ product: o.product, version: VERSION }),
+      log: this.log,
+    };
+  }
+
+  /** The port listened on (known after `start()`; useful with `port: 0`). */
+  get port(): number {
+    return this.#port;
+  }
+
+  /** Number of open client connections. */
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  /** A virtual host by name (for inspection and tests). */
+  vhost(name = '/'): VirtualHost | undefined {
+    return this.#vhosts.get(name);
+  }
+
+  protected async onStart(): Promise<void> {
+    const server = createServer({ noDelay: true }, (socket) => this.#accept(socket));
+    this.#server = server;
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => {
+        reject(
+          new BrokerError(
+            'DSP_BROKER_LISTEN_FAILED',
+            `cannot listen on ${this.#options.host}:${this.#options.port}: ${err.message}`,
+            { cause: err },
+          ),
+        );
+      };
+      server.once('error', onError);
+      server.listen(this.#options.port, this.#options.host, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    });
+    server.on('error', (err) => this.log.error({ err }, 'server error'));
+    const address = server.address();
+    this.#port = typeof address === 'object' && address !== null ? address.port : this.#options.port;
+    this.log.info({ host: this.#options.host, port: this.#port }, 'AMQP broker listening');
+  }
+
+  protected async onClose(): Promise<void> {
+    const server = this.#server;
+    await runCloseSteps(this.log, [
+      [
+        'stop accepting',
+        () => {
+          server?.close();
+        },
+      ],
+      [
+        'close connections',
+        async () => {
+          const closing = Promise.all([...this.#connections].map((c) => c.shutdown()));
+          const done = await settleWithin(closing, this.#options.closeTimeoutMs + 1_000);
+          if (!done) for (const c of this.#connections) c.destroy();
+        },
+      ],
+    ]);
+  }
+
+  protected onDestroy(err?: Error): void {
+    if (err !== undefined) this.log.error({ err }, 'broker destroyed');
+    for (const c of this.#connections) c.destroy();
+    this.#connections.clear();
+    this.#server?.close();
+  }
+
+  #accept(socket: Socket): void {
+    if (this.state !== 'running' && this.state !== 'starting') {
+      socket.destroy();
+      return;
+    }
+    const conn = new AmqpConnection(socket, this.#settings, (c) => this.#connections.delete(c));
+    this.#connections.add(conn);
+  }
+}
+
+function withoutUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function validate(o: Required<Omit<BrokerServerOptions, 'logger'>>): void {
+  const fail = (message: string): never => {
+    throw new BrokerError('DSP_BROKER_INVALID_ARGUMENT', message);
+  };
+  if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) fail(`port must be 0..65535, got ${o.port}`);
+  if (!Number.isInteger(o.heartbeatSeconds) || o.heartbeatSeconds < 0 || o.heartbeatSeconds > 65535) {
+    fail(`heartbeatSeconds must be 0..65535, got ${o.heartbeatSeconds}`);
+  }
+  if (!Number.isInteger(o.frameMaxBytes) || o.frameMaxBytes < 4096) {
+    fail(`frameMaxBytes must be an integer ≥ 4096, got ${o.frameMaxBytes}`);
+  }
+  if (!Number.isInteger(o.channelMax) || o.channelMax < 1 || o.channelMax > 65535) {
+    fail(`channelMax must be 1..65535, got ${o.channelMax}`);
+  }
+  if (!Number.isInteger(o.maxMessageBytes) || o.maxMessageBytes < 0) {
+    fail(`maxMessageBytes must be a non-negative integer, got ${o.maxMessageBytes}`);
+  }
+  if (o.vhosts.length === 0) fail('at least one vhost is needed');
+}
