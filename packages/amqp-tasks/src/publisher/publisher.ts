@@ -1,0 +1,318 @@
+import { exponentialBackoff, type Logger } from '@dispatcher/core';
+import type { Channel, ChannelModel, Options } from 'amqplib';
+import { toBrokerError } from '../connection/broker-error.js';
+import { ConfirmTracker } from '../connection/confirm-tracker.js';
+import { DelayQueues, type DelayTarget } from '../delay-queues.js';
+import { TasksError } from '../errors.js';
+import type { Reporter } from '../task-events.js';
+
+/** One message to publish. */
+export interface OutgoingMessage {
+  exchange: string;
+  routingKey: string;
+  content: Buffer;
+  options: Options.Publish;
+  /** Hold the message this long in a delay bucket before it is routed, in milliseconds. */
+  delay?: { ms: number; target: DelayTarget };
+}
+
+/** Per-publish limits. */
+export interface SendOptions {
+  signal?: AbortSignal;
+  /** Time until confirmed, waiting for a connection included, in milliseconds. */
+  timeoutMs: number;
+}
+
+interface Pending {
+  readonly message: OutgoingMessage;
+  settled: boolean;
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+/** What the publisher needs from its server. */
+export interface PublisherHost {
+  readonly reporter: Reporter;
+  readonly log: Logger;
+  model(): ChannelModel | undefined;
+  /** Declares what publishing needs (the exchange) on a fresh channel. */
+  prepare(channel: Channel): Promise<void>;
+  readonly maxBuffered: number;
+}
+
+const CHANNEL_BACKOFF = exponentialBackoff({
+  baseMs: 100,
+  capMs: 5_000,
+  jitter: 'equal',
+  maxAttempts: Infinity,
+});
+
+/**
+ * The publisher: its own confirm channel; many publishes in flight; a bounded buffer while there is no
+ * channel. A publish whose channel dies before its confirm is sent again on the next channel (at least
+ * once: the broker may have routed the first copy), until its own timeout.
+ */
+export class Publisher {
+  readonly #host: PublisherHost;
+  #tracker: ConfirmTracker | undefined;
+  #delayQueues = new DelayQueues();
+  #opening: Promise<void> | undefined;
+  /** No new publishes (close() started); buffered ones still go out until the deadline. */
+  #closing = false;
+  /** Released for good. */
+  #closed = false;
+  #failures = 0;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #waitingDrain = false;
+  /** Accepted, not yet sent (no channel, or waiting for drain). */
+  readonly #queue: Pending[] = [];
+  /** Accepted and not settled (queued or in flight). */
+  #outstanding = 0;
+  readonly #idle = new Set<() => void>();
+
+  constructor(host: PublisherHost) {
+    this.#host = host;
+  }
+
+  /** Publishes accepted and not yet settled. */
+  get outstanding(): number {
+    return this.#outstanding;
+  }
+
+  get connected(): boolean {
+    return this.#tracker !== undefined && !this.#tracker.closed;
+  }
+
+  send(message: OutgoingMessage, options: SendOptions): Promise<void> {
+    if (this.#closing) return Promise.reject(new TasksError('DSP_TASKS_CLOSED', 'the publisher is closed'));
+    if (options.signal?.aborted) return Promise.reject(abortError(options.signal));
+    if (this.#outstanding >= this.#host.maxBuffered) {
+      return Promise.reject(
+        new TasksError('DSP_TASKS_BUFFER_FULL', `${this.#outstanding} publishes are already waiting`, {
+          details: { maxBufferedPublishes: this.#host.maxBuffered },
+        }),
+      );
+    }
+    this.#outstanding++;
+    return new Promise<void>((resolve, reject) => {
+      const { signal, timeoutMs } = options;
+      const onAbort = () => finish(signal ? abortError(signal) : undefined);
+      const timer = setTimeout(
+        () => finish(new TasksError('DSP_TASKS_PUBLISH_TIMEOUT', `not confirmed within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      const finish = (err: Error | undefined) => {
+        if (pending.settled) return;
+        pending.settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        this.#outstanding--;
+        if (err) reject(err);
+        else resolve();
+        if (this.#outstanding === 0) {
+          for (const wake of [...this.#idle]) wake();
+          this.#idle.clear();
+        }
+      };
+      const pending: Pending = {
+        message,
+        settled: false,
+        resolve: () => finish(undefined),
+        reject: (err) => finish(err),
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (this.#tracker && !this.#tracker.closed && !this.#waitingDrain && this.#queue.length === 0) {
+        this.#write(this.#tracker, pending);
+      } else {
+        this.#queue.push(pending);
+        this.#ensureChannel();
+      }
+    });
+  }
+
+  /** The connection is (re)open: get a channel and flush the buffer. Resolves once the attempt is over. */
+  async attach(): Promise<void> {
+    this.#failures = 0;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    this.#ensureChannel();
+    await this.#opening;
+  }
+
+  /** Waits until every accepted publish has settled, at most `timeoutMs`; then rejects the rest. */
+  async close(timeoutMs: number): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    if (this.#outstanding > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => this.#idle.add(resolve)),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, Math.max(0, timeoutMs));
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    this.#closed = true;
+    clearTimeout(this.#retryTimer);
+    await this.#opening;
+    const closedError = new TasksError(
+      'DSP_TASKS_CLOSED',
+      'the server closed before this publish was confirmed',
+    );
+    for (const pending of this.#queue.splice(0)) pending.reject(closedError);
+    const tracker = this.#tracker;
+    this.#tracker = undefined;
+    if (tracker && !tracker.closed) {
+      try {
+        await tracker.channel.close();
+      } catch (err) {
+        this.#host.log.debug({ err }, 'publisher channel close failed');
+      }
+    }
+  }
+
+  #write(tracker: ConfirmTracker, pending: Pending): void {
+    const { message } = pending;
+    if (message.delay) {
+      void this.#writeDelayed(tracker, pending, message.delay);
+      return;
+    }
+    // `options` carry mandatory and a messageId already (see Server#prepare): passed on without copying.
+    const { confirmed, writable } = tracker.publish(
+      message.exchange,
+      message.routingKey,
+      message.content,
+      message.options,
+    );
+    this.#follow(pending, confirmed);
+    if (!writable) this.#awaitDrain(tracker);
+  }
+
+  async #writeDelayed(tracker: ConfirmTracker, pending: Pending, delay: { ms: number; target: DelayTarget }) {
+    try {
+      const { queue } = await this.#delayQueues.bucket(tracker.channel, delay.target, delay.ms);
+      const { confirmed, writable } = tracker.publish('', queue, pending.message.content, {
+        ...pending.message.options,
+        mandatory: true,
+      });
+      this.#follow(pending, confirmed);
+      if (!writable) this.#awaitDrain(tracker);
+    } catch (err) {
+      this.#follow(pending, Promise.reject(toBrokerError(err, 'channel')));
+    }
+  }
+
+  #follow(pending: Pending, confirmed: Promise<void>): void {
+    confirmed.then(
+      () => pending.resolve(),
+      (err: unknown) => {
+        if (pending.settled) return;
+        if (TasksError.hasCode(err, 'DSP_TASKS_CHANNEL_LOST') || isChannelClosing(err)) {
+          // Unknown fate: send again on the next channel rather than lose it.
+          this.#queue.unshift(pending);
+          this.#ensureChannel();
+          return;
+        }
+        pending.reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  }
+
+  #awaitDrain(tracker: ConfirmTracker): void {
+    if (this.#waitingDrain) return;
+    this.#waitingDrain = true;
+    const resume = () => {
+      this.#waitingDrain = false;
+      tracker.channel.off('drain', resume);
+      tracker.channel.off('close', resume);
+      this.#flush();
+    };
+    tracker.channel.once('drain', resume);
+    tracker.channel.once('close', resume);
+  }
+
+  #flush(): void {
+    while (this.#queue.length > 0) {
+      const tracker = this.#tracker;
+      if (!tracker || tracker.closed || this.#waitingDrain) return;
+      const pending = this.#queue.shift();
+      if (pending && !pending.settled) this.#write(tracker, pending);
+    }
+  }
+
+  #ensureChannel(): void {
+    if (this.#tracker && !this.#tracker.closed) {
+      this.#flush();
+      return;
+    }
+    if (this.#opening || this.#retryTimer || this.#closed) return;
+    const model = this.#host.model();
+    if (!model) return;
+    this.#opening = this.#open(model).finally(() => {
+      this.#opening = undefined;
+    });
+  }
+
+  async #open(model: ChannelModel): Promise<void> {
+    let channel: Channel | undefined;
+    try {
+      const confirmChannel = await model.createConfirmChannel();
+      channel = confirmChannel;
+      confirmChannel.on('error', (err: Error) =>
+        this.#host.reporter.problem('publisher', toBrokerError(err, 'channel')),
+      );
+      await this.#host.prepare(confirmChannel);
+      if (this.#closed) {
+        await confirmChannel.close();
+        return;
+      }
+      const tracker = new ConfirmTracker(confirmChannel);
+      confirmChannel.on('close', () => this.#onChannelClosed(tracker));
+      this.#tracker = tracker;
+      this.#delayQueues = new DelayQueues();
+      this.#failures = 0;
+      this.#host.log.debug('publisher channel open');
+      this.#flush();
+    } catch (err) {
+      this.#host.reporter.problem('publisher', toBrokerError(err, 'channel'));
+      if (channel) await channel.close().catch(() => undefined);
+      this.#scheduleReopen();
+    }
+  }
+
+  #onChannelClosed(tracker: ConfirmTracker): void {
+    if (this.#tracker !== tracker) return;
+    this.#tracker = undefined;
+    this.#waitingDrain = false;
+    if (!this.#closed) this.#scheduleReopen();
+  }
+
+  #scheduleReopen(): void {
+    if (this.#closed || this.#retryTimer) return;
+    this.#failures++;
+    const decision = CHANNEL_BACKOFF.next({
+      attempt: this.#failures,
+      firstAttemptAt: Date.now(),
+      now: Date.now(),
+    });
+    const delayMs = decision.action === 'retry' ? decision.delayMs : 1_000;
+    // A timer, not a loop: the connection's own recovery may be what is needed, and it re-attaches us.
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#ensureChannel();
+    }, delayMs);
+    this.#retryTimer.unref();
+  }
+}
+
+function abortError(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  if (reason instanceof Error && reason.name !== 'AbortError') return reason;
+  return new TasksError('DSP_TASKS_ABORTED', 'the publish was aborted', { cause: reason });
+}
+
+/** amqplib throws IllegalOperationError for work on a closing channel. */
+function isChannelClosing(err: unknown): boolean {
+  return err instanceof Error && err.name === 'IllegalOperationError';
+}

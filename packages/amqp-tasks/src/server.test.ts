@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { defineTask } from './define-task.js';
+import { Server } from './server.js';
+
+describe('Server options', () => {
+  it.each([
+    [{ url: 'http://x', exchange: 'e', defaultRoutingKey: 'k' }],
+    [{ url: 'amqp://x', exchange: '', defaultRoutingKey: 'k' }],
+    [{ url: 'amqp://x', exchange: 'e', defaultRoutingKey: '' }],
+    [{ url: 'amqp://x', exchange: 'e', defaultRoutingKey: 'k', reconnect: { retries: -1 } }],
+  ])('refuses %j with DSP_TASKS_INVALID_ARGUMENT', (options) => {
+    expect(() => new Server(options)).toThrow(
+      expect.objectContaining({ code: 'DSP_TASKS_INVALID_ARGUMENT' }) as unknown as Error,
+    );
+  });
+
+  it('refuses a worker without name, queue or a sane limit, and duplicate names', () => {
+    const server = new Server({ url: 'amqp://127.0.0.1', exchange: 'e', defaultRoutingKey: 'k' });
+    expect(() => server.newWorker({ name: '', queue: 'q' }, {})).toThrow(/name/);
+    expect(() => server.newWorker({ name: 'w', queue: '' }, {})).toThrow(/queue/);
+    expect(() => server.newWorker({ name: 'w', queue: 'q', limit: 0 }, {})).toThrow(/limit/);
+    server.newWorker({ name: 'w', queue: 'q' }, {});
+    expect(() => server.newWorker({ name: 'w', queue: 'q' }, {})).toThrow(/exists/);
+  });
+
+  it('type-checks publishing per task name', () => {
+    const ping = defineTask({ name: 'ping', schema: z.object({ n: z.number() }) });
+    const server = new Server({
+      url: 'amqp://127.0.0.1',
+      exchange: 'e',
+      defaultRoutingKey: 'k',
+      tasks: [ping],
+    });
+    // Compile-time only: these lines are checked by tsc, never run.
+    const check = () => {
+      void server.publish('ping', { n: 1 });
+      // @ts-expect-error unknown task name
+      void server.publish('pong', { n: 1 });
+      // @ts-expect-error wrong args
+      void server.publish('ping', { n: 'one' });
+    };
+    expect(typeof check).toBe('function');
+  });
+});

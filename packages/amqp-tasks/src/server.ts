@@ -1,0 +1,495 @@
+import {
+  exponentialBackoff,
+  Lifecycle,
+  noopLogger,
+  runCloseSteps,
+  type StartOptions,
+} from '@dispatcher/core';
+import type { Channel, ChannelModel, Options, SocketOptions } from 'amqplib';
+import type { z } from 'zod';
+import { jsonCodec } from './codec/json-codec.js';
+import type { TaskCodec } from './codec/task-codec.js';
+import { ConnectionManager, type ConnectionState } from './connection/connection-manager.js';
+import type { ResultOf, TaskDefinition } from './define-task.js';
+import { MIN_DELAY_MS } from './delay-queues.js';
+import { TasksError } from './errors.js';
+import { Publisher } from './publisher/publisher.js';
+import { RpcClient } from './rpc-client.js';
+import { DEFAULT_SERVER_OPTIONS, type ServerOptions } from './server-options.js';
+import { resolveTask, type Task } from './task.js';
+import type { AnyTaskConfig } from './task-config.js';
+import {
+  createReporter,
+  type Reporter,
+  type TasksEventListener,
+  type TasksEventName,
+  TasksEvents,
+} from './task-events.js';
+import { TaskHeaders } from './task-headers.js';
+import { declareExchange, declareQueue, type QueueSpec } from './topology.js';
+import { Worker, type WorkerStats } from './worker/worker.js';
+import type { WorkerOptions } from './worker-options.js';
+
+/** Per-publish options. */
+export interface PublishOptions {
+  /** Cancels waiting (for a connection or the confirm); the message may already be on its way. */
+  signal?: AbortSignal;
+  /**
+   * Time until the broker confirms, waiting for a connection included, in milliseconds.
+   * @defaultValue the server's `publishTimeoutMs` (`30_000`)
+   */
+  timeoutMs?: number;
+  /** Run no earlier than this many milliseconds from now (a delayed task). */
+  delayMs?: number;
+  /** Run no earlier than this time (a `Date` or epoch milliseconds). */
+  runAt?: Date | number;
+  /** Message priority (0–255); only queues declared with `maxPriority` honour it. */
+  priority?: number;
+  /**
+   * Persistent delivery mode (survives a broker restart in durable queues).
+   * @defaultValue `true`
+   */
+  persistent?: boolean;
+}
+
+/** Task fields that publishing by name takes in its options. */
+export interface NamedPublishOptions extends PublishOptions {
+  uuid?: string;
+  routingKey?: string;
+  headers?: Record<string, unknown>;
+}
+
+/** Options of `call()`. */
+export interface CallOptions extends NamedPublishOptions {
+  /**
+   * Time to wait for the result, in milliseconds.
+   * @defaultValue `30_000`
+   */
+  timeoutMs?: number;
+}
+
+type Defs = readonly TaskDefinition[];
+/** Names of the tasks in a server's `tasks` option (any string when it has none). */
+export type TaskName<D extends Defs> = D[number]['name'];
+type DefinitionOf<D extends Defs, N> = Extract<D[number], { name: N }>;
+/** What publishing task `N` takes as args: the schema's input. */
+export type TaskArgs<D extends Defs, N> =
+  DefinitionOf<D, N> extends TaskDefinition<string, infer S, infer _R> ? z.input<S> : unknown;
+/** What calling task `N` resolves to: the result schema's output, else `unknown`. */
+export type TaskResult<D extends Defs, N> =
+  DefinitionOf<D, N> extends TaskDefinition<string, infer _S, infer R> ? ResultOf<R> : unknown;
+
+/** Counters of the whole server. */
+export interface ServerStats {
+  /** Publishes accepted and not yet confirmed (buffered or in flight). */
+  publishesOutstanding: number;
+  workers: Record<string, WorkerStats>;
+}
+
+/**
+ * The server owns one AMQP connection, keeps it up, and hosts the publisher, the workers and `call()`.
+ *
+ * @example
+ * ```ts
+ * const server = new Server({ url, exchange: 'dispatcher', defaultRoutingKey: 'tasks',
+ *   queues: [{ name: 'tasks', bindingKeys: ['tasks'] }] });
+ * await server.start();
+ * await server.publish({ name: 'task_1', args: ['simple string', 1] });
+ * ```
+ */
+export class Server<D extends Defs = Defs> extends Lifecycle {
+  readonly exchange: string;
+  readonly defaultRoutingKey: string;
+  readonly #events: TasksEvents;
+  readonly #reporter: Reporter;
+  readonly #options: ServerOptions<D>;
+  readonly #codec: TaskCodec;
+  readonly #definitions = new Map<string, TaskDefinition>();
+  readonly #queues: readonly QueueSpec[];
+  readonly #connection: ConnectionManager;
+  readonly #publisher: Publisher;
+  readonly #rpc: RpcClient;
+  readonly #workers = new Map<string, Worker>();
+  #model: ChannelModel | undefined;
+  #closeTimeoutMs: number;
+
+  constructor(options: ServerOptions<D>) {
+    const log = (options?.logger ?? noopLogger).child({ component: 'amqp-tasks' });
+    super(log);
+    validateServerOptions(options);
+    this.#options = options;
+    this.exchange = options.exchange;
+    this.defaultRoutingKey = options.defaultRoutingKey;
+    this.#events = new TasksEvents(log);
+    this.#reporter = createReporter(log, this.#events);
+    this.#codec = options.codec ?? jsonCodec;
+    this.#queues = options.queues ?? DEFAULT_SERVER_OPTIONS.queues;
+    this.#closeTimeoutMs = options.closeTimeoutMs ?? DEFAULT_SERVER_OPTIONS.closeTimeoutMs;
+    for (const definition of options.tasks ?? []) this.#definitions.set(definition.name, definition);
+
+    const reconnect = { ...DEFAULT_SERVER_OPTIONS.reconnect, ...options.reconnect };
+    // Every fresh publishing channel re-declares the topology: after a 404 (exchange deleted under us)
+    // the next channel brings the exchange and its bindings back before sending again.
+    const prepare = (channel: Channel) => this.#declareTopology(channel);
+    this.#connection = new ConnectionManager({
+      url: withHeartbeat(options.url, options.heartbeatSeconds ?? DEFAULT_SERVER_OPTIONS.heartbeatSeconds),
+      socketOptions: this.#socketOptions(),
+      retries: reconnect.retries === 'forever' ? Number.POSITIVE_INFINITY : reconnect.retries,
+      backoff: exponentialBackoff({
+        baseMs: reconnect.intervalMs,
+        capMs: Math.max(reconnect.intervalMs, reconnect.maxIntervalMs),
+        jitter: 'equal',
+        maxAttempts: Number.POSITIVE_INFINITY,
+      }),
+      log: log.child({ component: 'connection' }),
+      setup: (model, generation) => this.#setup(model, generation),
+      onLost: (generation, error) => {
+        this.#model = undefined;
+        this.#events.emit('disconnected', { generation, ...(error ? { error } : {}) });
+      },
+      onProblem: (error, details) => this.#reporter.problem('connection', error, details),
+      onGiveUp: (error) => {
+        this.#reporter.problem('connection', error);
+        if (this.state === 'running') this.destroy(error);
+      },
+    });
+    const host = {
+      reporter: this.#reporter,
+      log: log.child({ component: 'publisher' }),
+      model: () => this.#model,
+      prepare,
+      maxBuffered: options.maxBufferedPublishes ?? DEFAULT_SERVER_OPTIONS.maxBufferedPublishes,
+    };
+    this.#publisher = new Publisher(host);
+    this.#rpc = new RpcClient({
+      reporter: this.#reporter,
+      model: () => this.#model,
+      waitOpen: (signal) => this.#connection.waitOpen(signal),
+      prepare,
+    });
+  }
+
+  get #exchangeType() {
+    return this.#options.exchangeType ?? DEFAULT_SERVER_OPTIONS.exchangeType;
+  }
+
+  /** Subscribes to an event (see `TasksEventMap`); returns the unsubscribe function. */
+  on<E extends TasksEventName>(event: E, listener: TasksEventListener<E>): () => void {
+    return this.#events.on(event, listener);
+  }
+
+  off<E extends TasksEventName>(event: E, listener: TasksEventListener<E>): void {
+    this.#events.off(event, listener);
+  }
+
+  /** Where the connection's state machine is (`idle`, `connecting`, `open`, `backoff`, `closing`, `closed`). */
+  get connectionState(): ConnectionState['kind'] {
+    return this.#connection.state.kind;
+  }
+
+  /** True while the connection is open. */
+  get connected(): boolean {
+    return this.#model !== undefined;
+  }
+
+  /**
+   * Connects (with retries), declares the exchange and `queues`, and resolves once ready. Rejects with
+   * `DSP_TASKS_CONNECT_FAILED` after `startTimeoutMs` or when retries run out; `signal` cancels.
+   */
+  override start(options: StartOptions = {}): Promise<void> {
+    return super.start(options);
+  }
+
+  /**
+   * Graceful quit: cancels consumers, waits for running tasks (at most `timeoutMs`), aborts the laggards and
+   * leaves them for redelivery, settles pending confirms, then closes the connection. Idempotent.
+   */
+  override close(options: { timeoutMs?: number } = {}): Promise<void> {
+    if (options.timeoutMs !== undefined) this.#closeTimeoutMs = options.timeoutMs;
+    return super.close();
+  }
+
+  /** Creates a worker (the Go `NewWorker`); it consumes once `start()` is called. */
+  newWorker(options: WorkerOptions, tasks: Readonly<Record<string, AnyTaskConfig>>): Worker {
+    if (this.state === 'closing' || this.state === 'closed') {
+      throw new TasksError('DSP_TASKS_CLOSED', `the server is ${this.state}`);
+    }
+    if (this.#workers.has(options?.name)) {
+      throw new TasksError('DSP_TASKS_INVALID_ARGUMENT', `a worker named ${options.name} exists already`);
+    }
+    const worker = new Worker(
+      {
+        reporter: createReporter(this.log.child({ worker: options?.name }), this.#events),
+        exchange: this.exchange,
+        debug: this.#options.debug ?? DEFAULT_SERVER_OPTIONS.debug,
+        propagation: this.#options.propagation,
+        model: () => this.#model,
+        queueSpec: (name) => this.#queues.find((queue) => queue.name === name),
+      },
+      options,
+      tasks,
+    );
+    this.#workers.set(worker.name, worker);
+    return worker;
+  }
+
+  /** Publishes a task (Go style) and resolves with its uuid once the broker confirms it. */
+  publish(task: Task, options?: PublishOptions): Promise<string>;
+  /** Publishes a defined task by name; `args` are type-checked and validated against its schema. */
+  publish<N extends TaskName<D>>(
+    name: N,
+    args: TaskArgs<D, N>,
+    options?: NamedPublishOptions,
+  ): Promise<string>;
+  async publish(
+    taskOrName: Task | string,
+    argsOrOptions?: unknown,
+    maybeOptions?: NamedPublishOptions,
+  ): Promise<string> {
+    const { task, options } = this.#normalize(taskOrName, argsOrOptions, maybeOptions);
+    this.#assertOpen();
+    const prepared = this.#prepare(task, options);
+    if (this.#options.debug) this.log.debug({ uuid: prepared.uuid, name: task.name }, 'publishing');
+    await this.#publisher.send(prepared.message, {
+      timeoutMs:
+        options.timeoutMs ?? this.#options.publishTimeoutMs ?? DEFAULT_SERVER_OPTIONS.publishTimeoutMs,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    return prepared.uuid;
+  }
+
+  /**
+   * Publishes a task and waits for its result through direct reply-to. Rejects with `DSP_TASKS_TASK_FAILED`
+   * when the task is dead-lettered, `DSP_TASKS_CALL_TIMEOUT` after `timeoutMs`.
+   */
+  call(task: Task, options?: CallOptions): Promise<unknown>;
+  call<N extends TaskName<D>>(
+    name: N,
+    args: TaskArgs<D, N>,
+    options?: CallOptions,
+  ): Promise<TaskResult<D, N>>;
+  async call(
+    taskOrName: Task | string,
+    argsOrOptions?: unknown,
+    maybeOptions?: CallOptions,
+  ): Promise<unknown> {
+    const { task, options } = this.#normalize(taskOrName, argsOrOptions, maybeOptions);
+    this.#assertOpen();
+    if (options.delayMs !== undefined || options.runAt !== undefined) {
+      throw new TasksError('DSP_TASKS_INVALID_ARGUMENT', 'call() does not take delayMs or runAt');
+    }
+    const { message } = this.#prepare(task, options);
+    const result = this.#definitions.get(task.name)?.result;
+    return this.#rpc.call(message.exchange, message.routingKey, message.content, message.options, {
+      timeoutMs: (options as CallOptions).timeoutMs ?? 30_000,
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(result ? { result } : {}),
+    });
+  }
+
+  /** Counters of the publisher and every worker. */
+  stats(): ServerStats {
+    const workers: Record<string, WorkerStats> = {};
+    for (const [name, worker] of this.#workers) workers[name] = worker.stats();
+    return { publishesOutstanding: this.#publisher.outstanding, workers };
+  }
+
+  protected async onStart(options: StartOptions): Promise<void> {
+    const startTimeoutMs = this.#options.startTimeoutMs ?? DEFAULT_SERVER_OPTIONS.startTimeoutMs;
+    const timeout = AbortSignal.timeout(startTimeoutMs);
+    const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+    this.#connection.start();
+    try {
+      await this.#connection.waitOpen(signal);
+    } catch (err) {
+      if (options.signal?.aborted) {
+        throw new TasksError('DSP_TASKS_ABORTED', 'start() was aborted', { cause: options.signal.reason });
+      }
+      if (timeout.aborted) {
+        throw new TasksError('DSP_TASKS_CONNECT_FAILED', `no connection within ${startTimeoutMs} ms`, {
+          cause: err,
+        });
+      }
+      throw err;
+    }
+  }
+
+  protected async onClose(): Promise<void> {
+    const deadline = Date.now() + this.#closeTimeoutMs;
+    const remaining = () => Math.max(0, deadline - Date.now());
+    await runCloseSteps(this.log, [
+      ['workers', () => Promise.all([...this.#workers.values()].map((worker) => worker.close(remaining())))],
+      ['rpc', () => this.#rpc.close()],
+      ['publisher', () => this.#publisher.close(remaining())],
+      ['connection', () => this.#connection.close()],
+    ]);
+  }
+
+  protected onDestroy(err?: Error): void {
+    if (err) this.log.error({ err }, 'server destroyed');
+    for (const worker of this.#workers.values()) void worker.close(0);
+    void this.#rpc.close();
+    void this.#publisher.close(0);
+    this.#connection.destroy();
+  }
+
+  async #setup(model: ChannelModel, generation: number): Promise<void> {
+    const channel = await model.createChannel();
+    channel.on('error', () => {
+      // The failing declaration rejects too; that rejection is what gets reported.
+    });
+    await this.#declareTopology(channel);
+    await channel.close();
+    this.#model = model;
+    this.#events.emit('connected', { generation });
+    // Ready to publish directly once start() resolves (a failure is reported and retried on its own).
+    await this.#publisher.attach();
+    for (const worker of this.#workers.values()) worker.attach();
+  }
+
+  async #declareTopology(channel: Channel): Promise<void> {
+    await declareExchange(channel, this.exchange, this.#exchangeType);
+    for (const queue of this.#queues) await declareQueue(channel, this.exchange, queue);
+  }
+
+  #assertOpen(): void {
+    if (this.state === 'new' || this.state === 'closing' || this.state === 'closed') {
+      throw new TasksError(
+        'DSP_TASKS_CLOSED',
+        `the server is ${this.state === 'new' ? 'not started' : this.state}`,
+      );
+    }
+  }
+
+  #normalize(
+    taskOrName: Task | string,
+    argsOrOptions: unknown,
+    maybeOptions: NamedPublishOptions | undefined,
+  ): { task: Task; options: NamedPublishOptions } {
+    if (typeof taskOrName === 'string') {
+      const options = maybeOptions ?? {};
+      const task: Task = { name: taskOrName, args: argsOrOptions };
+      if (options.uuid !== undefined) task.uuid = options.uuid;
+      if (options.routingKey !== undefined) task.routingKey = options.routingKey;
+      if (options.headers !== undefined) task.headers = options.headers;
+      return { task, options };
+    }
+    return { task: taskOrName, options: (argsOrOptions as PublishOptions | undefined) ?? {} };
+  }
+
+  #prepare(task: Task, options: PublishOptions) {
+    const resolved = resolveTask(task, this.defaultRoutingKey);
+    const definition = this.#definitions.get(resolved.name);
+    if (definition) {
+      const parsed = definition.schema.safeParse(resolved.args);
+      if (!parsed.success) {
+        throw new TasksError(
+          'DSP_TASKS_VALIDATION',
+          `task ${resolved.name}: invalid args: ${parsed.error.message}`,
+          {
+            cause: parsed.error,
+          },
+        );
+      }
+    }
+    const headers = resolved.headers;
+    this.#options.propagation?.inject(headers);
+    const runAt = options.runAt instanceof Date ? options.runAt.getTime() : options.runAt;
+    const delayMs = runAt !== undefined ? runAt - Date.now() : options.delayMs;
+    if (delayMs !== undefined && !Number.isFinite(delayMs)) {
+      throw new TasksError('DSP_TASKS_INVALID_ARGUMENT', 'delayMs/runAt must be a finite number');
+    }
+    if (delayMs !== undefined && delayMs >= MIN_DELAY_MS)
+      headers[TaskHeaders.notBefore] = Date.now() + delayMs;
+    const publishOptions: Options.Publish = {
+      contentType: this.#codec.contentType,
+      persistent: options.persistent ?? true,
+      messageId: resolved.uuid,
+      mandatory: true,
+      headers,
+      timestamp: Math.floor(Date.now() / 1000),
+    };
+    if (options.priority !== undefined) {
+      if (!Number.isInteger(options.priority) || options.priority < 0 || options.priority > 255) {
+        throw new TasksError(
+          'DSP_TASKS_INVALID_ARGUMENT',
+          `priority must be 0..255; got ${options.priority}`,
+        );
+      }
+      publishOptions.priority = options.priority;
+    }
+    const content = this.#codec.encode({ uuid: resolved.uuid, name: resolved.name, args: resolved.args });
+    return {
+      uuid: resolved.uuid,
+      message: {
+        exchange: this.exchange,
+        routingKey: resolved.routingKey,
+        content,
+        options: publishOptions,
+        ...(delayMs !== undefined && delayMs >= MIN_DELAY_MS
+          ? {
+              delay: {
+                ms: delayMs,
+                target: {
+                  exchange: this.exchange,
+                  routingKey: resolved.routingKey,
+                  prefix: `${this.exchange}.${resolved.routingKey}`,
+                },
+              },
+            }
+          : {}),
+      },
+    };
+  }
+
+  #socketOptions(): SocketOptions {
+    const options = this.#options;
+    const tls = options.tls;
+    const socket: SocketOptions = {
+      timeout: options.connectTimeoutMs ?? DEFAULT_SERVER_OPTIONS.connectTimeoutMs,
+      clientProperties: {
+        ...(options.connectionName ? { connection_name: options.connectionName } : {}),
+        product: '@dispatcher/amqp-tasks',
+      },
+    };
+    if (tls) {
+      // Verification stays on unless explicitly turned off.
+      socket.rejectUnauthorized = tls.insecure !== true;
+      if (tls.ca !== undefined) socket.ca = tls.ca;
+      if (tls.cert !== undefined) socket.cert = tls.cert;
+      if (tls.key !== undefined) socket.key = tls.key;
+      if (tls.passphrase !== undefined) socket.passphrase = tls.passphrase;
+      if (tls.servername !== undefined) socket.servername = tls.servername;
+    }
+    return socket;
+  }
+}
+
+/** amqplib reads the heartbeat from the URL; an explicit `?heartbeat=` there wins. */
+function withHeartbeat(url: string, seconds: number): string {
+  const parsed = new URL(url);
+  if (!parsed.searchParams.has('heartbeat')) parsed.searchParams.set('heartbeat', String(seconds));
+  return parsed.toString();
+}
+
+function validateServerOptions(options: ServerOptions<Defs>): void {
+  if (typeof options !== 'object' || options === null) {
+    throw new TasksError('DSP_TASKS_INVALID_ARGUMENT', 'options are required');
+  }
+  if (typeof options.url !== 'string' || !/^amqps?:\/\//.test(options.url)) {
+    throw new TasksError('DSP_TASKS_INVALID_ARGUMENT', 'url must be an amqp:// or amqps:// URL');
+  }
+  if (typeof options.exchange !== 'string' || options.exchange === '') {
+    throw new TasksError('DSP_TASKS_INVALID_ARGUMENT', 'exchange is required');
+  }
+  if (typeof options.defaultRoutingKey !== 'string' || options.defaultRoutingKey === '') {
+    throw new TasksError('DSP_TASKS_INVALID_ARGUMENT', 'defaultRoutingKey is required');
+  }
+  const retries = options.reconnect?.retries;
+  if (retries !== undefined && retries !== 'forever' && !(Number.isInteger(retries) && retries >= 0)) {
+    throw new TasksError(
+      'DSP_TASKS_INVALID_ARGUMENT',
+      `reconnect.retries must be >= 0 or 'forever'; got ${retries}`,
+    );
+  }
+}

@@ -1,0 +1,3 @@
+import { setupServices } from '@dispatcher/tooling/vitest-services';
+
+export default setupServices(['rabbitmq']);

@@ -1,0 +1,182 @@
+import type { Logger } from '@dispatcher/core';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { defineTask, TasksError } from '../src/index.js';
+import { brokerTargets } from './brokers.js';
+import { TestBed, until } from './helpers/fixtures.js';
+import { TcpProxy } from './helpers/tcp-proxy.js';
+
+describe.each(brokerTargets())('publisher against $name', ({ url }) => {
+  let bed: TestBed;
+  let proxy: TcpProxy | undefined;
+  beforeEach(() => {
+    bed = new TestBed(url);
+  });
+  afterEach(async () => {
+    await bed.cleanup();
+    await proxy?.close();
+    proxy = undefined;
+  });
+
+  it('pipelines confirms: many publishes in flight at once, all confirmed and stored', async () => {
+    const queue = bed.queue();
+    const server = bed.server({ queues: [{ name: queue, bindingKeys: [queue] }] });
+    await server.start();
+    const publishes = Array.from({ length: 500 }, (_, i) =>
+      server.publish({ name: 'n', routingKey: queue, args: [i] }),
+    );
+    // All 500 are outstanding together: nothing waits for the previous confirm.
+    expect(server.stats().publishesOutstanding).toBe(500);
+    const uuids = await Promise.all(publishes);
+    expect(new Set(uuids).size).toBe(500);
+    expect(server.stats().publishesOutstanding).toBe(0);
+    const channel = await bed.channel();
+    expect((await channel.checkQueue(queue)).messageCount).toBe(500);
+  });
+
+  it('rejects an unroutable task (mandatory) with DSP_TASKS_UNROUTABLE', async () => {
+    const server = bed.server();
+    await server.start();
+    await expect(server.publish({ name: 'n', routingKey: 'nobody-listens' })).rejects.toMatchObject({
+      code: 'DSP_TASKS_UNROUTABLE',
+    });
+  });
+
+  it('rejects a publish the broker nacks with DSP_TASKS_NACKED', async () => {
+    const queue = bed.queue();
+    const server = bed.server({
+      queues: [
+        {
+          name: queue,
+          bindingKeys: [queue],
+          arguments: { 'x-max-length': 1, 'x-overflow': 'reject-publish' },
+        },
+      ],
+    });
+    await server.start();
+    await server.publish({ name: 'n', routingKey: queue });
+    await expect(server.publish({ name: 'n', routingKey: queue })).rejects.toMatchObject({
+      code: 'DSP_TASKS_NACKED',
+    });
+  });
+
+  it('validates args of defined tasks before publishing', async () => {
+    const queue = bed.queue();
+    const resize = defineTask({ name: 'resize', schema: z.object({ width: z.number().int().positive() }) });
+    const server = bed.server({ queues: [{ name: queue, bindingKeys: [queue] }], tasks: [resize] });
+    await server.start();
+    // @ts-expect-error width must be a number: publishing is type-checked per task name
+    const bad = server.publish('resize', { width: 'wide' }, { routingKey: queue });
+    await expect(bad).rejects.toMatchObject({ code: 'DSP_TASKS_VALIDATION' });
+    await server.publish('resize', { width: 320 }, { routingKey: queue });
+    const [message] = await bed.waitForMessages(queue, 1);
+    expect(JSON.parse(message!.content.toString()).args).toEqual({ width: 320 });
+  });
+
+  it('holds publishes while disconnected and sends them once reconnected', async () => {
+    proxy = await TcpProxy.start(url);
+    const queue = bed.queue();
+    const server = bed.server({
+      url: proxy.urlFor(url),
+      queues: [{ name: queue, bindingKeys: [queue] }],
+      reconnect: { intervalMs: 50, maxIntervalMs: 200 },
+    });
+    await server.start();
+    proxy.refuse(true);
+    proxy.cut();
+    await until(() => !server.connected);
+    let confirmed = false;
+    const pending = server.publish({ name: 'n', routingKey: queue }).then((uuid) => {
+      confirmed = true;
+      return uuid;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(confirmed).toBe(false);
+    proxy.refuse(false);
+    const uuid = await pending;
+    const [message] = await bed.waitForMessages(queue, 1);
+    expect(JSON.parse(message!.content.toString()).uuid).toBe(uuid);
+  });
+
+  it('bounds waiting publishes: timeout, abort signal and a full buffer reject with codes', async () => {
+    proxy = await TcpProxy.start(url);
+    const server = bed.server({
+      url: proxy.urlFor(url),
+      maxBufferedPublishes: 2,
+      reconnect: { intervalMs: 50, maxIntervalMs: 100 },
+    });
+    await server.start();
+    proxy.refuse(true);
+    proxy.cut();
+    await until(() => !server.connected);
+    const timedOut = server.publish({ name: 'n' }, { timeoutMs: 100 });
+    const controller = new AbortController();
+    const aborted = server.publish({ name: 'n' }, { signal: controller.signal });
+    await expect(server.publish({ name: 'n' })).rejects.toMatchObject({ code: 'DSP_TASKS_BUFFER_FULL' });
+    controller.abort();
+    await expect(aborted).rejects.toMatchObject({ code: 'DSP_TASKS_ABORTED' });
+    await expect(timedOut).rejects.toMatchObject({ code: 'DSP_TASKS_PUBLISH_TIMEOUT' });
+    expect(server.stats().publishesOutstanding).toBe(0);
+  });
+
+  it('recovers from a channel closed by the broker (404: exchange deleted) and re-declares the topology', async () => {
+    const queue = bed.queue();
+    const logged: Array<Record<string, unknown>> = [];
+    const server = bed.server({
+      queues: [{ name: queue, bindingKeys: [queue] }],
+      logger: capturingLogger((level, fields) => {
+        if (level === 'error') logged.push(fields);
+      }),
+    });
+    const errors: unknown[] = [];
+    server.on('error', (event) => errors.push(event.error));
+    await server.start();
+    await server.publish({ name: 'n', routingKey: queue });
+    const channel = await bed.channel();
+    await channel.deleteExchange(bed.exchange);
+    // The first publish after the deletion closes the channel with 404; it is sent again on a new channel.
+    await server.publish({ name: 'n', routingKey: queue });
+    await server.publish({ name: 'n', routingKey: queue });
+    expect(errors.some((err) => TasksError.hasCode(err, 'DSP_TASKS_BROKER'))).toBe(true);
+    const broker = errors.find((err) => TasksError.hasCode(err, 'DSP_TASKS_BROKER')) as TasksError;
+    expect(broker.details).toMatchObject({ replyCode: 404, level: 'channel' });
+    // The same problem reached the logger, with its context.
+    expect(logged.some((fields) => fields.component === 'publisher' && fields.err === broker)).toBe(true);
+    expect((await bed.drain(queue)).length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('rejects bad tasks and calls after close with coded errors', async () => {
+    const server = bed.server();
+    await expect(server.publish({ name: 'n' })).rejects.toMatchObject({ code: 'DSP_TASKS_CLOSED' });
+    await server.start();
+    await expect(server.publish({ name: '' })).rejects.toMatchObject({ code: 'DSP_TASKS_INVALID_ARGUMENT' });
+    await expect(server.publish({ name: 'n' }, { priority: 300 })).rejects.toMatchObject({
+      code: 'DSP_TASKS_INVALID_ARGUMENT',
+    });
+    const closing = server.close();
+    expect(server.close()).toBe(closing);
+    await closing;
+    await expect(server.publish({ name: 'n' })).rejects.toMatchObject({ code: 'DSP_TASKS_CLOSED' });
+  });
+});
+
+/** A pino-shaped logger that hands every call to `sink` (child bindings merged in). */
+function capturingLogger(
+  sink: (level: string, fields: Record<string, unknown>) => void,
+  bindings: Record<string, unknown> = {},
+): Logger {
+  const at =
+    (level: string) =>
+    (first: unknown): void => {
+      sink(level, { ...bindings, ...(typeof first === 'object' && first !== null ? first : {}) });
+    };
+  return {
+    trace: at('trace'),
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    fatal: at('fatal'),
+    child: (more) => capturingLogger(sink, { ...bindings, ...more }),
+  };
+}

@@ -1,0 +1,215 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { TasksError } from '../src/index.js';
+import { brokerTargets } from './brokers.js';
+import { sleep, TestBed, uniqueName, until } from './helpers/fixtures.js';
+import { closeConnectionsNamed } from './helpers/rabbitmqctl.js';
+import { TcpProxy } from './helpers/tcp-proxy.js';
+
+describe.each(brokerTargets())('reconnection against $name', ({ name, url }) => {
+  let bed: TestBed;
+  let proxy: TcpProxy;
+  beforeEach(async () => {
+    bed = new TestBed(url);
+    proxy = await TcpProxy.start(url);
+  });
+  afterEach(async () => {
+    await bed.cleanup();
+    await proxy.close();
+  });
+
+  it('loses nothing and never exceeds the limit when the connection is killed mid-task', async () => {
+    const total = 40;
+    const limit = 3;
+    const done = new Set<number>();
+    let running = 0;
+    let maxRunning = 0;
+    const { server, worker, queue } = await bed.serverWithWorker(
+      {
+        work: {
+          fn: async (args) => {
+            running++;
+            maxRunning = Math.max(maxRunning, running);
+            try {
+              // Ignores its signal on purpose: laggards keep their slot across the reconnection.
+              await sleep(60);
+              done.add((args as number[])[0]!);
+            } finally {
+              running--;
+            }
+          },
+        },
+      },
+      { limit },
+      { url: proxy.urlFor(url), reconnect: { intervalMs: 50, maxIntervalMs: 200 } },
+    );
+    const events = { disconnected: 0, connected: 0, errors: 0, dropped: 0 };
+    server.on('disconnected', () => events.disconnected++);
+    server.on('connected', () => events.connected++);
+    server.on('error', () => events.errors++);
+    server.on('ack:dropped', () => events.dropped++);
+
+    await Promise.all(
+      Array.from({ length: total }, (_, i) => server.publish({ name: 'work', routingKey: queue, args: [i] })),
+    );
+    await until(() => worker.stats().started >= 6);
+    const connectionsBefore = proxy.accepted;
+    proxy.cut(); // the broker side goes away under running tasks
+    // Publishing during the outage waits instead of failing.
+    const late = server.publish({ name: 'work', routingKey: queue, args: [total] });
+    await until(() => proxy.accepted > connectionsBefore, 10_000, 'reconnection');
+    await late;
+    await until(() => done.size === total + 1, 30_000, 'all tasks done');
+
+    expect([...done].sort((a, b) => a - b)).toEqual(Array.from({ length: total + 1 }, (_, i) => i));
+    expect(maxRunning).toBeLessThanOrEqual(limit);
+    expect(worker.stats().maxRunning).toBeLessThanOrEqual(limit);
+    expect(events.disconnected).toBe(1);
+    expect(events.connected).toBeGreaterThanOrEqual(1);
+    expect(events.errors).toBeGreaterThanOrEqual(1);
+    // The laggards finished after their channel died: their acks were dropped, not sent on the new channel.
+    expect(worker.stats().droppedAcks).toBeGreaterThanOrEqual(1);
+    expect(events.dropped).toBe(worker.stats().droppedAcks);
+    await sleep(200);
+    const channel = await bed.channel();
+    expect((await channel.checkQueue(queue)).messageCount).toBe(0);
+  });
+
+  it('aborts running tasks with DSP_TASKS_CHANNEL_LOST when their channel dies, and they are redelivered', async () => {
+    const reasons: unknown[] = [];
+    const runs: Array<{ n: number; redelivered: boolean }> = [];
+    const { worker, server, queue } = await bed.serverWithWorker(
+      {
+        wait: {
+          fn: (args, ctx) => {
+            runs.push({ n: (args as number[])[0]!, redelivered: ctx.redelivered });
+            if (ctx.redelivered) return undefined;
+            return new Promise((_resolve, reject) => {
+              ctx.signal.addEventListener('abort', () => {
+                reasons.push(ctx.signal.reason);
+                reject(ctx.signal.reason);
+              });
+            });
+          },
+        },
+      },
+      { limit: 2 },
+      { url: proxy.urlFor(url), reconnect: { intervalMs: 50, maxIntervalMs: 200 } },
+    );
+    await server.publish({ name: 'wait', routingKey: queue, args: [1] });
+    await server.publish({ name: 'wait', routingKey: queue, args: [2] });
+    await until(() => runs.length === 2);
+    proxy.cut();
+    await until(() => reasons.length === 2);
+    for (const reason of reasons) expect(TasksError.hasCode(reason, 'DSP_TASKS_CHANNEL_LOST')).toBe(true);
+    await until(() => runs.filter((r) => r.redelivered).length === 2, 15_000, 'redelivery');
+    await until(() => worker.stats().succeeded === 2);
+  });
+
+  it('restarts the consumer when the broker cancels it (queue deleted) and re-declares the queue', async () => {
+    const seen: number[] = [];
+    const { server, worker, queue } = await bed.serverWithWorker({
+      n: { fn: (args) => seen.push((args as number[])[0]!) },
+    });
+    const errors: unknown[] = [];
+    server.on('error', (event) => errors.push(event.error));
+    const channel = await bed.channel();
+    await channel.deleteQueue(queue);
+    await until(() => errors.length > 0);
+    await until(() => worker.consuming, 10_000, 'consumer restarted');
+    // The queue and its binding are back: a routed publish reaches the worker.
+    await server.publish({ name: 'n', routingKey: queue, args: [7] });
+    await until(() => seen.length === 1);
+    expect(seen).toEqual([7]);
+  });
+
+  it('recovers a worker channel closed by a broker error (406) without losing the task', async () => {
+    const attempts: number[] = [];
+    const { server, worker, queue } = await bed.serverWithWorker(
+      {
+        once: {
+          fn: (_args, ctx) => {
+            attempts.push(ctx.attempt);
+            if (ctx.attempt === 1) throw new Error('first attempt fails');
+          },
+        },
+      },
+      { retry: { baseMs: 100, capMs: 100, jitter: 'none', maxAttempts: 3 } },
+    );
+    // A queue squatting on the retry bucket's name with other arguments: declaring the bucket fails with
+    // 406 PRECONDITION_FAILED, which closes the worker's channel.
+    const channel = await bed.channel();
+    await channel.assertQueue(`${queue}.delay.100`, { durable: false, autoDelete: true });
+    const errors: unknown[] = [];
+    server.on('error', (event) => errors.push(event.error));
+    await server.publish({ name: 'once', routingKey: queue });
+    await until(() => errors.some((err) => TasksError.hasCode(err, 'DSP_TASKS_BROKER')), 10_000, '406');
+    const broker = errors.find((err) => TasksError.hasCode(err, 'DSP_TASKS_BROKER')) as TasksError;
+    expect(broker.details).toMatchObject({ replyCode: 406, level: 'channel' });
+    await channel.deleteQueue(`${queue}.delay.100`);
+    // The unacked delivery came back on the recovered channel, failed once more, and its retry succeeded.
+    await until(() => attempts.includes(2), 15_000, 'retry after recovery');
+    expect(worker.stats().succeeded).toBe(1);
+    expect(attempts.filter((a) => a === 1).length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('fails start() with DSP_TASKS_CONNECT_FAILED when the broker stays down (never hangs)', async () => {
+    proxy.refuse(true);
+    const byTimeout = bed.server({ url: proxy.urlFor(url), startTimeoutMs: 300 });
+    const started = Date.now();
+    await expect(byTimeout.start()).rejects.toMatchObject({ code: 'DSP_TASKS_CONNECT_FAILED' });
+    expect(Date.now() - started).toBeLessThan(3_000);
+
+    const byRetries = bed.server({ url: proxy.urlFor(url), reconnect: { retries: 2, intervalMs: 20 } });
+    await expect(byRetries.start()).rejects.toMatchObject({ code: 'DSP_TASKS_CONNECT_FAILED' });
+
+    const controller = new AbortController();
+    const bySignal = bed.server({ url: proxy.urlFor(url) });
+    const starting = bySignal.start({ signal: controller.signal });
+    setTimeout(() => controller.abort(), 100);
+    await expect(starting).rejects.toMatchObject({ code: 'DSP_TASKS_ABORTED' });
+    expect(bySignal.state).toBe('closed');
+  });
+
+  it('starts once the broker comes up during start()', async () => {
+    proxy.refuse(true);
+    const server = bed.server({ url: proxy.urlFor(url), reconnect: { intervalMs: 50, maxIntervalMs: 100 } });
+    const starting = server.start();
+    await sleep(300);
+    proxy.refuse(false);
+    await starting;
+    expect(server.connected).toBe(true);
+  });
+
+  // rabbitmqctl is RabbitMQ's own tool; other targets get the proxy-cut tests above.
+  if (name === 'rabbitmq') {
+    it('recovers when RabbitMQ closes the connection itself (320 CONNECTION_FORCED) mid-task', async () => {
+      const connectionName = uniqueName('conn');
+      const done = new Set<number>();
+      const { server, worker, queue } = await bed.serverWithWorker(
+        {
+          work: {
+            fn: async (args) => {
+              await sleep(100);
+              done.add((args as number[])[0]!);
+            },
+          },
+        },
+        { limit: 2 },
+        { connectionName, reconnect: { intervalMs: 50, maxIntervalMs: 200 } },
+      );
+      const errors: unknown[] = [];
+      server.on('error', (event) => errors.push(event.error));
+      await Promise.all(
+        Array.from({ length: 10 }, (_, i) => server.publish({ name: 'work', routingKey: queue, args: [i] })),
+      );
+      await until(() => worker.stats().started >= 2);
+      expect(await closeConnectionsNamed(connectionName)).toBe(1);
+      await until(() => done.size === 10, 30_000, 'all tasks done');
+      expect(worker.stats().maxRunning).toBeLessThanOrEqual(2);
+      const forced = errors.find((err) => TasksError.hasCode(err, 'DSP_TASKS_BROKER')) as
+        | TasksError
+        | undefined;
+      expect(forced?.details).toMatchObject({ replyCode: 320, level: 'connection' });
+    });
+  }
+});
