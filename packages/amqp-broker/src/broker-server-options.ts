@@ -36,6 +36,12 @@ export interface BrokerServerOptions {
   closeTimeoutMs?: number;
   /** Buffered output per connection above which deliveries pause, in bytes. @defaultValue 1048576 */
   highWaterBytes?: number;
+  /**
+   * Bytes of ready messages (bodies, all queues) above which the memory alarm goes off: connections
+   * that publish get connection.blocked and are not read until the count falls to half of it
+   * (connection.unblocked). 0 disables the alarm. @defaultValue 0
+   */
+  memoryHighWaterBytes?: number;
   /** `product` advertised in the server properties. @defaultValue 'Dispatcher' */
   product?: string;
   logger?: Logger;
@@ -55,5 +61,6 @@ export const BROKER_SERVER_DEFAULTS = {
   handshakeTimeoutMs: 10_000,
   closeTimeoutMs: 3_000,
   highWaterBytes: 1_048_576,
+  memoryHighWaterBytes: 0,
   product: 'Dispatcher',
 } as const;

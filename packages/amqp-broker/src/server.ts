@@ -8,6 +8,7 @@ import { BROKER_SERVER_DEFAULTS, type BrokerServerOptions } from './broker-serve
 import { BrokerError } from './errors.js';
 import { AmqpConnection, type ConnectionSettings } from './protocol/connection.js';
 import { serverProperties } from './protocol/server-properties.js';
+import { MemoryGauge } from './queue/memory-gauge.js';
 import { VirtualHost } from './vhost/virtual-host.js';
 
 const VERSION = '0.0.0';
@@ -25,7 +26,8 @@ export class BrokerServer extends Lifecycle {
     const o = { ...BROKER_SERVER_DEFAULTS, ...withoutUndefined(options) };
     validate(o);
     this.#options = o;
-    for (const name of o.vhosts) this.#vhosts.set(name, new VirtualHost(name));
+    const memory = new MemoryGauge(o.memoryHighWaterBytes);
+    for (const name of o.vhosts) this.#vhosts.set(name, new VirtualHost(name, memory));
     this.#settings = {
       heartbeatSeconds: o.heartbeatSeconds,
       frameMax: o.frameMaxBytes,
@@ -37,6 +39,7 @@ export class BrokerServer extends Lifecycle {
       handshakeTimeoutMs: o.handshakeTimeoutMs,
       closeTimeoutMs: o.closeTimeoutMs,
       highWaterBytes: o.highWaterBytes,
+      memory,
       serverProperties: serverProperties({ product: o.product, version: VERSION }),
       log: this.log,
     };
@@ -139,6 +142,9 @@ function validate(o: Required<Omit<BrokerServerOptions, 'logger'>>): void {
   }
   if (!Number.isInteger(o.maxMessageBytes) || o.maxMessageBytes < 0) {
     fail(`maxMessageBytes must be a non-negative integer, got ${o.maxMessageBytes}`);
+  }
+  if (!Number.isInteger(o.memoryHighWaterBytes) || o.memoryHighWaterBytes < 0) {
+    fail(`memoryHighWaterBytes must be a non-negative integer, got ${o.memoryHighWaterBytes}`);
   }
   if (o.vhosts.length === 0) fail('at least one vhost is needed');
 }

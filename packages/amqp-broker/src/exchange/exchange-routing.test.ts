@@ -53,7 +53,7 @@ describe('topic exchange (trie)', () => {
   for (const [binding, key, matches] of cases) {
     it(`'${binding}' ${matches ? 'matches' : 'does not match'} '${key}'`, () => {
       const ex = exchange('topic');
-      ex.bind({ queue: queue('q'), routingKey: binding, arguments: new Map() });
+      ex.bind({ destination: queue('q'), routingKey: binding, arguments: new Map() });
       expect(routed(ex, key)).toEqual(matches ? ['q'] : []);
     });
   }
@@ -61,13 +61,13 @@ describe('topic exchange (trie)', () => {
   it('delivers once per queue however many bindings match, and unbinds cleanly', () => {
     const ex = exchange('topic');
     const q = queue('q');
-    ex.bind({ queue: q, routingKey: 'a.*', arguments: new Map() });
-    ex.bind({ queue: q, routingKey: 'a.#', arguments: new Map() });
-    expect(ex.bind({ queue: q, routingKey: 'a.#', arguments: new Map() })).toBe(false);
+    ex.bind({ destination: q, routingKey: 'a.*', arguments: new Map() });
+    ex.bind({ destination: q, routingKey: 'a.#', arguments: new Map() });
+    expect(ex.bind({ destination: q, routingKey: 'a.#', arguments: new Map() })).toBe(false);
     expect(routed(ex, 'a.b')).toEqual(['q']);
-    expect(ex.unbind({ queue: q, routingKey: 'a.*', arguments: new Map() })).toBe(true);
+    expect(ex.unbind({ destination: q, routingKey: 'a.*', arguments: new Map() })).toBe(true);
     expect(routed(ex, 'a.b')).toEqual(['q']);
-    expect(ex.unbindQueue(q)).toBe(1);
+    expect(ex.unbindDestination(q)).toBe(1);
     expect(routed(ex, 'a.b')).toEqual([]);
     expect(ex.bindingCount).toBe(0);
   });
@@ -76,15 +76,15 @@ describe('topic exchange (trie)', () => {
 describe('direct and fanout exchanges', () => {
   it('direct routes on the exact key', () => {
     const ex = exchange('direct');
-    ex.bind({ queue: queue('a'), routingKey: 'k', arguments: new Map() });
-    ex.bind({ queue: queue('b'), routingKey: 'other', arguments: new Map() });
+    ex.bind({ destination: queue('a'), routingKey: 'k', arguments: new Map() });
+    ex.bind({ destination: queue('b'), routingKey: 'other', arguments: new Map() });
     expect(routed(ex, 'k')).toEqual(['a']);
   });
 
   it('fanout ignores the key', () => {
     const ex = exchange('fanout');
-    ex.bind({ queue: queue('a'), routingKey: 'k', arguments: new Map() });
-    ex.bind({ queue: queue('b'), routingKey: '', arguments: new Map() });
+    ex.bind({ destination: queue('a'), routingKey: 'k', arguments: new Map() });
+    ex.bind({ destination: queue('b'), routingKey: '', arguments: new Map() });
     expect(routed(ex, 'zzz')).toEqual(['a', 'b']);
   });
 });
@@ -92,7 +92,11 @@ describe('direct and fanout exchanges', () => {
 describe('headers exchange', () => {
   const bind = (mode: string, args: [string, ReturnType<typeof str>][]) => {
     const ex = exchange('headers');
-    ex.bind({ queue: queue('q'), routingKey: '', arguments: new Map([['x-match', str(mode)], ...args]) });
+    ex.bind({
+      destination: queue('q'),
+      routingKey: '',
+      arguments: new Map([['x-match', str(mode)], ...args]),
+    });
     return ex;
   };
   it('all / any / -with-x / void presence', () => {
@@ -134,7 +138,7 @@ describe('headers exchange', () => {
     expect(routed(bind('all-with-x', [['x-k', str('1')]]), '', h([]))).toEqual([]);
     expect(routed(bind('any-with-x', [['x-k', str('1')]]), '', h([['x-k', str('1')]]))).toEqual(['q']);
     const ex = exchange('headers');
-    ex.bind({ queue: queue('q'), routingKey: '', arguments: new Map([['present', { type: 'void' }]]) });
+    ex.bind({ destination: queue('q'), routingKey: '', arguments: new Map([['present', { type: 'void' }]]) });
     expect(routed(ex, '', h([['present', str('anything')]]))).toEqual(['q']);
     expect(routed(ex, '', h([]))).toEqual([]);
   });

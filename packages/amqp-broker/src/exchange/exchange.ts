@@ -1,19 +1,23 @@
 /**
  * The `Exchange` interface every exchange type implements, and the binding bookkeeping they share.
- * A binding is identified by (queue, routing key, arguments) — arguments compared with sorted keys, as
- * RabbitMQ does — so binding twice is a no-op and a queue bound by two bindings still gets a message once
- * per routing decision (`route` fills a Set).
+ * A binding goes from this exchange (the source) to a destination — a queue, or another exchange for
+ * exchange-to-exchange bindings — and is identified by (destination, routing key, arguments), arguments
+ * compared with sorted keys as RabbitMQ does. Binding twice is a no-op and a destination bound by two
+ * bindings still gets a message once per routing decision (`route` fills a Set).
  */
 import { ByteWriter } from '../codec/byte-writer.js';
 import type { FieldTable } from '../codec/field-table.js';
-import { writeFieldTable } from '../codec/field-table.js';
+import { fieldString, writeFieldTable } from '../codec/field-table.js';
 import type { Message } from '../queue/message.js';
 import type { Queue } from '../queue/queue.js';
 
 export type ExchangeType = 'direct' | 'fanout' | 'topic' | 'headers';
 
+/** Where a binding leads: a queue, or an exchange (exchange-to-exchange binding). */
+export type Destination = Queue | Exchange;
+
 export interface Binding {
-  readonly queue: Queue;
+  readonly destination: Destination;
   readonly routingKey: string;
   readonly arguments: FieldTable;
 }
@@ -28,15 +32,18 @@ export interface ExchangeOptions {
 
 export interface Exchange extends ExchangeOptions {
   readonly type: ExchangeType;
+  /** Bindings with this exchange as their source. */
   readonly bindingCount: number;
+  /** The `alternate-exchange` argument: where unroutable messages go (undefined: none). */
+  readonly alternateExchange: string | undefined;
   /** Adds a binding; false when an identical one existed. */
   bind(binding: Binding): boolean;
   /** Removes a binding; false when there was none. */
   unbind(binding: Binding): boolean;
-  /** Removes every binding to `queue` (the queue was deleted); returns how many. */
-  unbindQueue(queue: Queue): number;
-  /** Adds the queues `message` published with `routingKey` goes to. */
-  route(message: Message, routingKey: string, out: Set<Queue>): void;
+  /** Removes every binding to `destination` (it was deleted); returns how many. */
+  unbindDestination(destination: Destination): number;
+  /** Adds the destinations `message` published with `routingKey` goes to. */
+  route(message: Message, routingKey: string, out: Set<Destination>): void;
 }
 
 /** Sorted-key fingerprint of a binding's arguments. */
@@ -56,8 +63,9 @@ export abstract class BaseExchange implements Exchange {
   readonly autoDelete: boolean;
   readonly internal: boolean;
   readonly arguments: FieldTable;
-  /** Bindings by queue, then by (routing key, arguments) identity. */
-  #byQueue = new Map<Queue, Map<string, Binding>>();
+  readonly alternateExchange: string | undefined;
+  /** Bindings by destination, then by (routing key, arguments) identity. */
+  #byDestination = new Map<Destination, Map<string, Binding>>();
   #count = 0;
 
   constructor(options: ExchangeOptions) {
@@ -66,6 +74,7 @@ export abstract class BaseExchange implements Exchange {
     this.autoDelete = options.autoDelete;
     this.internal = options.internal;
     this.arguments = options.arguments;
+    this.alternateExchange = fieldString(options.arguments.get('alternate-exchange'));
   }
 
   get bindingCount(): number {
@@ -73,10 +82,10 @@ export abstract class BaseExchange implements Exchange {
   }
 
   bind(binding: Binding): boolean {
-    let forQueue = this.#byQueue.get(binding.queue);
+    let forQueue = this.#byDestination.get(binding.destination);
     if (forQueue === undefined) {
       forQueue = new Map();
-      this.#byQueue.set(binding.queue, forQueue);
+      this.#byDestination.set(binding.destination, forQueue);
     }
     const key = `${binding.routingKey}\u0000${argumentsKey(binding.arguments)}`;
     if (forQueue.has(key)) return false;
@@ -87,41 +96,41 @@ export abstract class BaseExchange implements Exchange {
   }
 
   unbind(binding: Binding): boolean {
-    const forQueue = this.#byQueue.get(binding.queue);
+    const forQueue = this.#byDestination.get(binding.destination);
     const key = `${binding.routingKey}\u0000${argumentsKey(binding.arguments)}`;
     const existing = forQueue?.get(key);
     if (forQueue === undefined || existing === undefined) return false;
     forQueue.delete(key);
-    if (forQueue.size === 0) this.#byQueue.delete(binding.queue);
+    if (forQueue.size === 0) this.#byDestination.delete(binding.destination);
     this.#count--;
     this.removeFromIndex(existing);
     return true;
   }
 
-  unbindQueue(queue: Queue): number {
-    const forQueue = this.#byQueue.get(queue);
+  unbindDestination(destination: Destination): number {
+    const forQueue = this.#byDestination.get(destination);
     if (forQueue === undefined) return 0;
-    this.#byQueue.delete(queue);
+    this.#byDestination.delete(destination);
     for (const b of forQueue.values()) this.removeFromIndex(b);
     this.#count -= forQueue.size;
     return forQueue.size;
   }
 
-  abstract route(message: Message, routingKey: string, out: Set<Queue>): void;
+  abstract route(message: Message, routingKey: string, out: Set<Destination>): void;
   protected abstract addToIndex(binding: Binding): void;
   protected abstract removeFromIndex(binding: Binding): void;
 }
 
-/** Reference-counted set of queues (a queue may be reached by several bindings of one key). */
-export class QueueCounts {
-  readonly #counts = new Map<Queue, number>();
+/** Reference-counted set of destinations (one may be reached by several bindings of one key). */
+export class DestinationCounts {
+  readonly #counts = new Map<Destination, number>();
 
-  add(queue: Queue): void {
+  add(queue: Destination): void {
     this.#counts.set(queue, (this.#counts.get(queue) ?? 0) + 1);
   }
 
   /** Returns true when the set became empty. */
-  remove(queue: Queue): boolean {
+  remove(queue: Destination): boolean {
     const n = this.#counts.get(queue);
     if (n === undefined) return this.#counts.size === 0;
     if (n <= 1) this.#counts.delete(queue);
@@ -129,7 +138,7 @@ export class QueueCounts {
     return this.#counts.size === 0;
   }
 
-  addTo(out: Set<Queue>): void {
+  addTo(out: Set<Destination>): void {
     for (const q of this.#counts.keys()) out.add(q);
   }
 }

@@ -6,8 +6,8 @@
  */
 import { type FieldTable, type FieldValue, fieldString, fieldValuesEqual } from '../codec/field-table.js';
 import type { Message } from '../queue/message.js';
-import type { Queue } from '../queue/queue.js';
-import { BaseExchange, type Binding } from './exchange.js';
+
+import { BaseExchange, type Binding, type Destination } from './exchange.js';
 
 type MatchMode = 'all' | 'any' | 'all-with-x' | 'any-with-x';
 
@@ -29,11 +29,11 @@ export class HeadersExchange extends BaseExchange {
   readonly type = 'headers' as const;
   #bindings: IndexedBinding[] = [];
 
-  route(message: Message, _routingKey: string, out: Set<Queue>): void {
+  route(message: Message, _routingKey: string, out: Set<Destination>): void {
     if (this.#bindings.length === 0) return;
     const headers = message.properties.headers ?? EMPTY;
     for (const b of this.#bindings) {
-      if (!out.has(b.binding.queue) && matches(b, headers)) out.add(b.binding.queue);
+      if (!out.has(b.binding.destination) && matches(b, headers)) out.add(b.binding.destination);
     }
   }
 

@@ -8,12 +8,12 @@
  *                                          └─#─▶ (#) ─c─▶ [q3]
  */
 import type { Message } from '../queue/message.js';
-import type { Queue } from '../queue/queue.js';
-import { BaseExchange, type Binding, QueueCounts } from './exchange.js';
+
+import { BaseExchange, type Binding, type Destination, DestinationCounts } from './exchange.js';
 
 class TrieNode {
   readonly children = new Map<string, TrieNode>();
-  queues: QueueCounts | undefined;
+  queues: DestinationCounts | undefined;
   bindings = 0;
 }
 
@@ -21,7 +21,7 @@ export class TopicExchange extends BaseExchange {
   readonly type = 'topic' as const;
   readonly #root = new TrieNode();
 
-  route(_message: Message, routingKey: string, out: Set<Queue>): void {
+  route(_message: Message, routingKey: string, out: Set<Destination>): void {
     // An empty routing key is one empty word, as RabbitMQ treats it.
     match(this.#root, routingKey.split('.'), 0, out);
   }
@@ -38,8 +38,8 @@ export class TopicExchange extends BaseExchange {
       node = next;
       node.bindings++;
     }
-    node.queues ??= new QueueCounts();
-    node.queues.add(binding.queue);
+    node.queues ??= new DestinationCounts();
+    node.queues.add(binding.destination);
   }
 
   protected removeFromIndex(binding: Binding): void {
@@ -52,7 +52,7 @@ export class TopicExchange extends BaseExchange {
       path.push(next);
       node = next;
     }
-    if (node.queues?.remove(binding.queue)) node.queues = undefined;
+    if (node.queues?.remove(binding.destination)) node.queues = undefined;
     for (const n of path) n.bindings--;
     // Prune branches left without bindings.
     for (let i = words.length; i >= 1; i--) {
@@ -61,7 +61,7 @@ export class TopicExchange extends BaseExchange {
   }
 }
 
-function match(node: TrieNode, words: readonly string[], i: number, out: Set<Queue>): void {
+function match(node: TrieNode, words: readonly string[], i: number, out: Set<Destination>): void {
   if (i === words.length) {
     node.queues?.addTo(out);
     // A trailing `#` matches zero words.

@@ -16,16 +16,32 @@
  *
  * Deliveries are written through the {@link ChannelHost} (the connection), which re-frames bodies to the
  * connection's frame_max and batches socket writes.
+ *
+ * Direct reply-to: a no-ack consumer on the `amq.rabbitmq.reply-to` pseudo-queue registers this channel
+ * with the vhost under a random token; publishes from this channel with that `reply-to` get it rewritten
+ * to `amq.rabbitmq.reply-to.<token>`, and replies published to that name are delivered here directly.
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '@dispatcher/core';
+import { ByteWriter } from '../codec/byte-writer.js';
 import { decodeContentHeader } from '../codec/content-header.js';
 import { fieldInteger } from '../codec/field-table.js';
-import { type AmqpMethod, type BasicPublish, MethodId, methodName } from '../codec/generated/amqp-spec.js';
+import {
+  type AmqpMethod,
+  type BasicPublish,
+  encodeBasicProperties,
+  MethodId,
+  methodName,
+} from '../codec/generated/amqp-spec.js';
 import { AmqpError, channelError, connectionError } from '../errors.js';
-import { Message } from '../queue/message.js';
+import { Message, PropertyFlag, parseExpiration } from '../queue/message.js';
 import type { Queue, QueueConsumer, QueueEntry } from '../queue/queue.js';
-import type { VirtualHost } from '../vhost/virtual-host.js';
+import {
+  type PublishOutcome,
+  REPLY_TO_QUEUE,
+  type ReplyConsumer,
+  type VirtualHost,
+} from '../vhost/virtual-host.js';
 
 const NO_ROUTE = 312;
 const ACCESS_REFUSED = 403;
@@ -55,6 +71,8 @@ export interface ChannelHost {
   canWrite(): boolean;
   /** The channel has confirms to send at the end of this read batch. */
   confirmsPending(channel: Channel): void;
+  /** A message was published (the memory alarm blocks publishing connections). */
+  publishing(): void;
 }
 
 type ChannelState = { readonly kind: 'open' } | { readonly kind: 'closing' } | { readonly kind: 'closed' };
@@ -114,7 +132,7 @@ class ChannelConsumer implements QueueConsumer {
   }
 }
 
-export class Channel {
+export class Channel implements ReplyConsumer {
   readonly id: number;
   readonly #host: ChannelHost;
   #state: ChannelState = { kind: 'open' };
@@ -134,6 +152,11 @@ export class Channel {
   #txOps: TxOp[] = [];
   /** Name of the last queue declared on this channel (an empty queue name in later methods means it). */
   #lastQueue = '';
+  /** Direct reply-to consumer: its tag and vhost token (undefined when none). */
+  #replyTag: string | undefined;
+  #replyToken: string | undefined;
+  /** Reused for every publish. */
+  readonly #outcome: PublishOutcome = { routed: 0, rejected: 0 };
 
   constructor(id: number, host: ChannelHost) {
     this.id = id;
@@ -145,7 +168,7 @@ export class Channel {
   }
 
   get consumerCount(): number {
-    return this.#consumers.size;
+    return this.#consumers.size + (this.#replyTag === undefined ? 0 : 1);
   }
 
   get unackedCount(): number {
@@ -274,6 +297,7 @@ export class Channel {
     this.#txPublishes = [];
     this.#txOps = [];
     this.#requeueAll();
+    this.#removeReplyConsumer();
     const consumers = [...this.#consumers.values()];
     this.#consumers.clear();
     for (const c of consumers) c.queue.removeConsumer(c);
@@ -306,6 +330,24 @@ export class Channel {
         consumerTag: c.tag,
         deliveryTag: tag,
         redelivered: entry.redelivered,
+        exchange: m.exchange,
+        routingKey: m.routingKey,
+      },
+      m.rawProperties,
+      m.body,
+    );
+  }
+
+  /** A reply to this channel's direct reply-to consumer (no-ack: nothing to track). */
+  deliverReply(m: Message): void {
+    if (this.#state.kind !== 'open' || this.#replyTag === undefined) return;
+    this.#host.sendContent(
+      this.id,
+      {
+        id: MethodId.BasicDeliver,
+        consumerTag: this.#replyTag,
+        deliveryTag: this.#nextDeliveryTag++,
+        redelivered: false,
         exchange: m.exchange,
         routingKey: m.routingKey,
       },
@@ -381,8 +423,13 @@ export class Channel {
         if (!m.nowait) host.sendMethod(this.id, { id: MethodId.ExchangeDeleteOk });
         return;
       case MethodId.ExchangeBind:
+        vhost.bindExchange(m.destination, m.source, m.routingKey, m.arguments);
+        if (!m.nowait) host.sendMethod(this.id, { id: MethodId.ExchangeBindOk });
+        return;
       case MethodId.ExchangeUnbind:
-        throw connectionError(NOT_IMPLEMENTED, 'exchange-to-exchange bindings are not implemented yet');
+        vhost.unbindExchange(m.destination, m.source, m.routingKey, m.arguments);
+        if (!m.nowait) host.sendMethod(this.id, { id: MethodId.ExchangeUnbindOk });
+        return;
 
       case MethodId.QueueDeclare: {
         const result = vhost.declareQueue(
@@ -449,7 +496,8 @@ export class Channel {
         return;
       case MethodId.BasicCancel: {
         const c = this.#consumers.get(m.consumerTag);
-        if (c !== undefined) {
+        if (m.consumerTag === this.#replyTag) this.#removeReplyConsumer();
+        else if (c !== undefined) {
           this.#consumers.delete(m.consumerTag);
           c.queue.removeConsumer(c);
         }
@@ -568,9 +616,13 @@ export class Channel {
     priority: number | undefined,
   ): void {
     const host = this.#host;
+    if (queueName === REPLY_TO_QUEUE) {
+      this.#consumeReplies(tag, noAck, nowait);
+      return;
+    }
     const queue = host.vhost.getQueue(this.#queueName(queueName), host.owner);
     const consumerTag = tag === '' ? `amq.ctag-${randomBytes(16).toString('base64url')}` : tag;
-    if (this.#consumers.has(consumerTag)) {
+    if (this.#consumers.has(consumerTag) || consumerTag === this.#replyTag) {
       throw connectionError(NOT_ALLOWED, `attempt to reuse consumer tag '${consumerTag}'`);
     }
     if (queue.hasExclusiveConsumer() || (exclusive && queue.consumerCount > 0)) {
@@ -584,6 +636,24 @@ export class Channel {
     // consume-ok must precede the first delivery.
     if (!nowait) host.sendMethod(this.id, { id: MethodId.BasicConsumeOk, consumerTag });
     queue.addConsumer(c);
+  }
+
+  #consumeReplies(tag: string, noAck: boolean, nowait: boolean): void {
+    if (!noAck) throw channelError(PRECONDITION_FAILED, 'reply consumer cannot acknowledge');
+    if (this.#replyTag !== undefined) throw channelError(PRECONDITION_FAILED, 'reply consumer already set');
+    const consumerTag = tag === '' ? `amq.ctag-${randomBytes(16).toString('base64url')}` : tag;
+    if (this.#consumers.has(consumerTag)) {
+      throw connectionError(NOT_ALLOWED, `attempt to reuse consumer tag '${consumerTag}'`);
+    }
+    this.#replyTag = consumerTag;
+    this.#replyToken = this.#host.vhost.addReplyConsumer(this);
+    if (!nowait) this.#host.sendMethod(this.id, { id: MethodId.BasicConsumeOk, consumerTag });
+  }
+
+  #removeReplyConsumer(): void {
+    if (this.#replyToken !== undefined) this.#host.vhost.removeReplyConsumer(this.#replyToken);
+    this.#replyToken = undefined;
+    this.#replyTag = undefined;
   }
 
   #get(queueName: string, noAck: boolean): void {
@@ -616,16 +686,21 @@ export class Channel {
   }
 
   #publish(publish: BasicPublish, properties: Buffer, body: Buffer): void {
+    this.#host.publishing();
     if (publish.immediate)
       throw connectionError(NOT_IMPLEMENTED, 'immediate=true', { classId: 60, methodId: 40 });
     this.#host.vhost.checkPublishable(publish.exchange);
-    const message = new Message(
+    let message = new Message(
       publish.exchange,
       publish.routingKey,
       properties,
       body,
       this.#host.strictFieldTypes,
     );
+    if (message.has(PropertyFlag.expiration)) checkExpiration(message.properties.expiration);
+    if (message.has(PropertyFlag.replyTo) && message.properties.replyTo === REPLY_TO_QUEUE) {
+      message = this.#withReplyTo(message);
+    }
     if (this.#mode === 'tx') {
       this.#txPublishes.push({ publish, message });
       return;
@@ -633,8 +708,22 @@ export class Channel {
     this.#route(publish, message);
   }
 
+  /** Rewrites `reply-to: amq.rabbitmq.reply-to` to this channel's reply name (406 without a consumer). */
+  #withReplyTo(message: Message): Message {
+    if (this.#replyToken === undefined) {
+      throw channelError(PRECONDITION_FAILED, 'fast reply consumer does not exist', {
+        classId: BASIC_CLASS,
+        methodId: 40,
+      });
+    }
+    const w = new ByteWriter(message.rawProperties.length + 32, message.strict);
+    encodeBasicProperties(w, { ...message.properties, replyTo: `${REPLY_TO_QUEUE}.${this.#replyToken}` });
+    return new Message(message.exchange, message.routingKey, w.toBuffer(), message.body, message.strict);
+  }
+
   #route(publish: BasicPublish, message: Message): void {
-    const routed = this.#host.vhost.publish(publish.exchange, publish.routingKey, message);
+    const outcome = this.#outcome;
+    const routed = this.#host.vhost.publish(publish.exchange, publish.routingKey, message, outcome);
     if (routed === 0 && publish.mandatory) {
       this.#host.sendContent(
         this.id,
@@ -651,8 +740,27 @@ export class Channel {
     }
     if (this.#mode === 'confirm') {
       this.#publishSeq++;
-      this.#host.confirmsPending(this);
+      if (outcome.rejected > 0) this.#nackPublish(this.#publishSeq);
+      else this.#host.confirmsPending(this);
     }
+  }
+
+  /** A queue refused publish `seq`: confirm what came before, then basic.nack it. */
+  #nackPublish(seq: number): void {
+    if (this.#confirmedUpTo < seq - 1) {
+      this.#host.sendMethod(this.id, {
+        id: MethodId.BasicAck,
+        deliveryTag: seq - 1,
+        multiple: seq - 1 - this.#confirmedUpTo > 1,
+      });
+    }
+    this.#host.sendMethod(this.id, {
+      id: MethodId.BasicNack,
+      deliveryTag: seq,
+      multiple: false,
+      requeue: false,
+    });
+    this.#confirmedUpTo = seq;
   }
 
   #commit(): void {
@@ -709,7 +817,7 @@ export class Channel {
   #nack(tag: number, multiple: boolean, requeue: boolean): void {
     const taken = this.#take(tag, multiple);
     if (requeue) this.#requeue(taken);
-    else for (const u of taken) u.queue.settle();
+    else for (const u of taken) u.queue.reject(u.entry);
     this.#afterSettle(taken);
   }
 
@@ -754,6 +862,16 @@ function withMethod(err: unknown, id: number): unknown {
   if (AmqpError.isAmqpError(err) && err.classId === 0 && err.methodId === 0)
     err.setMethod(id >>> 16, id & 0xffff);
   return err;
+}
+
+/** RabbitMQ refuses an `expiration` that is not a non-negative integer with 406. */
+function checkExpiration(value: string | undefined): void {
+  if (value === undefined || parseExpiration(value) >= 0) return;
+  const problem = /^-\d+$/.test(value) ? `{value_negative,${value}}` : 'no_integer';
+  throw channelError(PRECONDITION_FAILED, `invalid expiration '${value}': ${problem}`, {
+    classId: BASIC_CLASS,
+    methodId: 40,
+  });
 }
 
 function assertNever(value: never): never {

@@ -41,6 +41,7 @@ import {
 } from '../codec/generated/amqp-spec.js';
 import { decodeMethodFrame } from '../codec/method-decoder.js';
 import { AmqpError, connectionError } from '../errors.js';
+import type { MemoryGauge } from '../queue/memory-gauge.js';
 import type { VirtualHost } from '../vhost/virtual-host.js';
 import { Channel, type ChannelHost } from './channel.js';
 
@@ -66,6 +67,8 @@ export interface ConnectionSettings {
   readonly handshakeTimeoutMs: number;
   readonly closeTimeoutMs: number;
   readonly highWaterBytes: number;
+  /** Ready-message bytes and the memory alarm (connection.blocked). */
+  readonly memory: MemoryGauge;
   readonly serverProperties: FieldTable;
   readonly log: Logger;
 }
@@ -109,6 +112,12 @@ export class AmqpConnection implements ChannelHost {
   #heartbeatTimer: NodeJS.Timeout | undefined;
   #deadlineTimer: NodeJS.Timeout | undefined;
   #authFailureClose = false;
+  /** The client understands connection.blocked/unblocked (capability). */
+  #blockedNotify = false;
+  /** This connection has published: the memory alarm blocks it. */
+  #publisher = false;
+  #blocked = false;
+  readonly #stopAlarm: () => void;
   readonly #closedPromise: Promise<void>;
   #resolveClosed!: () => void;
 
@@ -143,6 +152,7 @@ export class AmqpConnection implements ChannelHost {
       }
     }, settings.handshakeTimeoutMs);
     this.#deadlineTimer.unref();
+    this.#stopAlarm = settings.memory.onChange(this.#onMemoryAlarm);
   }
 
   get state(): ConnectionState['kind'] {
@@ -195,6 +205,35 @@ export class AmqpConnection implements ChannelHost {
 
   confirmsPending(channel: Channel): void {
     this.#confirmChannels.add(channel);
+  }
+
+  publishing(): void {
+    this.#publisher = true;
+    if (!this.#blocked && this.#settings.memory.alarmed) this.#block();
+  }
+
+  /** True while the memory alarm blocks this connection (its socket is not read). */
+  get blocked(): boolean {
+    return this.#blocked;
+  }
+
+  readonly #onMemoryAlarm = (alarmed: boolean): void => {
+    if (alarmed) {
+      if (this.#publisher && !this.#blocked && this.#state.kind === 'open') this.#block();
+    } else if (this.#blocked) {
+      this.#blocked = false;
+      if (this.#blockedNotify) this.sendMethod(0, { id: MethodId.ConnectionUnblocked });
+      if (this.#state.kind !== 'closed') this.#socket.resume();
+      this.log.info('memory alarm cleared: connection unblocked');
+    }
+  };
+
+  /** The memory alarm is on and this connection publishes: stop reading it (RabbitMQ's blocking). */
+  #block(): void {
+    this.#blocked = true;
+    if (this.#blockedNotify) this.sendMethod(0, { id: MethodId.ConnectionBlocked, reason: 'low on memory' });
+    this.#socket.pause();
+    this.log.info('memory alarm: connection blocked');
   }
 
   // ---- lifecycle ---------------------------------------------------------------------------------
@@ -388,6 +427,7 @@ export class AmqpConnection implements ChannelHost {
     if (caps?.type === 'table') {
       this.consumerCancelNotify = fieldBoolean(caps.value.get('consumer_cancel_notify')) === true;
       this.#authFailureClose = fieldBoolean(caps.value.get('authentication_failure_close')) === true;
+      this.#blockedNotify = fieldBoolean(caps.value.get('connection.blocked')) === true;
     }
     if (!isSaslMechanism(mechanism)) {
       throw connectionError(COMMAND_INVALID, `unknown authentication mechanism '${mechanism}'`, {
@@ -621,6 +661,7 @@ export class AmqpConnection implements ChannelHost {
     if (s.kind === 'closed') return;
     const vhost = s.kind === 'open' ? s.vhost : s.kind === 'closing' ? s.vhost : undefined;
     this.#state = { kind: 'closed' };
+    this.#stopAlarm();
     this.#teardownChannels();
     try {
       vhost?.releaseOwner(this);

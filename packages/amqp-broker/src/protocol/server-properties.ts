@@ -8,14 +8,14 @@ import { str } from '../codec/field-table.js';
  */
 export const SERVER_CAPABILITIES: Readonly<Record<string, boolean>> = {
   publisher_confirms: true,
-  exchange_exchange_bindings: false,
+  exchange_exchange_bindings: true,
   'basic.nack': true,
   consumer_cancel_notify: true,
-  'connection.blocked': false,
+  'connection.blocked': true,
   consumer_priorities: true,
   authentication_failure_close: true,
   per_consumer_qos: true,
-  direct_reply_to: false,
+  direct_reply_to: true,
 };
 
 export interface ServerPropertiesOptions {

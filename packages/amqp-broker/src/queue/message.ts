@@ -1,13 +1,29 @@
 import { decodeProperties } from '../codec/content-header.js';
 import type { BasicProperties } from '../codec/generated/amqp-spec.js';
 
+/** Property flag bits of class basic (first property-flags word). */
+export const PropertyFlag = {
+  headers: 0x2000,
+  priority: 0x0800,
+  replyTo: 0x0200,
+  expiration: 0x0100,
+} as const;
+
+/** `expiration` not decoded yet / absent. */
+const UNPARSED = -2;
+const NONE = -1;
+
 /**
  * A published message. It is stored once: every queue it is routed to references this object. The
  * property bytes are kept as the publisher sent them (flags included) and forwarded to consumers as-is;
- * they are decoded only when a feature needs a property (headers routing, TTL, priority…).
+ * they are decoded only when a feature needs a property (headers routing, TTL, priority…), and the
+ * property flags tell cheaply whether a property is there at all.
  */
 export class Message {
   #properties: BasicProperties | undefined;
+  #expirationMs = UNPARSED;
+  /** Routing keys from the `CC` and `BCC` headers (routed besides `routingKey`); undefined when none. */
+  extraRoutingKeys: readonly string[] | undefined = undefined;
 
   constructor(
     /** Exchange the message was published to. */
@@ -18,7 +34,7 @@ export class Message {
     readonly rawProperties: Buffer,
     readonly body: Buffer,
     /** Decode tables with the specification's type codes. */
-    private readonly strict = false,
+    readonly strict = false,
   ) {}
 
   /** Decoded properties (decoded on first use; throws an AmqpError 501 when malformed). */
@@ -26,4 +42,40 @@ export class Message {
     this.#properties ??= decodeProperties(this.rawProperties, this.strict);
     return this.#properties;
   }
+
+  /** True when the property (a {@link PropertyFlag} bit) is present, without decoding anything. */
+  has(flag: number): boolean {
+    const raw = this.rawProperties;
+    return raw.length >= 2 && (((raw[0]! << 8) | raw[1]!) & flag) !== 0;
+  }
+
+  /**
+   * The per-message TTL from `expiration` in milliseconds, or -1 when there is none (or it is not a
+   * non-negative integer; the channel refuses those at publish time).
+   */
+  get expirationMs(): number {
+    if (this.#expirationMs === UNPARSED) {
+      this.#expirationMs = this.has(PropertyFlag.expiration)
+        ? parseExpiration(this.properties.expiration)
+        : NONE;
+    }
+    return this.#expirationMs;
+  }
+
+  /** The `priority` property (0 when absent). */
+  get priority(): number {
+    return this.has(PropertyFlag.priority) ? (this.properties.priority ?? 0) : 0;
+  }
+}
+
+/** Milliseconds from an `expiration` property, or -1 when it is absent or not a non-negative integer. */
+export function parseExpiration(value: string | undefined): number {
+  if (value === undefined || value.length === 0 || value.length > 16) return NONE;
+  let n = 0;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return NONE;
+    n = n * 10 + c;
+  }
+  return n;
 }

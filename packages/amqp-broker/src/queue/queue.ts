@@ -1,20 +1,33 @@
 /**
- * An in-memory queue: ready messages in publish order, consumers served round-robin (highest
- * `x-priority` first), and the count of messages delivered but not yet settled.
+ * An in-memory queue: ready messages in queue order (one list per priority level with `x-max-priority`),
+ * consumers served round-robin (highest `x-priority` first; only the active one with
+ * `x-single-active-consumer`), and the count of messages delivered but not yet settled.
  *
  * Requeued messages go back to their original position (ordered by the sequence number they got when
  * enqueued), marked redelivered — as RabbitMQ does.
+ *
+ * Queue arguments, as RabbitMQ applies them:
+ * - TTL (`x-message-ttl`, per-message `expiration`; the lower wins): a message expires only from the head
+ *   of its list — one timer per queue is armed for the head's deadline, and the head is checked before
+ *   every delivery and basic.get, so an expired message is never handed out. A message that finds a
+ *   consumer waiting on an empty queue is delivered at once (TTL 0 means "deliver now or drop").
+ * - `x-max-length` / `x-max-length-bytes` count ready messages (bodies): `drop-head` drops from the head
+ *   after enqueueing, `reject-publish` refuses the new message (the publisher gets basic.nack),
+ *   `reject-publish-dlx` refuses and dead-letters it.
+ * - Dead-lettering (reject/nack without requeue, expiry, max-length) calls {@link Queue.onDeadLetter}; the
+ *   vhost republishes to `x-dead-letter-exchange`.
+ * - `x-expires`: the queue is deleted after that long without consumers, basic.get or redeclare
+ *   ({@link Queue.onExpired}).
  */
 import type { FieldTable } from '../codec/field-table.js';
+import type { DeadLetterReason } from './dead-letter.js';
+import { MemoryGauge } from './memory-gauge.js';
 import type { Message } from './message.js';
+import type { QueueEntry } from './queue-entry.js';
+import { type QueueSettings, queueSettings } from './queue-settings.js';
+import { ReadyList } from './ready-list.js';
 
-/** One message in one queue. */
-export interface QueueEntry {
-  readonly message: Message;
-  /** Position in the queue: increases with every enqueue, kept on requeue. */
-  readonly seq: number;
-  redelivered: boolean;
-}
+export type { QueueEntry } from './queue-entry.js';
 
 /** What a queue needs from a consumer (implemented by the protocol layer's channel). */
 export interface QueueConsumer {
@@ -36,6 +49,8 @@ export interface QueueOptions {
   readonly owner: object | undefined;
   readonly autoDelete: boolean;
   readonly arguments: FieldTable;
+  /** Broker-wide byte count of ready messages (memory alarm). @defaultValue a private gauge */
+  readonly gauge?: MemoryGauge;
 }
 
 export class Queue {
@@ -44,17 +59,33 @@ export class Queue {
   readonly owner: object | undefined;
   readonly autoDelete: boolean;
   readonly arguments: FieldTable;
+  readonly settings: QueueSettings;
   /** Called when the last consumer of an auto-delete queue goes away. */
   onUnused: ((queue: Queue) => void) | undefined;
+  /** Called when a message dies and the queue has a dead-letter exchange. */
+  onDeadLetter: ((queue: Queue, message: Message, reason: DeadLetterReason) => void) | undefined;
+  /** Called when the queue went unused for `x-expires` milliseconds. */
+  onExpired: ((queue: Queue) => void) | undefined;
 
-  #ready: QueueEntry[] = [];
-  #head = 0;
+  /** One list per priority level (index = level); a single one without `x-max-priority`. */
+  readonly #levels: ReadyList[];
+  #readyCount = 0;
+  #readyBytes = 0;
   #nextSeq = 1;
   #consumers: QueueConsumer[] = [];
   #rr = 0;
+  /** The consumer receiving messages with `x-single-active-consumer`. */
+  #active: QueueConsumer | undefined;
   #hadConsumer = false;
   #deleted = false;
   #dispatching = false;
+  /** Some ready message may carry a deadline. */
+  #ttlActive: boolean;
+  #ttlTimer: NodeJS.Timeout | undefined;
+  #ttlDue = 0;
+  #expiresTimer: NodeJS.Timeout | undefined;
+  readonly #limited: boolean;
+  readonly #gauge: MemoryGauge;
   /** Delivered to consumers or basic.get, not yet acked/rejected. */
   unacked = 0;
 
@@ -64,6 +95,12 @@ export class Queue {
     this.owner = options.owner;
     this.autoDelete = options.autoDelete;
     this.arguments = options.arguments;
+    this.settings = queueSettings(options.arguments);
+    this.#gauge = options.gauge ?? new MemoryGauge();
+    this.#levels = Array.from({ length: this.settings.maxPriority + 1 }, () => new ReadyList());
+    this.#ttlActive = this.settings.messageTtlMs >= 0;
+    this.#limited = this.settings.maxLength >= 0 || this.settings.maxLengthBytes >= 0;
+    this.#armExpires();
   }
 
   get deleted(): boolean {
@@ -72,7 +109,12 @@ export class Queue {
 
   /** Ready messages (not counting unacked ones), as queue.declare-ok reports. */
   get messageCount(): number {
-    return this.#ready.length - this.#head;
+    return this.#readyCount;
+  }
+
+  /** Sum of the body sizes of the ready messages. */
+  get messageBytes(): number {
+    return this.#readyBytes;
   }
 
   get consumerCount(): number {
@@ -83,23 +125,71 @@ export class Queue {
     return this.#consumers;
   }
 
+  /** The consumer that receives messages now with `x-single-active-consumer` (undefined otherwise). */
+  get activeConsumer(): QueueConsumer | undefined {
+    return this.#active;
+  }
+
   hasExclusiveConsumer(): boolean {
     return this.#consumers.some((c) => c.exclusive);
   }
 
-  enqueue(message: Message): void {
-    this.#ready.push({ message, seq: this.#nextSeq++, redelivered: false });
+  /**
+   * Adds a published message. Returns false when the queue refused it (`x-overflow` reject-publish or
+   * reject-publish-dlx at the length limit): the publisher gets basic.nack.
+   */
+  enqueue(message: Message): boolean {
+    if (this.#deleted) return true;
+    const s = this.settings;
+    if (this.#limited && s.overflow !== 'drop-head' && this.#wouldOverflow(message.body.length)) {
+      if (s.overflow === 'reject-publish-dlx') this.#deadLetter(message, 'maxlen');
+      return false;
+    }
+    let expiresAt = 0;
+    const ttl = effectiveTtl(s.messageTtlMs, message);
+    if (ttl >= 0) {
+      expiresAt = Date.now() + ttl;
+      this.#ttlActive = true;
+    }
+    const entry: QueueEntry = {
+      message,
+      seq: this.#nextSeq++,
+      expiresAt,
+      level: s.maxPriority === 0 ? 0 : Math.min(message.priority, s.maxPriority),
+      redelivered: false,
+    };
+    // A consumer waiting on an empty queue gets the message at once (TTL 0 included).
+    if (this.#readyCount === 0 && this.#consumers.length > 0 && !this.#dispatching) {
+      const consumer = this.#pickConsumer();
+      if (consumer !== undefined) {
+        this.unacked++;
+        consumer.deliver(this, entry);
+        return true;
+      }
+    }
+    this.#levels[entry.level]!.push(entry);
+    this.#readyCount++;
+    this.#readyBytes += message.body.length;
+    this.#gauge.add(message.body.length);
+    if (expiresAt !== 0) {
+      this.#dropExpired(Date.now());
+      this.#armTtl();
+    }
+    if (this.#limited && s.overflow === 'drop-head') this.#dropHeadWhileOver();
     this.dispatch();
+    return true;
   }
 
-  /** Takes the head message for basic.get. */
+  /** Takes the head message for basic.get (never an expired one). */
   shift(): QueueEntry | undefined {
-    if (this.#head >= this.#ready.length) return undefined;
-    const entry = this.#ready[this.#head]!;
-    this.#ready[this.#head] = undefined as unknown as QueueEntry;
-    this.#head++;
-    this.#compact();
-    return entry;
+    this.#armExpires();
+    if (this.#ttlActive) this.#dropExpired(Date.now());
+    return this.#take();
+  }
+
+  /** The queue was redeclared: it counts as used (`x-expires`). */
+  touch(): void {
+    this.#armExpires();
   }
 
   /** Puts unacked entries back at their original positions, marked redelivered. */
@@ -108,8 +198,17 @@ export class Queue {
     for (const entry of entries) {
       entry.redelivered = true;
       this.unacked--;
-      this.#insertBySeq(entry);
+      this.#levels[entry.level]!.insertBySeq(entry);
+      this.#readyCount++;
+      this.#readyBytes += entry.message.body.length;
+      this.#gauge.add(entry.message.body.length);
     }
+    if (this.#ttlActive) {
+      // A requeued message keeps its deadline; one that passed dies as soon as it is at the head.
+      this.#dropExpired(Date.now());
+      this.#armTtl();
+    }
+    if (this.#limited && this.settings.overflow === 'drop-head') this.#dropHeadWhileOver();
     this.dispatch();
   }
 
@@ -118,10 +217,19 @@ export class Queue {
     this.unacked -= count;
   }
 
+  /** An unacked entry was rejected without requeue: it is dead-lettered when the queue says so. */
+  reject(entry: QueueEntry): void {
+    this.unacked--;
+    if (!this.#deleted) this.#deadLetter(entry.message, 'rejected');
+  }
+
   purge(): number {
-    const count = this.messageCount;
-    this.#ready = [];
-    this.#head = 0;
+    const count = this.#readyCount;
+    for (const level of this.#levels) level.clear();
+    this.#gauge.subtract(this.#readyBytes);
+    this.#readyCount = 0;
+    this.#readyBytes = 0;
+    this.#clearTtlTimer();
     return count;
   }
 
@@ -131,6 +239,8 @@ export class Queue {
     let i = this.#consumers.length;
     while (i > 0 && this.#consumers[i - 1]!.priority < consumer.priority) i--;
     this.#consumers.splice(i, 0, consumer);
+    if (this.settings.singleActiveConsumer && this.#active === undefined) this.#active = consumer;
+    this.#armExpires();
     this.dispatch();
   }
 
@@ -142,6 +252,13 @@ export class Queue {
     if (this.#consumers.length === 0 && this.autoDelete && this.#hadConsumer && !this.#deleted) {
       this.onUnused?.(this);
     }
+    if (this.#deleted) return;
+    this.#armExpires();
+    if (this.#active === consumer) {
+      // Fail over to the longest-waiting consumer of the highest priority.
+      this.#active = this.#consumers[0];
+      this.dispatch();
+    }
   }
 
   /** Marks the queue deleted, tells its consumers, drops its messages; returns the ready count. */
@@ -149,31 +266,145 @@ export class Queue {
     if (this.#deleted) return 0;
     this.#deleted = true;
     const count = this.purge();
+    if (this.#expiresTimer !== undefined) clearTimeout(this.#expiresTimer);
+    this.#expiresTimer = undefined;
     const consumers = this.#consumers;
     this.#consumers = [];
+    this.#active = undefined;
     for (const c of consumers) c.cancelledByBroker(this);
     return count;
   }
 
   /** Delivers ready messages to consumers that can take them. */
   dispatch(): void {
-    if (this.#dispatching || this.#deleted) return;
+    if (this.#dispatching || this.#deleted || this.#readyCount === 0) return;
     this.#dispatching = true;
     try {
-      while (this.#head < this.#ready.length && this.#consumers.length > 0) {
+      let now = this.#ttlActive ? Date.now() : 0;
+      while (this.#readyCount > 0 && this.#consumers.length > 0) {
         const consumer = this.#pickConsumer();
         if (consumer === undefined) break;
-        const entry = this.shift()!;
+        if (this.#ttlActive) {
+          this.#dropExpired(now);
+          if (this.#readyCount === 0) break;
+        }
+        const entry = this.#take()!;
         this.unacked++;
         consumer.deliver(this, entry);
+        if (now !== 0 && (this.#readyCount & 127) === 0) now = Date.now();
       }
     } finally {
       this.#dispatching = false;
     }
   }
 
+  // ---- internals ---------------------------------------------------------------------------------
+
+  /** Removes and returns the head of the highest non-empty priority level. */
+  #take(): QueueEntry | undefined {
+    if (this.#readyCount === 0) return undefined;
+    const levels = this.#levels;
+    for (let l = levels.length - 1; l >= 0; l--) {
+      const entry = levels[l]!.shift();
+      if (entry !== undefined) {
+        this.#readyCount--;
+        this.#readyBytes -= entry.message.body.length;
+        this.#gauge.subtract(entry.message.body.length);
+        return entry;
+      }
+    }
+    return undefined;
+  }
+
+  #wouldOverflow(size: number): boolean {
+    const s = this.settings;
+    return (
+      (s.maxLength >= 0 && this.#readyCount + 1 > s.maxLength) ||
+      (s.maxLengthBytes >= 0 && this.#readyBytes + size > s.maxLengthBytes)
+    );
+  }
+
+  #dropHeadWhileOver(): void {
+    const s = this.settings;
+    while (
+      this.#readyCount > 0 &&
+      ((s.maxLength >= 0 && this.#readyCount > s.maxLength) ||
+        (s.maxLengthBytes >= 0 && this.#readyBytes > s.maxLengthBytes))
+    ) {
+      const entry = this.#take()!;
+      this.#deadLetter(entry.message, 'maxlen');
+    }
+  }
+
+  /** Drops (and dead-letters) expired messages at the head of every level. */
+  #dropExpired(now: number): void {
+    for (const level of this.#levels) {
+      for (let head = level.peek(); head !== undefined && head.expiresAt !== 0 && head.expiresAt <= now; ) {
+        level.shift();
+        this.#readyCount--;
+        this.#readyBytes -= head.message.body.length;
+        this.#gauge.subtract(head.message.body.length);
+        this.#deadLetter(head.message, 'expired');
+        head = level.peek();
+      }
+    }
+  }
+
+  /** Arms the TTL timer for the earliest head deadline. */
+  #armTtl(): void {
+    if (this.#deleted) return;
+    let due = Number.POSITIVE_INFINITY;
+    for (const level of this.#levels) {
+      const head = level.peek();
+      if (head !== undefined && head.expiresAt !== 0 && head.expiresAt < due) due = head.expiresAt;
+    }
+    if (due === Number.POSITIVE_INFINITY) {
+      this.#clearTtlTimer();
+      return;
+    }
+    if (this.#ttlTimer !== undefined && this.#ttlDue <= due) return;
+    this.#clearTtlTimer();
+    this.#ttlDue = due;
+    this.#ttlTimer = setTimeout(this.#onTtlTimer, Math.max(0, due - Date.now()));
+    this.#ttlTimer.unref();
+  }
+
+  readonly #onTtlTimer = (): void => {
+    this.#ttlTimer = undefined;
+    if (this.#deleted) return;
+    this.#dropExpired(Date.now());
+    this.#armTtl();
+  };
+
+  #clearTtlTimer(): void {
+    if (this.#ttlTimer !== undefined) clearTimeout(this.#ttlTimer);
+    this.#ttlTimer = undefined;
+  }
+
+  /** (Re)starts the `x-expires` countdown while the queue has no consumers. */
+  #armExpires(): void {
+    const ms = this.settings.expiresMs;
+    if (ms < 0) return;
+    if (this.#expiresTimer !== undefined) clearTimeout(this.#expiresTimer);
+    this.#expiresTimer = undefined;
+    if (this.#deleted || this.#consumers.length > 0) return;
+    this.#expiresTimer = setTimeout(() => {
+      this.#expiresTimer = undefined;
+      if (!this.#deleted && this.#consumers.length === 0) this.onExpired?.(this);
+    }, ms);
+    this.#expiresTimer.unref();
+  }
+
+  #deadLetter(message: Message, reason: DeadLetterReason): void {
+    if (this.settings.deadLetterExchange !== undefined) this.onDeadLetter?.(this, message, reason);
+  }
+
   /** Round-robin among the highest-priority consumers that can take a message. */
   #pickConsumer(): QueueConsumer | undefined {
+    if (this.settings.singleActiveConsumer) {
+      const active = this.#active;
+      return active?.canDeliver() ? active : undefined;
+    }
     const consumers = this.#consumers;
     const n = consumers.length;
     // Consumers are sorted by priority: find the first priority level with an available consumer.
@@ -196,31 +427,11 @@ export class Queue {
     }
     return undefined;
   }
+}
 
-  #insertBySeq(entry: QueueEntry): void {
-    const ready = this.#ready;
-    let lo = this.#head;
-    let hi = ready.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (ready[mid]!.seq < entry.seq) lo = mid + 1;
-      else hi = mid;
-    }
-    if (lo === this.#head && this.#head > 0) {
-      this.#head--;
-      ready[this.#head] = entry;
-    } else {
-      ready.splice(lo, 0, entry);
-    }
-  }
-
-  #compact(): void {
-    if (this.#head === this.#ready.length) {
-      this.#ready = [];
-      this.#head = 0;
-    } else if (this.#head > 1024 && this.#head * 2 > this.#ready.length) {
-      this.#ready = this.#ready.slice(this.#head);
-      this.#head = 0;
-    }
-  }
+/** The lower of the queue's TTL and the message's `expiration` (-1: no TTL). */
+function effectiveTtl(queueTtlMs: number, message: Message): number {
+  const m = message.expirationMs;
+  if (m < 0) return queueTtlMs;
+  return queueTtlMs < 0 ? m : Math.min(m, queueTtlMs);
 }

@@ -2,16 +2,24 @@
  * A virtual host: its exchanges, queues and bindings, and the AMQP semantics of declaring, binding,
  * deleting and routing. Failures throw channel-level {@link AmqpError}s with RabbitMQ's reply codes and
  * (close to) RabbitMQ's reply texts; the protocol layer turns them into channel.close.
+ *
+ * Routing a message: the exchange's bindings give queues and exchanges (exchange-to-exchange bindings,
+ * followed once per exchange); an exchange that routes nowhere hands the message to its
+ * `alternate-exchange`. The routing key and the `CC`/`BCC` keys are all routed. Queues dead-letter
+ * through here too, and direct reply-to (`amq.rabbitmq.reply-to.<token>`) is resolved here.
  */
 import { randomBytes } from 'node:crypto';
 import { type FieldTable, type FieldValue, fieldString, fieldTablesEqual } from '../codec/field-table.js';
 import { channelError, connectionError } from '../errors.js';
 import { createExchange, isExchangeType } from '../exchange/create-exchange.js';
-import type { Exchange } from '../exchange/exchange.js';
+import type { Destination, Exchange } from '../exchange/exchange.js';
 import { headersMatchMode } from '../exchange/headers-exchange.js';
+import { type DeadLetterReason, deadLetteredMessage, isDeadLetterCycle } from '../queue/dead-letter.js';
+import { MemoryGauge } from '../queue/memory-gauge.js';
 import type { Message } from '../queue/message.js';
 import { Queue } from '../queue/queue.js';
 import { validateQueueArguments } from './queue-arguments.js';
+import { withSenderSelectedKeys } from './sender-selected-keys.js';
 
 const ACCESS_REFUSED = 403;
 const NOT_FOUND = 404;
@@ -44,13 +52,35 @@ export interface QueueDeclareResult {
   readonly consumerCount: number;
 }
 
+/** What a publish did (one object reused by a channel: no allocation per message). */
+export interface PublishOutcome {
+  /** Queues (or reply consumers) the message reached. */
+  routed: number;
+  /** Queues that refused it (`x-overflow` reject-publish*): the publisher gets basic.nack. */
+  rejected: number;
+}
+
+/** The consumer of a channel on the `amq.rabbitmq.reply-to` pseudo-queue. */
+export interface ReplyConsumer {
+  deliverReply(message: Message): void;
+}
+
+/** The pseudo-queue of direct reply-to. */
+export const REPLY_TO_QUEUE = 'amq.rabbitmq.reply-to';
+const REPLY_TO_PREFIX = 'amq.rabbitmq.reply-to.';
+
 export class VirtualHost {
   readonly name: string;
   readonly #exchanges = new Map<string, Exchange>();
   readonly #queues = new Map<string, Queue>();
+  readonly #replyConsumers = new Map<string, ReplyConsumer>();
+  readonly #scratch: PublishOutcome = { routed: 0, rejected: 0 };
+  readonly #gauge: MemoryGauge;
 
-  constructor(name: string) {
+  /** @param gauge Byte count of ready messages shared by the broker's vhosts (memory alarm). */
+  constructor(name: string, gauge: MemoryGauge = new MemoryGauge()) {
     this.name = name;
+    this.#gauge = gauge;
     const std = (n: string, type: 'direct' | 'fanout' | 'topic' | 'headers'): void => {
       this.#exchanges.set(
         n,
@@ -147,14 +177,40 @@ export class VirtualHost {
     if (ifUnused && ex.bindingCount > 0) {
       throw channelError(PRECONDITION_FAILED, `exchange '${name}' in vhost '${this.name}' in use`);
     }
-    this.#exchanges.delete(name);
+    this.#removeExchange(ex);
+  }
+
+  /** exchange.bind: messages reaching `source` are routed on to `destination` by source's bindings. */
+  bindExchange(destination: string, source: string, routingKey: string, args: FieldTable): void {
+    const [dst, src] = this.#exchangePair(destination, source);
+    if (src.type === 'headers' && headersMatchMode(args) === undefined) {
+      throw channelError(
+        PRECONDITION_FAILED,
+        `Invalid x-match field value ${describe(args.get('x-match'))}; expected all, any, all-with-x, or any-with-x`,
+      );
+    }
+    src.bind({ destination: dst, routingKey, arguments: args });
+  }
+
+  /** exchange.unbind; a binding that does not exist is not an error (as RabbitMQ). */
+  unbindExchange(destination: string, source: string, routingKey: string, args: FieldTable): void {
+    const [dst, src] = this.#exchangePair(destination, source);
+    if (src.unbind({ destination: dst, routingKey, arguments: args })) this.#maybeAutoDeleteExchange(src);
   }
 
   // ---- queues ------------------------------------------------------------------------------------
 
   declareQueue(d: QueueDeclare, owner: object): QueueDeclareResult {
+    if (d.passive && (d.name === REPLY_TO_QUEUE || d.name.startsWith(REPLY_TO_PREFIX))) {
+      // RabbitMQ answers a passive declare of the pseudo-queue (or of a live reply-to name) with 0/1.
+      if (d.name === REPLY_TO_QUEUE || this.#replyConsumers.has(d.name.slice(REPLY_TO_PREFIX.length))) {
+        return { name: d.name, messageCount: 0, consumerCount: 1 };
+      }
+      throw channelError(NOT_FOUND, `no queue '${d.name}' in vhost '${this.name}'`);
+    }
     if (d.passive) {
       const q = this.getQueue(d.name, owner);
+      q.touch();
       return { name: q.name, messageCount: q.messageCount, consumerCount: q.consumerCount };
     }
     const name = d.name === '' ? `amq.gen-${randomBytes(16).toString('base64url')}` : d.name;
@@ -179,6 +235,7 @@ export class VirtualHost {
           );
         }
       }
+      existing.touch();
       return { name, messageCount: existing.messageCount, consumerCount: existing.consumerCount };
     }
     // Like RabbitMQ, the reserved prefix only stops creating a queue (server-named ones may be redeclared).
@@ -192,8 +249,11 @@ export class VirtualHost {
       owner: d.exclusive ? owner : undefined,
       autoDelete: d.autoDelete,
       arguments: d.arguments,
+      gauge: this.#gauge,
     });
-    q.onUnused = (queue) => this.#removeQueue(queue);
+    q.onUnused = this.#onQueueUnused;
+    q.onExpired = this.#onQueueUnused;
+    q.onDeadLetter = this.#onDeadLetter;
     this.#queues.set(name, q);
     return { name, messageCount: 0, consumerCount: 0 };
   }
@@ -224,7 +284,7 @@ export class VirtualHost {
         `Invalid x-match field value ${describe(args.get('x-match'))}; expected all, any, all-with-x, or any-with-x`,
       );
     }
-    ex.bind({ queue: q, routingKey, arguments: args });
+    ex.bind({ destination: q, routingKey, arguments: args });
   }
 
   unbindQueue(
@@ -239,7 +299,7 @@ export class VirtualHost {
     }
     const q = this.getQueue(queueName, owner);
     const ex = this.#exchangeOr404(exchangeName);
-    if (ex.unbind({ queue: q, routingKey, arguments: args })) this.#maybeAutoDeleteExchange(ex);
+    if (ex.unbind({ destination: q, routingKey, arguments: args })) this.#maybeAutoDeleteExchange(ex);
   }
 
   purgeQueue(name: string, owner: object): number {
@@ -269,14 +329,27 @@ export class VirtualHost {
 
   /**
    * Routes `message` and enqueues it on every matching queue (the same object on each). Returns the
-   * number of queues it reached.
+   * number of queues it reached; `outcome` also counts the queues that refused it.
    */
-  publish(exchangeName: string, routingKey: string, message: Message): number {
-    if (exchangeName === '') {
+  publish(exchangeName: string, routingKey: string, message: Message, outcome?: PublishOutcome): number {
+    const result = outcome ?? this.#scratch;
+    result.routed = 0;
+    result.rejected = 0;
+    const msg = withSenderSelectedKeys(message);
+    if (exchangeName === '' && msg.extraRoutingKeys === undefined) {
+      // The default exchange: the routing key names the queue.
       const q = this.#queues.get(routingKey);
-      if (q === undefined) return 0;
-      q.enqueue(message);
-      return 1;
+      if (q !== undefined) {
+        result.routed = 1;
+        if (!q.enqueue(msg)) result.rejected = 1;
+      } else if (routingKey.startsWith(REPLY_TO_PREFIX)) {
+        const consumer = this.#replyConsumers.get(routingKey.slice(REPLY_TO_PREFIX.length));
+        if (consumer !== undefined) {
+          consumer.deliverReply(msg);
+          result.routed = 1;
+        }
+      }
+      return result.routed;
     }
     const ex = this.#exchanges.get(exchangeName);
     if (ex === undefined)
@@ -287,10 +360,24 @@ export class VirtualHost {
         `cannot publish to internal exchange '${exchangeName}' in vhost '${this.name}'`,
       );
     }
-    const out = new Set<Queue>();
-    ex.route(message, routingKey, out);
-    for (const q of out) q.enqueue(message);
-    return out.size;
+    for (const d of this.#route(ex, msg)) {
+      if (d instanceof Queue) {
+        result.routed++;
+        if (!d.enqueue(msg)) result.rejected++;
+      }
+    }
+    return result.routed;
+  }
+
+  /** Registers the reply consumer of a channel; returns the token of its `amq.rabbitmq.reply-to.*` name. */
+  addReplyConsumer(consumer: ReplyConsumer): string {
+    const token = randomBytes(18).toString('base64url');
+    this.#replyConsumers.set(token, consumer);
+    return token;
+  }
+
+  removeReplyConsumer(token: string): void {
+    this.#replyConsumers.delete(token);
   }
 
   /** Checks that publishing to `exchangeName` is allowed before content arrives. */
@@ -306,6 +393,103 @@ export class VirtualHost {
   }
 
   // ---- internals ---------------------------------------------------------------------------------
+
+  /**
+   * The destinations of `message` entering exchange `ex`: queues, plus the exchanges visited (each once)
+   * through exchange-to-exchange bindings and alternate exchanges.
+   */
+  #route(ex: Exchange, message: Message): Set<Destination> {
+    const out = new Set<Destination>();
+    const extra = message.extraRoutingKeys;
+    if (ex.name === '') {
+      // Dead-lettering (or CC) through the default exchange: keys are queue names.
+      this.#defaultRoute(message.routingKey, out);
+      if (extra !== undefined) for (const k of extra) this.#defaultRoute(k, out);
+      return out;
+    }
+    // Visit `ex`, then every exchange found in `out` (Set iteration sees entries added meanwhile).
+    let seen = this.#visit(ex, ex, message, out, undefined);
+    for (const d of out) {
+      if (d instanceof Queue) continue;
+      seen ??= new Set([ex]);
+      if (seen.has(d)) continue;
+      seen.add(d);
+      seen = this.#visit(ex, d, message, out, seen);
+    }
+    return out;
+  }
+
+  /**
+   * Routes through one exchange, falling back to its alternate exchange when it routes nowhere. `seen`
+   * (the exchanges visited, allocated only when a second exchange is involved) is returned.
+   */
+  #visit(
+    root: Exchange,
+    x: Exchange,
+    message: Message,
+    out: Set<Destination>,
+    seen: Set<Exchange> | undefined,
+  ): Set<Exchange> | undefined {
+    const before = out.size;
+    x.route(message, message.routingKey, out);
+    const extra = message.extraRoutingKeys;
+    if (extra !== undefined) for (const k of extra) x.route(message, k, out);
+    if (out.size === before && x.alternateExchange !== undefined) {
+      const alt = this.#exchanges.get(x.alternateExchange);
+      if (alt !== undefined) {
+        seen ??= new Set([root]);
+        if (!seen.has(alt)) {
+          seen.add(alt);
+          seen = this.#visit(root, alt, message, out, seen);
+        }
+      }
+    }
+    return seen;
+  }
+
+  #defaultRoute(key: string, out: Set<Destination>): void {
+    const q = this.#queues.get(key);
+    if (q !== undefined) out.add(q);
+  }
+
+  readonly #onQueueUnused = (queue: Queue): void => {
+    this.#removeQueue(queue);
+  };
+
+  /** A queue's message died: republish it to the queue's dead-letter exchange (dropped when missing). */
+  readonly #onDeadLetter = (queue: Queue, message: Message, reason: DeadLetterReason): void => {
+    const s = queue.settings;
+    const dlx = this.#exchanges.get(s.deadLetterExchange ?? '');
+    if (dlx === undefined) return;
+    const dead = deadLetteredMessage(
+      message,
+      reason,
+      queue.name,
+      { exchange: dlx.name, routingKey: s.deadLetterRoutingKey },
+      Date.now(),
+    );
+    for (const d of this.#route(dlx, dead)) {
+      if (d instanceof Queue && !isDeadLetterCycle(dead, reason, d.name)) d.enqueue(dead);
+    }
+  };
+
+  /** [destination, source] of an exchange-to-exchange binding (403 on the default exchange, 404). */
+  #exchangePair(destination: string, source: string): [Exchange, Exchange] {
+    if (destination === '' || source === '') {
+      throw channelError(ACCESS_REFUSED, 'operation not permitted on the default exchange');
+    }
+    const src = this.#exchangeOr404(source);
+    const dst = this.#exchangeOr404(destination);
+    return [dst, src];
+  }
+
+  #removeExchange(ex: Exchange): void {
+    if (this.#exchanges.get(ex.name) !== ex) return;
+    this.#exchanges.delete(ex.name);
+    for (const other of [...this.#exchanges.values()]) {
+      if (other.unbindDestination(ex) > 0) this.#maybeAutoDeleteExchange(other);
+    }
+  }
 
   #exchangeOr404(name: string): Exchange {
     const ex = this.#exchanges.get(name);
@@ -326,14 +510,13 @@ export class VirtualHost {
     if (this.#queues.get(q.name) !== q) return 0;
     this.#queues.delete(q.name);
     for (const ex of [...this.#exchanges.values()]) {
-      if (ex.unbindQueue(q) > 0) this.#maybeAutoDeleteExchange(ex);
+      if (ex.unbindDestination(q) > 0) this.#maybeAutoDeleteExchange(ex);
     }
     return q.delete();
   }
 
   #maybeAutoDeleteExchange(ex: Exchange): void {
-    if (ex.autoDelete && ex.bindingCount === 0 && this.#exchanges.get(ex.name) === ex)
-      this.#exchanges.delete(ex.name);
+    if (ex.autoDelete && ex.bindingCount === 0) this.#removeExchange(ex);
   }
 }
 

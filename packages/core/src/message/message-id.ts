@@ -5,12 +5,20 @@ import { randomFillSync } from 'node:crypto';
  * admin listings and de-duplication tables in a useful order. Within one millisecond a counter in the
  * random bits keeps ids from one process strictly increasing.
  */
-const random = Buffer.alloc(10);
+// One crypto call per 409 ids: randomFillSync has a fixed cost per call that dominated id creation.
+const pool = Buffer.alloc(4090);
+let poolPos = pool.length;
+const bytes = Buffer.alloc(16);
 let lastMs = -1;
 let seq = 0;
 
 export function newMessageId(now: number = Date.now()): string {
-  randomFillSync(random);
+  if (poolPos + 10 > pool.length) {
+    randomFillSync(pool);
+    poolPos = 0;
+  }
+  const random = pool.subarray(poolPos, poolPos + 10);
+  poolPos += 10;
   if (now <= lastMs) {
     // Same (or earlier: clock step back) millisecond: reuse the last time and bump a 12-bit counter.
     now = lastMs;
@@ -20,7 +28,6 @@ export function newMessageId(now: number = Date.now()): string {
     lastMs = now;
     seq = random.readUInt16BE(0) & 0x7ff; // start low so the counter has room to grow
   }
-  const bytes = Buffer.alloc(16);
   bytes.writeUIntBE(now, 0, 6);
   bytes[6] = 0x70 | (seq >> 8);
   bytes[7] = seq & 0xff;

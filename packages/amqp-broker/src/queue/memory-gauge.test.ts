@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryGauge } from './memory-gauge.js';
+
+describe('MemoryGauge', () => {
+  it('raises above the high watermark and clears at or below the low one', () => {
+    const g = new MemoryGauge(100);
+    const changes: boolean[] = [];
+    const stop = g.onChange((alarmed) => changes.push(alarmed));
+    g.add(100);
+    expect(g.alarmed).toBe(false);
+    g.add(1);
+    g.add(50);
+    expect(changes).toEqual([true]);
+    g.subtract(100);
+    expect(g.alarmed).toBe(true);
+    g.subtract(1);
+    expect(changes).toEqual([true, false]);
+    stop();
+    g.add(1000);
+    expect(changes).toEqual([true, false]);
+  });
+
+  it('never alarms when disabled (0)', () => {
+    const g = new MemoryGauge();
+    g.add(Number.MAX_SAFE_INTEGER);
+    expect(g.alarmed).toBe(false);
+  });
+});
