@@ -181,4 +181,24 @@ describe('recovery and operation', () => {
     await sleep(100);
     expect(dest.received.length).toBe(1);
   });
+
+  it('reports and skips an undecodable stored request at start-up, and answers 404 for ids of other records', async () => {
+    const dataDir = tempDir();
+    const dest = await sink();
+    const first = await startProxy({ dataDir });
+    // A checksummed record of the request type whose body is not a request.
+    await first.store.main.append(Buffer.from('not a request'), { type: 1 });
+    const idem = await send(first, '/k', {
+      headers: { 'x-dispatcher-origin-host': dest.url, 'x-dispatcher-idempotency-key': 'k1' },
+    });
+    await dest.waitFor(1);
+    await first.close();
+    const second = await startProxy({ dataDir });
+    expect(second.store.undecodable).toEqual([1]);
+    expect(second.store.main.has(1)).toBe(true);
+    // The idempotency record lives right after the request: an id pointing at it is not a message.
+    const { proxyMessageId, seqOfMessageId } = await import('../src/proxy-message-id.js');
+    const fake = proxyMessageId((seqOfMessageId(idem.json.id as string) as number) + 1, Date.now());
+    expect((await send(second, `/_dispatcher/messages/${fake}`, { method: 'GET' })).status).toBe(404);
+  });
 });

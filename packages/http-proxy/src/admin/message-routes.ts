@@ -45,8 +45,10 @@ export function registerMessageRoutes(app: FastifyInstance, ctx: ProxyContext, g
       const seq = seqOfMessageId(id);
       if (seq !== undefined && ctx.store.main.has(seq)) {
         const rec = await ctx.store.main.read(seq);
-        const req = decodeStoredRequest(rec.body);
-        if (req.message.id === id) return describe(ctx, seq, req);
+        if (rec.type === MainRecord.Request) {
+          const req = decodeStoredRequest(rec.body);
+          if (req.message.id === id) return describe(ctx, seq, req);
+        }
       }
       const deadSeq = ctx.store.deadLetterSeq(id);
       if (deadSeq !== undefined) {

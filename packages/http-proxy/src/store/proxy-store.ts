@@ -8,7 +8,7 @@
  * (recovery acks a request whose id is already dead-lettered).
  */
 import { join } from 'node:path';
-import { DurableLog, type FsyncPolicy, type Logger } from '@dispatcher/core';
+import { DurableLog, type FsyncPolicy, type Logger, noopLogger } from '@dispatcher/core';
 import { proxyMessageId } from '../proxy-message-id.js';
 import { decodeStoredRequest, encodeStoredRequest, type StoredRequest } from '../stored-request.js';
 import { type AttemptState, type DeadLetterInfo, DeadRecord, MainRecord } from './record-types.js';
@@ -51,10 +51,14 @@ export class ProxyStore {
   readonly #idempotency = new Map<string, IdempotencyEntry>();
   /** Dead-lettered request ids → DEAD record seq. */
   readonly #deadIds = new Map<string, number>();
+  readonly #log: Logger;
+  /** Sequence numbers of request records recovery could not decode (reported, kept in the log). */
+  readonly undecodable: number[] = [];
 
-  private constructor(main: DurableLog, dead: DurableLog) {
+  private constructor(main: DurableLog, dead: DurableLog, log: Logger) {
     this.main = main;
     this.dead = dead;
+    this.#log = log;
   }
 
   static async open(options: ProxyStoreOptions): Promise<ProxyStore> {
@@ -73,7 +77,7 @@ export class ProxyStore {
         retainHistory: options.eventSourcing ?? false,
         ...common,
       });
-      return new ProxyStore(main, dead);
+      return new ProxyStore(main, dead, options.logger ?? noopLogger);
     } catch (err) {
       await main.close();
       throw err;
@@ -115,7 +119,15 @@ export class ProxyStore {
     const live = new Set<number>();
     for await (const rec of this.main.live()) {
       if (rec.type !== MainRecord.Request) continue;
-      const request = decodeStoredRequest(rec.body);
+      let request: StoredRequest;
+      try {
+        request = decodeStoredRequest(rec.body);
+      } catch (err) {
+        // Left in the log (not acked) for inspection; the rest of the backlog still starts.
+        this.#log.error({ err, seq: rec.seq }, 'a stored request cannot be decoded; skipped');
+        this.undecodable.push(rec.seq);
+        continue;
+      }
       if (this.#deadIds.has(request.message.id)) {
         stale.push(rec.seq);
         continue;
