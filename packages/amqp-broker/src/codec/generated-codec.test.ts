@@ -1,7 +1,11 @@
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { generateCodec } from '@dispatcher/tooling/amqp-codegen';
 import { describe, expect, it } from 'vitest';
-import { generateCodec, OUTPUT_PATH, SPEC_PATH } from '../../scripts/generate-codec.js';
 import { METHOD_INFO, MethodId, SPEC_SHA256 } from './generated/amqp-spec.js';
+
+const SPEC_PATH = fileURLToPath(new URL('../../spec/amqp-rabbitmq-0.9.1.json', import.meta.url));
+const OUTPUT_PATH = fileURLToPath(new URL('./generated/amqp-spec.ts', import.meta.url));
 
 describe('generated codec', () => {
   it('matches what the generator makes from the committed spec (no drift)', () => {

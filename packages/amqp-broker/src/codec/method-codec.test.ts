@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { SPEC_PATH } from '../../scripts/generate-codec.js';
 import { AmqpError } from '../errors.js';
 import { ByteReader } from './byte-reader.js';
 import { ByteWriter } from './byte-writer.js';
@@ -16,6 +16,8 @@ import {
   MethodId,
 } from './generated/amqp-spec.js';
 import { decodeMethodFrame } from './method-decoder.js';
+
+const SPEC_PATH = fileURLToPath(new URL('../../spec/amqp-rabbitmq-0.9.1.json', import.meta.url));
 
 interface Frame {
   type: number;

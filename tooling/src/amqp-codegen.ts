@@ -1,20 +1,12 @@
 /**
- * Generates `src/codec/generated/amqp-spec.ts` — constants, method ids, method argument types, method
- * argument decoders/encoders and content-property codecs — from RabbitMQ's extended AMQP 0-9-1 spec
- * (`spec/amqp-rabbitmq-0.9.1.json`).
+ * The AMQP 0-9-1 codec generator: turns RabbitMQ's extended spec (JSON, committed as data in
+ * `packages/amqp-broker/spec/`) into `packages/amqp-broker/src/codec/generated/amqp-spec.ts` — constants,
+ * method ids, argument types, argument decoders/encoders and content-property codecs.
  *
- *   npx tsx scripts/generate-codec.ts          # (re)write the generated file
- *   npx tsx scripts/generate-codec.ts --check  # exit 1 when the committed file is stale
- *
- * The repository convention puts code generators in `tooling/`; this one lives beside the package until
- * it moves there. `src/codec/generated-codec.test.ts` regenerates in memory and fails on drift.
+ * Run it with `pnpm --filter @dispatcher/amqp-broker codegen` (`tooling/scripts/generate-amqp-codec.mjs`);
+ * the broker's `generated-codec.test.ts` regenerates in memory and fails on drift.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-
-export const SPEC_PATH = fileURLToPath(new URL('../spec/amqp-rabbitmq-0.9.1.json', import.meta.url));
-export const OUTPUT_PATH = fileURLToPath(new URL('../src/codec/generated/amqp-spec.ts', import.meta.url));
 
 interface SpecArgument {
   readonly name: string;
@@ -308,24 +300,3 @@ export function generateCodec(specText: string): string {
   }
   return `${out.join('\n').trimEnd()}\n`;
 }
-
-function main(): void {
-  const text = generateCodec(readFileSync(SPEC_PATH, 'utf8'));
-  if (process.argv.includes('--check')) {
-    let current = '';
-    try {
-      current = readFileSync(OUTPUT_PATH, 'utf8');
-    } catch {
-      // missing file: stale
-    }
-    if (current !== text) {
-      console.error(`${OUTPUT_PATH} is stale: run npx tsx scripts/generate-codec.ts`);
-      process.exit(1);
-    }
-    return;
-  }
-  writeFileSync(OUTPUT_PATH, text);
-  console.log(`wrote ${OUTPUT_PATH}`);
-}
-
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) main();
