@@ -5,6 +5,8 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { Lifecycle, runCloseSteps, settleWithin } from '@dispatcher/core';
 import { BROKER_SERVER_DEFAULTS, type BrokerServerOptions } from './broker-server-options.js';
+import { CLOSE_CONNECTION_DEFAULTS, type CloseConnectionOptions } from './close-connection-options.js';
+import type { ConnectionInfo } from './connection-info.js';
 import { BrokerError } from './errors.js';
 import { AmqpConnection, type ConnectionSettings } from './protocol/connection.js';
 import { serverProperties } from './protocol/server-properties.js';
@@ -12,6 +14,11 @@ import { MemoryGauge } from './queue/memory-gauge.js';
 import { VirtualHost } from './vhost/virtual-host.js';
 
 const VERSION = '0.0.0';
+
+/** Connection-level (hard) AMQP reply codes that {@link BrokerServer.closeConnection} may send. */
+const HARD_ERROR_CODES: ReadonlySet<number> = new Set([
+  320, 402, 501, 502, 503, 504, 505, 506, 530, 540, 541,
+]);
 
 export class BrokerServer extends Lifecycle {
   readonly #options: Required<Omit<BrokerServerOptions, 'logger'>>;
@@ -53,6 +60,45 @@ export class BrokerServer extends Lifecycle {
   /** Number of open client connections. */
   get connectionCount(): number {
     return this.#connections.size;
+  }
+
+  /** The open client connections (RabbitMQ's `list_connections`), in the order they were accepted. */
+  connections(): ConnectionInfo[] {
+    return [...this.#connections]
+      .filter((c) => c.state !== 'closed')
+      .map((c) => ({
+        name: c.name,
+        clientProvidedName: c.clientProvidedName,
+        user: c.username,
+        vhost: c.vhostName,
+      }));
+  }
+
+  /**
+   * Closes, from the broker's side, every client connection whose name (`client:port -> server:port`,
+   * see {@link connections}) or `connection_name` client property is `name` — what
+   * `rabbitmqctl close_connection` and the management API's connection delete do. An open connection gets
+   * connection.close with `replyCode` (320 CONNECTION_FORCED by default) and `CONNECTION_FORCED - <reason>`;
+   * its channels stop at once and their unacknowledged messages return to their queues; the broker then
+   * waits for close-ok (at most `closeTimeoutMs`) before closing the socket. A connection still in its
+   * handshake is dropped. Resolves, once those sockets are closed, with how many connections matched.
+   *
+   * @throws BrokerError `DSP_BROKER_INVALID_ARGUMENT` when `replyCode` is not a connection-level code.
+   */
+  async closeConnection(name: string, options: CloseConnectionOptions = {}): Promise<number> {
+    const { reason, replyCode } = { ...CLOSE_CONNECTION_DEFAULTS, ...withoutUndefined(options) };
+    if (!HARD_ERROR_CODES.has(replyCode)) {
+      throw new BrokerError(
+        'DSP_BROKER_INVALID_ARGUMENT',
+        `replyCode must be a connection-level AMQP code (${[...HARD_ERROR_CODES].join(', ')}), got ${replyCode}`,
+      );
+    }
+    const matching = [...this.#connections].filter(
+      (c) => c.state !== 'closed' && (c.name === name || c.clientProvidedName === name),
+    );
+    for (const c of matching) this.log.info({ connection: c.name, replyCode, reason }, 'closing connection');
+    await Promise.all(matching.map((c) => c.shutdown(reason, replyCode)));
+    return matching.length;
   }
 
   /** A virtual host by name (for inspection and tests). */

@@ -6,24 +6,28 @@
  * BENCH_WINDOW confirms in flight. The sender and the worker each have their own server (connection), as
  * they usually live in separate processes; one extra cell runs both on one shared connection. Each run uses
  * its own exchange and queue and deletes them afterwards. A last line runs the same pattern on bare amqplib:
- * the ceiling of this broker on this machine.
+ * the ceiling of each broker on this machine.
  *
- * Env: RABBITMQ_URL (default amqp://guest:guest@127.0.0.1:5672), BENCH_BROKER_URL (our broker, once it
- * exists: then both run and the ratio is printed), BENCH_TASKS (per cell, default 20000), BENCH_WINDOW
- * (default 1000), BENCH_PREFETCH (worker prefetch; default max(limit, 256)).
+ * Every cell runs against RabbitMQ and against our broker `@dispatcher/amqp-broker`, which the bench starts in
+ * a child process of its own (`broker-process.ts`: the bench client and the broker do not share a thread),
+ * one broker after the other per cell; a summary table gives tasks/s per broker and the ratio ours/RabbitMQ.
+ *
+ * Env: RABBITMQ_URL (default amqp://guest:guest@127.0.0.1:5672), BENCH_BROKER_URL (use this running
+ * amqp-broker instead of starting one), BENCH_BROKERS (default `rabbitmq,amqp-broker`), BENCH_TASKS (per
+ * cell, default 20000), BENCH_WINDOW (default 1000), BENCH_PREFETCH (worker prefetch; default
+ * max(limit, 256)), BENCH_CONCURRENCY (default `1,16,128`), BENCH_SKIP_BASELINE=1 (no bare-amqplib line).
  */
 import { randomBytes } from 'node:crypto';
+import { loadavg } from 'node:os';
 import { connect } from 'amqplib';
 import { Server } from '../src/index.js';
+import { startBrokerChild } from './broker-child.js';
 import { rawBaseline } from './raw-baseline.js';
 
 const TASKS = Number(process.env.BENCH_TASKS ?? 20_000);
 const WINDOW = Number(process.env.BENCH_WINDOW ?? 1_000);
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,16,128').split(',').map(Number);
-const targets = [
-  { name: 'rabbitmq', url: process.env.RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672' },
-  ...(process.env.BENCH_BROKER_URL ? [{ name: 'amqp-broker', url: process.env.BENCH_BROKER_URL }] : []),
-];
+const BROKERS = new Set((process.env.BENCH_BROKERS ?? 'rabbitmq,amqp-broker').split(','));
 
 interface Cell {
   broker: string;
@@ -101,7 +105,11 @@ async function measure(broker: string, url: string, concurrency: number, shared:
   }
 }
 
-const cells: Cell[] = [];
+interface Target {
+  readonly name: string;
+  readonly url: string;
+}
+
 const report = (cell: Cell) =>
   console.log(
     `  ${cell.broker.padEnd(12)} concurrency ${String(cell.concurrency).padStart(3)}` +
@@ -109,28 +117,80 @@ const report = (cell: Cell) =>
       `${Math.round(cell.tasksPerSec).toLocaleString('en-US').padStart(7)} tasks/s end to end, ` +
       `publish ${Math.round(cell.publishPerSec).toLocaleString('en-US')} /s`,
   );
-console.log(`amqp-tasks end-to-end: ${TASKS} no-op tasks per cell, persistent, confirms (window ${WINDOW})`);
-for (const target of targets) {
-  for (const concurrency of CONCURRENCY) {
-    const cell = await measure(target.name, target.url, concurrency, false);
-    cells.push(cell);
-    report(cell);
-  }
-  report(await measure(target.name, target.url, 16, true));
-  if (process.env.BENCH_SKIP_BASELINE === '1') continue;
-  const raw = await rawBaseline(target.url, TASKS, WINDOW, 256);
-  console.log(
-    `  ${target.name.padEnd(12)} bare amqplib, same pattern: ${Math.round(raw).toLocaleString('en-US').padStart(7)} msgs/s ` +
-      '(ceiling of this broker on this machine)',
-  );
+const load = () =>
+  `load average ${loadavg()
+    .map((n) => n.toFixed(2))
+    .join(', ')}`;
+const perSec = (n: number | undefined) => (n === undefined ? '—' : Math.round(n).toLocaleString('en-US'));
+
+const targets: Target[] = [];
+if (BROKERS.has('rabbitmq')) {
+  targets.push({ name: 'rabbitmq', url: process.env.RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672' });
 }
-if (targets.length > 1) {
-  for (const concurrency of CONCURRENCY) {
-    const ours = cells.find((c) => c.broker === 'amqp-broker' && c.concurrency === concurrency);
-    const rabbit = cells.find((c) => c.broker === 'rabbitmq' && c.concurrency === concurrency);
-    if (ours && rabbit) {
-      const ratio = (ours.tasksPerSec / rabbit.tasksPerSec).toFixed(2);
-      console.log(`  ratio amqp-broker / rabbitmq at concurrency ${concurrency}: ${ratio}`);
+// Our broker: BENCH_BROKER_URL if given, else started here in a child process of its own.
+const child =
+  BROKERS.has('amqp-broker') && !process.env.BENCH_BROKER_URL ? await startBrokerChild() : undefined;
+if (BROKERS.has('amqp-broker')) {
+  targets.push({ name: 'amqp-broker', url: process.env.BENCH_BROKER_URL ?? child!.url });
+}
+
+/** Rows of the summary: a label and, per broker, the rate measured. */
+const rows: Array<{ label: string; rates: Map<string, number> }> = [];
+try {
+  console.log(
+    `amqp-tasks end-to-end: ${TASKS} no-op tasks per cell, persistent, confirms (window ${WINDOW}); ` +
+      `brokers: ${targets.map((t) => t.name).join(', ')}` +
+      (child ? ` (amqp-broker in child process ${child.pid})` : '') +
+      `; ${load()}`,
+  );
+  // Cells interleave the brokers, so a change in the machine's load hits both alike.
+  const cells: Array<{ label: string; concurrency: number; shared: boolean }> = [
+    ...CONCURRENCY.map((concurrency) => ({
+      label: `concurrency ${concurrency}`,
+      concurrency,
+      shared: false,
+    })),
+    { label: 'concurrency 16, one shared connection', concurrency: 16, shared: true },
+  ];
+  for (const { label, concurrency, shared } of cells) {
+    const rates = new Map<string, number>();
+    for (const target of targets) {
+      const cell = await measure(target.name, target.url, concurrency, shared);
+      rates.set(target.name, cell.tasksPerSec);
+      report(cell);
     }
+    rows.push({ label: `${label} (tasks/s)`, rates });
   }
+  if (process.env.BENCH_SKIP_BASELINE !== '1') {
+    const rates = new Map<string, number>();
+    for (const target of targets) {
+      const raw = await rawBaseline(target.url, TASKS, WINDOW, 256);
+      rates.set(target.name, raw);
+      console.log(
+        `  ${target.name.padEnd(12)} bare amqplib, same pattern: ${perSec(raw).padStart(7)} msgs/s ` +
+          '(ceiling of this broker on this machine)',
+      );
+    }
+    rows.push({ label: 'bare amqplib, same pattern (msgs/s)', rates });
+  }
+} finally {
+  await child?.stop();
+}
+console.log(`  ${load()} at the end`);
+
+const width = Math.max(...rows.map((r) => r.label.length));
+const header = [''.padEnd(width), ...targets.map((t) => t.name.padStart(12))];
+const both = targets.length > 1 && targets.some((t) => t.name === 'amqp-broker');
+console.log(`\n${[...header, ...(both ? ['  amqp-broker / rabbitmq'] : [])].join('  ')}`);
+for (const { label, rates } of rows) {
+  const ours = rates.get('amqp-broker');
+  const rabbit = rates.get('rabbitmq');
+  const ratio = ours !== undefined && rabbit !== undefined ? (ours / rabbit).toFixed(2) : '—';
+  console.log(
+    [
+      label.padEnd(width),
+      ...targets.map((t) => perSec(rates.get(t.name)).padStart(12)),
+      ...(both ? [ratio.padStart(23)] : []),
+    ].join('  '),
+  );
 }

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TasksError } from '../src/index.js';
 import { brokerTargets } from './brokers.js';
 import { sleep, TestBed, uniqueName, until } from './helpers/fixtures.js';
-import { closeConnectionsNamed } from './helpers/rabbitmqctl.js';
+import { serverSideCloser } from './helpers/server-side-close.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 
 describe.each(brokerTargets())('reconnection against $name', ({ name, url }) => {
@@ -180,17 +180,27 @@ describe.each(brokerTargets())('reconnection against $name', ({ name, url }) => 
     expect(server.connected).toBe(true);
   });
 
-  // rabbitmqctl is RabbitMQ's own tool; other targets get the proxy-cut tests above.
-  if (name === 'rabbitmq') {
-    it('recovers when RabbitMQ closes the connection itself (320 CONNECTION_FORCED) mid-task', async () => {
+  it('recovers when the broker closes the connection itself (320 CONNECTION_FORCED) mid-task', async () => {
+    // RabbitMQ: rabbitmqctl close_connection; ours: BrokerServer.closeConnection() on a broker this test
+    // can reach (see serverSideCloser).
+    const closer = await serverSideCloser({ name, url });
+    const killBed = new TestBed(closer.url);
+    let killed = false;
+    try {
       const connectionName = uniqueName('conn');
       const done = new Set<number>();
-      const { server, worker, queue } = await bed.serverWithWorker(
+      const redelivered = new Set<number>();
+      const { server, worker, queue } = await killBed.serverWithWorker(
         {
           work: {
-            fn: async (args) => {
-              await sleep(100);
-              done.add((args as number[])[0]!);
+            fn: async (args, ctx) => {
+              const n = (args as number[])[0]!;
+              if (ctx.redelivered) redelivered.add(n);
+              // Ignores its signal and holds on until the kill: the broker closes the connection under
+              // running tasks, however long rabbitmqctl takes.
+              while (!killed) await sleep(10);
+              await sleep(20);
+              done.add(n);
             },
           },
         },
@@ -198,18 +208,31 @@ describe.each(brokerTargets())('reconnection against $name', ({ name, url }) => 
         { connectionName, reconnect: { intervalMs: 50, maxIntervalMs: 200 } },
       );
       const errors: unknown[] = [];
+      let connected = 0;
       server.on('error', (event) => errors.push(event.error));
+      server.on('connected', () => connected++);
       await Promise.all(
         Array.from({ length: 10 }, (_, i) => server.publish({ name: 'work', routingKey: queue, args: [i] })),
       );
-      await until(() => worker.stats().started >= 2);
-      expect(await closeConnectionsNamed(connectionName)).toBe(1);
+      await until(() => worker.stats().running === 2);
+      const connectedBefore = connected;
+      expect(await closer.closeConnectionsNamed(connectionName)).toBe(1);
+      killed = true;
       await until(() => done.size === 10, 30_000, 'all tasks done');
+      expect([...done].sort((a, b) => a - b)).toEqual(Array.from({ length: 10 }, (_, i) => i));
+      expect(connected).toBeGreaterThan(connectedBefore);
+      // The two that were running when the connection went were requeued by the broker and came back.
+      expect(redelivered.size).toBeGreaterThanOrEqual(2);
+      expect(worker.stats().droppedAcks).toBeGreaterThanOrEqual(2);
       expect(worker.stats().maxRunning).toBeLessThanOrEqual(2);
       const forced = errors.find((err) => TasksError.hasCode(err, 'DSP_TASKS_BROKER')) as
         | TasksError
         | undefined;
       expect(forced?.details).toMatchObject({ replyCode: 320, level: 'connection' });
-    });
-  }
+    } finally {
+      killed = true;
+      await killBed.cleanup();
+      await closer.close();
+    }
+  });
 });

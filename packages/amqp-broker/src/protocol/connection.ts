@@ -21,7 +21,7 @@ import { isSaslMechanism, parseSaslResponse, SASL_MECHANISMS } from '../auth/sas
 import { ByteReader } from '../codec/byte-reader.js';
 import { ByteWriter } from '../codec/byte-writer.js';
 import type { FieldTable } from '../codec/field-table.js';
-import { fieldBoolean } from '../codec/field-table.js';
+import { fieldBoolean, fieldString } from '../codec/field-table.js';
 import {
   writeBodyFrames,
   writeHeaderFrame,
@@ -90,6 +90,8 @@ export class AmqpConnection implements ChannelHost {
   readonly owner: object = this;
   readonly strictFieldTypes: boolean;
   readonly maxMessageBytes: number;
+  /** RabbitMQ's connection name: `client address:port -> server address:port`. */
+  readonly name: string;
   consumerCancelNotify = false;
 
   readonly #socket: Socket;
@@ -112,6 +114,9 @@ export class AmqpConnection implements ChannelHost {
   #heartbeatTimer: NodeJS.Timeout | undefined;
   #deadlineTimer: NodeJS.Timeout | undefined;
   #authFailureClose = false;
+  /** The `connection_name` client property, when the client gave one. */
+  #clientProvidedName: string | undefined;
+  #username: string | undefined;
   /** The client understands connection.blocked/unblocked (capability). */
   #blockedNotify = false;
   /** This connection has published: the memory alarm blocks it. */
@@ -125,6 +130,7 @@ export class AmqpConnection implements ChannelHost {
     this.#socket = socket;
     this.#settings = settings;
     this.#onClosed = onClosed;
+    this.name = `${socket.remoteAddress}:${socket.remotePort} -> ${socket.localAddress}:${socket.localPort}`;
     this.log = settings.log.child({
       connection: this.id,
       remote: `${socket.remoteAddress}:${socket.remotePort}`,
@@ -167,6 +173,22 @@ export class AmqpConnection implements ChannelHost {
 
   get frameMax(): number {
     return this.#frameMax;
+  }
+
+  /** The `connection_name` client property (RabbitMQ's `user_provided_name`), if any. */
+  get clientProvidedName(): string | undefined {
+    return this.#clientProvidedName;
+  }
+
+  /** The user that logged in (undefined before connection.start-ok succeeded). */
+  get username(): string | undefined {
+    return this.#username;
+  }
+
+  /** The virtual host once the connection is open, else undefined. */
+  get vhostName(): string | undefined {
+    const s = this.#state;
+    return s.kind === 'open' ? s.vhost.name : undefined;
   }
 
   get channelCount(): number {
@@ -239,13 +261,18 @@ export class AmqpConnection implements ChannelHost {
   // ---- lifecycle ---------------------------------------------------------------------------------
 
   /**
-   * Graceful close from the broker side (shutdown): connection.close 320, then wait for close-ok (or
-   * the close timeout). Resolves when the socket is closed.
+   * Graceful close from the broker side (shutdown, or an operator closing the connection):
+   * connection.close with `replyCode` (320 CONNECTION_FORCED unless given) and `reason`, then wait for
+   * close-ok (or the close timeout). A connection still in its handshake is dropped. Resolves when the
+   * socket is closed.
    */
-  shutdown(reason = "broker forced connection closure with reason 'shutdown'"): Promise<void> {
+  shutdown(
+    reason = "broker forced connection closure with reason 'shutdown'",
+    replyCode = CONNECTION_FORCED,
+  ): Promise<void> {
     const s = this.#state;
     if (s.kind === 'open') {
-      this.#closeWith(connectionError(CONNECTION_FORCED, reason));
+      this.#closeWith(connectionError(replyCode, reason));
     } else if (s.kind !== 'closing' && s.kind !== 'closed') {
       this.destroy();
     }
@@ -423,6 +450,7 @@ export class AmqpConnection implements ChannelHost {
   }
 
   #onStartOk(clientProperties: FieldTable, mechanism: string, response: Buffer): void {
+    this.#clientProvidedName = fieldString(clientProperties.get('connection_name'));
     const caps = clientProperties.get('capabilities');
     if (caps?.type === 'table') {
       this.consumerCancelNotify = fieldBoolean(caps.value.get('consumer_cancel_notify')) === true;
@@ -448,6 +476,7 @@ export class AmqpConnection implements ChannelHost {
       this.destroy();
       return;
     }
+    this.#username = creds.username;
     this.#state = { kind: 'awaiting-tune-ok', username: creds.username };
     this.sendMethod(0, {
       id: MethodId.ConnectionTune,

@@ -1,0 +1,285 @@
+/**
+ * Configuration of the dispatchd binary, parsed once at the edge with zod. Sources, lowest to highest:
+ * built-in defaults, the JSON file named by `-config-file`, `DISPATCHD_*` environment variables, then
+ * command-line flags. Flags keep dispatchd's Go names and syntax (`-amqp-port 5673`, `-amqp-port=5673`,
+ * `--amqp-port 5673`, a bare `-strict-mode`). Every error names the setting and where it came from:
+ * `-amqp-port: must be a whole number, got "abc"`.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import type { BrokerServerOptions } from '@dispatcher/amqp-broker';
+import { z } from 'zod';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** The settings that flags and environment variables can set (the config file can set them too). */
+export const SETTINGS = [
+  [
+    'amqp-port',
+    'DISPATCHD_AMQP_PORT',
+    'port for AMQP 0-9-1 clients, IPv4 and IPv6; 0 picks a free port',
+    '5672',
+  ],
+  ['admin-port', 'DISPATCHD_ADMIN_PORT', 'port for the admin HTTP API (not available yet)', '8080'],
+  ['config-file', 'DISPATCHD_CONFIG_FILE', 'JSON config file (shape below); default: none', ''],
+  [
+    'persist-dir',
+    'DISPATCHD_PERSIST_DIR',
+    'directory for the server and message database (persistence not available yet)',
+    '/data/dispatchd/',
+  ],
+  [
+    'strict-mode',
+    'DISPATCHD_STRICT_MODE',
+    "obey the AMQP spec's field-table type codes instead of RabbitMQ's",
+    'false',
+  ],
+  ['log-level', 'LOG_LEVEL', 'trace, debug, info, warn, error or fatal', 'info'],
+] as const;
+
+type SettingName = (typeof SETTINGS)[number][0];
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Defaults of the settings (the Go dispatchd's). */
+export const DISPATCHD_DEFAULTS = {
+  amqpPort: 5672,
+  adminPort: 8080,
+  persistDir: '/data/dispatchd/',
+  strictMode: false,
+  logLevel: 'info' as LogLevel,
+  /** `::` with dual-stack sockets accepts IPv4 (as ::ffff:a.b.c.d) and IPv6 clients on one port. */
+  host: '::',
+} as const;
+
+export interface DispatchdConfig {
+  /** Options for `BrokerServer`, except the logger and the listen address. */
+  broker: Omit<BrokerServerOptions, 'logger' | 'host'> & { port: number };
+  /** Address to listen on; `::` (dual-stack: IPv4 and IPv6). */
+  host: string;
+  /** Accepted and validated; the admin API does not exist yet. */
+  adminPort: number;
+  /** Accepted and validated; messages are kept in memory until persistence lands. */
+  persistDir: string;
+  configFile: string | undefined;
+  logLevel: LogLevel;
+}
+
+export type ParsedArgs = { help: true } | { help: false; config: DispatchdConfig };
+
+// Values from flags and environment variables arrive as strings.
+const portString = z
+  .string()
+  .trim()
+  .regex(/^\d+$/, 'must be a whole number')
+  .transform(Number)
+  .refine((n) => n <= 65535, 'must be a port number, 0..65535');
+
+const boolString = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((v) => ['true', 'false', '1', '0', 't', 'f'].includes(v), 'must be true or false')
+  .transform((v) => ['true', '1', 't'].includes(v));
+
+const path = z.string().trim().min(1, 'must not be empty');
+
+const stringSettings = z
+  .object({
+    'amqp-port': portString.optional(),
+    'admin-port': portString.optional(),
+    'config-file': path.optional(),
+    'persist-dir': path.optional(),
+    'strict-mode': boolString.optional(),
+    'log-level': z.enum(LOG_LEVELS).optional(),
+  })
+  .strict();
+
+const port = z.number().int('must be a whole number').min(0).max(65535);
+
+const user = z
+  .object({
+    password: z.string().min(1, 'must not be empty').optional(),
+    password_bcrypt_base64: z.string().optional(),
+  })
+  .strict()
+  .superRefine((u, ctx) => {
+    if (u.password_bcrypt_base64 !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['password_bcrypt_base64'],
+        message: 'bcrypt password hashes are not supported yet; give the password as "password"',
+      });
+    } else if (u.password === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['password'], message: 'is required' });
+    }
+  })
+  .transform((u) => u.password ?? '');
+
+/** The JSON config file. Keys are dispatchd's flag names (kebab-case) plus broker tuning. */
+const fileSchema = z
+  .object({
+    'amqp-port': port.optional(),
+    'admin-port': port.optional(),
+    'persist-dir': path.optional(),
+    'strict-mode': z.boolean().optional(),
+    'log-level': z.enum(LOG_LEVELS).optional(),
+    users: z
+      .record(z.string().min(1, 'user names must not be empty'), user)
+      .refine((u) => Object.keys(u).length > 0, 'must name at least one user')
+      .optional(),
+    vhosts: z.array(z.string().min(1, 'must not be empty')).min(1, 'must name at least one vhost').optional(),
+    'heartbeat-seconds': z.number().int().min(0).max(65535).optional(),
+    'frame-max-bytes': z.number().int().min(4096).max(0xffff_ffff).optional(),
+    'channel-max': z.number().int().min(1).max(65535).optional(),
+    'max-message-bytes': z.number().int().min(0).optional(),
+  })
+  .strict();
+
+type FileConfig = z.infer<typeof fileSchema>;
+
+export const HELP = `Usage: dispatchd [options]
+
+An AMQP 0-9-1 message broker (RabbitMQ-compatible for real clients), the TypeScript rebuild of dispatchd.
+It listens on IPv4 and IPv6. Messages are kept in memory (persistence is not available yet).
+
+Options (Go style: -amqp-port 5673, -amqp-port=5673 and --amqp-port 5673 all work; a bare -strict-mode
+means true). Each can also come from the environment variable in brackets; flags win over the
+environment, which wins over the config file:
+${SETTINGS.map(([flag, env, help, def]) => `  -${flag.padEnd(13)} [${env}] ${help}${def ? ` (default ${def})` : ''}`).join('\n')}
+  -h, -help      show this help
+
+Config file (JSON, every key optional, unknown keys and wrong types are errors):
+  {
+    "amqp-port": 5672, "admin-port": 8080, "persist-dir": "/data/dispatchd/", "strict-mode": false,
+    "log-level": "info",
+    "users": { "guest": { "password": "guest" } },   (replaces the default guest/guest user)
+    "vhosts": ["/"],
+    "heartbeat-seconds": 60, "frame-max-bytes": 131072, "channel-max": 2047,
+    "max-message-bytes": 134217728
+  }
+
+Exit status: 0 after a clean shutdown (SIGTERM/SIGINT), 2 for invalid options or config, 1 otherwise.
+`;
+
+const FLAGS = new Map<string, SettingName>(SETTINGS.map(([flag]) => [flag, flag]));
+const BOOLEAN_FLAGS = new Set<SettingName>(['strict-mode']);
+const HELP_FLAGS = new Set(['-h', '-help', '--help', '--h']);
+
+/** Splits Go-style command-line flags into setting name → raw string value. */
+function readFlags(argv: readonly string[]): Partial<Record<SettingName, string>> | 'help' {
+  const out: Partial<Record<SettingName, string>> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (HELP_FLAGS.has(arg)) return 'help';
+    if (!/^--?[^-]/.test(arg)) throw new ConfigError(`unexpected argument "${arg}" (see -help)`);
+    const body = arg.replace(/^--?/, '');
+    const eq = body.indexOf('=');
+    const name = eq >= 0 ? body.slice(0, eq) : body;
+    const setting = FLAGS.get(name);
+    if (setting === undefined) throw new ConfigError(`-${name}: unknown option (see -help)`);
+    let value: string | undefined;
+    if (eq >= 0) value = body.slice(eq + 1);
+    else if (BOOLEAN_FLAGS.has(setting)) value = 'true';
+    else value = argv[++i];
+    if (value === undefined) throw new ConfigError(`-${name}: missing value`);
+    out[setting] = value;
+  }
+  return out;
+}
+
+function issues(error: z.ZodError, name: (key: string) => string, input: Record<string, unknown>): string {
+  return error.issues
+    .map((issue) => {
+      const key = String(issue.path[0] ?? '');
+      if (issue.code === 'unrecognized_keys')
+        return issue.keys.map((k) => `${name(k)}: unknown setting`).join('\n');
+      const got = input[key];
+      return `${name(key)}: ${issue.message}${typeof got === 'string' ? `, got "${got}"` : ''}`;
+    })
+    .join('\n');
+}
+
+export function parseConfig(env: NodeJS.ProcessEnv, argv: readonly string[]): ParsedArgs {
+  const flagValues = readFlags(argv);
+  if (flagValues === 'help') return { help: true };
+
+  const envValues: Partial<Record<SettingName, string>> = {};
+  for (const [flag, envName] of SETTINGS) {
+    const value = env[envName];
+    if (value !== undefined && value !== '') envValues[flag] = value;
+  }
+  const envName = (key: string) => SETTINGS.find(([flag]) => flag === key)?.[1] ?? key;
+  const fromEnv = stringSettings.safeParse(envValues);
+  if (!fromEnv.success) throw new ConfigError(issues(fromEnv.error, envName, envValues));
+  const fromFlags = stringSettings.safeParse(flagValues);
+  if (!fromFlags.success) throw new ConfigError(issues(fromFlags.error, (k) => `-${k}`, flagValues));
+
+  const configFile = fromFlags.data['config-file'] ?? fromEnv.data['config-file'];
+  const file: FileConfig = configFile === undefined ? {} : readConfigFile(configFile);
+  const merged = { ...file, ...fromEnv.data, ...fromFlags.data };
+
+  const amqpPort = merged['amqp-port'] ?? DISPATCHD_DEFAULTS.amqpPort;
+  const adminPort = merged['admin-port'] ?? DISPATCHD_DEFAULTS.adminPort;
+  if (amqpPort !== 0 && amqpPort === adminPort) {
+    throw new ConfigError(`-admin-port: must differ from -amqp-port (both are ${amqpPort})`);
+  }
+  const persistDir = merged['persist-dir'] ?? DISPATCHD_DEFAULTS.persistDir;
+  checkPersistDir(persistDir);
+
+  const broker: DispatchdConfig['broker'] = {
+    port: amqpPort,
+    strictFieldTypes: merged['strict-mode'] ?? DISPATCHD_DEFAULTS.strictMode,
+    ...(file.users === undefined ? {} : { users: file.users }),
+    ...(file.vhosts === undefined ? {} : { vhosts: file.vhosts }),
+    ...(file['heartbeat-seconds'] === undefined ? {} : { heartbeatSeconds: file['heartbeat-seconds'] }),
+    ...(file['frame-max-bytes'] === undefined ? {} : { frameMaxBytes: file['frame-max-bytes'] }),
+    ...(file['channel-max'] === undefined ? {} : { channelMax: file['channel-max'] }),
+    ...(file['max-message-bytes'] === undefined ? {} : { maxMessageBytes: file['max-message-bytes'] }),
+  };
+  return {
+    help: false,
+    config: {
+      broker,
+      host: DISPATCHD_DEFAULTS.host,
+      adminPort,
+      persistDir,
+      configFile,
+      logLevel: merged['log-level'] ?? DISPATCHD_DEFAULTS.logLevel,
+    },
+  };
+}
+
+function readConfigFile(file: string): FileConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`-config-file: cannot read ${file}: ${(err as Error).message}`);
+  }
+  const parsed = fileSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues
+        .map((i) => {
+          if (i.code === 'unrecognized_keys') {
+            const where = i.path.length > 0 ? `${i.path.join('.')}.` : '';
+            return i.keys.map((k) => `-config-file ${file}: ${where}${k}: unknown setting`).join('\n');
+          }
+          return `-config-file ${file}: ${i.path.join('.') || '(root)'}: ${i.message}`;
+        })
+        .join('\n'),
+    );
+  }
+  return parsed.data;
+}
+
+/** The directory need not exist yet (nothing is written to it), but must not be something else. */
+function checkPersistDir(dir: string): void {
+  const stat = statSync(dir, { throwIfNoEntry: false });
+  if (stat !== undefined && !stat.isDirectory()) {
+    throw new ConfigError(`-persist-dir: ${dir} exists and is not a directory`);
+  }
+}

@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+// Wiring only: config -> logger -> broker -> start -> signals -> close.
+import { pino } from 'pino';
+import { ConfigError, HELP, parseConfig } from './config.js';
+import { startBroker } from './start-broker.js';
+
+async function main(): Promise<void> {
+  let parsed: ReturnType<typeof parseConfig>;
+  try {
+    parsed = parseConfig(process.env, process.argv.slice(2));
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`dispatchd: invalid configuration\n${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  if (parsed.help) {
+    process.stdout.write(HELP);
+    return;
+  }
+  const config = parsed.config;
+  const logger = pino({ name: 'dispatchd', level: config.logLevel });
+  if (config.configFile !== undefined) logger.info({ configFile: config.configFile }, 'config file read');
+  logger.warn(
+    { persistDir: config.persistDir },
+    'persistence is not available yet: messages are kept in memory and lost on restart',
+  );
+  logger.warn(
+    { adminPort: config.adminPort },
+    'the admin HTTP API is not available yet: nothing listens on admin-port',
+  );
+  if (config.broker.users === undefined) {
+    logger.warn('only the default guest/guest user exists; set "users" in the config file');
+  }
+
+  const { broker, host } = await startBroker(config.broker, config.host, logger);
+  logger.info({ host, port: broker.port, strictMode: config.broker.strictFieldTypes }, 'listening');
+
+  let stopping = false;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    broker.close().then(
+      () => {
+        logger.info('closed');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`dispatchd: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,131 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import amqp from 'amqplib';
+import { describe, expect, it } from 'vitest';
+
+const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+
+const launch = (args: string[], env: Record<string, string> = {}) => {
+  const p = spawn(process.execPath, ['--import', 'tsx', main, ...args], { env: { ...process.env, ...env } });
+  let out = '';
+  let err = '';
+  p.stdout.on('data', (d: Buffer) => (out += d));
+  p.stderr.on('data', (d: Buffer) => (err += d));
+  const exited = new Promise<number | null>((resolve) => p.on('exit', (code) => resolve(code)));
+  return { p, exited, out: () => out, err: () => err };
+};
+
+type App = ReturnType<typeof launch>;
+
+async function listeningPort(app: App): Promise<number> {
+  for (let i = 0; i < 400; i++) {
+    const line = app
+      .out()
+      .split('\n')
+      .find((l) => l.includes('"msg":"listening"'));
+    if (line) return (JSON.parse(line) as { port: number }).port;
+    if (app.p.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`dispatchd did not start:\n${app.out()}\n${app.err()}`);
+}
+
+async function roundTrip(url: string, queue: string, body: string): Promise<string> {
+  const conn = await amqp.connect(url);
+  try {
+    const ch = await conn.createChannel();
+    await ch.assertQueue(queue, { exclusive: true });
+    const received = new Promise<string>((resolve) => {
+      void ch.consume(queue, (msg) => {
+        if (msg) {
+          ch.ack(msg);
+          resolve(msg.content.toString());
+        }
+      });
+    });
+    ch.sendToQueue(queue, Buffer.from(body));
+    return await received;
+  } finally {
+    await conn.close();
+  }
+}
+
+describe('the dispatchd binary', () => {
+  it('prints -help, and exits 2 naming a bad flag or config setting', async () => {
+    const help = launch(['-help']);
+    expect(await help.exited).toBe(0);
+    expect(help.out()).toContain('Usage: dispatchd');
+    expect(help.out()).toContain('-persist-dir');
+    const bad = launch(['-amqp-port', 'lots']);
+    expect(await bad.exited).toBe(2);
+    expect(bad.err()).toContain('-amqp-port: must be a whole number, got "lots"');
+    const badEnv = launch([], { DISPATCHD_STRICT_MODE: 'sometimes' });
+    expect(await badEnv.exited).toBe(2);
+    expect(badEnv.err()).toContain('DISPATCHD_STRICT_MODE: must be true or false');
+  });
+
+  it('serves amqplib over IPv4 and IPv6 on one port, and exits 0 on SIGTERM', async () => {
+    const app = launch(['-amqp-port', '0', '-admin-port=0', '-strict-mode=false'], { LOG_LEVEL: 'info' });
+    try {
+      const port = await listeningPort(app);
+      expect(port).toBeGreaterThan(0);
+      expect(app.out()).toContain('messages are kept in memory');
+      expect(app.out()).toContain('admin HTTP API is not available yet');
+      expect(await roundTrip(`amqp://guest:guest@127.0.0.1:${port}`, 'dispatchd-v4', 'over IPv4')).toBe(
+        'over IPv4',
+      );
+      expect(await roundTrip(`amqp://guest:guest@[::1]:${port}`, 'dispatchd-v6', 'over IPv6')).toBe(
+        'over IPv6',
+      );
+      // A client still connected at shutdown gets connection.close 320 and the process still exits 0.
+      const lingering = await amqp.connect(`amqp://guest:guest@127.0.0.1:${port}`);
+      lingering.on('error', () => {});
+      const closed = new Promise<unknown>((resolve) => lingering.on('close', resolve));
+      app.p.kill('SIGTERM');
+      expect(await app.exited).toBe(0);
+      expect(String(await closed)).toMatch(/320/);
+      expect(app.out()).toContain('"msg":"closed"');
+    } finally {
+      app.p.kill('SIGKILL');
+    }
+  });
+
+  it('exits 1 naming the address when the port is taken', async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '::', resolve));
+    const { port } = busy.address() as AddressInfo;
+    try {
+      const app = launch(['-amqp-port', String(port), '-admin-port', '0']);
+      expect(await app.exited).toBe(1);
+      expect(app.err()).toContain(`cannot listen on :::${port}`);
+    } finally {
+      busy.close();
+    }
+  });
+
+  it('takes users from the config file and rejects the default guest then', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dsp-dispatchd-'));
+    const file = join(dir, 'dispatchd.json');
+    writeFileSync(
+      file,
+      JSON.stringify({ 'amqp-port': 0, 'admin-port': 0, users: { alice: { password: 'pw' } } }),
+    );
+    const app = launch(['-config-file', file]);
+    try {
+      const port = await listeningPort(app);
+      expect(await roundTrip(`amqp://alice:pw@127.0.0.1:${port}`, 'dispatchd-users', 'hi')).toBe('hi');
+      await expect(amqp.connect(`amqp://guest:guest@127.0.0.1:${port}`)).rejects.toThrow(
+        /ACCESS_REFUSED|403/,
+      );
+      app.p.kill('SIGTERM');
+      expect(await app.exited).toBe(0);
+    } finally {
+      app.p.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

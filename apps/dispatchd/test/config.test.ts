@@ -1,0 +1,139 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { HELP, parseConfig } from '../src/config.js';
+
+const dirs: string[] = [];
+const tmp = () => {
+  const d = mkdtempSync(join(tmpdir(), 'dsp-dispatchd-'));
+  dirs.push(d);
+  return d;
+};
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+const config = (argv: string[] = [], env: Record<string, string> = {}) => {
+  const parsed = parseConfig(env, argv);
+  if (parsed.help) throw new Error('help');
+  return parsed.config;
+};
+const writeJson = (value: unknown) => {
+  const file = join(tmp(), 'dispatchd.json');
+  writeFileSync(file, typeof value === 'string' ? value : JSON.stringify(value));
+  return file;
+};
+
+describe('dispatchd config', () => {
+  it("has dispatchd's defaults and listens dual-stack", () => {
+    expect(config()).toEqual({
+      broker: { port: 5672, strictFieldTypes: false },
+      host: '::',
+      adminPort: 8080,
+      persistDir: '/data/dispatchd/',
+      configFile: undefined,
+      logLevel: 'info',
+    });
+  });
+
+  it('accepts Go-style single-dash flags, -flag=value, and --flag', () => {
+    for (const argv of [
+      ['-amqp-port', '5673'],
+      ['-amqp-port=5673'],
+      ['--amqp-port', '5673'],
+      ['--amqp-port=5673'],
+    ]) {
+      expect(config(argv).broker.port).toBe(5673);
+    }
+    const dir = tmp();
+    const c = config(['-admin-port', '9090', '-persist-dir', dir, '-strict-mode', '-amqp-port=0']);
+    expect(c).toMatchObject({
+      adminPort: 9090,
+      persistDir: dir,
+      broker: { port: 0, strictFieldTypes: true },
+    });
+    expect(config(['-strict-mode=false']).broker.strictFieldTypes).toBe(false);
+    expect(config(['--strict-mode=true']).broker.strictFieldTypes).toBe(true);
+  });
+
+  it('recognises every help spelling', () => {
+    for (const flag of ['-h', '-help', '--help']) expect(parseConfig({}, [flag])).toEqual({ help: true });
+    expect(HELP).toContain('-amqp-port');
+    expect(HELP).toContain('"users"');
+  });
+
+  it('reads DISPATCHD_* variables; flags win over them, they win over the file', () => {
+    const file = writeJson({ 'amqp-port': 1111, 'admin-port': 2222, 'log-level': 'debug' });
+    const env = { DISPATCHD_AMQP_PORT: '3333', DISPATCHD_CONFIG_FILE: file, DISPATCHD_STRICT_MODE: 'true' };
+    expect(config([], env)).toMatchObject({
+      broker: { port: 3333, strictFieldTypes: true },
+      adminPort: 2222,
+      logLevel: 'debug',
+      configFile: file,
+    });
+    expect(config(['-amqp-port', '4444'], env).broker.port).toBe(4444);
+  });
+
+  it('maps the config file onto the broker options', () => {
+    const file = writeJson({
+      'strict-mode': true,
+      users: { alice: { password: 's3cret' }, bob: { password: 'hunter2' } },
+      vhosts: ['/', 'staging'],
+      'heartbeat-seconds': 10,
+      'frame-max-bytes': 65536,
+      'channel-max': 100,
+      'max-message-bytes': 1048576,
+    });
+    expect(config(['-config-file', file]).broker).toEqual({
+      port: 5672,
+      strictFieldTypes: true,
+      users: { alice: 's3cret', bob: 'hunter2' },
+      vhosts: ['/', 'staging'],
+      heartbeatSeconds: 10,
+      frameMaxBytes: 65536,
+      channelMax: 100,
+      maxMessageBytes: 1048576,
+    });
+  });
+
+  it('names the setting in every flag and environment error', () => {
+    expect(() => config(['-amqp-port', 'abc'])).toThrow(/^-amqp-port: must be a whole number, got "abc"$/);
+    expect(() => config(['-amqp-port=70000'])).toThrow(/^-amqp-port: must be a port number/);
+    expect(() => config(['-admin-port', '-1'])).toThrow(/^-admin-port: must be a whole number/);
+    expect(() => config(['-strict-mode=maybe'])).toThrow(/^-strict-mode: must be true or false/);
+    expect(() => config(['-log-level', 'loud'])).toThrow(/^-log-level: /);
+    expect(() => config(['-persist-dir='])).toThrow(/^-persist-dir: must not be empty/);
+    expect(() => config(['-amqp-port'])).toThrow(/^-amqp-port: missing value$/);
+    expect(() => config(['-debug-port', '6060'])).toThrow(/^-debug-port: unknown option/);
+    expect(() => config(['serve'])).toThrow(/^unexpected argument "serve"/);
+    expect(() => config(['-amqp-port', '5672', '-admin-port', '5672'])).toThrow(
+      /^-admin-port: must differ from -amqp-port/,
+    );
+    expect(() => config([], { DISPATCHD_ADMIN_PORT: 'x' })).toThrow(
+      /^DISPATCHD_ADMIN_PORT: must be a whole number/,
+    );
+    const notADir = writeJson({});
+    expect(() => config(['-persist-dir', notADir])).toThrow(/^-persist-dir: .* is not a directory$/);
+  });
+
+  it('validates the config file and names the key', () => {
+    const at = (value: unknown) => () => config(['-config-file', writeJson(value)]);
+    expect(at({ 'amqp-port': '5672' })).toThrow(/^-config-file .*dispatchd\.json: amqp-port: /);
+    expect(at({ 'amqp-port': 99999 })).toThrow(/: amqp-port: /);
+    expect(at({ 'strict-mode': 'yes' })).toThrow(/: strict-mode: /);
+    expect(at({ amqp_port: 1 })).toThrow(/: amqp_port: unknown setting$/);
+    expect(at({ users: { guest: {} } })).toThrow(/: users\.guest\.password: is required$/);
+    expect(at({ users: { guest: { password_bcrypt_base64: 'JDJh' } } })).toThrow(
+      /: users\.guest\.password_bcrypt_base64: bcrypt password hashes are not supported yet/,
+    );
+    expect(at({ users: { guest: { password: 'x', admin: true } } })).toThrow(
+      /: users\.guest\.admin: unknown setting/,
+    );
+    expect(at({ vhosts: [] })).toThrow(/: vhosts: must name at least one vhost/);
+    expect(at({ 'frame-max-bytes': 100 })).toThrow(/: frame-max-bytes: /);
+    expect(at('{ not json')).toThrow(/^-config-file: cannot read .*dispatchd\.json: /);
+    expect(at([1, 2])).toThrow(/: \(root\): /);
+    expect(() => config(['-config-file', join(tmp(), 'missing.json')])).toThrow(/^-config-file: cannot read/);
+  });
+});

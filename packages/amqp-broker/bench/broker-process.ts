@@ -1,0 +1,44 @@
+/**
+ * Our broker in its own process for the benchmark (so the load generator never shares its event loop).
+ * Sends `{ port }` to the parent when listening. Commands: 'mark' resets the event-loop delay histogram,
+ * 'stats' answers `{ loopP50Ms, loopP99Ms, loopMaxMs, rssMiB }`, 'stop' (or SIGTERM) closes the broker and
+ * exits, which also writes the CPU profile when started with --cpu-prof.
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { BrokerServer } from '../src/index.js';
+
+export interface BrokerProcessStats {
+  loopP50Ms: number;
+  loopP99Ms: number;
+  loopMaxMs: number;
+  rssMiB: number;
+}
+
+const broker = new BrokerServer({ port: 0, host: '127.0.0.1' });
+await broker.start();
+const loop = monitorEventLoopDelay({ resolution: 1 });
+loop.enable();
+process.send?.({ port: broker.port });
+const stop = (): void => {
+  broker.close().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+};
+process.on('message', (m) => {
+  if (m === 'stop') stop();
+  else if (m === 'mark') loop.reset();
+  else if (m === 'stats') {
+    const stats: BrokerProcessStats = {
+      loopP50Ms: loop.percentile(50) / 1e6,
+      loopP99Ms: loop.percentile(99) / 1e6,
+      loopMaxMs: loop.max / 1e6,
+      rssMiB: process.memoryUsage.rss() / 2 ** 20,
+    };
+    process.send?.({ stats });
+  }
+});
+process.on('SIGTERM', stop);

@@ -1,0 +1,24 @@
+/**
+ * RabbitMQ's own CLI, for the differential tests of broker-side operations.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const RABBITMQCTL = process.env.RABBITMQCTL ?? '/usr/sbin/rabbitmqctl';
+
+/**
+ * `rabbitmqctl close_connection` for every connection whose `connection_name` client property is `name`
+ * (the client sees connection.close 320 `CONNECTION_FORCED - <reason>`). Returns how many were closed.
+ */
+export async function rabbitmqCloseConnectionsNamed(name: string, reason: string): Promise<number> {
+  // The tab-separated form prints pids as close_connection wants them (`<rabbit@host.1.2.3>`).
+  const { stdout } = await run(RABBITMQCTL, ['list_connections', 'pid', 'client_properties', '-q']);
+  const pids = stdout
+    .split('\n')
+    .filter((line) => line.includes(`{"connection_name","${name}"}`))
+    .map((line) => line.split('\t')[0]?.trim() ?? '')
+    .filter((pid) => pid.startsWith('<'));
+  for (const pid of pids) await run(RABBITMQCTL, ['close_connection', pid, reason]);
+  return pids.length;
+}
