@@ -7,9 +7,10 @@
  *   close(): stop intake (503) ─▶ finish attempts in flight up to shutdownTimeoutMs ─▶ flush logs
  */
 import { statfs } from 'node:fs/promises';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type Logger, noopLogger } from '@dispatcher/core';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { Agent } from 'undici';
 import { adminGuard } from './admin/admin-auth.js';
 import { registerDeadLetterRoutes } from './admin/dead-letter-routes.js';
@@ -22,14 +23,8 @@ import {
   createSafeConnector,
   type DestinationPolicy,
 } from './ingest/destination-policy.js';
-import {
-  buildTargetPath,
-  DEFAULT_DISPATCH_HEADER_LIMITS,
-  firstAttemptAt,
-  hasDestinationHeader,
-  parseDispatchHeaders,
-} from './ingest/dispatch-headers.js';
-import { forwardHeaders } from './ingest/forward-headers.js';
+import { hasDestinationHeader } from './ingest/dispatch-headers.js';
+import { createIngestHandler } from './ingest/ingest-handler.js';
 import type { ProxyContext } from './proxy-context.js';
 import { ProxyMetrics } from './proxy-metrics.js';
 import { type HttpProxyOptions, type ResolvedProxyOptions, resolveProxyOptions } from './proxy-options.js';
@@ -38,8 +33,6 @@ import type { StoredRequest } from './stored-request.js';
 
 type State = 'new' | 'starting' | 'running' | 'closing' | 'closed';
 
-// Requests carrying a destination header are proxied whatever their path, the admin prefix included.
-const PROXY_PREFIX = '/__dispatcher_proxy__';
 const IDEMPOTENCY_SWEEP_MS = 60_000;
 const DISK_CHECK_MS = 1_000;
 
@@ -56,7 +49,6 @@ export class HttpProxy {
   #url: string | undefined;
   #timers: NodeJS.Timeout[] = [];
   #freeDiskBytes = Number.POSITIVE_INFINITY;
-  #pendingKeys = new Map<string, Promise<string>>();
   #closePromise: Promise<void> | undefined;
 
   constructor(options: HttpProxyOptions) {
@@ -265,15 +257,20 @@ export class HttpProxy {
   }
 
   #buildApp(): FastifyInstance {
+    const ctx = this.#context();
+    const ingest = createIngestHandler(ctx);
     const app = Fastify({
       logger: false,
       bodyLimit: this.#opts.maxBodyBytes,
       return503OnClosing: true,
       forceCloseConnections: 'idle',
-      rewriteUrl: (req) =>
-        req.url?.startsWith('/_dispatcher') && hasDestinationHeader(req.headers)
-          ? `${PROXY_PREFIX}${req.url}`
-          : (req.url ?? '/'),
+      // Requests that carry a destination header take the lean ingest path, whatever their path (the
+      // admin prefix included); fastify serves the rest.
+      serverFactory: (fastifyHandler) =>
+        createServer((req, res) => {
+          if (hasDestinationHeader(req.headers)) ingest(req, res);
+          else fastifyHandler(req, res);
+        }),
     });
     // Bodies are forwarded byte-exact, whatever their type: never parse them.
     app.removeAllContentTypeParsers();
@@ -297,91 +294,18 @@ export class HttpProxy {
       this.#log.error({ err }, 'request failed');
       return reply.code(500).send({ error: 'internal_error', message: 'the request was not stored' });
     });
-    const ctx = this.#context();
     const guard = adminGuard(this.#opts.adminToken);
     registerHealthRoutes(app, ctx, guard);
     registerMessageRoutes(app, ctx, guard);
     registerDeadLetterRoutes(app, ctx, guard);
-    app.all('/*', (req, reply) => this.#ingest(req, reply));
-    return app;
-  }
-
-  async #ingest(req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
-    const rawUrl = req.originalUrl;
-    if (!hasDestinationHeader(req.headers)) {
+    app.all('/*', async (_req, reply) => {
       this.metrics.rejected.inc({ reason: 'missing_destination' });
       return reply.code(400).send({
         error: 'missing_destination',
         message:
           'set X-Dispatcher-Origin-Host (or X-Dispatcher-Original-Host) to the destination base URL, e.g. https://api.example.com',
       });
-    }
-    const now = Date.now();
-    const parsed = parseDispatchHeaders(req.headers, DEFAULT_DISPATCH_HEADER_LIMITS, now);
-    if (!parsed.ok) {
-      this.metrics.rejected.inc({ reason: parsed.error });
-      return reply.code(400).send({ error: parsed.error, message: parsed.message });
-    }
-    const o = parsed.options;
-    for (const url of [o.destination, o.callbackUrl, o.failureCallbackUrl]) {
-      if (!url) continue;
-      const check = this.#policy.checkUrl(url);
-      if (!check.ok) {
-        this.metrics.rejected.inc({ reason: 'destination_not_allowed' });
-        return reply.code(403).send({ error: 'destination_not_allowed', message: check.reason });
-      }
-    }
-    const overloaded = this.#overloaded();
-    if (overloaded) {
-      this.metrics.rejected.inc({ reason: 'overloaded' });
-      return reply.code(503).header('retry-after', '5').send({ error: 'overloaded', message: overloaded });
-    }
-    const key = o.idempotencyKey;
-    if (key !== undefined) {
-      const known =
-        this.store.idempotentId(key, now) ?? (await this.#pendingKeys.get(key)?.catch(() => undefined));
-      if (known) {
-        return reply
-          .code(202)
-          .header('x-dispatcher-message-id', known)
-          .header('x-dispatcher-idempotent-replay', 'true')
-          .send({ id: known });
-      }
-    }
-    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const due = firstAttemptAt(o, now);
-    const accepting = this.#enqueue(
-      (id) => ({
-        message: {
-          id,
-          body,
-          headers: forwardHeaders(req.headers),
-          attempt: 0,
-          createdAt: now,
-          ...(due > now ? { notBefore: due } : {}),
-        },
-        method: req.method,
-        target: `${o.destination.origin}${buildTargetPath(o.destination, rawUrl)}`,
-        ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }),
-        ...(o.retryLimit === undefined ? {} : { retryLimit: o.retryLimit }),
-        ...(key === undefined ? {} : { idempotencyKey: key }),
-        ...(o.callbackUrl ? { callbackUrl: o.callbackUrl.href } : {}),
-        ...(o.failureCallbackUrl ? { failureCallbackUrl: o.failureCallbackUrl.href } : {}),
-        kind: 'request',
-      }),
-      now,
-      key,
-    );
-    if (key !== undefined) {
-      this.#pendingKeys.set(key, accepting);
-      void accepting.finally(() => this.#pendingKeys.delete(key)).catch(() => {});
-    }
-    const id = await accepting;
-    // Ids are hex and dashes: the body needs no serializer on the hottest path.
-    return reply
-      .code(202)
-      .header('x-dispatcher-message-id', id)
-      .type('application/json; charset=utf-8')
-      .send(`{"id":"${id}"}`);
+    });
+    return app;
   }
 }

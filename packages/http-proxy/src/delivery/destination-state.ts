@@ -11,6 +11,8 @@ export class DestinationState {
   readonly breaker: CircuitBreaker;
   readonly bucket: TokenBucket | undefined;
   readonly rule: DestinationRule | undefined;
+  /** Latency histogram children for this destination (set by the engine on first use). */
+  timers: { delivered: { observe(v: number): void }; failed: { observe(v: number): void } } | undefined;
 
   constructor(
     readonly index: number,

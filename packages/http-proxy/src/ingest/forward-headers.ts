@@ -41,22 +41,27 @@ const CONTROL_PREFIX = 'x-dispatcher-';
 export function forwardHeaders(
   incoming: Record<string, string | string[] | undefined>,
 ): Record<string, string | string[]> {
-  const dropped = new Set(DROPPED);
-  for (const [name, value] of Object.entries(incoming)) {
-    if (name.toLowerCase() !== 'connection' || value === undefined) continue;
+  // Copy the drop list only when Connection names extra hop-by-hop headers (rare).
+  let dropped: ReadonlySet<string> = DROPPED;
+  for (const name in incoming) {
+    const value = incoming[name];
+    if (value === undefined || name.toLowerCase() !== 'connection') continue;
     for (const line of Array.isArray(value) ? value : [value]) {
       for (const token of line.split(',')) {
         const listed = token.trim().toLowerCase();
-        if (listed !== '') dropped.add(listed);
+        if (listed === '') continue;
+        if (dropped === DROPPED) dropped = new Set(DROPPED);
+        (dropped as Set<string>).add(listed);
       }
     }
   }
 
   const result: Record<string, string | string[]> = {};
-  for (const [rawName, value] of Object.entries(incoming)) {
+  for (const rawName in incoming) {
+    const value = incoming[rawName];
     if (value === undefined) continue;
     const name = rawName.toLowerCase();
-    if (dropped.has(name) || name.startsWith(CONTROL_PREFIX) || name.startsWith(':')) continue;
+    if (dropped.has(name) || name.startsWith(CONTROL_PREFIX) || name.charCodeAt(0) === 58 /* ':' */) continue;
     const existing = result[name];
     if (existing === undefined) {
       result[name] = Array.isArray(value) ? [...value] : value;
