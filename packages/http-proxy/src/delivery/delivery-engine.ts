@@ -361,10 +361,11 @@ export class DeliveryEngine {
 
   // Labelled children are looked up once per destination: observe() with labels hashes them every call.
   #timer(dest: DestinationState, outcome: 'delivered' | 'failed') {
-    const timers = (dest.timers ??= {
+    dest.timers ??= {
       delivered: this.#metrics.latency.labels(dest.host, 'delivered'),
       failed: this.#metrics.latency.labels(dest.host, 'failed'),
-    });
+    };
+    const timers = dest.timers;
     return timers[outcome];
   }
 
