@@ -35,6 +35,7 @@ describe('package index', () => {
       'parseHttpDate',
       'parseRetryAfter',
       'parseRetryAfterOrThrow',
+      'peekMessage',
       'quadraticSchedule',
       'raceAbort',
       'retryDecider',

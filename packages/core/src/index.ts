@@ -27,7 +27,7 @@ export {
   type MessageHeaders,
   withAttempt,
 } from './message/message.js';
-export { decodeMessage, encodeMessage } from './message/message-codec.js';
+export { decodeMessage, encodeMessage, type MessageSummary, peekMessage } from './message/message-codec.js';
 export { newMessageId } from './message/message-id.js';
 export {
   DEFAULT_EXPONENTIAL_BACKOFF,

@@ -112,7 +112,11 @@ export class HttpProxy {
       });
       const engine = this.#engine;
       const pending = await store.recover(Date.now(), (p) => {
-        engine.enqueue(p.seq, p.request, p.attempt ? p.attempt.nextAt : (p.request.message.notBefore ?? 0));
+        engine.enqueue(
+          p.seq,
+          p.request.target,
+          p.attempt ? p.attempt.nextAt : (p.request.message.notBefore ?? 0),
+        );
       });
       this.#log.info({ pending, deadLetters: store.deadLetterCount }, 'recovered');
       this.#app = this.#buildApp();
@@ -217,7 +221,7 @@ export class HttpProxy {
     const { seq, id, request } = await store.accept(build, now, idem);
     this.metrics.accepted.inc();
     const due = request.message.notBefore ?? 0;
-    this.engine.enqueue(seq, request, due);
+    this.engine.enqueue(seq, request.target, due, request);
     return id;
   }
 

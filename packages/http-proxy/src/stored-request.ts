@@ -4,7 +4,13 @@
  *
  *   u8 version (1) | varint envelope length | envelope JSON | encodeMessage(message)
  */
-import { decodeMessage, encodeMessage, type Message } from '@dispatcher/core';
+import {
+  decodeMessage,
+  encodeMessage,
+  type Message,
+  type MessageSummary,
+  peekMessage,
+} from '@dispatcher/core';
 import { ProxyError } from './errors.js';
 
 export interface StoredRequest {
@@ -74,6 +80,31 @@ export function decodeStoredRequest(data: Buffer): StoredRequest {
     req.kind = env.k === 'callback' ? 'callback' : 'request';
     if (env.rf !== undefined) req.redrivenFrom = env.rf;
     return req;
+  } catch (err) {
+    throw new ProxyError(
+      'DSP_PROXY_RECORD_DECODE',
+      `stored request cannot be decoded: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  }
+}
+
+/** What scheduling needs of a stored request: no headers, no body copy (recovery of large backlogs). */
+export interface StoredRequestSummary {
+  target: string;
+  message: MessageSummary;
+}
+
+export function peekStoredRequest(data: Buffer): StoredRequestSummary {
+  try {
+    if (data[0] !== VERSION || data.length < 5) throw new Error(`unknown version ${data[0]}`);
+    const envLen = data.readUInt32LE(1);
+    const env = JSON.parse(data.subarray(5, 5 + envLen).toString('utf8')) as Envelope;
+    if (typeof env.m !== 'string' || typeof env.t !== 'string')
+      throw new Error('envelope without method/target');
+    return { target: env.t, message: peekMessage(data.subarray(5 + envLen)) };
   } catch (err) {
     throw new ProxyError(
       'DSP_PROXY_RECORD_DECODE',

@@ -399,3 +399,20 @@ describe('encodeMessage validation', () => {
     expectInvalid({ ...minimal, headers: { ok: 'v', empty: [] } }, /header "empty"/);
   });
 });
+
+describe('peekMessage', () => {
+  it('reads id and timestamps without the headers or body, and rejects what decodeMessage rejects', async () => {
+    const { peekMessage } = await import('./message-codec.js');
+    const full = encodeMessage({
+      id: 'm-1',
+      body: Buffer.from('body'),
+      headers: { a: 'b' },
+      attempt: 3,
+      createdAt: 1_700_000_000_000,
+      notBefore: 1_700_000_001_000,
+    });
+    expect(peekMessage(full)).toEqual({ id: 'm-1', attempt: 3, createdAt: 1_700_000_000_000, notBefore: 1_700_000_001_000 });
+    expect(() => peekMessage(Buffer.from([9]))).toThrow(expect.objectContaining({ code: 'DSP_CORE_MESSAGE_DECODE' }));
+    expect(() => peekMessage(full.subarray(0, 4))).toThrow(expect.objectContaining({ code: 'DSP_CORE_MESSAGE_DECODE' }));
+  });
+});

@@ -180,3 +180,38 @@ export function decodeMessage(data: Uint8Array): Message {
     ...(lastAttemptAt === undefined ? {} : { lastAttemptAt }),
   };
 }
+
+/** The fields of an encoded message that scheduling needs, read without touching headers or body. */
+export interface MessageSummary {
+  id: string;
+  attempt: number;
+  createdAt: number;
+  notBefore?: number;
+  lastAttemptAt?: number;
+}
+
+/**
+ * Reads the id and timestamps of an encoded message without decoding its headers or copying its body:
+ * recovering a large backlog needs only these. Throws `DSP_CORE_MESSAGE_DECODE` on malformed input.
+ */
+export function peekMessage(data: Uint8Array): MessageSummary {
+  const r = new Reader(Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+  const version = r.u8();
+  if (version !== VERSION) r.fail(`unknown version ${version}`);
+  const flags = r.u8();
+  if (flags & ~(FLAG_NOT_BEFORE | FLAG_LAST_ATTEMPT)) r.fail(`unknown flags ${flags}`);
+  const attempt = r.varint();
+  const createdAt = r.varint();
+  const notBefore = flags & FLAG_NOT_BEFORE ? r.varint() : undefined;
+  const lastAttemptAt = flags & FLAG_LAST_ATTEMPT ? r.varint() : undefined;
+  const idLen = r.u8();
+  if (idLen === 0) r.fail('empty id');
+  const id = r.bytes(idLen).toString('utf8');
+  return {
+    id,
+    attempt,
+    createdAt,
+    ...(notBefore === undefined ? {} : { notBefore }),
+    ...(lastAttemptAt === undefined ? {} : { lastAttemptAt }),
+  };
+}

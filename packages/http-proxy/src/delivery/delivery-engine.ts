@@ -50,6 +50,8 @@ export interface DeliveryEngineDeps {
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const RECENT_LIMIT = 100_000;
+// Requests due later than this are not kept in memory: they would sit there until due.
+const HOT_WINDOW_MS = 1_000;
 // The response body is read and dropped (keep-alive needs it consumed); no need to hold more than this.
 const MAX_RESPONSE_BYTES = 1024 * 1024;
 
@@ -103,14 +105,18 @@ export class DeliveryEngine {
     return this.#inflight.has(seq);
   }
 
-  /** Schedules a durable request: now, or at `dueAt`. */
-  enqueue(seq: number, request: StoredRequest, dueAt = 0): void {
-    const dest = this.#destination(originOf(request.target));
-    if (this.#cacheBytes < this.#opts.hotCacheBytes) {
+  /**
+   * Schedules a durable request: now, or at `dueAt`. `request`, when given, is kept in memory (within
+   * `hotCacheBytes`) if it is due soon, so its delivery needs no disk read; otherwise it is read back.
+   */
+  enqueue(seq: number, target: string, dueAt = 0, request?: StoredRequest): void {
+    const dest = this.#destination(originOf(target));
+    const now = this.#clock();
+    if (request && dueAt <= now + HOT_WINDOW_MS && this.#cacheBytes < this.#opts.hotCacheBytes) {
       this.#cache.set(seq, request);
       this.#cacheBytes += request.message.body.length + 512;
     }
-    if (dueAt > this.#clock()) {
+    if (dueAt > now) {
       this.#heap.push(dueAt, seq, dest.index);
       this.#armHeapTimer();
     } else {

@@ -10,7 +10,13 @@
 import { join } from 'node:path';
 import { DurableLog, type FsyncPolicy, type Logger, noopLogger } from '@dispatcher/core';
 import { proxyMessageId } from '../proxy-message-id.js';
-import { decodeStoredRequest, encodeStoredRequest, type StoredRequest } from '../stored-request.js';
+import {
+  decodeStoredRequest,
+  encodeStoredRequest,
+  peekStoredRequest,
+  type StoredRequest,
+  type StoredRequestSummary,
+} from '../stored-request.js';
 import { type AttemptState, type DeadLetterInfo, DeadRecord, MainRecord } from './record-types.js';
 
 export interface ProxyStoreOptions {
@@ -24,10 +30,10 @@ export interface ProxyStoreOptions {
   logger?: Logger;
 }
 
-/** A request waiting for delivery, as found by recovery. */
+/** A request waiting for delivery, as found by recovery (no body: it is read back when delivered). */
 export interface PendingRequest {
   seq: number;
-  request: StoredRequest;
+  request: StoredRequestSummary;
   attempt?: AttemptState;
 }
 
@@ -119,9 +125,9 @@ export class ProxyStore {
     const live = new Set<number>();
     for await (const rec of this.main.live()) {
       if (rec.type !== MainRecord.Request) continue;
-      let request: StoredRequest;
+      let request: StoredRequestSummary;
       try {
-        request = decodeStoredRequest(rec.body);
+        request = peekStoredRequest(rec.body);
       } catch (err) {
         // Left in the log (not acked) for inspection; the rest of the backlog still starts.
         this.#log.error({ err, seq: rec.seq }, 'a stored request cannot be decoded; skipped');
