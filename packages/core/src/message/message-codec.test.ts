@@ -411,8 +411,17 @@ describe('peekMessage', () => {
       createdAt: 1_700_000_000_000,
       notBefore: 1_700_000_001_000,
     });
-    expect(peekMessage(full)).toEqual({ id: 'm-1', attempt: 3, createdAt: 1_700_000_000_000, notBefore: 1_700_000_001_000 });
-    expect(() => peekMessage(Buffer.from([9]))).toThrow(expect.objectContaining({ code: 'DSP_CORE_MESSAGE_DECODE' }));
-    expect(() => peekMessage(full.subarray(0, 4))).toThrow(expect.objectContaining({ code: 'DSP_CORE_MESSAGE_DECODE' }));
+    expect(peekMessage(full)).toEqual({
+      id: 'm-1',
+      attempt: 3,
+      createdAt: 1_700_000_000_000,
+      notBefore: 1_700_000_001_000,
+    });
+    expect(() => peekMessage(Buffer.from([9]))).toThrow(
+      expect.objectContaining({ code: 'DSP_CORE_MESSAGE_DECODE' }),
+    );
+    expect(() => peekMessage(full.subarray(0, 4))).toThrow(
+      expect.objectContaining({ code: 'DSP_CORE_MESSAGE_DECODE' }),
+    );
   });
 });

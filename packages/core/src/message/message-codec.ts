@@ -141,17 +141,7 @@ export function decodeMessage(data: Uint8Array): Message {
   const r = new Reader(
     Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength),
   );
-  const version = r.u8();
-  if (version !== VERSION) r.fail(`unknown version ${version}`);
-  const flags = r.u8();
-  if (flags & ~(FLAG_NOT_BEFORE | FLAG_LAST_ATTEMPT)) r.fail(`unknown flags ${flags}`);
-  const attempt = r.varint();
-  const createdAt = r.varint();
-  const notBefore = flags & FLAG_NOT_BEFORE ? r.varint() : undefined;
-  const lastAttemptAt = flags & FLAG_LAST_ATTEMPT ? r.varint() : undefined;
-  const idLen = r.u8();
-  if (idLen === 0) r.fail('empty id');
-  const id = r.bytes(idLen).toString('utf8');
+  const { id, attempt, createdAt, notBefore, lastAttemptAt } = readSummary(r);
   const headerCount = r.varint();
   const headers: MessageHeaders = Object.create(null) as MessageHeaders;
   for (let i = 0; i < headerCount; i++) {
@@ -195,7 +185,13 @@ export interface MessageSummary {
  * recovering a large backlog needs only these. Throws `DSP_CORE_MESSAGE_DECODE` on malformed input.
  */
 export function peekMessage(data: Uint8Array): MessageSummary {
-  const r = new Reader(Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+  return readSummary(
+    new Reader(Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)),
+  );
+}
+
+/** The fixed prefix every encoded message starts with, up to and including the id. */
+function readSummary(r: Reader): MessageSummary {
   const version = r.u8();
   if (version !== VERSION) r.fail(`unknown version ${version}`);
   const flags = r.u8();
