@@ -87,6 +87,15 @@ interface Batch {
 type LogState = 'open' | 'closing' | 'closed';
 
 const CHUNK_BYTES = 1024 * 1024;
+const READ_WINDOW_BYTES = 256 * 1024;
+const READ_WINDOWS = 4;
+
+interface ReadWindow {
+  seg: Segment;
+  start: number;
+  length: number;
+  data: Promise<Buffer>;
+}
 // An ACK record holds at most this many sequence numbers, keeping it well under maxRecordBytes.
 const MAX_ACKS_PER_RECORD = 65_536;
 
@@ -110,6 +119,7 @@ export class DurableLog {
   #spareBuffers: Buffer[] = [];
   #compaction: Promise<void> | undefined;
   #closePromise: Promise<void> | undefined;
+  #windows: ReadWindow[] = [];
   #batchesWritten = 0;
   #syncs = 0;
 
@@ -259,8 +269,30 @@ export class DurableLog {
     if (seq > this.#writtenSeq) await this.flush();
     const offset = seg.offsetOf(seq);
     const end = seg.frameEndOf(seq);
-    const buf = await this.#readRange(seg, offset, end - offset);
-    return this.#parseRecord(seg, buf, 0, seq);
+    const window = this.#windowFor(seg, offset, end);
+    const buf = await window.data;
+    return this.#parseRecord(seg, buf, offset - window.start, seq);
+  }
+
+  /**
+   * A read-ahead window holding [offset, end): reads in the same region (a backlog drained in order, by
+   * many concurrent readers) share one large read instead of one small read each. Written bytes never
+   * change, so a window stays valid until its segment is deleted.
+   */
+  #windowFor(seg: Segment, offset: number, end: number): ReadWindow {
+    for (const w of this.#windows) {
+      if (w.seg === seg && offset >= w.start && end <= w.start + w.length) return w;
+    }
+    const length = Math.min(Math.max(READ_WINDOW_BYTES, end - offset), Math.max(end, seg.fileSize) - offset);
+    const window: ReadWindow = { seg, start: offset, length, data: this.#readRange(seg, offset, length) };
+    // A failed read must not stay cached.
+    window.data.catch(() => {
+      const i = this.#windows.indexOf(window);
+      if (i >= 0) this.#windows.splice(i, 1);
+    });
+    this.#windows.push(window);
+    if (this.#windows.length > READ_WINDOWS) this.#windows.shift();
+    return window;
   }
 
   /**
@@ -630,6 +662,7 @@ export class DurableLog {
       while (seg.readers > 0) await new Promise((resolve) => setTimeout(resolve, 1));
       await seg.fh?.close();
       seg.fh = undefined;
+      this.#windows = this.#windows.filter((w) => w.seg !== seg);
       await fsp.rm(seg.path, { force: true });
       // The unlink must be durable before the ACKs that only mattered for this file can go too.
       await this.#syncDir();

@@ -248,8 +248,9 @@ export class DeliveryEngine {
       const previous = this.#store.attemptState(seq);
       const attempt = (previous?.attempt ?? 0) + 1;
       const startedAt = this.#clock();
-      const outcome = await this.#call(request, attempt, dest, ctl.signal);
-      if (ctl.signal.aborted) {
+      const outcome = await this.#call(request, attempt, dest, ctl);
+      // Aborted by shutdown (not by the attempt's own timeout): record nothing.
+      if (ctl.signal.aborted && !isTimeout(outcome)) {
         finished = false; // shutdown: no attempt recorded, the request stays pending
         return;
       }
@@ -395,22 +396,22 @@ export class DeliveryEngine {
     }
   }
 
+  /**
+   * One HTTP attempt. `ctl` is the attempt's own controller: shutdown aborts it (through #inflight) and so
+   * does the timeout, so each attempt needs one controller and no listeners.
+   */
   async #call(
     request: StoredRequest,
     attempt: number,
     dest: DestinationState,
-    signal: AbortSignal,
+    ctl: AbortController,
   ): Promise<RetryOutcome> {
     const timeoutMs = request.timeoutMs ?? dest.rule?.timeoutMs ?? this.#opts.defaultTimeoutMs;
-    // One controller and a plain timer: AbortSignal.any/timeout cost more per call on Node 20.
-    const attemptCtl = new AbortController();
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      attemptCtl.abort(new Error(`no answer within ${timeoutMs} ms`));
+      ctl.abort(new Error(`no answer within ${timeoutMs} ms`));
     }, timeoutMs);
-    const onShutdown = () => attemptCtl.abort(signal.reason);
-    signal.addEventListener('abort', onShutdown, { once: true });
     const headers: Record<string, string | string[]> = { ...request.message.headers };
     headers['x-dispatcher-message-id'] = request.message.id;
     headers['x-dispatcher-attempt'] = String(attempt);
@@ -429,7 +430,7 @@ export class DeliveryEngine {
         method: request.method as Dispatcher.HttpMethod,
         headers,
         body: body.length > 0 ? body : null,
-        signal: attemptCtl.signal,
+        signal: ctl.signal,
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
       });
@@ -441,7 +442,7 @@ export class DeliveryEngine {
         ? { kind: 'status', status: res.statusCode }
         : { kind: 'status', status: res.statusCode, retryAfterMs };
     } catch (err) {
-      if (timedOut && !signal.aborted) {
+      if (timedOut) {
         const e = new Error(`no answer within ${timeoutMs} ms`) as NodeJS.ErrnoException;
         e.code = 'ETIMEDOUT';
         return { kind: 'error', error: e };
@@ -449,7 +450,6 @@ export class DeliveryEngine {
       return { kind: 'error', error: err };
     } finally {
       clearTimeout(timer);
-      signal.removeEventListener('abort', onShutdown);
     }
   }
 }
@@ -463,6 +463,12 @@ async function drain(body: Dispatcher.ResponseData['body']): Promise<void> {
 export function originOf(target: string): string {
   const slash = target.indexOf('/', target.indexOf('://') + 3);
   return slash < 0 ? target : target.slice(0, slash);
+}
+
+function isTimeout(outcome: RetryOutcome): boolean {
+  return (
+    outcome.kind === 'error' && (outcome.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT'
+  );
 }
 
 function errorText(err: unknown): string {
