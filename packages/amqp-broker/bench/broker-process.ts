@@ -2,10 +2,11 @@
  * Our broker in its own process for the benchmark (so the load generator never shares its event loop).
  * Sends `{ port }` to the parent when listening. Commands: 'mark' resets the event-loop delay histogram,
  * 'stats' answers `{ loopP50Ms, loopP99Ms, loopMaxMs, rssMiB }`, 'stop' (or SIGTERM) closes the broker and
- * exits, which also writes the CPU profile when started with --cpu-prof.
+ * exits, which also writes the CPU profile when started with --cpu-prof. BENCH_BROKER_OPTIONS (JSON) adds
+ * broker options.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { BrokerServer } from '../src/index.js';
+import { BrokerServer, type BrokerServerOptions } from '../src/index.js';
 
 export interface BrokerProcessStats {
   loopP50Ms: number;
@@ -14,7 +15,9 @@ export interface BrokerProcessStats {
   rssMiB: number;
 }
 
-const broker = new BrokerServer({ port: 0, host: '127.0.0.1' });
+// BENCH_BROKER_OPTIONS: extra BrokerServerOptions as JSON (e.g. '{"queueFlowHighWaterMessages":0}').
+const extra = JSON.parse(process.env.BENCH_BROKER_OPTIONS ?? '{}') as BrokerServerOptions;
+const broker = new BrokerServer({ ...extra, port: 0, host: '127.0.0.1' });
 await broker.start();
 const loop = monitorEventLoopDelay({ resolution: 1 });
 loop.enable();

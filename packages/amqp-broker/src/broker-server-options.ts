@@ -37,6 +37,18 @@ export interface BrokerServerOptions {
   /** Buffered output per connection above which deliveries pause, in bytes. @defaultValue 1048576 */
   highWaterBytes?: number;
   /**
+   * Input handled per connection in one event-loop turn, in bytes; past it the socket is paused until the
+   * next turn, so one flooding publisher cannot starve other connections. 0: no limit. @defaultValue 65536
+   */
+  readBudgetBytes?: number;
+  /**
+   * Flow control: ready messages in one queue with consumers above which connections that publish to it
+   * (and do not consume) are no longer read, until the queue is back at half of it or has no consumers.
+   * Queues without consumers are not limited (the memory alarm is the backstop). 0 disables.
+   * @defaultValue 8192
+   */
+  queueFlowHighWaterMessages?: number;
+  /**
    * Bytes of ready messages (bodies, all queues) above which the memory alarm goes off: connections
    * that publish get connection.blocked and are not read until the count falls to half of it
    * (connection.unblocked). 0 disables the alarm. @defaultValue 0
@@ -61,6 +73,8 @@ export const BROKER_SERVER_DEFAULTS = {
   handshakeTimeoutMs: 10_000,
   closeTimeoutMs: 3_000,
   highWaterBytes: 1_048_576,
+  readBudgetBytes: 65_536,
+  queueFlowHighWaterMessages: 8192,
   memoryHighWaterBytes: 0,
   product: 'Dispatcher',
 } as const;

@@ -34,7 +34,8 @@ export class BrokerServer extends Lifecycle {
     validate(o);
     this.#options = o;
     const memory = new MemoryGauge(o.memoryHighWaterBytes);
-    for (const name of o.vhosts) this.#vhosts.set(name, new VirtualHost(name, memory));
+    for (const name of o.vhosts)
+      this.#vhosts.set(name, new VirtualHost(name, memory, o.queueFlowHighWaterMessages));
     this.#settings = {
       heartbeatSeconds: o.heartbeatSeconds,
       frameMax: o.frameMaxBytes,
@@ -46,6 +47,7 @@ export class BrokerServer extends Lifecycle {
       handshakeTimeoutMs: o.handshakeTimeoutMs,
       closeTimeoutMs: o.closeTimeoutMs,
       highWaterBytes: o.highWaterBytes,
+      readBudgetBytes: o.readBudgetBytes,
       memory,
       serverProperties: serverProperties({ product: o.product, version: VERSION }),
       log: this.log,
@@ -191,6 +193,12 @@ function validate(o: Required<Omit<BrokerServerOptions, 'logger'>>): void {
   }
   if (!Number.isInteger(o.memoryHighWaterBytes) || o.memoryHighWaterBytes < 0) {
     fail(`memoryHighWaterBytes must be a non-negative integer, got ${o.memoryHighWaterBytes}`);
+  }
+  if (!Number.isInteger(o.readBudgetBytes) || o.readBudgetBytes < 0) {
+    fail(`readBudgetBytes must be a non-negative integer, got ${o.readBudgetBytes}`);
+  }
+  if (!Number.isInteger(o.queueFlowHighWaterMessages) || o.queueFlowHighWaterMessages < 0) {
+    fail(`queueFlowHighWaterMessages must be a non-negative integer, got ${o.queueFlowHighWaterMessages}`);
   }
   if (o.vhosts.length === 0) fail('at least one vhost is needed');
 }

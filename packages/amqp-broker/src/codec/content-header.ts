@@ -20,12 +20,28 @@ export interface ContentHeader {
 }
 
 export function decodeContentHeader(payload: Buffer): ContentHeader {
-  if (payload.length < 14) throw connectionError(FRAME_ERROR, 'content header frame shorter than 14 bytes');
-  const classId = payload.readUInt16BE(0);
-  const hi = payload.readUInt32BE(4);
-  const lo = payload.readUInt32BE(8);
+  return {
+    classId: contentClassId(payload),
+    bodySize: contentBodySize(payload),
+    properties: payload.subarray(PROPERTIES_OFFSET),
+  };
+}
+
+/** Where the property flags start in a content header payload. */
+export const PROPERTIES_OFFSET = 12;
+
+/** The class id of the content header payload `buf[start, end)` (501 when shorter than 14 bytes). */
+export function contentClassId(buf: Buffer, start = 0, end = buf.length): number {
+  if (end - start < 14) throw connectionError(FRAME_ERROR, 'content header frame shorter than 14 bytes');
+  return (buf[start]! << 8) | buf[start + 1]!;
+}
+
+/** The body size of a content header payload (at least 14 bytes) starting at `start` (501 beyond 2^53). */
+export function contentBodySize(buf: Buffer, start = 0): number {
+  const hi = buf.readUInt32BE(start + 4);
+  const lo = buf.readUInt32BE(start + 8);
   if (hi > 0x1f_ffff) throw connectionError(FRAME_ERROR, 'content body size beyond 2^53');
-  return { classId, bodySize: hi * 0x1_0000_0000 + lo, properties: payload.subarray(12) };
+  return hi * 0x1_0000_0000 + lo;
 }
 
 /** Decodes raw property bytes (flags included) of class basic. */

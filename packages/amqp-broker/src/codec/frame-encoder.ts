@@ -2,7 +2,7 @@
  * Writes whole frames into a {@link ByteWriter}: method frames, content header frames, body frames split
  * to the connection's frame_max, and heartbeats.
  */
-import type { ByteWriter } from './byte-writer.js';
+import { ByteWriter } from './byte-writer.js';
 import {
   type AmqpMethod,
   type BasicProperties,
@@ -12,7 +12,11 @@ import {
   FRAME_HEADER,
   FRAME_HEARTBEAT,
   FRAME_METHOD,
+  MethodId,
 } from './generated/amqp-spec.js';
+
+const BASIC_CLASS = 60;
+const BASIC_DELIVER = MethodId.BasicDeliver;
 
 /** Frame header (7 bytes) plus frame-end (1 byte). */
 export const FRAME_OVERHEAD_BYTES = 8;
@@ -57,6 +61,40 @@ export function writeBodyFrames(w: ByteWriter, channel: number, body: Buffer, fr
     w.pos += body.copy(w.buf, w.pos, off, end);
     w.endFrame(start);
   }
+}
+
+/** `s` as an AMQP short string (length octet + UTF-8), for parts of frames that are encoded once. */
+export function shortStrBytes(s: string): Buffer {
+  const w = new ByteWriter(1 + Buffer.byteLength(s));
+  w.shortStr(s);
+  return w.toBuffer();
+}
+
+/**
+ * basic.deliver with its content, from pre-encoded parts: the consumer tag (a short string, encoded once
+ * per consumer) and the exchange + routing key (encoded once per message, see `Message.addressBytes`).
+ * Same bytes as `writeMethodFrame` + `writeHeaderFrame` + `writeBodyFrames`, without a method object.
+ */
+export function writeDelivery(
+  w: ByteWriter,
+  channel: number,
+  consumerTag: Buffer,
+  deliveryTag: number,
+  redelivered: boolean,
+  address: Buffer,
+  properties: Buffer,
+  body: Buffer,
+  frameMax: number,
+): void {
+  const start = w.beginFrame(FRAME_METHOD, channel);
+  w.u32(BASIC_DELIVER);
+  w.bytes(consumerTag);
+  w.u64(deliveryTag);
+  w.u8(redelivered ? 1 : 0);
+  w.bytes(address);
+  w.endFrame(start);
+  writeHeaderFrame(w, channel, BASIC_CLASS, body.length, properties);
+  writeBodyFrames(w, channel, body, frameMax);
 }
 
 export function writeHeartbeatFrame(w: ByteWriter): void {

@@ -6,7 +6,8 @@
  *   |  u8  |   u16   |   u32   |                   |   0xCE    |
  *   +------+---------+---------+-------------------+-----------+
  *
- * Frames are handed out as (type, channel, payload view): no per-frame object. A frame split across socket
+ * Frames are handed out as (type, channel, buffer, payload start, payload end) by `pushRange` — no
+ * per-frame object or view — or as (type, channel, payload view) by `push`. A frame split across socket
  * chunks is buffered until complete and joined once. Oversized frames (beyond `frameMax`, which counts the
  * 8 bytes of header and frame-end like RabbitMQ's frame_max) and a bad frame-end octet throw a
  * connection-level {@link AmqpError} 501; the parser stops there (the connection closes).
@@ -20,6 +21,15 @@ const FRAME_ERROR = 501;
 /** Receives each complete frame; `payload` is a view valid until the handler returns unless copied. */
 export type FrameHandler = (type: number, channel: number, payload: Buffer) => void;
 
+/** Receives each complete frame as `buf[start, end)`; the bytes are valid until the handler returns. */
+export type FrameRangeHandler = (
+  type: number,
+  channel: number,
+  buf: Buffer,
+  start: number,
+  end: number,
+) => void;
+
 export class FrameParser {
   /** Largest frame accepted, header and frame-end included; 0 means no limit. */
   frameMax: number;
@@ -32,8 +42,15 @@ export class FrameParser {
     this.frameMax = frameMax;
   }
 
-  /** Feeds bytes; calls `onFrame` for every complete frame. Throws on framing errors. */
+  /** Feeds bytes; calls `onFrame` with a payload view for every complete frame. Throws on framing errors. */
   push(chunk: Buffer, onFrame: FrameHandler): void {
+    this.pushRange(chunk, (type, channel, buf, start, end) =>
+      onFrame(type, channel, buf.subarray(start, end)),
+    );
+  }
+
+  /** Feeds bytes; calls `onFrame` with the payload's range for every complete frame. Throws on framing errors. */
+  pushRange(chunk: Buffer, onFrame: FrameRangeHandler): void {
     let buf = chunk;
     if (this.#pendingBytes > 0) {
       this.#pending.push(chunk);
@@ -62,7 +79,7 @@ export class FrameParser {
       if (buf[pos + total - 1] !== FRAME_END) {
         throw connectionError(FRAME_ERROR, `bad frame-end octet 0x${buf[pos + total - 1]!.toString(16)}`);
       }
-      onFrame(buf[pos]!, buf.readUInt16BE(pos + 1), buf.subarray(pos + HEADER_BYTES, pos + total - 1));
+      onFrame(buf[pos]!, (buf[pos + 1]! << 8) | buf[pos + 2]!, buf, pos + HEADER_BYTES, pos + total - 1);
       pos += total;
     }
     if (pos < len) {

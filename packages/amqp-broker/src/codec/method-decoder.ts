@@ -12,15 +12,20 @@ const NOT_IMPLEMENTED = 540;
  * (NOT_IMPLEMENTED); malformed arguments throw 501 (FRAME_ERROR).
  */
 export function decodeMethodFrame(r: ByteReader, payload: Buffer): AmqpMethod {
-  r.reset(payload);
+  return decodeMethodFrameAt(r, payload, 0, payload.length);
+}
+
+/** {@link decodeMethodFrame} of the payload `buf[start, end)`. */
+export function decodeMethodFrameAt(r: ByteReader, buf: Buffer, start: number, end: number): AmqpMethod {
+  r.reset(buf, start, end);
   r.classId = 0;
   r.methodId = 0;
-  if (payload.length < 4) throw r.error('method frame shorter than 4 bytes');
-  const classId = payload.readUInt16BE(0);
-  const methodId = payload.readUInt16BE(2);
+  if (end - start < 4) throw r.error('method frame shorter than 4 bytes');
+  const classId = (buf[start]! << 8) | buf[start + 1]!;
+  const methodId = (buf[start + 2]! << 8) | buf[start + 3]!;
   r.classId = classId;
   r.methodId = methodId;
-  r.pos = 4;
+  r.pos = start + 4;
   const method = decodeMethodArgs(((classId << 16) | methodId) >>> 0, r);
   if (method === undefined) {
     throw connectionError(NOT_IMPLEMENTED, `unknown method ${classId}/${methodId}`, { classId, methodId });

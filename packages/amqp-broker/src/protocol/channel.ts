@@ -24,8 +24,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '@dispatcher/core';
 import { ByteWriter } from '../codec/byte-writer.js';
-import { decodeContentHeader } from '../codec/content-header.js';
+import { contentBodySize, contentClassId, PROPERTIES_OFFSET } from '../codec/content-header.js';
 import { fieldInteger } from '../codec/field-table.js';
+import { shortStrBytes } from '../codec/frame-encoder.js';
 import {
   type AmqpMethod,
   type BasicPublish,
@@ -67,12 +68,22 @@ export interface ChannelHost {
   readonly log: Logger;
   sendMethod(channel: number, method: AmqpMethod): void;
   sendContent(channel: number, method: AmqpMethod, properties: Buffer, body: Buffer): void;
+  /** basic.deliver of `message` with its content; `consumerTag` is the tag as an encoded short string. */
+  sendDelivery(
+    channel: number,
+    consumerTag: Buffer,
+    deliveryTag: number,
+    redelivered: boolean,
+    message: Message,
+  ): void;
   /** False while the socket is backed up: consumers wait. */
   canWrite(): boolean;
   /** The channel has confirms to send at the end of this read batch. */
   confirmsPending(channel: Channel): void;
   /** A message was published (the memory alarm blocks publishing connections). */
   publishing(): void;
+  /** A message went to a queue above its flow watermark: stop reading the publisher until it drains. */
+  congested(queue: Queue): void;
 }
 
 type ChannelState = { readonly kind: 'open' } | { readonly kind: 'closing' } | { readonly kind: 'closed' };
@@ -107,6 +118,8 @@ const IDLE: ContentState = { kind: 'idle' };
 
 class ChannelConsumer implements QueueConsumer {
   unacked = 0;
+  /** The tag as an AMQP short string (encoded once, written into every basic.deliver). */
+  readonly tagBytes: Buffer;
 
   constructor(
     readonly channel: Channel,
@@ -117,7 +130,9 @@ class ChannelConsumer implements QueueConsumer {
     readonly priority: number,
     /** Per-consumer prefetch (basic.qos global=false at consume time); 0 = unlimited. */
     readonly prefetch: number,
-  ) {}
+  ) {
+    this.tagBytes = shortStrBytes(tag);
+  }
 
   canDeliver(): boolean {
     return this.channel.canDeliverTo(this);
@@ -156,7 +171,11 @@ export class Channel implements ReplyConsumer {
   #replyTag: string | undefined;
   #replyToken: string | undefined;
   /** Reused for every publish. */
-  readonly #outcome: PublishOutcome = { routed: 0, rejected: 0 };
+  readonly #outcome: PublishOutcome = { routed: 0, rejected: 0, congested: undefined };
+  /** Property bytes of the last message published on this channel (shared while they repeat). */
+  #lastProperties: Buffer = Buffer.alloc(0);
+  /** basic.get was used on this channel. */
+  #usedGet = false;
 
   constructor(id: number, host: ChannelHost) {
     this.id = id;
@@ -173,6 +192,11 @@ export class Channel implements ReplyConsumer {
 
   get unackedCount(): number {
     return this.#unacked.size;
+  }
+
+  /** The channel consumes (consumers, basic.get or unacked messages): flow control never pauses it. */
+  get consumes(): boolean {
+    return this.#consumers.size > 0 || this.#usedGet || this.#unacked.size > 0;
   }
 
   // ---- inbound frames ----------------------------------------------------------------------------
@@ -207,30 +231,31 @@ export class Channel implements ReplyConsumer {
     }
   }
 
-  handleHeader(payload: Buffer): void {
+  /** A content header frame for this channel: its payload is `buf[start, end)`. */
+  handleHeader(buf: Buffer, start: number, end: number): void {
     if (this.#state.kind !== 'open') return;
     const content = this.#content;
     if (content.kind !== 'awaiting-header') {
       throw connectionError(UNEXPECTED_FRAME, `unexpected content header frame on channel ${this.id}`);
     }
-    const header = decodeContentHeader(payload);
-    if (header.classId !== BASIC_CLASS) {
+    const classId = contentClassId(buf, start, end);
+    const bodySize = contentBodySize(buf, start);
+    if (classId !== BASIC_CLASS) {
       throw connectionError(
         UNEXPECTED_FRAME,
-        `expected content header for class ${BASIC_CLASS}, got one for class ${header.classId} instead`,
+        `expected content header for class ${BASIC_CLASS}, got one for class ${classId} instead`,
       );
     }
-    if (header.bodySize > this.#host.maxMessageBytes) {
+    if (bodySize > this.#host.maxMessageBytes) {
       this.#content = IDLE;
       throw channelError(
         PRECONDITION_FAILED,
-        `message size ${header.bodySize} is larger than configured max size ${this.#host.maxMessageBytes}`,
+        `message size ${bodySize} is larger than configured max size ${this.#host.maxMessageBytes}`,
         { classId: BASIC_CLASS, methodId: 40 },
       );
     }
-    // Copy the properties out of the socket chunk: the message may outlive it.
-    const properties = Buffer.from(header.properties);
-    if (header.bodySize === 0) {
+    const properties = this.#propertiesOf(buf, start + PROPERTIES_OFFSET, end);
+    if (bodySize === 0) {
       this.#content = IDLE;
       this.#publish(content.publish, properties, Buffer.alloc(0));
       return;
@@ -239,24 +264,43 @@ export class Channel implements ReplyConsumer {
       kind: 'awaiting-body',
       publish: content.publish,
       properties,
-      body: Buffer.allocUnsafe(header.bodySize),
+      body: Buffer.allocUnsafe(bodySize),
       received: 0,
     };
   }
 
-  handleBody(payload: Buffer): void {
+  /**
+   * The property bytes of a content header, copied out of the socket chunk (the message may outlive it) —
+   * or the previous message's copy when they are the same bytes (messages never modify them).
+   */
+  #propertiesOf(buf: Buffer, start: number, end: number): Buffer {
+    const last = this.#lastProperties;
+    const n = end - start;
+    if (last.length === n) {
+      let i = 0;
+      while (i < n && last[i] === buf[start + i]) i++;
+      if (i === n) return last;
+    }
+    const copy = Buffer.allocUnsafe(n);
+    buf.copy(copy, 0, start, end);
+    this.#lastProperties = copy;
+    return copy;
+  }
+
+  /** A content body frame for this channel: its payload is `buf[start, end)`. */
+  handleBody(buf: Buffer, start: number, end: number): void {
     if (this.#state.kind !== 'open') return;
     const content = this.#content;
     if (content.kind !== 'awaiting-body') {
       throw connectionError(UNEXPECTED_FRAME, `unexpected content body frame on channel ${this.id}`);
     }
-    if (content.received + payload.length > content.body.length) {
+    if (content.received + (end - start) > content.body.length) {
       throw connectionError(
         FRAME_ERROR,
         `content body larger than the ${content.body.length} bytes announced by its header`,
       );
     }
-    content.received += payload.copy(content.body, content.received);
+    content.received += buf.copy(content.body, content.received, start, end);
     if (content.received === content.body.length) {
       this.#content = IDLE;
       this.#publish(content.publish, content.properties, content.body);
@@ -322,20 +366,7 @@ export class Channel implements ReplyConsumer {
       c.unacked++;
       this.#consumerUnacked++;
     }
-    const m = entry.message;
-    this.#host.sendContent(
-      this.id,
-      {
-        id: MethodId.BasicDeliver,
-        consumerTag: c.tag,
-        deliveryTag: tag,
-        redelivered: entry.redelivered,
-        exchange: m.exchange,
-        routingKey: m.routingKey,
-      },
-      m.rawProperties,
-      m.body,
-    );
+    this.#host.sendDelivery(this.id, c.tagBytes, tag, entry.redelivered, entry.message);
   }
 
   /** A reply to this channel's direct reply-to consumer (no-ack: nothing to track). */
@@ -659,6 +690,7 @@ export class Channel implements ReplyConsumer {
   #get(queueName: string, noAck: boolean): void {
     const host = this.#host;
     const queue = host.vhost.getQueue(queueName, host.owner);
+    this.#usedGet = true;
     const entry = queue.shift();
     if (entry === undefined) {
       host.sendMethod(this.id, { id: MethodId.BasicGetEmpty, clusterId: '' });
@@ -738,6 +770,7 @@ export class Channel implements ReplyConsumer {
         message.body,
       );
     }
+    if (outcome.congested !== undefined) this.#host.congested(outcome.congested);
     if (this.#mode === 'confirm') {
       this.#publishSeq++;
       if (outcome.rejected > 0) this.#nackPublish(this.#publishSeq);
@@ -804,6 +837,21 @@ export class Channel implements ReplyConsumer {
   }
 
   #ack(tag: number, multiple: boolean): void {
+    if (!multiple) {
+      // The common case, without the arrays and sets of the general path.
+      const u = this.#unacked.get(tag);
+      if (u !== undefined) {
+        this.#unacked.delete(tag);
+        u.queue.settle();
+        if (u.consumer !== undefined) {
+          u.consumer.unacked--;
+          this.#consumerUnacked--;
+        }
+        if (this.#globalPrefetch !== 0) this.resume();
+        else if (u.consumer !== undefined) u.queue.dispatch();
+        return;
+      }
+    }
     const taken = this.#take(tag, multiple);
     for (const u of taken) u.queue.settle();
     this.#afterSettle(taken);

@@ -14,16 +14,24 @@
  *
  * Output: every frame of an event-loop turn is encoded into one buffer and written once (setImmediate).
  * Consumers pause while more than `highWaterBytes` are buffered or the socket needs draining.
+ *
+ * Input is read in bounded slices: once `readBudgetBytes` have been handled in one event-loop turn, the
+ * socket is paused until the next turn, so one flooding publisher cannot hold the loop (and every other
+ * connection's deliveries and acks) for hundreds of milliseconds. The socket is also not read while the
+ * memory alarm blocks the connection or while a queue it published to is congested (flow control, see
+ * {@link Queue.congested}); each cause is one bit of `#readPaused`, and reading resumes when none is left.
  */
 import type { Socket } from 'node:net';
 import type { Logger } from '@dispatcher/core';
 import { isSaslMechanism, parseSaslResponse, SASL_MECHANISMS } from '../auth/sasl.js';
+import { decodeBasicPublish, isBasicPublish } from '../codec/basic-publish-decoder.js';
 import { ByteReader } from '../codec/byte-reader.js';
 import { ByteWriter } from '../codec/byte-writer.js';
 import type { FieldTable } from '../codec/field-table.js';
 import { fieldBoolean, fieldString } from '../codec/field-table.js';
 import {
   writeBodyFrames,
+  writeDelivery,
   writeHeaderFrame,
   writeHeartbeatFrame,
   writeMethodFrame,
@@ -39,11 +47,15 @@ import {
   MethodId,
   methodName,
 } from '../codec/generated/amqp-spec.js';
-import { decodeMethodFrame } from '../codec/method-decoder.js';
+import { decodeMethodFrameAt } from '../codec/method-decoder.js';
+import { ShortStringCache } from '../codec/short-string-cache.js';
 import { AmqpError, connectionError } from '../errors.js';
 import type { MemoryGauge } from '../queue/memory-gauge.js';
+import type { Message } from '../queue/message.js';
+import type { Queue } from '../queue/queue.js';
 import type { VirtualHost } from '../vhost/virtual-host.js';
 import { Channel, type ChannelHost } from './channel.js';
+import { turnClock } from './turn-clock.js';
 
 const PROTOCOL_HEADER = Buffer.from([0x41, 0x4d, 0x51, 0x50, 0, 0, 9, 1]);
 const CONNECTION_FORCED = 320;
@@ -54,6 +66,11 @@ const CHANNEL_ERROR = 504;
 const UNEXPECTED_FRAME = 505;
 const NOT_ALLOWED = 530;
 const INTERNAL_ERROR = 541;
+
+/** Why the socket is not being read (bits of `#readPaused`). */
+const PAUSED_BUDGET = 1;
+const PAUSED_FLOW = 2;
+const PAUSED_ALARM = 4;
 
 /** Broker settings a connection works with (resolved by the server). */
 export interface ConnectionSettings {
@@ -67,6 +84,8 @@ export interface ConnectionSettings {
   readonly handshakeTimeoutMs: number;
   readonly closeTimeoutMs: number;
   readonly highWaterBytes: number;
+  /** Input handled per connection per event-loop turn before the socket is paused until the next turn. */
+  readonly readBudgetBytes: number;
   /** Ready-message bytes and the memory alarm (connection.blocked). */
   readonly memory: MemoryGauge;
   readonly serverProperties: FieldTable;
@@ -101,6 +120,9 @@ export class AmqpConnection implements ChannelHost {
   readonly #parser: FrameParser;
   readonly #reader: ByteReader;
   readonly #out: ByteWriter;
+  /** The last exchange name and routing key a publish carried (see decodeBasicPublish). */
+  readonly #exchangeNames = new ShortStringCache();
+  readonly #routingKeys = new ShortStringCache();
   readonly #channels = new Map<number, Channel>();
   readonly #confirmChannels = new Set<Channel>();
   #frameMax: number;
@@ -122,6 +144,13 @@ export class AmqpConnection implements ChannelHost {
   /** This connection has published: the memory alarm blocks it. */
   #publisher = false;
   #blocked = false;
+  /** PAUSED_* bits: the socket is read only when this is 0. */
+  #readPaused = 0;
+  /** Bytes handled in turn `#turn` (read budget). */
+  #turnBytes = 0;
+  #turn = -1;
+  /** The congested queue this connection waits for (flow control). */
+  #flowQueue: Queue | undefined;
   readonly #stopAlarm: () => void;
   readonly #closedPromise: Promise<void>;
   #resolveClosed!: () => void;
@@ -217,6 +246,28 @@ export class AmqpConnection implements ChannelHost {
     this.#scheduleFlush();
   }
 
+  sendDelivery(
+    channel: number,
+    consumerTag: Buffer,
+    deliveryTag: number,
+    redelivered: boolean,
+    message: Message,
+  ): void {
+    if (this.#state.kind === 'closed') return;
+    writeDelivery(
+      this.#out,
+      channel,
+      consumerTag,
+      deliveryTag,
+      redelivered,
+      message.addressBytes,
+      message.rawProperties,
+      message.body,
+      this.#frameMax,
+    );
+    this.#scheduleFlush();
+  }
+
   canWrite(): boolean {
     if (this.#socketBlocked || this.#out.length > this.#settings.highWaterBytes) {
       this.#starved = true;
@@ -245,7 +296,7 @@ export class AmqpConnection implements ChannelHost {
     } else if (this.#blocked) {
       this.#blocked = false;
       if (this.#blockedNotify) this.sendMethod(0, { id: MethodId.ConnectionUnblocked });
-      if (this.#state.kind !== 'closed') this.#socket.resume();
+      this.#resumeReading(PAUSED_ALARM);
       this.log.info('memory alarm cleared: connection unblocked');
     }
   };
@@ -254,9 +305,62 @@ export class AmqpConnection implements ChannelHost {
   #block(): void {
     this.#blocked = true;
     if (this.#blockedNotify) this.sendMethod(0, { id: MethodId.ConnectionBlocked, reason: 'low on memory' });
-    this.#socket.pause();
+    this.#pauseReading(PAUSED_ALARM);
     this.log.info('memory alarm: connection blocked');
   }
+
+  /**
+   * Flow control: a message from this connection went to `queue`, which holds more ready messages than
+   * its flow watermark. The socket is not read until the queue is back under its low watermark.
+   * Connections that consume are never paused (their acks may be what drains the queue).
+   */
+  congested(queue: Queue): void {
+    if (this.#flowQueue !== undefined || this.#state.kind !== 'open') return;
+    for (const ch of this.#channels.values()) if (ch.consumes) return;
+    this.#flowQueue = queue;
+    queue.waitForDrain(this.#onQueueDrained);
+    this.#pauseReading(PAUSED_FLOW);
+  }
+
+  /** True while flow control holds this connection (a queue it publishes to is congested). */
+  get flowPaused(): boolean {
+    return (this.#readPaused & PAUSED_FLOW) !== 0;
+  }
+
+  readonly #onQueueDrained = (): void => {
+    this.#flowQueue = undefined;
+    this.#resumeReading(PAUSED_FLOW);
+  };
+
+  #pauseReading(reason: number): void {
+    if (this.#readPaused === 0) this.#socket.pause();
+    this.#readPaused |= reason;
+  }
+
+  #resumeReading(reason: number): void {
+    if ((this.#readPaused & reason) === 0) return;
+    this.#readPaused &= ~reason;
+    if (this.#readPaused !== 0) return;
+    // Time spent paused is not the client's silence.
+    this.#lastReceivedAt = Date.now();
+    this.#socket.resume();
+  }
+
+  /**
+   * The connection is closing or closed: read again whatever paused it, so the close-ok and the peer's
+   * FIN are seen (a paused socket never reports its end, and the connection would never finish closing).
+   */
+  #stopPausing(): void {
+    if (this.#flowQueue !== undefined) this.#flowQueue.stopWaiting(this.#onQueueDrained);
+    this.#flowQueue = undefined;
+    if (this.#readPaused === 0) return;
+    this.#readPaused = 0;
+    this.#socket.resume();
+  }
+
+  readonly #endOfBudgetPause = (): void => {
+    this.#resumeReading(PAUSED_BUDGET);
+  };
 
   // ---- lifecycle ---------------------------------------------------------------------------------
 
@@ -289,13 +393,25 @@ export class AmqpConnection implements ChannelHost {
 
   #onData(chunk: Buffer): void {
     this.#lastReceivedAt = Date.now();
+    const turn = turnClock.current();
+    if (turn !== this.#turn) {
+      this.#turn = turn;
+      this.#turnBytes = 0;
+    }
+    this.#turnBytes += chunk.length;
+    const budget = this.#settings.readBudgetBytes;
+    if (budget > 0 && this.#turnBytes >= budget && (this.#readPaused & PAUSED_BUDGET) === 0) {
+      // Handle this chunk, then let every other connection (and the writes) have the loop.
+      this.#pauseReading(PAUSED_BUDGET);
+      setImmediate(this.#endOfBudgetPause);
+    }
     try {
       if (this.#state.kind === 'awaiting-header') {
         chunk = this.#onHeaderBytes(chunk);
         if (chunk.length === 0) return;
       }
       if (this.#state.kind === 'closed') return;
-      this.#parser.push(chunk, this.#onFrame);
+      this.#parser.pushRange(chunk, this.#onFrame);
     } catch (err) {
       this.#fail(err);
     } finally {
@@ -340,13 +456,13 @@ export class AmqpConnection implements ChannelHost {
     this.#socket.end(PROTOCOL_HEADER);
   }
 
-  readonly #onFrame = (type: number, channelId: number, payload: Buffer): void => {
+  readonly #onFrame = (type: number, channelId: number, buf: Buffer, start: number, end: number): void => {
     const s = this.#state;
     if (s.kind === 'closed') return;
     if (s.kind === 'closing') {
       // Only the close handshake matters now.
       if (type === FRAME_METHOD && channelId === 0) {
-        const m = decodeMethodFrame(this.#reader, payload);
+        const m = decodeMethodFrameAt(this.#reader, buf, start, end);
         if (m.id === MethodId.ConnectionCloseOk) this.#finishClose();
         else if (m.id === MethodId.ConnectionClose) {
           this.sendMethod(0, { id: MethodId.ConnectionCloseOk });
@@ -357,7 +473,14 @@ export class AmqpConnection implements ChannelHost {
     }
     switch (type) {
       case FRAME_METHOD: {
-        const m = decodeMethodFrame(this.#reader, payload);
+        if (channelId !== 0 && isBasicPublish(buf, start, end)) {
+          const p = decodeBasicPublish(buf, this.#exchangeNames, this.#routingKeys, start, end);
+          if (p !== undefined) {
+            this.#onChannelMethod(channelId, p);
+            return;
+          }
+        }
+        const m = decodeMethodFrameAt(this.#reader, buf, start, end);
         if (channelId === 0) this.#onConnectionMethod(m);
         else this.#onChannelMethod(channelId, m);
         return;
@@ -370,8 +493,8 @@ export class AmqpConnection implements ChannelHost {
         const ch = this.#channels.get(channelId);
         if (ch === undefined) throw connectionError(CHANNEL_ERROR, `channel ${channelId} is not open`);
         try {
-          if (type === FRAME_HEADER) ch.handleHeader(payload);
-          else ch.handleBody(payload);
+          if (type === FRAME_HEADER) ch.handleHeader(buf, start, end);
+          else ch.handleBody(buf, start, end);
         } catch (err) {
           this.#channelFailed(ch, err);
         }
@@ -381,7 +504,7 @@ export class AmqpConnection implements ChannelHost {
         // RabbitMQ answers a heartbeat on a non-zero channel with 505.
         if (channelId !== 0)
           throw connectionError(UNEXPECTED_FRAME, `heartbeat frame on channel ${channelId}`);
-        if (payload.length !== 0) throw connectionError(FRAME_ERROR, 'heartbeat frame with a payload');
+        if (end !== start) throw connectionError(FRAME_ERROR, 'heartbeat frame with a payload');
         return;
       default:
         throw connectionError(FRAME_ERROR, `unknown frame type ${type}`);
@@ -596,6 +719,7 @@ export class AmqpConnection implements ChannelHost {
     // Channels stop at once; their unacked messages go back to their queues.
     this.#teardownChannels();
     this.#state = { kind: 'closing', vhost };
+    this.#stopPausing();
     this.sendMethod(0, {
       id: MethodId.ConnectionClose,
       replyCode: err.replyCode,
@@ -621,6 +745,8 @@ export class AmqpConnection implements ChannelHost {
   #startHeartbeats(seconds: number): void {
     const intervalMs = (seconds * 1000) / 2;
     this.#heartbeatTimer = setInterval(() => {
+      // While we do not read the socket, the client's heartbeats wait in it.
+      if (this.#readPaused !== 0) this.#lastReceivedAt = Date.now();
       if (Date.now() - this.#lastReceivedAt > seconds * 2 * 1000) {
         this.log.info({ heartbeatSeconds: seconds }, 'missed heartbeats from client, closing');
         this.destroy();
@@ -691,6 +817,7 @@ export class AmqpConnection implements ChannelHost {
     const vhost = s.kind === 'open' ? s.vhost : s.kind === 'closing' ? s.vhost : undefined;
     this.#state = { kind: 'closed' };
     this.#stopAlarm();
+    this.#stopPausing();
     this.#teardownChannels();
     try {
       vhost?.releaseOwner(this);

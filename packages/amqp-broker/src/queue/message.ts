@@ -1,4 +1,5 @@
 import { decodeProperties } from '../codec/content-header.js';
+import { shortStrBytes } from '../codec/frame-encoder.js';
 import type { BasicProperties } from '../codec/generated/amqp-spec.js';
 
 /** Property flag bits of class basic (first property-flags word). */
@@ -8,6 +9,13 @@ export const PropertyFlag = {
   replyTo: 0x0200,
   expiration: 0x0100,
 } as const;
+
+/** The last {@link Message.addressBytes} encoded, by exchange and routing key. */
+let lastAddress: { exchange: string; routingKey: string; bytes: Buffer } = {
+  exchange: '',
+  routingKey: '',
+  bytes: Buffer.from([0, 0]),
+};
 
 /** `expiration` not decoded yet / absent. */
 const UNPARSED = -2;
@@ -22,6 +30,7 @@ const NONE = -1;
 export class Message {
   #properties: BasicProperties | undefined;
   #expirationMs = UNPARSED;
+  #addressBytes: Buffer | undefined;
   /** Routing keys from the `CC` and `BCC` headers (routed besides `routingKey`); undefined when none. */
   extraRoutingKeys: readonly string[] | undefined = undefined;
 
@@ -36,6 +45,26 @@ export class Message {
     /** Decode tables with the specification's type codes. */
     readonly strict = false,
   ) {}
+
+  /**
+   * Exchange and routing key as two AMQP short strings, the tail of basic.deliver's arguments: encoded on
+   * the first delivery and reused for every other (fan-out, redelivery).
+   */
+  get addressBytes(): Buffer {
+    if (this.#addressBytes === undefined) {
+      // Consecutive messages mostly share exchange and routing key: share the bytes too (read-only).
+      const last = lastAddress;
+      if (last.exchange === this.exchange && last.routingKey === this.routingKey) {
+        this.#addressBytes = last.bytes;
+      } else {
+        const ex = shortStrBytes(this.exchange);
+        const rk = shortStrBytes(this.routingKey);
+        this.#addressBytes = Buffer.concat([ex, rk], ex.length + rk.length);
+        lastAddress = { exchange: this.exchange, routingKey: this.routingKey, bytes: this.#addressBytes };
+      }
+    }
+    return this.#addressBytes;
+  }
 
   /** Decoded properties (decoded on first use; throws an AmqpError 501 when malformed). */
   get properties(): BasicProperties {

@@ -18,6 +18,10 @@
  *   vhost republishes to `x-dead-letter-exchange`.
  * - `x-expires`: the queue is deleted after that long without consumers, basic.get or redeclare
  *   ({@link Queue.onExpired}).
+ *
+ * Flow control: above `flowHighWaterMessages` ready messages, while it has consumers, the queue is
+ * {@link Queue.congested}; the connections publishing to it wait ({@link Queue.waitForDrain}) until it is
+ * back at half of that (or its last consumer is gone).
  */
 import type { FieldTable } from '../codec/field-table.js';
 import type { DeadLetterReason } from './dead-letter.js';
@@ -51,6 +55,8 @@ export interface QueueOptions {
   readonly arguments: FieldTable;
   /** Broker-wide byte count of ready messages (memory alarm). @defaultValue a private gauge */
   readonly gauge?: MemoryGauge;
+  /** Ready messages above which the queue is congested (publishers pause); 0: never. @defaultValue 0 */
+  readonly flowHighWaterMessages?: number;
 }
 
 export class Queue {
@@ -86,6 +92,10 @@ export class Queue {
   #expiresTimer: NodeJS.Timeout | undefined;
   readonly #limited: boolean;
   readonly #gauge: MemoryGauge;
+  readonly #flowHigh: number;
+  readonly #flowLow: number;
+  /** Publishers waiting for the queue to drain below `#flowLow` (undefined: none). */
+  #flowWaiters: Set<() => void> | undefined;
   /** Delivered to consumers or basic.get, not yet acked/rejected. */
   unacked = 0;
 
@@ -97,6 +107,9 @@ export class Queue {
     this.arguments = options.arguments;
     this.settings = queueSettings(options.arguments);
     this.#gauge = options.gauge ?? new MemoryGauge();
+    const flow = options.flowHighWaterMessages ?? 0;
+    this.#flowHigh = flow > 0 ? flow : Number.POSITIVE_INFINITY;
+    this.#flowLow = Math.floor(flow / 2);
     this.#levels = Array.from({ length: this.settings.maxPriority + 1 }, () => new ReadyList());
     this.#ttlActive = this.settings.messageTtlMs >= 0;
     this.#limited = this.settings.maxLength >= 0 || this.settings.maxLengthBytes >= 0;
@@ -128,6 +141,30 @@ export class Queue {
   /** The consumer that receives messages now with `x-single-active-consumer` (undefined otherwise). */
   get activeConsumer(): QueueConsumer | undefined {
     return this.#active;
+  }
+
+  /**
+   * More ready messages than the flow watermark while consumers are draining it: publishers to this queue
+   * should pause. A queue without consumers is never congested (nothing would drain it; it grows until
+   * the memory alarm, as in RabbitMQ).
+   */
+  get congested(): boolean {
+    return this.#readyCount > this.#flowHigh && this.#consumers.length > 0;
+  }
+
+  /** Calls `onDrained` once the queue is at or below its low flow watermark (at once if it already is). */
+  waitForDrain(onDrained: () => void): void {
+    if (this.#readyCount <= this.#flowLow) {
+      onDrained();
+      return;
+    }
+    this.#flowWaiters ??= new Set();
+    this.#flowWaiters.add(onDrained);
+  }
+
+  /** Forgets a {@link waitForDrain} callback (its connection closed). */
+  stopWaiting(onDrained: () => void): void {
+    this.#flowWaiters?.delete(onDrained);
   }
 
   hasExclusiveConsumer(): boolean {
@@ -184,7 +221,9 @@ export class Queue {
   shift(): QueueEntry | undefined {
     this.#armExpires();
     if (this.#ttlActive) this.#dropExpired(Date.now());
-    return this.#take();
+    const entry = this.#take();
+    if (this.#flowWaiters !== undefined && this.#readyCount <= this.#flowLow) this.#drained();
+    return entry;
   }
 
   /** The queue was redeclared: it counts as used (`x-expires`). */
@@ -195,7 +234,9 @@ export class Queue {
   /** Puts unacked entries back at their original positions, marked redelivered. */
   requeue(entries: readonly QueueEntry[]): void {
     if (this.#deleted) return;
-    for (const entry of entries) {
+    // Highest sequence first: each entry then goes in at (or next to) the head of a deep list.
+    const sorted = entries.length > 1 ? [...entries].sort(bySeqDescending) : entries;
+    for (const entry of sorted) {
       entry.redelivered = true;
       this.unacked--;
       this.#levels[entry.level]!.insertBySeq(entry);
@@ -230,6 +271,7 @@ export class Queue {
     this.#readyCount = 0;
     this.#readyBytes = 0;
     this.#clearTtlTimer();
+    if (this.#flowWaiters !== undefined) this.#drained();
     return count;
   }
 
@@ -252,6 +294,7 @@ export class Queue {
     if (this.#consumers.length === 0 && this.autoDelete && this.#hadConsumer && !this.#deleted) {
       this.onUnused?.(this);
     }
+    if (this.#consumers.length === 0 && this.#flowWaiters !== undefined) this.#drained();
     if (this.#deleted) return;
     this.#armExpires();
     if (this.#active === consumer) {
@@ -296,6 +339,14 @@ export class Queue {
     } finally {
       this.#dispatching = false;
     }
+    if (this.#flowWaiters !== undefined && this.#readyCount <= this.#flowLow) this.#drained();
+  }
+
+  /** Back at the low flow watermark: let the waiting publishers go. */
+  #drained(): void {
+    const waiters = this.#flowWaiters;
+    this.#flowWaiters = undefined;
+    if (waiters !== undefined) for (const w of waiters) w();
   }
 
   // ---- internals ---------------------------------------------------------------------------------
@@ -374,6 +425,7 @@ export class Queue {
     if (this.#deleted) return;
     this.#dropExpired(Date.now());
     this.#armTtl();
+    if (this.#flowWaiters !== undefined && this.#readyCount <= this.#flowLow) this.#drained();
   };
 
   #clearTtlTimer(): void {
@@ -434,4 +486,8 @@ function effectiveTtl(queueTtlMs: number, message: Message): number {
   const m = message.expirationMs;
   if (m < 0) return queueTtlMs;
   return queueTtlMs < 0 ? m : Math.min(m, queueTtlMs);
+}
+
+function bySeqDescending(a: QueueEntry, b: QueueEntry): number {
+  return b.seq - a.seq;
 }

@@ -58,6 +58,8 @@ export interface PublishOutcome {
   routed: number;
   /** Queues that refused it (`x-overflow` reject-publish*): the publisher gets basic.nack. */
   rejected: number;
+  /** A queue it reached that is above its flow watermark (the publisher should be paused), if any. */
+  congested?: Queue | undefined;
 }
 
 /** The consumer of a channel on the `amq.rabbitmq.reply-to` pseudo-queue. */
@@ -76,11 +78,16 @@ export class VirtualHost {
   readonly #replyConsumers = new Map<string, ReplyConsumer>();
   readonly #scratch: PublishOutcome = { routed: 0, rejected: 0 };
   readonly #gauge: MemoryGauge;
+  readonly #flowHighWaterMessages: number;
 
-  /** @param gauge Byte count of ready messages shared by the broker's vhosts (memory alarm). */
-  constructor(name: string, gauge: MemoryGauge = new MemoryGauge()) {
+  /**
+   * @param gauge Byte count of ready messages shared by the broker's vhosts (memory alarm).
+   * @param flowHighWaterMessages Ready messages per queue above which its publishers are paused (0: off).
+   */
+  constructor(name: string, gauge: MemoryGauge = new MemoryGauge(), flowHighWaterMessages = 0) {
     this.name = name;
     this.#gauge = gauge;
+    this.#flowHighWaterMessages = flowHighWaterMessages;
     const std = (n: string, type: 'direct' | 'fanout' | 'topic' | 'headers'): void => {
       this.#exchanges.set(
         n,
@@ -250,6 +257,7 @@ export class VirtualHost {
       autoDelete: d.autoDelete,
       arguments: d.arguments,
       gauge: this.#gauge,
+      flowHighWaterMessages: this.#flowHighWaterMessages,
     });
     q.onUnused = this.#onQueueUnused;
     q.onExpired = this.#onQueueUnused;
@@ -335,6 +343,7 @@ export class VirtualHost {
     const result = outcome ?? this.#scratch;
     result.routed = 0;
     result.rejected = 0;
+    result.congested = undefined;
     const msg = withSenderSelectedKeys(message);
     if (exchangeName === '' && msg.extraRoutingKeys === undefined) {
       // The default exchange: the routing key names the queue.
@@ -342,6 +351,7 @@ export class VirtualHost {
       if (q !== undefined) {
         result.routed = 1;
         if (!q.enqueue(msg)) result.rejected = 1;
+        if (q.congested) result.congested = q;
       } else if (routingKey.startsWith(REPLY_TO_PREFIX)) {
         const consumer = this.#replyConsumers.get(routingKey.slice(REPLY_TO_PREFIX.length));
         if (consumer !== undefined) {
@@ -364,6 +374,7 @@ export class VirtualHost {
       if (d instanceof Queue) {
         result.routed++;
         if (!d.enqueue(msg)) result.rejected++;
+        if (d.congested) result.congested = d;
       }
     }
     return result.routed;
