@@ -279,7 +279,11 @@ describe('DurableLog.appendWith', () => {
 
 describe('DurableLog reads', () => {
   it('serves many concurrent reads across segments byte-exact from shared read-ahead windows', async () => {
-    const log = await DurableLog.open({ dir: tempDir(), segmentMaxBytes: 100 * 1024, fsync: { mode: 'never' } });
+    const log = await DurableLog.open({
+      dir: tempDir(),
+      segmentMaxBytes: 100 * 1024,
+      fsync: { mode: 'never' },
+    });
     const n = 3000;
     const seqs = await Promise.all(Array.from({ length: n }, (_, i) => log.append(body(i, 50 + (i % 400)))));
     const shuffled = [...seqs].sort((a, b) => ((a * 7919) % n) - ((b * 7919) % n));
