@@ -56,10 +56,16 @@ try {
     join(app, 'package.json'),
     JSON.stringify({ name: 'scratch', private: true, type: 'module' }),
   );
-  execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', ...tarballs], {
-    cwd: app,
-    stdio: 'pipe',
-  });
+  try {
+    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', ...tarballs], {
+      cwd: app,
+      stdio: 'pipe',
+    });
+  } catch (err) {
+    // What a user installing the tarballs with npm would see (e.g. a dependency needing a newer Node).
+    console.error(`npm install of the tarballs FAILED:\n${err.stderr?.toString() ?? err.message}`);
+    process.exit(1);
+  }
   for (const [name, exports] of Object.entries(expected)) {
     const code = `const m = await import(${JSON.stringify(name)}); const missing = ${JSON.stringify(exports)}.filter((e) => !(e in m)); if (missing.length) { console.error('missing exports: ' + missing); process.exit(1); }`;
     try {
