@@ -39,6 +39,8 @@ const DISK_CHECK_MS = 1_000;
 export class HttpProxy {
   readonly #opts: ResolvedProxyOptions;
   readonly #log: Logger;
+  /** The caller's logger: sub-components make their own `component` child from it (no duplicate keys). */
+  readonly #baseLog: Logger;
   readonly metrics = new ProxyMetrics();
   readonly #policy: DestinationPolicy;
   #state: State = 'new';
@@ -53,7 +55,8 @@ export class HttpProxy {
 
   constructor(options: HttpProxyOptions) {
     this.#opts = resolveProxyOptions(options);
-    this.#log = (options.logger ?? noopLogger).child({ component: 'http-proxy' });
+    this.#baseLog = options.logger ?? noopLogger;
+    this.#log = this.#baseLog.child({ component: 'http-proxy' });
     this.#policy = createDestinationPolicy(this.#opts.allowedDestinations);
   }
 
@@ -83,7 +86,7 @@ export class HttpProxy {
         ...(this.#opts.deadLetterDir ? { deadLetterDir: this.#opts.deadLetterDir } : {}),
         eventSourcing: this.#opts.eventSourcing,
         ...(this.#opts.fsync ? { fsync: this.#opts.fsync } : {}),
-        logger: this.#log,
+        logger: this.#baseLog,
       });
       this.#store = store;
       for (const [name, log] of [
@@ -106,7 +109,7 @@ export class HttpProxy {
       this.#engine = new DeliveryEngine(this.#opts.delivery, {
         store,
         dispatcher: this.#agent,
-        logger: this.#log,
+        logger: this.#baseLog,
         metrics: this.metrics,
         sendCallback: (url, event) => this.#sendCallback(url, event),
       });
