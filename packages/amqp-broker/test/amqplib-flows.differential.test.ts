@@ -2,33 +2,14 @@
  * Core messaging flows driven by amqplib over real sockets. Every scenario runs against our broker and,
  * when reachable, against RabbitMQ; the observable results must be equal.
  */
-import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
+import type amqp from 'amqplib';
+import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { BrokerServer } from '../src/index.js';
+import { take, withConnection } from './helpers/amqp-helpers.js';
 import { rabbitTarget, startBroker, type Target, uniqueName } from './helpers/targets.js';
 
 type Scenario = (conn: ChannelModel) => Promise<unknown>;
-
-/** Resolves with the first `n` deliveries of a consumer. */
-function take(
-  ch: Channel,
-  queue: string,
-  n: number,
-  options: amqp.Options.Consume = {},
-): Promise<ConsumeMessage[]> {
-  return new Promise((resolve, reject) => {
-    const got: ConsumeMessage[] = [];
-    ch.consume(
-      queue,
-      (m) => {
-        if (m === null) return;
-        got.push(m);
-        if (got.length === n) resolve(got);
-      },
-      options,
-    ).catch(reject);
-  });
-}
 
 /** Waits for the channel to be closed by the broker and returns the reply code amqplib reports. */
 function closedWith(ch: Channel): Promise<number | undefined> {
@@ -294,13 +275,8 @@ const scenarios: Record<string, Scenario> = {
   },
 };
 
-async function run(target: Target, name: string): Promise<unknown> {
-  const conn = await amqp.connect(target.url);
-  try {
-    return await scenarios[name]!(conn);
-  } finally {
-    await conn.close().catch(() => {});
-  }
+function run(target: Target, name: string): Promise<unknown> {
+  return withConnection(target.url, (conn) => scenarios[name]!(conn));
 }
 
 describe('amqplib flows: dispatcher vs RabbitMQ', () => {

@@ -3,10 +3,11 @@
  * by amqplib. Every scenario runs against our broker and, when reachable, against RabbitMQ; the observable
  * results must be equal (x-death headers included, field order too — `normalize` keeps it).
  */
-import amqp, { type ChannelModel, type ConsumeMessage } from 'amqplib';
+import type amqp from 'amqplib';
+import type { ChannelModel, ConsumeMessage } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { BrokerServer } from '../src/index.js';
-import { channelErrorCode, drain, normalize, sleep } from './helpers/amqp-helpers.js';
+import { channelErrorCode, drain, normalize, sleep, withConnection } from './helpers/amqp-helpers.js';
 import { rabbitTarget, startBroker, type Target, uniqueName } from './helpers/targets.js';
 
 interface Ctx {
@@ -264,13 +265,8 @@ const scenarios: Record<string, Scenario> = {
   },
 };
 
-async function run(target: Target, name: string): Promise<unknown> {
-  const conn = await amqp.connect(target.url);
-  try {
-    return await scenarios[name]!({ conn, url: target.url });
-  } finally {
-    await conn.close().catch(() => {});
-  }
+function run(target: Target, name: string): Promise<unknown> {
+  return withConnection(target.url, (conn) => scenarios[name]!({ conn, url: target.url }));
 }
 
 describe('queue features: dispatcher vs RabbitMQ', () => {

@@ -6,7 +6,7 @@
 import amqp, { type ChannelModel, type ConsumeMessage } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { BrokerServer } from '../src/index.js';
-import { channelErrorCode, drain, sleep } from './helpers/amqp-helpers.js';
+import { channelErrorCode, drain, sleep, withConnection } from './helpers/amqp-helpers.js';
 import { rabbitTarget, startBroker, type Target, uniqueName } from './helpers/targets.js';
 
 interface Ctx {
@@ -283,13 +283,8 @@ const scenarios: Record<string, Scenario> = {
   },
 };
 
-async function run(target: Target, name: string): Promise<unknown> {
-  const conn = await amqp.connect(target.url);
-  try {
-    return await scenarios[name]!({ conn, url: target.url });
-  } finally {
-    await conn.close().catch(() => {});
-  }
+function run(target: Target, name: string): Promise<unknown> {
+  return withConnection(target.url, (conn) => scenarios[name]!({ conn, url: target.url }));
 }
 
 describe('routing features: dispatcher vs RabbitMQ', () => {

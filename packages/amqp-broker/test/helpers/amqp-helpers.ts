@@ -1,9 +1,25 @@
 /**
  * Small amqplib helpers shared by the integration tests.
  */
-import type { Channel, ConsumeMessage, GetMessage, Options } from 'amqplib';
+import amqp, {
+  type Channel,
+  type ChannelModel,
+  type ConsumeMessage,
+  type GetMessage,
+  type Options,
+} from 'amqplib';
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Runs `fn` on a fresh connection to `url` and always closes the connection afterwards. */
+export async function withConnection<T>(url: string, fn: (conn: ChannelModel) => Promise<T>): Promise<T> {
+  const conn = await amqp.connect(url);
+  try {
+    return await fn(conn);
+  } finally {
+    await conn.close().catch(() => {});
+  }
+}
 
 /** Resolves with the first `n` deliveries of a consumer. */
 export function take(
