@@ -5,10 +5,10 @@
  */
 import type amqp from 'amqplib';
 import type { ChannelModel, ConsumeMessage } from 'amqplib';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { BrokerServer } from '../src/index.js';
-import { channelErrorCode, drain, normalize, sleep, withConnection } from './helpers/amqp-helpers.js';
-import { rabbitTarget, startBroker, type Target, uniqueName } from './helpers/targets.js';
+import { expect } from 'vitest';
+import { channelErrorCode, drain, normalize, sleep } from './helpers/amqp-helpers.js';
+import { differentialSuite } from './helpers/differential-suite.js';
+import { uniqueName } from './helpers/targets.js';
 
 interface Ctx {
   readonly conn: ChannelModel;
@@ -265,30 +265,6 @@ const scenarios: Record<string, Scenario> = {
   },
 };
 
-function run(target: Target, name: string): Promise<unknown> {
-  return withConnection(target.url, (conn) => scenarios[name]!({ conn, url: target.url }));
-}
-
-describe('queue features: dispatcher vs RabbitMQ', () => {
-  let server: BrokerServer;
-  let ours: Target;
-  const rabbitUp = inject('rabbitmqReachable');
-  beforeAll(async () => {
-    ({ server, target: ours } = await startBroker());
-  });
-  afterAll(async () => {
-    await server.close();
-    expect(server.vhost()?.queueCount).toBe(0);
-  });
-
-  for (const name of Object.keys(scenarios)) {
-    it.concurrent(name, async ({ expect }) => {
-      const [mine, theirs] = await Promise.all([
-        run(ours, name),
-        rabbitUp ? run(rabbitTarget(inject('rabbitmqUrl')), name) : undefined,
-      ]);
-      expect(mine).toMatchSnapshot();
-      if (rabbitUp) expect(mine).toEqual(theirs);
-    });
-  }
+differentialSuite('queue features: dispatcher vs RabbitMQ', scenarios, (server) => {
+  expect(server.vhost()?.queueCount).toBe(0);
 });

@@ -4,10 +4,10 @@
  * and, when reachable, RabbitMQ; the observable results must be equal.
  */
 import amqp, { type ChannelModel, type ConsumeMessage } from 'amqplib';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { BrokerServer } from '../src/index.js';
-import { channelErrorCode, drain, sleep, withConnection } from './helpers/amqp-helpers.js';
-import { rabbitTarget, startBroker, type Target, uniqueName } from './helpers/targets.js';
+import { expect } from 'vitest';
+import { channelErrorCode, drain, sleep } from './helpers/amqp-helpers.js';
+import { differentialSuite } from './helpers/differential-suite.js';
+import { uniqueName } from './helpers/targets.js';
 
 interface Ctx {
   readonly conn: ChannelModel;
@@ -283,31 +283,7 @@ const scenarios: Record<string, Scenario> = {
   },
 };
 
-function run(target: Target, name: string): Promise<unknown> {
-  return withConnection(target.url, (conn) => scenarios[name]!({ conn, url: target.url }));
-}
-
-describe('routing features: dispatcher vs RabbitMQ', () => {
-  let server: BrokerServer;
-  let ours: Target;
-  const rabbitUp = inject('rabbitmqReachable');
-  beforeAll(async () => {
-    ({ server, target: ours } = await startBroker());
-  });
-  afterAll(async () => {
-    await server.close();
-    expect(server.vhost()?.queueCount).toBe(0);
-    expect(server.vhost()?.exchangeCount).toBe(6);
-  });
-
-  for (const name of Object.keys(scenarios)) {
-    it.concurrent(name, async ({ expect }) => {
-      const [mine, theirs] = await Promise.all([
-        run(ours, name),
-        rabbitUp ? run(rabbitTarget(inject('rabbitmqUrl')), name) : undefined,
-      ]);
-      expect(mine).toMatchSnapshot();
-      if (rabbitUp) expect(mine).toEqual(theirs);
-    });
-  }
+differentialSuite('routing features: dispatcher vs RabbitMQ', scenarios, (server) => {
+  expect(server.vhost()?.queueCount).toBe(0);
+  expect(server.vhost()?.exchangeCount).toBe(6);
 });
