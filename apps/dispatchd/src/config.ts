@@ -135,6 +135,7 @@ const fileSchema = z
     'frame-max-bytes': z.number().int().min(4096).max(0xffff_ffff).optional(),
     'channel-max': z.number().int().min(1).max(65535).optional(),
     'max-message-bytes': z.number().int().min(0).optional(),
+    product: z.string().trim().min(1, 'must not be empty').max(255).optional(),
   })
   .strict();
 
@@ -158,7 +159,8 @@ Config file (JSON, every key optional, unknown keys and wrong types are errors):
     "users": { "guest": { "password": "guest" } },   (replaces the default guest/guest user)
     "vhosts": ["/"],
     "heartbeat-seconds": 60, "frame-max-bytes": 131072, "channel-max": 2047,
-    "max-message-bytes": 134217728
+    "max-message-bytes": 134217728,
+    "product": "RabbitMQ"   (name advertised to clients; ours is in the "information" property)
   }
 
 Exit status: 0 after a clean shutdown (SIGTERM/SIGINT), 2 for invalid options or config, 1 otherwise.
@@ -238,6 +240,7 @@ export function parseConfig(env: NodeJS.ProcessEnv, argv: readonly string[]): Pa
     ...(file['frame-max-bytes'] === undefined ? {} : { frameMaxBytes: file['frame-max-bytes'] }),
     ...(file['channel-max'] === undefined ? {} : { channelMax: file['channel-max'] }),
     ...(file['max-message-bytes'] === undefined ? {} : { maxMessageBytes: file['max-message-bytes'] }),
+    ...(file.product === undefined ? {} : { product: file.product }),
   };
   return {
     help: false,

@@ -8,10 +8,7 @@ import { describe, expect, it } from 'vitest';
 const script = fileURLToPath(new URL('../../../tooling/scripts/amqplib-suite.mjs', import.meta.url));
 
 /** Tests of amqplib@2.0.1 that fail against our broker, keyed `file :: suite > test`, with the reason. */
-const KNOWN_FAILURES: Readonly<Record<string, string>> = {
-  'connect.test.js :: Connect > Connect API > serverProperties':
-    "asserts serverProperties.product === 'RabbitMQ'; our broker advertises 'Dispatcher' (by design)",
-};
+const KNOWN_FAILURES: Readonly<Record<string, string>> = {};
 
 /** Tests in the three files (35 + 28 + 12); fewer results mean a file stopped early. */
 const TOTAL_TESTS = 75;

@@ -84,6 +84,7 @@ describe('dispatchd config', () => {
       'frame-max-bytes': 65536,
       'channel-max': 100,
       'max-message-bytes': 1048576,
+      product: 'Dispatcher',
     });
     expect(config(['-config-file', file]).broker).toEqual({
       port: 5672,
@@ -94,6 +95,7 @@ describe('dispatchd config', () => {
       frameMaxBytes: 65536,
       channelMax: 100,
       maxMessageBytes: 1048576,
+      product: 'Dispatcher',
     });
   });
 
@@ -132,6 +134,7 @@ describe('dispatchd config', () => {
     );
     expect(at({ vhosts: [] })).toThrow(/: vhosts: must name at least one vhost/);
     expect(at({ 'frame-max-bytes': 100 })).toThrow(/: frame-max-bytes: /);
+    expect(at({ product: '' })).toThrow(/: product: must not be empty/);
     expect(at('{ not json')).toThrow(/^-config-file: cannot read .*dispatchd\.json: /);
     expect(at([1, 2])).toThrow(/: \(root\): /);
     expect(() => config(['-config-file', join(tmp(), 'missing.json')])).toThrow(/^-config-file: cannot read/);

@@ -54,7 +54,11 @@ export interface BrokerServerOptions {
    * (connection.unblocked). 0 disables the alarm. @defaultValue 0
    */
   memoryHighWaterBytes?: number;
-  /** `product` advertised in the server properties. @defaultValue 'Dispatcher' */
+  /**
+   * `product` advertised in connection.start's server properties. RabbitMQ's name by default, because
+   * clients and their test suites identify the broker by it (amqplib's own tests assert it); our own
+   * name and version are in `information`. Set it to advertise another name. @defaultValue 'RabbitMQ'
+   */
   product?: string;
   logger?: Logger;
 }
@@ -76,5 +80,5 @@ export const BROKER_SERVER_DEFAULTS = {
   readBudgetBytes: 65_536,
   queueFlowHighWaterMessages: 8192,
   memoryHighWaterBytes: 0,
-  product: 'Dispatcher',
+  product: 'RabbitMQ',
 } as const;

@@ -37,6 +37,7 @@ export function serverProperties(options: ServerPropertiesOptions): FieldTable {
     ['product', str(options.product)],
     ['version', str(options.version)],
     ['platform', str(`Node.js ${process.version}`)],
-    ['information', str('Dispatcher AMQP 0-9-1 broker')],
+    // Who we really are, whatever `product` says (it defaults to RabbitMQ's name for compatibility).
+    ['information', str(`Dispatcher amqp-broker ${options.version} (RabbitMQ-compatible AMQP 0-9-1)`)],
   ]);
 }
