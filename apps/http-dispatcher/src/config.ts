@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { DestinationRule, HttpProxyOptions } from '@dispatcher/http-proxy';
-import { parseAllowedDestinations } from '@dispatcher/http-proxy';
+import { ProxyError, parseAllowedDestinations, resolveProxyOptions } from '@dispatcher/http-proxy';
 import { z } from 'zod';
 
 export class ConfigError extends Error {
@@ -71,7 +71,7 @@ export const SETTINGS = [
   ],
   ['ADMIN_TOKEN', 'bearer token for /_dispatcher/ admin routes; unset = loopback clients only', ''],
   ['DESTINATION_CONCURRENCY', 'deliveries in flight to one destination', 'ceil(WORKER/2)'],
-  ['MAX_BODY_BYTES', 'largest request body accepted (413 above)', '10485760'],
+  ['MAX_BODY_BYTES', 'largest request body accepted (413 above; at most 15728640)', '10485760'],
   ['MAX_BACKLOG', 'pending requests before new ones get 503', '5000000'],
   ['MIN_FREE_DISK_BYTES', 'free disk below which new requests get 503', '268435456'],
   ['MAX_RSS_BYTES', 'resident memory above which new requests get 503', ''],
@@ -205,7 +205,41 @@ export function parseConfig(env: NodeJS.ProcessEnv, argv: readonly string[]): Pa
     ...(c.SIGNING_SECRET === undefined ? {} : { signingSecret: c.SIGNING_SECRET }),
     ...(c.SHUTDOWN_TIMEOUT_MS === undefined ? {} : { shutdownTimeoutMs: c.SHUTDOWN_TIMEOUT_MS }),
   };
+  checkProxyOptions(proxy);
   return { help: false, config: { proxy, logLevel: c.LOG_LEVEL } };
+}
+
+/** The proxy option each setting feeds, so the proxy's own checks are reported under the setting's name. */
+const SETTING_OF_OPTION: Readonly<Record<string, string>> = {
+  dataDir: 'TRANSACTION_LOG',
+  deadLetterDir: 'DEAD_LETTER',
+  port: 'LISTEN',
+  workers: 'WORKER',
+  retryLimit: 'RETRYLIMIT',
+  defaultTimeoutMs: 'DEFAULT_TIMEOUT',
+  retryBaseMs: 'RETRY_BASE_MS',
+  retryMaxMs: 'RETRY_MAX_MS',
+  perDestinationConcurrency: 'DESTINATION_CONCURRENCY',
+  maxBodyBytes: 'MAX_BODY_BYTES',
+  maxBacklog: 'MAX_BACKLOG',
+  minFreeDiskBytes: 'MIN_FREE_DISK_BYTES',
+  maxRssBytes: 'MAX_RSS_BYTES',
+  idempotencyWindowMs: 'IDEMPOTENCY_WINDOW_MS',
+  signingSecret: 'SIGNING_SECRET',
+  shutdownTimeoutMs: 'SHUTDOWN_TIMEOUT_MS',
+  destinations: 'CONFIG_FILE',
+};
+
+/** Runs the proxy's checks (cross-setting ones too) now, naming the setting, so start-up exits with 2. */
+function checkProxyOptions(proxy: AppConfig['proxy']): void {
+  try {
+    resolveProxyOptions(proxy);
+  } catch (err) {
+    if (!(err instanceof ProxyError) || err.code !== 'DSP_PROXY_INVALID_ARGUMENT') throw err;
+    const rename = (text: string) =>
+      text.replace(/\b[a-z][A-Za-z]+\b/g, (word) => SETTING_OF_OPTION[word] ?? word);
+    throw new ConfigError(rename(err.message));
+  }
 }
 
 function readConfigFile(path: string): DestinationRule[] {

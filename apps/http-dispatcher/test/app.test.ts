@@ -77,6 +77,14 @@ describe('config', () => {
     expect(() => config({ RETRY_BACKOFF: 'random' })).toThrow(/^RETRY_BACKOFF: /);
     expect(() => config({}, ['--bogus'])).toThrow('unknown option --bogus');
     expect(() => config({}, ['--worker'])).toThrow('--worker: missing value');
+    // Checks the proxy itself makes (across settings, or against its limits) are named the same way.
+    expect(() => config({ RETRY_BASE_MS: '5000', RETRY_MAX_MS: '1000' })).toThrow(
+      /^RETRY_MAX_MS: must be >= RETRY_BASE_MS$/,
+    );
+    expect(() => config({ MAX_BODY_BYTES: String(64 * 1024 * 1024) })).toThrow(
+      /^MAX_BODY_BYTES: must be at most 15728640/,
+    );
+    expect(() => config({ SIGNING_SECRET: 'whsec_not base64!' })).toThrow(/^SIGNING_SECRET: .*base64/);
   });
 
   it('reads per-destination rules from CONFIG_FILE and validates them', () => {

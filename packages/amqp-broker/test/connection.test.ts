@@ -55,7 +55,10 @@ describe('protocol header', () => {
     c.write(PROTOCOL_HEADER.subarray(3));
     const start = await c.expectMethod(MethodId.ConnectionStart, 0);
     expect(start.mechanisms.toString()).toBe('PLAIN AMQPLAIN');
-    const text = (key: string) => start.serverProperties.get(key)?.value?.toString();
+    const text = (key: string) => {
+      const v = start.serverProperties.get(key);
+      return v !== undefined && 'value' in v ? String(v.value) : undefined;
+    };
     // RabbitMQ's product name for clients that check it; our identity in `information`.
     expect(text('product')).toBe('RabbitMQ');
     expect(text('information')).toMatch(/^Dispatcher amqp-broker \S+ \(RabbitMQ-compatible AMQP 0-9-1\)$/);

@@ -5,4 +5,9 @@ export { ProxyError, type ProxyErrorCode, ProxyErrorCodes } from './errors.js';
 export { HttpProxy } from './http-proxy.js';
 export { classifyAddress, parseAllowedDestinations } from './ingest/destination-policy.js';
 export { proxyMessageId, seqOfMessageId } from './proxy-message-id.js';
-export { HTTP_PROXY_DEFAULTS, type HttpProxyOptions } from './proxy-options.js';
+export {
+  HTTP_PROXY_DEFAULTS,
+  type HttpProxyOptions,
+  MAX_BODY_BYTES_LIMIT,
+  resolveProxyOptions,
+} from './proxy-options.js';

@@ -6,7 +6,14 @@ import {
   type RetryPolicy,
 } from '@dispatcher/core';
 import type { DestinationRule } from './delivery/delivery-options.js';
+import { signWebhook } from './delivery/webhook-signature.js';
 import { ProxyError } from './errors.js';
+
+/**
+ * Largest `maxBodyBytes`: a request is one log record (core's limit is 16 MiB), and its headers, target
+ * and bookkeeping need room beside the body, so a body that passes the 413 check can always be stored.
+ */
+export const MAX_BODY_BYTES_LIMIT = 15 * 1024 * 1024;
 
 /** Options of `HttpProxy`. Durations in ms, sizes in bytes. */
 export interface HttpProxyOptions {
@@ -101,8 +108,28 @@ function positiveInt(value: number, option: string, allowZero = false): number {
   return value;
 }
 
+function atMost(value: number, max: number, option: string, why: string): number {
+  check(value <= max, option, `must be at most ${max} (${why}), got ${value}`);
+  return value;
+}
+
+/** A malformed secret fails start-up, not every delivery. */
+function signingSecret(secret: string): string {
+  try {
+    signWebhook(secret, 'check', 0, new Uint8Array(0));
+  } catch (err) {
+    check(false, 'signingSecret', (err as Error).message);
+  }
+  return secret;
+}
+
 export type ResolvedProxyOptions = ReturnType<typeof resolveProxyOptions>;
 
+/**
+ * Checks options and fills in defaults, as `new HttpProxy()` does, without starting anything: for a
+ * binary that wants to report bad settings before it opens files.
+ * @throws ProxyError `DSP_PROXY_INVALID_ARGUMENT` with `details.option`, the option's name
+ */
 export function resolveProxyOptions(o: HttpProxyOptions) {
   const d = HTTP_PROXY_DEFAULTS;
   check(typeof o.dataDir === 'string' && o.dataDir.length > 0, 'dataDir', 'must be a non-empty path');
@@ -128,7 +155,12 @@ export function resolveProxyOptions(o: HttpProxyOptions) {
     port: positiveInt(o.port ?? d.port, 'port', true),
     allowedDestinations: o.allowedDestinations,
     adminToken: o.adminToken,
-    maxBodyBytes: positiveInt(o.maxBodyBytes ?? d.maxBodyBytes, 'maxBodyBytes'),
+    maxBodyBytes: atMost(
+      positiveInt(o.maxBodyBytes ?? d.maxBodyBytes, 'maxBodyBytes'),
+      MAX_BODY_BYTES_LIMIT,
+      'maxBodyBytes',
+      "a request is one log record; the log's limit is 16 MiB with room for headers",
+    ),
     maxBacklog: positiveInt(o.maxBacklog ?? d.maxBacklog, 'maxBacklog'),
     minFreeDiskBytes: positiveInt(o.minFreeDiskBytes ?? d.minFreeDiskBytes, 'minFreeDiskBytes', true),
     maxRssBytes: o.maxRssBytes === undefined ? undefined : positiveInt(o.maxRssBytes, 'maxRssBytes'),
@@ -145,7 +177,7 @@ export function resolveProxyOptions(o: HttpProxyOptions) {
       defaultTimeoutMs: positiveInt(o.defaultTimeoutMs ?? d.defaultTimeoutMs, 'defaultTimeoutMs'),
       retryLimit: positiveInt(o.retryLimit ?? d.retryLimit, 'retryLimit', true),
       retryPolicy,
-      ...(o.signingSecret ? { signingSecret: o.signingSecret } : {}),
+      ...(o.signingSecret === undefined ? {} : { signingSecret: signingSecret(o.signingSecret) }),
       destinations: o.destinations ?? [],
       failureThreshold: positiveInt(o.failureThreshold ?? d.failureThreshold, 'failureThreshold'),
       cooldownMs: positiveInt(o.cooldownMs ?? d.cooldownMs, 'cooldownMs'),

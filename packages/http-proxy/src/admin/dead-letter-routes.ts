@@ -1,5 +1,7 @@
+import { validateHeaderName, validateHeaderValue } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { DROPPED_HEADERS } from '../ingest/forward-headers.js';
 import type { ProxyContext } from '../proxy-context.js';
 import type { DeadLetter } from '../store/proxy-store.js';
 import type { AdminGuard } from './admin-auth.js';
@@ -22,7 +24,15 @@ const redriveBody = selection.and(
         /** Absolute URL replacing the target. */
         target: z.url({ protocol: /^https?$/ }).optional(),
         /** Headers to set; null removes one. */
-        headers: z.record(z.string(), z.union([z.string(), z.null()])).optional(),
+        headers: z
+          .record(z.string(), z.union([z.string(), z.null()]))
+          .superRefine((headers, ctx) => {
+            for (const [name, value] of Object.entries(headers)) {
+              const problem = headerProblem(name, value);
+              if (problem) ctx.addIssue({ code: 'custom', path: [name], message: problem });
+            }
+          })
+          .optional(),
         body: z.string().optional(),
         bodyBase64: z.base64().optional(),
       })
@@ -45,36 +55,119 @@ function view(l: DeadLetter) {
   };
 }
 
-async function select(ctx: ProxyContext, s: z.infer<typeof selection>): Promise<DeadLetter[]> {
+/** Headers the proxy sets itself, or that would make the stored request undeliverable. */
+function headerProblem(name: string, value: string | null): string | undefined {
+  const lower = name.toLowerCase();
+  try {
+    validateHeaderName(name);
+    if (value !== null) validateHeaderValue(name, value);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  if (DROPPED_HEADERS.has(lower)) return 'is hop-by-hop or set at delivery, and cannot be edited';
+  if (lower.startsWith('x-dispatcher-') || lower.startsWith('webhook-')) return 'is reserved for the proxy';
+  return undefined;
+}
+
+/** Letters handled per step: bodies live in the log, so a redrive of everything never holds them all. */
+const CHUNK = 256;
+/** Most ids listed in a redrive answer; `count` has the total. */
+const MAX_LISTED = 10_000;
+
+/**
+ * The selected dead letters, a chunk at a time. Each chunk is handled (and removed) before the next is
+ * read, so memory stays bounded; letters removed meanwhile by another request are skipped.
+ */
+async function* selectChunks(ctx: ProxyContext, s: z.infer<typeof selection>): AsyncGenerator<DeadLetter[]> {
   if (s.ids) {
-    const out: DeadLetter[] = [];
+    let chunk: DeadLetter[] = [];
     for (const id of s.ids) {
       const seq = ctx.store.deadLetterSeq(id);
-      if (seq !== undefined) out.push(await ctx.store.readDeadLetter(seq));
+      if (seq === undefined) continue;
+      chunk.push(await ctx.store.readDeadLetter(seq));
+      if (chunk.length === CHUNK) {
+        yield chunk;
+        chunk = [];
+      }
     }
-    return out;
+    if (chunk.length > 0) yield chunk;
+    return;
   }
   const q = { host: s.host, since: s.since, until: s.until, limit: 0 };
-  const out: DeadLetter[] = [];
-  for await (const l of ctx.store.deadLetters()) if (inWindow(q, l.info.host, l.info.deadAt)) out.push(l);
-  return out;
+  let from = 0;
+  for (;;) {
+    const chunk: DeadLetter[] = [];
+    let more = false;
+    for await (const l of ctx.store.deadLetters(from)) {
+      if (!inWindow(q, l.info.host, l.info.deadAt)) continue;
+      if (chunk.length === CHUNK) {
+        more = true;
+        break;
+      }
+      chunk.push(l);
+    }
+    if (chunk.length > 0) yield chunk;
+    if (!more) return;
+    from = (chunk.at(-1)?.seq ?? from) + 1;
+  }
+}
+
+/**
+ * Redrive and purge run one at a time: two concurrent redrives of the same letters would otherwise both
+ * copy them.
+ */
+function serialized(): <T>(task: () => Promise<T>) => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve();
+  return (task) => {
+    const run = tail.then(task, task);
+    tail = run.catch(() => undefined);
+    return run;
+  };
+}
+
+type Edit = z.infer<typeof redriveBody>['edit'];
+
+/** The new request a redrive stores for a dead letter, with the edits applied. */
+function redriveCopy(l: DeadLetter, newId: string, edit: Edit, now: number) {
+  const old = l.request;
+  const headers = { ...old.message.headers };
+  for (const [name, value] of Object.entries(edit?.headers ?? {})) {
+    if (value === null) delete headers[name.toLowerCase()];
+    else headers[name.toLowerCase()] = value;
+  }
+  const body =
+    edit?.bodyBase64 !== undefined
+      ? Buffer.from(edit.bodyBase64, 'base64')
+      : edit?.body !== undefined
+        ? Buffer.from(edit.body)
+        : old.message.body;
+  return {
+    ...old,
+    target: edit?.target ?? old.target,
+    redrivenFrom: old.message.id,
+    message: { id: newId, body, headers, attempt: 0, createdAt: now },
+  };
 }
 
 /** Inspect, redrive (optionally edited) and purge dead-lettered requests. */
 export function registerDeadLetterRoutes(app: FastifyInstance, ctx: ProxyContext, guard: AdminGuard): void {
+  const exclusive = serialized();
   app.get('/_dispatcher/dead-letters', { preHandler: guard }, async (request, reply) => {
     const q = listQuery.safeParse(request.query);
     if (!q.success) return reply.code(400).send({ error: 'invalid_query', message: zodMessage(q.error) });
     const items = [];
     let next: number | undefined;
+    const wanted = q.data.status;
     for await (const l of ctx.store.deadLetters(q.data.cursor ?? 0)) {
       if (!inWindow(q.data, l.info.host, l.info.deadAt)) continue;
+      if (wanted && !wanted.has(l.info.reason) && !wanted.has(String(l.info.lastStatus))) continue;
       if (items.length === q.data.limit) {
         next = l.seq;
         break;
       }
       items.push(view(l));
     }
+    // `total` counts every dead letter, whatever the filters.
     return { items, total: ctx.store.deadLetterCount, ...(next === undefined ? {} : { next }) };
   });
 
@@ -103,45 +196,38 @@ export function registerDeadLetterRoutes(app: FastifyInstance, ctx: ProxyContext
       const check = ctx.policy.checkUrl(new URL(edit.target));
       if (!check.ok) return reply.code(403).send({ error: 'destination_not_allowed', message: check.reason });
     }
-    const letters = await select(ctx, parsed.data);
-    const now = Date.now();
-    const redriven: Array<{ from: string; id: string }> = [];
-    for (const l of letters) {
-      const old = l.request;
-      const headers = { ...old.message.headers };
-      for (const [name, value] of Object.entries(edit?.headers ?? {})) {
-        if (value === null) delete headers[name.toLowerCase()];
-        else headers[name.toLowerCase()] = value;
+    return exclusive(async () => {
+      const now = Date.now();
+      const redriven: Array<{ from: string; id: string }> = [];
+      let count = 0;
+      for await (const letters of selectChunks(ctx, parsed.data)) {
+        // Another request may have redriven or purged some of them since they were read.
+        const current = letters.filter((l) => ctx.store.deadLetterSeq(l.request.message.id) === l.seq);
+        for (const l of current) {
+          const id = await ctx.enqueue((newId) => redriveCopy(l, newId, edit, now), now);
+          count++;
+          if (redriven.length < MAX_LISTED) redriven.push({ from: l.request.message.id, id });
+        }
+        // The copies are durable in the main log before the dead letters go.
+        await ctx.store.removeDeadLetters(current);
       }
-      const body =
-        edit?.bodyBase64 !== undefined
-          ? Buffer.from(edit.bodyBase64, 'base64')
-          : edit?.body !== undefined
-            ? Buffer.from(edit.body)
-            : old.message.body;
-      const id = await ctx.enqueue(
-        (newId) => ({
-          ...old,
-          target: edit?.target ?? old.target,
-          redrivenFrom: old.message.id,
-          message: { id: newId, body, headers, attempt: 0, createdAt: now },
-        }),
-        now,
-      );
-      redriven.push({ from: old.message.id, id });
-    }
-    // The copies are durable in the main log before the dead letters go.
-    await ctx.store.removeDeadLetters(letters);
-    return { redriven };
+      return { redriven, count, ...(count > redriven.length ? { truncated: true } : {}) };
+    });
   });
 
   app.post('/_dispatcher/dead-letters/purge', { preHandler: guard }, async (request, reply) => {
     const parsed = selection.safeParse(parseJson(request.body));
     if (!parsed.success)
       return reply.code(400).send({ error: 'invalid_body', message: zodMessage(parsed.error) });
-    const letters = await select(ctx, parsed.data);
-    await ctx.store.removeDeadLetters(letters);
-    return { purged: letters.length };
+    return exclusive(async () => {
+      let purged = 0;
+      for await (const letters of selectChunks(ctx, parsed.data)) {
+        const current = letters.filter((l) => ctx.store.deadLetterSeq(l.request.message.id) === l.seq);
+        await ctx.store.removeDeadLetters(current);
+        purged += current.length;
+      }
+      return { purged };
+    });
   });
 }
 

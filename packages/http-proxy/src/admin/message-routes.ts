@@ -5,7 +5,7 @@ import { seqOfMessageId } from '../proxy-message-id.js';
 import { MainRecord } from '../store/record-types.js';
 import { decodeStoredRequest, type StoredRequest } from '../stored-request.js';
 import type { AdminGuard } from './admin-auth.js';
-import { inWindow, listQuery, zodMessage } from './list-query.js';
+import { inWindow, listQuery, PENDING_STATUSES, zodMessage } from './list-query.js';
 
 function describe(ctx: ProxyContext, seq: number, req: StoredRequest) {
   const attempt = ctx.store.attemptState(seq);
@@ -80,17 +80,26 @@ export function registerMessageRoutes(app: FastifyInstance, ctx: ProxyContext, g
   app.get('/_dispatcher/messages', { preHandler: guard }, async (request, reply) => {
     const q = listQuery.safeParse(request.query);
     if (!q.success) return reply.code(400).send({ error: 'invalid_query', message: zodMessage(q.error) });
+    const wanted = q.data.status;
+    const unknown = [...(wanted ?? [])].filter((s) => !(PENDING_STATUSES as readonly string[]).includes(s));
+    if (unknown.length > 0)
+      return reply.code(400).send({
+        error: 'invalid_query',
+        message: `status: unknown ${unknown.join(', ')} (one or more of ${PENDING_STATUSES.join(', ')})`,
+      });
     const items = [];
     let next: number | undefined;
     for await (const rec of ctx.store.main.live({ fromSeq: q.data.cursor ?? 0 })) {
       if (rec.type !== MainRecord.Request) continue;
       const req = decodeStoredRequest(rec.body);
       if (!inWindow(q.data, new URL(originOf(req.target)).host, req.message.createdAt)) continue;
+      const item = describe(ctx, rec.seq, req);
+      if (wanted && !wanted.has(item.status)) continue;
       if (items.length === q.data.limit) {
         next = rec.seq;
         break;
       }
-      items.push(describe(ctx, rec.seq, req));
+      items.push(item);
     }
     return { items, ...(next === undefined ? {} : { next }) };
   });

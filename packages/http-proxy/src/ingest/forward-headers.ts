@@ -7,7 +7,7 @@
  */
 
 // Hop-by-hop headers, plus the ones undici sets itself or rejects outright.
-const DROPPED = new Set([
+export const DROPPED_HEADERS: ReadonlySet<string> = new Set([
   'connection',
   'keep-alive',
   'proxy-connection',
@@ -42,7 +42,7 @@ export function forwardHeaders(
   incoming: Record<string, string | string[] | undefined>,
 ): Record<string, string | string[]> {
   // Copy the drop list only when Connection names extra hop-by-hop headers (rare).
-  let dropped: ReadonlySet<string> = DROPPED;
+  let dropped: ReadonlySet<string> = DROPPED_HEADERS;
   for (const name in incoming) {
     const value = incoming[name];
     if (value === undefined || name.toLowerCase() !== 'connection') continue;
@@ -50,7 +50,7 @@ export function forwardHeaders(
       for (const token of line.split(',')) {
         const listed = token.trim().toLowerCase();
         if (listed === '') continue;
-        if (dropped === DROPPED) dropped = new Set(DROPPED);
+        if (dropped === DROPPED_HEADERS) dropped = new Set(DROPPED_HEADERS);
         (dropped as Set<string>).add(listed);
       }
     }
