@@ -116,6 +116,43 @@ describe('forwarding', () => {
     expect(proxy.store.main.liveCount).toBe(0);
   });
 
+  it('answers 413 to a large body, declared or streamed, instead of resetting the connection', async () => {
+    const dest = await sink();
+    const proxy = await startProxy({ maxBodyBytes: 64 * 1024 });
+    const big = Buffer.alloc(4 * 1024 * 1024, 7);
+    const post = (chunked: boolean) =>
+      new Promise<number>((resolve, reject) => {
+        const req = request(`${proxy.url}/big`, {
+          method: 'POST',
+          headers: {
+            'x-dispatcher-origin-host': dest.url,
+            ...(chunked ? {} : { 'content-length': String(big.length) }),
+          },
+        });
+        req.on('response', (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        // Written in pieces, as a client streaming a file would.
+        let offset = 0;
+        const next = () => {
+          while (offset < big.length) {
+            const piece = big.subarray(offset, offset + 256 * 1024);
+            offset += piece.length;
+            if (!req.write(piece)) return void req.once('drain', next);
+          }
+          req.end();
+        };
+        next();
+      });
+    for (let i = 0; i < 3; i++) {
+      expect(await post(false)).toBe(413);
+      expect(await post(true)).toBe(413);
+    }
+    expect(proxy.engine.backlog).toBe(0);
+  });
+
   it('refuses loopback and private destinations by default (no open relay), allows what is configured', async () => {
     const dest = await sink();
     const strict = await startProxy({ allowedDestinations: undefined });
