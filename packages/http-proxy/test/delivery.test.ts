@@ -1,5 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { exponentialBackoff, noopLogger } from '@dispatcher/core';
+import type { Dispatcher } from 'undici';
+import { describe, expect, it, vi } from 'vitest';
+import { DeliveryEngine } from '../src/delivery/delivery-engine.js';
 import { verifyWebhook } from '../src/delivery/webhook-signature.js';
+import { ProxyMetrics } from '../src/proxy-metrics.js';
+import type { ProxyStore } from '../src/store/proxy-store.js';
 import { Sink } from './helpers/sink.js';
 import { eventually, onCleanup, send, sleep, startProxy } from './helpers/start-proxy.js';
 
@@ -173,6 +178,140 @@ describe('delivery', () => {
     expect(
       verifyWebhook(secret, headers, Buffer.from('{"a":2}'), { toleranceSec: 60, now: Date.now() }),
     ).toEqual({ ok: false, reason: 'no_matching_signature' });
+  });
+
+  it('refuses a malformed whsec_ signing secret when the engine is built, with a coded error', () => {
+    const options = {
+      workers: 1,
+      perDestinationConcurrency: 1,
+      defaultTimeoutMs: 1000,
+      retryLimit: 1,
+      retryPolicy: (maxAttempts: number) => exponentialBackoff({ baseMs: 10, capMs: 10, maxAttempts }),
+      destinations: [],
+      failureThreshold: 5,
+      cooldownMs: 5000,
+      maxCooldownMs: 300_000,
+      hotCacheBytes: 0,
+    };
+    const deps = {
+      store: {} as ProxyStore,
+      dispatcher: {} as Dispatcher,
+      logger: noopLogger,
+      metrics: new ProxyMetrics(),
+      sendCallback: async () => {},
+    };
+    let error: unknown;
+    try {
+      new DeliveryEngine({ ...options, signingSecret: 'whsec_not base64!' }, deps);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toMatchObject({ code: 'DSP_PROXY_INVALID_ARGUMENT', details: { option: 'signingSecret' } });
+    expect(
+      () =>
+        new DeliveryEngine(
+          { ...options, signingSecret: `whsec_${Buffer.from('k').toString('base64')}` },
+          deps,
+        ),
+    ).not.toThrow();
+  });
+
+  it('tries a request again after an error in its bookkeeping instead of stranding it', async () => {
+    const dest = await sink();
+    dest.behave = (_r, i) => ({ kind: 'status', status: i === 0 ? 503 : 200 });
+    const proxy = await startProxy();
+    const record = vi.spyOn(proxy.store, 'recordAttempt').mockRejectedValueOnce(new Error('EIO: disk error'));
+    await send(proxy, '/j', to(dest));
+    await eventually(() => record.mock.calls.length === 1);
+    await sleep(50);
+    expect(proxy.engine.backlog).toBe(1); // waiting for its next attempt, still counted
+    await dest.waitFor(2, 5000);
+    await eventually(() => proxy.engine.backlog === 0);
+    expect(dest.received.map((r) => r.url)).toEqual(['/j', '/j']);
+  });
+
+  it('tries a request again after its record could not be read', async () => {
+    const dest = await sink();
+    const proxy = await startProxy({ hotCacheBytes: 0 });
+    const read = vi
+      .spyOn(proxy.store.main, 'read')
+      .mockRejectedValueOnce(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' }));
+    await send(proxy, '/unreadable', to(dest));
+    await eventually(() => read.mock.calls.length >= 1);
+    await sleep(50);
+    expect(dest.received.length).toBe(0);
+    expect(proxy.engine.backlog).toBe(1);
+    await dest.waitFor(1, 5000);
+    expect(dest.received[0]?.url).toBe('/unreadable');
+    await eventually(() => proxy.engine.backlog === 0);
+  });
+
+  it('gives the breaker probe back when an attempt fails before its call, so the destination resumes', async () => {
+    const dest = await sink();
+    dest.behave = (_r, i) => ({ kind: 'status', status: i === 0 ? 500 : 200 });
+    const proxy = await startProxy({
+      failureThreshold: 1,
+      cooldownMs: 300,
+      workers: 1,
+      perDestinationConcurrency: 1,
+      retryBaseMs: 1000,
+      retryMaxMs: 1000,
+    });
+    await send(proxy, '/a', to(dest));
+    await dest.waitFor(1); // the circuit opens
+    await eventually(() => proxy.engine.backlog === 1 && proxy.engine.inflight === 0);
+    // The next attempt (the probe, once the cooldown is over) fails before it calls the destination.
+    const state = vi.spyOn(proxy.store, 'attemptState').mockImplementationOnce(() => {
+      throw new Error('bookkeeping failed');
+    });
+    await send(proxy, '/b', to(dest));
+    await eventually(() => state.mock.calls.length >= 1);
+    await eventually(() => proxy.engine.backlog === 0, 8000);
+    expect(dest.received.map((r) => r.url).sort()).toEqual(['/a', '/a', '/b']);
+  });
+
+  it('stores the failure callback before the request leaves the main log, and sends it once', async () => {
+    const dest = await sink();
+    const hooks = await sink();
+    dest.behave = () => ({ kind: 'status', status: 410 });
+    const proxy = await startProxy();
+    const store = proxy.store;
+    const accept = store.accept.bind(store);
+    // What the log holds when the callback is stored; the first try fails as a full disk would.
+    const atCallback: Array<{ requestLive: boolean; deadLetters: number }> = [];
+    let requestSeq: number | undefined;
+    vi.spyOn(store, 'accept').mockImplementation(async (build, now, idem) => {
+      if (requestSeq === undefined) {
+        const accepted = await accept(build, now, idem); // the request itself
+        requestSeq = accepted.seq;
+        return accepted;
+      }
+      atCallback.push({ requestLive: store.main.has(requestSeq), deadLetters: store.deadLetterCount });
+      if (atCallback.length === 1) throw new Error('ENOSPC: no space left on device');
+      return accept(build, now, idem);
+    });
+    // And the first dead-letter write fails after the callback is stored: the callback is not repeated.
+    const deadLetter = vi.spyOn(store, 'deadLetter');
+    deadLetter.mockRejectedValueOnce(new Error('EIO: disk error'));
+    const { json } = await send(
+      proxy,
+      '/gone',
+      to(dest, { 'x-dispatcher-failure-callback': `${hooks.url}/failed` }),
+    );
+    await hooks.waitFor(1, 8000);
+    await eventually(() => store.deadLetterCount === 1, 8000);
+    expect(atCallback).toEqual([
+      { requestLive: true, deadLetters: 0 },
+      { requestLive: true, deadLetters: 0 },
+    ]);
+    expect(JSON.parse(hooks.received[0]!.body.toString())).toMatchObject({
+      id: json.id,
+      event: 'dead-lettered',
+    });
+    expect(dest.received.length).toBe(3); // the first store error and the dead-letter error each re-ran it
+    expect(deadLetter).toHaveBeenCalledTimes(2);
+    await sleep(100);
+    expect(hooks.received.length).toBe(1);
   });
 
   it('keeps one slow destination from stalling the others', async () => {

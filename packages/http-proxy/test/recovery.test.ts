@@ -1,6 +1,9 @@
 import { appendFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { DurableLog } from '@dispatcher/core';
+import { describe, expect, it, vi } from 'vitest';
+import { seqOfMessageId } from '../src/proxy-message-id.js';
+import { ProxyStore } from '../src/store/proxy-store.js';
 import { Sink } from './helpers/sink.js';
 import { eventually, onCleanup, send, sleep, startProxy, tempDir } from './helpers/start-proxy.js';
 
@@ -58,6 +61,64 @@ describe('recovery and operation', () => {
     await dest.waitFor(3, 5000);
     expect(dest.received.map((r) => r.headers['x-dispatcher-attempt'])).toEqual(['1', '2', '3']);
     await eventually(() => second.engine.backlog === 0);
+  });
+
+  it('keeps retry state that deliveries create while recovery is still reading the log', async () => {
+    const dataDir = tempDir();
+    const dest = await sink();
+    dest.behave = (r) => ({ kind: 'status', status: r.url === '/m0' ? 500 : 200 });
+    const store = await ProxyStore.open({ dir: dataDir });
+    const now = Date.now();
+    const ids: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      const accepted = await store.accept(
+        (id) => ({
+          message: { id, body: Buffer.from(`b${i}`), headers: {}, attempt: 0, createdAt: now },
+          method: 'POST',
+          target: `${dest.url}/m${i}`,
+        }),
+        now,
+      );
+      ids.push(accepted.id);
+    }
+    await store.close();
+    // A slow read stands in for a large backlog: deliveries (and /m0's failures) overlap recovery.
+    const live = DurableLog.prototype.live;
+    const slow = vi.spyOn(DurableLog.prototype, 'live').mockImplementation(async function* (
+      this: DurableLog,
+      options,
+    ) {
+      for await (const rec of live.call(this, options)) {
+        await sleep(5);
+        yield rec;
+      }
+    });
+    onCleanup(async () => slow.mockRestore());
+    const opts = {
+      dataDir,
+      workers: 1,
+      perDestinationConcurrency: 1,
+      failureThreshold: 1000,
+      retryLimit: 1000,
+      retryBaseMs: 20,
+      retryMaxMs: 40,
+    };
+    const first = await startProxy(opts);
+    slow.mockRestore();
+    const m0 = () => dest.received.filter((r) => r.url === '/m0');
+    const failedDuringRecovery = m0().length;
+    expect(failedDuringRecovery).toBeGreaterThanOrEqual(1);
+    await eventually(() => m0().length >= failedDuringRecovery + 3);
+    await first.close();
+    const attempts = m0().map((r) => Number(r.headers['x-dispatcher-attempt']));
+    expect(attempts).toEqual(attempts.map((_, i) => i + 1));
+    // The attempt record is in the log too: a restart continues the count.
+    const seq = seqOfMessageId(ids[0] as string) as number;
+    dest.behave = () => ({ kind: 'status', status: 200 });
+    const second = await startProxy({ ...opts, retryBaseMs: 20, retryMaxMs: 20 });
+    expect(second.store.attemptState(seq)?.attempt).toBe(attempts.length);
+    await eventually(() => m0().length === attempts.length + 1);
+    expect(m0().at(-1)?.headers['x-dispatcher-attempt']).toBe(String(attempts.length + 1));
   });
 
   it('refuses a second instance on the same data directory with a clear error', async () => {

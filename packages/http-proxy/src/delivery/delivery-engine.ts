@@ -6,8 +6,10 @@
  *
  * One attempt:   read request ─▶ HTTP call ─▶ decide ─┬─ success ──────▶ callback? ─▶ ack
  *                                                     ├─ retry ────────▶ ATTEMPT record ─▶ heap
- *                                                     └─ dead-letter ──▶ DEAD record ─▶ failure callback? ─▶ ack
+ *                                                     └─ dead-letter ──▶ failure callback? ─▶ DEAD record ─▶ ack
+ *                 any step throws (disk, signing…) ─────────────────────▶ heap after 1 s, doubling up to 30 s
  *
+ * A callback is durable before its request leaves the main log, so a crash can repeat it but never lose it.
  * An attempt cut short by shutdown records nothing: the request is simply still pending at the next start.
  */
 import {
@@ -19,13 +21,14 @@ import {
   retryDecider,
 } from '@dispatcher/core';
 import type { Dispatcher } from 'undici';
+import { ProxyError } from '../errors.js';
 import type { ProxyMetrics } from '../proxy-metrics.js';
 import type { ProxyStore } from '../store/proxy-store.js';
 import { decodeStoredRequest, type StoredRequest } from '../stored-request.js';
 import type { DeliveryOptions } from './delivery-options.js';
 import { DestinationState } from './destination-state.js';
 import { DueHeap } from './due-heap.js';
-import { signWebhook } from './webhook-signature.js';
+import { type WebhookSigner, webhookSigner } from './webhook-signature.js';
 
 /** What the engine reports to the owner of callbacks. */
 export interface DeliveryEvent {
@@ -54,6 +57,9 @@ const RECENT_LIMIT = 100_000;
 const HOT_WINDOW_MS = 1_000;
 // The response body is read and dropped (keep-alive needs it consumed); no need to hold more than this.
 const MAX_RESPONSE_BYTES = 1024 * 1024;
+// An attempt that failed on our side (not the destination's) is tried again after this, doubling per error.
+const ERROR_BACKOFF_MS = 1_000;
+const MAX_ERROR_BACKOFF_MS = 30_000;
 
 export class DeliveryEngine {
   readonly #opts: DeliveryOptions;
@@ -76,6 +82,11 @@ export class DeliveryEngine {
   #wakeTimer: NodeJS.Timeout | undefined;
   #stopped = false;
   #idle: Array<() => void> = [];
+  readonly #sign: WebhookSigner | undefined;
+  /** Consecutive attempts of a request that threw (store, signing…), for the backoff before the next. */
+  readonly #errors = new Map<number, number>();
+  /** Requests whose failure callback is stored but which are not dead-lettered yet (that step threw). */
+  readonly #failureCallbackStored = new Set<number>();
   /** Recently delivered ids (bounded), so status look-ups can answer `delivered` after the ack. */
   readonly recentlyDelivered = new Map<string, { at: number; attempts: number; status?: number }>();
 
@@ -87,6 +98,7 @@ export class DeliveryEngine {
     this.#metrics = deps.metrics;
     this.#clock = deps.clock ?? Date.now;
     this.#sendCallback = deps.sendCallback;
+    this.#sign = options.signingSecret === undefined ? undefined : signerFor(options.signingSecret);
   }
 
   /** Requests accepted and not yet finished (queued, scheduled or in flight). */
@@ -195,7 +207,8 @@ export class DeliveryEngine {
         return;
       }
       const seq = picked.queue.shift() as number;
-      void this.#attempt(seq, picked);
+      // canAttempt() just said yes: outside `closed` that means this attempt holds the single probe slot.
+      void this.#attempt(seq, picked, picked.breaker.state === 'half-open');
     }
   }
 
@@ -237,11 +250,15 @@ export class DeliveryEngine {
     return decider;
   }
 
-  async #attempt(seq: number, dest: DestinationState): Promise<void> {
+  async #attempt(seq: number, dest: DestinationState, probe: boolean): Promise<void> {
     const ctl = new AbortController();
     this.#inflight.set(seq, ctl);
     dest.inflight++;
     let finished = true;
+    // Whether the breaker got this attempt's outcome; a probe that reports none must give its slot back.
+    let reported = false;
+    // Whether the next attempt is already in the heap.
+    let scheduled = false;
     try {
       const request = this.#cache.get(seq) ?? (await this.#readRequest(seq));
       if (!request) return;
@@ -264,6 +281,7 @@ export class DeliveryEngine {
       const error = outcome.kind === 'error' ? errorText(outcome.error) : undefined;
       switch (verdict.action) {
         case 'success': {
+          reported = true;
           dest.breaker.onSuccess();
           this.#timer(dest, 'delivered').observe(seconds);
           if (request.callbackUrl && request.kind !== 'callback') {
@@ -289,6 +307,7 @@ export class DeliveryEngine {
           break;
         }
         case 'retry': {
+          reported = true;
           dest.breaker.onFailure();
           this.#timer(dest, 'failed').observe(seconds);
           const nextAt = this.#clock() + verdict.delayMs;
@@ -302,6 +321,7 @@ export class DeliveryEngine {
           });
           this.#metrics.retried.inc();
           finished = false;
+          scheduled = true;
           this.#heap.push(nextAt, seq, dest.index);
           this.#armHeapTimer();
           this.#log.debug(
@@ -312,6 +332,7 @@ export class DeliveryEngine {
         }
         case 'dead-letter':
         case 'give-up': {
+          reported = true;
           // A 4xx means the destination is up and answering: only exhausted retries count against it.
           if (verdict.reason === 'not-retryable' && status !== undefined) dest.breaker.onSuccess();
           else dest.breaker.onFailure();
@@ -322,20 +343,13 @@ export class DeliveryEngine {
                 ? 'not-retryable-error'
                 : `status-${status}`
               : verdict.reason;
-          await this.#store.deadLetter(seq, request, {
-            reason,
-            attempts: attempt,
-            deadAt: this.#clock(),
-            host: dest.host,
-            ...(status === undefined ? {} : { lastStatus: status }),
-            ...(error === undefined ? {} : { lastError: error }),
-          });
-          this.#metrics.deadLettered.inc();
-          this.#log.warn(
-            { id: request.message.id, attempts: attempt, reason, status, error },
-            'request dead-lettered',
-          );
-          if (request.failureCallbackUrl && request.kind !== 'callback') {
+          // The callback is stored while the request is still in the main log (as on success): a crash in
+          // between repeats the callback at worst, where the other order could lose it.
+          if (
+            request.failureCallbackUrl &&
+            request.kind !== 'callback' &&
+            !this.#failureCallbackStored.has(seq)
+          ) {
             await this.#sendCallback(request.failureCallbackUrl, {
               id: request.message.id,
               event: 'dead-lettered',
@@ -345,18 +359,55 @@ export class DeliveryEngine {
               ...(error === undefined ? {} : { error }),
               at: this.#clock(),
             });
+            // If the dead-letter step below throws, the attempt is made again: not the callback.
+            this.#failureCallbackStored.add(seq);
           }
+          await this.#store.deadLetter(seq, request, {
+            reason,
+            attempts: attempt,
+            deadAt: this.#clock(),
+            host: dest.host,
+            ...(status === undefined ? {} : { lastStatus: status }),
+            ...(error === undefined ? {} : { lastError: error }),
+          });
+          this.#failureCallbackStored.delete(seq);
+          this.#metrics.deadLettered.inc();
+          this.#log.warn(
+            { id: request.message.id, attempts: attempt, reason, status, error },
+            'request dead-lettered',
+          );
           break;
         }
       }
+      this.#errors.delete(seq);
     } catch (err) {
-      // The store failed (disk): the request stays in the log and is retried at the next start.
-      finished = false;
-      this.#log.error({ err, seq }, 'delivery bookkeeping failed');
+      // Our side failed (a disk error, a record over the log's size limit, signing…), not the destination.
+      // The request is still in the log: try it again after a backoff rather than leave it stranded (out of
+      // the backlog, and holding the breaker's probe) until the next start.
+      if (scheduled || !this.#store.main.has(seq)) {
+        // The outcome was already settled (next attempt queued, or the request left the log).
+        this.#log.error({ err, seq }, 'delivery bookkeeping failed after the outcome was recorded');
+      } else {
+        finished = false;
+        const errors = (this.#errors.get(seq) ?? 0) + 1;
+        this.#errors.set(seq, errors);
+        const delayMs = Math.min(ERROR_BACKOFF_MS * 2 ** (errors - 1), MAX_ERROR_BACKOFF_MS);
+        this.#heap.push(this.#clock() + delayMs, seq, dest.index);
+        this.#armHeapTimer();
+        this.#log.error(
+          { err, seq, errors, retryInMs: delayMs },
+          'attempt failed on our side; retrying later',
+        );
+      }
     } finally {
+      if (probe && !reported) dest.breaker.cancelAttempt();
       this.#inflight.delete(seq);
       dest.inflight--;
-      if (finished) this.#uncache(seq);
+      if (finished) {
+        this.#uncache(seq);
+        this.#errors.delete(seq);
+        this.#failureCallbackStored.delete(seq);
+      }
       if (this.#stopped) {
         if (this.#inflight.size === 0) for (const resolve of this.#idle.splice(0)) resolve();
       } else {
@@ -365,11 +416,19 @@ export class DeliveryEngine {
     }
   }
 
+  /**
+   * The request to attempt, or undefined when there is none to deliver: it left the log meanwhile, or its
+   * record is not a request. A failed read throws, and the attempt is made again later.
+   */
   async #readRequest(seq: number): Promise<StoredRequest | undefined> {
+    if (!this.#store.main.has(seq)) return undefined;
+    const rec = await this.#store.main.read(seq);
     try {
-      return decodeStoredRequest((await this.#store.main.read(seq)).body);
+      return decodeStoredRequest(rec.body);
     } catch (err) {
-      this.#log.error({ err, seq }, 'pending request cannot be read; skipped');
+      // Reading again cannot help: reported and left in the log for inspection, as recovery does.
+      this.#log.error({ err, seq }, 'pending request cannot be decoded; skipped');
+      this.#store.undecodable.push(seq);
       return undefined;
     }
   }
@@ -424,11 +483,8 @@ export class DeliveryEngine {
     headers['x-dispatcher-message-id'] = request.message.id;
     headers['x-dispatcher-attempt'] = String(attempt);
     const body = request.message.body;
-    if (this.#opts.signingSecret) {
-      Object.assign(
-        headers,
-        signWebhook(this.#opts.signingSecret, request.message.id, Math.floor(this.#clock() / 1000), body),
-      );
+    if (this.#sign) {
+      Object.assign(headers, this.#sign(request.message.id, Math.floor(this.#clock() / 1000), body));
     }
     const origin = originOf(request.target);
     try {
@@ -477,6 +533,18 @@ function isTimeout(outcome: RetryOutcome): boolean {
   return (
     outcome.kind === 'error' && (outcome.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT'
   );
+}
+
+/** Decodes the signing secret once, so a malformed one fails construction instead of every delivery. */
+function signerFor(secret: string): WebhookSigner {
+  try {
+    return webhookSigner(secret);
+  } catch (err) {
+    throw new ProxyError('DSP_PROXY_INVALID_ARGUMENT', `signingSecret: ${(err as Error).message}`, {
+      cause: err,
+      details: { option: 'signingSecret' },
+    });
+  }
 }
 
 function errorText(err: unknown): string {

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { signWebhook, verifyWebhook } from './webhook-signature.js';
+import { signWebhook, verifyWebhook, webhookSigner } from './webhook-signature.js';
 
 const enc = new TextEncoder();
 
@@ -82,6 +82,18 @@ describe('signWebhook', () => {
     expect(() => signWebhook('k', 'id', -1, body)).toThrow(TypeError);
     expect(() => signWebhook('k', 'id', 1.5, body)).toThrow(TypeError);
     expect(() => signWebhook('k', 'id', Number.NaN, body)).toThrow(TypeError);
+  });
+});
+
+describe('webhookSigner', () => {
+  it('checks the secret when it is made and then signs as signWebhook does', () => {
+    expect(() => webhookSigner('whsec_not base64!')).toThrow(TypeError);
+    expect(() => webhookSigner('')).toThrow(TypeError);
+    const secret = `whsec_${Buffer.from('some key').toString('base64')}`;
+    const sign = webhookSigner(secret);
+    const body = enc.encode('{"a":1}');
+    expect(sign('msg_1', 1_700_000_000, body)).toEqual(signWebhook(secret, 'msg_1', 1_700_000_000, body));
+    expect(() => sign('has space', 1, body)).toThrow(TypeError);
   });
 });
 

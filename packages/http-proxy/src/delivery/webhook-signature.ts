@@ -52,11 +52,45 @@ export function signWebhook(
   timestampSec: number,
   body: Uint8Array,
 ): WebhookSignatureHeaders {
+  checkSignable(msgId, timestampSec);
+  return signedHeaders(secretKey(secret), msgId, timestampSec, body);
+}
+
+/** Signs deliveries under one secret; see {@link signWebhook} for the arguments and errors. */
+export type WebhookSigner = (
+  msgId: string,
+  timestampSec: number,
+  body: Uint8Array,
+) => WebhookSignatureHeaders;
+
+/**
+ * A {@link WebhookSigner} for `secret`, decoded once here: a sender checks its secret when it starts rather
+ * than at its first delivery, and does not decode it again for every one.
+ *
+ * @throws TypeError for an empty or malformed secret
+ */
+export function webhookSigner(secret: string): WebhookSigner {
+  const key = secretKey(secret);
+  return (msgId, timestampSec, body) => {
+    checkSignable(msgId, timestampSec);
+    return signedHeaders(key, msgId, timestampSec, body);
+  };
+}
+
+function checkSignable(msgId: string, timestampSec: number): void {
   if (!MSG_ID.test(msgId)) throw new TypeError('Webhook message id must be non-empty visible ASCII');
   if (!Number.isSafeInteger(timestampSec) || timestampSec < 0) {
     throw new TypeError(`Webhook timestamp must be a non-negative integer of seconds; got ${timestampSec}`);
   }
-  const signature = sign(secretKey(secret), msgId, String(timestampSec), body).toString('base64');
+}
+
+function signedHeaders(
+  key: Buffer,
+  msgId: string,
+  timestampSec: number,
+  body: Uint8Array,
+): WebhookSignatureHeaders {
+  const signature = sign(key, msgId, String(timestampSec), body).toString('base64');
   return {
     'webhook-id': msgId,
     'webhook-timestamp': String(timestampSec),

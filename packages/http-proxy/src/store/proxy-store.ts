@@ -104,7 +104,11 @@ export class ProxyStore {
       this.#deadIds.set(request.message.id, rec.seq);
     }
     const stale: number[] = [];
+    // Highest seq this recovery read. Deliveries start while it still reads the log, so ATTEMPT records
+    // above it were written by the live engine and are never stale here.
+    let recoveredUpTo = -1;
     for await (const rec of this.main.live()) {
+      recoveredUpTo = rec.seq;
       if (rec.type === MainRecord.Attempt) {
         const { s, ...state } = JSON.parse(rec.body.toString()) as AttemptState & { s: number };
         const known = this.#attempts.get(s);
@@ -144,7 +148,7 @@ export class ProxyStore {
       pending++;
     }
     for (const [seq, entry] of this.#attempts) {
-      if (!live.has(seq)) {
+      if (!live.has(seq) && entry.seq <= recoveredUpTo) {
         stale.push(entry.seq);
         this.#attempts.delete(seq);
       }
