@@ -61,7 +61,11 @@ const MAX_RESPONSE_BYTES = 1024 * 1024;
 const ERROR_BACKOFF_MS = 1_000;
 const MAX_ERROR_BACKOFF_MS = 30_000;
 
+/** Destinations with a latency histogram of their own; the rest are labelled `other`. */
+const MAX_LABELLED_DESTINATIONS = 500;
+
 export class DeliveryEngine {
+  #labelledHosts = 0;
   readonly #opts: DeliveryOptions;
   readonly #store: ProxyStore;
   readonly #dispatcher: Dispatcher;
@@ -434,11 +438,17 @@ export class DeliveryEngine {
   }
 
   // Labelled children are looked up once per destination: observe() with labels hashes them every call.
+  // Past MAX_LABELLED_DESTINATIONS hosts, the rest share the label `other`: any caller can name new hosts,
+  // and every label set is a histogram kept for the life of the process.
   #timer(dest: DestinationState, outcome: 'delivered' | 'failed') {
-    dest.timers ??= {
-      delivered: this.#metrics.latency.labels(dest.host, 'delivered'),
-      failed: this.#metrics.latency.labels(dest.host, 'failed'),
-    };
+    if (!dest.timers) {
+      const label = this.#labelledHosts < MAX_LABELLED_DESTINATIONS ? dest.host : 'other';
+      if (label !== 'other') this.#labelledHosts++;
+      dest.timers = {
+        delivered: this.#metrics.latency.labels(label, 'delivered'),
+        failed: this.#metrics.latency.labels(label, 'failed'),
+      };
+    }
     const timers = dest.timers;
     return timers[outcome];
   }
