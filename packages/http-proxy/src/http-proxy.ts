@@ -141,6 +141,8 @@ export class HttpProxy {
     } catch (err) {
       this.#state = 'closed';
       await this.#app?.close().catch(() => {});
+      // Recovery may already have started deliveries (e.g. the port was taken): stop them before the log.
+      await this.#engine?.stop(0).catch(() => {});
       await this.#agent?.close().catch(() => {});
       await this.#store?.close();
       throw err;

@@ -127,6 +127,28 @@ describe('recovery and operation', () => {
     await expect(startProxy({ dataDir })).rejects.toMatchObject({ code: 'DSP_CORE_LOG_LOCKED' });
   });
 
+  it('delivers nothing and releases the data directory when it cannot listen', async () => {
+    const dataDir = tempDir();
+    const dest = await sink();
+    dest.behave = () => ({ kind: 'status', status: 503 });
+    const first = await startProxy({ dataDir, retryBaseMs: 50, retryMaxMs: 50, shutdownTimeoutMs: 10 });
+    await send(first, '/pending', { headers: { 'x-dispatcher-origin-host': dest.url } });
+    await dest.waitFor(1);
+    await first.close();
+    // The port is taken, so start() fails after recovery has queued the pending request.
+    const blocker = await startProxy();
+    const port = Number(new URL(blocker.url).port);
+    await expect(startProxy({ dataDir, port, retryBaseMs: 50, retryMaxMs: 50 })).rejects.toMatchObject({
+      code: 'EADDRINUSE',
+    });
+    const seen = dest.received.length;
+    await sleep(400);
+    expect(dest.received.length, 'deliveries after a failed start').toBe(seen);
+    dest.behave = () => ({ kind: 'status', status: 200 });
+    await startProxy({ dataDir });
+    await eventually(() => dest.received.some((r, i) => i >= seen && r.url === '/pending'));
+  });
+
   it('repairs a torn log tail at start-up and says so', async () => {
     const dataDir = tempDir();
     const dest = await sink();
