@@ -35,7 +35,10 @@ export class BrokerServer extends Lifecycle {
     this.#options = o;
     const memory = new MemoryGauge(o.memoryHighWaterBytes);
     for (const name of o.vhosts)
-      this.#vhosts.set(name, new VirtualHost(name, memory, o.queueFlowHighWaterMessages));
+      this.#vhosts.set(
+        name,
+        new VirtualHost(name, memory, o.queueFlowHighWaterMessages, this.log.child({ vhost: name })),
+      );
     this.#settings = {
       heartbeatSeconds: o.heartbeatSeconds,
       frameMax: o.frameMaxBytes,

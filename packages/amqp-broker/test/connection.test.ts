@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ByteWriter } from '../src/codec/byte-writer.js';
 import { fieldBoolean, str, writeFieldValue } from '../src/codec/field-table.js';
+import { writeHeaderFrame, writeMethodFrame } from '../src/codec/frame-encoder.js';
 import { FRAME_BODY, FRAME_HEARTBEAT, MethodId } from '../src/codec/generated/amqp-spec.js';
 import type { BrokerServer } from '../src/index.js';
 import { PROTOCOL_HEADER, RawClient } from './helpers/raw-client.js';
@@ -192,6 +193,50 @@ describe('content', () => {
     c.close();
   });
 
+  it('allocates a body as its bytes arrive, not from the size its header announces', async () => {
+    const c = await RawClient.connect(port);
+    await c.handshake();
+    const channels = 8;
+    const announced = 64 * 2 ** 20;
+    const before = process.memoryUsage().arrayBuffers;
+    for (let ch = 1; ch <= channels; ch++) {
+      await c.openChannel(ch);
+      const w = new ByteWriter(256);
+      writeMethodFrame(w, ch, {
+        id: MethodId.BasicPublish,
+        ticket: 0,
+        exchange: '',
+        routingKey: 'nowhere',
+        mandatory: false,
+        immediate: false,
+      });
+      writeHeaderFrame(w, ch, 60, announced, {});
+      c.write(w.toBuffer());
+    }
+    // Frames are handled in order: once this channel is open, every header above has been seen.
+    await c.openChannel(channels + 1);
+    const grown = process.memoryUsage().arrayBuffers - before;
+    // Up front, that would have been channels × 64 MiB = 512 MiB.
+    expect(grown).toBeLessThan(32 * 2 ** 20);
+    // And a body still assembles across frames.
+    c.send(channels + 1, declare(''));
+    const { queue } = await c.expectMethod(MethodId.QueueDeclareOk, channels + 1);
+    const body = Buffer.from(Array.from({ length: 20_000 }, (_, i) => i % 251));
+    c.publish(channels + 1, '', queue, body, {}, 3000);
+    c.send(channels + 1, { id: MethodId.BasicGet, ticket: 0, queue, noAck: true });
+    await c.expectMethod(MethodId.BasicGetOk, channels + 1);
+    await c.until(
+      () =>
+        c.frames.filter((f) => f.type === FRAME_BODY).reduce((n, f) => n + f.payload.length, 0) ===
+        body.length,
+      3000,
+      'body',
+    );
+    const got = Buffer.concat(c.frames.filter((f) => f.type === FRAME_BODY).map((f) => f.payload));
+    expect(got.equals(body)).toBe(true);
+    c.close();
+  });
+
   it('closes the channel (406) for a message over maxMessageBytes, keeping the connection', async () => {
     const { server: small } = await startBroker({ maxMessageBytes: 100 });
     try {
@@ -232,30 +277,20 @@ describe('transactions and flow', () => {
     c.close();
   });
 
-  it('channel.flow(false) pauses deliveries until flow(true)', async () => {
+  it('answers channel.flow(active=true); active=false closes the connection with 540 as RabbitMQ does', async () => {
     const c = await RawClient.connect(port);
     await c.handshake();
     await c.openChannel(1);
-    c.send(1, declare(''));
-    const { queue } = await c.expectMethod(MethodId.QueueDeclareOk, 1);
-    c.send(1, { id: MethodId.ChannelFlow, active: false });
-    expect((await c.expectMethod(MethodId.ChannelFlowOk, 1)).active).toBe(false);
-    c.send(1, {
-      id: MethodId.BasicConsume,
-      ticket: 0,
-      queue,
-      consumerTag: 'c1',
-      noLocal: false,
-      noAck: true,
-      exclusive: false,
-      nowait: false,
-      arguments: new Map(),
-    });
-    await c.expectMethod(MethodId.BasicConsumeOk, 1);
-    c.publish(1, '', queue, Buffer.from('x'));
-    await expect(c.expectMethod(MethodId.BasicDeliver, 1, 300)).rejects.toThrow();
     c.send(1, { id: MethodId.ChannelFlow, active: true });
-    await c.expectMethod(MethodId.BasicDeliver, 1);
+    expect((await c.expectMethod(MethodId.ChannelFlowOk, 1)).active).toBe(true);
+    c.send(1, { id: MethodId.ChannelFlow, active: false });
+    const close = await c.expectMethod(MethodId.ConnectionClose, 0);
+    expect(close).toMatchObject({
+      replyCode: 540,
+      replyText: 'NOT_IMPLEMENTED - active=false',
+      classId: 20,
+      methodId: 20,
+    });
     c.close();
   });
 

@@ -13,19 +13,47 @@ import { rabbitTarget, startBroker, type Target, uniqueName } from './helpers/ta
 interface Outcome {
   readonly closed: 'connection' | 'channel' | 'none';
   readonly replyCode?: number;
+  /** Class and method ids of the close (compared only for scenarios that name them). */
+  readonly method?: readonly [number, number];
 }
 
-async function observe(client: RawClient, timeoutMs = 3000): Promise<Outcome> {
+async function observe(client: RawClient, withMethod: boolean, timeoutMs = 3000): Promise<Outcome> {
   try {
     await client.until(() => client.closeMethod() !== undefined || client.closed, timeoutMs, 'close');
   } catch {
     return { closed: 'none' };
   }
   const m = client.closeMethod();
-  if (m?.id === MethodId.ConnectionClose) return { closed: 'connection', replyCode: m.replyCode };
-  if (m?.id === MethodId.ChannelClose) return { closed: 'channel', replyCode: m.replyCode };
-  return { closed: 'connection' };
+  if (m?.id !== MethodId.ConnectionClose && m?.id !== MethodId.ChannelClose) return { closed: 'connection' };
+  const closed = m.id === MethodId.ConnectionClose ? 'connection' : 'channel';
+  return withMethod
+    ? { closed, replyCode: m.replyCode, method: [m.classId, m.methodId] }
+    : { closed, replyCode: m.replyCode };
 }
+
+/** A content header frame for class `classId` with `properties` (flags included) taken as given. */
+function rawHeaderFrame(channel: number, classId: number, bodySize: number, properties: string): Buffer {
+  const props = Buffer.from(properties, 'hex');
+  const frame = Buffer.alloc(8 + 12 + props.length);
+  frame[0] = 2;
+  frame.writeUInt16BE(channel, 1);
+  frame.writeUInt32BE(12 + props.length, 3);
+  frame.writeUInt16BE(classId, 7);
+  frame.writeUInt32BE(Math.floor(bodySize / 2 ** 32), 11);
+  frame.writeUInt32BE(bodySize % 2 ** 32, 15);
+  props.copy(frame, 19);
+  frame[frame.length - 1] = 0xce;
+  return frame;
+}
+
+const publishMethod = {
+  id: MethodId.BasicPublish,
+  ticket: 0,
+  exchange: '',
+  routingKey: 'dsp-test-nowhere',
+  mandatory: false,
+  immediate: false,
+} as const;
 
 type Scenario = (c: RawClient) => Promise<void>;
 
@@ -49,6 +77,8 @@ interface ScenarioSpec {
   /** What RabbitMQ does when it differs from us (a documented deviation, see README). */
   readonly rabbitmq?: Outcome;
   readonly handshake?: Parameters<RawClient['handshake']>[0];
+  /** Compare the close's class and method ids too. */
+  readonly method?: boolean;
 }
 
 const scenarios: Record<string, ScenarioSpec> = {
@@ -81,6 +111,124 @@ const scenarios: Record<string, ScenarioSpec> = {
     scenario: async (c) => {
       await c.openChannel(1);
       c.send(1, { id: MethodId.ChannelOpen, outOfBand: '' });
+    },
+  },
+  'content header on a channel never opened': {
+    expected: { closed: 'connection', replyCode: 505, method: [0, 0] },
+    method: true,
+    scenario: async (c) => {
+      c.write(rawHeaderFrame(5, 60, 0, '0000'));
+    },
+  },
+  'body frame on a channel never opened': {
+    expected: { closed: 'connection', replyCode: 505, method: [0, 0] },
+    method: true,
+    scenario: async (c) => {
+      c.write(Buffer.from('03000500000002abcdce', 'hex'));
+    },
+  },
+  'content header for another class': {
+    expected: { closed: 'connection', replyCode: 505, method: [60, 40] },
+    method: true,
+    scenario: async (c) => {
+      await c.openChannel(1);
+      c.send(1, publishMethod);
+      c.write(rawHeaderFrame(1, 50, 0, '0000'));
+    },
+  },
+  // Property flags announcing a property whose bytes are missing: RabbitMQ fails decoding the properties
+  // (541, no method named) once the content is complete.
+  'content properties shorter than their flags announce': {
+    expected: { closed: 'connection', replyCode: 541, method: [0, 0] },
+    method: true,
+    scenario: async (c) => {
+      await c.openChannel(1);
+      c.send(1, publishMethod);
+      c.write(rawHeaderFrame(1, 60, 0, '8000'));
+    },
+  },
+  'content properties with bytes after the last property': {
+    expected: { closed: 'connection', replyCode: 541, method: [0, 0] },
+    method: true,
+    scenario: async (c) => {
+      await c.openChannel(1);
+      c.send(1, publishMethod);
+      c.write(rawHeaderFrame(1, 60, 0, '80000161010203'));
+    },
+  },
+  'content properties with a header table of an unknown field type': {
+    expected: { closed: 'connection', replyCode: 541, method: [0, 0] },
+    method: true,
+    scenario: async (c) => {
+      await c.openChannel(1);
+      c.send(1, publishMethod);
+      c.write(rawHeaderFrame(1, 60, 0, '20000000000401615a00'));
+    },
+  },
+  'malformed content properties are refused once the body has arrived': {
+    expected: { closed: 'connection', replyCode: 541, method: [0, 0] },
+    method: true,
+    scenario: async (c) => {
+      await c.openChannel(1);
+      c.send(1, publishMethod);
+      c.write(rawHeaderFrame(1, 60, 1, '8000'));
+      // Nothing yet: the content is not complete.
+      await new Promise((r) => setTimeout(r, 200));
+      if (c.closeMethod() !== undefined) throw new Error('closed before the body arrived');
+      c.write(Buffer.from('03000100000001abce', 'hex'));
+    },
+  },
+  'a publish to a missing exchange with malformed properties is a 404 first': {
+    expected: { closed: 'channel', replyCode: 404, method: [60, 40] },
+    method: true,
+    scenario: async (c) => {
+      await c.openChannel(1);
+      c.send(1, { ...publishMethod, exchange: uniqueName('nowhere') });
+      c.write(rawHeaderFrame(1, 60, 0, '8000'));
+    },
+  },
+  'basic.recover with requeue=false': {
+    expected: { closed: 'connection', replyCode: 540, method: [60, 110] },
+    method: true,
+    scenario: async (c) => {
+      await c.openChannel(1);
+      c.send(1, { id: MethodId.BasicRecover, requeue: false });
+    },
+  },
+  'basic.recover-async with requeue=false': {
+    expected: { closed: 'connection', replyCode: 540, method: [60, 100] },
+    method: true,
+    scenario: async (c) => {
+      await c.openChannel(1);
+      c.send(1, { id: MethodId.BasicRecoverAsync, requeue: false });
+    },
+  },
+  'channel.flow active=false': {
+    expected: { closed: 'connection', replyCode: 540, method: [20, 20] },
+    method: true,
+    scenario: async (c) => {
+      await c.openChannel(1);
+      c.send(1, { id: MethodId.ChannelFlow, active: false });
+    },
+  },
+  'ack of an unknown delivery tag inside a transaction fails at the ack': {
+    expected: { closed: 'channel', replyCode: 406, method: [60, 80] },
+    method: true,
+    scenario: async (c) => {
+      await c.openChannel(1);
+      c.send(1, { id: MethodId.TxSelect });
+      await c.expectMethod(MethodId.TxSelectOk, 1);
+      c.send(1, { id: MethodId.BasicAck, deliveryTag: 42, multiple: false });
+    },
+  },
+  'reject of an unknown delivery tag inside a transaction fails at the reject': {
+    expected: { closed: 'channel', replyCode: 406, method: [60, 90] },
+    method: true,
+    scenario: async (c) => {
+      await c.openChannel(1);
+      c.send(1, { id: MethodId.TxSelect });
+      await c.expectMethod(MethodId.TxSelectOk, 1);
+      c.send(1, { id: MethodId.BasicReject, deliveryTag: 7, requeue: false });
     },
   },
   'body frame without a publish': {
@@ -272,12 +420,12 @@ const scenarios: Record<string, ScenarioSpec> = {
 };
 
 async function run(target: Target, name: string): Promise<Outcome> {
-  const { scenario, handshake } = scenarios[name]!;
+  const { scenario, handshake, method } = scenarios[name]!;
   const client = await RawClient.connect(target.port, target.host);
   try {
     await client.handshake(handshake);
     await scenario(client);
-    return await observe(client);
+    return await observe(client, method === true);
   } finally {
     client.close();
   }

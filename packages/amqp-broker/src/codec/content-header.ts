@@ -4,7 +4,8 @@
  *   class-id u16 | weight u16 (0) | body-size u64 | property-flags u16… | properties
  *
  * The broker keeps the property bytes (flags included) as received and forwards them to consumers
- * unchanged; it decodes them only when routing or a queue feature needs a property.
+ * unchanged; they are decoded once when the header arrives ({@link decodePublishedProperties}), so
+ * malformed properties are refused before a message is ever stored.
  */
 import { connectionError } from '../errors.js';
 import { ByteReader } from './byte-reader.js';
@@ -49,4 +50,25 @@ export function decodeProperties(raw: Buffer, strict = false): BasicProperties {
   const r = new ByteReader(strict).reset(raw);
   r.classId = 60;
   return decodeBasicProperties(r);
+}
+
+/**
+ * Decodes the property bytes (flags included) of a published message and checks them as RabbitMQ does:
+ * the last two flag bits are ignored (RabbitMQ reads no continuation word for class basic), every flagged
+ * property must be complete and nothing may follow the last one. Throws a coded error when malformed.
+ */
+export function decodePublishedProperties(raw: Buffer, strict = false): BasicProperties {
+  let bytes = raw;
+  if (raw.length >= 2 && (raw[1]! & 1) !== 0) {
+    // Our generated decoder would read a continuation word here; RabbitMQ does not.
+    bytes = Buffer.from(raw);
+    bytes[1] = bytes[1]! & 0xfe;
+  }
+  const r = new ByteReader(strict).reset(bytes);
+  r.classId = 60;
+  const properties = decodeBasicProperties(r);
+  if (r.remaining !== 0) {
+    throw connectionError(FRAME_ERROR, `${r.remaining} bytes after the last content property`);
+  }
+  return properties;
 }

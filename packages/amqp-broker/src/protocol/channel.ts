@@ -14,6 +14,15 @@
  *   idle ──basic.publish──▶ awaiting-header ──header(size 0)──────────────────────────▶ idle (publish)
  *                                            └─header(size n)──▶ awaiting-body ──body…──▶ idle (publish)
  *
+ * The properties are decoded when the header arrives; malformed ones close the connection with 541 once
+ * the content is complete (RabbitMQ's moment), and their body is counted, not kept. A body is collected
+ * as it arrives (never allocated up front from the size a header announces).
+ *
+ * Transactions (RabbitMQ's semantics): a publish is routed when it arrives and delivered to those queues
+ * on commit; an ack/nack/reject takes its deliveries out of the unacked set at once (an unknown tag fails
+ * there, with 406) and settles them on commit; rollback gives them back, and so does closing the channel
+ * (they are requeued like every unacked delivery).
+ *
  * Deliveries are written through the {@link ChannelHost} (the connection), which re-frames bodies to the
  * connection's frame_max and batches socket writes.
  *
@@ -24,16 +33,23 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '@dispatcher/core';
 import { ByteWriter } from '../codec/byte-writer.js';
-import { contentBodySize, contentClassId, PROPERTIES_OFFSET } from '../codec/content-header.js';
-import { fieldInteger } from '../codec/field-table.js';
+import {
+  contentBodySize,
+  contentClassId,
+  decodePublishedProperties,
+  PROPERTIES_OFFSET,
+} from '../codec/content-header.js';
+import { type FieldValue, fieldInteger } from '../codec/field-table.js';
 import { shortStrBytes } from '../codec/frame-encoder.js';
 import {
   type AmqpMethod,
+  type BasicProperties,
   type BasicPublish,
   encodeBasicProperties,
   MethodId,
   methodName,
 } from '../codec/generated/amqp-spec.js';
+import { rabbitTypeName } from '../codec/rabbit-type-name.js';
 import { AmqpError, channelError, connectionError } from '../errors.js';
 import { Message, PropertyFlag, parseExpiration } from '../queue/message.js';
 import type { Queue, QueueConsumer, QueueEntry } from '../queue/queue.js';
@@ -41,6 +57,7 @@ import {
   type PublishOutcome,
   REPLY_TO_QUEUE,
   type ReplyConsumer,
+  type RoutedMessage,
   type VirtualHost,
 } from '../vhost/virtual-host.js';
 
@@ -54,6 +71,7 @@ const CHANNEL_ERROR = 504;
 const UNEXPECTED_FRAME = 505;
 const NOT_ALLOWED = 530;
 const NOT_IMPLEMENTED = 540;
+const INTERNAL_ERROR = 541;
 const BASIC_CLASS = 60;
 
 /** What a channel needs from its connection. */
@@ -88,6 +106,9 @@ export interface ChannelHost {
 
 type ChannelState = { readonly kind: 'open' } | { readonly kind: 'closing' } | { readonly kind: 'closed' };
 
+/** Decoded content properties, or why they are malformed (the publish fails once its body is in). */
+type DecodedProperties = BasicProperties | AmqpError;
+
 type ContentState =
   | { readonly kind: 'idle' }
   | { readonly kind: 'awaiting-header'; readonly publish: BasicPublish }
@@ -95,24 +116,33 @@ type ContentState =
       readonly kind: 'awaiting-body';
       readonly publish: BasicPublish;
       readonly properties: Buffer;
-      readonly body: Buffer;
+      readonly decoded: DecodedProperties;
+      /** The size the header announced. */
+      readonly size: number;
+      /** Received bytes are `body[0, received)`; it grows as frames arrive, up to `size`. */
+      body: Buffer;
       received: number;
     };
 
 interface Unacked {
+  readonly tag: number;
   readonly queue: Queue;
   readonly entry: QueueEntry;
   readonly consumer: ChannelConsumer | undefined;
 }
 
+/** A publish inside a transaction: routed when it arrived, delivered on commit. */
 interface PendingPublish {
   readonly publish: BasicPublish;
   readonly message: Message;
+  readonly routed: RoutedMessage;
 }
 
-type TxOp =
-  | { readonly kind: 'ack'; readonly tag: number; readonly multiple: boolean }
-  | { readonly kind: 'nack'; readonly tag: number; readonly multiple: boolean; readonly requeue: boolean };
+/** Acks/nacks/rejects inside a transaction: their deliveries, already out of the unacked set. */
+interface TxOp {
+  readonly kind: 'ack' | 'requeue' | 'reject';
+  readonly taken: readonly Unacked[];
+}
 
 const IDLE: ContentState = { kind: 'idle' };
 
@@ -159,7 +189,6 @@ export class Channel implements ReplyConsumer {
   #consumerUnacked = 0;
   #prefetch = 0;
   #globalPrefetch = 0;
-  #flowActive = true;
   #mode: 'normal' | 'confirm' | 'tx' = 'normal';
   #publishSeq = 0;
   #confirmedUpTo = 0;
@@ -172,8 +201,10 @@ export class Channel implements ReplyConsumer {
   #replyToken: string | undefined;
   /** Reused for every publish. */
   readonly #outcome: PublishOutcome = { routed: 0, rejected: 0, congested: undefined };
-  /** Property bytes of the last message published on this channel (shared while they repeat). */
+  /** Property bytes of the last message published on this channel (shared while they repeat)… */
   #lastProperties: Buffer = Buffer.alloc(0);
+  /** …and what they decoded to. */
+  #lastDecoded: DecodedProperties = {};
   /** basic.get was used on this channel. */
   #usedGet = false;
 
@@ -196,7 +227,7 @@ export class Channel implements ReplyConsumer {
 
   /** The channel consumes (consumers, basic.get or unacked messages): flow control never pauses it. */
   get consumes(): boolean {
-    return this.#consumers.size > 0 || this.#usedGet || this.#unacked.size > 0;
+    return this.#consumers.size > 0 || this.#usedGet || this.#unacked.size > 0 || this.#txOps.length > 0;
   }
 
   // ---- inbound frames ----------------------------------------------------------------------------
@@ -244,6 +275,7 @@ export class Channel implements ReplyConsumer {
       throw connectionError(
         UNEXPECTED_FRAME,
         `expected content header for class ${BASIC_CLASS}, got one for class ${classId} instead`,
+        { classId: BASIC_CLASS, methodId: 40 },
       );
     }
     if (bodySize > this.#host.maxMessageBytes) {
@@ -255,23 +287,27 @@ export class Channel implements ReplyConsumer {
       );
     }
     const properties = this.#propertiesOf(buf, start + PROPERTIES_OFFSET, end);
+    const decoded = this.#lastDecoded;
     if (bodySize === 0) {
       this.#content = IDLE;
-      this.#publish(content.publish, properties, Buffer.alloc(0));
+      this.#publish(content.publish, properties, decoded, Buffer.alloc(0));
       return;
     }
     this.#content = {
       kind: 'awaiting-body',
       publish: content.publish,
       properties,
-      body: Buffer.allocUnsafe(bodySize),
+      decoded,
+      size: bodySize,
+      body: EMPTY_BODY,
       received: 0,
     };
   }
 
   /**
-   * The property bytes of a content header, copied out of the socket chunk (the message may outlive it) —
-   * or the previous message's copy when they are the same bytes (messages never modify them).
+   * The property bytes of a content header, copied out of the socket chunk (the message may outlive it),
+   * and decoded into `#lastDecoded` — or the previous message's copy and decoding when they are the same
+   * bytes (messages never modify either).
    */
   #propertiesOf(buf: Buffer, start: number, end: number): Buffer {
     const last = this.#lastProperties;
@@ -284,7 +320,18 @@ export class Channel implements ReplyConsumer {
     const copy = Buffer.allocUnsafe(n);
     buf.copy(copy, 0, start, end);
     this.#lastProperties = copy;
+    this.#lastDecoded = this.#decode(copy);
     return copy;
+  }
+
+  /** RabbitMQ fails to decode such properties and closes the connection with 541 (no method named). */
+  #decode(raw: Buffer): DecodedProperties {
+    try {
+      return decodePublishedProperties(raw, this.#host.strictFieldTypes);
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      return connectionError(INTERNAL_ERROR, `malformed content properties: ${reason}`, { cause: err });
+    }
   }
 
   /** A content body frame for this channel: its payload is `buf[start, end)`. */
@@ -294,16 +341,24 @@ export class Channel implements ReplyConsumer {
     if (content.kind !== 'awaiting-body') {
       throw connectionError(UNEXPECTED_FRAME, `unexpected content body frame on channel ${this.id}`);
     }
-    if (content.received + (end - start) > content.body.length) {
+    const n = end - start;
+    const received = content.received + n;
+    if (received > content.size) {
       throw connectionError(
         FRAME_ERROR,
-        `content body larger than the ${content.body.length} bytes announced by its header`,
+        `content body larger than the ${content.size} bytes announced by its header`,
       );
     }
-    content.received += buf.copy(content.body, content.received, start, end);
-    if (content.received === content.body.length) {
+    // Malformed properties: the message will be refused, so its bytes are only counted.
+    if (!AmqpError.isAmqpError(content.decoded)) {
+      if (received > content.body.length)
+        content.body = grow(content.body, content.received, received, content.size);
+      buf.copy(content.body, content.received, start, end);
+    }
+    content.received = received;
+    if (received === content.size) {
       this.#content = IDLE;
-      this.#publish(content.publish, content.properties, content.body);
+      this.#publish(content.publish, content.properties, content.decoded, content.body);
     }
   }
 
@@ -339,6 +394,8 @@ export class Channel implements ReplyConsumer {
     this.#state = { kind: 'closed' };
     this.#content = IDLE;
     this.#txPublishes = [];
+    // Deliveries acked in the open transaction were never settled: they are requeued too.
+    this.#restoreUnacked(this.#txOps);
     this.#txOps = [];
     this.#requeueAll();
     this.#removeReplyConsumer();
@@ -351,7 +408,7 @@ export class Channel implements ReplyConsumer {
   // ---- deliveries (called by queues through ChannelConsumer) -------------------------------------
 
   canDeliverTo(c: ChannelConsumer): boolean {
-    if (this.#state.kind !== 'open' || !this.#flowActive || !this.#host.canWrite()) return false;
+    if (this.#state.kind !== 'open' || !this.#host.canWrite()) return false;
     if (c.noAck) return true;
     if (c.prefetch !== 0 && c.unacked >= c.prefetch) return false;
     return this.#globalPrefetch === 0 || this.#consumerUnacked < this.#globalPrefetch;
@@ -362,7 +419,7 @@ export class Channel implements ReplyConsumer {
     if (c.noAck) {
       queue.settle();
     } else {
-      this.#unacked.set(tag, { queue, entry, consumer: c });
+      this.#unacked.set(tag, { tag, queue, entry, consumer: c });
       c.unacked++;
       this.#consumerUnacked++;
     }
@@ -418,9 +475,10 @@ export class Channel implements ReplyConsumer {
       case MethodId.ChannelOpen:
         throw connectionError(CHANNEL_ERROR, `second 'channel.open' seen on channel ${this.id}`);
       case MethodId.ChannelFlow:
-        this.#flowActive = m.active;
-        host.sendMethod(this.id, { id: MethodId.ChannelFlowOk, active: m.active });
-        if (m.active) this.resume();
+        // RabbitMQ 3.10 does not implement stopping deliveries this way (where spec and RabbitMQ differ,
+        // we follow RabbitMQ).
+        if (!m.active) throw connectionError(NOT_IMPLEMENTED, 'active=false');
+        host.sendMethod(this.id, { id: MethodId.ChannelFlowOk, active: true });
         return;
       case MethodId.ChannelFlowOk:
         // We never send channel.flow: nothing to do.
@@ -516,14 +574,7 @@ export class Channel implements ReplyConsumer {
         this.resume();
         return;
       case MethodId.BasicConsume:
-        this.#consume(
-          m.queue,
-          m.consumerTag,
-          m.noAck,
-          m.exclusive,
-          m.nowait,
-          fieldInteger(m.arguments.get('x-priority')),
-        );
+        this.#consume(m.queue, m.consumerTag, m.noAck, m.exclusive, m.nowait, m.arguments.get('x-priority'));
         return;
       case MethodId.BasicCancel: {
         const c = this.#consumers.get(m.consumerTag);
@@ -543,7 +594,8 @@ export class Channel implements ReplyConsumer {
         this.#get(this.#queueName(m.queue), m.noAck);
         return;
       case MethodId.BasicAck:
-        if (this.#mode === 'tx') this.#txOps.push({ kind: 'ack', tag: m.deliveryTag, multiple: m.multiple });
+        if (this.#mode === 'tx')
+          this.#txOps.push({ kind: 'ack', taken: this.#take(m.deliveryTag, m.multiple) });
         else this.#ack(m.deliveryTag, m.multiple);
         return;
       case MethodId.BasicReject:
@@ -554,7 +606,8 @@ export class Channel implements ReplyConsumer {
         return;
       case MethodId.BasicRecoverAsync:
       case MethodId.BasicRecover:
-        // RabbitMQ requeues in both cases (requeue=false is treated like requeue=true).
+        // Redelivering to the same consumer (requeue=false) is not implemented by RabbitMQ 3.10 either.
+        if (!m.requeue) throw connectionError(NOT_IMPLEMENTED, 'requeue=false');
         this.#requeueAll();
         if (m.id === MethodId.BasicRecover) host.sendMethod(this.id, { id: MethodId.BasicRecoverOk });
         return;
@@ -579,6 +632,7 @@ export class Channel implements ReplyConsumer {
       case MethodId.TxRollback:
         if (this.#mode !== 'tx') throw channelError(PRECONDITION_FAILED, 'channel is not transactional');
         this.#txPublishes = [];
+        this.#restoreUnacked(this.#txOps);
         this.#txOps = [];
         host.sendMethod(this.id, { id: MethodId.TxRollbackOk });
         return;
@@ -644,7 +698,7 @@ export class Channel implements ReplyConsumer {
     noAck: boolean,
     exclusive: boolean,
     nowait: boolean,
-    priority: number | undefined,
+    priorityArg: FieldValue | undefined,
   ): void {
     const host = this.#host;
     if (queueName === REPLY_TO_QUEUE) {
@@ -652,6 +706,13 @@ export class Channel implements ReplyConsumer {
       return;
     }
     const queue = host.vhost.getQueue(this.#queueName(queueName), host.owner);
+    const priority = fieldInteger(priorityArg);
+    if (priorityArg !== undefined && priority === undefined) {
+      throw channelError(
+        PRECONDITION_FAILED,
+        `invalid arg 'x-priority' for queue '${queue.name}' in vhost '${host.vhost.name}': "expected integer, got ${rabbitTypeName(priorityArg)}"`,
+      );
+    }
     const consumerTag = tag === '' ? `amq.ctag-${randomBytes(16).toString('base64url')}` : tag;
     if (this.#consumers.has(consumerTag) || consumerTag === this.#replyTag) {
       throw connectionError(NOT_ALLOWED, `attempt to reuse consumer tag '${consumerTag}'`);
@@ -699,7 +760,7 @@ export class Channel implements ReplyConsumer {
     const tag = this.#nextDeliveryTag++;
     if (!noAck) {
       queue.unacked++;
-      this.#unacked.set(tag, { queue, entry, consumer: undefined });
+      this.#unacked.set(tag, { tag, queue, entry, consumer: undefined });
     }
     const m = entry.message;
     host.sendContent(
@@ -717,24 +778,28 @@ export class Channel implements ReplyConsumer {
     );
   }
 
-  #publish(publish: BasicPublish, properties: Buffer, body: Buffer): void {
+  #publish(publish: BasicPublish, properties: Buffer, decoded: DecodedProperties, body: Buffer): void {
     this.#host.publishing();
     if (publish.immediate)
       throw connectionError(NOT_IMPLEMENTED, 'immediate=true', { classId: 60, methodId: 40 });
     this.#host.vhost.checkPublishable(publish.exchange);
+    if (AmqpError.isAmqpError(decoded)) throw decoded;
     let message = new Message(
       publish.exchange,
       publish.routingKey,
       properties,
       body,
       this.#host.strictFieldTypes,
+      decoded,
     );
-    if (message.has(PropertyFlag.expiration)) checkExpiration(message.properties.expiration);
-    if (message.has(PropertyFlag.replyTo) && message.properties.replyTo === REPLY_TO_QUEUE) {
+    if (message.has(PropertyFlag.expiration)) checkExpiration(decoded.expiration);
+    if (message.has(PropertyFlag.replyTo) && decoded.replyTo === REPLY_TO_QUEUE) {
       message = this.#withReplyTo(message);
     }
     if (this.#mode === 'tx') {
-      this.#txPublishes.push({ publish, message });
+      // Routed now (a missing or internal exchange fails here), delivered on commit: as RabbitMQ.
+      const routed = this.#host.vhost.route(publish.exchange, publish.routingKey, message);
+      this.#txPublishes.push({ publish, message, routed });
       return;
     }
     this.#route(publish, message);
@@ -754,8 +819,13 @@ export class Channel implements ReplyConsumer {
   }
 
   #route(publish: BasicPublish, message: Message): void {
+    const routed = this.#host.vhost.publish(publish.exchange, publish.routingKey, message, this.#outcome);
+    this.#afterRouting(publish, message, routed);
+  }
+
+  /** basic.return of an unroutable mandatory message, flow control, publisher confirms. */
+  #afterRouting(publish: BasicPublish, message: Message, routed: number): void {
     const outcome = this.#outcome;
-    const routed = this.#host.vhost.publish(publish.exchange, publish.routingKey, message, outcome);
     if (routed === 0 && publish.mandatory) {
       this.#host.sendContent(
         this.id,
@@ -796,19 +866,43 @@ export class Channel implements ReplyConsumer {
     this.#confirmedUpTo = seq;
   }
 
+  /**
+   * Applies the transaction. Nothing in it can fail any more (publishes were routed and acks checked when
+   * they arrived), so it is applied whole: publishes first, then the acks, nacks and rejects in order.
+   */
   #commit(): void {
     const publishes = this.#txPublishes;
     const ops = this.#txOps;
     this.#txPublishes = [];
     this.#txOps = [];
-    for (const p of publishes) this.#route(p.publish, p.message);
+    const vhost = this.#host.vhost;
+    for (const p of publishes)
+      this.#afterRouting(p.publish, p.message, vhost.deliver(p.routed, this.#outcome));
+    const settled: Unacked[] = [];
     for (const op of ops) {
-      if (op.kind === 'ack') this.#ack(op.tag, op.multiple);
-      else this.#nack(op.tag, op.multiple, op.requeue);
+      this.#releaseCredit(op.taken);
+      if (op.kind === 'ack') for (const u of op.taken) u.queue.settle();
+      else if (op.kind === 'requeue') this.#requeue(op.taken);
+      else for (const u of op.taken) u.queue.reject(u.entry);
+      settled.push(...op.taken);
     }
+    this.#afterSettle(settled);
   }
 
-  /** Removes and returns the unacked deliveries an ack/nack of (tag, multiple) covers. */
+  /** Puts deliveries taken by an uncommitted transaction back into the unacked set, in tag order. */
+  #restoreUnacked(ops: readonly TxOp[]): void {
+    if (ops.length === 0) return;
+    const all = [...this.#unacked.values()];
+    for (const op of ops) all.push(...op.taken);
+    all.sort((a, b) => a.tag - b.tag);
+    this.#unacked.clear();
+    for (const u of all) this.#unacked.set(u.tag, u);
+  }
+
+  /**
+   * Removes and returns the unacked deliveries an ack/nack of (tag, multiple) covers (406 when none is).
+   * Their consumers' credit is not released yet (see {@link #releaseCredit}).
+   */
   #take(tag: number, multiple: boolean): Unacked[] {
     const taken: Unacked[] = [];
     if (multiple) {
@@ -827,13 +921,17 @@ export class Channel implements ReplyConsumer {
     if (taken.length === 0 && !(multiple && tag === 0)) {
       throw channelError(PRECONDITION_FAILED, `unknown delivery tag ${tag}`);
     }
+    return taken;
+  }
+
+  /** Settled deliveries no longer count against their consumer's and the channel's prefetch. */
+  #releaseCredit(taken: readonly Unacked[]): void {
     for (const u of taken) {
       if (u.consumer !== undefined) {
         u.consumer.unacked--;
         this.#consumerUnacked--;
       }
     }
-    return taken;
   }
 
   #ack(tag: number, multiple: boolean): void {
@@ -853,17 +951,22 @@ export class Channel implements ReplyConsumer {
       }
     }
     const taken = this.#take(tag, multiple);
+    this.#releaseCredit(taken);
     for (const u of taken) u.queue.settle();
     this.#afterSettle(taken);
   }
 
   #nackOrTx(tag: number, multiple: boolean, requeue: boolean): void {
-    if (this.#mode === 'tx') this.#txOps.push({ kind: 'nack', tag, multiple, requeue });
-    else this.#nack(tag, multiple, requeue);
+    if (this.#mode === 'tx') {
+      this.#txOps.push({ kind: requeue ? 'requeue' : 'reject', taken: this.#take(tag, multiple) });
+    } else {
+      this.#nack(tag, multiple, requeue);
+    }
   }
 
   #nack(tag: number, multiple: boolean, requeue: boolean): void {
     const taken = this.#take(tag, multiple);
+    this.#releaseCredit(taken);
     if (requeue) this.#requeue(taken);
     else for (const u of taken) u.queue.reject(u.entry);
     this.#afterSettle(taken);
@@ -884,10 +987,8 @@ export class Channel implements ReplyConsumer {
   #requeueAll(): void {
     const all = [...this.#unacked.values()];
     this.#unacked.clear();
-    for (const u of all) {
-      if (u.consumer !== undefined) u.consumer.unacked--;
-    }
-    this.#consumerUnacked = 0;
+    // Deliveries held by an open transaction (basic.recover inside one) keep their credit.
+    this.#releaseCredit(all);
     this.#requeue(all);
   }
 
@@ -903,6 +1004,19 @@ export class Channel implements ReplyConsumer {
     }
     for (const [q, list] of byQueue) q.requeue(list);
   }
+}
+
+const EMPTY_BODY = Buffer.alloc(0);
+
+/**
+ * A body buffer with room for at least `needed` bytes (its first `used` bytes kept): doubled each time,
+ * capped at the announced `size`, so memory follows the bytes that actually arrived.
+ */
+function grow(body: Buffer, used: number, needed: number, size: number): Buffer {
+  const capacity = Math.min(size, Math.max(needed, body.length * 2));
+  const bigger = Buffer.allocUnsafe(capacity);
+  body.copy(bigger, 0, 0, used);
+  return bigger;
 }
 
 /** Fills in the class and method of the method being handled when the error does not name one. */

@@ -491,7 +491,10 @@ export class AmqpConnection implements ChannelHost {
           throw connectionError(UNEXPECTED_FRAME, 'content frame on channel 0');
         }
         const ch = this.#channels.get(channelId);
-        if (ch === undefined) throw connectionError(CHANNEL_ERROR, `channel ${channelId} is not open`);
+        // A channel that was never opened expects channel.open: RabbitMQ's 505, not 504.
+        if (ch === undefined) {
+          throw connectionError(UNEXPECTED_FRAME, 'expected method frame, got non method frame instead');
+        }
         try {
           if (type === FRAME_HEADER) ch.handleHeader(buf, start, end);
           else ch.handleBody(buf, start, end);

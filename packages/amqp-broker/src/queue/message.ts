@@ -23,9 +23,10 @@ const NONE = -1;
 
 /**
  * A published message. It is stored once: every queue it is routed to references this object. The
- * property bytes are kept as the publisher sent them (flags included) and forwarded to consumers as-is;
- * they are decoded only when a feature needs a property (headers routing, TTL, priority…), and the
- * property flags tell cheaply whether a property is there at all.
+ * property bytes are kept as the publisher sent them (flags included) and forwarded to consumers as-is.
+ * A channel decodes (and so validates) them when the content header arrives and passes the result in;
+ * messages the broker builds itself (dead-lettering, reply-to, BCC) decode their own encoding on first
+ * use. The property flags tell cheaply whether a property is there at all.
  */
 export class Message {
   #properties: BasicProperties | undefined;
@@ -44,7 +45,11 @@ export class Message {
     readonly body: Buffer,
     /** Decode tables with the specification's type codes. */
     readonly strict = false,
-  ) {}
+    /** `rawProperties` already decoded (shared, never modified). */
+    properties?: BasicProperties,
+  ) {
+    this.#properties = properties;
+  }
 
   /**
    * Exchange and routing key as two AMQP short strings, the tail of basic.deliver's arguments: encoded on
@@ -66,7 +71,7 @@ export class Message {
     return this.#addressBytes;
   }
 
-  /** Decoded properties (decoded on first use; throws an AmqpError 501 when malformed). */
+  /** Decoded properties (decoded on first use unless given to the constructor). */
   get properties(): BasicProperties {
     this.#properties ??= decodeProperties(this.rawProperties, this.strict);
     return this.#properties;

@@ -1,4 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import type { Logger } from '@dispatcher/core';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { type FieldValue, str } from '../codec/field-table.js';
 import { Message } from './message.js';
 import { Queue, type QueueConsumer, type QueueEntry } from './queue.js';
 
@@ -86,5 +88,66 @@ describe('Queue', () => {
     q.addConsumer(c);
     q.removeConsumer(c);
     expect(unused).toBe(1);
+  });
+});
+
+describe('Queue failures outside a connection', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /** A queue with a dead-letter exchange whose dead-lettering throws, and the errors it logged. */
+  function failingQueue(args: [string, number | string][]) {
+    const errors: unknown[] = [];
+    const log = { error: (fields: unknown) => errors.push(fields), child: () => log } as unknown as Logger;
+    const q = new Queue({
+      name: 'q',
+      durable: false,
+      owner: undefined,
+      autoDelete: false,
+      arguments: new Map([
+        ['x-dead-letter-exchange', str('dlx')],
+        ...args.map(([k, v]): [string, FieldValue] => [
+          k,
+          typeof v === 'number' ? { type: 'int32', value: v } : str(v),
+        ]),
+      ]),
+      log,
+    });
+    q.onDeadLetter = () => {
+      throw new Error('dead-lettering broke');
+    };
+    return { q, errors };
+  }
+
+  it('logs a dead-lettering failure in the TTL timer instead of throwing out of it', () => {
+    vi.useFakeTimers();
+    const { q, errors } = failingQueue([['x-message-ttl', 50]]);
+    q.enqueue(msg('a'));
+    q.enqueue(msg('b'));
+    // An exception escaping the timer would be thrown out of advanceTimersByTime.
+    vi.advanceTimersByTime(100);
+    expect(q.messageCount).toBe(0);
+    expect(errors).toHaveLength(2);
+    expect(errors[0]).toMatchObject({ queue: 'q', reason: 'expired' });
+  });
+
+  it('logs a dead-lettering failure on drop-head; the queue stays consistent', () => {
+    const { q, errors } = failingQueue([['x-max-length', 1]]);
+    q.enqueue(msg('a'));
+    expect(() => q.enqueue(msg('b'))).not.toThrow();
+    expect(q.messageCount).toBe(1);
+    expect(q.shift()?.message.body.toString()).toBe('b');
+    expect(errors).toEqual([expect.objectContaining({ reason: 'maxlen' })]);
+  });
+
+  it('logs a failure of the x-expires timer', () => {
+    vi.useFakeTimers();
+    const { q, errors } = failingQueue([['x-expires', 100]]);
+    q.onExpired = () => {
+      throw new Error('delete broke');
+    };
+    vi.advanceTimersByTime(150);
+    expect(errors).toEqual([expect.objectContaining({ queue: 'q' })]);
   });
 });

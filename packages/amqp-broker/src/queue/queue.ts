@@ -22,7 +22,12 @@
  * Flow control: above `flowHighWaterMessages` ready messages, while it has consumers, the queue is
  * {@link Queue.congested}; the connections publishing to it wait ({@link Queue.waitForDrain}) until it is
  * back at half of that (or its last consumer is gone).
+ *
+ * Its timers (TTL, `x-expires`) run outside any connection, and dead-lettering runs inside other work
+ * (an expiry, a drop-head, a reject): a failure there is logged and the message dropped, never thrown out
+ * (out of a timer it would end the process).
  */
+import { type Logger, noopLogger } from '@dispatcher/core';
 import type { FieldTable } from '../codec/field-table.js';
 import type { DeadLetterReason } from './dead-letter.js';
 import { MemoryGauge } from './memory-gauge.js';
@@ -57,6 +62,8 @@ export interface QueueOptions {
   readonly gauge?: MemoryGauge;
   /** Ready messages above which the queue is congested (publishers pause); 0: never. @defaultValue 0 */
   readonly flowHighWaterMessages?: number;
+  /** Where failures of timers and dead-lettering are reported. @defaultValue no-op logger */
+  readonly log?: Logger;
 }
 
 export class Queue {
@@ -94,6 +101,7 @@ export class Queue {
   readonly #gauge: MemoryGauge;
   readonly #flowHigh: number;
   readonly #flowLow: number;
+  readonly #log: Logger;
   /** Publishers waiting for the queue to drain below `#flowLow` (undefined: none). */
   #flowWaiters: Set<() => void> | undefined;
   /** Delivered to consumers or basic.get, not yet acked/rejected. */
@@ -107,6 +115,7 @@ export class Queue {
     this.arguments = options.arguments;
     this.settings = queueSettings(options.arguments);
     this.#gauge = options.gauge ?? new MemoryGauge();
+    this.#log = options.log ?? noopLogger;
     const flow = options.flowHighWaterMessages ?? 0;
     this.#flowHigh = flow > 0 ? flow : Number.POSITIVE_INFINITY;
     this.#flowLow = Math.floor(flow / 2);
@@ -423,9 +432,13 @@ export class Queue {
   readonly #onTtlTimer = (): void => {
     this.#ttlTimer = undefined;
     if (this.#deleted) return;
-    this.#dropExpired(Date.now());
-    this.#armTtl();
-    if (this.#flowWaiters !== undefined && this.#readyCount <= this.#flowLow) this.#drained();
+    try {
+      this.#dropExpired(Date.now());
+      this.#armTtl();
+      if (this.#flowWaiters !== undefined && this.#readyCount <= this.#flowLow) this.#drained();
+    } catch (err) {
+      this.#log.error({ err, queue: this.name }, 'message expiry failed');
+    }
   };
 
   #clearTtlTimer(): void {
@@ -442,13 +455,23 @@ export class Queue {
     if (this.#deleted || this.#consumers.length > 0) return;
     this.#expiresTimer = setTimeout(() => {
       this.#expiresTimer = undefined;
-      if (!this.#deleted && this.#consumers.length === 0) this.onExpired?.(this);
+      try {
+        if (!this.#deleted && this.#consumers.length === 0) this.onExpired?.(this);
+      } catch (err) {
+        this.#log.error({ err, queue: this.name }, 'deleting the expired queue failed');
+      }
     }, ms);
     this.#expiresTimer.unref();
   }
 
   #deadLetter(message: Message, reason: DeadLetterReason): void {
-    if (this.settings.deadLetterExchange !== undefined) this.onDeadLetter?.(this, message, reason);
+    if (this.settings.deadLetterExchange === undefined || this.onDeadLetter === undefined) return;
+    try {
+      this.onDeadLetter(this, message, reason);
+    } catch (err) {
+      // The message has left this queue already: it is dropped, the queue stays consistent.
+      this.#log.error({ err, queue: this.name, reason }, 'dead-lettering failed: message dropped');
+    }
   }
 
   /** Round-robin among the highest-priority consumers that can take a message. */

@@ -46,6 +46,34 @@ const RULES: Readonly<Record<string, Rule>> = {
   'x-single-active-consumer': (v) => (v.type === 'bool' ? undefined : `expected a boolean, got ${v.type}`),
 };
 
+/**
+ * The queue arguments RabbitMQ 3.10 knows (its `declare_args`): the only ones a redeclare compares, so a
+ * redeclare differing in any other argument is accepted. Some belong to quorum queues and streams: RabbitMQ
+ * refuses them when declaring a classic queue, we accept and ignore them, and compare them on redeclare.
+ */
+export const QUEUE_EQUIVALENCE_ARGUMENTS: readonly string[] = [
+  'x-expires',
+  'x-message-ttl',
+  'x-dead-letter-exchange',
+  'x-dead-letter-routing-key',
+  'x-max-length',
+  'x-max-length-bytes',
+  'x-max-in-memory-length',
+  'x-max-in-memory-bytes',
+  'x-max-priority',
+  'x-overflow',
+  'x-queue-mode',
+  'x-queue-master-locator',
+  'x-single-active-consumer',
+  'x-queue-type',
+  'x-quorum-initial-group-size',
+  'x-delivery-limit',
+  'x-max-age',
+  'x-stream-max-segment-size-bytes',
+  'x-initial-cluster-size',
+  'x-queue-leader-locator',
+];
+
 export function validateQueueArguments(queue: string, vhost: string, args: FieldTable): void {
   for (const [key, value] of args) {
     const rule = RULES[key];

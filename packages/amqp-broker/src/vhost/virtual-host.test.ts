@@ -47,7 +47,12 @@ describe('VirtualHost', () => {
     const v = new VirtualHost('/');
     v.declareQueue(q('ex', { exclusive: true }), owner);
     expect(code(() => v.declareQueue(q('ex', { exclusive: true }), other))).toBe(405);
-    expect(code(() => v.declareQueue(q('ex', { exclusive: true, durable: true }), owner))).toBe(406);
+    // Exclusive queues are transient whatever the declaration says (RabbitMQ); the exclusive flag must match.
+    expect(code(() => v.declareQueue(q('ex', { exclusive: true, durable: true }), owner))).toBeUndefined();
+    expect(code(() => v.declareQueue(q('ex', { exclusive: false }), owner))).toBe(405);
+    v.declareQueue(q('shared'), owner);
+    expect(code(() => v.declareQueue(q('shared', { durable: true }), owner))).toBe(406);
+    expect(code(() => v.declareQueue(q('shared', { exclusive: true }), owner))).toBe(405);
     expect(code(() => v.declareQueue(q('missing', { passive: true }), owner))).toBe(404);
     expect(
       code(() =>

@@ -9,7 +9,8 @@
  * through here too, and direct reply-to (`amq.rabbitmq.reply-to.<token>`) is resolved here.
  */
 import { randomBytes } from 'node:crypto';
-import { type FieldTable, type FieldValue, fieldString, fieldTablesEqual } from '../codec/field-table.js';
+import { type Logger, noopLogger } from '@dispatcher/core';
+import { type FieldTable, type FieldValue, fieldString } from '../codec/field-table.js';
 import { channelError, connectionError } from '../errors.js';
 import { createExchange, isExchangeType } from '../exchange/create-exchange.js';
 import type { Destination, Exchange } from '../exchange/exchange.js';
@@ -18,7 +19,8 @@ import { type DeadLetterReason, deadLetteredMessage, isDeadLetterCycle } from '.
 import { MemoryGauge } from '../queue/memory-gauge.js';
 import type { Message } from '../queue/message.js';
 import { Queue } from '../queue/queue.js';
-import { validateQueueArguments } from './queue-arguments.js';
+import { assertArgumentsEquivalent } from './argument-equivalence.js';
+import { QUEUE_EQUIVALENCE_ARGUMENTS, validateQueueArguments } from './queue-arguments.js';
 import { withSenderSelectedKeys } from './sender-selected-keys.js';
 
 const ACCESS_REFUSED = 403;
@@ -62,6 +64,15 @@ export interface PublishOutcome {
   congested?: Queue | undefined;
 }
 
+/** Where a message was routed, to be delivered later ({@link VirtualHost.route}). */
+export interface RoutedMessage {
+  /** The message to store (CC/BCC applied). */
+  readonly message: Message;
+  readonly queues: readonly Queue[];
+  /** The direct reply-to consumer it goes to, if any. */
+  readonly reply: ReplyConsumer | undefined;
+}
+
 /** The consumer of a channel on the `amq.rabbitmq.reply-to` pseudo-queue. */
 export interface ReplyConsumer {
   deliverReply(message: Message): void;
@@ -79,15 +90,23 @@ export class VirtualHost {
   readonly #scratch: PublishOutcome = { routed: 0, rejected: 0 };
   readonly #gauge: MemoryGauge;
   readonly #flowHighWaterMessages: number;
+  readonly #log: Logger;
 
   /**
    * @param gauge Byte count of ready messages shared by the broker's vhosts (memory alarm).
    * @param flowHighWaterMessages Ready messages per queue above which its publishers are paused (0: off).
+   * @param log Where queues report failures of their timers and dead-lettering.
    */
-  constructor(name: string, gauge: MemoryGauge = new MemoryGauge(), flowHighWaterMessages = 0) {
+  constructor(
+    name: string,
+    gauge: MemoryGauge = new MemoryGauge(),
+    flowHighWaterMessages = 0,
+    log: Logger = noopLogger,
+  ) {
     this.name = name;
     this.#gauge = gauge;
     this.#flowHighWaterMessages = flowHighWaterMessages;
+    this.#log = log;
     const std = (n: string, type: 'direct' | 'fanout' | 'topic' | 'headers'): void => {
       this.#exchanges.set(
         n,
@@ -147,14 +166,8 @@ export class VirtualHost {
       equivalent('durable', what, d.durable, existing.durable);
       equivalent('auto_delete', what, d.autoDelete, existing.autoDelete);
       equivalent('internal', what, d.internal, existing.internal);
-      if (
-        !fieldTablesEqual(
-          withoutIgnoredExchangeArgs(d.arguments),
-          withoutIgnoredExchangeArgs(existing.arguments),
-        )
-      ) {
-        throw channelError(PRECONDITION_FAILED, `inequivalent arg 'arguments' for ${what}`);
-      }
+      // RabbitMQ compares no other exchange argument.
+      assertArgumentsEquivalent(what, ['alternate-exchange'], d.arguments, existing.arguments);
       return existing;
     }
     if (d.name.startsWith('amq.')) {
@@ -221,27 +234,22 @@ export class VirtualHost {
       return { name: q.name, messageCount: q.messageCount, consumerCount: q.consumerCount };
     }
     const name = d.name === '' ? `amq.gen-${randomBytes(16).toString('base64url')}` : d.name;
+    // RabbitMQ makes exclusive queues transient whatever the declaration says (and compares them so).
+    const durable = d.durable && !d.exclusive;
     const existing = this.#queues.get(name);
     if (existing !== undefined) {
-      this.#checkExclusive(existing, owner);
+      // The declaration must name the same owner: this connection when exclusive, none otherwise (405
+      // either way, before any other comparison — as RabbitMQ).
+      if (existing.owner !== (d.exclusive ? owner : undefined)) throw this.#locked(existing);
       const what = `queue '${name}' in vhost '${this.name}'`;
-      equivalent('durable', what, d.durable, existing.durable);
+      equivalent('durable', what, durable, existing.durable);
       equivalent('auto_delete', what, d.autoDelete, existing.autoDelete);
-      equivalent('exclusive', what, d.exclusive, existing.owner !== undefined);
-      for (const key of new Set([...d.arguments.keys(), ...existing.arguments.keys()])) {
-        const a = d.arguments.get(key);
-        const b = existing.arguments.get(key);
-        if (
-          a === undefined ||
-          b === undefined ||
-          !fieldTablesEqual(new Map([[key, a]]), new Map([[key, b]]))
-        ) {
-          throw channelError(
-            PRECONDITION_FAILED,
-            `inequivalent arg '${key}' for ${what}: received ${describe(a)} but current is ${describe(b)}`,
-          );
-        }
-      }
+      assertArgumentsEquivalent(
+        what,
+        QUEUE_EQUIVALENCE_ARGUMENTS.filter((key) => !isImplicitClassic(key, d.arguments, existing.arguments)),
+        d.arguments,
+        existing.arguments,
+      );
       existing.touch();
       return { name, messageCount: existing.messageCount, consumerCount: existing.consumerCount };
     }
@@ -252,12 +260,13 @@ export class VirtualHost {
     validateQueueArguments(name, this.name, d.arguments);
     const q = new Queue({
       name,
-      durable: d.durable,
+      durable,
       owner: d.exclusive ? owner : undefined,
       autoDelete: d.autoDelete,
       arguments: d.arguments,
       gauge: this.#gauge,
       flowHighWaterMessages: this.#flowHighWaterMessages,
+      log: this.#log,
     });
     q.onUnused = this.#onQueueUnused;
     q.onExpired = this.#onQueueUnused;
@@ -361,22 +370,52 @@ export class VirtualHost {
       }
       return result.routed;
     }
-    const ex = this.#exchanges.get(exchangeName);
-    if (ex === undefined)
-      throw channelError(NOT_FOUND, `no exchange '${exchangeName}' in vhost '${this.name}'`);
-    if (ex.internal) {
-      throw channelError(
-        ACCESS_REFUSED,
-        `cannot publish to internal exchange '${exchangeName}' in vhost '${this.name}'`,
-      );
-    }
-    for (const d of this.#route(ex, msg)) {
+    for (const d of this.#route(this.#publishExchange(exchangeName), msg)) {
       if (d instanceof Queue) {
         result.routed++;
         if (!d.enqueue(msg)) result.rejected++;
         if (d.congested) result.congested = d;
       }
     }
+    return result.routed;
+  }
+
+  /**
+   * Routes `message` as {@link publish} does (same errors) without delivering it: a transaction routes a
+   * publish when it arrives and delivers it on commit ({@link deliver}), as RabbitMQ does.
+   */
+  route(exchangeName: string, routingKey: string, message: Message): RoutedMessage {
+    const msg = withSenderSelectedKeys(message);
+    if (exchangeName === '' && msg.extraRoutingKeys === undefined) {
+      const q = this.#queues.get(routingKey);
+      if (q !== undefined) return { message: msg, queues: [q], reply: undefined };
+      const reply = routingKey.startsWith(REPLY_TO_PREFIX)
+        ? this.#replyConsumers.get(routingKey.slice(REPLY_TO_PREFIX.length))
+        : undefined;
+      return { message: msg, queues: [], reply };
+    }
+    const queues: Queue[] = [];
+    for (const d of this.#route(this.#publishExchange(exchangeName), msg)) {
+      if (d instanceof Queue) queues.push(d);
+    }
+    return { message: msg, queues, reply: undefined };
+  }
+
+  /**
+   * Delivers a message {@link route}d earlier to those of its queues that still exist. Returns the number
+   * of destinations it was routed to (RabbitMQ returns a mandatory message only when that was none).
+   */
+  deliver(routed: RoutedMessage, outcome?: PublishOutcome): number {
+    const result = outcome ?? this.#scratch;
+    result.routed = routed.queues.length + (routed.reply === undefined ? 0 : 1);
+    result.rejected = 0;
+    result.congested = undefined;
+    for (const q of routed.queues) {
+      if (q.deleted) continue;
+      if (!q.enqueue(routed.message)) result.rejected++;
+      if (q.congested) result.congested = q;
+    }
+    routed.reply?.deliverReply(routed.message);
     return result.routed;
   }
 
@@ -404,6 +443,20 @@ export class VirtualHost {
   }
 
   // ---- internals ---------------------------------------------------------------------------------
+
+  /** The exchange a publish names (404 when missing, 403 when internal). */
+  #publishExchange(exchangeName: string): Exchange {
+    const ex = this.#exchanges.get(exchangeName);
+    if (ex === undefined)
+      throw channelError(NOT_FOUND, `no exchange '${exchangeName}' in vhost '${this.name}'`);
+    if (ex.internal) {
+      throw channelError(
+        ACCESS_REFUSED,
+        `cannot publish to internal exchange '${exchangeName}' in vhost '${this.name}'`,
+      );
+    }
+    return ex;
+  }
 
   /**
    * The destinations of `message` entering exchange `ex`: queues, plus the exchanges visited (each once)
@@ -509,12 +562,14 @@ export class VirtualHost {
   }
 
   #checkExclusive(q: Queue, owner: object): void {
-    if (q.owner !== undefined && q.owner !== owner) {
-      throw channelError(
-        RESOURCE_LOCKED,
-        `cannot obtain exclusive access to locked queue '${q.name}' in vhost '${this.name}'. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.`,
-      );
-    }
+    if (q.owner !== undefined && q.owner !== owner) throw this.#locked(q);
+  }
+
+  #locked(q: Queue) {
+    return channelError(
+      RESOURCE_LOCKED,
+      `cannot obtain exclusive access to locked queue '${q.name}' in vhost '${this.name}'. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.`,
+    );
   }
 
   #removeQueue(q: Queue): number {
@@ -548,10 +603,15 @@ function describe(v: FieldValue | undefined): string {
   return `the value '${String(v.value)}' of type '${v.type}'`;
 }
 
-/** Exchange arguments RabbitMQ leaves out of the equivalence check. */
-function withoutIgnoredExchangeArgs(args: FieldTable): FieldTable {
-  if (!args.has('alternate-exchange')) return args;
-  const copy = new Map(args);
-  copy.delete('alternate-exchange');
-  return copy;
+/**
+ * RabbitMQ lets a missing `x-queue-type` match 'classic' (the type of every queue here) in either
+ * direction; any other difference in it is compared as usual.
+ */
+function isImplicitClassic(key: string, received: FieldTable, current: FieldTable): boolean {
+  if (key !== 'x-queue-type') return false;
+  const r = received.get(key);
+  const c = current.get(key);
+  return (
+    (r === undefined && fieldString(c) === 'classic') || (c === undefined && fieldString(r) === 'classic')
+  );
 }

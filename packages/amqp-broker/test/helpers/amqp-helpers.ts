@@ -95,3 +95,40 @@ export function normalize(value: unknown, labels: Readonly<Record<string, string
   }
   return value;
 }
+
+export interface ChannelCloseInfo {
+  readonly code: number | undefined;
+  readonly text: string | undefined;
+  readonly method: readonly [number | undefined, number | undefined];
+}
+
+/**
+ * Runs `op` on a fresh channel and returns the channel.close the broker answered with (reply code, reply
+ * text, class and method ids), or undefined when the channel stayed open.
+ */
+export async function channelCloseOf(
+  open: () => Promise<Channel>,
+  op: (ch: Channel) => Promise<unknown>,
+): Promise<ChannelCloseInfo | undefined> {
+  const ch = await open();
+  const closed = new Promise<ChannelCloseInfo | undefined>((resolve) => {
+    ch.on('error', (err: Error & { code?: number; classId?: number; methodId?: number }) =>
+      resolve({
+        code: err.code,
+        text: /with message "(.*)"$/s.exec(err.message)?.[1],
+        method: [err.classId, err.methodId],
+      }),
+    );
+    ch.on('close', () => resolve(undefined));
+  });
+  let failed = false;
+  try {
+    await op(ch);
+  } catch {
+    // The operation fails when the channel closes: the details come from the close.
+    failed = true;
+  }
+  const info = failed ? await Promise.race([closed, sleep(1000).then(() => undefined)]) : undefined;
+  await ch.close().catch(() => {});
+  return info;
+}

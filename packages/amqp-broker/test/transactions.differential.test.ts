@@ -1,0 +1,228 @@
+/**
+ * Transactions (tx.select / commit / rollback) over raw sockets against our broker and, when reachable,
+ * RabbitMQ: acks and rejects inside a transaction are checked at once and applied on commit only, a
+ * rollback gives the acked deliveries back, a channel closing with an open transaction loses nothing, and
+ * publishes are routed when published (applied on commit).
+ */
+import { expect } from 'vitest';
+import { type AmqpMethod, MethodId } from '../src/codec/generated/amqp-spec.js';
+import { differentialSuite } from './helpers/differential-suite.js';
+import { RawClient } from './helpers/raw-client.js';
+import { uniqueName } from './helpers/targets.js';
+
+type Scenario = (c: RawClient) => Promise<unknown>;
+
+const declare = (queue: string, passive = false): AmqpMethod => ({
+  id: MethodId.QueueDeclare,
+  ticket: 0,
+  queue,
+  passive,
+  durable: false,
+  exclusive: true,
+  autoDelete: false,
+  nowait: false,
+  arguments: new Map(),
+});
+
+/** A fresh exclusive queue on channel `ch` holding `bodies`. */
+async function queueWith(c: RawClient, ch: number, bodies: readonly string[]): Promise<string> {
+  const q = uniqueName('tx');
+  c.send(ch, declare(q));
+  await c.expectMethod(MethodId.QueueDeclareOk, ch);
+  for (const b of bodies) c.publish(ch, '', q, Buffer.from(b));
+  return q;
+}
+
+async function txSelect(c: RawClient, ch: number): Promise<void> {
+  c.send(ch, { id: MethodId.TxSelect });
+  await c.expectMethod(MethodId.TxSelectOk, ch);
+}
+
+/** basic.get without no-ack; returns the delivery tag. */
+async function get(c: RawClient, ch: number, queue: string): Promise<number> {
+  c.send(ch, { id: MethodId.BasicGet, ticket: 0, queue, noAck: false });
+  return (await c.expectMethod(MethodId.BasicGetOk, ch)).deliveryTag;
+}
+
+/** Ready messages in `queue` (passive declare on channel `ch`). */
+async function count(c: RawClient, ch: number, queue: string): Promise<number> {
+  c.send(ch, declare(queue, true));
+  return (await c.expectMethod(MethodId.QueueDeclareOk, ch)).messageCount;
+}
+
+/** Closes channel `ch` from the client side and waits for close-ok. */
+async function closeChannel(c: RawClient, ch: number): Promise<void> {
+  c.send(ch, { id: MethodId.ChannelClose, replyCode: 200, replyText: '', classId: 0, methodId: 0 });
+  await c.expectMethod(MethodId.ChannelCloseOk, ch);
+}
+
+/** The bodies left in `queue`, taken no-ack, with their redelivered flags. */
+async function drain(c: RawClient, ch: number, queue: string): Promise<[string, boolean][]> {
+  const out: [string, boolean][] = [];
+  for (;;) {
+    c.frames.length = 0;
+    c.send(ch, { id: MethodId.BasicGet, ticket: 0, queue, noAck: true });
+    await c.until(
+      () => c.frames.some((f) => f.method?.id === MethodId.BasicGetEmpty || f.type === 3),
+      5000,
+      'basic.get answer',
+    );
+    const ok = c.frames.find((f) => f.method?.id === MethodId.BasicGetOk)?.method;
+    if (ok === undefined) return out;
+    const body = c.frames.find((f) => f.type === 3)!.payload.toString();
+    out.push([body, ok.id === MethodId.BasicGetOk && ok.redelivered]);
+  }
+}
+
+/** True when the broker closed channel `ch` (a channel.close not yet taken by an expectMethod). */
+function channelClosed(c: RawClient, ch: number): boolean {
+  return c.frames.some((f) => f.channel === ch && f.method?.id === MethodId.ChannelClose);
+}
+
+const scenarios: Record<string, Scenario> = {
+  'acks inside a transaction are applied on commit, not before': async (c) => {
+    await c.openChannel(1);
+    const q = await queueWith(c, 1, ['a', 'b', 'c']);
+    await txSelect(c, 1);
+    const t1 = await get(c, 1, q);
+    await get(c, 1, q);
+    const t3 = await get(c, 1, q);
+    c.send(1, { id: MethodId.BasicAck, deliveryTag: t1, multiple: false });
+    c.send(1, { id: MethodId.BasicReject, deliveryTag: t3, requeue: true });
+    const beforeCommit = await count(c, 1, q);
+    c.send(1, { id: MethodId.TxCommit });
+    await c.expectMethod(MethodId.TxCommitOk, 1);
+    const afterCommit = await count(c, 1, q);
+    // Closing the channel requeues only what was never settled ('b').
+    await closeChannel(c, 1);
+    await c.openChannel(2);
+    return { beforeCommit, afterCommit, left: await drain(c, 2, q) };
+  },
+
+  'tx.rollback gives acked deliveries back; they can be acked again': async (c) => {
+    await c.openChannel(1);
+    const q = await queueWith(c, 1, ['a', 'b']);
+    await txSelect(c, 1);
+    const t1 = await get(c, 1, q);
+    const t2 = await get(c, 1, q);
+    c.send(1, { id: MethodId.BasicAck, deliveryTag: t2, multiple: true });
+    c.send(1, { id: MethodId.TxRollback });
+    await c.expectMethod(MethodId.TxRollbackOk, 1);
+    const afterRollback = await count(c, 1, q);
+    // Both tags are unacked again: acking one of them is no error, and commit applies it.
+    c.send(1, { id: MethodId.BasicAck, deliveryTag: t1, multiple: false });
+    c.send(1, { id: MethodId.TxCommit });
+    await c.expectMethod(MethodId.TxCommitOk, 1);
+    await closeChannel(c, 1);
+    await c.openChannel(2);
+    return { afterRollback, left: await drain(c, 2, q) };
+  },
+
+  'a second ack of the same tag fails at that ack; the message is requeued': async (c) => {
+    await c.openChannel(1);
+    const q = await queueWith(c, 1, ['a']);
+    await txSelect(c, 1);
+    const t = await get(c, 1, q);
+    c.send(1, { id: MethodId.BasicAck, deliveryTag: t, multiple: false });
+    c.send(1, { id: MethodId.BasicAck, deliveryTag: t, multiple: false });
+    const { replyCode, classId, methodId } = await c.expectMethod(MethodId.ChannelClose, 1);
+    c.send(1, { id: MethodId.ChannelCloseOk });
+    await c.openChannel(2);
+    return { close: [replyCode, classId, methodId], left: await drain(c, 2, q) };
+  },
+
+  'a channel closed with acks in an open transaction requeues them': async (c) => {
+    await c.openChannel(1);
+    const q = await queueWith(c, 1, ['a', 'b']);
+    await txSelect(c, 1);
+    await get(c, 1, q);
+    const t2 = await get(c, 1, q);
+    c.send(1, { id: MethodId.BasicAck, deliveryTag: t2, multiple: true });
+    c.send(1, { id: MethodId.BasicNack, deliveryTag: t2, multiple: false, requeue: false });
+    // Both are taken by the first ack: the nack names an unknown tag.
+    const { replyCode, classId, methodId } = await c.expectMethod(MethodId.ChannelClose, 1);
+    c.send(1, { id: MethodId.ChannelCloseOk });
+    await c.openChannel(2);
+    return { close: [replyCode, classId, methodId], left: await drain(c, 2, q) };
+  },
+
+  'publishes in a transaction are routed when published and delivered on commit': async (c) => {
+    await c.openChannel(1);
+    await c.openChannel(2);
+    const q = await queueWith(c, 1, []);
+    const x = uniqueName('tx-x');
+    const late = uniqueName('tx-late');
+    for (const name of [x, late]) {
+      c.send(1, {
+        id: MethodId.ExchangeDeclare,
+        ticket: 0,
+        exchange: name,
+        type: 'direct',
+        passive: false,
+        durable: false,
+        autoDelete: false,
+        internal: false,
+        nowait: false,
+        arguments: new Map(),
+      });
+      await c.expectMethod(MethodId.ExchangeDeclareOk, 1);
+    }
+    c.send(1, {
+      id: MethodId.QueueBind,
+      ticket: 0,
+      queue: q,
+      exchange: x,
+      routingKey: 'k',
+      nowait: false,
+      arguments: new Map(),
+    });
+    await c.expectMethod(MethodId.QueueBindOk, 1);
+    await txSelect(c, 1);
+    c.publish(1, x, 'k', Buffer.from('routed-then-exchange-deleted'));
+    c.publish(1, late, 'k', Buffer.from('bound-after-publish'));
+    c.publish(1, '', q, Buffer.from('direct'));
+    // Bind the late exchange after its publish, and delete the first one, before the commit.
+    c.send(2, {
+      id: MethodId.QueueBind,
+      ticket: 0,
+      queue: q,
+      exchange: late,
+      routingKey: 'k',
+      nowait: false,
+      arguments: new Map(),
+    });
+    await c.expectMethod(MethodId.QueueBindOk, 2);
+    for (const name of [x, late]) {
+      c.send(2, { id: MethodId.ExchangeDelete, ticket: 0, exchange: name, ifUnused: false, nowait: false });
+      await c.expectMethod(MethodId.ExchangeDeleteOk, 2);
+    }
+    const beforeCommit = await count(c, 2, q);
+    c.send(1, { id: MethodId.TxCommit });
+    await c.expectMethod(MethodId.TxCommitOk, 1);
+    const closed = channelClosed(c, 1);
+    return { beforeCommit, closed, delivered: await drain(c, 2, q) };
+  },
+};
+
+differentialSuite(
+  'transactions: dispatcher vs RabbitMQ',
+  Object.fromEntries(
+    Object.entries(scenarios).map(([name, scenario]) => [
+      name,
+      async ({ url }: { url: string }) => {
+        const u = new URL(url);
+        const c = await RawClient.connect(Number(u.port), u.hostname);
+        try {
+          await c.handshake();
+          return await scenario(c);
+        } finally {
+          c.close();
+        }
+      },
+    ]),
+  ),
+  (server) => {
+    expect(server.vhost()?.queueCount).toBe(0);
+    expect(server.vhost()?.exchangeCount).toBe(6);
+  },
+);
