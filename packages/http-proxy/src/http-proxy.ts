@@ -159,7 +159,7 @@ export class HttpProxy {
       this.#state = 'closing';
       for (const t of this.#timers) clearInterval(t);
       const steps: Array<[string, () => Promise<unknown> | undefined]> = [
-        ['http', () => this.#app?.close()],
+        ['http', () => this.#closeHttp()],
         ['delivery', () => this.#engine?.stop(this.#opts.shutdownTimeoutMs)],
         ['agent', () => this.#agent?.close()],
         ['store', () => this.#store?.close()],
@@ -175,6 +175,29 @@ export class HttpProxy {
       this.#log.info('closed');
     })();
     return this.#closePromise;
+  }
+
+  /**
+   * Stops intake. Requests being received (a slow upload) get `shutdownTimeoutMs` to finish; then their
+   * connections are cut: nothing was promised to them yet.
+   */
+  async #closeHttp(): Promise<void> {
+    const app = this.#app;
+    if (!app) return;
+    const closed = app.close();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), this.#opts.shutdownTimeoutMs);
+    });
+    try {
+      if ((await Promise.race([closed, deadline])) === 'late') {
+        this.#log.warn('requests still being received at the shutdown deadline; cutting them off');
+        app.server.closeAllConnections();
+        await closed;
+      }
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

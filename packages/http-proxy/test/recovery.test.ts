@@ -1,4 +1,5 @@
 import { appendFileSync, readdirSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { DurableLog } from '@dispatcher/core';
 import { describe, expect, it, vi } from 'vitest';
@@ -245,6 +246,26 @@ describe('recovery and operation', () => {
     expect((page2.json.items as unknown[]).length).toBe(2);
     const none = await send(proxy, '/_dispatcher/messages?host=elsewhere:1', { method: 'GET' });
     expect(none.json.items).toEqual([]);
+  });
+
+  it('cuts off a request still being uploaded at the shutdown deadline', async () => {
+    const dest = await sink();
+    const proxy = await startProxy({ shutdownTimeoutMs: 300 });
+    const { port } = new URL(proxy.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    socket.on('error', () => {});
+    const cut = new Promise((r) => socket.once('close', r));
+    // Headers and a tenth of the announced body, then nothing: a stalled upload.
+    socket.write(
+      `POST /slow HTTP/1.1\r\nHost: x\r\nX-Dispatcher-Origin-Host: ${dest.url}\r\nContent-Length: 1000\r\n\r\n${'x'.repeat(100)}`,
+    );
+    await sleep(100);
+    const t0 = Date.now();
+    await proxy.close();
+    expect(Date.now() - t0).toBeLessThan(2000);
+    await cut;
+    expect(dest.received.length).toBe(0);
   });
 
   it('finishes attempts in flight on graceful shutdown and refuses new requests meanwhile', async () => {
