@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bucketExpiresMs, delayBucketMs } from './delay-queues.js';
+import { bucketExpiresMs, delayBucketMs, MAX_BUCKET_MS, MAX_DELAY_MS } from './delay-queues.js';
 
 describe('delayBucketMs', () => {
   it('rounds down to two significant digits, never later than asked', () => {
@@ -31,5 +31,20 @@ describe('delayBucketMs', () => {
 
   it('lets a bucket outlive the messages published at its last refresh', () => {
     for (const bucket of [1, 1_000, 3_600_000]) expect(bucketExpiresMs(bucket)).toBeGreaterThan(bucket * 2);
+  });
+
+  it('keeps every bucket within the TTL limits of RabbitMQ and of Node timers, whatever the delay', () => {
+    // RabbitMQ refuses x-message-ttl and x-expires above 2^32-1 ms (406); a Node-based broker's timers
+    // overflow above 2^31-1 ms.
+    const timerLimit = 2 ** 31 - 1;
+    expect(MAX_DELAY_MS).toBe(2 ** 32 - 1);
+    for (const delay of [MAX_BUCKET_MS, MAX_BUCKET_MS + 1, MAX_DELAY_MS, 2 ** 33, 1e300, Infinity, NaN]) {
+      const bucket = delayBucketMs(delay);
+      expect(bucket).toBe(MAX_BUCKET_MS);
+      expect(bucketExpiresMs(bucket)).toBeLessThanOrEqual(timerLimit);
+    }
+    // Below the cap, the buckets are what they always were (existing queues keep their arguments).
+    expect(delayBucketMs(999_999_999)).toBe(990_000_000);
+    expect(bucketExpiresMs(990_000_000)).toBe(990_000_000 * 2 + 60_000);
   });
 });

@@ -14,8 +14,29 @@ import type { Channel } from 'amqplib';
 /** Delays below this are not worth a hop through a bucket, in milliseconds. */
 export const MIN_DELAY_MS = 5;
 
-/** The bucket for `delayMs`: rounded down to two significant digits; at least 1 ms. */
+/**
+ * The longest delay `publish()` takes (`delayMs`, `runAt`), in milliseconds: 2^32-1 (about 49.7 days),
+ * RabbitMQ's limit on a queue's `x-message-ttl`. Longer ones are refused up front rather than parked
+ * for months.
+ */
+export const MAX_DELAY_MS = 2 ** 32 - 1;
+
+/**
+ * The largest bucket, in milliseconds (about 11.6 days). A longer wait is taken in steps: the message
+ * comes back early and the worker, seeing `x-dispatcher-not-before`, sends it round again for the rest.
+ * Bounded so that `x-message-ttl` and `x-expires` (about twice the bucket) stay under 2^31-1 ms: RabbitMQ
+ * refuses either above 2^32-1 ms with 406 (the worker would loop on the refused declaration), and a Node
+ * timer above 2^31-1 ms fires at once, so a broker written in Node would expire the bucket, messages and
+ * all, immediately.
+ */
+export const MAX_BUCKET_MS = 1_000_000_000;
+
+/**
+ * The bucket for `delayMs`: rounded down to two significant digits; at least 1 ms, at most
+ * {@link MAX_BUCKET_MS} (also for a non-finite delay, which then takes the most steps rather than none).
+ */
 export function delayBucketMs(delayMs: number): number {
+  if (!(delayMs <= MAX_BUCKET_MS)) return MAX_BUCKET_MS;
   const ms = Math.max(1, Math.floor(delayMs));
   if (ms < 100) return ms;
   const scale = 10 ** (Math.floor(Math.log10(ms)) - 1);

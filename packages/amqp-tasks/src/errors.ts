@@ -39,6 +39,11 @@ export const TasksErrorCodes = {
   DSP_TASKS_TASK_FAILED: 'DSP_TASKS_TASK_FAILED',
   /** `call()` got no result within its `timeoutMs`. */
   DSP_TASKS_CALL_TIMEOUT: 'DSP_TASKS_CALL_TIMEOUT',
+  /**
+   * A task's result could not be encoded for the `call()` reply (JSON cannot hold a BigInt or a circular
+   * reference); the task ran and was acknowledged, the caller gets this code instead of a timeout.
+   */
+  DSP_TASKS_ENCODE: 'DSP_TASKS_ENCODE',
 } as const;
 
 export type TasksErrorCode = (typeof TasksErrorCodes)[keyof typeof TasksErrorCodes];

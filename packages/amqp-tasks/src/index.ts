@@ -9,9 +9,9 @@ export {
   type ResultOf,
   type TaskDefinition,
 } from './define-task.js';
-export { delayBucketMs } from './delay-queues.js';
+export { delayBucketMs, MAX_DELAY_MS } from './delay-queues.js';
 export { TasksError, type TasksErrorCode, TasksErrorCodes } from './errors.js';
-export { DIRECT_REPLY_TO, type TaskReply } from './rpc-client.js';
+export { DIRECT_REPLY_TO } from './rpc-client.js';
 export {
   type CallOptions,
   type NamedPublishOptions,
@@ -48,6 +48,7 @@ export type {
   TasksEventName,
 } from './task-events.js';
 export { TaskHeaders } from './task-headers.js';
+export type { TaskReply } from './task-reply.js';
 export { deadLetterQueueName, type ExchangeType, type QueueSpec } from './topology.js';
 export { Worker, type WorkerStats } from './worker/worker.js';
 export { DEFAULT_WORKER_OPTIONS, type RateLimit, type WorkerOptions } from './worker-options.js';

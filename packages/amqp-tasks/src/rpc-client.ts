@@ -5,6 +5,7 @@ import { ConfirmTracker } from './connection/confirm-tracker.js';
 import { TasksError } from './errors.js';
 import type { ParseSchema } from './task-config.js';
 import type { Reporter } from './task-events.js';
+import { ENCODE_REPLY_REASON, type TaskReply } from './task-reply.js';
 
 /** RabbitMQ's direct reply-to pseudo queue: replies go straight to the calling channel, no queue needed. */
 export const DIRECT_REPLY_TO = 'amq.rabbitmq.reply-to';
@@ -22,11 +23,6 @@ interface PendingCall {
   reject(err: Error): void;
   result: ParseSchema | undefined;
 }
-
-/** The reply a worker sends for a task published with `replyTo`. */
-export type TaskReply =
-  | { ok: true; result: unknown }
-  | { ok: false; error: { code: string; message: string; reason?: string } };
 
 /**
  * `call()`: publishes a task with `replyTo` set to direct reply-to on its own channel and waits for the
@@ -139,6 +135,13 @@ export class RpcClient {
       return;
     }
     if (!reply.ok) {
+      if (reply.error?.code === 'DSP_TASKS_ENCODE' && reply.error.reason === ENCODE_REPLY_REASON) {
+        // The task ran; its result could not travel. Its own code, not TASK_FAILED: nothing failed to run.
+        pending.reject(
+          new TasksError('DSP_TASKS_ENCODE', reply.error.message, { details: { ...reply.error } }),
+        );
+        return;
+      }
       const remote = new TasksError('DSP_TASKS_TASK_FAILED', `task failed: ${reply.error?.message}`, {
         details: { ...reply.error },
       });

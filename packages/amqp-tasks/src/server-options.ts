@@ -73,7 +73,10 @@ export interface ServerOptions<Defs extends readonly TaskDefinition[] = readonly
   queues?: readonly QueueSpec[];
   /** Reconnection policy; see {@link ReconnectOptions}. */
   reconnect?: ReconnectOptions;
-  /** TLS options for `amqps://`. */
+  /**
+   * TLS options; they need an `amqps://` URL (with `amqp://` the constructor throws
+   * `DSP_TASKS_INVALID_ARGUMENT` rather than connect unencrypted).
+   */
   tls?: TlsOptions;
   /**
    * A pino-compatible logger; the server makes child loggers per component.

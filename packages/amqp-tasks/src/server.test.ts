@@ -15,6 +15,25 @@ describe('Server options', () => {
     );
   });
 
+  it('refuses tls options with an amqp:// URL instead of connecting in plaintext', () => {
+    for (const url of ['amqp://127.0.0.1', 'amqp://guest:guest@127.0.0.1:5672/']) {
+      expect(
+        () => new Server({ url, exchange: 'e', defaultRoutingKey: 'k', tls: { insecure: true } }),
+      ).toThrow(
+        expect.objectContaining({
+          code: 'DSP_TASKS_INVALID_ARGUMENT',
+          message: expect.stringContaining('amqps://'),
+        }),
+      );
+    }
+    expect(
+      () => new Server({ url: 'amqps://127.0.0.1', exchange: 'e', defaultRoutingKey: 'k', tls: {} }),
+    ).not.toThrow();
+    expect(
+      () => new Server({ url: 'amqp://127.0.0.1', exchange: 'e', defaultRoutingKey: 'k' }),
+    ).not.toThrow();
+  });
+
   it('refuses a worker without name, queue or a sane limit, and duplicate names', () => {
     const server = new Server({ url: 'amqp://127.0.0.1', exchange: 'e', defaultRoutingKey: 'k' });
     expect(() => server.newWorker({ name: '', queue: 'q' }, {})).toThrow(/name/);

@@ -11,7 +11,7 @@ import { jsonCodec } from './codec/json-codec.js';
 import type { TaskCodec } from './codec/task-codec.js';
 import { ConnectionManager, type ConnectionState } from './connection/connection-manager.js';
 import type { ResultOf, TaskDefinition } from './define-task.js';
-import { MIN_DELAY_MS } from './delay-queues.js';
+import { MAX_DELAY_MS, MIN_DELAY_MS } from './delay-queues.js';
 import { TasksError } from './errors.js';
 import { Publisher } from './publisher/publisher.js';
 import { RpcClient } from './rpc-client.js';
@@ -39,9 +39,12 @@ export interface PublishOptions {
    * @defaultValue the server's `publishTimeoutMs` (`30_000`)
    */
   timeoutMs?: number;
-  /** Run no earlier than this many milliseconds from now (a delayed task). */
+  /**
+   * Run no earlier than this many milliseconds from now (a delayed task); at most `MAX_DELAY_MS`
+   * (2^32-1, about 49.7 days), else the publish rejects with `DSP_TASKS_INVALID_ARGUMENT`.
+   */
   delayMs?: number;
-  /** Run no earlier than this time (a `Date` or epoch milliseconds). */
+  /** Run no earlier than this time (a `Date` or epoch milliseconds); at most `MAX_DELAY_MS` from now. */
   runAt?: Date | number;
   /** Message priority (0–255); only queues declared with `maxPriority` honour it. */
   priority?: number;
@@ -399,6 +402,13 @@ export class Server<D extends Defs = Defs> extends Lifecycle {
     if (delayMs !== undefined && !Number.isFinite(delayMs)) {
       throw new TasksError('DSP_TASKS_INVALID_ARGUMENT', 'delayMs/runAt must be a finite number');
     }
+    if (delayMs !== undefined && delayMs > MAX_DELAY_MS) {
+      throw new TasksError(
+        'DSP_TASKS_INVALID_ARGUMENT',
+        `delayMs/runAt is ${Math.round(delayMs)} ms away; at most ${MAX_DELAY_MS} ms (about 49.7 days) is supported`,
+        { details: { delayMs, maxDelayMs: MAX_DELAY_MS } },
+      );
+    }
     if (delayMs !== undefined && delayMs >= MIN_DELAY_MS)
       headers[TaskHeaders.notBefore] = Date.now() + delayMs;
     const publishOptions: Options.Publish = {
@@ -478,6 +488,14 @@ function validateServerOptions(options: ServerOptions<Defs>): void {
   }
   if (typeof options.url !== 'string' || !/^amqps?:\/\//.test(options.url)) {
     throw new TasksError('DSP_TASKS_INVALID_ARGUMENT', 'url must be an amqp:// or amqps:// URL');
+  }
+  if (options.tls !== undefined && !options.url.startsWith('amqps://')) {
+    // amqplib uses TLS only for amqps:// and would ignore these options: a silent plaintext connection.
+    // The Go library's README does not say it switched schemes for a TLS config, so refuse rather than guess.
+    throw new TasksError(
+      'DSP_TASKS_INVALID_ARGUMENT',
+      'tls options need an amqps:// URL; with amqp:// the connection would not be encrypted',
+    );
   }
   if (typeof options.exchange !== 'string' || options.exchange === '') {
     throw new TasksError('DSP_TASKS_INVALID_ARGUMENT', 'exchange is required');

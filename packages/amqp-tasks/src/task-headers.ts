@@ -26,6 +26,12 @@ export const TaskHeaders = {
   queue: 'x-dispatcher-queue',
   /** The worker (consumer tag) the task failed on. */
   worker: 'x-dispatcher-worker',
+  /**
+   * Set by the publishing channel only on a publish whose message id (task uuid) is already in flight on
+   * it, so a `basic.return` can be matched to its own publish; a stale value is dropped when the message is
+   * published again.
+   */
+  publishTag: 'x-dispatcher-publish-tag',
 } as const;
 
 /** Header tables are limited in size (64 KiB in amqplib); a deep stack must not make a dead-letter fail. */

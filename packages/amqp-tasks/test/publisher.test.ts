@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineTask, TasksError } from '../src/index.js';
 import { brokerTargets } from './brokers.js';
-import { TestBed, until } from './helpers/fixtures.js';
+import { sleep, TestBed, until } from './helpers/fixtures.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 
 describe.each(brokerTargets())('publisher against $name', ({ url }) => {
@@ -143,6 +143,119 @@ describe.each(brokerTargets())('publisher against $name', ({ url }) => {
     // The same problem reached the logger, with its context.
     expect(logged.some((fields) => fields.component === 'publisher' && fields.err === broker)).toBe(true);
     expect((await bed.drain(queue)).length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('matches each return to its own publish when publishes in flight share a uuid', async () => {
+    const queue = bed.queue();
+    const server = bed.server({ queues: [{ name: queue, bindingKeys: [queue] }] });
+    await server.start();
+    // All in flight at once: a broker may send several returns before one `multiple` ack covering them all.
+    const routable = Array.from({ length: 12 }, (_, i) => i % 3 !== 2);
+    const results = await Promise.allSettled(
+      routable.map((ok, i) =>
+        server.publish({
+          uuid: 'same-uuid',
+          name: 'n',
+          routingKey: ok ? queue : 'nobody-listens',
+          args: [i],
+        }),
+      ),
+    );
+    results.forEach((result, i) => {
+      if (routable[i]) expect(result).toMatchObject({ status: 'fulfilled', value: 'same-uuid' });
+      else expect(result).toMatchObject({ status: 'rejected', reason: { code: 'DSP_TASKS_UNROUTABLE' } });
+    });
+    // Two alone: one routable, one not, in both orders.
+    for (const order of [
+      [queue, 'nobody-listens'],
+      ['nobody-listens', queue],
+    ]) {
+      const pair = await Promise.allSettled(
+        order.map((routingKey) => server.publish({ uuid: 'pair-uuid', name: 'n', routingKey, args: [-1] })),
+      );
+      expect(pair.map((r) => r.status)).toEqual(
+        order.map((key) => (key === queue ? 'fulfilled' : 'rejected')),
+      );
+    }
+    const stored = await bed.waitForMessages(queue, 10);
+    const expected = [...routable.flatMap((ok, i) => (ok ? [i] : [])), -1, -1];
+    expect(stored.map((m) => JSON.parse(m.content.toString()).args[0])).toEqual(expected);
+  });
+
+  it('rejects publishes still unconfirmed at the close() deadline with DSP_TASKS_CLOSED at once', async () => {
+    proxy = await TcpProxy.start(url);
+    const queue = bed.queue();
+    const server = bed.server({ url: proxy.urlFor(url), queues: [{ name: queue, bindingKeys: [queue] }] });
+    await server.start();
+    proxy.silence(); // confirms (and close-ok) stop arriving
+    const publishes = Array.from({ length: 20 }, () =>
+      server.publish({ name: 'n', routingKey: queue }).then(
+        () => 'confirmed',
+        (err: unknown) => err,
+      ),
+    );
+    const started = Date.now();
+    const closing = server.close({ timeoutMs: 300 });
+    const results = await Promise.race([Promise.all(publishes), sleep(5_000).then(() => 'hung' as const)]);
+    expect(results).not.toBe('hung');
+    for (const result of results as unknown[]) expect(result).toMatchObject({ code: 'DSP_TASKS_CLOSED' });
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(await Promise.race([closing.then(() => 'closed'), sleep(10_000).then(() => 'hung')])).toBe(
+      'closed',
+    );
+    expect(server.stats().publishesOutstanding).toBe(0);
+  });
+
+  it('settles publishes whose channel dies during close() at once instead of sending them again', async () => {
+    proxy = await TcpProxy.start(url);
+    const queue = bed.queue();
+    const server = bed.server({
+      url: proxy.urlFor(url),
+      queues: [{ name: queue, bindingKeys: [queue] }],
+      reconnect: { intervalMs: 50, maxIntervalMs: 100 },
+    });
+    await server.start();
+    proxy.silence();
+    const publishes = Array.from({ length: 20 }, () =>
+      server.publish({ name: 'n', routingKey: queue }).then(
+        () => 'confirmed',
+        (err: unknown) => err,
+      ),
+    );
+    const closing = server.close({ timeoutMs: 10_000 });
+    await sleep(100);
+    const cutAt = Date.now();
+    proxy.cut(); // the channel dies with every confirm outstanding; the broker is reachable again at once
+    const results = await Promise.race([Promise.all(publishes), sleep(5_000).then(() => 'hung' as const)]);
+    expect(results).not.toBe('hung');
+    for (const result of results as unknown[]) expect(result).toMatchObject({ code: 'DSP_TASKS_CLOSED' });
+    expect(Date.now() - cutAt).toBeLessThan(1_000);
+    await closing;
+    expect(server.stats().publishesOutstanding).toBe(0);
+  });
+
+  it('destroy() rejects unconfirmed publishes with DSP_TASKS_CLOSED at once', async () => {
+    proxy = await TcpProxy.start(url);
+    const queue = bed.queue();
+    const server = bed.server({ url: proxy.urlFor(url), queues: [{ name: queue, bindingKeys: [queue] }] });
+    await server.start();
+    proxy.silence();
+    const settle = (p: Promise<string>) =>
+      p.then(
+        () => 'confirmed',
+        (err: unknown) => err,
+      );
+    const inFlight = Array.from({ length: 20 }, () =>
+      settle(server.publish({ name: 'n', routingKey: queue })),
+    );
+    await sleep(50);
+    const started = Date.now();
+    server.destroy();
+    const results = await Promise.race([Promise.all(inFlight), sleep(5_000).then(() => 'hung' as const)]);
+    expect(results).not.toBe('hung');
+    for (const result of results as unknown[]) expect(result).toMatchObject({ code: 'DSP_TASKS_CLOSED' });
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(server.stats().publishesOutstanding).toBe(0);
   });
 
   it('rejects bad tasks and calls after close with coded errors', async () => {

@@ -235,4 +235,64 @@ describe.each(brokerTargets())('reconnection against $name', ({ name, url }) => 
       await closer.close();
     }
   });
+  it('re-applies the prefetch after the broker kills the connection: at most `limit` delivered and running', async () => {
+    const closer = await serverSideCloser({ name, url });
+    const killBed = new TestBed(closer.url);
+    let release = false;
+    try {
+      const connectionName = uniqueName('conn');
+      const total = 8;
+      const limit = 2;
+      const done = new Set<number>();
+      let running = 0;
+      let maxRunning = 0;
+      let generation = 0;
+      const startsByGeneration = new Map<number, number>();
+      const { server, worker, queue } = await killBed.serverWithWorker(
+        {
+          hold: {
+            fn: async (args, ctx) => {
+              running++;
+              maxRunning = Math.max(maxRunning, running);
+              startsByGeneration.set(generation, (startsByGeneration.get(generation) ?? 0) + 1);
+              try {
+                while (!release && !ctx.signal.aborted) await sleep(10);
+                if (ctx.signal.aborted) throw ctx.signal.reason;
+                done.add((args as number[])[0]!);
+              } finally {
+                running--;
+              }
+            },
+          },
+        },
+        { limit },
+        { connectionName, reconnect: { intervalMs: 50, maxIntervalMs: 200 } },
+      );
+      server.on('connected', () => generation++);
+      await Promise.all(
+        Array.from({ length: total }, (_, i) =>
+          server.publish({ name: 'hold', routingKey: queue, args: [i] }),
+        ),
+      );
+      await until(() => running === limit);
+      expect(await killBed.messageCount(queue)).toBe(total - limit);
+      const before = generation;
+      expect(await closer.closeConnectionsNamed(connectionName)).toBe(1);
+      await until(() => generation > before && worker.consuming, 15_000, 'reconnected');
+      await until(() => running === limit, 15_000, 'tasks running again');
+      // Give the broker time to push more than the prefetch if it was not set on the new channel.
+      await sleep(500);
+      expect(running).toBe(limit);
+      expect(startsByGeneration.get(generation)).toBe(limit);
+      expect(await killBed.messageCount(queue)).toBe(total - limit);
+      release = true;
+      await until(() => done.size === total, 20_000, 'all tasks done');
+      expect(maxRunning).toBeLessThanOrEqual(limit);
+      expect(worker.stats().maxRunning).toBeLessThanOrEqual(limit);
+    } finally {
+      release = true;
+      await killBed.cleanup();
+      await closer.close();
+    }
+  });
 });

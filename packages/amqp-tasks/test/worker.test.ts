@@ -1,8 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { defineTask, TaskHeaders, TasksError, type TasksEventMap } from '../src/index.js';
+import { defineTask, TaskHeaders, TasksError, type TasksEventMap, type Worker } from '../src/index.js';
 import { brokerTargets } from './brokers.js';
-import { sleep, TestBed, until } from './helpers/fixtures.js';
+import { sleep, TestBed, uniqueName, until } from './helpers/fixtures.js';
+import { TcpProxy } from './helpers/tcp-proxy.js';
 
 const FAST_RETRY = { baseMs: 30, capMs: 100, jitter: 'none', maxAttempts: 3 } as const;
 
@@ -177,5 +178,53 @@ describe.each(brokerTargets())('worker against $name', ({ url }) => {
     expect(results).toEqual([42]);
     expect((await channel.checkQueue(queue)).messageCount).toBe(0);
     expect(dead).toHaveLength(5);
+  });
+  it('runs two workers on one server (one connection), each consuming only its own queue', async () => {
+    const proxy = await TcpProxy.start(url); // counts the connections the server opens
+    let server: ReturnType<typeof bed.server> | undefined;
+    try {
+      const queues = { a: bed.queue('a'), b: bed.queue('b') };
+      const shared = bed.server({
+        url: proxy.urlFor(url),
+        queues: Object.values(queues).map((name) => ({ name, bindingKeys: [name] })),
+      });
+      server = shared;
+      await shared.start();
+      const seen: Array<{ from: string; queue: string; worker: string }> = [];
+      const workers = Object.fromEntries(
+        (['a', 'b'] as const).map((key) => [
+          key,
+          shared.newWorker(
+            { name: uniqueName(`worker-${key}`), queue: queues[key], limit: 2 },
+            // The same task name in both: only the queue decides which worker runs it.
+            {
+              t: {
+                fn: (args, ctx) =>
+                  void seen.push({ from: (args as string[])[0]!, queue: ctx.queue, worker: ctx.worker }),
+              },
+            },
+          ),
+        ]),
+      ) as Record<'a' | 'b', Worker>;
+      workers.a.start();
+      workers.b.start();
+      await until(() => workers.a.consuming && workers.b.consuming);
+      for (let i = 0; i < 5; i++) {
+        await shared.publish({ name: 't', routingKey: queues.a, args: ['a'] });
+        await shared.publish({ name: 't', routingKey: queues.b, args: ['b'] });
+      }
+      await until(() => seen.length === 10);
+      for (const key of ['a', 'b'] as const) {
+        const mine = seen.filter((s) => s.worker === workers[key].name);
+        expect(mine).toHaveLength(5);
+        for (const s of mine) expect(s).toMatchObject({ from: key, queue: queues[key] });
+        expect(workers[key].stats()).toMatchObject({ started: 5, succeeded: 5 });
+        expect(await bed.messageCount(queues[key])).toBe(0);
+      }
+      expect(proxy.accepted).toBe(1);
+    } finally {
+      await server?.close();
+      await proxy.close();
+    }
   });
 });

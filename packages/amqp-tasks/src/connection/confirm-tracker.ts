@@ -1,10 +1,15 @@
 import { type ConfirmChannel, IllegalOperationError, type Message, type Options } from 'amqplib';
 import { TasksError } from '../errors.js';
+import { TaskHeaders } from '../task-headers.js';
 import { corkUntilNextTurn } from './cork.js';
 
 interface Entry {
   readonly tag: number;
   readonly messageId: string;
+  /** Published with our tag header (its message id was already in flight untagged). */
+  readonly tagged: boolean;
+  /** The broker returned it (unroutable); settled as such by its ack. */
+  returned: boolean;
   resolve(): void;
   reject(err: Error): void;
 }
@@ -12,10 +17,16 @@ interface Entry {
 /**
  * Tracks publisher confirms on one confirm channel so many publishes can be in flight at once (pipelined,
  * not one round trip each). It numbers publishes itself, as the broker does (1, 2, 3… per channel), and
- * settles them from `basic.ack` / `basic.nack` (single or `multiple`). A mandatory message the broker
- * returns arrives before its ack; it is matched by `messageId` and its publish rejects with
- * `DSP_TASKS_UNROUTABLE`. When the channel closes every unconfirmed publish rejects with
- * `DSP_TASKS_CHANNEL_LOST` (it may or may not have reached a queue).
+ * settles them from `basic.ack` / `basic.nack` (single or `multiple`). When the channel closes every
+ * unconfirmed publish rejects with `DSP_TASKS_CHANNEL_LOST` (it may or may not have reached a queue).
+ *
+ * A mandatory message the broker returns arrives before its ack and rejects with `DSP_TASKS_UNROUTABLE`.
+ * A basic.return carries no delivery tag, and its order against the acks is no help either (a broker may
+ * send several returns, then one `multiple` ack for all): it is matched by the message's properties. The
+ * message id alone is ambiguous when two publishes in flight share it (a user uuid reused, or equal to a
+ * generated `dsp-N`), so such a publish carries its tag in the `x-dispatcher-publish-tag` header: among
+ * the publishes in flight with one message id, at most one goes without the header, and a return
+ * without the header belongs to that one. The common case (unique ids) adds nothing to the message.
  */
 export class ConfirmTracker {
   readonly channel: ConfirmChannel;
@@ -24,8 +35,8 @@ export class ConfirmTracker {
   #anonymous = 0;
   #closed = false;
   readonly #pending = new Map<number, Entry>();
-  /** Returns received per messageId, not yet matched with their ack. */
-  readonly #returned = new Map<string, number>();
+  /** The one publish in flight without the tag header, per message id. */
+  readonly #untagged = new Map<string, Entry>();
   readonly #idle = new Set<() => void>();
 
   constructor(channel: ConfirmChannel) {
@@ -37,8 +48,8 @@ export class ConfirmTracker {
       this.#settle(deliveryTag, multiple, 'nack'),
     );
     channel.on('return', (message: Message) => {
-      const id = message.properties.messageId as string | undefined;
-      if (id !== undefined) this.#returned.set(id, (this.#returned.get(id) ?? 0) + 1);
+      const entry = this.#returnedEntry(message);
+      if (entry) entry.returned = true;
     });
     channel.on('close', () => {
       this.#closed = true;
@@ -57,9 +68,9 @@ export class ConfirmTracker {
   }
 
   /**
-   * Publishes and resolves when the broker confirms. `options.messageId` is set when missing (returns
-   * are matched by it). Returns the promise and whether the channel's write buffer has room (`false`
-   * asks the caller to wait for `drain`).
+   * Publishes and resolves when the broker confirms. `options.messageId` is set when missing, and the
+   * tag header when the id is already in flight (returns are matched by them). Returns the promise and
+   * whether the channel's write buffer has room (`false` asks the caller to wait for `drain`).
    */
   publish(
     exchange: string,
@@ -78,11 +89,19 @@ export class ConfirmTracker {
       messageId = `dsp-${++this.#anonymous}`;
       options = { ...options, messageId };
     }
-    let entry!: Entry;
     const tag = this.#nextTag;
+    const tagged = this.#untagged.has(messageId);
+    if (tagged) {
+      options = { ...options, headers: { ...options.headers, [TaskHeaders.publishTag]: tag } };
+    } else if (options.headers?.[TaskHeaders.publishTag] !== undefined) {
+      // A message sent on again (retry, dead-letter) carries the tag of its earlier publish: drop it.
+      const { [TaskHeaders.publishTag]: _stale, ...headers } = options.headers;
+      options = { ...options, headers };
+    }
+    let entry!: Entry;
     const id = messageId;
     const confirmed = new Promise<void>((resolve, reject) => {
-      entry = { tag, messageId: id, resolve, reject };
+      entry = { tag, messageId: id, tagged, returned: false, resolve, reject };
     });
     let writable: boolean;
     try {
@@ -101,6 +120,7 @@ export class ConfirmTracker {
     }
     this.#nextTag++;
     this.#pending.set(entry.tag, entry);
+    if (!tagged) this.#untagged.set(id, entry);
     return { confirmed, writable };
   }
 
@@ -128,7 +148,7 @@ export class ConfirmTracker {
           entry,
           new TasksError('DSP_TASKS_NACKED', 'the broker refused the message (basic.nack)'),
         );
-      } else if (this.#takeReturn(entry.messageId)) {
+      } else if (entry.returned) {
         this.#finish(entry, new TasksError('DSP_TASKS_UNROUTABLE', 'no queue is bound for this routing key'));
       } else {
         this.#finish(entry, undefined);
@@ -136,17 +156,21 @@ export class ConfirmTracker {
     }
   }
 
-  #takeReturn(messageId: string): boolean {
-    if (this.#returned.size === 0) return false;
-    const count = this.#returned.get(messageId);
-    if (count === undefined) return false;
-    if (count <= 1) this.#returned.delete(messageId);
-    else this.#returned.set(messageId, count - 1);
-    return true;
+  /** The publish in flight a basic.return is about: by our tag header, else the untagged one of its id. */
+  #returnedEntry(message: Message): Entry | undefined {
+    const { headers, messageId } = message.properties;
+    const tag: unknown = headers?.[TaskHeaders.publishTag];
+    if (typeof tag === 'number') {
+      const entry = this.#pending.get(tag);
+      if (entry?.tagged) return entry;
+    }
+    return messageId === undefined ? undefined : this.#untagged.get(String(messageId));
   }
 
   #finish(entry: Entry, error: Error | undefined): void {
     this.#pending.delete(entry.tag);
+    if (!entry.tagged && this.#untagged.get(entry.messageId) === entry)
+      this.#untagged.delete(entry.messageId);
     if (error) entry.reject(error);
     else entry.resolve();
     if (this.#pending.size === 0) {

@@ -1,4 +1,4 @@
-import { exponentialBackoff, type Logger } from '@dispatcher/core';
+import { exponentialBackoff, type Logger, settleWithin } from '@dispatcher/core';
 import type { Channel, ChannelModel, Options } from 'amqplib';
 import { toBrokerError } from '../connection/broker-error.js';
 import { ConfirmTracker } from '../connection/confirm-tracker.js';
@@ -47,20 +47,26 @@ const CHANNEL_BACKOFF = exponentialBackoff({
   maxAttempts: Infinity,
 });
 
+/** How long close() waits for the broker to acknowledge the channel close before it moves on, in milliseconds. */
+const CHANNEL_CLOSE_GRACE_MS = 1_000;
+
 /**
  * The publisher: its own confirm channel; many publishes in flight; a bounded buffer while there is no
  * channel. A publish whose channel dies before its confirm is sent again on the next channel (at least
  * once: the broker may have routed the first copy), until its own timeout.
+ *
+ * Once close() begins nothing is sent again and no channel is opened: what the open channel confirms
+ * before the deadline resolves; a publish whose channel dies meanwhile, or that waits for a channel,
+ * and whatever is unconfirmed at the deadline reject at once with `DSP_TASKS_CLOSED` (their timers
+ * cleared), so no publish outlives close() and no timer keeps the process alive.
  */
 export class Publisher {
   readonly #host: PublisherHost;
   #tracker: ConfirmTracker | undefined;
   #delayQueues = new DelayQueues();
   #opening: Promise<void> | undefined;
-  /** No new publishes (close() started); buffered ones still go out until the deadline. */
+  /** close() started: no new publishes, no new channel; the open channel's confirms count until the deadline. */
   #closing = false;
-  /** Released for good. */
-  #closed = false;
   #failures = 0;
   #retryTimer: NodeJS.Timeout | undefined;
   #waitingDrain = false;
@@ -68,7 +74,12 @@ export class Publisher {
   readonly #queue: Pending[] = [];
   /** Accepted and not settled (queued or in flight). */
   #outstanding = 0;
+  /** The same publishes, so close() can settle every one of them, wherever it is. */
+  readonly #accepted = new Set<Pending>();
   readonly #idle = new Set<() => void>();
+  #closePromise: Promise<void> | undefined;
+  /** Ends close()'s wait for confirms now (a later close(0), i.e. destroy during a graceful close). */
+  #stopWaiting: (() => void) | undefined;
 
   constructor(host: PublisherHost) {
     this.#host = host;
@@ -104,6 +115,7 @@ export class Publisher {
       const finish = (err: Error | undefined) => {
         if (pending.settled) return;
         pending.settled = true;
+        this.#accepted.delete(pending);
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
         this.#outstanding--;
@@ -120,6 +132,7 @@ export class Publisher {
         resolve: () => finish(undefined),
         reject: (err) => finish(err),
       };
+      this.#accepted.add(pending);
       signal?.addEventListener('abort', onAbort, { once: true });
       if (this.#tracker && !this.#tracker.closed && !this.#waitingDrain && this.#queue.length === 0) {
         this.#write(this.#tracker, pending);
@@ -139,37 +152,56 @@ export class Publisher {
     await this.#opening;
   }
 
-  /** Waits until every accepted publish has settled, at most `timeoutMs`; then rejects the rest. */
-  async close(timeoutMs: number): Promise<void> {
-    if (this.#closing) return;
-    this.#closing = true;
-    if (this.#outstanding > 0) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        new Promise<void>((resolve) => this.#idle.add(resolve)),
-        new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, Math.max(0, timeoutMs));
-        }),
-      ]);
-      clearTimeout(timer);
+  /**
+   * Waits until every accepted publish has settled, at most `timeoutMs`; then rejects the rest with
+   * `DSP_TASKS_CLOSED` and closes the channel. Idempotent (same promise); a later call with `timeoutMs` 0
+   * (destroy) ends the wait at once.
+   */
+  close(timeoutMs: number): Promise<void> {
+    if (this.#closePromise) {
+      if (timeoutMs <= 0) this.#stopWaiting?.();
+      return this.#closePromise;
     }
-    this.#closed = true;
+    this.#closePromise = this.#close(timeoutMs);
+    return this.#closePromise;
+  }
+
+  async #close(timeoutMs: number): Promise<void> {
+    this.#closing = true;
     clearTimeout(this.#retryTimer);
-    await this.#opening;
-    const closedError = new TasksError(
-      'DSP_TASKS_CLOSED',
-      'the server closed before this publish was confirmed',
-    );
-    for (const pending of this.#queue.splice(0)) pending.reject(closedError);
+    this.#retryTimer = undefined;
+    // Without an open channel nothing buffered can go out any more (none is opened from now on).
+    if (!this.connected) this.#rejectQueued();
+    if (this.#outstanding > 0 && timeoutMs > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        this.#idle.add(resolve);
+        this.#stopWaiting = resolve;
+        timer = setTimeout(resolve, timeoutMs);
+      });
+      clearTimeout(timer);
+      this.#stopWaiting = undefined;
+    }
+    // Whatever is still unconfirmed (in flight, buffered, waiting for drain) settles now, timers cleared.
+    const closedError = closedPublishError();
+    this.#queue.length = 0;
+    for (const pending of [...this.#accepted]) pending.reject(closedError);
     const tracker = this.#tracker;
     this.#tracker = undefined;
     if (tracker && !tracker.closed) {
-      try {
-        await tracker.channel.close();
-      } catch (err) {
+      // Bounded: a broker that stopped answering must not hold up the rest of the shutdown (the
+      // connection's close cuts the socket after its own grace).
+      const closing = tracker.channel.close().catch((err: unknown) => {
         this.#host.log.debug({ err }, 'publisher channel close failed');
-      }
+      });
+      await settleWithin(closing, CHANNEL_CLOSE_GRACE_MS);
     }
+  }
+
+  /** Rejects the publishes waiting for a channel (closing). */
+  #rejectQueued(): void {
+    const closedError = closedPublishError();
+    for (const pending of this.#queue.splice(0)) pending.reject(closedError);
   }
 
   #write(tracker: ConfirmTracker, pending: Pending): void {
@@ -208,7 +240,13 @@ export class Publisher {
       () => pending.resolve(),
       (err: unknown) => {
         if (pending.settled) return;
-        if (TasksError.hasCode(err, 'DSP_TASKS_CHANNEL_LOST') || isChannelClosing(err)) {
+        const lost = TasksError.hasCode(err, 'DSP_TASKS_CHANNEL_LOST') || isChannelClosing(err);
+        if (lost && this.#closing) {
+          // No next channel during close(): settle now rather than wait for a resend that never comes.
+          pending.reject(closedPublishError());
+          return;
+        }
+        if (lost) {
           // Unknown fate: send again on the next channel rather than lose it.
           this.#queue.unshift(pending);
           this.#ensureChannel();
@@ -246,7 +284,11 @@ export class Publisher {
       this.#flush();
       return;
     }
-    if (this.#opening || this.#retryTimer || this.#closed) return;
+    if (this.#closing) {
+      this.#rejectQueued();
+      return;
+    }
+    if (this.#opening || this.#retryTimer) return;
     const model = this.#host.model();
     if (!model) return;
     this.#opening = this.#open(model).finally(() => {
@@ -263,7 +305,7 @@ export class Publisher {
         this.#host.reporter.problem('publisher', toBrokerError(err, 'channel')),
       );
       await this.#host.prepare(confirmChannel);
-      if (this.#closed) {
+      if (this.#closing) {
         await confirmChannel.close();
         return;
       }
@@ -285,11 +327,12 @@ export class Publisher {
     if (this.#tracker !== tracker) return;
     this.#tracker = undefined;
     this.#waitingDrain = false;
-    if (!this.#closed) this.#scheduleReopen();
+    if (this.#closing) this.#rejectQueued();
+    else this.#scheduleReopen();
   }
 
   #scheduleReopen(): void {
-    if (this.#closed || this.#retryTimer) return;
+    if (this.#closing || this.#retryTimer) return;
     this.#failures++;
     const decision = CHANNEL_BACKOFF.next({
       attempt: this.#failures,
@@ -304,6 +347,10 @@ export class Publisher {
     }, delayMs);
     this.#retryTimer.unref();
   }
+}
+
+function closedPublishError(): TasksError {
+  return new TasksError('DSP_TASKS_CLOSED', 'the server closed before this publish was confirmed');
 }
 
 function abortError(signal: AbortSignal): Error {

@@ -35,6 +35,15 @@ export class AckBatcher {
     });
   }
 
+  /**
+   * True once `message` was acked (marked or sent) or nacked, and for any message once the channel's state
+   * was discarded: a settle must not be sent for it again.
+   */
+  isSettled(message: Message): boolean {
+    const tag = message.fields.deliveryTag;
+    return !this.#outstanding.has(tag) || this.#marked.has(tag);
+  }
+
   /** Forgets what is marked (the channel is gone); returns how many acks that drops. */
   discard(): number {
     const count = this.#marked.size;

@@ -13,12 +13,16 @@
  *                                     ├─ close() deadline ──▶ nacked with requeue
  *                                     └─ channel lost ──▶ nothing: the broker redelivers it
  *
+ *   Any settle path that throws unexpectedly (a hostile thrown value, a retry policy that throws) still
+ *   ends the delivery: dead-lettered with that error; a retry or dead-letter copy the broker does not
+ *   confirm ──▶ requeued after 1 s (at once when the worker closes). A delivery is settled at most once.
+ *
  * A settle is only sent on the channel the delivery came from; once that channel is gone the settle is
  * dropped and counted (`stats().droppedAcks`), never sent on a newer channel where the tag means something
  * else. A slot is released only when the function really returns, so `limit` holds even for timed-out
  * functions that ignore their signal.
  */
-import { exponentialBackoff, type RetryPolicy, settleWithin } from '@dispatcher/core';
+import { exponentialBackoff, type RetryDecision, type RetryPolicy, settleWithin } from '@dispatcher/core';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import { DEFAULT_CODECS, selectCodec } from '../codec/select-codec.js';
 import type { TaskCodec } from '../codec/task-codec.js';
@@ -31,6 +35,7 @@ import type { AnyTaskConfig, TaskContext } from '../task-config.js';
 import { toRetryPolicy } from '../task-config.js';
 import type { DeadLetterReason, Reporter, TaskEventBase } from '../task-events.js';
 import { readNumberHeader, TaskHeaders } from '../task-headers.js';
+import { ENCODE_REPLY_REASON, type TaskReply } from '../task-reply.js';
 import { deadLetterQueueName, declareDeadLetterQueue, declareQueue, type QueueSpec } from '../topology.js';
 import { DEFAULT_WORKER_OPTIONS, type WorkerOptions } from '../worker-options.js';
 import { AckBatcher } from './ack-batcher.js';
@@ -128,6 +133,18 @@ const CHANNEL_BACKOFF = exponentialBackoff({
 /** Before a message whose retry or dead-letter publish failed is requeued (no hot loop), in milliseconds. */
 const REQUEUE_AFTER_FAILED_SETTLE_MS = 1_000;
 
+/** One delivery on the channel it came from: what settling acts on. */
+interface SettleTarget {
+  readonly slot: ChannelSlot;
+  readonly msg: ConsumeMessage;
+}
+
+/** Who a delivery is, for events and logs (it may not have decoded). */
+interface Identity {
+  readonly uuid: string;
+  readonly name: string;
+}
+
 export class Worker {
   readonly name: string;
   readonly queue: string;
@@ -147,6 +164,8 @@ export class Worker {
   #channelFailures = 0;
   #retryTimer: NodeJS.Timeout | undefined;
   #rateTimer: NodeJS.Timeout | undefined;
+  /** Deliveries waiting out the pause before their requeue after a failed settle (close() requeues them now). */
+  readonly #requeueTimers = new Map<NodeJS.Timeout, SettleTarget>();
   #closePromise: Promise<void> | undefined;
   readonly #waiting: Prepared[] = [];
   readonly #running = new Set<Run>();
@@ -273,6 +292,12 @@ export class Worker {
       for (const run of this.#running) abortRun(run, reason);
       await settleWithin(this.#whenIdle(), 2_000);
     }
+    // Deliveries pausing before their requeue go back now, while their channel is still open.
+    for (const [timer, target] of this.#requeueTimers) {
+      clearTimeout(timer);
+      this.#settleOn(target.slot, target.msg, 'requeue');
+    }
+    this.#requeueTimers.clear();
     this.#slot = undefined;
     if (slot?.alive) {
       // Acks marked in this turn must leave before the channel closes, or their tasks would run again.
@@ -387,6 +412,13 @@ export class Worker {
     for (let i = slot.acks.discard(); i > 0; i--) this.#dropped('');
     const lost = new TasksError('DSP_TASKS_CHANNEL_LOST', `the channel of worker ${this.name} closed`);
     for (const run of slot.runs) abortRun(run, lost);
+    // Their requeue can never be sent: the broker redelivers them. Dropped, and counted, as the timer would.
+    for (const [timer, target] of this.#requeueTimers) {
+      if (target.slot !== slot) continue;
+      clearTimeout(timer);
+      this.#requeueTimers.delete(timer);
+      this.#dropped(bodyIdentity(target.msg).uuid);
+    }
     // Waiting deliveries of that channel are redelivered by the broker; forget them here.
     for (let i = this.#waiting.length - 1; i >= 0; i--) {
       if (this.#waiting[i]?.slot === slot) this.#waiting.splice(i, 1);
@@ -410,13 +442,22 @@ export class Worker {
           ? 'validation'
           : 'decode';
       const attempt = readNumberHeader(msg.properties.headers, TaskHeaders.attempt) ?? 1;
-      this.#track(this.#deadLetter(slot, msg, reason, err, attempt, bodyIdentity(msg)));
+      const identity = bodyIdentity(msg);
+      this.#track(
+        this.#settleSafely({ slot, msg }, attempt, identity, () =>
+          this.#deadLetter(slot, msg, reason, err, attempt, identity),
+        ),
+      );
       return;
     }
     const notBefore = readNumberHeader(prepared.headers, TaskHeaders.notBefore);
-    const now = Date.now();
-    if (notBefore !== undefined && notBefore - now >= MIN_DELAY_MS) {
-      this.#track(this.#delay(prepared, notBefore - now, { ...prepared.headers }));
+    if (notBefore !== undefined && notBefore - Date.now() >= MIN_DELAY_MS) {
+      // Early (a bucket rounds down, and a delay longer than the largest bucket takes several hops).
+      this.#track(
+        this.#settleSafely(prepared, prepared.attempt, prepared, () =>
+          this.#delay(prepared, notBefore, { ...prepared.headers }),
+        ),
+      );
       return;
     }
     this.#waiting.push(prepared);
@@ -543,7 +584,38 @@ export class Worker {
     });
     clearTimeout(timer);
     const durationMs = performance.now() - started;
-    await this.#settle(prepared, outcome, durationMs, event);
+    await this.#settleSafely(prepared, prepared.attempt, prepared, () =>
+      this.#settle(prepared, outcome, durationMs, event),
+    );
+  }
+
+  /**
+   * Runs one settle path of a delivery. If it throws anyway, the delivery still ends: dead-lettered with
+   * that error, or requeued after a pause when even that fails. Left unsettled, it would hold a prefetch
+   * credit for good, and `limit` of those wedge the worker.
+   */
+  async #settleSafely(
+    target: SettleTarget,
+    attempt: number,
+    identity: Identity,
+    work: () => Promise<unknown>,
+  ): Promise<void> {
+    try {
+      await work();
+    } catch (err) {
+      const { error } = describeError(err);
+      try {
+        this.#host.reporter.problem(`worker ${this.name}`, error, { queue: this.queue, uuid: identity.uuid });
+      } catch {
+        // A logger that throws must not stop the settle below.
+      }
+      if (target.slot.acks.isSettled(target.msg)) return;
+      try {
+        await this.#deadLetter(target.slot, target.msg, 'failed', error, attempt, identity);
+      } catch (again) {
+        this.#afterFailedSettle(target, again);
+      }
+    }
   }
 
   async #settle(
@@ -577,7 +649,7 @@ export class Worker {
         }
         value = parsed.data;
       }
-      await this.#reply(prepared, { ok: true, result: value });
+      await this.#replyTo(prepared.slot, prepared.msg, { ok: true, result: value }, prepared);
       if (this.#ack(prepared)) {
         this.#stats.succeeded++;
         reporter.events.emit('task:succeeded', { ...event, durationMs });
@@ -602,12 +674,16 @@ export class Worker {
     reporter.events.emit('task:failed', { ...event, durationMs, error: described.error });
     reporter.log.warn({ ...event, err: described.error, durationMs }, 'task failed');
 
-    const policy = this.#retryPolicies.get(prepared.name) ?? this.#defaultRetry;
-    const decision = policy.next({
-      attempt: prepared.attempt,
-      firstAttemptAt: prepared.firstAttemptAt,
-      now: Date.now(),
-    });
+    let decision: RetryDecision;
+    try {
+      decision = this.#decide(prepared);
+    } catch (policyError) {
+      // A broken policy must not wedge the worker: the task goes to the dead-letter queue with its error.
+      const { error: broken } = describeError(policyError);
+      reporter.problem(`worker ${this.name}`, broken, { queue: this.queue, uuid: prepared.uuid });
+      await this.#deadLetter(prepared.slot, prepared.msg, 'failed', broken, prepared.attempt, prepared);
+      return;
+    }
     if (decision.action === 'give-up') {
       await this.#deadLetter(
         prepared.slot,
@@ -626,17 +702,38 @@ export class Worker {
       [TaskHeaders.errorCode]: described.code,
       [TaskHeaders.errorMessage]: described.message,
     };
-    if (await this.#delay(prepared, decision.delayMs, headers)) {
+    if (await this.#delay(prepared, Date.now() + Math.max(0, decision.delayMs), headers)) {
       this.#stats.retried++;
       reporter.events.emit('task:retried', { ...event, delayMs: decision.delayMs, error: described.error });
     }
   }
 
-  /** Sends the message round a delay bucket back to this queue (retry or early arrival); then acks. */
-  async #delay(prepared: Prepared, delayMs: number, headers: Record<string, unknown>): Promise<boolean> {
+  /** The retry policy's decision for a failed attempt; throws when the policy throws or answers nonsense. */
+  #decide(prepared: Prepared): RetryDecision {
+    const policy = this.#retryPolicies.get(prepared.name) ?? this.#defaultRetry;
+    const decision = policy.next({
+      attempt: prepared.attempt,
+      firstAttemptAt: prepared.firstAttemptAt,
+      now: Date.now(),
+    });
+    if (decision?.action === 'give-up') return decision;
+    if (decision?.action === 'retry' && Number.isFinite(decision.delayMs)) return decision;
+    throw new TasksError(
+      'DSP_TASKS_INVALID_ARGUMENT',
+      `the retry policy of task ${prepared.name} answered ${describeError(decision).message}`,
+    );
+  }
+
+  /**
+   * Sends the message round a delay bucket back to this queue (retry or early arrival), to run no earlier
+   * than `notBefore` (epoch ms); then acks. The bucket is at most the largest one: a longer wait comes back
+   * early and goes round again.
+   */
+  async #delay(prepared: Prepared, notBefore: number, headers: Record<string, unknown>): Promise<boolean> {
     const { slot, msg } = prepared;
     if (!slot.alive) return this.#ack(prepared);
-    headers[TaskHeaders.notBefore] = Date.now() + delayMs;
+    headers[TaskHeaders.notBefore] = notBefore;
+    const delayMs = notBefore - Date.now();
     try {
       const target =
         delayMs < MIN_DELAY_MS ? undefined : { exchange: '', routingKey: this.queue, prefix: this.queue };
@@ -657,7 +754,7 @@ export class Worker {
     reason: DeadLetterReason,
     err: unknown,
     attempt: number,
-    identity: { uuid: string; name: string },
+    identity: Identity,
   ): Promise<void> {
     const described = describeError(err);
     const headers: Record<string, unknown> = {
@@ -688,10 +785,12 @@ export class Worker {
       this.#afterFailedSettle(settleTarget, publishErr);
       return;
     }
-    await this.#replyTo(slot, msg, {
-      ok: false,
-      error: { code: described.code, message: described.message, reason },
-    });
+    await this.#replyTo(
+      slot,
+      msg,
+      { ok: false, error: { code: described.code, message: described.message, reason } },
+      identity,
+    );
     if (this.#settleOn(slot, msg, 'ack')) {
       this.#stats.deadLettered++;
       const event = {
@@ -706,32 +805,65 @@ export class Worker {
     }
   }
 
-  #afterFailedSettle(target: { slot: ChannelSlot; msg: ConsumeMessage }, err: unknown): void {
+  #afterFailedSettle(target: SettleTarget, err: unknown): void {
     if (!target.slot.alive) {
       // The broker redelivers it; the settle is dropped.
       this.#dropped(bodyIdentity(target.msg).uuid);
       return;
     }
-    this.#host.reporter.problem(`worker ${this.name}`, err, { queue: this.queue });
+    this.#host.reporter.problem(`worker ${this.name}`, describeError(err).error, { queue: this.queue });
+    if (this.#state !== 'running') {
+      // Closing: nothing consumes it again here, so no loop to fear; give it back before the channel goes.
+      this.#settleOn(target.slot, target.msg, 'requeue');
+      return;
+    }
     // Give it back later rather than at once: an immediate requeue of a message we cannot park is a hot loop.
-    setTimeout(() => this.#settleOn(target.slot, target.msg, 'requeue'), REQUEUE_AFTER_FAILED_SETTLE_MS);
+    const timer = setTimeout(() => {
+      this.#requeueTimers.delete(timer);
+      this.#settleOn(target.slot, target.msg, 'requeue');
+    }, REQUEUE_AFTER_FAILED_SETTLE_MS);
+    // The open channel keeps the process alive while it matters; close() requeues at once.
+    timer.unref();
+    this.#requeueTimers.set(timer, target);
   }
 
-  async #reply(prepared: Prepared, body: unknown): Promise<void> {
-    await this.#replyTo(prepared.slot, prepared.msg, body);
-  }
-
-  async #replyTo(slot: ChannelSlot, msg: ConsumeMessage, body: unknown): Promise<void> {
+  async #replyTo(
+    slot: ChannelSlot,
+    msg: ConsumeMessage,
+    reply: TaskReply,
+    identity: Identity,
+  ): Promise<void> {
     const { replyTo, correlationId } = msg.properties;
     if (!replyTo || !slot.alive) return;
+    const content = this.#encodeReply(reply, identity);
     try {
       // Best effort: a caller that went away leaves nobody to answer.
-      await slot.tracker.publish('', String(replyTo), Buffer.from(JSON.stringify(body ?? null)), {
+      await slot.tracker.publish('', String(replyTo), content, {
         correlationId,
         contentType: 'application/json',
       }).confirmed;
     } catch (err) {
       this.#host.reporter.log.debug({ err, worker: this.name }, 'reply not delivered');
+    }
+  }
+
+  /** The reply as JSON; a result JSON cannot hold becomes a `DSP_TASKS_ENCODE` reply (and is reported). */
+  #encodeReply(reply: TaskReply, identity: Identity): Buffer {
+    try {
+      return Buffer.from(JSON.stringify(reply));
+    } catch (err) {
+      // The task ran and is acked; only its result cannot travel. The caller learns why instead of timing out.
+      const error = new TasksError(
+        'DSP_TASKS_ENCODE',
+        `the result of task ${identity.name} cannot be encoded as JSON: ${describeError(err).message}`,
+        { cause: err, details: { uuid: identity.uuid } },
+      );
+      this.#host.reporter.problem(`worker ${this.name}`, error, { queue: this.queue, uuid: identity.uuid });
+      const failed: TaskReply = {
+        ok: false,
+        error: { code: error.code, message: error.message, reason: ENCODE_REPLY_REASON },
+      };
+      return Buffer.from(JSON.stringify(failed));
     }
   }
 
@@ -746,6 +878,11 @@ export class Worker {
   #settleOn(slot: ChannelSlot, msg: ConsumeMessage, how: 'ack' | 'requeue' | 'reject'): boolean {
     if (!slot.alive) {
       this.#dropped(bodyIdentity(msg).uuid);
+      return false;
+    }
+    if (slot.acks.isSettled(msg)) {
+      // A second settle of one tag is a channel error (406) that would take every other delivery with it.
+      this.#host.reporter.log.debug({ worker: this.name, how }, 'delivery already settled');
       return false;
     }
     try {

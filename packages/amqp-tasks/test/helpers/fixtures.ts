@@ -21,6 +21,8 @@ export class TestBed {
   readonly url: string;
   readonly exchange = uniqueName('ex');
   readonly #queues = new Set<string>();
+  /** Queues deleted at cleanup as they are (no dead-letter twin), e.g. long-lived delay buckets. */
+  readonly #extraQueues = new Set<string>();
   readonly #servers: Server[] = [];
   #raw: ChannelModel | undefined;
   #channel: Channel | undefined;
@@ -34,6 +36,27 @@ export class TestBed {
     const name = uniqueName(prefix);
     this.#queues.add(name);
     return name;
+  }
+
+  /** Deletes `name` at cleanup (for queues the library declares, such as delay buckets with a long x-expires). */
+  track(name: string): string {
+    this.#extraQueues.add(name);
+    return name;
+  }
+
+  /** Ready messages in `queue`, or `undefined` when it does not exist (a fresh channel: a 404 closes it). */
+  async messageCount(queue: string): Promise<number | undefined> {
+    await this.channel();
+    const ch = await this.#raw?.createChannel();
+    if (!ch) return undefined;
+    ch.on('error', () => undefined);
+    try {
+      return (await ch.checkQueue(queue)).messageCount;
+    } catch {
+      return undefined;
+    } finally {
+      await ch.close().catch(() => undefined);
+    }
   }
 
   server<const D extends readonly TaskDefinition[] = readonly TaskDefinition[]>(
@@ -106,6 +129,7 @@ export class TestBed {
       for (const queue of this.#queues) {
         for (const name of [queue, `${queue}.dead`]) await this.#delete(name);
       }
+      for (const name of this.#extraQueues) await this.#delete(name);
       // Delay bucket queues are not listed here: they delete themselves (x-expires) within about a minute.
       const ch = await this.#raw.createChannel().catch(() => undefined);
       ch?.on('error', () => undefined);
@@ -130,9 +154,13 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Polls `condition` until true or the timeout passes (then throws). */
-export async function until(condition: () => boolean, timeoutMs = 15_000, what = 'condition'): Promise<void> {
+export async function until(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs = 15_000,
+  what = 'condition',
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(10);
   }

@@ -75,6 +75,17 @@ export class TcpProxy {
     this.#pairs.clear();
   }
 
+  /**
+   * The broker stops answering: bytes from the broker to the client are held back on every open connection
+   * (a hung broker or a black-holed network), while the client's bytes still go through.
+   */
+  silence(): void {
+    for (const [client, upstream] of this.#pairs) {
+      upstream.unpipe(client);
+      upstream.pause();
+    }
+  }
+
   /** While true, new connections are closed at once (the broker looks down). */
   refuse(refusing: boolean): void {
     this.#refusing = refusing;
