@@ -150,4 +150,33 @@ describe('Queue failures outside a connection', () => {
     vi.advanceTimersByTime(150);
     expect(errors).toEqual([expect.objectContaining({ queue: 'q' })]);
   });
+
+  it('honours x-expires and x-message-ttl longer than a Node timer can wait (2^31-1 ms)', () => {
+    vi.useFakeTimers();
+    const long = 3_000_000_000; // ~34.7 days: above 2^31-1, below 2^32-1
+    const q = new Queue({
+      name: 'q',
+      durable: false,
+      owner: undefined,
+      autoDelete: false,
+      arguments: new Map<string, FieldValue>([
+        ['x-expires', { type: 'int64', value: BigInt(long) }],
+        ['x-message-ttl', { type: 'int64', value: BigInt(long) }],
+      ]),
+    });
+    let expired = false;
+    q.onExpired = () => {
+      expired = true;
+    };
+    q.enqueue(msg('a'));
+    vi.advanceTimersByTime(1000);
+    expect(expired).toBe(false);
+    expect(q.messageCount).toBe(1);
+    vi.advanceTimersByTime(2 ** 31);
+    expect(expired).toBe(false);
+    expect(q.messageCount).toBe(1);
+    vi.advanceTimersByTime(long - 2 ** 31);
+    expect(q.messageCount).toBe(0);
+    expect(expired).toBe(true);
+  });
 });

@@ -36,6 +36,9 @@ import type { QueueEntry } from './queue-entry.js';
 import { type QueueSettings, queueSettings } from './queue-settings.js';
 import { ReadyList } from './ready-list.js';
 
+/** Longest delay Node's setTimeout honours (2^31-1 ms); longer ones fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export type { QueueEntry } from './queue-entry.js';
 
 /** What a queue needs from a consumer (implemented by the protocol layer's channel). */
@@ -425,7 +428,8 @@ export class Queue {
     if (this.#ttlTimer !== undefined && this.#ttlDue <= due) return;
     this.#clearTtlTimer();
     this.#ttlDue = due;
-    this.#ttlTimer = setTimeout(this.#onTtlTimer, Math.max(0, due - Date.now()));
+    // Capped: Node fires a longer timeout at once. An early wake-up expires nothing and re-arms.
+    this.#ttlTimer = setTimeout(this.#onTtlTimer, Math.min(MAX_TIMER_MS, Math.max(0, due - Date.now())));
     this.#ttlTimer.unref();
   }
 
@@ -453,14 +457,26 @@ export class Queue {
     if (this.#expiresTimer !== undefined) clearTimeout(this.#expiresTimer);
     this.#expiresTimer = undefined;
     if (this.#deleted || this.#consumers.length > 0) return;
-    this.#expiresTimer = setTimeout(() => {
-      this.#expiresTimer = undefined;
-      try {
-        if (!this.#deleted && this.#consumers.length === 0) this.onExpired?.(this);
-      } catch (err) {
-        this.#log.error({ err, queue: this.name }, 'deleting the expired queue failed');
-      }
-    }, ms);
+    this.#waitUntilExpired(Date.now() + ms);
+  }
+
+  // In steps of at most MAX_TIMER_MS: Node fires a longer timeout at once (x-expires may be up to 2^32-1).
+  #waitUntilExpired(deadline: number): void {
+    this.#expiresTimer = setTimeout(
+      () => {
+        this.#expiresTimer = undefined;
+        if (Date.now() < deadline) {
+          if (!this.#deleted && this.#consumers.length === 0) this.#waitUntilExpired(deadline);
+          return;
+        }
+        try {
+          if (!this.#deleted && this.#consumers.length === 0) this.onExpired?.(this);
+        } catch (err) {
+          this.#log.error({ err, queue: this.name }, 'deleting the expired queue failed');
+        }
+      },
+      Math.min(MAX_TIMER_MS, Math.max(0, deadline - Date.now())),
+    );
     this.#expiresTimer.unref();
   }
 
