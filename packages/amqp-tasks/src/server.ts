@@ -428,7 +428,20 @@ export class Server<D extends Defs = Defs> extends Lifecycle {
       }
       publishOptions.priority = options.priority;
     }
-    const content = this.#codec.encode({ uuid: resolved.uuid, name: resolved.name, args: resolved.args });
+    let content: Buffer;
+    try {
+      content = this.#codec.encode({ uuid: resolved.uuid, name: resolved.name, args: resolved.args });
+    } catch (err) {
+      // A BigInt or a cycle in args: the caller's mistake, reported with a code like every other one.
+      throw new TasksError(
+        'DSP_TASKS_ENCODE',
+        `task ${resolved.name} cannot be encoded: ${(err as Error).message}`,
+        {
+          cause: err,
+          details: { name: resolved.name, uuid: resolved.uuid },
+        },
+      );
+    }
     return {
       uuid: resolved.uuid,
       message: {

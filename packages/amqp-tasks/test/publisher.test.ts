@@ -42,6 +42,18 @@ describe.each(brokerTargets())('publisher against $name', ({ url }) => {
     });
   });
 
+  it('rejects args JSON cannot hold (BigInt, a cycle) with DSP_TASKS_ENCODE', async () => {
+    const server = bed.server();
+    await server.start();
+    const cycle: Record<string, unknown> = {};
+    cycle.self = cycle;
+    for (const args of [[10n], [cycle]]) {
+      await expect(server.publish({ name: 'n', routingKey: 'k', args })).rejects.toMatchObject({
+        code: 'DSP_TASKS_ENCODE',
+      });
+    }
+  });
+
   it('rejects a publish the broker nacks with DSP_TASKS_NACKED', async () => {
     const queue = bed.queue();
     const server = bed.server({
