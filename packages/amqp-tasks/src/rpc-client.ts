@@ -1,4 +1,4 @@
-import { newMessageId } from '@dispatcher/core';
+import { newMessageId, settleWithin } from '@dispatcher/core';
 import type { Channel, ChannelModel, ConsumeMessage, Options } from 'amqplib';
 import { toBrokerError } from './connection/broker-error.js';
 import { ConfirmTracker } from './connection/confirm-tracker.js';
@@ -93,7 +93,12 @@ export class RpcClient {
     this.#rejectAll(new TasksError('DSP_TASKS_CLOSED', 'the server closed before the result arrived'));
     const tracker = this.#tracker;
     this.#tracker = undefined;
-    if (tracker && !tracker.closed) await tracker.channel.close().catch(() => undefined);
+    // Bounded: a broker that stopped answering would never send close-ok.
+    if (tracker && !tracker.closed)
+      await settleWithin(
+        tracker.channel.close().catch(() => undefined),
+        1_000,
+      );
   }
 
   async #channel(signal: AbortSignal): Promise<ConfirmTracker> {

@@ -218,6 +218,27 @@ describe.each(brokerTargets())('publisher against $name', ({ url }) => {
     expect(server.stats().publishesOutstanding).toBe(0);
   });
 
+  it('close() finishes within bounds when the broker stops answering, with a worker and a call() channel', async () => {
+    proxy = await TcpProxy.start(url);
+    const queue = bed.queue();
+    const server = bed.server({ url: proxy.urlFor(url), queues: [{ name: queue, bindingKeys: [queue] }] });
+    await server.start();
+    const worker = server.newWorker({ name: `w-${queue}`, queue }, { echo: { fn: (x: unknown) => x } });
+    worker.start();
+    await until(() => worker.consuming);
+    // Opens the RPC channel (direct reply-to consumer).
+    expect(await server.call('echo', 'hi', { routingKey: queue })).toBe('hi');
+    proxy.silence(); // no close-ok for any channel or the connection from now on
+    const started = Date.now();
+    const outcome = await Promise.race([
+      server.close({ timeoutMs: 300 }).then(() => 'closed'),
+      sleep(15_000).then(() => 'hung'),
+    ]);
+    expect(outcome).toBe('closed');
+    // Worker channel (1 s) + RPC channel (1 s) + publisher channel (1 s) + connection (2 s), at most.
+    expect(Date.now() - started).toBeLessThan(7_000);
+  });
+
   it('settles publishes whose channel dies during close() at once instead of sending them again', async () => {
     proxy = await TcpProxy.start(url);
     const queue = bed.queue();

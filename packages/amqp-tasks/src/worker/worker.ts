@@ -23,6 +23,10 @@
  * functions that ignore their signal.
  */
 import { exponentialBackoff, type RetryDecision, type RetryPolicy, settleWithin } from '@dispatcher/core';
+
+/** How long a polite channel.close may take at close() before the worker moves on. */
+const CHANNEL_CLOSE_GRACE_MS = 1_000;
+
 import type { ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import { DEFAULT_CODECS, selectCodec } from '../codec/select-codec.js';
 import type { TaskCodec } from '../codec/task-codec.js';
@@ -274,11 +278,12 @@ export class Worker {
     clearTimeout(this.#rateTimer);
     const slot = this.#slot;
     if (wasRunning && slot?.alive && slot.consumerTag !== undefined) {
-      try {
-        await slot.channel.cancel(slot.consumerTag);
-      } catch (err) {
+      // Bounded like the channel close below: without cancel-ok, deliveries that still arrive stay
+      // unacked and go back to the queue when the channel goes.
+      const cancelling = slot.channel.cancel(slot.consumerTag).catch((err: unknown) => {
         this.#host.reporter.log.debug({ err, worker: this.name }, 'cancel failed');
-      }
+      });
+      await settleWithin(cancelling, CHANNEL_CLOSE_GRACE_MS);
     }
     // Deliveries that never started go back to the queue now.
     for (const prepared of this.#waiting.splice(0)) this.#nack(prepared, true);
@@ -303,11 +308,12 @@ export class Worker {
       // Acks marked in this turn must leave before the channel closes, or their tasks would run again.
       slot.acks.flush();
       slot.alive = false;
-      try {
-        await slot.channel.close();
-      } catch (err) {
+      // Bounded: a broker that stopped answering would never send close-ok (the connection's own close
+      // cuts the socket after this).
+      const closing = slot.channel.close().catch((err: unknown) => {
         this.#host.reporter.log.debug({ err, worker: this.name }, 'channel close failed');
-      }
+      });
+      await settleWithin(closing, CHANNEL_CLOSE_GRACE_MS);
     }
     this.#state = 'closed';
   }
