@@ -124,4 +124,22 @@ describe('admin API', () => {
     expect(urls.length).toBe(count);
     expect((await post(proxy, '/_dispatcher/dead-letters/purge', { all: true })).json.purged).toBe(0);
   });
+
+  it('redrives each letter once even when the copies fail again during the redrive', async () => {
+    const dest = await sink();
+    dest.behave = () => ({ kind: 'status', status: 404 }); // stays broken: every copy is dead-lettered again
+    const proxy = await startProxy();
+    const count = 600;
+    await Promise.all(Array.from({ length: count }, (_, i) => send(proxy, `/m${i}`, to(dest))));
+    await eventually(() => proxy.store.deadLetterCount === count, 20_000);
+    const redrive = await post(proxy, '/_dispatcher/dead-letters/redrive', { all: true });
+    expect(redrive.status).toBe(200);
+    expect(redrive.json.count).toBe(count);
+    await eventually(
+      () => dest.received.length === 2 * count && proxy.store.deadLetterCount === count,
+      20_000,
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    expect(dest.received.length).toBe(2 * count);
+  });
 });

@@ -21,6 +21,7 @@ describe('DurableLog', () => {
   it('appends, reads back byte-exact, and numbers records in append order', async () => {
     const dir = tempDir();
     const log = await DurableLog.open({ dir });
+    expect(log.nextSeq).toBe(1);
     const bin = Buffer.from([0, 255, 1, 254, 0, 0, 10, 13]);
     const seqs = await Promise.all([
       log.append(Buffer.from('a')),
@@ -32,7 +33,11 @@ describe('DurableLog', () => {
     expect((await log.read(2)).type).toBe(7);
     expect((await log.read(3)).body.length).toBe(0);
     expect(log.liveCount).toBe(3);
+    expect(log.nextSeq).toBe(4);
     await log.close();
+    const again = await DurableLog.open({ dir });
+    expect(again.nextSeq).toBe(4);
+    await again.close();
   });
 
   it('recovers live records in order after reopening, without the acknowledged ones', async () => {

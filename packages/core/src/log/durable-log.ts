@@ -175,6 +175,14 @@ export class DurableLog {
     }
   }
 
+  /**
+   * Sequence number the next append will get. Records below it exist (or were acknowledged), so a scan
+   * can stop there to ignore what is appended after it started.
+   */
+  get nextSeq(): number {
+    return this.#nextSeq;
+  }
+
   /** Number of records not yet acknowledged. */
   get liveCount(): number {
     let n = 0;

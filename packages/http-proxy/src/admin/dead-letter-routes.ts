@@ -94,11 +94,15 @@ async function* selectChunks(ctx: ProxyContext, s: z.infer<typeof selection>): A
     return;
   }
   const q = { host: s.host, since: s.since, until: s.until, limit: 0 };
+  // Only letters that existed when the request began: a redriven copy that fails again is dead-lettered
+  // behind the cursor, and must not be picked up (and copied again) by a later chunk of the same request.
+  const end = ctx.store.dead.nextSeq;
   let from = 0;
   for (;;) {
     const chunk: DeadLetter[] = [];
     let more = false;
     for await (const l of ctx.store.deadLetters(from)) {
+      if (l.seq >= end) break;
       if (!inWindow(q, l.info.host, l.info.deadAt)) continue;
       if (chunk.length === CHUNK) {
         more = true;

@@ -91,6 +91,12 @@ export class DeliveryEngine {
   readonly #errors = new Map<number, number>();
   /** Requests whose failure callback is stored but which are not dead-lettered yet (that step threw). */
   readonly #failureCallbackStored = new Set<number>();
+  /**
+   * Destination answers whose bookkeeping failed on our side: the next try records them again instead of
+   * sending the request once more (a disk that stays full must not turn into a re-POST every 30 s, nor a
+   * later 2xx contradict a dead-letter decision already announced by callback).
+   */
+  readonly #answered = new Map<number, { outcome: RetryOutcome; attempt: number }>();
   /** Recently delivered ids (bounded), so status look-ups can answer `delivered` after the ack. */
   readonly recentlyDelivered = new Map<string, { at: number; attempts: number; status?: number }>();
 
@@ -267,14 +273,16 @@ export class DeliveryEngine {
       const request = this.#cache.get(seq) ?? (await this.#readRequest(seq));
       if (!request) return;
       const previous = this.#store.attemptState(seq);
-      const attempt = (previous?.attempt ?? 0) + 1;
+      const answered = this.#answered.get(seq);
+      const attempt = answered?.attempt ?? (previous?.attempt ?? 0) + 1;
       const startedAt = this.#clock();
-      const outcome = await this.#call(request, attempt, dest, ctl);
+      const outcome = answered?.outcome ?? (await this.#call(request, attempt, dest, ctl));
       // Aborted by shutdown (not by the attempt's own timeout): record nothing.
       if (ctl.signal.aborted && !isTimeout(outcome)) {
         finished = false; // shutdown: no attempt recorded, the request stays pending
         return;
       }
+      this.#answered.set(seq, { outcome, attempt });
       const seconds = (this.#clock() - startedAt) / 1000;
       const verdict = this.#decider(request, dest).decide(outcome, {
         attempt,
@@ -384,6 +392,7 @@ export class DeliveryEngine {
         }
       }
       this.#errors.delete(seq);
+      this.#answered.delete(seq);
     } catch (err) {
       // Our side failed (a disk error, a record over the log's size limit, signing…), not the destination.
       // The request is still in the log: try it again after a backoff rather than leave it stranded (out of
@@ -410,6 +419,7 @@ export class DeliveryEngine {
       if (finished) {
         this.#uncache(seq);
         this.#errors.delete(seq);
+        this.#answered.delete(seq);
         this.#failureCallbackStored.delete(seq);
       }
       if (this.#stopped) {
