@@ -7,9 +7,9 @@
  *   close(): stop intake (503) ─▶ finish attempts in flight up to shutdownTimeoutMs ─▶ flush logs
  */
 import { statfs } from 'node:fs/promises';
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type Logger, noopLogger } from '@dispatcher/core';
+import { type Logger, noopLogger, settleWithin } from '@dispatcher/core';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Agent } from 'undici';
 import { adminGuard } from './admin/admin-auth.js';
@@ -44,6 +44,8 @@ export class HttpProxy {
   readonly metrics = new ProxyMetrics();
   readonly #policy: DestinationPolicy;
   #state: State = 'new';
+  /** Requests whose body is still arriving (see #closeHttp). */
+  readonly #receiving = new Set<IncomingMessage>();
   #store: ProxyStore | undefined;
   #engine: DeliveryEngine | undefined;
   #agent: Agent | undefined;
@@ -179,7 +181,7 @@ export class HttpProxy {
 
   /**
    * Stops intake. Requests being received (a slow upload) get `shutdownTimeoutMs` to finish; then their
-   * connections are cut: nothing was promised to them yet.
+   * connections are cut: nothing was promised to them yet. Requests already received are left to finish.
    */
   async #closeHttp(): Promise<void> {
     const app = this.#app;
@@ -191,8 +193,14 @@ export class HttpProxy {
     });
     try {
       if ((await Promise.race([closed, deadline])) === 'late') {
-        this.#log.warn('requests still being received at the shutdown deadline; cutting them off');
-        app.server.closeAllConnections();
+        const cut = [...this.#receiving].filter((req) => !req.complete);
+        this.#log.warn(
+          { requests: cut.length },
+          'uploads still running at the shutdown deadline; cutting them off',
+        );
+        for (const req of cut) req.socket.destroy();
+        // What remains is being stored and answered (one group commit); anything else is cut after a grace.
+        if (!(await settleWithin(closed, 2_000))) app.server.closeAllConnections();
         await closed;
       }
     } finally {
@@ -300,6 +308,11 @@ export class HttpProxy {
       // admin prefix included); fastify serves the rest.
       serverFactory: (fastifyHandler) =>
         createServer((req, res) => {
+          // Tracked until the body is in, so a shutdown deadline cuts only uploads, never a request that
+          // is already being stored (cutting that one could make its client send it again).
+          this.#receiving.add(req);
+          req.once('end', () => this.#receiving.delete(req));
+          req.once('close', () => this.#receiving.delete(req));
           if (hasDestinationHeader(req.headers)) ingest(req, res);
           else fastifyHandler(req, res);
         }),
