@@ -5,7 +5,8 @@
 import { expect } from 'vitest';
 import { MethodId } from '../src/codec/generated/amqp-spec.js';
 import { differentialSuite } from './helpers/differential-suite.js';
-import { RawClient } from './helpers/raw-client.js';
+import type { RawClient } from './helpers/raw-client.js';
+import { rawScenarios } from './helpers/raw-scenarios.js';
 
 type Scenario = (c: RawClient) => Promise<unknown>;
 
@@ -27,24 +28,6 @@ const scenarios: Record<string, Scenario> = {
   },
 };
 
-differentialSuite(
-  'connection: dispatcher vs RabbitMQ',
-  Object.fromEntries(
-    Object.entries(scenarios).map(([name, scenario]) => [
-      name,
-      async ({ url }: { url: string }) => {
-        const u = new URL(url);
-        const c = await RawClient.connect(Number(u.port), u.hostname);
-        try {
-          await c.handshake();
-          return await scenario(c);
-        } finally {
-          c.close();
-        }
-      },
-    ]),
-  ),
-  (server) => {
-    expect(server.connectionCount).toBe(0);
-  },
-);
+differentialSuite('connection: dispatcher vs RabbitMQ', rawScenarios(scenarios), (server) => {
+  expect(server.connectionCount).toBe(0);
+});

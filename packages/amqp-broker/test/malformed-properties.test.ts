@@ -11,9 +11,10 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { FieldTable } from '../src/codec/field-table.js';
-import { type AmqpMethod, MethodId } from '../src/codec/generated/amqp-spec.js';
+import { MethodId } from '../src/codec/generated/amqp-spec.js';
 import { sleep } from './helpers/amqp-helpers.js';
 import { RawClient } from './helpers/raw-client.js';
+import { exchangeDeclare, queueDeclare } from './helpers/raw-scenarios.js';
 import { rabbitTarget, uniqueName } from './helpers/targets.js';
 
 const TTL_MS = 50;
@@ -24,17 +25,8 @@ const TTL_MS = 50;
  */
 const MALFORMED_HEADER = Buffer.from('0200010000000e003c000000000000000000008000ce', 'hex');
 
-const declareQueue = (queue: string, args: FieldTable = new Map(), passive = false): AmqpMethod => ({
-  id: MethodId.QueueDeclare,
-  ticket: 0,
-  queue,
-  passive,
-  durable: false,
-  exclusive: true,
-  autoDelete: false,
-  nowait: false,
-  arguments: args,
-});
+const declareQueue = (queue: string, args: FieldTable = new Map(), passive = false) =>
+  queueDeclare(queue, { passive, arguments: args });
 
 interface Outcome {
   /** The connection.close the publisher got: [reply code, class id, method id]. */
@@ -53,18 +45,7 @@ async function scenario(host: string, port: number): Promise<Outcome> {
   const dlx = uniqueName('dlx');
   const ttlQueue = uniqueName('ttl');
   const deadQueue = uniqueName('dead');
-  owner.send(1, {
-    id: MethodId.ExchangeDeclare,
-    ticket: 0,
-    exchange: dlx,
-    type: 'fanout',
-    passive: false,
-    durable: false,
-    autoDelete: false,
-    internal: false,
-    nowait: false,
-    arguments: new Map(),
-  });
+  owner.send(1, exchangeDeclare(dlx, 'fanout'));
   await owner.expectMethod(MethodId.ExchangeDeclareOk, 1);
   owner.send(
     1,

@@ -8,6 +8,7 @@ import { writeMethodFrame } from '../src/codec/frame-encoder.js';
 import { MethodId } from '../src/codec/generated/amqp-spec.js';
 import type { BrokerServer } from '../src/index.js';
 import { RawClient } from './helpers/raw-client.js';
+import { queueDeclare } from './helpers/raw-scenarios.js';
 import { rabbitTarget, startBroker, type Target, uniqueName } from './helpers/targets.js';
 
 interface Outcome {
@@ -57,19 +58,7 @@ const publishMethod = {
 
 type Scenario = (c: RawClient) => Promise<void>;
 
-const declare = (queue: string, passive = false) =>
-  ({
-    id: MethodId.QueueDeclare,
-    ticket: 0,
-    queue,
-    passive,
-    durable: false,
-    // Exclusive: RabbitMQ removes it with the connection (an auto-delete queue never consumed would stay).
-    exclusive: true,
-    autoDelete: true,
-    nowait: false,
-    arguments: new Map(),
-  }) as const;
+const declare = (queue: string, passive = false) => queueDeclare(queue, { passive, autoDelete: true });
 
 interface ScenarioSpec {
   readonly scenario: Scenario;

@@ -5,24 +5,15 @@
  * publishes are routed when published (applied on commit).
  */
 import { expect } from 'vitest';
-import { type AmqpMethod, MethodId } from '../src/codec/generated/amqp-spec.js';
+import { MethodId } from '../src/codec/generated/amqp-spec.js';
 import { differentialSuite } from './helpers/differential-suite.js';
-import { RawClient } from './helpers/raw-client.js';
+import type { RawClient } from './helpers/raw-client.js';
+import { exchangeDeclare, queueDeclare, rawScenarios } from './helpers/raw-scenarios.js';
 import { uniqueName } from './helpers/targets.js';
 
 type Scenario = (c: RawClient) => Promise<unknown>;
 
-const declare = (queue: string, passive = false): AmqpMethod => ({
-  id: MethodId.QueueDeclare,
-  ticket: 0,
-  queue,
-  passive,
-  durable: false,
-  exclusive: true,
-  autoDelete: false,
-  nowait: false,
-  arguments: new Map(),
-});
+const declare = (queue: string, passive = false) => queueDeclare(queue, { passive });
 
 /** A fresh exclusive queue on channel `ch` holding `bodies`. */
 async function queueWith(c: RawClient, ch: number, bodies: readonly string[]): Promise<string> {
@@ -153,18 +144,7 @@ const scenarios: Record<string, Scenario> = {
     const x = uniqueName('tx-x');
     const late = uniqueName('tx-late');
     for (const name of [x, late]) {
-      c.send(1, {
-        id: MethodId.ExchangeDeclare,
-        ticket: 0,
-        exchange: name,
-        type: 'direct',
-        passive: false,
-        durable: false,
-        autoDelete: false,
-        internal: false,
-        nowait: false,
-        arguments: new Map(),
-      });
+      c.send(1, exchangeDeclare(name, 'direct'));
       await c.expectMethod(MethodId.ExchangeDeclareOk, 1);
     }
     c.send(1, {
@@ -204,25 +184,7 @@ const scenarios: Record<string, Scenario> = {
   },
 };
 
-differentialSuite(
-  'transactions: dispatcher vs RabbitMQ',
-  Object.fromEntries(
-    Object.entries(scenarios).map(([name, scenario]) => [
-      name,
-      async ({ url }: { url: string }) => {
-        const u = new URL(url);
-        const c = await RawClient.connect(Number(u.port), u.hostname);
-        try {
-          await c.handshake();
-          return await scenario(c);
-        } finally {
-          c.close();
-        }
-      },
-    ]),
-  ),
-  (server) => {
-    expect(server.vhost()?.queueCount).toBe(0);
-    expect(server.vhost()?.exchangeCount).toBe(6);
-  },
-);
+differentialSuite('transactions: dispatcher vs RabbitMQ', rawScenarios(scenarios), (server) => {
+  expect(server.vhost()?.queueCount).toBe(0);
+  expect(server.vhost()?.exchangeCount).toBe(6);
+});

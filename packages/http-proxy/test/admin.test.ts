@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Sink } from './helpers/sink.js';
-import { eventually, onCleanup, send, startProxy } from './helpers/start-proxy.js';
+import { eventually, send, sink, startProxy, to } from './helpers/start-proxy.js';
 
-async function sink(): Promise<Sink> {
-  const s = await new Sink().start();
-  onCleanup(() => s.close());
-  return s;
-}
-
-const to = (dest: Sink, extra: Record<string, string> = {}) => ({
-  headers: { 'x-dispatcher-origin-host': dest.url, ...extra },
-});
 const get = (proxy: Awaited<ReturnType<typeof startProxy>>, path: string) =>
   send(proxy, path, { method: 'GET' });
 const post = (proxy: Awaited<ReturnType<typeof startProxy>>, path: string, body: unknown) =>

@@ -5,18 +5,7 @@ import { DeliveryEngine } from '../src/delivery/delivery-engine.js';
 import { verifyWebhook } from '../src/delivery/webhook-signature.js';
 import { ProxyMetrics } from '../src/proxy-metrics.js';
 import type { ProxyStore } from '../src/store/proxy-store.js';
-import { Sink } from './helpers/sink.js';
-import { eventually, onCleanup, send, sleep, startProxy } from './helpers/start-proxy.js';
-
-async function sink(): Promise<Sink> {
-  const s = await new Sink().start();
-  onCleanup(() => s.close());
-  return s;
-}
-
-const to = (dest: Sink, extra: Record<string, string> = {}) => ({
-  headers: { 'x-dispatcher-origin-host': dest.url, ...extra },
-});
+import { eventually, send, sink, sleep, startProxy, to } from './helpers/start-proxy.js';
 
 describe('delivery', () => {
   it('retries 5xx, timeouts and reset connections until a 2xx, numbering attempts', async () => {

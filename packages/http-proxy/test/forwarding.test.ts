@@ -1,14 +1,7 @@
 import { request } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { seqOfMessageId } from '../src/proxy-message-id.js';
-import { Sink } from './helpers/sink.js';
-import { onCleanup, send, startProxy } from './helpers/start-proxy.js';
-
-async function sink(): Promise<Sink> {
-  const s = await new Sink().start();
-  onCleanup(() => s.close());
-  return s;
-}
+import { send, sink, startProxy } from './helpers/start-proxy.js';
 
 describe('forwarding', () => {
   it('forwards method, path, query, headers and a binary body byte-exact, after a durable 202', async () => {

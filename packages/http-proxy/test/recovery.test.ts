@@ -5,14 +5,7 @@ import { DurableLog } from '@dispatcher/core';
 import { describe, expect, it, vi } from 'vitest';
 import { seqOfMessageId } from '../src/proxy-message-id.js';
 import { ProxyStore } from '../src/store/proxy-store.js';
-import { Sink } from './helpers/sink.js';
-import { eventually, onCleanup, send, sleep, startProxy, tempDir } from './helpers/start-proxy.js';
-
-async function sink(): Promise<Sink> {
-  const s = await new Sink().start();
-  onCleanup(() => s.close());
-  return s;
-}
+import { eventually, onCleanup, send, sink, sleep, startProxy, tempDir } from './helpers/start-proxy.js';
 
 describe('recovery and operation', () => {
   it('re-delivers every undelivered request in original order after a restart', async () => {

@@ -6,7 +6,7 @@
  * RabbitMQ prints them: bare values when both are there, `the value '…' of type '…'` or `none` otherwise.
  */
 import type { FieldTable, FieldValue } from '../codec/field-table.js';
-import { fieldValuesEqual } from '../codec/field-table.js';
+import { fieldInteger, fieldString, fieldValuesEqual } from '../codec/field-table.js';
 import { rabbitTypeName } from '../codec/rabbit-type-name.js';
 import { channelError } from '../errors.js';
 
@@ -43,36 +43,17 @@ function described(v: FieldValue | undefined): string {
 }
 
 function typeClass(v: FieldValue): string {
-  switch (v.type) {
-    case 'int8':
-    case 'uint8':
-    case 'int16':
-    case 'uint16':
-    case 'int32':
-    case 'uint32':
-    case 'int64':
-    case 'uint64':
-      return 'int';
-    case 'float':
-    case 'double':
-      return 'float';
-    case 'shortstr':
-    case 'longstr':
-    case 'bytes':
-      return 'string';
-    default:
-      return v.type;
-  }
+  if (fieldInteger(v) !== undefined) return 'int';
+  if (v.type === 'float' || v.type === 'double') return 'float';
+  if (fieldString(v) !== undefined) return 'string';
+  return v.type;
 }
 
 /** A value as RabbitMQ's Erlang formatting prints it (close enough for tables and arrays). */
 function erlangText(v: FieldValue): string {
+  const text = fieldString(v);
+  if (text !== undefined) return text;
   switch (v.type) {
-    case 'longstr':
-    case 'bytes':
-      return v.value.toString('utf8');
-    case 'shortstr':
-      return v.value;
     case 'float':
     case 'double':
       return erlangFloat(v.value);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach } from 'vitest';
 import { HttpProxy } from '../../src/http-proxy.js';
 import type { HttpProxyOptions } from '../../src/proxy-options.js';
+import { Sink } from './sink.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 
@@ -67,3 +68,15 @@ export async function eventually(check: () => boolean | Promise<boolean>, timeou
     await sleep(10);
   }
 }
+
+/** A sink (local destination) that is closed after the test. */
+export async function sink(): Promise<Sink> {
+  const s = await new Sink().start();
+  onCleanup(() => s.close());
+  return s;
+}
+
+/** Request options that send to `dest` through the proxy, with extra request headers. */
+export const to = (dest: Sink, extra: Record<string, string> = {}) => ({
+  headers: { 'x-dispatcher-origin-host': dest.url, ...extra },
+});
