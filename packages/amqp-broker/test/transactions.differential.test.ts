@@ -6,6 +6,7 @@
  */
 import { expect } from 'vitest';
 import { MethodId } from '../src/codec/generated/amqp-spec.js';
+import { sleep } from './helpers/amqp-helpers.js';
 import { differentialSuite } from './helpers/differential-suite.js';
 import type { RawClient } from './helpers/raw-client.js';
 import { exchangeDeclare, queueDeclare, rawScenarios } from './helpers/raw-scenarios.js';
@@ -182,6 +183,40 @@ const scenarios: Record<string, Scenario> = {
     const closed = channelClosed(c, 1);
     return { beforeCommit, closed, delivered: await drain(c, 2, q) };
   },
+
+  'on commit, publishes go to their queues by name: a deleted one returns a mandatory message, a re-declared one gets it':
+    async (c) => {
+      await c.openChannel(1);
+      await c.openChannel(2);
+      const gone = await queueWith(c, 1, []);
+      const again = await queueWith(c, 1, []);
+      await txSelect(c, 1);
+      c.publish(1, '', gone, Buffer.from('to-deleted'), {}, 4096, true);
+      c.publish(1, '', again, Buffer.from('to-redeclared'), {}, 4096, true);
+      for (const q of [gone, again]) {
+        c.send(2, {
+          id: MethodId.QueueDelete,
+          ticket: 0,
+          queue: q,
+          ifUnused: false,
+          ifEmpty: false,
+          nowait: false,
+        });
+        await c.expectMethod(MethodId.QueueDeleteOk, 2);
+      }
+      c.send(2, declare(again));
+      await c.expectMethod(MethodId.QueueDeclareOk, 2);
+      c.frames.length = 0;
+      c.send(1, { id: MethodId.TxCommit });
+      await c.expectMethod(MethodId.TxCommitOk, 1);
+      await sleep(100);
+      const returned = c.frames
+        .filter((f) => f.channel === 1 && f.method?.id === MethodId.BasicReturn)
+        .map((f) =>
+          f.method?.id === MethodId.BasicReturn ? [f.method.replyCode, f.method.routingKey === gone] : [],
+        );
+      return { returned, redeclared: await drain(c, 2, again) };
+    },
 };
 
 differentialSuite('transactions: dispatcher vs RabbitMQ', rawScenarios(scenarios), (server) => {

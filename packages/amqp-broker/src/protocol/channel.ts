@@ -18,7 +18,7 @@
  * the content is complete (RabbitMQ's moment), and their body is counted, not kept. A body is collected
  * as it arrives (never allocated up front from the size a header announces).
  *
- * Transactions (RabbitMQ's semantics): a publish is routed when it arrives and delivered to those queues
+ * Transactions (RabbitMQ's semantics): a publish is routed when it arrives and delivered to those queues (by name)
  * on commit; an ack/nack/reject takes its deliveries out of the unacked set at once (an unknown tag fails
  * there, with 406) and settles them on commit; rollback gives them back, and so does closing the channel
  * (they are requeued like every unacked delivery).

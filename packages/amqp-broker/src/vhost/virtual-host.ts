@@ -402,16 +402,20 @@ export class VirtualHost {
   }
 
   /**
-   * Delivers a message {@link route}d earlier to those of its queues that still exist. Returns the number
-   * of destinations it was routed to (RabbitMQ returns a mandatory message only when that was none).
+   * Delivers a message {@link route}d earlier (a transaction's publish, on commit) to its queues as they
+   * are now, by name, as RabbitMQ does: a queue deleted since is skipped, one re-declared under the same
+   * name gets the message. Returns the number of queues (and reply consumer) it reached; RabbitMQ returns a
+   * mandatory message when that is none.
    */
   deliver(routed: RoutedMessage, outcome?: PublishOutcome): number {
     const result = outcome ?? this.#scratch;
-    result.routed = routed.queues.length + (routed.reply === undefined ? 0 : 1);
+    result.routed = routed.reply === undefined ? 0 : 1;
     result.rejected = 0;
     result.congested = undefined;
-    for (const q of routed.queues) {
-      if (q.deleted) continue;
+    for (const routedQueue of routed.queues) {
+      const q = routedQueue.deleted ? this.#queues.get(routedQueue.name) : routedQueue;
+      if (q === undefined) continue;
+      result.routed++;
       if (!q.enqueue(routed.message)) result.rejected++;
       if (q.congested) result.congested = q;
     }

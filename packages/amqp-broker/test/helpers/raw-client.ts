@@ -105,6 +105,7 @@ export class RawClient {
     body: Buffer,
     props: BasicProperties = {},
     frameMax = 4096,
+    mandatory = false,
   ): void {
     const w = new ByteWriter(256);
     writeMethodFrame(w, channel, {
@@ -112,7 +113,7 @@ export class RawClient {
       ticket: 0,
       exchange,
       routingKey,
-      mandatory: false,
+      mandatory,
       immediate: false,
     });
     writeHeaderFrame(w, channel, 60, body.length, props);
