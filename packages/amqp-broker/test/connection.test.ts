@@ -166,6 +166,22 @@ describe('heartbeats', () => {
     expect(c.closed).toBe(false);
     c.close();
   });
+
+  it('counts any octet from the client as activity, not only heartbeat frames', async () => {
+    const c = await RawClient.connect(port);
+    await c.handshake({ heartbeat: 1 });
+    await c.openChannel(1);
+    // Method frames only, never a heartbeat frame, for three intervals.
+    const timer = setInterval(
+      () => c.send(1, { id: MethodId.BasicQos, prefetchSize: 0, prefetchCount: 10, global: false }),
+      400,
+    );
+    await new Promise((r) => setTimeout(r, 3000));
+    clearInterval(timer);
+    expect(c.closed).toBe(false);
+    expect(c.frames.filter((f) => f.method?.id === MethodId.BasicQosOk).length).toBeGreaterThanOrEqual(5);
+    c.close();
+  });
 });
 
 describe('content', () => {
