@@ -39,7 +39,8 @@ async function expectAllGone(started: Started): Promise<void> {
   // The orphaned service is reparented when the fixture dies, so give the kernel a moment.
   expect(await eventually(() => started.pids.every((pid) => !isRunning(pid)))).toBe(true);
   for (const dir of started.dirs) expect(await pathExists(dir)).toBe(false);
-  for (const port of started.ports) expect(await isPortFree(port)).toBe(true);
+  // Eventually: the kernel may release the listening socket a moment after the process is gone.
+  for (const port of started.ports) expect(await eventually(() => isPortFree(port))).toBe(true);
 }
 
 describe('services do not outlive the test process', () => {
