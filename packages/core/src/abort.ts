@@ -35,6 +35,12 @@ export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefine
   });
 }
 
+/**
+ * Longest delay `setTimeout` honours (2^31-1 ms, about 24.8 days): Node fires a longer one at once, so
+ * longer waits must be made in steps of at most this.
+ */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
 /** Resolves after `ms`, or rejects with the abort reason when `signal` fires first. */
 export function delay(ms: number, signal?: AbortSignal): Promise<void> {
   if (signal?.aborted) return Promise.reject(abortReason(signal));

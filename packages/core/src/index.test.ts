@@ -19,6 +19,7 @@ describe('package index', () => {
       'DurableLog',
       'Lifecycle',
       'MAX_MESSAGE_ID_BYTES',
+      'MAX_TIMEOUT_MS',
       'abortReason',
       'createMessage',
       'decodeMessage',

@@ -1,4 +1,4 @@
-export { abortReason, delay, raceAbort, throwIfAborted } from './abort.js';
+export { abortReason, delay, MAX_TIMEOUT_MS, raceAbort, throwIfAborted } from './abort.js';
 export { DispatcherError, type DispatcherErrorOptions } from './dispatcher-error.js';
 export { CoreError, type CoreErrorCode, CoreErrorCodes } from './errors.js';
 export {

@@ -7,9 +7,9 @@
  * decode", as RabbitMQ answers) instead of reading past the payload.
  */
 import { type AmqpError, connectionError } from '../errors.js';
+import { FRAME_ERROR } from './generated/amqp-spec.js';
 
 const EMPTY = Buffer.alloc(0);
-const FRAME_ERROR = 501;
 
 export class ByteReader {
   buf: Buffer = EMPTY;

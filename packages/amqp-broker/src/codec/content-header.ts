@@ -9,9 +9,7 @@
  */
 import { connectionError } from '../errors.js';
 import { ByteReader } from './byte-reader.js';
-import { type BasicProperties, decodeBasicProperties } from './generated/amqp-spec.js';
-
-const FRAME_ERROR = 501;
+import { type BasicProperties, decodeBasicProperties, FRAME_ERROR } from './generated/amqp-spec.js';
 
 export interface ContentHeader {
   readonly classId: number;

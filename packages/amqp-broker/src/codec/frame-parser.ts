@@ -13,10 +13,10 @@
  * connection-level {@link AmqpError} 501; the parser stops there (the connection closes).
  */
 import { connectionError } from '../errors.js';
+import { FRAME_ERROR } from './generated/amqp-spec.js';
 
 const HEADER_BYTES = 7;
 const FRAME_END = 0xce;
-const FRAME_ERROR = 501;
 
 /** Receives each complete frame; `payload` is a view valid until the handler returns unless copied. */
 export type FrameHandler = (type: number, channel: number, payload: Buffer) => void;

@@ -3,9 +3,7 @@
  */
 import { connectionError } from '../errors.js';
 import type { ByteReader } from './byte-reader.js';
-import { type AmqpMethod, decodeMethodArgs } from './generated/amqp-spec.js';
-
-const NOT_IMPLEMENTED = 540;
+import { type AmqpMethod, decodeMethodArgs, NOT_IMPLEMENTED } from './generated/amqp-spec.js';
 
 /**
  * Decodes one method frame payload. Unknown class or method ids throw a connection-level 540

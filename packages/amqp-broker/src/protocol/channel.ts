@@ -42,12 +42,23 @@ import {
 import { type FieldValue, fieldInteger } from '../codec/field-table.js';
 import { shortStrBytes } from '../codec/frame-encoder.js';
 import {
+  ACCESS_REFUSED,
   type AmqpMethod,
   type BasicProperties,
   type BasicPublish,
+  CHANNEL_ERROR,
+  COMMAND_INVALID,
   encodeBasicProperties,
+  FRAME_ERROR,
+  INTERNAL_ERROR,
   MethodId,
   methodName,
+  NO_ROUTE,
+  NOT_ALLOWED,
+  NOT_FOUND,
+  NOT_IMPLEMENTED,
+  PRECONDITION_FAILED,
+  UNEXPECTED_FRAME,
 } from '../codec/generated/amqp-spec.js';
 import { rabbitTypeName } from '../codec/rabbit-type-name.js';
 import { AmqpError, channelError, connectionError } from '../errors.js';
@@ -61,17 +72,6 @@ import {
   type VirtualHost,
 } from '../vhost/virtual-host.js';
 
-const NO_ROUTE = 312;
-const ACCESS_REFUSED = 403;
-const NOT_FOUND = 404;
-const PRECONDITION_FAILED = 406;
-const FRAME_ERROR = 501;
-const COMMAND_INVALID = 503;
-const CHANNEL_ERROR = 504;
-const UNEXPECTED_FRAME = 505;
-const NOT_ALLOWED = 530;
-const NOT_IMPLEMENTED = 540;
-const INTERNAL_ERROR = 541;
 const BASIC_CLASS = 60;
 
 /** What a channel needs from its connection. */

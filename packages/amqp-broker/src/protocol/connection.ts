@@ -38,14 +38,22 @@ import {
 } from '../codec/frame-encoder.js';
 import { FrameParser } from '../codec/frame-parser.js';
 import {
+  ACCESS_REFUSED,
   type AmqpMethod,
+  CHANNEL_ERROR,
+  COMMAND_INVALID,
+  CONNECTION_FORCED,
   FRAME_BODY,
+  FRAME_ERROR,
   FRAME_HEADER,
   FRAME_HEARTBEAT,
   FRAME_METHOD,
   FRAME_MIN_SIZE,
+  INTERNAL_ERROR,
   MethodId,
   methodName,
+  NOT_ALLOWED,
+  UNEXPECTED_FRAME,
 } from '../codec/generated/amqp-spec.js';
 import { decodeMethodFrameAt } from '../codec/method-decoder.js';
 import { ShortStringCache } from '../codec/short-string-cache.js';
@@ -58,14 +66,6 @@ import { Channel, type ChannelHost } from './channel.js';
 import { turnClock } from './turn-clock.js';
 
 const PROTOCOL_HEADER = Buffer.from([0x41, 0x4d, 0x51, 0x50, 0, 0, 9, 1]);
-const CONNECTION_FORCED = 320;
-const ACCESS_REFUSED = 403;
-const FRAME_ERROR = 501;
-const COMMAND_INVALID = 503;
-const CHANNEL_ERROR = 504;
-const UNEXPECTED_FRAME = 505;
-const NOT_ALLOWED = 530;
-const INTERNAL_ERROR = 541;
 
 /** Why the socket is not being read (bits of `#readPaused`). */
 const PAUSED_BUDGET = 1;

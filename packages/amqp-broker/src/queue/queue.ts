@@ -27,7 +27,7 @@
  * (an expiry, a drop-head, a reject): a failure there is logged and the message dropped, never thrown out
  * (out of a timer it would end the process).
  */
-import { type Logger, noopLogger } from '@dispatcher/core';
+import { type Logger, MAX_TIMEOUT_MS, noopLogger } from '@dispatcher/core';
 import type { FieldTable } from '../codec/field-table.js';
 import type { DeadLetterReason } from './dead-letter.js';
 import { MemoryGauge } from './memory-gauge.js';
@@ -35,9 +35,6 @@ import type { Message } from './message.js';
 import type { QueueEntry } from './queue-entry.js';
 import { type QueueSettings, queueSettings } from './queue-settings.js';
 import { ReadyList } from './ready-list.js';
-
-/** Longest delay Node's setTimeout honours (2^31-1 ms); longer ones fire at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export type { QueueEntry } from './queue-entry.js';
 
@@ -429,7 +426,7 @@ export class Queue {
     this.#clearTtlTimer();
     this.#ttlDue = due;
     // Capped: Node fires a longer timeout at once. An early wake-up expires nothing and re-arms.
-    this.#ttlTimer = setTimeout(this.#onTtlTimer, Math.min(MAX_TIMER_MS, Math.max(0, due - Date.now())));
+    this.#ttlTimer = setTimeout(this.#onTtlTimer, Math.min(MAX_TIMEOUT_MS, Math.max(0, due - Date.now())));
     this.#ttlTimer.unref();
   }
 
@@ -460,7 +457,7 @@ export class Queue {
     this.#waitUntilExpired(Date.now() + ms);
   }
 
-  // In steps of at most MAX_TIMER_MS: Node fires a longer timeout at once (x-expires may be up to 2^32-1).
+  // In steps of at most MAX_TIMEOUT_MS: Node fires a longer timeout at once (x-expires may be up to 2^32-1).
   #waitUntilExpired(deadline: number): void {
     this.#expiresTimer = setTimeout(
       () => {
@@ -475,7 +472,7 @@ export class Queue {
           this.#log.error({ err, queue: this.name }, 'deleting the expired queue failed');
         }
       },
-      Math.min(MAX_TIMER_MS, Math.max(0, deadline - Date.now())),
+      Math.min(MAX_TIMEOUT_MS, Math.max(0, deadline - Date.now())),
     );
     this.#expiresTimer.unref();
   }

@@ -7,10 +7,9 @@
  */
 import type { FieldTable, FieldValue } from '../codec/field-table.js';
 import { fieldInteger, fieldString, fieldValuesEqual } from '../codec/field-table.js';
+import { PRECONDITION_FAILED } from '../codec/generated/amqp-spec.js';
 import { rabbitTypeName } from '../codec/rabbit-type-name.js';
 import { channelError } from '../errors.js';
-
-const PRECONDITION_FAILED = 406;
 
 /** Throws 406 for the first of `keys` whose value differs between `received` and `current`. */
 export function assertArgumentsEquivalent(

@@ -3,9 +3,8 @@
  * does; arguments the broker does not know are accepted and ignored.
  */
 import { type FieldTable, fieldInteger, fieldString } from '../codec/field-table.js';
+import { PRECONDITION_FAILED } from '../codec/generated/amqp-spec.js';
 import { channelError } from '../errors.js';
-
-const PRECONDITION_FAILED = 406;
 
 type Rule = (value: NonNullable<ReturnType<FieldTable['get']>>) => string | undefined;
 

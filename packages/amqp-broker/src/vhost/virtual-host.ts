@@ -11,6 +11,13 @@
 import { randomBytes } from 'node:crypto';
 import { type Logger, noopLogger } from '@dispatcher/core';
 import { type FieldTable, type FieldValue, fieldString } from '../codec/field-table.js';
+import {
+  ACCESS_REFUSED,
+  COMMAND_INVALID,
+  NOT_FOUND,
+  PRECONDITION_FAILED,
+  RESOURCE_LOCKED,
+} from '../codec/generated/amqp-spec.js';
 import { channelError, connectionError } from '../errors.js';
 import { createExchange, isExchangeType } from '../exchange/create-exchange.js';
 import type { Destination, Exchange } from '../exchange/exchange.js';
@@ -22,12 +29,6 @@ import { Queue } from '../queue/queue.js';
 import { assertArgumentsEquivalent } from './argument-equivalence.js';
 import { QUEUE_EQUIVALENCE_ARGUMENTS, validateQueueArguments } from './queue-arguments.js';
 import { withSenderSelectedKeys } from './sender-selected-keys.js';
-
-const ACCESS_REFUSED = 403;
-const NOT_FOUND = 404;
-const RESOURCE_LOCKED = 405;
-const PRECONDITION_FAILED = 406;
-const COMMAND_INVALID = 503;
 
 export interface ExchangeDeclare {
   readonly name: string;

@@ -15,6 +15,7 @@
 import {
   httpRetryClassifier,
   type Logger,
+  MAX_TIMEOUT_MS,
   parseRetryAfter,
   type RetryDecider,
   type RetryOutcome,
@@ -51,7 +52,6 @@ export interface DeliveryEngineDeps {
   sendCallback: (url: string, event: DeliveryEvent) => Promise<void>;
 }
 
-const MAX_TIMER_MS = 2 ** 31 - 1;
 const RECENT_LIMIT = 100_000;
 // Requests due later than this are not kept in memory: they would sit there until due.
 const HOT_WINDOW_MS = 1_000;
@@ -179,7 +179,7 @@ export class DeliveryEngine {
     if (due === undefined || this.#stopped || due >= this.#heapTimerAt) return;
     clearTimeout(this.#heapTimer);
     this.#heapTimerAt = due;
-    const wait = Math.min(Math.max(0, due - this.#clock()), MAX_TIMER_MS);
+    const wait = Math.min(Math.max(0, due - this.#clock()), MAX_TIMEOUT_MS);
     this.#heapTimer = setTimeout(() => {
       this.#heapTimerAt = Number.POSITIVE_INFINITY;
       this.#releaseDue();
@@ -239,7 +239,7 @@ export class DeliveryEngine {
         this.#wakeTimer = undefined;
         this.#pump();
       },
-      Math.min(Math.max(1, wait), MAX_TIMER_MS),
+      Math.min(Math.max(1, wait), MAX_TIMEOUT_MS),
     );
     this.#wakeTimer.unref();
   }
