@@ -176,4 +176,23 @@ describe('the http-dispatcher binary', () => {
       sink.close();
     }
   });
+
+  it('shuts down cleanly on SIGINT (Ctrl-C) too', async () => {
+    const dir = tmp();
+    const app = launch([], {
+      LISTEN: '127.0.0.1:0',
+      TRANSACTION_LOG: join(dir, 'log'),
+      DEAD_LETTER: join(dir, 'dead'),
+    });
+    try {
+      for (let i = 0; i < 200 && !app.out().includes('"listening"'); i++)
+        await new Promise((r) => setTimeout(r, 25));
+      expect(app.out()).toContain('"listening"');
+      app.p.kill('SIGINT');
+      expect(await app.exited).toBe(0);
+      expect(app.out()).toContain('"closed"');
+    } finally {
+      app.p.kill('SIGKILL');
+    }
+  });
 });

@@ -367,4 +367,19 @@ describe('delivery', () => {
     expect(res.status).toBe(503);
     expect(String(res.json.message)).toContain('maxRssBytes');
   });
+
+  it('refuses new requests with 503 when free disk space is below minFreeDiskBytes', async () => {
+    const dest = await sink();
+    // More than any disk has: the first statfs (at start) puts the proxy over the limit.
+    const proxy = await startProxy({ minFreeDiskBytes: Number.MAX_SAFE_INTEGER });
+    let res = await send(proxy, '/d', to(dest));
+    await eventually(async () => {
+      res = await send(proxy, '/d', to(dest));
+      return res.status === 503;
+    });
+    expect(res.headers.get('retry-after')).toBe('5');
+    expect(String(res.json.message)).toContain('free disk space');
+    expect((await send(proxy, '/_dispatcher/ready', { method: 'GET' })).status).toBe(503);
+    expect(proxy.engine.backlog).toBeLessThanOrEqual(1); // at most the one sent before statfs answered
+  });
 });
