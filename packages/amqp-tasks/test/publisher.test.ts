@@ -208,10 +208,11 @@ describe.each(brokerTargets())('publisher against $name', ({ url }) => {
     );
     const started = Date.now();
     const closing = server.close({ timeoutMs: 300 });
-    const results = await Promise.race([Promise.all(publishes), sleep(5_000).then(() => 'hung' as const)]);
+    const results = await Promise.race([Promise.all(publishes), sleep(10_000).then(() => 'hung' as const)]);
     expect(results).not.toBe('hung');
     for (const result of results as unknown[]) expect(result).toMatchObject({ code: 'DSP_TASKS_CLOSED' });
-    expect(Date.now() - started).toBeLessThan(2_000);
+    // Well before the 30 s publish timeout they used to wait for (margin for a loaded machine).
+    expect(Date.now() - started).toBeLessThan(5_000);
     expect(await Promise.race([closing.then(() => 'closed'), sleep(10_000).then(() => 'hung')])).toBe(
       'closed',
     );
@@ -235,8 +236,9 @@ describe.each(brokerTargets())('publisher against $name', ({ url }) => {
       sleep(15_000).then(() => 'hung'),
     ]);
     expect(outcome).toBe('closed');
-    // Worker channel (1 s) + RPC channel (1 s) + publisher channel (1 s) + connection (2 s), at most.
-    expect(Date.now() - started).toBeLessThan(7_000);
+    // Worker cancel and channel close, RPC channel, publisher channel (1 s each) and connection (2 s): 6 s
+    // of graces at most; the margin is for a loaded machine. Without the bounds it never finishes.
+    expect(Date.now() - started).toBeLessThan(10_000);
   });
 
   it('settles publishes whose channel dies during close() at once instead of sending them again', async () => {
@@ -262,7 +264,7 @@ describe.each(brokerTargets())('publisher against $name', ({ url }) => {
     const results = await Promise.race([Promise.all(publishes), sleep(5_000).then(() => 'hung' as const)]);
     expect(results).not.toBe('hung');
     for (const result of results as unknown[]) expect(result).toMatchObject({ code: 'DSP_TASKS_CLOSED' });
-    expect(Date.now() - cutAt).toBeLessThan(1_000);
+    expect(Date.now() - cutAt).toBeLessThan(4_000);
     await closing;
     expect(server.stats().publishesOutstanding).toBe(0);
   });
@@ -284,10 +286,10 @@ describe.each(brokerTargets())('publisher against $name', ({ url }) => {
     await sleep(50);
     const started = Date.now();
     server.destroy();
-    const results = await Promise.race([Promise.all(inFlight), sleep(5_000).then(() => 'hung' as const)]);
+    const results = await Promise.race([Promise.all(inFlight), sleep(10_000).then(() => 'hung' as const)]);
     expect(results).not.toBe('hung');
     for (const result of results as unknown[]) expect(result).toMatchObject({ code: 'DSP_TASKS_CLOSED' });
-    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(Date.now() - started).toBeLessThan(4_000);
     expect(server.stats().publishesOutstanding).toBe(0);
   });
 

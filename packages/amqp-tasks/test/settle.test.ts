@@ -132,11 +132,11 @@ describe.each(brokerTargets())('settling against $name', ({ url }) => {
     for (const name of ['bigint', 'circular']) {
       const started = Date.now();
       const err = await server
-        .call({ name, routingKey: queue }, { timeoutMs: 5_000 })
+        .call({ name, routingKey: queue }, { timeoutMs: 20_000 })
         .catch((error: unknown) => error);
       expect(TasksError.hasCode(err, 'DSP_TASKS_ENCODE')).toBe(true);
       // The reply came back: no waiting for the call's timeout.
-      expect(Date.now() - started).toBeLessThan(3_000);
+      expect(Date.now() - started).toBeLessThan(10_000);
     }
     expect(errors.filter((err) => TasksError.hasCode(err, 'DSP_TASKS_ENCODE'))).toHaveLength(2);
     // The channel is healthy and still answers.

@@ -256,7 +256,7 @@ describe('recovery and operation', () => {
     await sleep(100);
     const t0 = Date.now();
     await proxy.close();
-    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(Date.now() - t0).toBeLessThan(5000); // without the deadline it never finishes
     await cut;
     expect(dest.received.length).toBe(0);
   });
