@@ -23,8 +23,16 @@ export const CoreErrorCodes = {
   DSP_CORE_LOG_NOT_FOUND: 'DSP_CORE_LOG_NOT_FOUND',
   /** A record is larger than the log's `maxRecordBytes`. */
   DSP_CORE_LOG_RECORD_TOO_LARGE: 'DSP_CORE_LOG_RECORD_TOO_LARGE',
-  /** A write or fsync failed; the log stops taking appends (its state on disk is unknown). */
+  /**
+   * A write, fdatasync or truncate failed (EIO, …): the appends of that batch were rejected and their bytes
+   * removed; later appends are tried again, and the log retries its own pending state.
+   */
   DSP_CORE_LOG_IO: 'DSP_CORE_LOG_IO',
+  /**
+   * The log's file system is full (ENOSPC, EDQUOT or a short write): the appends of that batch were
+   * rejected and their bytes removed; appends succeed again once space is freed, without a restart.
+   */
+  DSP_CORE_LOG_NO_SPACE: 'DSP_CORE_LOG_NO_SPACE',
   /** The operation needs event-sourcing mode (full history), and the log was opened without it. */
   DSP_CORE_LOG_NO_HISTORY: 'DSP_CORE_LOG_NO_HISTORY',
   /** A serialised message could not be decoded. */

@@ -32,6 +32,7 @@ describe('package index', () => {
       'httpRetryClassifier',
       'legacyDispatcherBackoff',
       'newMessageId',
+      'nodeLogFileSystem',
       'noopLogger',
       'parseHttpDate',
       'parseRetryAfter',

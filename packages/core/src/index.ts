@@ -16,6 +16,7 @@ export {
   type LogStats,
 } from './log/durable-log.js';
 export { DURABLE_LOG_DEFAULTS, type DurableLogOptions, type FsyncPolicy } from './log/durable-log-options.js';
+export { type LogFileHandle, type LogFileSystem, nodeLogFileSystem } from './log/log-file-system.js';
 export type { RecoveryReport } from './log/log-recovery.js';
 export type { LogFn, Logger } from './logger.js';
 export { noopLogger } from './logger.js';

@@ -1,5 +1,6 @@
 import { CoreError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { LogFileSystem } from './log-file-system.js';
 
 /**
  * When an append counts as durable.
@@ -40,6 +41,11 @@ export interface DurableLogOptions {
   logger?: Logger;
   /** Cancels a long recovery scan in `open()`. */
   signal?: AbortSignal;
+  /**
+   * The file operations of the writer, for fault injection in tests (short writes, ENOSPC, EIO).
+   * @defaultValue node:fs/promises
+   */
+  fileSystem?: LogFileSystem;
 }
 
 export interface ResolvedLogOptions {
@@ -48,6 +54,7 @@ export interface ResolvedLogOptions {
   segmentMaxBytes: number;
   maxRecordBytes: number;
   retainHistory: boolean;
+  fileSystem: LogFileSystem | undefined;
 }
 
 export const DURABLE_LOG_DEFAULTS = {
@@ -116,5 +123,6 @@ export function resolveLogOptions(options: DurableLogOptions): ResolvedLogOption
     segmentMaxBytes,
     maxRecordBytes,
     retainHistory: options.retainHistory ?? DURABLE_LOG_DEFAULTS.retainHistory,
+    fileSystem: options.fileSystem,
   };
 }

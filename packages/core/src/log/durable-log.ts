@@ -2,14 +2,30 @@
  * The durable append-only log: the storage engine under the HTTP proxy and the broker's message store.
  *
  *   open() ──▶ open ──close()──▶ closing ──▶ closed
- *                │ write/fsync error                ▲
- *                └──▶ failed (appends reject) ──────┘ destroy() from anywhere
+ *               ▲  │ a batch's write, fdatasync or truncate fails   ▲
+ *   a write or  │  ▼                                                │
+ *   probe works └─ open + writeError (appends still tried; ────────┘ destroy() from anywhere
+ *                   probes and owed ACKs retried with backoff)
  *
  * Appends are framed into an in-memory batch and assigned a sequence number and file offset at once; one
  * writer at a time writes a whole batch and syncs it, then resolves every append in it (group commit).
  * Acknowledgements are ACK records written the same way. A segment whose records are all acknowledged is
  * deleted in the background; ACKs it holds for records of older, still present segments are first copied
  * forward, so no acknowledged record can come back after a restart.
+ *
+ * Failed writes (disk full, EIO, a short write, a failed fdatasync): every append of the failed batch and
+ * of the batch queued behind it rejects with DSP_CORE_LOG_NO_SPACE or DSP_CORE_LOG_IO; the in-memory index
+ * and the sequence counter roll back to the last durable record, and the bytes past it are truncated away
+ * before anything else is written (at once when possible), so a rejected append never comes back at
+ * recovery. Acknowledgements stay applied in memory and their ACK records are owed: written with the next
+ * batch that succeeds. While writes fail the log probes the disk (a small write to a scratch file) with
+ * backoff, so it reports itself writable again once space is freed even when nobody appends.
+ *
+ * fdatasync failure ("fsyncgate"): the kernel may have dropped the dirty pages it could not write and will
+ * not report the error again, so the bytes of a batch whose sync failed are never trusted — they are cut
+ * off and the file handle is reopened. Data synced before them was covered by an earlier successful
+ * fdatasync, so the file is not poisoned and the log goes on (unlike PostgreSQL, which has no copy of the
+ * data in hand and must crash to replay its WAL; here the rejected appends are the callers' to resend).
  */
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
@@ -19,6 +35,7 @@ import { type Logger, noopLogger } from '../logger.js';
 import { decodeAckPayload, encodeAckPayload } from './ack-codec.js';
 import { DirectoryLock } from './directory-lock.js';
 import { type DurableLogOptions, type ResolvedLogOptions, resolveLogOptions } from './durable-log-options.js';
+import { type LogFileHandle, type LogFileSystem, nodeLogFileSystem } from './log-file-system.js';
 import { type RecoveryReport, recoverLog } from './log-recovery.js';
 import {
   FRAME_HEADER_BYTES,
@@ -32,6 +49,7 @@ import { Segment, SlotState } from './segment.js';
 import { encodeSegmentHeader, SEGMENT_HEADER_BYTES, segmentFileName } from './segment-file.js';
 import { scanSegment } from './segment-scanner.js';
 import { findSegment } from './segment-search.js';
+import { ShortWriteError, writeFailure } from './write-failure.js';
 
 /** A record read back from the log. */
 export interface LogRecord {
@@ -63,6 +81,10 @@ export interface LogStats {
   batches: number;
   /** fdatasync calls since open. */
   syncs: number;
+  /** Batches whose write, sync or truncate failed since open. */
+  failedBatches: number;
+  /** Acknowledgements applied in memory whose ACK records are not durable yet (retried). */
+  owedAcks: number;
 }
 
 interface Chunk {
@@ -74,11 +96,15 @@ interface Chunk {
 }
 
 interface Batch {
+  /** The sequence number the batch's first record gets (records are numbered in batch order). */
+  firstSeq: number;
   chunks: Chunk[];
   records: number;
   bytes: number;
   lastSeq: number;
   ackSeqs: number[];
+  /** Bytes to write to the probe file (a health check of the disk while writes fail); 0 = none. */
+  probeBytes: number;
   done: Promise<void>;
   resolve: () => void;
   reject: (err: Error) => void;
@@ -98,6 +124,14 @@ interface ReadWindow {
 }
 // An ACK record holds at most this many sequence numbers, keeping it well under maxRecordBytes.
 const MAX_ACKS_PER_RECORD = 65_536;
+// While writes fail: first retry (probe or owed ACKs) after this long, doubling up to the maximum, so a
+// freed disk is noticed within a second without spinning on a full one.
+const RETRY_MIN_DELAY_MS = 20;
+const RETRY_MAX_DELAY_MS = 1000;
+const PROBE_MIN_BYTES = 64 * 1024;
+const PROBE_MAX_BYTES = 1024 * 1024;
+/** Scratch file of the disk probe; not a segment name, so recovery ignores it. */
+const PROBE_FILE = 'write-probe.tmp';
 
 export class DurableLog {
   readonly dir: string;
@@ -108,8 +142,18 @@ export class DurableLog {
   readonly #lock: DirectoryLock;
   readonly #segments: Segment[];
   #nextSeq: number;
+  readonly #fs: LogFileSystem;
   #state: LogState = 'open';
-  #failed: CoreError | undefined;
+  /** The last write failure, until a write or probe succeeds again. */
+  #writeError: CoreError | undefined;
+  #failedBatches = 0;
+  /** Acknowledged in memory, ACK record not yet durable: goes out with the next batch. */
+  #owedAcks: number[] = [];
+  #retryTimer: NodeJS.Timeout | undefined;
+  #retryDelayMs = 0;
+  #lastFailedBytes = 0;
+  /** Files of segments started by a failed batch: removed before the next write reuses their names. */
+  #orphans: Array<{ path: string; fh: LogFileHandle | undefined }> = [];
   #pending: Batch | undefined;
   #inflight: Batch | undefined;
   #flushTimer: NodeJS.Timeout | undefined;
@@ -133,6 +177,7 @@ export class DurableLog {
   ) {
     this.dir = opts.dir;
     this.#opts = opts;
+    this.#fs = opts.fileSystem ?? nodeLogFileSystem;
     this.#log = log;
     this.#lock = lock;
     this.#segments = segments;
@@ -156,7 +201,9 @@ export class DurableLog {
         options.signal,
       );
       const active = segments.at(-1);
-      if (active) active.fh = await fsp.open(active.path, 'r+');
+      const fs = opts.fileSystem ?? nodeLogFileSystem;
+      if (active) active.fh = await fs.open(active.path, 'r+');
+      await fs.rm(join(opts.dir, PROBE_FILE));
       const dlog = new DurableLog(opts, log, lock, segments, nextSeq, report);
       log.info(
         {
@@ -309,7 +356,8 @@ export class DurableLog {
    * skipped.
    */
   async *live(options: { fromSeq?: number; signal?: AbortSignal } = {}): AsyncGenerator<LogRecord> {
-    await this.flush();
+    // A failed flush only means the newest records are not included: the scan stops at what was written.
+    await this.flush().catch(() => {});
     const limit = this.#writtenSeq;
     const fromSeq = options.fromSeq ?? 0;
     for (const seg of [...this.#segments]) {
@@ -342,7 +390,7 @@ export class DurableLog {
     if (!this.#opts.retainHistory) {
       throw new CoreError('DSP_CORE_LOG_NO_HISTORY', 'replay() needs a log opened with retainHistory: true');
     }
-    await this.flush();
+    await this.flush().catch(() => {});
     const fromSeq = options.fromSeq ?? 0;
     const limit = this.#writtenSeq;
     for (const seg of [...this.#segments]) {
@@ -392,7 +440,18 @@ export class DurableLog {
       pendingRecords: this.#pending?.records ?? 0,
       batches: this.#batchesWritten,
       syncs: this.#syncs,
+      failedBatches: this.#failedBatches,
+      owedAcks: this.#owedAcks.length,
     };
+  }
+
+  /**
+   * The last write failure (`DSP_CORE_LOG_NO_SPACE` or `DSP_CORE_LOG_IO`) while the log cannot write, or
+   * undefined when the last write or probe succeeded. Appends are still tried while it is set; a
+   * readiness check can report it.
+   */
+  get writeError(): CoreError | undefined {
+    return this.#writeError;
   }
 
   /** Stops intake, writes what is queued, waits for background deletion, closes files and the lock. */
@@ -401,10 +460,25 @@ export class DurableLog {
     this.#state = 'closing';
     this.#closePromise = (async () => {
       try {
+        clearTimeout(this.#retryTimer);
+        this.#retryTimer = undefined;
         await this.flush().catch(() => {});
+        // One last try for ACKs owed by failed writes (and the tails they left).
+        const tails = this.#orphans.length > 0 || this.#segments.some((s) => s.truncateTo !== undefined);
+        if (this.#owedAcks.length > 0 || tails) {
+          this.#batch();
+          await this.flush().catch(() => {});
+        }
+        if (this.#owedAcks.length > 0) {
+          this.#log.warn(
+            { acks: this.#owedAcks.length, err: this.#writeError },
+            'closing with acknowledgements not on disk: those records come back at the next open',
+          );
+        }
         while (this.#compaction) await this.#compaction;
       } finally {
         this.#state = 'closed';
+        clearTimeout(this.#retryTimer);
         for (const seg of this.#segments) {
           await seg.fh?.close().catch(() => {});
           seg.fh = undefined;
@@ -421,6 +495,7 @@ export class DurableLog {
     this.#state = 'closed';
     this.#closePromise ??= Promise.resolve();
     clearTimeout(this.#flushTimer);
+    clearTimeout(this.#retryTimer);
     if (this.#flushImmediate) clearImmediate(this.#flushImmediate);
     const reason = err ?? new CoreError('DSP_CORE_CLOSED', 'the log was destroyed');
     this.#pending?.reject(reason);
@@ -437,7 +512,6 @@ export class DurableLog {
   }
 
   #assertWritable(): void {
-    if (this.#failed) throw this.#failed;
     if (this.#state !== 'open') throw new CoreError('DSP_CORE_CLOSED', `the log is ${this.#state}`);
   }
 
@@ -451,7 +525,18 @@ export class DurableLog {
     });
     // Internal batches (ACK copies) may have no caller waiting: never an unhandled rejection.
     done.catch(() => {});
-    this.#pending = { chunks: [], records: 0, bytes: 0, lastSeq: 0, ackSeqs: [], done, resolve, reject };
+    this.#pending = {
+      firstSeq: this.#nextSeq,
+      chunks: [],
+      records: 0,
+      bytes: 0,
+      lastSeq: 0,
+      ackSeqs: [],
+      probeBytes: 0,
+      done,
+      resolve,
+      reject,
+    };
     return this.#pending;
   }
 
@@ -526,9 +611,9 @@ export class DurableLog {
     const batch = this.#pending;
     if (this.#inflight || !batch) return;
     this.#pending = undefined;
-    if (this.#failed) {
-      batch.reject(this.#failed);
-      return;
+    if (this.#owedAcks.length > 0) {
+      batch.ackSeqs.push(...this.#owedAcks);
+      this.#owedAcks = [];
     }
     this.#frameAcks(batch);
     this.#inflight = batch;
@@ -536,21 +621,105 @@ export class DurableLog {
       () => {
         this.#inflight = undefined;
         this.#lastBatchRecords = Math.max(1, batch.records);
+        if (this.#writeError && (batch.records > 0 || batch.probeBytes > 0)) this.#writable();
         batch.resolve();
         this.#maybeCompact();
         if (this.#pending) this.#scheduleFlush(this.#pending);
       },
-      (err: unknown) => {
-        this.#inflight = undefined;
-        this.#failed = new CoreError('DSP_CORE_LOG_IO', `log write failed: ${(err as Error).message}`, {
-          cause: err,
-        });
-        this.#log.error({ err }, 'log write failed; the log takes no more appends');
-        batch.reject(this.#failed);
-        this.#pending?.reject(this.#failed);
-        this.#pending = undefined;
-      },
+      (err: unknown) => this.#failBatch(batch, err),
     );
+  }
+
+  /**
+   * A batch failed: roll the index back to the last durable record, keep the ACKs owed, cut the file
+   * (before anyone hears of the failure, so a crash right after cannot revive a rejected append), then
+   * reject the batch and the one queued behind it (numbered after the failed records), and start retrying.
+   * The writer stays busy until then: appends made meanwhile wait for the next batch.
+   */
+  async #failBatch(batch: Batch, err: unknown): Promise<void> {
+    const error = CoreError.isInstance(err) ? (err as CoreError) : writeFailure(err, 'write');
+    const queued = this.#pending;
+    this.#pending = undefined;
+    clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
+    if (this.#flushImmediate) clearImmediate(this.#flushImmediate);
+    this.#flushImmediate = undefined;
+    this.#failedBatches++;
+    this.#lastFailedBytes = batch.bytes + (queued?.bytes ?? 0);
+    const first = batch.firstSeq;
+    for (const b of queued ? [batch, queued] : [batch]) {
+      for (const s of b.ackSeqs) if (s < first) this.#owedAcks.push(s);
+    }
+    this.#rollBackTo(first);
+    await this.#cutTails().catch(() => {});
+    this.#inflight = undefined;
+    if (!this.#writeError) {
+      this.#log.error(
+        { err: error, code: error.code, rejected: this.#lastFailedBytes },
+        'log write failed: appends rejected until the disk takes writes again',
+      );
+    }
+    this.#writeError = error;
+    batch.reject(error);
+    queued?.reject(error);
+    if (this.#state === 'open') this.#scheduleRetry();
+    if (this.#pending) this.#scheduleFlush(this.#pending);
+  }
+
+  /** Forgets every record from `firstSeq` on, so the next batch reuses their numbers and offsets. */
+  #rollBackTo(firstSeq: number): void {
+    while (this.#segments.length > 0) {
+      const seg = this.#segments.at(-1) as Segment;
+      if (seg.baseSeq < firstSeq) break;
+      // A segment started by the failed batch: never durable, its file (if opened) goes.
+      this.#segments.pop();
+      this.#windows = this.#windows.filter((w) => w.seg !== seg);
+      if (seg.fh || seg.created) this.#orphans.push({ path: seg.path, fh: seg.fh });
+      seg.fh = undefined;
+    }
+    const seg = this.#segments.at(-1);
+    if (seg?.contains(firstSeq)) {
+      const cut = seg.offsetOf(firstSeq);
+      seg.dropFrom(firstSeq - seg.baseSeq);
+      seg.endOffset = cut;
+      seg.fileSize = Math.min(seg.fileSize, cut);
+      seg.truncateTo = cut;
+      this.#windows = this.#windows.filter((w) => w.seg !== seg);
+    }
+    this.#nextSeq = firstSeq;
+    this.#writtenSeq = Math.min(this.#writtenSeq, firstSeq - 1);
+  }
+
+  #writable(): void {
+    this.#log.info({ failedBatches: this.#failedBatches, err: this.#writeError }, 'log writable again');
+    this.#writeError = undefined;
+    this.#retryDelayMs = 0;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+  }
+
+  /**
+   * While writes fail, a timer retries with backoff: owed ACKs and cut tails go out with a batch of their
+   * own, or, with nothing owed, a probe write tells whether the disk takes writes again.
+   */
+  #scheduleRetry(): void {
+    if (this.#retryTimer) return;
+    const delayMs = this.#retryDelayMs;
+    this.#retryDelayMs = Math.min(RETRY_MAX_DELAY_MS, Math.max(RETRY_MIN_DELAY_MS, delayMs * 2));
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      if (this.#state !== 'open' || !this.#writeError) return;
+      if (!this.#inflight && !this.#pending) {
+        const batch = this.#batch();
+        if (this.#owedAcks.length === 0) {
+          batch.probeBytes = Math.min(PROBE_MAX_BYTES, Math.max(PROBE_MIN_BYTES, this.#lastFailedBytes));
+        }
+      }
+      if (this.#pending) this.#flushNow();
+      // A batch written by someone else meanwhile settles it; otherwise look again later.
+      if (this.#writeError) this.#scheduleRetry();
+    }, delayMs);
+    this.#retryTimer.unref();
   }
 
   /** Turns the batch's acknowledged sequence numbers into ACK records at its end. */
@@ -567,14 +736,16 @@ export class DurableLog {
 
   async #writeBatch(batch: Batch): Promise<void> {
     const sync = this.#opts.fsync.mode !== 'never';
+    await this.#cutTails();
+    if (batch.probeBytes > 0) await this.#probe(batch.probeBytes, sync);
     let newFile = false;
     for (const chunk of batch.chunks) {
       const seg = chunk.seg;
       if (!seg.fh) {
-        seg.fh = await fsp.open(seg.path, seg.created ? 'r+' : 'wx+');
+        seg.fh = await step('open', this.#fs.open(seg.path, seg.created ? 'r+' : 'wx+'));
         newFile ||= !seg.created;
       }
-      await seg.fh.write(chunk.buf, 0, chunk.len, chunk.filePos);
+      await writeFully(seg.fh, chunk.buf, chunk.len, chunk.filePos);
       seg.fileSize = Math.max(seg.fileSize, chunk.filePos + chunk.len);
       if (chunk.buf.length <= CHUNK_BYTES * 4 && this.#spareBuffers.length < 4)
         this.#spareBuffers.push(chunk.buf);
@@ -583,17 +754,53 @@ export class DurableLog {
     this.#batchesWritten++;
     if (sync) {
       for (const chunk of batch.chunks) {
-        await chunk.seg.fh?.datasync();
+        const fh = chunk.seg.fh;
+        if (fh) await step('fdatasync', fh.datasync());
         this.#syncs++;
       }
-      if (newFile) await this.#syncDir();
+      if (newFile) await step('directory sync', this.#syncDir());
     }
     for (const chunk of batch.chunks) chunk.seg.created = true;
     // A rolled-over segment is written no more: its file handle is only needed for reads now.
   }
 
+  /** Cuts off what failed batches left past the last durable record, durably, before new bytes go out. */
+  async #cutTails(): Promise<void> {
+    while (this.#orphans.length > 0) {
+      const orphan = this.#orphans[0] as { path: string; fh: LogFileHandle | undefined };
+      await orphan.fh?.close().catch(() => {});
+      orphan.fh = undefined;
+      await step('remove', this.#fs.rm(orphan.path));
+      this.#orphans.shift();
+    }
+    for (const seg of this.#segments) {
+      const length = seg.truncateTo;
+      if (length === undefined) continue;
+      seg.fh ??= await step('open', this.#fs.open(seg.path, 'r+'));
+      await step('truncate', seg.fh.truncate(length));
+      // fsync, not fdatasync: the file's new size is what must not be lost.
+      await step('truncate sync', seg.fh.sync());
+      seg.fileSize = length;
+      if (seg.truncateTo === length) seg.truncateTo = undefined;
+    }
+  }
+
+  /** Writes (and syncs) `bytes` to a scratch file and removes it: does the disk take writes again? */
+  async #probe(bytes: number, sync: boolean): Promise<void> {
+    const path = join(this.dir, PROBE_FILE);
+    await this.#fs.rm(path).catch(() => {});
+    const fh = await step('probe open', this.#fs.open(path, 'wx+'));
+    try {
+      await writeFully(fh, Buffer.alloc(bytes, 0xa5), bytes, 0);
+      if (sync) await step('probe fdatasync', fh.datasync());
+    } finally {
+      await fh.close().catch(() => {});
+      await this.#fs.rm(path).catch(() => {});
+    }
+  }
+
   async #syncDir(): Promise<void> {
-    const dh = await fsp.open(this.dir, 'r');
+    const dh = await this.#fs.open(this.dir, 'r');
     try {
       await dh.sync();
     } finally {
@@ -604,7 +811,7 @@ export class DurableLog {
   async #readRange(seg: Segment, offset: number, length: number): Promise<Buffer> {
     seg.readers++;
     try {
-      seg.fh ??= await fsp.open(seg.path, 'r');
+      seg.fh ??= await this.#fs.open(seg.path, 'r');
       const buf = Buffer.allocUnsafe(length);
       const { bytesRead } = await seg.fh.read(buf, 0, length, offset);
       return buf.subarray(0, bytesRead);
@@ -671,12 +878,36 @@ export class DurableLog {
       await seg.fh?.close();
       seg.fh = undefined;
       this.#windows = this.#windows.filter((w) => w.seg !== seg);
-      await fsp.rm(seg.path, { force: true });
+      await this.#fs.rm(seg.path);
       // The unlink must be durable before the ACKs that only mattered for this file can go too.
       await this.#syncDir();
       this.#segments.splice(this.#segments.indexOf(seg), 1);
       i--;
       this.#log.debug({ file: seg.path, records: seg.count }, 'deleted a fully acknowledged segment');
     }
+  }
+}
+
+/** Awaits one step of a write, turning its failure into the log's coded error. */
+async function step<T>(name: string, promise: Promise<T>): Promise<T> {
+  try {
+    return await promise;
+  } catch (err) {
+    throw writeFailure(err, name);
+  }
+}
+
+/** Writes all of `length` bytes: a short write is continued, one that stores nothing means a full disk. */
+async function writeFully(fh: LogFileHandle, buf: Buffer, length: number, position: number): Promise<void> {
+  let done = 0;
+  while (done < length) {
+    let written: number;
+    try {
+      ({ bytesWritten: written } = await fh.write(buf, done, length - done, position + done));
+    } catch (err) {
+      throw writeFailure(err, 'write');
+    }
+    if (written <= 0) throw writeFailure(new ShortWriteError(done, length), 'write');
+    done += written;
   }
 }

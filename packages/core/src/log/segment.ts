@@ -2,7 +2,7 @@
  * In-memory index of one segment file. Sequence numbers in a segment are contiguous from `baseSeq`, so
  * the index is two typed arrays indexed by `seq - baseSeq`: 5 bytes a record, bodies stay on disk.
  */
-import type { FileHandle } from 'node:fs/promises';
+import type { LogFileHandle } from './log-file-system.js';
 
 /** State of one slot. */
 export const SlotState = {
@@ -31,7 +31,12 @@ export class Segment {
   fileSize: number;
   /** Sequence numbers acknowledged by ACK records in this file that belong to older segments. */
   crossAcks: number[] = [];
-  fh: FileHandle | undefined;
+  fh: LogFileHandle | undefined;
+  /**
+   * Set after a failed write: the file may hold bytes past this offset that were never durable (a torn or
+   * rejected batch). They are cut off before anything else is written to the file.
+   */
+  truncateTo: number | undefined;
   /** Reads in flight; the file is not closed under them. */
   readers = 0;
   deleting = false;
@@ -63,6 +68,12 @@ export class Segment {
     this.states[this.count] = state;
     this.count++;
     if (state === SlotState.Live) this.liveCount++;
+  }
+
+  /** Forgets the slots from `count` on (records of a batch that failed to write). */
+  dropFrom(count: number): void {
+    for (let i = count; i < this.count; i++) if (this.states[i] === SlotState.Live) this.liveCount--;
+    this.count = Math.min(this.count, count);
   }
 
   /** Marks slots up to `seq` (exclusive) that were never seen as missing. */
