@@ -42,4 +42,4 @@ export {
   SERVICE_DIR_PREFIX,
 } from './service-state-dir.js';
 export { type TcpExchangeOptions, tcpExchange } from './tcp-exchange.js';
-export { mountTmpfs, type Tmpfs, type TmpfsResult } from './tmpfs.js';
+export { fillFileSystem, mountTmpfs, type Tmpfs, type TmpfsResult } from './tmpfs.js';

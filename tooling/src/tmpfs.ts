@@ -3,7 +3,7 @@
  * reason to print and skip instead of a mount when that is not possible here.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -39,4 +39,17 @@ export async function mountTmpfs(sizeBytes: number): Promise<TmpfsResult> {
     return unmounted;
   };
   return { ok: true, tmpfs: { dir, unmount } };
+}
+
+/** Takes what is left of a file system: writes `path` until ENOSPC. */
+export function fillFileSystem(path: string): void {
+  const fd = openSync(path, 'w');
+  const chunk = Buffer.alloc(4096);
+  try {
+    for (;;) writeSync(fd, chunk);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+  } finally {
+    closeSync(fd);
+  }
 }

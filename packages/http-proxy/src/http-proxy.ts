@@ -6,6 +6,7 @@
  *   request: control headers ─▶ policy ─▶ admission ─▶ durable append ─▶ 202 {id} ─▶ schedule
  *   close(): stop intake (503) ─▶ finish attempts in flight up to shutdownTimeoutMs ─▶ flush logs
  */
+
 import { statfs } from 'node:fs/promises';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -29,6 +30,7 @@ import type { ProxyContext } from './proxy-context.js';
 import { ProxyMetrics } from './proxy-metrics.js';
 import { type HttpProxyOptions, type ResolvedProxyOptions, resolveProxyOptions } from './proxy-options.js';
 import { ProxyStore } from './store/proxy-store.js';
+import { isStorageFailure, STORAGE_RETRY_AFTER_S } from './store/storage-failure.js';
 import type { StoredRequest } from './stored-request.js';
 
 type State = 'new' | 'starting' | 'running' | 'closing' | 'closed';
@@ -290,6 +292,10 @@ export class HttpProxy {
       policy: this.#policy,
       enqueue: (build, now, key) => this.#enqueue(build, now, key),
       overloaded: () => this.#overloaded(),
+      storageUnavailable: () => {
+        const err = this.#store?.writeError;
+        return err ? `the store cannot write (${err.code}): ${err.message}` : undefined;
+      },
       get closing() {
         return self.#state === 'closing' || self.#state === 'closed';
       },
@@ -336,6 +342,13 @@ export class HttpProxy {
           .code(503)
           .header('retry-after', '5')
           .send({ error: 'closing', message: 'the dispatcher is shutting down' });
+      if (isStorageFailure(err)) {
+        this.#log.warn({ err }, 'request not stored: the store cannot write');
+        return reply
+          .code(503)
+          .header('retry-after', STORAGE_RETRY_AFTER_S)
+          .send({ error: 'storage_unavailable', message: `the request was not stored: ${err.message}` });
+      }
       this.#log.error({ err }, 'request failed');
       return reply.code(500).send({ error: 'internal_error', message: 'the request was not stored' });
     });

@@ -16,5 +16,7 @@ export interface ProxyContext {
   enqueue(build: (id: string) => StoredRequest, now: number, idempotencyKey?: string): Promise<string>;
   /** Why new requests are refused right now (admission control), or undefined when they are welcome. */
   overloaded(): string | undefined;
+  /** Why the store cannot write right now (disk full, I/O error), or undefined when it can. */
+  storageUnavailable(): string | undefined;
   readonly closing: boolean;
 }

@@ -151,7 +151,8 @@ export class DurableLog {
   #owedAcks: number[] = [];
   #retryTimer: NodeJS.Timeout | undefined;
   #retryDelayMs = 0;
-  #lastFailedBytes = 0;
+  /** Largest batch that failed since the log last wrote fine: a probe must get that much through. */
+  #failedBytes = 0;
   /** Files of segments started by a failed batch: removed before the next write reuses their names. */
   #orphans: Array<{ path: string; fh: LogFileHandle | undefined }> = [];
   #pending: Batch | undefined;
@@ -621,7 +622,9 @@ export class DurableLog {
       () => {
         this.#inflight = undefined;
         this.#lastBatchRecords = Math.max(1, batch.records);
-        if (this.#writeError && (batch.records > 0 || batch.probeBytes > 0)) this.#writable();
+        // Writable again once as much went through as failed (up to the probe's size): a few bytes of ACKs
+        // landing in a partly used block do not mean a full disk takes requests again.
+        if (this.#writeError && batch.bytes + batch.probeBytes >= this.#probeSize()) this.#writable();
         batch.resolve();
         this.#maybeCompact();
         if (this.#pending) this.#scheduleFlush(this.#pending);
@@ -645,7 +648,7 @@ export class DurableLog {
     if (this.#flushImmediate) clearImmediate(this.#flushImmediate);
     this.#flushImmediate = undefined;
     this.#failedBatches++;
-    this.#lastFailedBytes = batch.bytes + (queued?.bytes ?? 0);
+    this.#failedBytes = Math.max(this.#failedBytes, batch.bytes + (queued?.bytes ?? 0));
     const first = batch.firstSeq;
     for (const b of queued ? [batch, queued] : [batch]) {
       for (const s of b.ackSeqs) if (s < first) this.#owedAcks.push(s);
@@ -655,7 +658,7 @@ export class DurableLog {
     this.#inflight = undefined;
     if (!this.#writeError) {
       this.#log.error(
-        { err: error, code: error.code, rejected: this.#lastFailedBytes },
+        { err: error, code: error.code, rejectedBytes: batch.bytes + (queued?.bytes ?? 0) },
         'log write failed: appends rejected until the disk takes writes again',
       );
     }
@@ -690,9 +693,14 @@ export class DurableLog {
     this.#writtenSeq = Math.min(this.#writtenSeq, firstSeq - 1);
   }
 
+  #probeSize(): number {
+    return Math.min(PROBE_MAX_BYTES, Math.max(PROBE_MIN_BYTES, this.#failedBytes));
+  }
+
   #writable(): void {
     this.#log.info({ failedBatches: this.#failedBatches, err: this.#writeError }, 'log writable again');
     this.#writeError = undefined;
+    this.#failedBytes = 0;
     this.#retryDelayMs = 0;
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
@@ -709,13 +717,12 @@ export class DurableLog {
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;
       if (this.#state !== 'open' || !this.#writeError) return;
-      if (!this.#inflight && !this.#pending) {
-        const batch = this.#batch();
-        if (this.#owedAcks.length === 0) {
-          batch.probeBytes = Math.min(PROBE_MAX_BYTES, Math.max(PROBE_MIN_BYTES, this.#lastFailedBytes));
-        }
+      // Owed ACKs and tails to cut go out with the probe; records others append go with it too.
+      const batch = this.#inflight ? undefined : this.#batch();
+      if (batch) {
+        batch.probeBytes = this.#probeSize();
+        this.#flushNow();
       }
-      if (this.#pending) this.#flushNow();
       // A batch written by someone else meanwhile settles it; otherwise look again later.
       if (this.#writeError) this.#scheduleRetry();
     }, delayMs);

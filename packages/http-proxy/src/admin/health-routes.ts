@@ -12,7 +12,7 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: ProxyContext, gu
     log: ctx.store.main.stats(),
   }));
   app.get('/_dispatcher/ready', async (_req, reply) => {
-    const reason = ctx.closing ? 'closing' : ctx.overloaded();
+    const reason = ctx.closing ? 'closing' : (ctx.storageUnavailable() ?? ctx.overloaded());
     if (reason) return reply.code(503).send({ ready: false, reason });
     return { ready: true };
   });

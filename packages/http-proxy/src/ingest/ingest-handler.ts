@@ -7,6 +7,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ProxyContext } from '../proxy-context.js';
+import { isStorageFailure, STORAGE_RETRY_AFTER_S } from '../store/storage-failure.js';
 import type { DestinationPolicy, PolicyCheck } from './destination-policy.js';
 import {
   buildTargetPath,
@@ -84,6 +85,14 @@ export function createIngestHandler(ctx: ProxyContext): (req: IncomingMessage, r
         return;
       }
     }
+    // The log probes the disk in the background: no point reading a body it cannot store.
+    const unavailable = ctx.storageUnavailable();
+    if (unavailable) {
+      rejected('storage_unavailable');
+      fail(res, 503, 'storage_unavailable', unavailable, { 'retry-after': STORAGE_RETRY_AFTER_S });
+      req.resume();
+      return;
+    }
     const overloaded = ctx.overloaded();
     if (overloaded) {
       rejected('overloaded');
@@ -125,7 +134,12 @@ export function createIngestHandler(ctx: ProxyContext): (req: IncomingMessage, r
       accept(req, res, o, body, now).catch((err: unknown) => {
         const closed = (err as { code?: string }).code === 'DSP_CORE_CLOSED';
         if (closed) fail(res, 503, 'closing', 'the dispatcher is shutting down', { 'retry-after': '5' });
-        else fail(res, 500, 'internal_error', 'the request was not stored');
+        else if (isStorageFailure(err)) {
+          rejected('storage_unavailable');
+          fail(res, 503, 'storage_unavailable', `the request was not stored: ${(err as Error).message}`, {
+            'retry-after': STORAGE_RETRY_AFTER_S,
+          });
+        } else fail(res, 500, 'internal_error', 'the request was not stored');
       });
     });
   };

@@ -8,7 +8,7 @@
  * (recovery acks a request whose id is already dead-lettered).
  */
 import { join } from 'node:path';
-import { DurableLog, type FsyncPolicy, type Logger, noopLogger } from '@dispatcher/core';
+import { type CoreError, DurableLog, type FsyncPolicy, type Logger, noopLogger } from '@dispatcher/core';
 import { proxyMessageId } from '../proxy-message-id.js';
 import {
   decodeStoredRequest,
@@ -18,6 +18,7 @@ import {
   type StoredRequestSummary,
 } from '../stored-request.js';
 import { type AttemptState, type DeadLetterInfo, DeadRecord, MainRecord } from './record-types.js';
+import { isStorageFailure } from './storage-failure.js';
 
 export interface ProxyStoreOptions {
   /** Directory of the main log. */
@@ -153,7 +154,7 @@ export class ProxyStore {
         this.#attempts.delete(seq);
       }
     }
-    if (stale.length > 0) await this.main.ack(stale);
+    if (stale.length > 0) await this.#ack(this.main, stale);
     return pending;
   }
 
@@ -176,6 +177,8 @@ export class ProxyStore {
     if (idempotency && request) {
       const entry = { k: idempotency.key, i: request.message.id, x: now + idempotency.windowMs };
       idem = this.main.append(Buffer.from(JSON.stringify(entry)), { type: MainRecord.Idempotency });
+      // It fails with the request (same batch), and then only the request's error is reported.
+      idem.catch(() => {});
     }
     const seq = await accepted;
     const req = request as StoredRequest;
@@ -204,7 +207,7 @@ export class ProxyStore {
         this.#idempotency.delete(key);
       }
     }
-    if (expired.length > 0) await this.main.ack(expired);
+    if (expired.length > 0) await this.#ack(this.main, expired);
     return expired.length;
   }
 
@@ -219,14 +222,33 @@ export class ProxyStore {
       type: MainRecord.Attempt,
     });
     this.#attempts.set(seq, { state, seq: recSeq });
-    if (previous) await this.main.ack(previous.seq);
+    if (previous) await this.#ack(this.main, [previous.seq]);
   }
 
   /** The request was delivered: it and its retry state leave the log. */
   async complete(seq: number): Promise<void> {
     const attempt = this.#attempts.get(seq);
     this.#attempts.delete(seq);
-    await this.main.ack(attempt ? [seq, attempt.seq] : [seq]);
+    await this.#ack(this.main, attempt ? [seq, attempt.seq] : [seq]);
+  }
+
+  /** Why the logs cannot write right now (disk full, I/O error), or undefined when they can. */
+  get writeError(): CoreError | undefined {
+    return this.main.writeError ?? this.dead.writeError;
+  }
+
+  /**
+   * An ack whose ACK record could not be written (disk full) is still applied in memory, and the log
+   * writes it as soon as it can: nothing to undo or retry here. Only a crash before that brings the record
+   * back (at-least-once).
+   */
+  async #ack(log: DurableLog, seqs: number[]): Promise<void> {
+    try {
+      await log.ack(seqs);
+    } catch (err) {
+      if (!isStorageFailure(err)) throw err;
+      this.#log.warn({ err, count: seqs.length }, 'acknowledgement not on disk yet; the log retries it');
+    }
   }
 
   /** Moves a request to the dead-letter log (durable there before it leaves the main log). */
@@ -258,7 +280,10 @@ export class ProxyStore {
   /** Removes dead letters (after a redrive, or a purge). */
   async removeDeadLetters(letters: ReadonlyArray<{ seq: number; request: StoredRequest }>): Promise<void> {
     for (const l of letters) this.#deadIds.delete(l.request.message.id);
-    await this.dead.ack(letters.map((l) => l.seq));
+    await this.#ack(
+      this.dead,
+      letters.map((l) => l.seq),
+    );
   }
 
   async close(): Promise<void> {

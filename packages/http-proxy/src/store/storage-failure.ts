@@ -1,0 +1,14 @@
+import { DispatcherError } from '@dispatcher/core';
+
+/**
+ * True for the log's write failures (disk full, I/O error): the request was not stored, and the proxy
+ * answers 503 with Retry-After rather than 500, since the condition passes once the disk takes writes.
+ */
+export function isStorageFailure(err: unknown): boolean {
+  return (
+    DispatcherError.hasCode(err, 'DSP_CORE_LOG_NO_SPACE') || DispatcherError.hasCode(err, 'DSP_CORE_LOG_IO')
+  );
+}
+
+/** Retry-After (seconds) sent with 503 while the store cannot write: the log probes the disk every second. */
+export const STORAGE_RETRY_AFTER_S = '1';
