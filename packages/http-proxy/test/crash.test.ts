@@ -35,6 +35,7 @@ async function spawnProxy(
 }
 
 // Event-sourcing mode replays the full history at start-up: the original lost and duplicated messages there.
+// Both modes are at least once: a delivery in flight at a kill (or whose ack was not yet durable) is repeated.
 describe.each([
   { mode: 'default', eventSourcing: false, kills: KILLS },
   { mode: 'event-sourcing', eventSourcing: true, kills: Math.max(1, Math.ceil(KILLS / 2)) },

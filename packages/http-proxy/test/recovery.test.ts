@@ -177,7 +177,7 @@ describe('recovery and operation', () => {
     );
   });
 
-  it('never loses or duplicates across restarts in event-sourcing mode, and keeps the history', async () => {
+  it('loses nothing and re-sends nothing acknowledged across a restart in event-sourcing mode, and keeps the history', async () => {
     const dataDir = tempDir();
     const dest = await sink();
     const first = await startProxy({ dataDir, eventSourcing: true });
