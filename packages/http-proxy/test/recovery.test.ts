@@ -115,6 +115,45 @@ describe('recovery and operation', () => {
     expect(m0().at(-1)?.headers['x-dispatcher-attempt']).toBe(String(attempts.length + 1));
   });
 
+  it('finishes a redrive that a crash interrupted, keeping one letter or one copy per message id', async () => {
+    const dir = tempDir();
+    const now = Date.now();
+    const info = { reason: 'status-500', attempts: 1, deadAt: now, host: '127.0.0.1:9' };
+    let store = await ProxyStore.open({ dir });
+    const ids: string[] = [];
+    for (const path of ['/pending-copy', '/dead-again']) {
+      const { seq, id, request } = await store.accept(
+        (id) => ({
+          message: { id, body: Buffer.from(path), headers: {}, attempt: 0, createdAt: now },
+          method: 'POST',
+          target: `http://127.0.0.1:9${path}`,
+        }),
+        now,
+      );
+      await store.deadLetter(seq, request, info);
+      ids.push(id);
+    }
+    // Both redriven; the crash comes before the letters' acks. The second copy failed again first.
+    const copies = [];
+    for await (const l of store.deadLetters()) {
+      copies.push(await store.accept(() => ({ ...l.request, redriveOf: l.seq }), now));
+    }
+    expect(copies.map((c) => c.id)).toEqual(ids);
+    await store.deadLetter(copies[1]!.seq, copies[1]!.request, { ...info, attempts: 2 });
+    await store.close();
+
+    store = await ProxyStore.open({ dir });
+    const pending: string[] = [];
+    await store.recover(now, (p) => pending.push(p.request.message.id));
+    expect(pending).toEqual([ids[0]]);
+    expect(store.seqOf(ids[0]!)).toBe(copies[0]!.seq);
+    const letters = [];
+    for await (const l of store.deadLetters()) letters.push([l.request.message.id, l.info.attempts]);
+    expect(letters).toEqual([[ids[1], 2]]);
+    expect(store.deadLetterCount).toBe(1);
+    await store.close();
+  });
+
   it('refuses a second instance on the same data directory with a clear error', async () => {
     const dataDir = tempDir();
     await startProxy({ dataDir });

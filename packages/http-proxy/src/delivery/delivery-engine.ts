@@ -308,7 +308,7 @@ export class DeliveryEngine {
           // The slot is free as soon as the outcome is known: the ack leaves the live set at once, and its
           // fsync (group commit) only narrows the window for a duplicate after a crash, so it is not
           // awaited here. The log's close() flushes it.
-          this.#store.complete(seq).catch((err: unknown) => {
+          this.#store.complete(seq, request.message.id).catch((err: unknown) => {
             this.#log.error(
               { err, seq },
               'ack of a delivered request failed; it is delivered again at the next start',

@@ -6,10 +6,16 @@
  * Crash windows are closed by order and de-duplication: a new ATTEMPT record is durable before the old
  * one is acked (recovery keeps the highest attempt); a DEAD record is durable before the request is acked
  * (recovery acks a request whose id is already dead-lettered).
+ *
+ * A redrive keeps the message id (receivers de-duplicate on it): the copy is a new request record, at a new
+ * sequence number, whose id still names the original one, and which carries the dead-letter seq it was
+ * made from (`redriveOf`). The copy is durable before its dead letter is acked; a crash in between leaves
+ * both, and recovery finishes the redrive (acks the letter). A copy that is dead-lettered again is a new
+ * DEAD record with the same id; recovery acks any letter a later one was redriven from.
  */
 import { join } from 'node:path';
 import { DurableLog, type FsyncPolicy, type Logger, noopLogger } from '@dispatcher/core';
-import { proxyMessageId } from '../proxy-message-id.js';
+import { proxyMessageId, seqOfMessageId } from '../proxy-message-id.js';
 import {
   decodeStoredRequest,
   encodeStoredRequest,
@@ -57,6 +63,8 @@ export class ProxyStore {
   readonly #idempotency = new Map<string, IdempotencyEntry>();
   /** Dead-lettered request ids → DEAD record seq. */
   readonly #deadIds = new Map<string, number>();
+  /** Ids of pending redriven copies → their seq (their id names the original request's seq). */
+  readonly #redriven = new Map<string, number>();
   readonly #log: Logger;
   /** Sequence numbers of request records recovery could not decode (reported, kept in the log). */
   readonly undecodable: number[] = [];
@@ -98,9 +106,13 @@ export class ProxyStore {
    * first. Resolves with the number of pending requests.
    */
   async recover(now: number, visit: (pending: PendingRequest) => void): Promise<number> {
+    const deadStale: number[] = [];
     for await (const rec of this.dead.live()) {
       if (rec.type !== DeadRecord.Dead) continue;
       const { request } = decodeDeadLetter(rec.body);
+      // A copy of a letter that failed again: the letter it was made from is done (the redrive's ack of it
+      // did not become durable before a crash).
+      if (request.redriveOf !== undefined && this.dead.has(request.redriveOf)) deadStale.push(request.redriveOf);
       this.#deadIds.set(request.message.id, rec.seq);
     }
     const stale: number[] = [];
@@ -138,10 +150,19 @@ export class ProxyStore {
         this.undecodable.push(rec.seq);
         continue;
       }
-      if (this.#deadIds.has(request.message.id)) {
-        stale.push(rec.seq);
-        continue;
+      const deadSeq = this.#deadIds.get(request.message.id);
+      if (deadSeq !== undefined) {
+        if (request.redriveOf === deadSeq) {
+          // Redriven from that letter, which a crash kept: finish the redrive.
+          deadStale.push(deadSeq);
+          this.#deadIds.delete(request.message.id);
+        } else {
+          // Dead-lettered, and the crash came before the request's ack was durable.
+          stale.push(rec.seq);
+          continue;
+        }
       }
+      if (seqOfMessageId(request.message.id) !== rec.seq) this.#redriven.set(request.message.id, rec.seq);
       const attempt = this.#attempts.get(rec.seq)?.state;
       if (attempt) live.add(rec.seq);
       visit(attempt ? { seq: rec.seq, request, attempt } : { seq: rec.seq, request });
@@ -154,6 +175,7 @@ export class ProxyStore {
       }
     }
     if (stale.length > 0) await this.main.ack(stale);
+    if (deadStale.length > 0) await this.dead.ack(deadStale);
     return pending;
   }
 
@@ -179,6 +201,7 @@ export class ProxyStore {
     }
     const seq = await accepted;
     const req = request as StoredRequest;
+    if (req.redriveOf !== undefined) this.#redriven.set(req.message.id, seq);
     if (idempotency && idem) {
       this.#idempotency.set(idempotency.key, {
         id: req.message.id,
@@ -222,8 +245,17 @@ export class ProxyStore {
     if (previous) await this.main.ack(previous.seq);
   }
 
+  /**
+   * Where the request with this id lives in the main log: the seq its id encodes, or, for a redriven
+   * copy still pending, the copy's. The caller checks that the record there has this id.
+   */
+  seqOf(id: string): number | undefined {
+    return this.#redriven.get(id) ?? seqOfMessageId(id);
+  }
+
   /** The request was delivered: it and its retry state leave the log. */
-  async complete(seq: number): Promise<void> {
+  async complete(seq: number, id?: string): Promise<void> {
+    if (id !== undefined && this.#redriven.get(id) === seq) this.#redriven.delete(id);
     const attempt = this.#attempts.get(seq);
     this.#attempts.delete(seq);
     await this.main.ack(attempt ? [seq, attempt.seq] : [seq]);
@@ -233,7 +265,7 @@ export class ProxyStore {
   async deadLetter(seq: number, request: StoredRequest, info: DeadLetterInfo): Promise<void> {
     const deadSeq = await this.dead.append(encodeDeadLetter(info, request), { type: DeadRecord.Dead });
     this.#deadIds.set(request.message.id, deadSeq);
-    await this.complete(seq);
+    await this.complete(seq, request.message.id);
   }
 
   deadLetterSeq(id: string): number | undefined {
@@ -257,7 +289,10 @@ export class ProxyStore {
 
   /** Removes dead letters (after a redrive, or a purge). */
   async removeDeadLetters(letters: ReadonlyArray<{ seq: number; request: StoredRequest }>): Promise<void> {
-    for (const l of letters) this.#deadIds.delete(l.request.message.id);
+    // A redriven copy keeps the id: if it was dead-lettered again meanwhile, the id names the new letter.
+    for (const l of letters) {
+      if (this.#deadIds.get(l.request.message.id) === l.seq) this.#deadIds.delete(l.request.message.id);
+    }
     await this.dead.ack(letters.map((l) => l.seq));
   }
 
