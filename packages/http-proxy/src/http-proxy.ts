@@ -94,6 +94,7 @@ export class HttpProxy {
       for (const [name, log] of [
         ['transaction log', store.main],
         ['dead-letter log', store.dead],
+        ['delivery journal', store.journal.log],
       ] as const) {
         const r = log.recovery;
         if (r.truncated.length > 0 || r.corrupt.length > 0 || r.removedFiles.length > 0) {

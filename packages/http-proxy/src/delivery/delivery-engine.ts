@@ -10,7 +10,9 @@
  *                 any step throws (disk, signing…) ─────────────────────▶ heap after 1 s, doubling up to 30 s
  *
  * A callback is durable before its request leaves the main log, so a crash can repeat it but never lose it.
- * An attempt cut short by shutdown records nothing: the request is simply still pending at the next start.
+ * Each attempt's number is written to the delivery journal before it is sent (no fsync; see
+ * `DeliveryJournal`). An attempt cut short by shutdown or a crash records no outcome: the request is still
+ * pending at the next start, which counts that attempt and makes the next one.
  */
 import {
   httpRetryClassifier,
@@ -275,6 +277,9 @@ export class DeliveryEngine {
       const previous = this.#store.attemptState(seq);
       const answered = this.#answered.get(seq);
       const attempt = answered?.attempt ?? (previous?.attempt ?? 0) + 1;
+      // The attempt number is on its way to disk (written, not synced) before the request leaves, so a
+      // crash with the attempt in flight cannot make the next one repeat its number.
+      if (!answered) await this.#store.attemptStarted(seq, attempt);
       const startedAt = this.#clock();
       const outcome = answered?.outcome ?? (await this.#call(request, attempt, dest, ctl));
       // Aborted by shutdown (not by the attempt's own timeout): record nothing.

@@ -23,6 +23,7 @@ import {
   type StoredRequest,
   type StoredRequestSummary,
 } from '../stored-request.js';
+import { DeliveryJournal } from './delivery-journal.js';
 import { type AttemptState, type DeadLetterInfo, DeadRecord, MainRecord } from './record-types.js';
 
 export interface ProxyStoreOptions {
@@ -58,8 +59,12 @@ interface IdempotencyEntry {
 export class ProxyStore {
   readonly main: DurableLog;
   readonly dead: DurableLog;
-  /** Retry state by request seq (only requests that failed at least once). */
-  readonly #attempts = new Map<number, { state: AttemptState; seq: number }>();
+  readonly journal: DeliveryJournal;
+  /**
+   * Retry state by request seq (requests attempted at least once), with the seq of its ATTEMPT record
+   * (none when recovery rebuilt it from a STARTED marker only).
+   */
+  readonly #attempts = new Map<number, { state: AttemptState; seq: number | undefined }>();
   readonly #idempotency = new Map<string, IdempotencyEntry>();
   /** Dead-lettered request ids → DEAD record seq. */
   readonly #deadIds = new Map<string, number>();
@@ -69,9 +74,10 @@ export class ProxyStore {
   /** Sequence numbers of request records recovery could not decode (reported, kept in the log). */
   readonly undecodable: number[] = [];
 
-  private constructor(main: DurableLog, dead: DurableLog, log: Logger) {
+  private constructor(main: DurableLog, dead: DurableLog, journal: DeliveryJournal, log: Logger) {
     this.main = main;
     this.dead = dead;
+    this.journal = journal;
     this.#log = log;
   }
 
@@ -85,14 +91,18 @@ export class ProxyStore {
       retainHistory: options.eventSourcing ?? false,
       ...common,
     });
+    const logger = options.logger ?? noopLogger;
+    let dead: DurableLog | undefined;
     try {
-      const dead = await DurableLog.open({
+      dead = await DurableLog.open({
         dir: options.deadLetterDir ?? join(options.dir, 'dead-letter'),
         retainHistory: options.eventSourcing ?? false,
         ...common,
       });
-      return new ProxyStore(main, dead, options.logger ?? noopLogger);
+      const journal = await DeliveryJournal.open(options.dir, logger);
+      return new ProxyStore(main, dead, journal, logger);
     } catch (err) {
+      await dead?.close();
       await main.close();
       throw err;
     }
@@ -103,9 +113,12 @@ export class ProxyStore {
    * keeping them: memory stays bounded with any backlog. Finishes what a crash interrupted: requests
    * already dead-lettered are acked, superseded ATTEMPT records are acked, expired idempotency keys are
    * dropped. Two passes over the main log: retry state is written after its request, so it is gathered
-   * first. Resolves with the number of pending requests.
+   * first. An attempt that was in flight when the process died (a STARTED marker in the journal above the
+   * request's recorded attempts) counts as made: the next one gets the next number. Resolves with the
+   * number of pending requests.
    */
   async recover(now: number, visit: (pending: PendingRequest) => void): Promise<number> {
+    const started = await this.journal.recover();
     const deadStale: number[] = [];
     for await (const rec of this.dead.live()) {
       if (rec.type !== DeadRecord.Dead) continue;
@@ -127,7 +140,7 @@ export class ProxyStore {
         if (known && known.state.attempt >= state.attempt) {
           stale.push(rec.seq);
         } else {
-          if (known) stale.push(known.seq);
+          if (known?.seq !== undefined) stale.push(known.seq);
           this.#attempts.set(s, { state, seq: rec.seq });
         }
       } else if (rec.type === MainRecord.Idempotency) {
@@ -163,20 +176,39 @@ export class ProxyStore {
         }
       }
       if (seqOfMessageId(request.message.id) !== rec.seq) this.#redriven.set(request.message.id, rec.seq);
-      const attempt = this.#attempts.get(rec.seq)?.state;
+      const attempt = this.#withInterruptedAttempt(rec.seq, started.get(rec.seq), now);
       if (attempt) live.add(rec.seq);
       visit(attempt ? { seq: rec.seq, request, attempt } : { seq: rec.seq, request });
       pending++;
     }
     for (const [seq, entry] of this.#attempts) {
-      if (!live.has(seq) && entry.seq <= recoveredUpTo) {
+      if (!live.has(seq) && entry.seq !== undefined && entry.seq <= recoveredUpTo) {
         stale.push(entry.seq);
         this.#attempts.delete(seq);
       }
     }
+    await this.journal.dropSettled((seq) => this.main.has(seq));
     if (stale.length > 0) await this.main.ack(stale);
     if (deadStale.length > 0) await this.dead.ack(deadStale);
     return pending;
+  }
+
+  /**
+   * The retry state of pending request `seq` at recovery, counting an attempt its STARTED marker says was
+   * in flight at the crash (its outcome unknown: the next attempt is due at once).
+   */
+  #withInterruptedAttempt(seq: number, started: number | undefined, now: number): AttemptState | undefined {
+    const known = this.#attempts.get(seq);
+    if (started === undefined || started <= (known?.state.attempt ?? 0)) return known?.state;
+    const state: AttemptState = {
+      attempt: started,
+      nextAt: known?.state.nextAt ?? 0,
+      firstAttemptAt: known?.state.firstAttemptAt ?? now,
+      previousDelayMs: known?.state.previousDelayMs ?? 0,
+      lastError: 'no outcome: the proxy stopped during this attempt',
+    };
+    this.#attempts.set(seq, { state, seq: known?.seq });
+    return state;
   }
 
   /** Makes a new request durable; its id carries its sequence number. */
@@ -235,6 +267,14 @@ export class ProxyStore {
     return this.#attempts.get(seq)?.state;
   }
 
+  /**
+   * Records that attempt `attempt` of request `seq` is about to be sent (see `DeliveryJournal`): resolves
+   * once written to the OS, without an fsync.
+   */
+  attemptStarted(seq: number, attempt: number): Promise<void> {
+    return this.journal.started(seq, attempt);
+  }
+
   /** Records a failed attempt and when to try again. */
   async recordAttempt(seq: number, state: AttemptState): Promise<void> {
     const previous = this.#attempts.get(seq);
@@ -242,7 +282,8 @@ export class ProxyStore {
       type: MainRecord.Attempt,
     });
     this.#attempts.set(seq, { state, seq: recSeq });
-    if (previous) await this.main.ack(previous.seq);
+    this.journal.settle(seq);
+    if (previous?.seq !== undefined) await this.main.ack(previous.seq);
   }
 
   /**
@@ -258,7 +299,8 @@ export class ProxyStore {
     if (id !== undefined && this.#redriven.get(id) === seq) this.#redriven.delete(id);
     const attempt = this.#attempts.get(seq);
     this.#attempts.delete(seq);
-    await this.main.ack(attempt ? [seq, attempt.seq] : [seq]);
+    await this.main.ack(attempt?.seq === undefined ? [seq] : [seq, attempt.seq]);
+    this.journal.settle(seq);
   }
 
   /** Moves a request to the dead-letter log (durable there before it leaves the main log). */
@@ -297,12 +339,13 @@ export class ProxyStore {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([this.main.close(), this.dead.close()]);
+    await Promise.allSettled([this.main.close(), this.dead.close(), this.journal.close()]);
   }
 
   destroy(err?: Error): void {
     this.main.destroy(err);
     this.dead.destroy(err);
+    this.journal.destroy(err);
   }
 }
 
