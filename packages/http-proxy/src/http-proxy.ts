@@ -87,6 +87,9 @@ export class HttpProxy {
         dir: this.#opts.dataDir,
         ...(this.#opts.deadLetterDir ? { deadLetterDir: this.#opts.deadLetterDir } : {}),
         eventSourcing: this.#opts.eventSourcing,
+        maxIdempotencyKeys: this.#opts.maxIdempotencyKeys,
+        maxDeadLetterIds: this.#opts.maxDeadLetterIds,
+        maxDeliveredIds: this.#opts.maxDeliveredIds,
         ...(this.#opts.fsync ? { fsync: this.#opts.fsync } : {}),
         logger: this.#baseLog,
       });

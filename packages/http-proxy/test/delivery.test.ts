@@ -234,6 +234,7 @@ describe('delivery', () => {
       cooldownMs: 5000,
       maxCooldownMs: 300_000,
       hotCacheBytes: 0,
+      maxDestinations: 10,
     };
     const deps = {
       store: {} as ProxyStore,

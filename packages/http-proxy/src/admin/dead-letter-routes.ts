@@ -84,7 +84,7 @@ async function* selectChunks(ctx: ProxyContext, s: z.infer<typeof selection>): A
     let chunk: DeadLetter[] = [];
     // An id listed twice is one letter: it must not be copied twice.
     for (const id of new Set(s.ids)) {
-      const seq = ctx.store.deadLetterSeq(id);
+      const seq = await ctx.store.findDeadLetter(id);
       if (seq === undefined) continue;
       chunk.push(await ctx.store.readDeadLetter(seq));
       if (chunk.length === CHUNK) {
@@ -186,7 +186,7 @@ export function registerDeadLetterRoutes(app: FastifyInstance, ctx: ProxyContext
     '/_dispatcher/dead-letters/:id',
     { preHandler: guard },
     async (request, reply) => {
-      const seq = ctx.store.deadLetterSeq(request.params.id);
+      const seq = await ctx.store.findDeadLetter(request.params.id);
       if (seq === undefined)
         return reply.code(404).send({ error: 'not_found', message: `no dead letter ${request.params.id}` });
       const l = await ctx.store.readDeadLetter(seq);

@@ -49,7 +49,7 @@ export function registerMessageRoutes(app: FastifyInstance, ctx: ProxyContext, g
           if (req.message.id === id) return describe(ctx, seq, req);
         }
       }
-      const deadSeq = ctx.store.deadLetterSeq(id);
+      const deadSeq = await ctx.store.findDeadLetter(id);
       if (deadSeq !== undefined) {
         const dead = await ctx.store.readDeadLetter(deadSeq);
         return {
@@ -60,7 +60,7 @@ export function registerMessageRoutes(app: FastifyInstance, ctx: ProxyContext, g
           deadAt: new Date(dead.info.deadAt).toISOString(),
         };
       }
-      const delivered = ctx.engine.recentlyDelivered.get(id);
+      const delivered = ctx.store.journal.deliveredInfo(id);
       if (delivered)
         return {
           id,

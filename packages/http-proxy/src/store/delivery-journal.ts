@@ -12,13 +12,30 @@
  * replaces it.
  *
  *   attempt n: STARTED{n} written ─▶ HTTP call ─▶ outcome durable in the main log ─▶ STARTED{n} acked
+ *
+ * DELIVERED records: `{id, at, attempts, status}` of the newest `maxDeliveredIds` deliveries, so that a
+ * status look-up answers `delivered` after a restart too. Written when the request's ack is (not awaited);
+ * acked when a newer delivery evicts it from the bounded index. A crash can lose the last few (those not
+ * yet written); the request then is delivered again anyway (its ack was not written either, at least not
+ * in the same write: the two logs are written independently).
  */
 import { join } from 'node:path';
 import { DurableLog, type Logger } from '@dispatcher/core';
+import { CappedMap } from '../capped-map.js';
 
 export const JournalRecord = {
   Started: 1,
+  Delivered: 2,
 } as const;
+
+/** What a status look-up reports of a delivered message. */
+export interface DeliveredInfo {
+  /** Epoch ms. */
+  at: number;
+  attempts: number;
+  /** HTTP status of the delivery. */
+  status?: number;
+}
 
 /** Segment size of the journal: its records are small and short-lived, so small files are freed early. */
 const JOURNAL_SEGMENT_BYTES = 4 * 1024 * 1024;
@@ -28,21 +45,24 @@ export class DeliveryJournal {
   readonly #logger: Logger;
   /** Request seq → its latest STARTED marker (attempt number and the marker's own seq). */
   readonly #started = new Map<number, { attempt: number; rec: number }>();
+  /** Delivered id → what was delivered, and the DELIVERED record's seq (acked on eviction). */
+  readonly #delivered: CappedMap<string, DeliveredInfo & { rec: number }>;
 
-  private constructor(log: DurableLog, logger: Logger) {
+  private constructor(log: DurableLog, maxDeliveredIds: number, logger: Logger) {
     this.log = log;
     this.#logger = logger;
+    this.#delivered = new CappedMap(maxDeliveredIds, (_id, entry) => this.#ack(entry.rec));
   }
 
-  /** Opens `<dir>/delivery-journal`. */
-  static async open(dir: string, logger: Logger): Promise<DeliveryJournal> {
+  /** Opens `<dir>/delivery-journal`. `maxDeliveredIds`: see `ProxyStoreOptions`. */
+  static async open(dir: string, maxDeliveredIds: number, logger: Logger): Promise<DeliveryJournal> {
     const log = await DurableLog.open({
       dir: join(dir, 'delivery-journal'),
       fsync: { mode: 'never' },
       segmentMaxBytes: JOURNAL_SEGMENT_BYTES,
       logger,
     });
-    return new DeliveryJournal(log, logger);
+    return new DeliveryJournal(log, maxDeliveredIds, logger);
   }
 
   /**
@@ -52,6 +72,11 @@ export class DeliveryJournal {
   async recover(): Promise<Map<number, number>> {
     const stale: number[] = [];
     for await (const rec of this.log.live()) {
+      if (rec.type === JournalRecord.Delivered) {
+        const { i, ...info } = JSON.parse(rec.body.toString()) as DeliveredInfo & { i: string };
+        this.#setDelivered(i, { ...info, rec: rec.seq });
+        continue;
+      }
       if (rec.type !== JournalRecord.Started) continue;
       const { s, a } = JSON.parse(rec.body.toString()) as { s: number; a: number };
       const known = this.#started.get(s);
@@ -96,6 +121,28 @@ export class DeliveryJournal {
     if (!marker) return;
     this.#started.delete(seq);
     this.#ack(marker.rec);
+  }
+
+  /** Remembers a delivery (written in the background: see the module header). */
+  delivered(id: string, info: DeliveredInfo): void {
+    this.log.append(Buffer.from(JSON.stringify({ i: id, ...info })), { type: JournalRecord.Delivered }).then(
+      (rec) => this.#setDelivered(id, { ...info, rec }),
+      (err: unknown) => this.#logger.warn({ err, id }, 'delivery journal write failed'),
+    );
+  }
+
+  deliveredInfo(id: string): DeliveredInfo | undefined {
+    const entry = this.#delivered.get(id);
+    if (!entry) return undefined;
+    const { rec: _rec, ...info } = entry;
+    return info;
+  }
+
+  /** The same id delivered again (a duplicate after a crash, a redriven copy): the newer record stays. */
+  #setDelivered(id: string, entry: DeliveredInfo & { rec: number }): void {
+    const previous = this.#delivered.get(id);
+    this.#delivered.set(id, entry);
+    if (previous) this.#ack(previous.rec);
   }
 
   /** Background ack: a marker that outlives its use only makes recovery count an attempt that happened. */

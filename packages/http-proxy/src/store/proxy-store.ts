@@ -15,6 +15,7 @@
  */
 import { join } from 'node:path';
 import { DurableLog, type FsyncPolicy, type Logger, noopLogger } from '@dispatcher/core';
+import { CappedMap } from '../capped-map.js';
 import { proxyMessageId, seqOfMessageId } from '../proxy-message-id.js';
 import {
   decodeStoredRequest,
@@ -23,7 +24,7 @@ import {
   type StoredRequest,
   type StoredRequestSummary,
 } from '../stored-request.js';
-import { DeliveryJournal } from './delivery-journal.js';
+import { type DeliveredInfo, DeliveryJournal } from './delivery-journal.js';
 import { type AttemptState, type DeadLetterInfo, DeadRecord, MainRecord } from './record-types.js';
 
 export interface ProxyStoreOptions {
@@ -35,7 +36,33 @@ export interface ProxyStoreOptions {
   eventSourcing?: boolean;
   fsync?: FsyncPolicy;
   logger?: Logger;
+  /**
+   * Most idempotency keys remembered; past it the oldest key is forgotten (and its record acked) before its
+   * window ends, so a repeat of it is accepted again. About 200 bytes of memory each.
+   * @defaultValue 1,000,000
+   */
+  maxIdempotencyKeys?: number;
+  /**
+   * Most dead-letter ids indexed in memory (newest kept). A look-up of an older letter by id scans the
+   * dead-letter log instead (slower; the letter is still there). About 150 bytes of memory each.
+   * @defaultValue 1,000,000
+   */
+  maxDeadLetterIds?: number;
+  /**
+   * Most delivered message ids remembered (newest kept, across restarts, in the delivery journal) so that
+   * `/messages/{id}` answers `delivered`; older ones answer 404. About 200 bytes of memory and 100 bytes of
+   * disk each.
+   * @defaultValue 100,000
+   */
+  maxDeliveredIds?: number;
 }
+
+/** Defaults of {@link ProxyStoreOptions}. */
+export const PROXY_STORE_DEFAULTS = {
+  maxIdempotencyKeys: 1_000_000,
+  maxDeadLetterIds: 1_000_000,
+  maxDeliveredIds: 100_000,
+} as const;
 
 /** A request waiting for delivery, as found by recovery (no body: it is read back when delivered). */
 export interface PendingRequest {
@@ -65,20 +92,40 @@ export class ProxyStore {
    * (none when recovery rebuilt it from a STARTED marker only).
    */
   readonly #attempts = new Map<number, { state: AttemptState; seq: number | undefined }>();
-  readonly #idempotency = new Map<string, IdempotencyEntry>();
-  /** Dead-lettered request ids → DEAD record seq. */
-  readonly #deadIds = new Map<string, number>();
+  readonly #idempotency: CappedMap<string, IdempotencyEntry>;
+  /** Dead-lettered request ids → DEAD record seq, the newest `maxDeadLetterIds` (older ones: a log scan). */
+  readonly #deadIds: CappedMap<string, number>;
+  /** Whether the index ever dropped an id: until then, an id it lacks is no dead letter (no scan). */
+  #deadIdsEvicted = false;
   /** Ids of pending redriven copies → their seq (their id names the original request's seq). */
   readonly #redriven = new Map<string, number>();
   readonly #log: Logger;
   /** Sequence numbers of request records recovery could not decode (reported, kept in the log). */
   readonly undecodable: number[] = [];
 
-  private constructor(main: DurableLog, dead: DurableLog, journal: DeliveryJournal, log: Logger) {
+  private constructor(
+    main: DurableLog,
+    dead: DurableLog,
+    journal: DeliveryJournal,
+    log: Logger,
+    options: ProxyStoreOptions,
+  ) {
     this.main = main;
     this.dead = dead;
     this.journal = journal;
     this.#log = log;
+    const d = PROXY_STORE_DEFAULTS;
+    // An evicted key's record goes too, or the next recovery would bring it back.
+    this.#idempotency = new CappedMap(options.maxIdempotencyKeys ?? d.maxIdempotencyKeys, (_key, entry) =>
+      this.#ackInBackground(entry.seq, 'evicted idempotency key'),
+    );
+    this.#deadIds = new CappedMap(options.maxDeadLetterIds ?? d.maxDeadLetterIds, () => {
+      this.#deadIdsEvicted = true;
+    });
+  }
+
+  #ackInBackground(seq: number, what: string): void {
+    this.main.ack(seq).catch((err: unknown) => this.#log.warn({ err, seq }, `ack of ${what} failed`));
   }
 
   static async open(options: ProxyStoreOptions): Promise<ProxyStore> {
@@ -99,8 +146,12 @@ export class ProxyStore {
         retainHistory: options.eventSourcing ?? false,
         ...common,
       });
-      const journal = await DeliveryJournal.open(options.dir, logger);
-      return new ProxyStore(main, dead, journal, logger);
+      const journal = await DeliveryJournal.open(
+        options.dir,
+        options.maxDeliveredIds ?? PROXY_STORE_DEFAULTS.maxDeliveredIds,
+        logger,
+      );
+      return new ProxyStore(main, dead, journal, logger, options);
     } catch (err) {
       await dead?.close();
       await main.close();
@@ -120,12 +171,17 @@ export class ProxyStore {
   async recover(now: number, visit: (pending: PendingRequest) => void): Promise<number> {
     const started = await this.journal.recover();
     const deadStale: number[] = [];
+    // Main-log seqs of requests that are dead letters but still live in the main log (a crash came between
+    // the DEAD record and the request's ack): only a few, whatever the number of letters.
+    const deadButLive = new Set<number>();
     for await (const rec of this.dead.live()) {
       if (rec.type !== DeadRecord.Dead) continue;
-      const { request } = decodeDeadLetter(rec.body);
+      const { request, from } = decodeDeadLetter(rec.body);
       // A copy of a letter that failed again: the letter it was made from is done (the redrive's ack of it
       // did not become durable before a crash).
-      if (request.redriveOf !== undefined && this.dead.has(request.redriveOf)) deadStale.push(request.redriveOf);
+      if (request.redriveOf !== undefined && this.dead.has(request.redriveOf))
+        deadStale.push(request.redriveOf);
+      if (this.main.has(from)) deadButLive.add(from);
       this.#deadIds.set(request.message.id, rec.seq);
     }
     const stale: number[] = [];
@@ -163,17 +219,16 @@ export class ProxyStore {
         this.undecodable.push(rec.seq);
         continue;
       }
-      const deadSeq = this.#deadIds.get(request.message.id);
-      if (deadSeq !== undefined) {
-        if (request.redriveOf === deadSeq) {
-          // Redriven from that letter, which a crash kept: finish the redrive.
-          deadStale.push(deadSeq);
+      if (deadButLive.has(rec.seq)) {
+        // Dead-lettered, and the crash came before the request's ack was durable.
+        stale.push(rec.seq);
+        continue;
+      }
+      if (request.redriveOf !== undefined && this.dead.has(request.redriveOf)) {
+        // Redriven from that letter, which a crash kept: finish the redrive.
+        deadStale.push(request.redriveOf);
+        if (this.#deadIds.get(request.message.id) === request.redriveOf)
           this.#deadIds.delete(request.message.id);
-        } else {
-          // Dead-lettered, and the crash came before the request's ack was durable.
-          stale.push(rec.seq);
-          continue;
-        }
       }
       if (seqOfMessageId(request.message.id) !== rec.seq) this.#redriven.set(request.message.id, rec.seq);
       const attempt = this.#withInterruptedAttempt(rec.seq, started.get(rec.seq), now);
@@ -235,6 +290,9 @@ export class ProxyStore {
     const req = request as StoredRequest;
     if (req.redriveOf !== undefined) this.#redriven.set(req.message.id, seq);
     if (idempotency && idem) {
+      // A key whose window ended and that the sweep has not dropped yet: its record goes now.
+      const expired = this.#idempotency.get(idempotency.key);
+      if (expired) this.#ackInBackground(expired.seq, 'expired idempotency key');
       this.#idempotency.set(idempotency.key, {
         id: req.message.id,
         expiresAt: now + idempotency.windowMs,
@@ -253,7 +311,7 @@ export class ProxyStore {
   /** Acks idempotency records whose window has passed. */
   async expireIdempotency(now: number): Promise<number> {
     const expired: number[] = [];
-    for (const [key, entry] of this.#idempotency) {
+    for (const [key, entry] of this.#idempotency.entries()) {
       if (entry.expiresAt <= now) {
         expired.push(entry.seq);
         this.#idempotency.delete(key);
@@ -294,8 +352,12 @@ export class ProxyStore {
     return this.#redriven.get(id) ?? seqOfMessageId(id);
   }
 
-  /** The request was delivered: it and its retry state leave the log. */
-  async complete(seq: number, id?: string): Promise<void> {
+  /**
+   * The request left the log: its retry state goes too. With `delivered`, it was delivered, and a status
+   * look-up of `id` says so (the newest `maxDeliveredIds`, across restarts).
+   */
+  async complete(seq: number, id?: string, delivered?: DeliveredInfo): Promise<void> {
+    if (id !== undefined && delivered) this.journal.delivered(id, delivered);
     if (id !== undefined && this.#redriven.get(id) === seq) this.#redriven.delete(id);
     const attempt = this.#attempts.get(seq);
     this.#attempts.delete(seq);
@@ -305,17 +367,32 @@ export class ProxyStore {
 
   /** Moves a request to the dead-letter log (durable there before it leaves the main log). */
   async deadLetter(seq: number, request: StoredRequest, info: DeadLetterInfo): Promise<void> {
-    const deadSeq = await this.dead.append(encodeDeadLetter(info, request), { type: DeadRecord.Dead });
+    const deadSeq = await this.dead.append(encodeDeadLetter(info, request, seq), { type: DeadRecord.Dead });
     this.#deadIds.set(request.message.id, deadSeq);
     await this.complete(seq, request.message.id);
   }
 
-  deadLetterSeq(id: string): number | undefined {
-    return this.#deadIds.get(id);
+  /**
+   * The DEAD record seq of the letter with this id: from the index, or (for a letter older than the
+   * newest `maxDeadLetterIds`) by scanning the dead-letter log, newest match kept.
+   */
+  async findDeadLetter(id: string): Promise<number | undefined> {
+    const indexed = this.#deadIds.get(id);
+    if (indexed !== undefined || !this.#deadIdsEvicted) return indexed;
+    let found: number | undefined;
+    for await (const rec of this.dead.live()) {
+      if (rec.type === DeadRecord.Dead && peekDeadLetterId(rec.body) === id) found = rec.seq;
+    }
+    return found;
+  }
+
+  /** Dead-letter ids in the in-memory index (at most `maxDeadLetterIds`). */
+  get indexedDeadLetterIds(): number {
+    return this.#deadIds.size;
   }
 
   get deadLetterCount(): number {
-    return this.#deadIds.size;
+    return this.dead.liveCount;
   }
 
   async readDeadLetter(deadSeq: number): Promise<DeadLetter> {
@@ -349,15 +426,24 @@ export class ProxyStore {
   }
 }
 
-function encodeDeadLetter(info: DeadLetterInfo, request: StoredRequest): Buffer {
-  const infoBytes = Buffer.from(JSON.stringify(info));
+/** `from`: the main-log seq the request left (recovery acks it if a crash kept it there). */
+function encodeDeadLetter(info: DeadLetterInfo, request: StoredRequest, from: number): Buffer {
+  const infoBytes = Buffer.from(JSON.stringify({ ...info, from }));
   const len = Buffer.alloc(4);
   len.writeUInt32LE(infoBytes.length);
   return Buffer.concat([len, infoBytes, encodeStoredRequest(request)]);
 }
 
-function decodeDeadLetter(body: Buffer): { info: DeadLetterInfo; request: StoredRequest } {
+function decodeDeadLetter(body: Buffer): { info: DeadLetterInfo; request: StoredRequest; from: number } {
   const len = body.readUInt32LE(0);
-  const info = JSON.parse(body.subarray(4, 4 + len).toString()) as DeadLetterInfo;
-  return { info, request: decodeStoredRequest(body.subarray(4 + len)) };
+  const { from, ...info } = JSON.parse(body.subarray(4, 4 + len).toString()) as DeadLetterInfo & {
+    from?: number;
+  };
+  const request = decodeStoredRequest(body.subarray(4 + len));
+  // Letters written before `from` was recorded: their id's seq is the one they left (no copy kept ids then).
+  return { info, request, from: from ?? (seqOfMessageId(request.message.id) as number) };
+}
+
+function peekDeadLetterId(body: Buffer): string {
+  return peekStoredRequest(body.subarray(4 + body.readUInt32LE(0))).message.id;
 }
