@@ -59,6 +59,16 @@ describe('config', () => {
     expect(config({ LISTEN: '[::1]:81' })).toMatchObject({ host: '::1', port: 81 });
   });
 
+  it('passes the memory caps on', () => {
+    expect(
+      config({ MAX_IDEMPOTENCY_KEYS: '3', MAX_DEAD_LETTER_IDS: '4', MAX_DELIVERED_IDS: '5' }, [
+        '--max-destinations',
+        '6',
+      ]),
+    ).toMatchObject({ maxIdempotencyKeys: 3, maxDeadLetterIds: 4, maxDeliveredIds: 5, maxDestinations: 6 });
+    expect(() => config({ MAX_DESTINATIONS: '0' })).toThrow(/^MAX_DESTINATIONS: must be at least 1/);
+  });
+
   it('lets flags win over env', () => {
     expect(config({ WORKER: '5' }, ['--worker', '7', '--event-sourcing=false'])).toMatchObject({
       workers: 7,

@@ -89,6 +89,9 @@ export class HttpProxy {
         dir: this.#opts.dataDir,
         ...(this.#opts.deadLetterDir ? { deadLetterDir: this.#opts.deadLetterDir } : {}),
         eventSourcing: this.#opts.eventSourcing,
+        maxIdempotencyKeys: this.#opts.maxIdempotencyKeys,
+        maxDeadLetterIds: this.#opts.maxDeadLetterIds,
+        maxDeliveredIds: this.#opts.maxDeliveredIds,
         ...(this.#opts.fsync ? { fsync: this.#opts.fsync } : {}),
         logger: this.#baseLog,
       });
@@ -96,6 +99,7 @@ export class HttpProxy {
       for (const [name, log] of [
         ['transaction log', store.main],
         ['dead-letter log', store.dead],
+        ['delivery journal', store.journal.log],
       ] as const) {
         const r = log.recovery;
         if (r.truncated.length > 0 || r.corrupt.length > 0 || r.removedFiles.length > 0) {

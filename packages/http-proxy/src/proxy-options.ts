@@ -8,6 +8,7 @@ import {
 import type { DestinationRule } from './delivery/delivery-options.js';
 import { signWebhook } from './delivery/webhook-signature.js';
 import { ProxyError } from './errors.js';
+import { PROXY_STORE_DEFAULTS } from './store/proxy-store.js';
 
 /**
  * Largest `maxBodyBytes`: a request is one log record (core's limit is 16 MiB), and its headers, target
@@ -58,6 +59,36 @@ export interface HttpProxyOptions {
   maxRssBytes?: number;
   /** How long an idempotency key maps to its first message. @defaultValue 24 h */
   idempotencyWindowMs?: number;
+  /**
+   * Most idempotency keys remembered at once. Past it the oldest key is forgotten before its window ends
+   * (a repeat of it is then accepted as a new request). About 200 bytes of memory per key.
+   * @defaultValue 1,000,000
+   */
+  maxIdempotencyKeys?: number;
+  /**
+   * Most dead-letter ids indexed in memory, newest kept. Looking up an older letter by id
+   * (`/messages/{id}`, `/dead-letters/{id}`, a redrive by ids) scans the dead-letter log instead: slower,
+   * same answer. About 150 bytes of memory per id.
+   * @defaultValue 1,000,000
+   */
+  maxDeadLetterIds?: number;
+  /**
+   * Most delivered message ids for which `/messages/{id}` answers `delivered`, newest kept, across restarts
+   * (they are kept in `<dataDir>/delivery-journal`); older ones answer 404. About 200 bytes of memory and
+   * 100 bytes of disk per id.
+   * @defaultValue 100,000
+   */
+  maxDeliveredIds?: number;
+  /**
+   * Most per-destination states (queue, concurrency count, circuit breaker, rate limiter) kept: past it,
+   * the least recently used idle destination's state is dropped, and made afresh if the destination comes
+   * back. A state in use is never dropped: requests queued, scheduled or in flight, a circuit breaker that
+   * is open or half-open, a rate limiter still refilling. (A closed breaker's count of failures below the
+   * threshold goes with a dropped state.) So the cap can be passed while
+   * more destinations than that are in use. About 1 KiB of memory per destination.
+   * @defaultValue 10,000
+   */
+  maxDestinations?: number;
   /** Standard Webhooks secret; deliveries are signed when set. */
   signingSecret?: string;
   /** Per-destination concurrency, rate limit, timeout and retry statuses. @defaultValue [] */
@@ -87,6 +118,8 @@ export const HTTP_PROXY_DEFAULTS = {
   maxBacklog: 5_000_000,
   minFreeDiskBytes: 256 * 1024 * 1024,
   idempotencyWindowMs: 24 * 60 * 60 * 1000,
+  ...PROXY_STORE_DEFAULTS,
+  maxDestinations: 10_000,
   failureThreshold: 5,
   cooldownMs: 5_000,
   maxCooldownMs: 300_000,
@@ -165,6 +198,9 @@ export function resolveProxyOptions(o: HttpProxyOptions) {
     minFreeDiskBytes: positiveInt(o.minFreeDiskBytes ?? d.minFreeDiskBytes, 'minFreeDiskBytes', true),
     maxRssBytes: o.maxRssBytes === undefined ? undefined : positiveInt(o.maxRssBytes, 'maxRssBytes'),
     idempotencyWindowMs: positiveInt(o.idempotencyWindowMs ?? d.idempotencyWindowMs, 'idempotencyWindowMs'),
+    maxIdempotencyKeys: positiveInt(o.maxIdempotencyKeys ?? d.maxIdempotencyKeys, 'maxIdempotencyKeys'),
+    maxDeadLetterIds: positiveInt(o.maxDeadLetterIds ?? d.maxDeadLetterIds, 'maxDeadLetterIds'),
+    maxDeliveredIds: positiveInt(o.maxDeliveredIds ?? d.maxDeliveredIds, 'maxDeliveredIds'),
     shutdownTimeoutMs: positiveInt(o.shutdownTimeoutMs ?? d.shutdownTimeoutMs, 'shutdownTimeoutMs', true),
     fsync: o.fsync,
     logger: o.logger,
@@ -183,6 +219,7 @@ export function resolveProxyOptions(o: HttpProxyOptions) {
       cooldownMs: positiveInt(o.cooldownMs ?? d.cooldownMs, 'cooldownMs'),
       maxCooldownMs: d.maxCooldownMs,
       hotCacheBytes: positiveInt(o.hotCacheBytes ?? d.hotCacheBytes, 'hotCacheBytes', true),
+      maxDestinations: positiveInt(o.maxDestinations ?? d.maxDestinations, 'maxDestinations'),
     },
   };
 }

@@ -25,8 +25,13 @@ export interface StoredRequest {
   failureCallbackUrl?: string;
   /** `callback` marks a notification the proxy generated itself (it gets no callbacks of its own). */
   kind?: 'request' | 'callback';
-  /** Id of the dead-lettered message this one was redriven from. */
+  /** Id of the dead-lettered message this one was redriven from (a redrive keeps the id: the same). */
   redrivenFrom?: string;
+  /**
+   * Sequence number, in the dead-letter log, of the letter this request was redriven from: recovery uses it
+   * to finish a redrive that a crash interrupted (see `ProxyStore.recover`).
+   */
+  redriveOf?: number;
 }
 
 interface Envelope {
@@ -39,6 +44,7 @@ interface Envelope {
   fcb?: string;
   k?: 'callback';
   rf?: string;
+  rd?: number;
 }
 
 const VERSION = 1;
@@ -52,6 +58,7 @@ export function encodeStoredRequest(req: StoredRequest): Buffer {
   if (req.failureCallbackUrl !== undefined) env.fcb = req.failureCallbackUrl;
   if (req.kind === 'callback') env.k = 'callback';
   if (req.redrivenFrom !== undefined) env.rf = req.redrivenFrom;
+  if (req.redriveOf !== undefined) env.rd = req.redriveOf;
   const envBytes = Buffer.from(JSON.stringify(env));
   const msg = encodeMessage(req.message);
   const head = Buffer.allocUnsafe(6);
@@ -79,6 +86,7 @@ export function decodeStoredRequest(data: Buffer): StoredRequest {
     if (env.fcb !== undefined) req.failureCallbackUrl = env.fcb;
     req.kind = env.k === 'callback' ? 'callback' : 'request';
     if (env.rf !== undefined) req.redrivenFrom = env.rf;
+    if (env.rd !== undefined) req.redriveOf = env.rd;
     return req;
   } catch (err) {
     throw new ProxyError(
@@ -95,6 +103,8 @@ export function decodeStoredRequest(data: Buffer): StoredRequest {
 export interface StoredRequestSummary {
   target: string;
   message: MessageSummary;
+  /** See {@link StoredRequest.redriveOf}. */
+  redriveOf?: number;
 }
 
 export function peekStoredRequest(data: Buffer): StoredRequestSummary {
@@ -104,7 +114,8 @@ export function peekStoredRequest(data: Buffer): StoredRequestSummary {
     const env = JSON.parse(data.subarray(5, 5 + envLen).toString('utf8')) as Envelope;
     if (typeof env.m !== 'string' || typeof env.t !== 'string')
       throw new Error('envelope without method/target');
-    return { target: env.t, message: peekMessage(data.subarray(5 + envLen)) };
+    const message = peekMessage(data.subarray(5 + envLen));
+    return env.rd === undefined ? { target: env.t, message } : { target: env.t, message, redriveOf: env.rd };
   } catch (err) {
     throw new ProxyError(
       'DSP_PROXY_RECORD_DECODE',

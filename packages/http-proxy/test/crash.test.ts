@@ -35,6 +35,7 @@ async function spawnProxy(
 }
 
 // Event-sourcing mode replays the full history at start-up: the original lost and duplicated messages there.
+// Both modes are at least once: a delivery in flight at a kill (or whose ack was not yet durable) is repeated.
 describe.each([
   { mode: 'default', eventSourcing: false, kills: KILLS },
   { mode: 'event-sourcing', eventSourcing: true, kills: Math.max(1, Math.ceil(KILLS / 2)) },
@@ -114,4 +115,55 @@ describe.each([
     await sleep(1000);
     expect(successes.length - before, 'deliveries after a restart with nothing pending').toBe(0);
   }, 180_000);
+});
+
+describe('attempt numbers across SIGKILL', () => {
+  it('numbers the first attempt after a restart one above the attempt in flight at the kill', async () => {
+    const dataDir = tempDir();
+    const dest = await new Sink().start();
+    onCleanup(() => dest.close());
+    const seen = (url: string) => dest.received.filter((r) => r.url === url);
+    // /retried: 503, then an attempt that hangs; /fresh: its first attempt hangs. Then 200 for both.
+    let hang = true;
+    dest.behave = (r) => {
+      const n = seen(r.url).length;
+      if (r.url === '/retried' && n === 1) return { kind: 'status', status: 503 };
+      return hang ? { kind: 'hang' } : { kind: 'status', status: 200 };
+    };
+    const first = await spawnProxy(dataDir, false);
+    const exited = new Promise<void>((resolve) => first.proc.on('exit', () => resolve()));
+    const ids: Record<string, string> = {};
+    for (const path of ['/retried', '/fresh']) {
+      const res = await fetch(`${first.url}${path}`, {
+        method: 'POST',
+        headers: { 'x-dispatcher-origin-host': dest.url },
+        body: path,
+      });
+      expect(res.status).toBe(202);
+      ids[path] = ((await res.json()) as { id: string }).id;
+    }
+    await eventually(() => seen('/retried').length === 2 && seen('/fresh').length === 1);
+    first.proc.kill('SIGKILL'); // attempt 2 of /retried and attempt 1 of /fresh are in flight
+    await exited;
+
+    hang = false;
+    const second = await spawnProxy(dataDir, false);
+    onCleanup(async () => {
+      const gone = new Promise<void>((resolve) => second.proc.on('exit', () => resolve()));
+      second.proc.kill('SIGKILL');
+      await gone;
+    });
+    await eventually(() => seen('/retried').length === 3 && seen('/fresh').length === 2);
+    const attempts = (url: string) =>
+      seen(url).map((r) => [r.headers['x-dispatcher-message-id'], r.headers['x-dispatcher-attempt']]);
+    expect(attempts('/retried')).toEqual([
+      [ids['/retried'], '1'],
+      [ids['/retried'], '2'],
+      [ids['/retried'], '3'],
+    ]);
+    expect(attempts('/fresh')).toEqual([
+      [ids['/fresh'], '1'],
+      [ids['/fresh'], '2'],
+    ]);
+  }, 60_000);
 });

@@ -5,7 +5,7 @@ import { DeliveryEngine } from '../src/delivery/delivery-engine.js';
 import { verifyWebhook } from '../src/delivery/webhook-signature.js';
 import { ProxyMetrics } from '../src/proxy-metrics.js';
 import type { ProxyStore } from '../src/store/proxy-store.js';
-import { eventually, send, sink, sleep, startProxy, to } from './helpers/start-proxy.js';
+import { eventually, send, sink, sleep, startProxy, tempDir, to } from './helpers/start-proxy.js';
 
 describe('delivery', () => {
   it('retries 5xx, timeouts and reset connections until a 2xx, numbering attempts', async () => {
@@ -107,6 +107,59 @@ describe('delivery', () => {
     expect(bad.status).toBe(400);
   });
 
+  it('keeps the message id and webhook-id of a redriven dead letter, across a restart too', async () => {
+    const dataDir = tempDir();
+    const dest = await sink();
+    let mode: 'fail' | 'hang' | 'ok' = 'fail';
+    dest.behave = () =>
+      mode === 'fail'
+        ? { kind: 'status', status: 500 }
+        : mode === 'hang'
+          ? { kind: 'hang' }
+          : { kind: 'status', status: 200 };
+    const secret = `whsec_${Buffer.from('a test secret of some length').toString('base64')}`;
+    const options = { dataDir, signingSecret: secret, shutdownTimeoutMs: 50 };
+    const first = await startProxy(options);
+    const id = (await send(first, '/order', { ...to(dest, { 'x-dispatcher-retry-limit': '1' }), body: 'o' }))
+      .json.id as string;
+    await eventually(() => first.store.deadLetterCount === 1);
+    expect(dest.received.map((r) => [r.headers['x-dispatcher-message-id'], r.headers['webhook-id']])).toEqual(
+      [
+        [id, id],
+        [id, id],
+      ],
+    );
+
+    mode = 'hang';
+    const redrive = await send(first, '/_dispatcher/dead-letters/redrive', {
+      body: JSON.stringify({ ids: [id] }),
+    });
+    expect(redrive.json.redriven).toEqual([{ from: id, id }]);
+    await dest.waitFor(3);
+    expect(dest.received[2]!.headers['x-dispatcher-message-id']).toBe(id);
+    expect(dest.received[2]!.headers['webhook-id']).toBe(id);
+    const status = async (proxy: typeof first) =>
+      (await send(proxy, `/_dispatcher/messages/${id}`, { method: 'GET' })).json;
+    expect(await status(first)).toMatchObject({ id, status: 'delivering', target: `${dest.url}/order` });
+    await first.close(); // the hung attempt is cut off: the copy stays pending
+
+    mode = 'ok';
+    const second = await startProxy(options);
+    expect(second.store.deadLetterCount).toBe(0);
+    await dest.waitFor(4);
+    const last = dest.received[3]!;
+    expect([last.url, last.headers['x-dispatcher-message-id'], last.headers['webhook-id']]).toEqual([
+      '/order',
+      id,
+      id,
+    ]);
+    const headers = Object.fromEntries(Object.entries(last.headers).map(([k, v]) => [k, String(v)]));
+    expect(verifyWebhook(secret, headers, last.body, { toleranceSec: 60, now: Date.now() })).toEqual({
+      ok: true,
+    });
+    await eventually(async () => (await status(second)).status === 'delivered');
+  });
+
   it('schedules delayed and not-before requests', async () => {
     const dest = await sink();
     const proxy = await startProxy();
@@ -181,6 +234,7 @@ describe('delivery', () => {
       cooldownMs: 5000,
       maxCooldownMs: 300_000,
       hotCacheBytes: 0,
+      maxDestinations: 10,
     };
     const deps = {
       store: {} as ProxyStore,

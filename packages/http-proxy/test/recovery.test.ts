@@ -25,7 +25,7 @@ describe('recovery and operation', () => {
           .json.id as string,
       );
     await dest.waitFor(1);
-    await first.close(); // the hung attempt is cut short: it stays pending, unrecorded
+    await first.close(); // the hung attempt is cut short: it stays pending, its outcome unrecorded
 
     const second = await startProxy({ dataDir, workers: 1, perDestinationConcurrency: 1 });
     dest.behave = () => ({ kind: 'status', status: 200 });
@@ -33,7 +33,10 @@ describe('recovery and operation', () => {
     const redelivered = dest.received.slice(1);
     expect(redelivered.map((r) => r.url)).toEqual(ids.map((_, i) => `/n${i}`));
     expect(redelivered.map((r) => r.headers['x-dispatcher-message-id'])).toEqual(ids);
-    expect(redelivered[0]!.headers['x-dispatcher-attempt']).toBe('1');
+    // The destination saw attempt 1 of /n0 before it was cut off: the next one is attempt 2.
+    expect(redelivered.map((r) => r.headers['x-dispatcher-attempt'])).toEqual(
+      ids.map((_, i) => (i === 0 ? '2' : '1')),
+    );
     await eventually(() => second.engine.backlog === 0);
   });
 
@@ -115,6 +118,45 @@ describe('recovery and operation', () => {
     expect(m0().at(-1)?.headers['x-dispatcher-attempt']).toBe(String(attempts.length + 1));
   });
 
+  it('finishes a redrive that a crash interrupted, keeping one letter or one copy per message id', async () => {
+    const dir = tempDir();
+    const now = Date.now();
+    const info = { reason: 'status-500', attempts: 1, deadAt: now, host: '127.0.0.1:9' };
+    let store = await ProxyStore.open({ dir });
+    const ids: string[] = [];
+    for (const path of ['/pending-copy', '/dead-again']) {
+      const { seq, id, request } = await store.accept(
+        (id) => ({
+          message: { id, body: Buffer.from(path), headers: {}, attempt: 0, createdAt: now },
+          method: 'POST',
+          target: `http://127.0.0.1:9${path}`,
+        }),
+        now,
+      );
+      await store.deadLetter(seq, request, info);
+      ids.push(id);
+    }
+    // Both redriven; the crash comes before the letters' acks. The second copy failed again first.
+    const copies = [];
+    for await (const l of store.deadLetters()) {
+      copies.push(await store.accept(() => ({ ...l.request, redriveOf: l.seq }), now));
+    }
+    expect(copies.map((c) => c.id)).toEqual(ids);
+    await store.deadLetter(copies[1]!.seq, copies[1]!.request, { ...info, attempts: 2 });
+    await store.close();
+
+    store = await ProxyStore.open({ dir });
+    const pending: string[] = [];
+    await store.recover(now, (p) => pending.push(p.request.message.id));
+    expect(pending).toEqual([ids[0]]);
+    expect(store.seqOf(ids[0]!)).toBe(copies[0]!.seq);
+    const letters = [];
+    for await (const l of store.deadLetters()) letters.push([l.request.message.id, l.info.attempts]);
+    expect(letters).toEqual([[ids[1], 2]]);
+    expect(store.deadLetterCount).toBe(1);
+    await store.close();
+  });
+
   it('refuses a second instance on the same data directory with a clear error', async () => {
     const dataDir = tempDir();
     await startProxy({ dataDir });
@@ -177,7 +219,7 @@ describe('recovery and operation', () => {
     );
   });
 
-  it('never loses or duplicates across restarts in event-sourcing mode, and keeps the history', async () => {
+  it('loses nothing and re-sends nothing acknowledged across a restart in event-sourcing mode, and keeps the history', async () => {
     const dataDir = tempDir();
     const dest = await sink();
     const first = await startProxy({ dataDir, eventSourcing: true });

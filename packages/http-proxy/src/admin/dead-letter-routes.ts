@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { DROPPED_HEADERS } from '../ingest/forward-headers.js';
 import type { ProxyContext } from '../proxy-context.js';
 import type { DeadLetter } from '../store/proxy-store.js';
+import type { StoredRequest } from '../stored-request.js';
 import type { AdminGuard } from './admin-auth.js';
 import { inWindow, listQuery, zodMessage } from './list-query.js';
 
@@ -81,8 +82,9 @@ const MAX_LISTED = 10_000;
 async function* selectChunks(ctx: ProxyContext, s: z.infer<typeof selection>): AsyncGenerator<DeadLetter[]> {
   if (s.ids) {
     let chunk: DeadLetter[] = [];
-    for (const id of s.ids) {
-      const seq = ctx.store.deadLetterSeq(id);
+    // An id listed twice is one letter: it must not be copied twice.
+    for (const id of new Set(s.ids)) {
+      const seq = await ctx.store.findDeadLetter(id);
       if (seq === undefined) continue;
       chunk.push(await ctx.store.readDeadLetter(seq));
       if (chunk.length === CHUNK) {
@@ -131,8 +133,12 @@ function serialized(): <T>(task: () => Promise<T>) => Promise<T> {
 
 type Edit = z.infer<typeof redriveBody>['edit'];
 
-/** The new request a redrive stores for a dead letter, with the edits applied. */
-function redriveCopy(l: DeadLetter, newId: string, edit: Edit, now: number) {
+/**
+ * The new request a redrive stores for a dead letter, with the edits applied. It keeps the letter's message
+ * id (receivers de-duplicate on it, and on the `webhook-id` derived from it), so its new record's seq is not
+ * the one in its id; `redriveOf` names the letter, so recovery can finish the redrive after a crash.
+ */
+function redriveCopy(l: DeadLetter, edit: Edit, now: number): StoredRequest {
   const old = l.request;
   const headers = { ...old.message.headers };
   for (const [name, value] of Object.entries(edit?.headers ?? {})) {
@@ -149,7 +155,8 @@ function redriveCopy(l: DeadLetter, newId: string, edit: Edit, now: number) {
     ...old,
     target: edit?.target ?? old.target,
     redrivenFrom: old.message.id,
-    message: { id: newId, body, headers, attempt: 0, createdAt: now },
+    redriveOf: l.seq,
+    message: { id: old.message.id, body, headers, attempt: 0, createdAt: now },
   };
 }
 
@@ -179,7 +186,7 @@ export function registerDeadLetterRoutes(app: FastifyInstance, ctx: ProxyContext
     '/_dispatcher/dead-letters/:id',
     { preHandler: guard },
     async (request, reply) => {
-      const seq = ctx.store.deadLetterSeq(request.params.id);
+      const seq = await ctx.store.findDeadLetter(request.params.id);
       if (seq === undefined)
         return reply.code(404).send({ error: 'not_found', message: `no dead letter ${request.params.id}` });
       const l = await ctx.store.readDeadLetter(seq);
@@ -206,9 +213,9 @@ export function registerDeadLetterRoutes(app: FastifyInstance, ctx: ProxyContext
       let count = 0;
       for await (const letters of selectChunks(ctx, parsed.data)) {
         // Another request may have redriven or purged some of them since they were read.
-        const current = letters.filter((l) => ctx.store.deadLetterSeq(l.request.message.id) === l.seq);
+        const current = letters.filter((l) => ctx.store.dead.has(l.seq));
         for (const l of current) {
-          const id = await ctx.enqueue((newId) => redriveCopy(l, newId, edit, now), now);
+          const id = await ctx.enqueue(() => redriveCopy(l, edit, now), now);
           count++;
           if (redriven.length < MAX_LISTED) redriven.push({ from: l.request.message.id, id });
         }
@@ -226,7 +233,7 @@ export function registerDeadLetterRoutes(app: FastifyInstance, ctx: ProxyContext
     return exclusive(async () => {
       let purged = 0;
       for await (const letters of selectChunks(ctx, parsed.data)) {
-        const current = letters.filter((l) => ctx.store.deadLetterSeq(l.request.message.id) === l.seq);
+        const current = letters.filter((l) => ctx.store.dead.has(l.seq));
         await ctx.store.removeDeadLetters(current);
         purged += current.length;
       }

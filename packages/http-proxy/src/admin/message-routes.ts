@@ -1,7 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { originOf } from '../delivery/delivery-engine.js';
 import type { ProxyContext } from '../proxy-context.js';
-import { seqOfMessageId } from '../proxy-message-id.js';
 import { MainRecord } from '../store/record-types.js';
 import { decodeStoredRequest, type StoredRequest } from '../stored-request.js';
 import type { AdminGuard } from './admin-auth.js';
@@ -42,7 +41,7 @@ export function registerMessageRoutes(app: FastifyInstance, ctx: ProxyContext, g
     { preHandler: guard },
     async (request, reply) => {
       const { id } = request.params;
-      const seq = seqOfMessageId(id);
+      const seq = ctx.store.seqOf(id);
       if (seq !== undefined && ctx.store.main.has(seq)) {
         const rec = await ctx.store.main.read(seq);
         if (rec.type === MainRecord.Request) {
@@ -50,7 +49,7 @@ export function registerMessageRoutes(app: FastifyInstance, ctx: ProxyContext, g
           if (req.message.id === id) return describe(ctx, seq, req);
         }
       }
-      const deadSeq = ctx.store.deadLetterSeq(id);
+      const deadSeq = await ctx.store.findDeadLetter(id);
       if (deadSeq !== undefined) {
         const dead = await ctx.store.readDeadLetter(deadSeq);
         return {
@@ -61,7 +60,7 @@ export function registerMessageRoutes(app: FastifyInstance, ctx: ProxyContext, g
           deadAt: new Date(dead.info.deadAt).toISOString(),
         };
       }
-      const delivered = ctx.engine.recentlyDelivered.get(id);
+      const delivered = ctx.store.journal.deliveredInfo(id);
       if (delivered)
         return {
           id,

@@ -10,7 +10,9 @@
  *                 any step throws (disk, signing…) ─────────────────────▶ heap after 1 s, doubling up to 30 s
  *
  * A callback is durable before its request leaves the main log, so a crash can repeat it but never lose it.
- * An attempt cut short by shutdown records nothing: the request is simply still pending at the next start.
+ * Each attempt's number is written to the delivery journal before it is sent (no fsync; see
+ * `DeliveryJournal`). An attempt cut short by shutdown or a crash records no outcome: the request is still
+ * pending at the next start, which counts that attempt and makes the next one.
  */
 import {
   httpRetryClassifier,
@@ -52,7 +54,6 @@ export interface DeliveryEngineDeps {
   sendCallback: (url: string, event: DeliveryEvent) => Promise<void>;
 }
 
-const RECENT_LIMIT = 100_000;
 // Requests due later than this are not kept in memory: they would sit there until due.
 const HOT_WINDOW_MS = 1_000;
 // The response body is read and dropped (keep-alive needs it consumed); no need to hold more than this.
@@ -65,7 +66,8 @@ const MAX_ERROR_BACKOFF_MS = 30_000;
 const MAX_LABELLED_DESTINATIONS = 500;
 
 export class DeliveryEngine {
-  #labelledHosts = 0;
+  /** Hosts with a latency label of their own (kept when their state is dropped and made again). */
+  readonly #labelledHosts = new Set<string>();
   readonly #opts: DeliveryOptions;
   readonly #store: ProxyStore;
   readonly #dispatcher: Dispatcher;
@@ -73,7 +75,10 @@ export class DeliveryEngine {
   readonly #metrics: ProxyMetrics;
   readonly #clock: () => number;
   readonly #sendCallback: DeliveryEngineDeps['sendCallback'];
-  readonly #dests: DestinationState[] = [];
+  /** Destination states by index (the due-time heap refers to them so); holes are free for reuse. */
+  readonly #dests: Array<DestinationState | undefined> = [];
+  readonly #freeIndexes: number[] = [];
+  /** Destination states by origin, least recently used first (dropped when idle past `maxDestinations`). */
   readonly #destByKey = new Map<string, DestinationState>();
   readonly #heap = new DueHeap();
   readonly #deciders = new Map<string, RetryDecider>();
@@ -97,8 +102,6 @@ export class DeliveryEngine {
    * later 2xx contradict a dead-letter decision already announced by callback).
    */
   readonly #answered = new Map<number, { outcome: RetryOutcome; attempt: number }>();
-  /** Recently delivered ids (bounded), so status look-ups can answer `delivered` after the ack. */
-  readonly recentlyDelivered = new Map<string, { at: number; attempts: number; status?: number }>();
 
   constructor(options: DeliveryOptions, deps: DeliveryEngineDeps) {
     this.#opts = options;
@@ -114,8 +117,13 @@ export class DeliveryEngine {
   /** Requests accepted and not yet finished (queued, scheduled or in flight). */
   get backlog(): number {
     let n = this.#heap.size + this.#inflight.size;
-    for (const d of this.#dests) n += d.queue.size;
+    for (const d of this.#dests) n += d?.queue.size ?? 0;
     return n;
+  }
+
+  /** Destination states kept (see `maxDestinations`). */
+  get destinations(): number {
+    return this.#destByKey.size;
   }
 
   get inflight(): number {
@@ -139,8 +147,7 @@ export class DeliveryEngine {
       this.#cacheBytes += request.message.body.length + 512;
     }
     if (dueAt > now) {
-      this.#heap.push(dueAt, seq, dest.index);
-      this.#armHeapTimer();
+      this.#schedule(dest, dueAt, seq);
     } else {
       dest.queue.push(seq);
       this.#pump();
@@ -166,12 +173,37 @@ export class DeliveryEngine {
 
   #destination(key: string): DestinationState {
     let dest = this.#destByKey.get(key);
+    // Most recently used last: idle states are dropped from the front.
+    this.#destByKey.delete(key);
     if (!dest) {
-      dest = new DestinationState(this.#dests.length, key, this.#opts, this.#clock);
-      this.#dests.push(dest);
-      this.#destByKey.set(key, dest);
+      if (this.#destByKey.size >= this.#opts.maxDestinations) this.#dropIdleDestination();
+      const index = this.#freeIndexes.pop() ?? this.#dests.length;
+      dest = new DestinationState(index, key, this.#opts, this.#clock);
+      this.#dests[index] = dest;
     }
+    this.#destByKey.set(key, dest);
     return dest;
+  }
+
+  /**
+   * Drops the least recently used idle destination state, if there is one (states in use are kept, so
+   * the cap can be passed). A destination that comes back gets a fresh state, which behaves the same.
+   */
+  #dropIdleDestination(): void {
+    for (const [key, dest] of this.#destByKey) {
+      if (!dest.idle) continue;
+      this.#destByKey.delete(key);
+      this.#dests[dest.index] = undefined;
+      this.#freeIndexes.push(dest.index);
+      return;
+    }
+  }
+
+  /** Puts `seq` in the due-time heap, for `dest`, due at `dueAt`. */
+  #schedule(dest: DestinationState, dueAt: number, seq: number): void {
+    this.#heap.push(dueAt, seq, dest.index);
+    dest.scheduled++;
+    this.#armHeapTimer();
   }
 
   #armHeapTimer(): void {
@@ -191,7 +223,11 @@ export class DeliveryEngine {
     const now = this.#clock();
     for (let due = this.#heap.peekDue(); due !== undefined && due <= now; due = this.#heap.peekDue()) {
       const e = this.#heap.pop();
-      if (e) this.#dests[e.dest]?.queue.push(e.seq);
+      const dest = e && this.#dests[e.dest];
+      if (e && dest) {
+        dest.scheduled--;
+        dest.queue.push(e.seq);
+      }
     }
     this.#armHeapTimer();
     this.#pump();
@@ -203,8 +239,8 @@ export class DeliveryEngine {
     while (this.#inflight.size < this.#opts.workers) {
       let picked: DestinationState | undefined;
       for (let i = 0; i < n; i++) {
-        const dest = this.#dests[(this.#rr + i) % n] as DestinationState;
-        if (dest.queue.size === 0 || dest.inflight >= dest.concurrency) continue;
+        const dest = this.#dests[(this.#rr + i) % n];
+        if (!dest || dest.queue.size === 0 || dest.inflight >= dest.concurrency) continue;
         if (dest.bucket && dest.bucket.msUntilNext() > 0) continue;
         if (!dest.breaker.canAttempt()) continue;
         dest.bucket?.tryTake();
@@ -228,7 +264,7 @@ export class DeliveryEngine {
     const now = this.#clock();
     let wait = Number.POSITIVE_INFINITY;
     for (const dest of this.#dests) {
-      if (dest.queue.size === 0 || dest.inflight >= dest.concurrency) continue;
+      if (!dest || dest.queue.size === 0 || dest.inflight >= dest.concurrency) continue;
       const probe = dest.breaker.nextProbeAt();
       if (probe !== undefined) wait = Math.min(wait, probe - now);
       if (dest.bucket) wait = Math.min(wait, dest.bucket.msUntilNext());
@@ -275,6 +311,9 @@ export class DeliveryEngine {
       const previous = this.#store.attemptState(seq);
       const answered = this.#answered.get(seq);
       const attempt = answered?.attempt ?? (previous?.attempt ?? 0) + 1;
+      // The attempt number is on its way to disk (written, not synced) before the request leaves, so a
+      // crash with the attempt in flight cannot make the next one repeat its number.
+      if (!answered) await this.#store.attemptStarted(seq, attempt);
       const startedAt = this.#clock();
       const outcome = answered?.outcome ?? (await this.#call(request, attempt, dest, ctl));
       // Aborted by shutdown (not by the attempt's own timeout): record nothing.
@@ -308,14 +347,18 @@ export class DeliveryEngine {
           // The slot is free as soon as the outcome is known: the ack leaves the live set at once, and its
           // fsync (group commit) only narrows the window for a duplicate after a crash, so it is not
           // awaited here. The log's close() flushes it.
-          this.#store.complete(seq).catch((err: unknown) => {
+          const delivered = {
+            at: this.#clock(),
+            attempts: attempt,
+            ...(status === undefined ? {} : { status }),
+          };
+          this.#store.complete(seq, request.message.id, delivered).catch((err: unknown) => {
             this.#log.error(
               { err, seq },
               'ack of a delivered request failed; it is delivered again at the next start',
             );
           });
           this.#metrics.delivered.inc();
-          this.#remember(request.message.id, attempt, status);
           break;
         }
         case 'retry': {
@@ -334,8 +377,7 @@ export class DeliveryEngine {
           this.#metrics.retried.inc();
           finished = false;
           scheduled = true;
-          this.#heap.push(nextAt, seq, dest.index);
-          this.#armHeapTimer();
+          this.#schedule(dest, nextAt, seq);
           this.#log.debug(
             { id: request.message.id, attempt, status, error, nextAt },
             'attempt failed; retry scheduled',
@@ -405,8 +447,7 @@ export class DeliveryEngine {
         const errors = (this.#errors.get(seq) ?? 0) + 1;
         this.#errors.set(seq, errors);
         const delayMs = Math.min(ERROR_BACKOFF_MS * 2 ** (errors - 1), MAX_ERROR_BACKOFF_MS);
-        this.#heap.push(this.#clock() + delayMs, seq, dest.index);
-        this.#armHeapTimer();
+        this.#schedule(dest, this.#clock() + delayMs, seq);
         this.#log.error(
           { err, seq, errors, retryInMs: delayMs },
           'attempt failed on our side; retrying later',
@@ -452,8 +493,10 @@ export class DeliveryEngine {
   // and every label set is a histogram kept for the life of the process.
   #timer(dest: DestinationState, outcome: 'delivered' | 'failed') {
     if (!dest.timers) {
-      const label = this.#labelledHosts < MAX_LABELLED_DESTINATIONS ? dest.host : 'other';
-      if (label !== 'other') this.#labelledHosts++;
+      const labelled =
+        this.#labelledHosts.has(dest.host) || this.#labelledHosts.size < MAX_LABELLED_DESTINATIONS;
+      const label = labelled ? dest.host : 'other';
+      if (labelled) this.#labelledHosts.add(dest.host);
       dest.timers = {
         delivered: this.#metrics.latency.labels(label, 'delivered'),
         failed: this.#metrics.latency.labels(label, 'failed'),
@@ -461,18 +504,6 @@ export class DeliveryEngine {
     }
     const timers = dest.timers;
     return timers[outcome];
-  }
-
-  #remember(id: string, attempts: number, status: number | undefined): void {
-    this.recentlyDelivered.set(id, {
-      at: this.#clock(),
-      attempts,
-      ...(status === undefined ? {} : { status }),
-    });
-    if (this.recentlyDelivered.size > RECENT_LIMIT) {
-      const oldest = this.recentlyDelivered.keys().next().value;
-      if (oldest !== undefined) this.recentlyDelivered.delete(oldest);
-    }
   }
 
   #uncache(seq: number): void {

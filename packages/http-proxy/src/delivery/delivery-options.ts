@@ -40,4 +40,6 @@ export interface DeliveryOptions {
   maxCooldownMs: number;
   /** Bytes of recently accepted requests kept in memory to deliver without reading the log back. */
   hotCacheBytes: number;
+  /** Per-destination states kept before idle ones are dropped (see `HttpProxyOptions.maxDestinations`). */
+  maxDestinations: number;
 }

@@ -7,6 +7,8 @@ import { TokenBucket } from './token-bucket.js';
 export class DestinationState {
   readonly queue = new SeqQueue();
   inflight = 0;
+  /** Entries of this destination in the engine's due-time heap (scheduled requests and retries). */
+  scheduled = 0;
   readonly concurrency: number;
   readonly breaker: CircuitBreaker;
   readonly bucket: TokenBucket | undefined;
@@ -32,10 +34,28 @@ export class DestinationState {
       clock,
     });
     const rate = this.rule?.ratePerSec;
+    this.#burst = Math.max(1, this.rule?.burst ?? rate ?? 1);
     this.bucket =
       rate !== undefined && rate > 0
-        ? new TokenBucket({ ratePerSec: rate, burst: Math.max(1, this.rule?.burst ?? rate), clock })
+        ? new TokenBucket({ ratePerSec: rate, burst: this.#burst, clock })
         : undefined;
+  }
+
+  readonly #burst: number;
+
+  /**
+   * True when dropping this state and making it afresh later changes nothing that matters: no request
+   * queued, scheduled or in flight, the circuit breaker closed (its count of failures below the threshold
+   * is lost), the rate limiter full again.
+   */
+  get idle(): boolean {
+    return (
+      this.queue.size === 0 &&
+      this.inflight === 0 &&
+      this.scheduled === 0 &&
+      this.breaker.state === 'closed' &&
+      (this.bucket === undefined || this.bucket.available() >= this.#burst)
+    );
   }
 
   /** Host label for metrics and filters. */
