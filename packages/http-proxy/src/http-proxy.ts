@@ -9,6 +9,7 @@
 import { statfs } from 'node:fs/promises';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { type Logger, noopLogger, settleWithin } from '@dispatcher/core';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Agent } from 'undici';
@@ -25,6 +26,8 @@ import {
 } from './ingest/destination-policy.js';
 import { hasDestinationHeader } from './ingest/dispatch-headers.js';
 import { createIngestHandler } from './ingest/ingest-handler.js';
+import { replyError, replyErrorOnSocket } from './ingest/json-reply.js';
+import { type RequestRefusal, unsupportedRequest } from './ingest/request-form.js';
 import type { ProxyContext } from './proxy-context.js';
 import { ProxyMetrics } from './proxy-metrics.js';
 import { type HttpProxyOptions, type ResolvedProxyOptions, resolveProxyOptions } from './proxy-options.js';
@@ -306,8 +309,15 @@ export class HttpProxy {
       forceCloseConnections: 'idle',
       // Requests that carry a destination header take the lean ingest path, whatever their path (the
       // admin prefix included); fastify serves the rest.
-      serverFactory: (fastifyHandler) =>
-        createServer((req, res) => {
+      serverFactory: (fastifyHandler) => {
+        const server = createServer((req, res) => {
+          const refusal = unsupportedRequest(req);
+          if (refusal) {
+            this.metrics.rejected.inc({ reason: refusal.error });
+            replyError(res, refusal.status, refusal.error, refusal.message, { connection: 'close' });
+            req.resume();
+            return;
+          }
           // Tracked until the body is in, so a shutdown deadline cuts only uploads, never a request that
           // is already being stored (cutting that one could make its client send it again).
           this.#receiving.add(req);
@@ -315,7 +325,15 @@ export class HttpProxy {
           req.once('close', () => this.#receiving.delete(req));
           if (hasDestinationHeader(req.headers)) ingest(req, res);
           else fastifyHandler(req, res);
-        }),
+        });
+        // Without a listener node:http drops a CONNECT's socket without a word: answer it instead.
+        server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+          const refusal = unsupportedRequest(req) as RequestRefusal;
+          this.metrics.rejected.inc({ reason: refusal.error });
+          replyErrorOnSocket(socket, refusal.status, refusal.error, refusal.message);
+        });
+        return server;
+      },
     });
     // Bodies are forwarded byte-exact, whatever their type: never parse them.
     app.removeAllContentTypeParsers();
