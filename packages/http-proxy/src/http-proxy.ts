@@ -7,7 +7,7 @@
  *   close(): stop intake (503) ─▶ finish attempts in flight up to shutdownTimeoutMs ─▶ flush logs
  */
 import { statfs } from 'node:fs/promises';
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type Logger, noopLogger, settleWithin } from '@dispatcher/core';
@@ -38,6 +38,8 @@ type State = 'new' | 'starting' | 'running' | 'closing' | 'closed';
 
 const IDEMPOTENCY_SWEEP_MS = 60_000;
 const DISK_CHECK_MS = 1_000;
+/** Longest interval between node:http's checks for requests past their header or request timeout. */
+const TIMEOUT_CHECK_MS = 1_000;
 
 export class HttpProxy {
   readonly #opts: ResolvedProxyOptions;
@@ -299,6 +301,48 @@ export class HttpProxy {
     };
   }
 
+  /**
+   * node:http under fastify: refuses request forms it cannot store, sends requests with a destination header
+   * down the lean ingest path and the rest to fastify, and closes connections of slow clients.
+   */
+  #createServer(fastifyHandler: RequestListener, ingest: RequestListener): Server {
+    const server = createServer(
+      {
+        headersTimeout: this.#opts.headersTimeoutMs,
+        requestTimeout: this.#opts.requestTimeoutMs,
+        // node:http looks for expired requests every 30 s by default: a slow client would get that
+        // much longer than its timeout.
+        connectionsCheckingInterval: Math.max(
+          1,
+          Math.min(TIMEOUT_CHECK_MS, Math.floor(this.#opts.headersTimeoutMs / 4)),
+        ),
+      },
+      (req, res) => {
+        const refusal = unsupportedRequest(req);
+        if (refusal) {
+          this.metrics.rejected.inc({ reason: refusal.error });
+          replyError(res, refusal.status, refusal.error, refusal.message, { connection: 'close' });
+          req.resume();
+          return;
+        }
+        // Tracked until the body is in, so a shutdown deadline cuts only uploads, never a request that
+        // is already being stored (cutting that one could make its client send it again).
+        this.#receiving.add(req);
+        req.once('end', () => this.#receiving.delete(req));
+        req.once('close', () => this.#receiving.delete(req));
+        if (hasDestinationHeader(req.headers)) ingest(req, res);
+        else fastifyHandler(req, res);
+      },
+    );
+    // Without a listener node:http drops a CONNECT's socket without a word: answer it instead.
+    server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+      const refusal = unsupportedRequest(req) as RequestRefusal;
+      this.metrics.rejected.inc({ reason: refusal.error });
+      replyErrorOnSocket(socket, refusal.status, refusal.error, refusal.message);
+    });
+    return server;
+  }
+
   #buildApp(): FastifyInstance {
     const ctx = this.#context();
     const ingest = createIngestHandler(ctx);
@@ -309,31 +353,7 @@ export class HttpProxy {
       forceCloseConnections: 'idle',
       // Requests that carry a destination header take the lean ingest path, whatever their path (the
       // admin prefix included); fastify serves the rest.
-      serverFactory: (fastifyHandler) => {
-        const server = createServer((req, res) => {
-          const refusal = unsupportedRequest(req);
-          if (refusal) {
-            this.metrics.rejected.inc({ reason: refusal.error });
-            replyError(res, refusal.status, refusal.error, refusal.message, { connection: 'close' });
-            req.resume();
-            return;
-          }
-          // Tracked until the body is in, so a shutdown deadline cuts only uploads, never a request that
-          // is already being stored (cutting that one could make its client send it again).
-          this.#receiving.add(req);
-          req.once('end', () => this.#receiving.delete(req));
-          req.once('close', () => this.#receiving.delete(req));
-          if (hasDestinationHeader(req.headers)) ingest(req, res);
-          else fastifyHandler(req, res);
-        });
-        // Without a listener node:http drops a CONNECT's socket without a word: answer it instead.
-        server.on('connect', (req: IncomingMessage, socket: Duplex) => {
-          const refusal = unsupportedRequest(req) as RequestRefusal;
-          this.metrics.rejected.inc({ reason: refusal.error });
-          replyErrorOnSocket(socket, refusal.status, refusal.error, refusal.message);
-        });
-        return server;
-      },
+      serverFactory: (fastifyHandler) => this.#createServer(fastifyHandler, ingest),
     });
     // Bodies are forwarded byte-exact, whatever their type: never parse them.
     app.removeAllContentTypeParsers();
