@@ -89,7 +89,16 @@ export const SETTINGS = [
     'comma-separated host, host:port, *.domain, CIDR or *; unset = public addresses only',
     '',
   ],
-  ['ADMIN_TOKEN', 'bearer token for /_dispatcher/ admin routes; unset = loopback clients only', ''],
+  [
+    'ADMIN_TOKEN',
+    'bearer token for /_dispatcher/ admin routes; unset = loopback clients only, naming a host of ADMIN_HOSTS',
+    '',
+  ],
+  [
+    'ADMIN_HOSTS',
+    'comma-separated names (name or name:port) the admin routes answer besides localhost, 127.x.x.x and [::1]; other Host headers get 421 without a token, and admin writes from other origins get 403',
+    '',
+  ],
   ['DESTINATION_CONCURRENCY', 'deliveries in flight to one destination', 'ceil(WORKER/2)'],
   ['MAX_BODY_BYTES', 'largest request body accepted (413 above; at most 15728640)', '10485760'],
   ['MAX_BACKLOG', 'pending requests before new ones get 503', '5000000'],
@@ -142,6 +151,15 @@ const schema = z.object({
     })
     .optional(),
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  ADMIN_HOSTS: z
+    .string()
+    .transform((v) =>
+      v
+        .split(',')
+        .map((h) => h.trim())
+        .filter((h) => h !== ''),
+    )
+    .optional(),
   DESTINATION_CONCURRENCY: int(LIMITS.perDestinationConcurrency).optional(),
   MAX_BODY_BYTES: int(LIMITS.maxBodyBytes).optional(),
   MAX_BACKLOG: int(LIMITS.maxBacklog).optional(),
@@ -226,6 +244,7 @@ export function parseConfig(env: NodeJS.ProcessEnv, argv: readonly string[]): Pa
     ...(c.RETRY_MAX_MS === undefined ? {} : { retryMaxMs: c.RETRY_MAX_MS }),
     ...(c.ALLOWED_DESTINATIONS === undefined ? {} : { allowedDestinations: c.ALLOWED_DESTINATIONS }),
     ...(c.ADMIN_TOKEN === undefined ? {} : { adminToken: c.ADMIN_TOKEN }),
+    ...(c.ADMIN_HOSTS === undefined ? {} : { adminHosts: c.ADMIN_HOSTS }),
     ...(c.DESTINATION_CONCURRENCY === undefined
       ? {}
       : { perDestinationConcurrency: c.DESTINATION_CONCURRENCY }),
@@ -260,6 +279,7 @@ const SETTING_OF_OPTION: Readonly<Record<string, string>> = {
   maxRssBytes: 'MAX_RSS_BYTES',
   idempotencyWindowMs: 'IDEMPOTENCY_WINDOW_MS',
   signingSecret: 'SIGNING_SECRET',
+  adminHosts: 'ADMIN_HOSTS',
   shutdownTimeoutMs: 'SHUTDOWN_TIMEOUT_MS',
   headersTimeoutMs: 'HEADERS_TIMEOUT_MS',
   requestTimeoutMs: 'REQUEST_TIMEOUT_MS',
@@ -272,9 +292,12 @@ function checkProxyOptions(proxy: AppConfig['proxy']): void {
     resolveProxyOptions(proxy);
   } catch (err) {
     if (!(err instanceof ProxyError) || err.code !== 'DSP_PROXY_INVALID_ARGUMENT') throw err;
-    const rename = (text: string) =>
-      text.replace(/\b[a-z][A-Za-z]+\b/g, (word) => SETTING_OF_OPTION[word] ?? word);
-    throw new ConfigError(rename(err.message));
+    // The option that failed leads the message; other options it names are camelCase words (`retryBaseMs`),
+    // while plain words (`port` in "name:port") stay as they are.
+    const option = String(err.details?.option ?? '');
+    const rest = err.message.startsWith(`${option}: `) ? err.message.slice(option.length + 2) : err.message;
+    const renamed = rest.replace(/\b[a-z]+[A-Z][A-Za-z]*\b/g, (word) => SETTING_OF_OPTION[word] ?? word);
+    throw new ConfigError(option ? `${SETTING_OF_OPTION[option] ?? option}: ${renamed}` : renamed);
   }
 }
 

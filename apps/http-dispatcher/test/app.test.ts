@@ -135,6 +135,16 @@ describe('config', () => {
     );
   });
 
+  it('reads the admin host names from ADMIN_HOSTS and checks them', () => {
+    expect(config({ ADMIN_HOSTS: ' dispatcher.internal, ops.example:8443 ,' }).adminHosts).toEqual([
+      'dispatcher.internal',
+      'ops.example:8443',
+    ]);
+    expect(() => config({ ADMIN_HOSTS: 'ok.example,https://ops.example' })).toThrow(
+      'ADMIN_HOSTS: expected name, name:port, [v6] or [v6]:port, got "https://ops.example"',
+    );
+  });
+
   it('sets the slow-client timeouts from HEADERS_TIMEOUT_MS and REQUEST_TIMEOUT_MS (or their flags)', () => {
     expect(config({ HEADERS_TIMEOUT_MS: '2000' }, ['--request-timeout-ms', '30000'])).toMatchObject({
       headersTimeoutMs: 2000,
@@ -180,6 +190,7 @@ describe('the http-dispatcher binary', () => {
     expect(await help.exited).toBe(0);
     expect(help.out()).toContain('Usage: http-dispatcher');
     expect(help.out()).toContain('[RETRYLIMIT]');
+    expect(help.out()).toContain('[ADMIN_HOSTS]');
     expect(help.out()).toMatch(/--headers-timeout-ms +\[HEADERS_TIMEOUT_MS\] .*\(default 10000\)/);
     expect(help.out()).toMatch(/--request-timeout-ms +\[REQUEST_TIMEOUT_MS\] .*\(default 60000\)/);
     const bad = launch([], { WORKER: '0' });

@@ -13,7 +13,7 @@ import type { Duplex } from 'node:stream';
 import { type Logger, noopLogger, settleWithin } from '@dispatcher/core';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Agent } from 'undici';
-import { adminGuard } from './admin/admin-auth.js';
+import { adminGuard, adminResponseHeaders } from './admin/admin-auth.js';
 import { registerDeadLetterRoutes } from './admin/dead-letter-routes.js';
 import { registerHealthRoutes } from './admin/health-routes.js';
 import { registerMessageRoutes } from './admin/message-routes.js';
@@ -377,7 +377,8 @@ export class HttpProxy {
       this.#log.error({ err }, 'request failed');
       return reply.code(500).send({ error: 'internal_error', message: 'the request was not stored' });
     });
-    const guard = adminGuard(this.#opts.adminToken);
+    app.addHook('onRequest', adminResponseHeaders);
+    const guard = adminGuard(this.#opts.adminToken, this.#opts.adminHosts);
     registerHealthRoutes(app, ctx, guard);
     registerMessageRoutes(app, ctx, guard);
     registerDeadLetterRoutes(app, ctx, guard);

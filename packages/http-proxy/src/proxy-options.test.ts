@@ -76,4 +76,15 @@ describe('resolveProxyOptions', () => {
       option: 'requestTimeoutMs',
     });
   });
+
+  it('checks the admin host names', () => {
+    expect(
+      resolve({ adminHosts: ['dispatcher.internal', 'ops.example:8443', '[fd00::1]'] }).adminHosts,
+    ).toEqual(['dispatcher.internal', 'ops.example:8443', '[fd00::1]']);
+    expect(resolve({}).adminHosts).toEqual([]);
+    expect(problem({ adminHosts: ['ok.example', 'http://bad.example'] })).toEqual({
+      message: 'adminHosts: expected name, name:port, [v6] or [v6]:port, got "http://bad.example"',
+      option: 'adminHosts',
+    });
+  });
 });

@@ -6,6 +6,7 @@ import {
   MAX_TIMEOUT_MS,
   type RetryPolicy,
 } from '@dispatcher/core';
+import { parseHostName } from './admin/admin-hosts.js';
 import type { DestinationRule } from './delivery/delivery-options.js';
 import { signWebhook } from './delivery/webhook-signature.js';
 import { ProxyError } from './errors.js';
@@ -47,8 +48,19 @@ export interface HttpProxyOptions {
    * address; loopback, private and link-local addresses are refused.
    */
   allowedDestinations?: readonly string[];
-  /** Bearer token for the admin API; without one the admin API answers loopback clients only. */
+  /**
+   * Bearer token for the admin API; without one the admin API answers loopback clients only, and only
+   * requests whose `Host` names it (see `adminHosts`).
+   */
   adminToken?: string;
+  /**
+   * Host names the admin API is served under besides the loopback ones (`localhost`, `127.x.x.x`, `[::1]`):
+   * `name` (any port) or `name:port`. Without a token, an admin request whose `Host` names none of them gets
+   * 421, so a web page cannot reach the API through DNS rebinding; with or without one, a state-changing
+   * admin request whose `Origin` names none of them gets 403. The ingest path takes any `Host`.
+   * @defaultValue []
+   */
+  adminHosts?: readonly string[];
   /** Largest request body accepted (413 above). @defaultValue 10 MiB */
   maxBodyBytes?: number;
   /** New requests get 503 once this many are waiting. @defaultValue 5,000,000 */
@@ -169,6 +181,16 @@ function int(value: number, option: keyof typeof HTTP_PROXY_LIMITS): number {
   return value;
 }
 
+function adminHosts(hosts: readonly string[]): readonly string[] {
+  for (const host of hosts)
+    check(
+      typeof host === 'string' && parseHostName(host) !== undefined,
+      'adminHosts',
+      `expected name, name:port, [v6] or [v6]:port, got ${JSON.stringify(host)}`,
+    );
+  return hosts;
+}
+
 /** A malformed secret fails start-up, not every delivery. */
 function signingSecret(secret: string): string {
   try {
@@ -214,6 +236,7 @@ export function resolveProxyOptions(o: HttpProxyOptions) {
     port: int(o.port ?? d.port, 'port'),
     allowedDestinations: o.allowedDestinations,
     adminToken: o.adminToken,
+    adminHosts: adminHosts(o.adminHosts ?? []),
     maxBodyBytes: int(o.maxBodyBytes ?? d.maxBodyBytes, 'maxBodyBytes'),
     maxBacklog: int(o.maxBacklog ?? d.maxBacklog, 'maxBacklog'),
     minFreeDiskBytes: int(o.minFreeDiskBytes ?? d.minFreeDiskBytes, 'minFreeDiskBytes'),

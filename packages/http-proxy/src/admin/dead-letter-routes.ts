@@ -156,7 +156,7 @@ function redriveCopy(l: DeadLetter, newId: string, edit: Edit, now: number) {
 /** Inspect, redrive (optionally edited) and purge dead-lettered requests. */
 export function registerDeadLetterRoutes(app: FastifyInstance, ctx: ProxyContext, guard: AdminGuard): void {
   const exclusive = serialized();
-  app.get('/_dispatcher/dead-letters', { preHandler: guard }, async (request, reply) => {
+  app.get('/_dispatcher/dead-letters', { onRequest: guard }, async (request, reply) => {
     const q = listQuery.safeParse(request.query);
     if (!q.success) return reply.code(400).send({ error: 'invalid_query', message: zodMessage(q.error) });
     const items = [];
@@ -177,7 +177,7 @@ export function registerDeadLetterRoutes(app: FastifyInstance, ctx: ProxyContext
 
   app.get<{ Params: { id: string } }>(
     '/_dispatcher/dead-letters/:id',
-    { preHandler: guard },
+    { onRequest: guard },
     async (request, reply) => {
       const seq = ctx.store.deadLetterSeq(request.params.id);
       if (seq === undefined)
@@ -191,7 +191,7 @@ export function registerDeadLetterRoutes(app: FastifyInstance, ctx: ProxyContext
     },
   );
 
-  app.post('/_dispatcher/dead-letters/redrive', { preHandler: guard }, async (request, reply) => {
+  app.post('/_dispatcher/dead-letters/redrive', { onRequest: guard }, async (request, reply) => {
     const parsed = redriveBody.safeParse(parseJson(request.body));
     if (!parsed.success)
       return reply.code(400).send({ error: 'invalid_body', message: zodMessage(parsed.error) });
@@ -219,7 +219,7 @@ export function registerDeadLetterRoutes(app: FastifyInstance, ctx: ProxyContext
     });
   });
 
-  app.post('/_dispatcher/dead-letters/purge', { preHandler: guard }, async (request, reply) => {
+  app.post('/_dispatcher/dead-letters/purge', { onRequest: guard }, async (request, reply) => {
     const parsed = selection.safeParse(parseJson(request.body));
     if (!parsed.success)
       return reply.code(400).send({ error: 'invalid_body', message: zodMessage(parsed.error) });
