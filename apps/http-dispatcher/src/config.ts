@@ -2,24 +2,40 @@
  * Configuration of the http-dispatcher binary, parsed once at the edge with zod from (lowest to highest)
  * built-in defaults, an optional JSON config file, environment variables and command-line flags. The
  * original HTTP Dispatcher's variables keep their names and defaults. Errors name the setting:
- * `WORKER: must be a positive integer, got "many"`.
+ * `WORKER: must be a whole number from 1 to 9007199254740991, got "many"`.
  */
 import { readFileSync } from 'node:fs';
-import type { DestinationRule, HttpProxyOptions } from '@dispatcher/http-proxy';
-import { ProxyError, parseAllowedDestinations, resolveProxyOptions } from '@dispatcher/http-proxy';
+import type { DestinationRule, HttpProxyOptions, IntRange } from '@dispatcher/http-proxy';
+import {
+  HTTP_PROXY_LIMITS as LIMITS,
+  ProxyError,
+  parseAllowedDestinations,
+  resolveProxyOptions,
+} from '@dispatcher/http-proxy';
 import { z } from 'zod';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-const int = (min: number) =>
-  z
-    .string()
-    .trim()
-    .regex(/^\d+$/, 'must be a whole number')
-    .transform(Number)
-    .refine((n) => Number.isSafeInteger(n) && n >= min, `must be at least ${min}`);
+const inRange = ({ min, max, why }: IntRange) =>
+  `must be a whole number from ${min} to ${max}${why ? ` (${why})` : ''}`;
+
+/** A whole number within the proxy option's range; the error names the range, whatever is wrong. */
+const int = (range: IntRange) =>
+  z.string().transform((value, ctx) => {
+    const text = value.trim();
+    const n = Number(text);
+    if (!/^\d+$/.test(text) || n < range.min || n > range.max) {
+      ctx.addIssue({ code: 'custom', message: `${inRange(range)}, got "${value}"` });
+      return z.NEVER;
+    }
+    return n;
+  });
+
+/** The same for a number in the JSON config file. */
+const fileInt = (range: IntRange) =>
+  z.number().refine((n) => Number.isInteger(n) && n >= range.min && n <= range.max, inRange(range));
 
 const bool = z
   .string()
@@ -31,8 +47,12 @@ const bool = z
 const listen = z.string().transform((value, ctx) => {
   const m = /^(.*):(\d{1,5})$/.exec(value.trim());
   const port = m ? Number(m[2]) : Number.NaN;
-  if (!m || port > 65535) {
+  if (!m) {
     ctx.addIssue({ code: 'custom', message: `expected host:port or :port, got "${value}"` });
+    return z.NEVER;
+  }
+  if (port > LIMITS.port.max) {
+    ctx.addIssue({ code: 'custom', message: `port must be from 0 to ${LIMITS.port.max}, got "${value}"` });
     return z.NEVER;
   }
   const host = m[1] === '' ? undefined : (m[1] as string).replace(/^\[(.*)\]$/, '$1');
@@ -41,13 +61,13 @@ const listen = z.string().transform((value, ctx) => {
 
 const destinationRule = z.object({
   match: z.string().min(1),
-  concurrency: z.number().int().positive().optional(),
+  concurrency: fileInt(LIMITS.perDestinationConcurrency).optional(),
   ratePerSec: z.number().positive().optional(),
-  burst: z.number().int().positive().optional(),
-  timeoutMs: z.number().int().positive().optional(),
-  retryStatuses: z.array(z.number().int().min(100).max(599)).optional(),
-  failureThreshold: z.number().int().positive().optional(),
-  cooldownMs: z.number().int().positive().optional(),
+  burst: fileInt({ min: 1, max: Number.MAX_SAFE_INTEGER }).optional(),
+  timeoutMs: fileInt(LIMITS.defaultTimeoutMs).optional(),
+  retryStatuses: z.array(fileInt({ min: 100, max: 599 })).optional(),
+  failureThreshold: fileInt(LIMITS.failureThreshold).optional(),
+  cooldownMs: fileInt(LIMITS.cooldownMs).optional(),
 });
 
 const configFile = z.object({ destinations: z.array(destinationRule).default([]) }).strict();
@@ -69,7 +89,16 @@ export const SETTINGS = [
     'comma-separated host, host:port, *.domain, CIDR or *; unset = public addresses only',
     '',
   ],
-  ['ADMIN_TOKEN', 'bearer token for /_dispatcher/ admin routes; unset = loopback clients only', ''],
+  [
+    'ADMIN_TOKEN',
+    'bearer token for /_dispatcher/ admin routes; unset = loopback clients only, naming a host of ADMIN_HOSTS',
+    '',
+  ],
+  [
+    'ADMIN_HOSTS',
+    'comma-separated names (name or name:port) the admin routes answer besides localhost, 127.x.x.x and [::1]; other Host headers get 421 without a token, and admin writes from other origins get 403',
+    '',
+  ],
   ['DESTINATION_CONCURRENCY', 'deliveries in flight to one destination', 'ceil(WORKER/2)'],
   ['MAX_BODY_BYTES', 'largest request body accepted (413 above; at most 15728640)', '10485760'],
   ['MAX_BACKLOG', 'pending requests before new ones get 503', '5000000'],
@@ -91,6 +120,16 @@ export const SETTINGS = [
   ['SIGNING_SECRET', 'Standard Webhooks secret (whsec_...); deliveries are signed when set', ''],
   ['SHUTDOWN_TIMEOUT_MS', 'on SIGTERM/SIGINT, wait this long for deliveries in flight', '10000'],
   [
+    'HEADERS_TIMEOUT_MS',
+    'a client must send its request headers within this many ms (408 and close after; slowloris guard)',
+    '10000',
+  ],
+  [
+    'REQUEST_TIMEOUT_MS',
+    'a client must send its whole request, body included, within this many ms (408 and close after)',
+    '60000',
+  ],
+  [
     'CONFIG_FILE',
     'JSON file with per-destination rules: {"destinations":[{"match":"api.example.com","concurrency":4,"ratePerSec":50}]}',
     '',
@@ -104,14 +143,14 @@ const schema = z.object({
   LISTEN: listen.prefault(':80'),
   TRANSACTION_LOG: z.string().min(1, 'must not be empty').default('transaction.log'),
   DEAD_LETTER: z.string().min(1, 'must not be empty').default('deadletter.log'),
-  WORKER: int(1).optional(),
-  RETRYLIMIT: int(0).optional(),
-  RETRY_LIMIT: int(0).optional(),
-  DEFAULT_TIMEOUT: int(1).optional(),
+  WORKER: int(LIMITS.workers).optional(),
+  RETRYLIMIT: int(LIMITS.retryLimit).optional(),
+  RETRY_LIMIT: int(LIMITS.retryLimit).optional(),
+  DEFAULT_TIMEOUT: int(LIMITS.defaultTimeoutMs).optional(),
   EVENT_SOURCING: bool.optional(),
   RETRY_BACKOFF: z.enum(['exponential', 'legacy']).optional(),
-  RETRY_BASE_MS: int(1).optional(),
-  RETRY_MAX_MS: int(1).optional(),
+  RETRY_BASE_MS: int(LIMITS.retryBaseMs).optional(),
+  RETRY_MAX_MS: int(LIMITS.retryMaxMs).optional(),
   ALLOWED_DESTINATIONS: z
     .string()
     .transform((v, ctx) => {
@@ -124,18 +163,29 @@ const schema = z.object({
     })
     .optional(),
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
-  DESTINATION_CONCURRENCY: int(1).optional(),
-  MAX_BODY_BYTES: int(1).optional(),
-  MAX_BACKLOG: int(1).optional(),
-  MIN_FREE_DISK_BYTES: int(0).optional(),
-  MAX_RSS_BYTES: int(1).optional(),
-  IDEMPOTENCY_WINDOW_MS: int(1).optional(),
-  MAX_IDEMPOTENCY_KEYS: int(1).optional(),
-  MAX_DEAD_LETTER_IDS: int(1).optional(),
-  MAX_DELIVERED_IDS: int(1).optional(),
-  MAX_DESTINATIONS: int(1).optional(),
+  ADMIN_HOSTS: z
+    .string()
+    .transform((v) =>
+      v
+        .split(',')
+        .map((h) => h.trim())
+        .filter((h) => h !== ''),
+    )
+    .optional(),
+  DESTINATION_CONCURRENCY: int(LIMITS.perDestinationConcurrency).optional(),
+  MAX_BODY_BYTES: int(LIMITS.maxBodyBytes).optional(),
+  MAX_BACKLOG: int(LIMITS.maxBacklog).optional(),
+  MIN_FREE_DISK_BYTES: int(LIMITS.minFreeDiskBytes).optional(),
+  MAX_RSS_BYTES: int(LIMITS.maxRssBytes).optional(),
+  IDEMPOTENCY_WINDOW_MS: int(LIMITS.idempotencyWindowMs).optional(),
+  MAX_IDEMPOTENCY_KEYS: int(LIMITS.maxIdempotencyKeys).optional(),
+  MAX_DEAD_LETTER_IDS: int(LIMITS.maxDeadLetterIds).optional(),
+  MAX_DELIVERED_IDS: int(LIMITS.maxDeliveredIds).optional(),
+  MAX_DESTINATIONS: int(LIMITS.maxDestinations).optional(),
   SIGNING_SECRET: z.string().min(8, 'is too short').optional(),
-  SHUTDOWN_TIMEOUT_MS: int(0).optional(),
+  SHUTDOWN_TIMEOUT_MS: int(LIMITS.shutdownTimeoutMs).optional(),
+  HEADERS_TIMEOUT_MS: int(LIMITS.headersTimeoutMs).optional(),
+  REQUEST_TIMEOUT_MS: int(LIMITS.requestTimeoutMs).optional(),
   CONFIG_FILE: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
 });
@@ -210,6 +260,7 @@ export function parseConfig(env: NodeJS.ProcessEnv, argv: readonly string[]): Pa
     ...(c.RETRY_MAX_MS === undefined ? {} : { retryMaxMs: c.RETRY_MAX_MS }),
     ...(c.ALLOWED_DESTINATIONS === undefined ? {} : { allowedDestinations: c.ALLOWED_DESTINATIONS }),
     ...(c.ADMIN_TOKEN === undefined ? {} : { adminToken: c.ADMIN_TOKEN }),
+    ...(c.ADMIN_HOSTS === undefined ? {} : { adminHosts: c.ADMIN_HOSTS }),
     ...(c.DESTINATION_CONCURRENCY === undefined
       ? {}
       : { perDestinationConcurrency: c.DESTINATION_CONCURRENCY }),
@@ -224,6 +275,8 @@ export function parseConfig(env: NodeJS.ProcessEnv, argv: readonly string[]): Pa
     ...(c.MAX_DESTINATIONS === undefined ? {} : { maxDestinations: c.MAX_DESTINATIONS }),
     ...(c.SIGNING_SECRET === undefined ? {} : { signingSecret: c.SIGNING_SECRET }),
     ...(c.SHUTDOWN_TIMEOUT_MS === undefined ? {} : { shutdownTimeoutMs: c.SHUTDOWN_TIMEOUT_MS }),
+    ...(c.HEADERS_TIMEOUT_MS === undefined ? {} : { headersTimeoutMs: c.HEADERS_TIMEOUT_MS }),
+    ...(c.REQUEST_TIMEOUT_MS === undefined ? {} : { requestTimeoutMs: c.REQUEST_TIMEOUT_MS }),
   };
   checkProxyOptions(proxy);
   return { help: false, config: { proxy, logLevel: c.LOG_LEVEL } };
@@ -250,7 +303,10 @@ const SETTING_OF_OPTION: Readonly<Record<string, string>> = {
   maxDeliveredIds: 'MAX_DELIVERED_IDS',
   maxDestinations: 'MAX_DESTINATIONS',
   signingSecret: 'SIGNING_SECRET',
+  adminHosts: 'ADMIN_HOSTS',
   shutdownTimeoutMs: 'SHUTDOWN_TIMEOUT_MS',
+  headersTimeoutMs: 'HEADERS_TIMEOUT_MS',
+  requestTimeoutMs: 'REQUEST_TIMEOUT_MS',
   destinations: 'CONFIG_FILE',
 };
 
@@ -260,9 +316,12 @@ function checkProxyOptions(proxy: AppConfig['proxy']): void {
     resolveProxyOptions(proxy);
   } catch (err) {
     if (!(err instanceof ProxyError) || err.code !== 'DSP_PROXY_INVALID_ARGUMENT') throw err;
-    const rename = (text: string) =>
-      text.replace(/\b[a-z][A-Za-z]+\b/g, (word) => SETTING_OF_OPTION[word] ?? word);
-    throw new ConfigError(rename(err.message));
+    // The option that failed leads the message; other options it names are camelCase words (`retryBaseMs`),
+    // while plain words (`port` in "name:port") stay as they are.
+    const option = String(err.details?.option ?? '');
+    const rest = err.message.startsWith(`${option}: `) ? err.message.slice(option.length + 2) : err.message;
+    const renamed = rest.replace(/\b[a-z]+[A-Z][A-Za-z]*\b/g, (word) => SETTING_OF_OPTION[word] ?? word);
+    throw new ConfigError(option ? `${SETTING_OF_OPTION[option] ?? option}: ${renamed}` : renamed);
   }
 }
 

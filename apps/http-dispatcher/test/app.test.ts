@@ -18,6 +18,8 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
+const MAX = Number.MAX_SAFE_INTEGER;
+
 const config = (env: Record<string, string>, argv: string[] = []) => {
   const parsed = parseConfig(env, argv);
   if (parsed.help) throw new Error('help');
@@ -66,7 +68,9 @@ describe('config', () => {
         '6',
       ]),
     ).toMatchObject({ maxIdempotencyKeys: 3, maxDeadLetterIds: 4, maxDeliveredIds: 5, maxDestinations: 6 });
-    expect(() => config({ MAX_DESTINATIONS: '0' })).toThrow(/^MAX_DESTINATIONS: must be at least 1/);
+    expect(() => config({ MAX_DESTINATIONS: '0' })).toThrow(
+      /^MAX_DESTINATIONS: must be a whole number from 1 to /,
+    );
   });
 
   it('lets flags win over env', () => {
@@ -92,9 +96,72 @@ describe('config', () => {
       /^RETRY_MAX_MS: must be >= RETRY_BASE_MS$/,
     );
     expect(() => config({ MAX_BODY_BYTES: String(64 * 1024 * 1024) })).toThrow(
-      /^MAX_BODY_BYTES: must be at most 15728640/,
+      /^MAX_BODY_BYTES: must be a whole number from 1 to 15728640 \(a request is one log record/,
+    );
+    expect(() => config({ HEADERS_TIMEOUT_MS: '5000', REQUEST_TIMEOUT_MS: '1000' })).toThrow(
+      /^REQUEST_TIMEOUT_MS: must be >= HEADERS_TIMEOUT_MS$/,
     );
     expect(() => config({ SIGNING_SECRET: 'whsec_not base64!' })).toThrow(/^SIGNING_SECRET: .*base64/);
+  });
+
+  it('says the real range of every whole-number setting, whatever is wrong with the value', () => {
+    const ranges: Array<[string, number, number]> = [
+      ['WORKER', 1, MAX],
+      ['RETRYLIMIT', 0, MAX],
+      ['RETRY_LIMIT', 0, MAX],
+      ['DEFAULT_TIMEOUT', 1, 2 ** 31 - 1],
+      ['RETRY_BASE_MS', 1, MAX],
+      ['RETRY_MAX_MS', 1, MAX],
+      ['DESTINATION_CONCURRENCY', 1, MAX],
+      ['MAX_BODY_BYTES', 1, 15 * 1024 * 1024],
+      ['MAX_BACKLOG', 1, MAX],
+      ['MIN_FREE_DISK_BYTES', 0, MAX],
+      ['MAX_RSS_BYTES', 1, MAX],
+      ['IDEMPOTENCY_WINDOW_MS', 1, MAX],
+      ['SHUTDOWN_TIMEOUT_MS', 0, 2 ** 31 - 1],
+      ['HEADERS_TIMEOUT_MS', 1, 2 ** 31 - 1],
+      ['REQUEST_TIMEOUT_MS', 1, 2 ** 31 - 1],
+    ];
+    for (const [name, min, max] of ranges) {
+      for (const value of ['1000000000000000000', String(max + 1), '1.5', '-1', 'many', '1e3']) {
+        expect(() => config({ [name]: value }), `${name}=${value}`).toThrow(
+          new RegExp(`^${name}: must be a whole number from ${min} to ${max}\\b.*, got "${value}"$`),
+        );
+      }
+      if (min === 0) expect(() => config({ [name]: '0' })).not.toThrow();
+    }
+    // The issue's example: 10^18 was refused as "must be at least 0".
+    expect(() => config({ MIN_FREE_DISK_BYTES: '1000000000000000000' })).toThrow(
+      'MIN_FREE_DISK_BYTES: must be a whole number from 0 to 9007199254740991, got "1000000000000000000"',
+    );
+    expect(config({ MIN_FREE_DISK_BYTES: String(MAX) }).minFreeDiskBytes).toBe(MAX);
+    expect(() => config({ LISTEN: ':70000' })).toThrow('LISTEN: port must be from 0 to 65535, got ":70000"');
+    const dir = tmp();
+    const file = join(dir, 'rules.json');
+    writeFileSync(
+      file,
+      JSON.stringify({ destinations: [{ match: 'x', cooldownMs: 400_000, timeoutMs: 1.5 }] }),
+    );
+    expect(() => config({ CONFIG_FILE: file })).toThrow(
+      /destinations\.0\.timeoutMs: must be a whole number from 1 to 2147483647 .*\n.*destinations\.0\.cooldownMs: must be a whole number from 1 to 300000/,
+    );
+  });
+
+  it('reads the admin host names from ADMIN_HOSTS and checks them', () => {
+    expect(config({ ADMIN_HOSTS: ' dispatcher.internal, ops.example:8443 ,' }).adminHosts).toEqual([
+      'dispatcher.internal',
+      'ops.example:8443',
+    ]);
+    expect(() => config({ ADMIN_HOSTS: 'ok.example,https://ops.example' })).toThrow(
+      'ADMIN_HOSTS: expected name, name:port, [v6] or [v6]:port, got "https://ops.example"',
+    );
+  });
+
+  it('sets the slow-client timeouts from HEADERS_TIMEOUT_MS and REQUEST_TIMEOUT_MS (or their flags)', () => {
+    expect(config({ HEADERS_TIMEOUT_MS: '2000' }, ['--request-timeout-ms', '30000'])).toMatchObject({
+      headersTimeoutMs: 2000,
+      requestTimeoutMs: 30000,
+    });
   });
 
   it('reads per-destination rules from CONFIG_FILE and validates them', () => {
@@ -135,9 +202,12 @@ describe('the http-dispatcher binary', () => {
     expect(await help.exited).toBe(0);
     expect(help.out()).toContain('Usage: http-dispatcher');
     expect(help.out()).toContain('[RETRYLIMIT]');
+    expect(help.out()).toContain('[ADMIN_HOSTS]');
+    expect(help.out()).toMatch(/--headers-timeout-ms +\[HEADERS_TIMEOUT_MS\] .*\(default 10000\)/);
+    expect(help.out()).toMatch(/--request-timeout-ms +\[REQUEST_TIMEOUT_MS\] .*\(default 60000\)/);
     const bad = launch([], { WORKER: '0' });
     expect(await bad.exited).toBe(2);
-    expect(bad.err()).toContain('WORKER: must be at least 1');
+    expect(bad.err()).toContain('WORKER: must be a whole number from 1 to 9007199254740991, got "0"');
   });
 
   it('accepts, delivers, and shuts down cleanly on SIGTERM', async () => {

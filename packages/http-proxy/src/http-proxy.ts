@@ -8,12 +8,13 @@
  */
 
 import { statfs } from 'node:fs/promises';
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { type Logger, noopLogger, settleWithin } from '@dispatcher/core';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Agent } from 'undici';
-import { adminGuard } from './admin/admin-auth.js';
+import { adminGuard, adminResponseHeaders } from './admin/admin-auth.js';
 import { registerDeadLetterRoutes } from './admin/dead-letter-routes.js';
 import { registerHealthRoutes } from './admin/health-routes.js';
 import { registerMessageRoutes } from './admin/message-routes.js';
@@ -26,6 +27,8 @@ import {
 } from './ingest/destination-policy.js';
 import { hasDestinationHeader } from './ingest/dispatch-headers.js';
 import { createIngestHandler } from './ingest/ingest-handler.js';
+import { replyError, replyErrorOnSocket } from './ingest/json-reply.js';
+import { type RequestRefusal, unsupportedRequest } from './ingest/request-form.js';
 import type { ProxyContext } from './proxy-context.js';
 import { ProxyMetrics } from './proxy-metrics.js';
 import { type HttpProxyOptions, type ResolvedProxyOptions, resolveProxyOptions } from './proxy-options.js';
@@ -37,6 +40,8 @@ type State = 'new' | 'starting' | 'running' | 'closing' | 'closed';
 
 const IDEMPOTENCY_SWEEP_MS = 60_000;
 const DISK_CHECK_MS = 1_000;
+/** Longest interval between node:http's checks for requests past their header or request timeout. */
+const TIMEOUT_CHECK_MS = 1_000;
 
 export class HttpProxy {
   readonly #opts: ResolvedProxyOptions;
@@ -306,6 +311,48 @@ export class HttpProxy {
     };
   }
 
+  /**
+   * node:http under fastify: refuses request forms it cannot store, sends requests with a destination header
+   * down the lean ingest path and the rest to fastify, and closes connections of slow clients.
+   */
+  #createServer(fastifyHandler: RequestListener, ingest: RequestListener): Server {
+    const server = createServer(
+      {
+        headersTimeout: this.#opts.headersTimeoutMs,
+        requestTimeout: this.#opts.requestTimeoutMs,
+        // node:http looks for expired requests every 30 s by default: a slow client would get that
+        // much longer than its timeout.
+        connectionsCheckingInterval: Math.max(
+          1,
+          Math.min(TIMEOUT_CHECK_MS, Math.floor(this.#opts.headersTimeoutMs / 4)),
+        ),
+      },
+      (req, res) => {
+        const refusal = unsupportedRequest(req);
+        if (refusal) {
+          this.metrics.rejected.inc({ reason: refusal.error });
+          replyError(res, refusal.status, refusal.error, refusal.message, { connection: 'close' });
+          req.resume();
+          return;
+        }
+        // Tracked until the body is in, so a shutdown deadline cuts only uploads, never a request that
+        // is already being stored (cutting that one could make its client send it again).
+        this.#receiving.add(req);
+        req.once('end', () => this.#receiving.delete(req));
+        req.once('close', () => this.#receiving.delete(req));
+        if (hasDestinationHeader(req.headers)) ingest(req, res);
+        else fastifyHandler(req, res);
+      },
+    );
+    // Without a listener node:http drops a CONNECT's socket without a word: answer it instead.
+    server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+      const refusal = unsupportedRequest(req) as RequestRefusal;
+      this.metrics.rejected.inc({ reason: refusal.error });
+      replyErrorOnSocket(socket, refusal.status, refusal.error, refusal.message);
+    });
+    return server;
+  }
+
   #buildApp(): FastifyInstance {
     const ctx = this.#context();
     const ingest = createIngestHandler(ctx);
@@ -316,16 +363,7 @@ export class HttpProxy {
       forceCloseConnections: 'idle',
       // Requests that carry a destination header take the lean ingest path, whatever their path (the
       // admin prefix included); fastify serves the rest.
-      serverFactory: (fastifyHandler) =>
-        createServer((req, res) => {
-          // Tracked until the body is in, so a shutdown deadline cuts only uploads, never a request that
-          // is already being stored (cutting that one could make its client send it again).
-          this.#receiving.add(req);
-          req.once('end', () => this.#receiving.delete(req));
-          req.once('close', () => this.#receiving.delete(req));
-          if (hasDestinationHeader(req.headers)) ingest(req, res);
-          else fastifyHandler(req, res);
-        }),
+      serverFactory: (fastifyHandler) => this.#createServer(fastifyHandler, ingest),
     });
     // Bodies are forwarded byte-exact, whatever their type: never parse them.
     app.removeAllContentTypeParsers();
@@ -356,7 +394,8 @@ export class HttpProxy {
       this.#log.error({ err }, 'request failed');
       return reply.code(500).send({ error: 'internal_error', message: 'the request was not stored' });
     });
-    const guard = adminGuard(this.#opts.adminToken);
+    app.addHook('onRequest', adminResponseHeaders);
+    const guard = adminGuard(this.#opts.adminToken, this.#opts.adminHosts);
     registerHealthRoutes(app, ctx, guard);
     registerMessageRoutes(app, ctx, guard);
     registerDeadLetterRoutes(app, ctx, guard);

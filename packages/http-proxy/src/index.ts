@@ -7,7 +7,9 @@ export { classifyAddress, parseAllowedDestinations } from './ingest/destination-
 export { proxyMessageId, seqOfMessageId } from './proxy-message-id.js';
 export {
   HTTP_PROXY_DEFAULTS,
+  HTTP_PROXY_LIMITS,
   type HttpProxyOptions,
+  type IntRange,
   MAX_BODY_BYTES_LIMIT,
   resolveProxyOptions,
 } from './proxy-options.js';

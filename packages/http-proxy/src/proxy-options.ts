@@ -3,8 +3,10 @@ import {
   type FsyncPolicy,
   type Logger,
   legacyDispatcherBackoff,
+  MAX_TIMEOUT_MS,
   type RetryPolicy,
 } from '@dispatcher/core';
+import { parseHostName } from './admin/admin-hosts.js';
 import type { DestinationRule } from './delivery/delivery-options.js';
 import { signWebhook } from './delivery/webhook-signature.js';
 import { ProxyError } from './errors.js';
@@ -47,8 +49,19 @@ export interface HttpProxyOptions {
    * address; loopback, private and link-local addresses are refused.
    */
   allowedDestinations?: readonly string[];
-  /** Bearer token for the admin API; without one the admin API answers loopback clients only. */
+  /**
+   * Bearer token for the admin API; without one the admin API answers loopback clients only, and only
+   * requests whose `Host` names it (see `adminHosts`).
+   */
   adminToken?: string;
+  /**
+   * Host names the admin API is served under besides the loopback ones (`localhost`, `127.x.x.x`, `[::1]`):
+   * `name` (any port) or `name:port`. Without a token, an admin request whose `Host` names none of them gets
+   * 421, so a web page cannot reach the API through DNS rebinding; with or without one, a state-changing
+   * admin request whose `Origin` names none of them gets 403. The ingest path takes any `Host`.
+   * @defaultValue []
+   */
+  adminHosts?: readonly string[];
   /** Largest request body accepted (413 above). @defaultValue 10 MiB */
   maxBodyBytes?: number;
   /** New requests get 503 once this many are waiting. @defaultValue 5,000,000 */
@@ -97,6 +110,18 @@ export interface HttpProxyOptions {
   failureThreshold?: number;
   /** First pause of an open circuit. @defaultValue 5000 */
   cooldownMs?: number;
+  /**
+   * Time a client has to send a request's headers, in ms, counted from the start of the request (for a
+   * connection's first request, from the connection); then it gets 408 and its connection is closed, so
+   * clients that send slowly or not at all (slowloris) cannot hold connections. At most `requestTimeoutMs`.
+   * Checked at least once a second. @defaultValue 10000
+   */
+  headersTimeoutMs?: number;
+  /**
+   * Time a client has to send a whole request, headers and body, in ms; then 408 and the connection is
+   * closed. The time to answer it (storing the request) is not counted. @defaultValue 60000
+   */
+  requestTimeoutMs?: number;
   /** Graceful shutdown waits this long for attempts in flight. @defaultValue 10000 */
   shutdownTimeoutMs?: number;
   /** Durability of acceptance. @defaultValue `{ mode: 'batch', maxDelayMs: 2 }` */
@@ -124,26 +149,83 @@ export const HTTP_PROXY_DEFAULTS = {
   cooldownMs: 5_000,
   maxCooldownMs: 300_000,
   shutdownTimeoutMs: 10_000,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 60_000,
   hotCacheBytes: 32 * 1024 * 1024,
 } as const;
+
+/** An inclusive range of whole numbers, and why its upper end is where it is when that is not obvious. */
+export interface IntRange {
+  readonly min: number;
+  readonly max: number;
+  readonly why?: string;
+}
+
+const ANY = Number.MAX_SAFE_INTEGER;
+const timer = (min: number): IntRange => ({
+  min,
+  max: MAX_TIMEOUT_MS,
+  why: 'the longest timer Node.js keeps, about 24.8 days',
+});
+
+/**
+ * The values `resolveProxyOptions` accepts for each whole-number option, both ends included. Numbers above
+ * 2^53 - 1 (`Number.MAX_SAFE_INTEGER`) are never exact, so no option goes beyond that. A binary checks its
+ * settings against the same table, so it names the same range.
+ */
+export const HTTP_PROXY_LIMITS = {
+  port: { min: 0, max: 65_535 },
+  workers: { min: 1, max: ANY },
+  perDestinationConcurrency: { min: 1, max: ANY },
+  defaultTimeoutMs: timer(1),
+  retryLimit: { min: 0, max: ANY },
+  retryBaseMs: { min: 1, max: ANY },
+  retryMaxMs: { min: 1, max: ANY },
+  maxBodyBytes: {
+    min: 1,
+    max: MAX_BODY_BYTES_LIMIT,
+    why: "a request is one log record; the log's limit is 16 MiB with room for headers",
+  },
+  maxBacklog: { min: 1, max: ANY },
+  minFreeDiskBytes: { min: 0, max: ANY },
+  maxRssBytes: { min: 1, max: ANY },
+  idempotencyWindowMs: { min: 1, max: ANY },
+  failureThreshold: { min: 1, max: ANY },
+  cooldownMs: { min: 1, max: HTTP_PROXY_DEFAULTS.maxCooldownMs, why: 'the longest pause of an open circuit' },
+  shutdownTimeoutMs: timer(0),
+  headersTimeoutMs: timer(1),
+  requestTimeoutMs: timer(1),
+  hotCacheBytes: { min: 0, max: ANY },
+  maxIdempotencyKeys: { min: 1, max: ANY },
+  maxDeadLetterIds: { min: 1, max: ANY },
+  maxDeliveredIds: { min: 1, max: ANY },
+  maxDestinations: { min: 1, max: ANY },
+} as const satisfies Record<string, IntRange>;
 
 function check(ok: boolean, option: string, message: string): void {
   if (!ok)
     throw new ProxyError('DSP_PROXY_INVALID_ARGUMENT', `${option}: ${message}`, { details: { option } });
 }
 
-function positiveInt(value: number, option: string, allowZero = false): number {
+/** `value` when it is a whole number within the option's range; the error names the range. */
+function int(value: number, option: keyof typeof HTTP_PROXY_LIMITS): number {
+  const range: IntRange = HTTP_PROXY_LIMITS[option];
   check(
-    Number.isSafeInteger(value) && (allowZero ? value >= 0 : value > 0),
+    Number.isInteger(value) && value >= range.min && value <= range.max,
     option,
-    `must be a ${allowZero ? 'non-negative' : 'positive'} integer, got ${value}`,
+    `must be an integer from ${range.min} to ${range.max}${range.why ? ` (${range.why})` : ''}, got ${value}`,
   );
   return value;
 }
 
-function atMost(value: number, max: number, option: string, why: string): number {
-  check(value <= max, option, `must be at most ${max} (${why}), got ${value}`);
-  return value;
+function adminHosts(hosts: readonly string[]): readonly string[] {
+  for (const host of hosts)
+    check(
+      typeof host === 'string' && parseHostName(host) !== undefined,
+      'adminHosts',
+      `expected name, name:port, [v6] or [v6]:port, got ${JSON.stringify(host)}`,
+    );
+  return hosts;
 }
 
 /** A malformed secret fails start-up, not every delivery. */
@@ -166,10 +248,13 @@ export type ResolvedProxyOptions = ReturnType<typeof resolveProxyOptions>;
 export function resolveProxyOptions(o: HttpProxyOptions) {
   const d = HTTP_PROXY_DEFAULTS;
   check(typeof o.dataDir === 'string' && o.dataDir.length > 0, 'dataDir', 'must be a non-empty path');
-  const workers = positiveInt(o.workers ?? d.workers, 'workers');
-  const retryBaseMs = positiveInt(o.retryBaseMs ?? d.retryBaseMs, 'retryBaseMs');
-  const retryMaxMs = positiveInt(o.retryMaxMs ?? d.retryMaxMs, 'retryMaxMs');
+  const workers = int(o.workers ?? d.workers, 'workers');
+  const retryBaseMs = int(o.retryBaseMs ?? d.retryBaseMs, 'retryBaseMs');
+  const retryMaxMs = int(o.retryMaxMs ?? d.retryMaxMs, 'retryMaxMs');
   check(retryMaxMs >= retryBaseMs, 'retryMaxMs', 'must be >= retryBaseMs');
+  const headersTimeoutMs = int(o.headersTimeoutMs ?? d.headersTimeoutMs, 'headersTimeoutMs');
+  const requestTimeoutMs = int(o.requestTimeoutMs ?? d.requestTimeoutMs, 'requestTimeoutMs');
+  check(requestTimeoutMs >= headersTimeoutMs, 'requestTimeoutMs', 'must be >= headersTimeoutMs');
   const backoff = o.retryBackoff ?? d.retryBackoff;
   check(
     backoff === 'exponential' || backoff === 'legacy',
@@ -185,41 +270,39 @@ export function resolveProxyOptions(o: HttpProxyOptions) {
     deadLetterDir: o.deadLetterDir,
     eventSourcing: o.eventSourcing ?? false,
     host: o.host,
-    port: positiveInt(o.port ?? d.port, 'port', true),
+    port: int(o.port ?? d.port, 'port'),
     allowedDestinations: o.allowedDestinations,
     adminToken: o.adminToken,
-    maxBodyBytes: atMost(
-      positiveInt(o.maxBodyBytes ?? d.maxBodyBytes, 'maxBodyBytes'),
-      MAX_BODY_BYTES_LIMIT,
-      'maxBodyBytes',
-      "a request is one log record; the log's limit is 16 MiB with room for headers",
-    ),
-    maxBacklog: positiveInt(o.maxBacklog ?? d.maxBacklog, 'maxBacklog'),
-    minFreeDiskBytes: positiveInt(o.minFreeDiskBytes ?? d.minFreeDiskBytes, 'minFreeDiskBytes', true),
-    maxRssBytes: o.maxRssBytes === undefined ? undefined : positiveInt(o.maxRssBytes, 'maxRssBytes'),
-    idempotencyWindowMs: positiveInt(o.idempotencyWindowMs ?? d.idempotencyWindowMs, 'idempotencyWindowMs'),
-    maxIdempotencyKeys: positiveInt(o.maxIdempotencyKeys ?? d.maxIdempotencyKeys, 'maxIdempotencyKeys'),
-    maxDeadLetterIds: positiveInt(o.maxDeadLetterIds ?? d.maxDeadLetterIds, 'maxDeadLetterIds'),
-    maxDeliveredIds: positiveInt(o.maxDeliveredIds ?? d.maxDeliveredIds, 'maxDeliveredIds'),
-    shutdownTimeoutMs: positiveInt(o.shutdownTimeoutMs ?? d.shutdownTimeoutMs, 'shutdownTimeoutMs', true),
+    adminHosts: adminHosts(o.adminHosts ?? []),
+    maxBodyBytes: int(o.maxBodyBytes ?? d.maxBodyBytes, 'maxBodyBytes'),
+    maxBacklog: int(o.maxBacklog ?? d.maxBacklog, 'maxBacklog'),
+    minFreeDiskBytes: int(o.minFreeDiskBytes ?? d.minFreeDiskBytes, 'minFreeDiskBytes'),
+    maxRssBytes: o.maxRssBytes === undefined ? undefined : int(o.maxRssBytes, 'maxRssBytes'),
+    idempotencyWindowMs: int(o.idempotencyWindowMs ?? d.idempotencyWindowMs, 'idempotencyWindowMs'),
+    maxIdempotencyKeys: int(o.maxIdempotencyKeys ?? d.maxIdempotencyKeys, 'maxIdempotencyKeys'),
+    maxDeadLetterIds: int(o.maxDeadLetterIds ?? d.maxDeadLetterIds, 'maxDeadLetterIds'),
+    maxDeliveredIds: int(o.maxDeliveredIds ?? d.maxDeliveredIds, 'maxDeliveredIds'),
+    shutdownTimeoutMs: int(o.shutdownTimeoutMs ?? d.shutdownTimeoutMs, 'shutdownTimeoutMs'),
+    headersTimeoutMs,
+    requestTimeoutMs,
     fsync: o.fsync,
     logger: o.logger,
     delivery: {
       workers,
-      perDestinationConcurrency: positiveInt(
+      perDestinationConcurrency: int(
         o.perDestinationConcurrency ?? Math.max(1, Math.ceil(workers / 2)),
         'perDestinationConcurrency',
       ),
-      defaultTimeoutMs: positiveInt(o.defaultTimeoutMs ?? d.defaultTimeoutMs, 'defaultTimeoutMs'),
-      retryLimit: positiveInt(o.retryLimit ?? d.retryLimit, 'retryLimit', true),
+      defaultTimeoutMs: int(o.defaultTimeoutMs ?? d.defaultTimeoutMs, 'defaultTimeoutMs'),
+      retryLimit: int(o.retryLimit ?? d.retryLimit, 'retryLimit'),
       retryPolicy,
       ...(o.signingSecret === undefined ? {} : { signingSecret: signingSecret(o.signingSecret) }),
       destinations: o.destinations ?? [],
-      failureThreshold: positiveInt(o.failureThreshold ?? d.failureThreshold, 'failureThreshold'),
-      cooldownMs: positiveInt(o.cooldownMs ?? d.cooldownMs, 'cooldownMs'),
+      failureThreshold: int(o.failureThreshold ?? d.failureThreshold, 'failureThreshold'),
+      cooldownMs: int(o.cooldownMs ?? d.cooldownMs, 'cooldownMs'),
       maxCooldownMs: d.maxCooldownMs,
-      hotCacheBytes: positiveInt(o.hotCacheBytes ?? d.hotCacheBytes, 'hotCacheBytes', true),
-      maxDestinations: positiveInt(o.maxDestinations ?? d.maxDestinations, 'maxDestinations'),
+      hotCacheBytes: int(o.hotCacheBytes ?? d.hotCacheBytes, 'hotCacheBytes'),
+      maxDestinations: int(o.maxDestinations ?? d.maxDestinations, 'maxDestinations'),
     },
   };
 }

@@ -163,7 +163,7 @@ function redriveCopy(l: DeadLetter, edit: Edit, now: number): StoredRequest {
 /** Inspect, redrive (optionally edited) and purge dead-lettered requests. */
 export function registerDeadLetterRoutes(app: FastifyInstance, ctx: ProxyContext, guard: AdminGuard): void {
   const exclusive = serialized();
-  app.get('/_dispatcher/dead-letters', { preHandler: guard }, async (request, reply) => {
+  app.get('/_dispatcher/dead-letters', { onRequest: guard }, async (request, reply) => {
     const q = listQuery.safeParse(request.query);
     if (!q.success) return reply.code(400).send({ error: 'invalid_query', message: zodMessage(q.error) });
     const items = [];
@@ -184,7 +184,7 @@ export function registerDeadLetterRoutes(app: FastifyInstance, ctx: ProxyContext
 
   app.get<{ Params: { id: string } }>(
     '/_dispatcher/dead-letters/:id',
-    { preHandler: guard },
+    { onRequest: guard },
     async (request, reply) => {
       const seq = await ctx.store.findDeadLetter(request.params.id);
       if (seq === undefined)
@@ -198,7 +198,7 @@ export function registerDeadLetterRoutes(app: FastifyInstance, ctx: ProxyContext
     },
   );
 
-  app.post('/_dispatcher/dead-letters/redrive', { preHandler: guard }, async (request, reply) => {
+  app.post('/_dispatcher/dead-letters/redrive', { onRequest: guard }, async (request, reply) => {
     const parsed = redriveBody.safeParse(parseJson(request.body));
     if (!parsed.success)
       return reply.code(400).send({ error: 'invalid_body', message: zodMessage(parsed.error) });
@@ -226,7 +226,7 @@ export function registerDeadLetterRoutes(app: FastifyInstance, ctx: ProxyContext
     });
   });
 
-  app.post('/_dispatcher/dead-letters/purge', { preHandler: guard }, async (request, reply) => {
+  app.post('/_dispatcher/dead-letters/purge', { onRequest: guard }, async (request, reply) => {
     const parsed = selection.safeParse(parseJson(request.body));
     if (!parsed.success)
       return reply.code(400).send({ error: 'invalid_body', message: zodMessage(parsed.error) });

@@ -16,7 +16,7 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: ProxyContext, gu
     if (reason) return reply.code(503).send({ ready: false, reason });
     return { ready: true };
   });
-  app.get('/_dispatcher/metrics', { preHandler: guard }, async (_req, reply) => {
+  app.get('/_dispatcher/metrics', { onRequest: guard }, async (_req, reply) => {
     ctx.metrics.backlog.set(ctx.engine.backlog);
     ctx.metrics.deadLetterSize.set(ctx.store.deadLetterCount);
     return reply

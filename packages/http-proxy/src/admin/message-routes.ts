@@ -38,7 +38,7 @@ function describe(ctx: ProxyContext, seq: number, req: StoredRequest) {
 export function registerMessageRoutes(app: FastifyInstance, ctx: ProxyContext, guard: AdminGuard): void {
   app.get<{ Params: { id: string } }>(
     '/_dispatcher/messages/:id',
-    { preHandler: guard },
+    { onRequest: guard },
     async (request, reply) => {
       const { id } = request.params;
       const seq = ctx.store.seqOf(id);
@@ -76,7 +76,7 @@ export function registerMessageRoutes(app: FastifyInstance, ctx: ProxyContext, g
     },
   );
 
-  app.get('/_dispatcher/messages', { preHandler: guard }, async (request, reply) => {
+  app.get('/_dispatcher/messages', { onRequest: guard }, async (request, reply) => {
     const q = listQuery.safeParse(request.query);
     if (!q.success) return reply.code(400).send({ error: 'invalid_query', message: zodMessage(q.error) });
     const wanted = q.data.status;

@@ -16,24 +16,9 @@ import {
   parseDispatchHeaders,
 } from './dispatch-headers.js';
 import { forwardHeaders } from './forward-headers.js';
+import { replyError, replyJson } from './json-reply.js';
 
-const JSON_TYPE = 'application/json; charset=utf-8';
 const POLICY_CACHE_LIMIT = 10_000;
-
-function send(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(body), ...headers });
-  res.end(body);
-}
-
-function fail(
-  res: ServerResponse,
-  status: number,
-  error: string,
-  message: string,
-  headers?: Record<string, string>,
-): void {
-  send(res, status, JSON.stringify({ error, message }), headers);
-}
 
 /** Policy checks depend only on scheme, host and port: remember them per origin. */
 function cachedPolicy(policy: DestinationPolicy): (url: URL) => PolicyCheck {
@@ -59,7 +44,7 @@ export function createIngestHandler(ctx: ProxyContext): (req: IncomingMessage, r
 
   return (req, res) => {
     if (ctx.closing) {
-      fail(res, 503, 'closing', 'the dispatcher is shutting down', {
+      replyError(res, 503, 'closing', 'the dispatcher is shutting down', {
         'retry-after': '5',
         connection: 'close',
       });
@@ -70,7 +55,7 @@ export function createIngestHandler(ctx: ProxyContext): (req: IncomingMessage, r
     const parsed = parseDispatchHeaders(req.headers, DEFAULT_DISPATCH_HEADER_LIMITS, now);
     if (!parsed.ok) {
       rejected(parsed.error);
-      fail(res, 400, parsed.error, parsed.message);
+      replyError(res, 400, parsed.error, parsed.message);
       req.resume();
       return;
     }
@@ -80,7 +65,7 @@ export function createIngestHandler(ctx: ProxyContext): (req: IncomingMessage, r
       const check = checkUrl(url);
       if (!check.ok) {
         rejected('destination_not_allowed');
-        fail(res, 403, 'destination_not_allowed', check.reason);
+        replyError(res, 403, 'destination_not_allowed', check.reason);
         req.resume();
         return;
       }
@@ -89,21 +74,23 @@ export function createIngestHandler(ctx: ProxyContext): (req: IncomingMessage, r
     const unavailable = ctx.storageUnavailable();
     if (unavailable) {
       rejected('storage_unavailable');
-      fail(res, 503, 'storage_unavailable', unavailable, { 'retry-after': STORAGE_RETRY_AFTER_S });
+      replyError(res, 503, 'storage_unavailable', unavailable, { 'retry-after': STORAGE_RETRY_AFTER_S });
       req.resume();
       return;
     }
     const overloaded = ctx.overloaded();
     if (overloaded) {
       rejected('overloaded');
-      fail(res, 503, 'overloaded', overloaded, { 'retry-after': '5' });
+      replyError(res, 503, 'overloaded', overloaded, { 'retry-after': '5' });
       req.resume();
       return;
     }
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > maxBody) {
       rejected('too_large');
-      fail(res, 413, 'payload_too_large', `request body exceeds ${maxBody} bytes`, { connection: 'close' });
+      replyError(res, 413, 'payload_too_large', `request body exceeds ${maxBody} bytes`, {
+        connection: 'close',
+      });
       req.destroy();
       return;
     }
@@ -116,7 +103,7 @@ export function createIngestHandler(ctx: ProxyContext): (req: IncomingMessage, r
         if (!tooLarge) {
           tooLarge = true;
           rejected('too_large');
-          fail(res, 413, 'payload_too_large', `request body exceeds ${maxBody} bytes`, {
+          replyError(res, 413, 'payload_too_large', `request body exceeds ${maxBody} bytes`, {
             connection: 'close',
           });
           req.destroy();
@@ -133,13 +120,20 @@ export function createIngestHandler(ctx: ProxyContext): (req: IncomingMessage, r
       const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
       accept(req, res, o, body, now).catch((err: unknown) => {
         const closed = (err as { code?: string }).code === 'DSP_CORE_CLOSED';
-        if (closed) fail(res, 503, 'closing', 'the dispatcher is shutting down', { 'retry-after': '5' });
+        if (closed)
+          replyError(res, 503, 'closing', 'the dispatcher is shutting down', { 'retry-after': '5' });
         else if (isStorageFailure(err)) {
           rejected('storage_unavailable');
-          fail(res, 503, 'storage_unavailable', `the request was not stored: ${(err as Error).message}`, {
-            'retry-after': STORAGE_RETRY_AFTER_S,
-          });
-        } else fail(res, 500, 'internal_error', 'the request was not stored');
+          replyError(
+            res,
+            503,
+            'storage_unavailable',
+            `the request was not stored: ${(err as Error).message}`,
+            {
+              'retry-after': STORAGE_RETRY_AFTER_S,
+            },
+          );
+        } else replyError(res, 500, 'internal_error', 'the request was not stored');
       });
     });
   };
@@ -155,7 +149,7 @@ export function createIngestHandler(ctx: ProxyContext): (req: IncomingMessage, r
     if (key !== undefined) {
       const known = ctx.store.idempotentId(key, now) ?? (await pendingKeys.get(key)?.catch(() => undefined));
       if (known) {
-        send(res, 202, `{"id":"${known}"}`, {
+        replyJson(res, 202, `{"id":"${known}"}`, {
           'x-dispatcher-message-id': known,
           'x-dispatcher-idempotent-replay': 'true',
         });
@@ -191,6 +185,6 @@ export function createIngestHandler(ctx: ProxyContext): (req: IncomingMessage, r
     }
     const id = await accepting;
     // Ids are hex and dashes: the body needs no serializer on the hottest path.
-    send(res, 202, `{"id":"${id}"}`, { 'x-dispatcher-message-id': id });
+    replyJson(res, 202, `{"id":"${id}"}`, { 'x-dispatcher-message-id': id });
   }
 }
