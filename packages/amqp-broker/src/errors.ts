@@ -22,6 +22,10 @@ export const BrokerErrorCodes = {
    * Every decoder failure on malformed bytes is one of these.
    */
   DSP_BROKER_CONNECTION_EXCEPTION: 'DSP_BROKER_CONNECTION_EXCEPTION',
+  /** A record of the message store cannot be decoded (reported at recovery and skipped, never guessed). */
+  DSP_BROKER_STORE_CORRUPT: 'DSP_BROKER_STORE_CORRUPT',
+  /** The definitions file in the persist directory is not valid (start-up stops rather than lose entities). */
+  DSP_BROKER_STORE_FORMAT: 'DSP_BROKER_STORE_FORMAT',
 } as const;
 
 export type BrokerErrorCode = (typeof BrokerErrorCodes)[keyof typeof BrokerErrorCodes];

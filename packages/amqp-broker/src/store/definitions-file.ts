@@ -1,0 +1,235 @@
+/**
+ * Durable definitions (exchanges, queues, bindings of every vhost) in one JSON file in the persist
+ * directory, replaced atomically (temporary file, fsync, rename, directory fsync) whenever they change.
+ * Changes are coalesced: while a write runs, later changes wait and go out together in the next one, so
+ * a burst of declarations costs a few writes. Definitions change rarely and are small; a readable file
+ * also lets an operator see what the broker will restore.
+ *
+ * Arguments are kept as the AMQP field-table bytes (base64), so every value type survives exactly.
+ */
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { type Logger, noopLogger } from '@dispatcher/core';
+import { ByteReader } from '../codec/byte-reader.js';
+import { ByteWriter } from '../codec/byte-writer.js';
+import { type FieldTable, readFieldTable, writeFieldTable } from '../codec/field-table.js';
+import { BrokerError } from '../errors.js';
+
+export interface ExchangeDefinition {
+  name: string;
+  type: string;
+  autoDelete: boolean;
+  internal: boolean;
+  arguments: FieldTable;
+}
+
+export interface QueueDefinition {
+  name: string;
+  autoDelete: boolean;
+  arguments: FieldTable;
+}
+
+export interface BindingDefinition {
+  source: string;
+  destination: string;
+  destinationType: 'queue' | 'exchange';
+  routingKey: string;
+  arguments: FieldTable;
+}
+
+/** The durable definitions of one vhost. */
+export interface VhostDefinitions {
+  exchanges: ExchangeDefinition[];
+  queues: QueueDefinition[];
+  bindings: BindingDefinition[];
+}
+
+const FILE = 'definitions.json';
+const VERSION = 1;
+const RETRY_MS = 1000;
+
+function encodeTable(table: FieldTable): string {
+  if (table.size === 0) return '';
+  const w = new ByteWriter(64);
+  writeFieldTable(w, table);
+  return w.toBuffer().toString('base64');
+}
+
+function decodeTable(text: unknown, where: string): FieldTable {
+  if (text === '' || text === undefined) return new Map();
+  if (typeof text !== 'string') throw format(`${where}: arguments must be a base64 string`);
+  try {
+    return readFieldTable(new ByteReader().reset(Buffer.from(text, 'base64')));
+  } catch (err) {
+    throw format(`${where}: arguments cannot be decoded (${String(err)})`);
+  }
+}
+
+function format(message: string): BrokerError {
+  return new BrokerError('DSP_BROKER_STORE_FORMAT', `definitions file: ${message}`);
+}
+
+function str(v: unknown, where: string): string {
+  if (typeof v !== 'string') throw format(`${where} must be a string`);
+  return v;
+}
+
+function bool(v: unknown, where: string): boolean {
+  if (typeof v !== 'boolean') throw format(`${where} must be true or false`);
+  return v;
+}
+
+function list(v: unknown, where: string): Record<string, unknown>[] {
+  if (!Array.isArray(v)) throw format(`${where} must be a list`);
+  return v as Record<string, unknown>[];
+}
+
+function parseVhost(raw: Record<string, unknown>, vhost: string): VhostDefinitions {
+  const at = `vhost '${vhost}'`;
+  return {
+    exchanges: list(raw.exchanges, `${at} exchanges`).map((e, i) => ({
+      name: str(e.name, `${at} exchange ${i} name`),
+      type: str(e.type, `${at} exchange ${i} type`),
+      autoDelete: bool(e.autoDelete, `${at} exchange ${i} autoDelete`),
+      internal: bool(e.internal, `${at} exchange ${i} internal`),
+      arguments: decodeTable(e.arguments, `${at} exchange ${i}`),
+    })),
+    queues: list(raw.queues, `${at} queues`).map((q, i) => ({
+      name: str(q.name, `${at} queue ${i} name`),
+      autoDelete: bool(q.autoDelete, `${at} queue ${i} autoDelete`),
+      arguments: decodeTable(q.arguments, `${at} queue ${i}`),
+    })),
+    bindings: list(raw.bindings, `${at} bindings`).map((b, i) => {
+      const destinationType = str(b.destinationType, `${at} binding ${i} destinationType`);
+      if (destinationType !== 'queue' && destinationType !== 'exchange')
+        throw format(`${at} binding ${i} destinationType must be queue or exchange`);
+      return {
+        source: str(b.source, `${at} binding ${i} source`),
+        destination: str(b.destination, `${at} binding ${i} destination`),
+        destinationType,
+        routingKey: str(b.routingKey, `${at} binding ${i} routingKey`),
+        arguments: decodeTable(b.arguments, `${at} binding ${i}`),
+      };
+    }),
+  };
+}
+
+export class DefinitionsFile {
+  readonly path: string;
+  readonly #dir: string;
+  readonly #snapshot: () => Map<string, VhostDefinitions>;
+  readonly #log: Logger;
+  #dirty = false;
+  #writing: Promise<void> | undefined;
+  #waiters: Array<() => void> = [];
+  #retry: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  /** @param snapshot Reads the current durable definitions of every vhost (called for each write). */
+  constructor(dir: string, snapshot: () => Map<string, VhostDefinitions>, logger: Logger = noopLogger) {
+    this.#dir = dir;
+    this.path = join(dir, FILE);
+    this.#snapshot = snapshot;
+    this.#log = logger.child({ component: 'definitions' });
+  }
+
+  /** The stored definitions by vhost (empty when there is no file yet). */
+  async load(): Promise<Map<string, VhostDefinitions>> {
+    let text: string;
+    try {
+      text = await fsp.readFile(this.path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
+      throw err;
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch (err) {
+      throw format(`${this.path} is not JSON (${String(err)})`);
+    }
+    const doc = raw as { version?: unknown; vhosts?: unknown };
+    if (doc.version !== VERSION) throw format(`${this.path} has version ${String(doc.version)}, expected 1`);
+    if (typeof doc.vhosts !== 'object' || doc.vhosts === null) throw format('vhosts must be an object');
+    const out = new Map<string, VhostDefinitions>();
+    for (const [name, v] of Object.entries(doc.vhosts as Record<string, unknown>)) {
+      out.set(name, parseVhost(v as Record<string, unknown>, name));
+    }
+    return out;
+  }
+
+  /** The definitions changed: write them (soon, coalesced with other changes). */
+  changed(): void {
+    if (this.#closed) return;
+    this.#dirty = true;
+    if (this.#writing === undefined && this.#retry === undefined) this.#writing = this.#writeLoop();
+  }
+
+  /** Resolves once every change made so far is on disk. */
+  flushed(): Promise<void> {
+    if (!this.#dirty && this.#writing === undefined) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  /** Writes what is pending, then stops writing. */
+  async close(): Promise<void> {
+    clearTimeout(this.#retry);
+    this.#retry = undefined;
+    if (this.#dirty && this.#writing === undefined) this.#writing = this.#writeLoop();
+    await this.#writing;
+    this.#closed = true;
+  }
+
+  async #writeLoop(): Promise<void> {
+    try {
+      while (this.#dirty) {
+        this.#dirty = false;
+        const text = this.#serialize();
+        await this.#replace(text);
+      }
+      for (const resolve of this.#waiters.splice(0)) resolve();
+    } catch (err) {
+      this.#dirty = true;
+      this.#log.error({ err }, 'definitions not written; retrying');
+      if (!this.#closed) {
+        this.#retry = setTimeout(() => {
+          this.#retry = undefined;
+          if (this.#writing === undefined) this.#writing = this.#writeLoop();
+        }, RETRY_MS);
+        this.#retry.unref();
+      }
+    } finally {
+      this.#writing = undefined;
+    }
+  }
+
+  #serialize(): string {
+    const vhosts: Record<string, unknown> = {};
+    for (const [name, d] of this.#snapshot()) {
+      vhosts[name] = {
+        exchanges: d.exchanges.map((e) => ({ ...e, arguments: encodeTable(e.arguments) })),
+        queues: d.queues.map((q) => ({ ...q, arguments: encodeTable(q.arguments) })),
+        bindings: d.bindings.map((b) => ({ ...b, arguments: encodeTable(b.arguments) })),
+      };
+    }
+    return `${JSON.stringify({ version: VERSION, vhosts }, null, 1)}\n`;
+  }
+
+  async #replace(text: string): Promise<void> {
+    const tmp = `${this.path}.tmp`;
+    const fh = await fsp.open(tmp, 'w');
+    try {
+      await fh.writeFile(text, 'utf8');
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fsp.rename(tmp, this.path);
+    const dh = await fsp.open(this.#dir, 'r');
+    try {
+      await dh.sync();
+    } finally {
+      await dh.close();
+    }
+  }
+}

@@ -1,0 +1,222 @@
+/**
+ * The broker's message store: persistent messages routed to durable queues, on core's `DurableLog`
+ * (group commit, crash recovery, disk-full handling). A message is stored once whatever the number of
+ * queues it reached; each queue releases it when done (ack, drop, expiry, dead-lettering, purge, delete),
+ * and the record leaves the log when the last one has. A queue that is done while others still hold the
+ * message writes a REMOVED mark; a first delivery writes a DELIVERED mark (so the message comes back
+ * `redelivered` after a restart). See `message-record.ts` for the formats.
+ *
+ *   persist() ──▶ pending ──write+fdatasync──▶ durable ──release() by every holder──▶ acked (gone)
+ *                   │ disk full / I/O error
+ *                   └──▶ failed (publisher gets basic.nack; the message stays in memory only)
+ */
+import { DurableLog, type FsyncPolicy, type Logger, noopLogger, type RecoveryReport } from '@dispatcher/core';
+import {
+  decodeQueueMark,
+  decodeStoredMessage,
+  encodeQueueMark,
+  encodeStoredMessage,
+  type StoredMessage,
+  StoreRecord,
+} from './message-record.js';
+
+export interface MessageStoreOptions {
+  /** Directory of the message log. */
+  dir: string;
+  /** When a message counts as durable. @defaultValue batch, 2 ms */
+  fsync?: FsyncPolicy;
+  /** Segment size of the log, in bytes. @defaultValue 64 MiB */
+  segmentMaxBytes?: number;
+  logger?: Logger;
+}
+
+type RefState = 'pending' | 'durable' | 'failed';
+
+/** A stored message, shared by the queues holding it (`Message.stored`). */
+export class StoredRef {
+  state: RefState = 'pending';
+  /** Resolves once the record is durable; rejects when it could not be written. */
+  readonly durable: Promise<void>;
+  /** REMOVED and DELIVERED marks about this message, acked with it. */
+  marks: number[] | undefined;
+  /** Queues that wrote a DELIVERED mark (or recovered with one). */
+  delivered: string[] | undefined;
+
+  constructor(
+    readonly seq: number,
+    /** Queues still holding the message. */
+    public holders: number,
+    durable: Promise<void>,
+  ) {
+    this.durable = durable;
+  }
+}
+
+/** A message found by recovery, with the queues that still hold it. */
+export interface RecoveredMessage {
+  ref: StoredRef;
+  message: StoredMessage;
+  /** Durable queues still holding it, in the order it was routed. */
+  queues: string[];
+}
+
+export class MessageStore {
+  readonly log: DurableLog;
+  readonly #logger: Logger;
+
+  private constructor(log: DurableLog, logger: Logger) {
+    this.log = log;
+    this.#logger = logger;
+  }
+
+  static async open(options: MessageStoreOptions): Promise<MessageStore> {
+    const logger = (options.logger ?? noopLogger).child({ component: 'message-store' });
+    const log = await DurableLog.open({
+      dir: options.dir,
+      logger,
+      ...(options.fsync ? { fsync: options.fsync } : {}),
+      ...(options.segmentMaxBytes ? { segmentMaxBytes: options.segmentMaxBytes } : {}),
+    });
+    return new MessageStore(log, logger);
+  }
+
+  get recovery(): RecoveryReport {
+    return this.log.recovery;
+  }
+
+  /**
+   * Reads the store back in publish order: every message some queue still holds. Marks of messages that
+   * are gone and messages no queue holds are acked. Two passes: marks are small and gathered first, so
+   * bodies are read once, as they are handed out.
+   */
+  async *recover(): AsyncGenerator<RecoveredMessage> {
+    const removed = new Map<number, { queues: string[]; delivered: string[]; marks: number[] }>();
+    const stale: number[] = [];
+    for await (const rec of this.log.live()) {
+      if (rec.type !== StoreRecord.Removed && rec.type !== StoreRecord.Delivered) continue;
+      let mark: ReturnType<typeof decodeQueueMark>;
+      try {
+        mark = decodeQueueMark(rec.body);
+      } catch (err) {
+        this.#logger.error({ err, seq: rec.seq }, 'skipped an unreadable store record');
+        continue;
+      }
+      let entry = removed.get(mark.messageSeq);
+      if (entry === undefined) {
+        entry = { queues: [], delivered: [], marks: [] };
+        removed.set(mark.messageSeq, entry);
+      }
+      (rec.type === StoreRecord.Removed ? entry.queues : entry.delivered).push(mark.queue);
+      entry.marks.push(rec.seq);
+    }
+    const found = new Set<number>();
+    for await (const rec of this.log.live()) {
+      if (rec.type !== StoreRecord.Message) continue;
+      let message: StoredMessage;
+      try {
+        message = decodeStoredMessage(rec.body);
+      } catch (err) {
+        // Left in the log for inspection; recovery goes on with the rest.
+        this.#logger.error({ err, seq: rec.seq }, 'skipped an undecodable stored message');
+        continue;
+      }
+      found.add(rec.seq);
+      const marks = removed.get(rec.seq);
+      const queues = marks ? message.queues.filter((q) => !marks.queues.includes(q)) : message.queues;
+      if (queues.length === 0) {
+        stale.push(rec.seq, ...(marks?.marks ?? []));
+        continue;
+      }
+      const ref = new StoredRef(rec.seq, queues.length, Promise.resolve());
+      ref.state = 'durable';
+      if (marks) {
+        ref.marks = marks.marks;
+        if (marks.delivered.length > 0) ref.delivered = marks.delivered;
+      }
+      yield { ref, message, queues };
+    }
+    for (const [seq, entry] of removed) if (!found.has(seq)) stale.push(...entry.marks);
+    if (stale.length > 0) await this.log.ack(stale).catch((err: unknown) => this.#ackFailed(err));
+  }
+
+  /** Stores a message for the durable queues it reached; the ref's `durable` says when it is on disk. */
+  persist(message: StoredMessage): StoredRef {
+    let seq = 0;
+    const written = this.log.appendWith(
+      (s) => {
+        seq = s;
+        return encodeStoredMessage(message);
+      },
+      { type: StoreRecord.Message },
+    );
+    const ref = new StoredRef(
+      seq,
+      message.queues.length,
+      written.then(
+        () => {
+          ref.state = 'durable';
+        },
+        (err: unknown) => {
+          // Its sequence number may be reused after the log rolled back: never ack it from now on.
+          ref.state = 'failed';
+          throw err;
+        },
+      ),
+    );
+    if (seq === 0) ref.state = 'failed'; // the append was refused before it got a number (closed log)
+    // Whoever waits (a confirm) sees the error; nobody waiting is fine too.
+    ref.durable.catch(() => {});
+    return ref;
+  }
+
+  /** `queue` handed the message to a consumer for the first time. */
+  delivered(ref: StoredRef, queue: string): void {
+    if (ref.state === 'failed' || ref.delivered?.includes(queue)) return;
+    (ref.delivered ??= []).push(queue);
+    this.#mark(ref, StoreRecord.Delivered, queue);
+  }
+
+  /** `queue` is done with the message; the last holder removes it from the log. */
+  release(ref: StoredRef, queue: string): void {
+    if (ref.holders <= 0) return;
+    ref.holders--;
+    if (ref.state === 'failed') return;
+    if (ref.holders === 0) {
+      const seqs = ref.marks === undefined ? [ref.seq] : [ref.seq, ...ref.marks];
+      ref.marks = undefined;
+      this.log.ack(seqs).catch((err: unknown) => this.#ackFailed(err));
+      return;
+    }
+    this.#mark(ref, StoreRecord.Removed, queue);
+  }
+
+  #mark(ref: StoredRef, type: number, queue: string): void {
+    this.log.append(encodeQueueMark({ messageSeq: ref.seq, queue }), { type }).then(
+      (markSeq) => {
+        // The message may have left meanwhile: then the mark goes at once.
+        if (ref.holders === 0 || ref.state === 'failed') {
+          this.log.ack(markSeq).catch((err: unknown) => this.#ackFailed(err));
+        } else (ref.marks ??= []).push(markSeq);
+      },
+      (err: unknown) => this.#logger.warn({ err, seq: ref.seq, queue }, 'store mark not written'),
+    );
+  }
+
+  #ackFailed(err: unknown): void {
+    // The log keeps an ACK it could not write and writes it later (disk full); only a crash before then
+    // brings the message back, as an unacknowledged one.
+    this.#logger.warn({ err }, 'store acknowledgement not on disk yet');
+  }
+
+  flush(): Promise<void> {
+    return this.log.flush();
+  }
+
+  close(): Promise<void> {
+    return this.log.close();
+  }
+
+  destroy(err?: Error): void {
+    this.log.destroy(err);
+  }
+}
