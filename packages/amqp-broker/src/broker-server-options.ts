@@ -1,4 +1,4 @@
-import type { Logger } from '@dispatcher/core';
+import type { FsyncPolicy, Logger } from '@dispatcher/core';
 
 /** Options of {@link BrokerServer}. */
 export interface BrokerServerOptions {
@@ -60,6 +60,18 @@ export interface BrokerServerOptions {
    * name and version are in `information`. Set it to advertise another name. @defaultValue 'RabbitMQ'
    */
   product?: string;
+  /**
+   * Directory for durable state: durable exchanges, queues and bindings, and persistent messages
+   * (delivery-mode 2) routed to durable queues; recovered at start-up before the listener opens.
+   * Undefined: everything is kept in memory and lost on restart.
+   * @defaultValue undefined
+   */
+  persistDir?: string;
+  /**
+   * When a persistent message counts as on disk (publisher confirms wait for it): core's log policy.
+   * @defaultValue `{ mode: 'batch', maxDelayMs: 2 }` (fdatasync per group commit)
+   */
+  persistFsync?: FsyncPolicy;
   logger?: Logger;
 }
 

@@ -10,3 +10,4 @@ export {
   BrokerErrorCodes,
 } from './errors.js';
 export { BrokerServer } from './server.js';
+export type { StoreRecoveryReport } from './store/broker-store.js';

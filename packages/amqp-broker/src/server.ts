@@ -11,6 +11,7 @@ import { BrokerError } from './errors.js';
 import { AmqpConnection, type ConnectionSettings } from './protocol/connection.js';
 import { serverProperties } from './protocol/server-properties.js';
 import { MemoryGauge } from './queue/memory-gauge.js';
+import { BrokerStore, type StoreRecoveryReport } from './store/broker-store.js';
 import { VirtualHost } from './vhost/virtual-host.js';
 
 const VERSION = '0.0.0';
@@ -21,7 +22,11 @@ const HARD_ERROR_CODES: ReadonlySet<number> = new Set([
 ]);
 
 export class BrokerServer extends Lifecycle {
-  readonly #options: Required<Omit<BrokerServerOptions, 'logger'>>;
+  readonly #options: Required<Omit<BrokerServerOptions, 'logger' | 'persistDir' | 'persistFsync'>>;
+  readonly #persistDir: string | undefined;
+  readonly #persistFsync: BrokerServerOptions['persistFsync'];
+  readonly #memory: MemoryGauge;
+  #store: BrokerStore | undefined;
   readonly #settings: ConnectionSettings;
   readonly #vhosts = new Map<string, VirtualHost>();
   readonly #connections = new Set<AmqpConnection>();
@@ -33,12 +38,11 @@ export class BrokerServer extends Lifecycle {
     const o = { ...BROKER_SERVER_DEFAULTS, ...withoutUndefined(options) };
     validate(o);
     this.#options = o;
+    this.#persistDir = options.persistDir;
+    this.#persistFsync = options.persistFsync;
     const memory = new MemoryGauge(o.memoryHighWaterBytes);
-    for (const name of o.vhosts)
-      this.#vhosts.set(
-        name,
-        new VirtualHost(name, memory, o.queueFlowHighWaterMessages, this.log.child({ vhost: name })),
-      );
+    this.#memory = memory;
+    for (const name of o.vhosts) this.#vhostNamed(name);
     this.#settings = {
       heartbeatSeconds: o.heartbeatSeconds,
       frameMax: o.frameMaxBytes,
@@ -106,12 +110,41 @@ export class BrokerServer extends Lifecycle {
     return matching.length;
   }
 
+  /** What recovery found at start-up (undefined without `persistDir`). */
+  get recovery(): StoreRecoveryReport | undefined {
+    return this.#store?.report;
+  }
+
+  #vhostNamed(name: string): VirtualHost {
+    let v = this.#vhosts.get(name);
+    if (v === undefined) {
+      v = new VirtualHost(
+        name,
+        this.#memory,
+        this.#options.queueFlowHighWaterMessages,
+        this.log.child({ vhost: name }),
+      );
+      this.#vhosts.set(name, v);
+    }
+    return v;
+  }
+
   /** A virtual host by name (for inspection and tests). */
   vhost(name = '/'): VirtualHost | undefined {
     return this.#vhosts.get(name);
   }
 
   protected async onStart(): Promise<void> {
+    if (this.#persistDir !== undefined) {
+      this.#store = await BrokerStore.open({
+        dir: this.#persistDir,
+        vhost: (name) => this.#vhostNamed(name),
+        vhosts: () => this.#vhosts.values(),
+        strict: this.#options.strictFieldTypes,
+        logger: this.log,
+        ...(this.#persistFsync ? { fsync: this.#persistFsync } : {}),
+      });
+    }
     const server = createServer({ noDelay: true }, (socket) => this.#accept(socket));
     this.#server = server;
     await new Promise<void>((resolve, reject) => {
@@ -153,6 +186,7 @@ export class BrokerServer extends Lifecycle {
           if (!done) for (const c of this.#connections) c.destroy();
         },
       ],
+      ['flush the store', () => this.#store?.close()],
     ]);
   }
 
@@ -161,6 +195,7 @@ export class BrokerServer extends Lifecycle {
     for (const c of this.#connections) c.destroy();
     this.#connections.clear();
     this.#server?.close();
+    this.#store?.destroy(err);
   }
 
   #accept(socket: Socket): void {
@@ -177,7 +212,7 @@ function withoutUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-function validate(o: Required<Omit<BrokerServerOptions, 'logger'>>): void {
+function validate(o: Required<Omit<BrokerServerOptions, 'logger' | 'persistDir' | 'persistFsync'>>): void {
   const fail = (message: string): never => {
     throw new BrokerError('DSP_BROKER_INVALID_ARGUMENT', message);
   };

@@ -42,6 +42,8 @@ export interface Exchange extends ExchangeOptions {
   unbind(binding: Binding): boolean;
   /** Removes every binding to `destination` (it was deleted); returns how many. */
   unbindDestination(destination: Destination): number;
+  /** Every binding with this exchange as its source. */
+  bindings(): IterableIterator<Binding>;
   /** Adds the destinations `message` published with `routingKey` goes to. */
   route(message: Message, routingKey: string, out: Set<Destination>): void;
 }
@@ -114,6 +116,10 @@ export abstract class BaseExchange implements Exchange {
     for (const b of forQueue.values()) this.removeFromIndex(b);
     this.#count -= forQueue.size;
     return forQueue.size;
+  }
+
+  *bindings(): IterableIterator<Binding> {
+    for (const forDestination of this.#byDestination.values()) yield* forDestination.values();
   }
 
   abstract route(message: Message, routingKey: string, out: Set<Destination>): void;

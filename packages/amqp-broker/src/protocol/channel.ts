@@ -417,7 +417,7 @@ export class Channel implements ReplyConsumer {
   deliver(c: ChannelConsumer, queue: Queue, entry: QueueEntry): void {
     const tag = this.#nextDeliveryTag++;
     if (c.noAck) {
-      queue.settle();
+      queue.settle(entry);
     } else {
       this.#unacked.set(tag, { tag, queue, entry, consumer: c });
       c.unacked++;
@@ -752,7 +752,7 @@ export class Channel implements ReplyConsumer {
     const host = this.#host;
     const queue = host.vhost.getQueue(queueName, host.owner);
     this.#usedGet = true;
-    const entry = queue.shift();
+    const entry = queue.shift(noAck);
     if (entry === undefined) {
       host.sendMethod(this.id, { id: MethodId.BasicGetEmpty, clusterId: '' });
       return;
@@ -881,7 +881,7 @@ export class Channel implements ReplyConsumer {
     const settled: Unacked[] = [];
     for (const op of ops) {
       this.#releaseCredit(op.taken);
-      if (op.kind === 'ack') for (const u of op.taken) u.queue.settle();
+      if (op.kind === 'ack') for (const u of op.taken) u.queue.settle(u.entry);
       else if (op.kind === 'requeue') this.#requeue(op.taken);
       else for (const u of op.taken) u.queue.reject(u.entry);
       settled.push(...op.taken);
@@ -940,7 +940,7 @@ export class Channel implements ReplyConsumer {
       const u = this.#unacked.get(tag);
       if (u !== undefined) {
         this.#unacked.delete(tag);
-        u.queue.settle();
+        u.queue.settle(u.entry);
         if (u.consumer !== undefined) {
           u.consumer.unacked--;
           this.#consumerUnacked--;
@@ -952,7 +952,7 @@ export class Channel implements ReplyConsumer {
     }
     const taken = this.#take(tag, multiple);
     this.#releaseCredit(taken);
-    for (const u of taken) u.queue.settle();
+    for (const u of taken) u.queue.settle(u.entry);
     this.#afterSettle(taken);
   }
 

@@ -1,10 +1,12 @@
 import { decodeProperties } from '../codec/content-header.js';
 import { shortStrBytes } from '../codec/frame-encoder.js';
 import type { BasicProperties } from '../codec/generated/amqp-spec.js';
+import type { StoredRef } from '../store/message-store.js';
 
 /** Property flag bits of class basic (first property-flags word). */
 export const PropertyFlag = {
   headers: 0x2000,
+  deliveryMode: 0x1000,
   priority: 0x0800,
   replyTo: 0x0200,
   expiration: 0x0100,
@@ -34,6 +36,8 @@ export class Message {
   #addressBytes: Buffer | undefined;
   /** Routing keys from the `CC` and `BCC` headers (routed besides `routingKey`); undefined when none. */
   extraRoutingKeys: readonly string[] | undefined = undefined;
+  /** The copy in the message store (persistent messages in durable queues of a persistent broker). */
+  stored: StoredRef | undefined = undefined;
 
   constructor(
     /** Exchange the message was published to. */
@@ -94,6 +98,11 @@ export class Message {
         : NONE;
     }
     return this.#expirationMs;
+  }
+
+  /** delivery-mode 2: the publisher asked for the message to survive a restart (in a durable queue). */
+  get persistent(): boolean {
+    return this.has(PropertyFlag.deliveryMode) && this.properties.deliveryMode === 2;
   }
 
   /** The `priority` property (0 when absent). */

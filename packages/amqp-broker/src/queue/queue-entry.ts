@@ -10,4 +10,6 @@ export interface QueueEntry {
   /** Priority level in this queue (0 unless the queue has `x-max-priority`). */
   readonly level: number;
   redelivered: boolean;
+  /** The queue is done with it (acked, dropped, dead-lettered): its stored copy was released. */
+  released?: boolean;
 }

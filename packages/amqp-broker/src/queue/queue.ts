@@ -51,6 +51,15 @@ export interface QueueConsumer {
   cancelledByBroker(queue: Queue): void;
 }
 
+/**
+ * What a durable queue tells the message store: a persistent message was handed to a consumer for the
+ * first time, or the queue is done with it (acked, dropped, expired, dead-lettered, purged, deleted).
+ */
+export interface QueueStoreHooks {
+  delivered(queue: Queue, message: Message): void;
+  released(queue: Queue, message: Message): void;
+}
+
 export interface QueueOptions {
   readonly name: string;
   readonly durable: boolean;
@@ -79,6 +88,8 @@ export class Queue {
   onDeadLetter: ((queue: Queue, message: Message, reason: DeadLetterReason) => void) | undefined;
   /** Called when the queue went unused for `x-expires` milliseconds. */
   onExpired: ((queue: Queue) => void) | undefined;
+  /** The message store's hooks (durable queues of a persistent broker only). */
+  store: QueueStoreHooks | undefined;
 
   /** One list per priority level (index = level); a single one without `x-max-priority`. */
   readonly #levels: ReadyList[];
@@ -185,6 +196,19 @@ export class Queue {
    * reject-publish-dlx at the length limit): the publisher gets basic.nack.
    */
   enqueue(message: Message): boolean {
+    return this.#enqueue(message, Date.now(), false);
+  }
+
+  /**
+   * Puts back a message recovered from the store after a restart: its TTL counts from `enqueuedAt` (the
+   * original publish), so one that expired while the broker was down dies at once (dead-lettered or
+   * dropped, as the queue says).
+   */
+  restore(message: Message, enqueuedAt: number, redelivered: boolean): boolean {
+    return this.#enqueue(message, enqueuedAt, redelivered);
+  }
+
+  #enqueue(message: Message, enqueuedAt: number, redelivered: boolean): boolean {
     if (this.#deleted) return true;
     const s = this.settings;
     if (this.#limited && s.overflow !== 'drop-head' && this.#wouldOverflow(message.body.length)) {
@@ -194,7 +218,8 @@ export class Queue {
     let expiresAt = 0;
     const ttl = effectiveTtl(s.messageTtlMs, message);
     if (ttl >= 0) {
-      expiresAt = Date.now() + ttl;
+      // 0 means "never": a deadline in the past is kept just above it.
+      expiresAt = Math.max(1, enqueuedAt + ttl);
       this.#ttlActive = true;
     }
     const entry: QueueEntry = {
@@ -202,14 +227,15 @@ export class Queue {
       seq: this.#nextSeq++,
       expiresAt,
       level: s.maxPriority === 0 ? 0 : Math.min(message.priority, s.maxPriority),
-      redelivered: false,
+      redelivered,
     };
     // A consumer waiting on an empty queue gets the message at once (TTL 0 included).
-    if (this.#readyCount === 0 && this.#consumers.length > 0 && !this.#dispatching) {
+    if (this.#readyCount === 0 && this.#consumers.length > 0 && !this.#dispatching && !redelivered) {
       const consumer = this.#pickConsumer();
       if (consumer !== undefined) {
         this.unacked++;
         consumer.deliver(this, entry);
+        this.#delivered(entry);
         return true;
       }
     }
@@ -226,11 +252,18 @@ export class Queue {
     return true;
   }
 
-  /** Takes the head message for basic.get (never an expired one). */
-  shift(): QueueEntry | undefined {
+  /**
+   * Takes the head message for basic.get (never an expired one). With `noAck` the queue is done with it
+   * at once; otherwise the caller counts it unacked and settles it later.
+   */
+  shift(noAck = false): QueueEntry | undefined {
     this.#armExpires();
     if (this.#ttlActive) this.#dropExpired(Date.now());
     const entry = this.#take();
+    if (entry !== undefined) {
+      if (noAck) this.#release(entry);
+      else this.#delivered(entry);
+    }
     if (this.#flowWaiters !== undefined && this.#readyCount <= this.#flowLow) this.#drained();
     return entry;
   }
@@ -242,7 +275,10 @@ export class Queue {
 
   /** Puts unacked entries back at their original positions, marked redelivered. */
   requeue(entries: readonly QueueEntry[]): void {
-    if (this.#deleted) return;
+    if (this.#deleted) {
+      for (const entry of entries) this.#release(entry);
+      return;
+    }
     // Highest sequence first: each entry then goes in at (or next to) the head of a deep list.
     const sorted = entries.length > 1 ? [...entries].sort(bySeqDescending) : entries;
     for (const entry of sorted) {
@@ -263,18 +299,23 @@ export class Queue {
   }
 
   /** An unacked entry was acked or dropped. */
-  settle(count = 1): void {
-    this.unacked -= count;
+  settle(entry: QueueEntry): void {
+    this.unacked--;
+    this.#release(entry);
   }
 
   /** An unacked entry was rejected without requeue: it is dead-lettered when the queue says so. */
   reject(entry: QueueEntry): void {
     this.unacked--;
     if (!this.#deleted) this.#deadLetter(entry.message, 'rejected');
+    this.#release(entry);
   }
 
   purge(): number {
     const count = this.#readyCount;
+    if (this.store !== undefined) {
+      for (const level of this.#levels) for (let i = 0; i < level.length; i++) this.#release(level.at(i)!);
+    }
     for (const level of this.#levels) level.clear();
     this.#gauge.subtract(this.#readyBytes);
     this.#readyCount = 0;
@@ -343,6 +384,7 @@ export class Queue {
         const entry = this.#take()!;
         this.unacked++;
         consumer.deliver(this, entry);
+        this.#delivered(entry);
         if (now !== 0 && (this.#readyCount & 127) === 0) now = Date.now();
       }
     } finally {
@@ -393,6 +435,7 @@ export class Queue {
     ) {
       const entry = this.#take()!;
       this.#deadLetter(entry.message, 'maxlen');
+      this.#release(entry);
     }
   }
 
@@ -405,6 +448,7 @@ export class Queue {
         this.#readyBytes -= head.message.body.length;
         this.#gauge.subtract(head.message.body.length);
         this.#deadLetter(head.message, 'expired');
+        this.#release(head);
         head = level.peek();
       }
     }
@@ -475,6 +519,24 @@ export class Queue {
       Math.min(MAX_TIMEOUT_MS, Math.max(0, deadline - Date.now())),
     );
     this.#expiresTimer.unref();
+  }
+
+  /** First hand-over of a stored message: the store marks it (it comes back redelivered). */
+  #delivered(entry: QueueEntry): void {
+    if (
+      this.store !== undefined &&
+      !entry.redelivered &&
+      !entry.released &&
+      entry.message.stored !== undefined
+    )
+      this.store.delivered(this, entry.message);
+  }
+
+  #release(entry: QueueEntry): void {
+    if (entry.released) return;
+    entry.released = true;
+    if (this.store !== undefined && entry.message.stored !== undefined)
+      this.store.released(this, entry.message);
   }
 
   #deadLetter(message: Message, reason: DeadLetterReason): void {

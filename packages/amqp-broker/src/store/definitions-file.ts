@@ -165,6 +165,11 @@ export class DefinitionsFile {
     if (this.#writing === undefined && this.#retry === undefined) this.#writing = this.#writeLoop();
   }
 
+  /** A change is not on disk yet. */
+  get pending(): boolean {
+    return this.#dirty || this.#writing !== undefined;
+  }
+
   /** Resolves once every change made so far is on disk. */
   flushed(): Promise<void> {
     if (!this.#dirty && this.#writing === undefined) return Promise.resolve();

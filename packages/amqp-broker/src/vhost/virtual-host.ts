@@ -25,7 +25,9 @@ import { headersMatchMode } from '../exchange/headers-exchange.js';
 import { type DeadLetterReason, deadLetteredMessage, isDeadLetterCycle } from '../queue/dead-letter.js';
 import { MemoryGauge } from '../queue/memory-gauge.js';
 import type { Message } from '../queue/message.js';
-import { Queue } from '../queue/queue.js';
+import { Queue, type QueueStoreHooks } from '../queue/queue.js';
+import type { VhostDefinitions } from '../store/definitions-file.js';
+import type { MessageStore } from '../store/message-store.js';
 import { assertArgumentsEquivalent } from './argument-equivalence.js';
 import { QUEUE_EQUIVALENCE_ARGUMENTS, validateQueueArguments } from './queue-arguments.js';
 import { withSenderSelectedKeys } from './sender-selected-keys.js';
@@ -63,6 +65,23 @@ export interface PublishOutcome {
   rejected: number;
   /** A queue it reached that is above its flow watermark (the publisher should be paused), if any. */
   congested?: Queue | undefined;
+  /**
+   * Set when the message was stored for durable queues: resolves once it (and the definitions of the
+   * queues it reached) are on disk, rejects when the store could not write it. A publisher confirm or
+   * tx.commit-ok waits for it.
+   */
+  durable?: Promise<void> | undefined;
+}
+
+/** What a persistent broker gives its vhosts. */
+export interface VhostPersistence {
+  readonly messages: MessageStore;
+  /** The durable definitions changed: write them soon. */
+  definitionsChanged(): void;
+  /** True while a definitions change is not on disk yet. */
+  readonly definitionsPending: boolean;
+  /** Resolves once every definitions change so far is on disk. */
+  definitionsFlushed(): Promise<void>;
 }
 
 /** Where a message was routed, to be delivered later ({@link VirtualHost.route}). */
@@ -92,6 +111,10 @@ export class VirtualHost {
   readonly #gauge: MemoryGauge;
   readonly #flowHighWaterMessages: number;
   readonly #log: Logger;
+  #persistence: VhostPersistence | undefined;
+  #storeHooks: QueueStoreHooks | undefined;
+  /** Restoring definitions: no change is written back meanwhile. */
+  #restoring = false;
 
   /**
    * @param gauge Byte count of ready messages shared by the broker's vhosts (memory alarm).
@@ -126,6 +149,91 @@ export class VirtualHost {
     std('amq.topic', 'topic');
     std('amq.headers', 'headers');
     std('amq.match', 'headers');
+  }
+
+  /** Makes the vhost persistent: durable definitions and persistent messages go to the store. */
+  attachPersistence(persistence: VhostPersistence): void {
+    this.#persistence = persistence;
+    const messages = persistence.messages;
+    this.#storeHooks = {
+      delivered: (queue, message) => {
+        if (message.stored) messages.delivered(message.stored, queue.name);
+      },
+      released: (queue, message) => {
+        if (message.stored) messages.release(message.stored, queue.name);
+      },
+    };
+    for (const q of this.#queues.values()) if (q.durable) q.store = this.#storeHooks;
+  }
+
+  /** The durable exchanges, queues and bindings (what survives a restart). */
+  durableDefinitions(): VhostDefinitions {
+    const defs: VhostDefinitions = { exchanges: [], queues: [], bindings: [] };
+    for (const ex of this.#exchanges.values()) {
+      if (!ex.durable) continue;
+      if (ex.name !== '' && !ex.name.startsWith('amq.')) {
+        defs.exchanges.push({
+          name: ex.name,
+          type: ex.type,
+          autoDelete: ex.autoDelete,
+          internal: ex.internal,
+          arguments: ex.arguments,
+        });
+      }
+      for (const b of ex.bindings()) {
+        if (!b.destination.durable) continue;
+        defs.bindings.push({
+          source: ex.name,
+          destination: b.destination.name,
+          destinationType: b.destination instanceof Queue ? 'queue' : 'exchange',
+          routingKey: b.routingKey,
+          arguments: b.arguments,
+        });
+      }
+    }
+    for (const q of this.#queues.values()) {
+      if (q.durable) defs.queues.push({ name: q.name, autoDelete: q.autoDelete, arguments: q.arguments });
+    }
+    return defs;
+  }
+
+  /**
+   * Re-creates stored definitions at start-up (before any client connects). A definition that no longer
+   * validates is logged and skipped rather than stopping the broker.
+   */
+  restoreDefinitions(defs: VhostDefinitions): void {
+    const owner = {};
+    this.#restoring = true;
+    try {
+      const attempt = (what: string, fn: () => void) => {
+        try {
+          fn();
+        } catch (err) {
+          this.#log.error({ err, what }, 'a stored definition could not be restored; skipped');
+        }
+      };
+      for (const e of defs.exchanges) {
+        attempt(`exchange '${e.name}'`, () => this.declareExchange({ ...e, passive: false, durable: true }));
+      }
+      for (const q of defs.queues) {
+        attempt(`queue '${q.name}'`, () =>
+          this.declareQueue({ ...q, passive: false, durable: true, exclusive: false }, owner),
+        );
+      }
+      for (const b of defs.bindings) {
+        attempt(`binding '${b.source}' -> '${b.destination}'`, () => {
+          if (b.destinationType === 'queue')
+            this.bindQueue(b.destination, b.source, b.routingKey, b.arguments, owner);
+          else this.bindExchange(b.destination, b.source, b.routingKey, b.arguments);
+        });
+      }
+    } finally {
+      this.#restoring = false;
+    }
+  }
+
+  #definitionsChanged(): void {
+    if (!this.#restoring) this.#persistence?.definitionsChanged();
   }
 
   getExchange(name: string): Exchange | undefined {
@@ -182,6 +290,7 @@ export class VirtualHost {
       arguments: d.arguments,
     });
     this.#exchanges.set(d.name, ex);
+    if (ex.durable) this.#definitionsChanged();
     return ex;
   }
 
@@ -210,13 +319,17 @@ export class VirtualHost {
         `Invalid x-match field value ${describe(args.get('x-match'))}; expected all, any, all-with-x, or any-with-x`,
       );
     }
-    src.bind({ destination: dst, routingKey, arguments: args });
+    if (src.bind({ destination: dst, routingKey, arguments: args }) && src.durable && dst.durable)
+      this.#definitionsChanged();
   }
 
   /** exchange.unbind; a binding that does not exist is not an error (as RabbitMQ). */
   unbindExchange(destination: string, source: string, routingKey: string, args: FieldTable): void {
     const [dst, src] = this.#exchangePair(destination, source);
-    if (src.unbind({ destination: dst, routingKey, arguments: args })) this.#maybeAutoDeleteExchange(src);
+    if (src.unbind({ destination: dst, routingKey, arguments: args })) {
+      if (src.durable && dst.durable) this.#definitionsChanged();
+      this.#maybeAutoDeleteExchange(src);
+    }
   }
 
   // ---- queues ------------------------------------------------------------------------------------
@@ -273,6 +386,10 @@ export class VirtualHost {
     q.onExpired = this.#onQueueUnused;
     q.onDeadLetter = this.#onDeadLetter;
     this.#queues.set(name, q);
+    if (durable) {
+      q.store = this.#storeHooks;
+      this.#definitionsChanged();
+    }
     return { name, messageCount: 0, consumerCount: 0 };
   }
 
@@ -302,7 +419,8 @@ export class VirtualHost {
         `Invalid x-match field value ${describe(args.get('x-match'))}; expected all, any, all-with-x, or any-with-x`,
       );
     }
-    ex.bind({ destination: q, routingKey, arguments: args });
+    if (ex.bind({ destination: q, routingKey, arguments: args }) && ex.durable && q.durable)
+      this.#definitionsChanged();
   }
 
   unbindQueue(
@@ -317,7 +435,10 @@ export class VirtualHost {
     }
     const q = this.getQueue(queueName, owner);
     const ex = this.#exchangeOr404(exchangeName);
-    if (ex.unbind({ destination: q, routingKey, arguments: args })) this.#maybeAutoDeleteExchange(ex);
+    if (ex.unbind({ destination: q, routingKey, arguments: args })) {
+      if (ex.durable && q.durable) this.#definitionsChanged();
+      this.#maybeAutoDeleteExchange(ex);
+    }
   }
 
   purgeQueue(name: string, owner: object): number {
@@ -354,13 +475,15 @@ export class VirtualHost {
     result.routed = 0;
     result.rejected = 0;
     result.congested = undefined;
+    result.durable = undefined;
     const msg = withSenderSelectedKeys(message);
     if (exchangeName === '' && msg.extraRoutingKeys === undefined) {
       // The default exchange: the routing key names the queue.
       const q = this.#queues.get(routingKey);
       if (q !== undefined) {
         result.routed = 1;
-        if (!q.enqueue(msg)) result.rejected = 1;
+        if (q.store !== undefined && msg.persistent) result.durable = this.#persist(msg, [q]);
+        if (!this.#enqueue(q, msg)) result.rejected = 1;
         if (q.congested) result.congested = q;
       } else if (routingKey.startsWith(REPLY_TO_PREFIX)) {
         const consumer = this.#replyConsumers.get(routingKey.slice(REPLY_TO_PREFIX.length));
@@ -371,14 +494,51 @@ export class VirtualHost {
       }
       return result.routed;
     }
-    for (const d of this.#route(this.#publishExchange(exchangeName), msg)) {
+    const destinations = this.#route(this.#publishExchange(exchangeName), msg);
+    if (this.#persistence !== undefined && msg.persistent) result.durable = this.#persist(msg, destinations);
+    for (const d of destinations) {
       if (d instanceof Queue) {
         result.routed++;
-        if (!d.enqueue(msg)) result.rejected++;
+        if (!this.#enqueue(d, msg)) result.rejected++;
         if (d.congested) result.congested = d;
       }
     }
     return result.routed;
+  }
+
+  /**
+   * Stores a persistent message for the durable queues among `destinations` (before they get it: a
+   * queue may hand it to a consumer at once). Returns when it is durable, or undefined when no durable
+   * queue is among them.
+   */
+  #persist(msg: Message, destinations: Iterable<Destination>): Promise<void> | undefined {
+    const p = this.#persistence;
+    if (p === undefined) return undefined;
+    let queues: string[] | undefined;
+    for (const d of destinations)
+      if (d instanceof Queue && d.store !== undefined) (queues ??= []).push(d.name);
+    if (queues === undefined) return undefined;
+    const ref = p.messages.persist({
+      publishedAt: Date.now(),
+      vhost: this.name,
+      exchange: msg.exchange,
+      routingKey: msg.routingKey,
+      queues,
+      rawProperties: msg.rawProperties,
+      body: msg.body,
+    });
+    msg.stored = ref;
+    // A queue declared a moment ago must be on disk too, or the message would have nowhere to go back to.
+    return p.definitionsPending
+      ? Promise.all([ref.durable, p.definitionsFlushed()]).then(() => {})
+      : ref.durable;
+  }
+
+  /** Enqueues; a queue that refuses the message (overflow) does not hold its stored copy either. */
+  #enqueue(q: Queue, msg: Message): boolean {
+    if (q.enqueue(msg)) return true;
+    if (msg.stored !== undefined && q.store !== undefined) q.store.released(q, msg);
+    return false;
   }
 
   /**
@@ -413,11 +573,16 @@ export class VirtualHost {
     result.routed = routed.reply === undefined ? 0 : 1;
     result.rejected = 0;
     result.congested = undefined;
+    result.durable = undefined;
+    const queues: Queue[] = [];
     for (const routedQueue of routed.queues) {
       const q = routedQueue.deleted ? this.#queues.get(routedQueue.name) : routedQueue;
-      if (q === undefined) continue;
+      if (q !== undefined) queues.push(q);
+    }
+    if (routed.message.persistent) result.durable = this.#persist(routed.message, queues);
+    for (const q of queues) {
       result.routed++;
-      if (!q.enqueue(routed.message)) result.rejected++;
+      if (!this.#enqueue(q, routed.message)) result.rejected++;
       if (q.congested) result.congested = q;
     }
     routed.reply?.deliverReply(routed.message);
@@ -537,9 +702,13 @@ export class VirtualHost {
       { exchange: dlx.name, routingKey: s.deadLetterRoutingKey },
       Date.now(),
     );
+    const targets: Queue[] = [];
     for (const d of this.#route(dlx, dead)) {
-      if (d instanceof Queue && !isDeadLetterCycle(dead, reason, d.name)) d.enqueue(dead);
+      if (d instanceof Queue && !isDeadLetterCycle(dead, reason, d.name)) targets.push(d);
     }
+    // Stored before the dead message leaves its queue (same group commit): a crash repeats, never loses.
+    if (dead.persistent) this.#persist(dead, targets)?.catch(() => {});
+    for (const q of targets) this.#enqueue(q, dead);
   };
 
   /** [destination, source] of an exchange-to-exchange binding (403 on the default exchange, 404). */
@@ -555,6 +724,7 @@ export class VirtualHost {
   #removeExchange(ex: Exchange): void {
     if (this.#exchanges.get(ex.name) !== ex) return;
     this.#exchanges.delete(ex.name);
+    if (ex.durable) this.#definitionsChanged();
     for (const other of [...this.#exchanges.values()]) {
       if (other.unbindDestination(ex) > 0) this.#maybeAutoDeleteExchange(other);
     }
@@ -580,6 +750,7 @@ export class VirtualHost {
   #removeQueue(q: Queue): number {
     if (this.#queues.get(q.name) !== q) return 0;
     this.#queues.delete(q.name);
+    if (q.durable) this.#definitionsChanged();
     for (const ex of [...this.#exchanges.values()]) {
       if (ex.unbindDestination(q) > 0) this.#maybeAutoDeleteExchange(ex);
     }

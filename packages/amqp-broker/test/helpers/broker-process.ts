@@ -1,12 +1,20 @@
 /**
- * Our broker in a child process, for tests that must see whether the process survives: sends `{ port }`
- * to the parent once listening, closes and exits on 'stop'. Run with `--import tsx`.
+ * Our broker in a child process, for tests that must see whether the process survives (or kill it):
+ * takes `BrokerServerOptions` as JSON in argv[2] (optional), sends `{ port }` to the parent once
+ * listening — or `{ error, code }` and exits 1 when it cannot start — and closes and exits on 'stop'.
+ * Run with `--import tsx`.
  */
-import { BrokerServer } from '../../src/index.js';
+import { BrokerServer, type BrokerServerOptions } from '../../src/index.js';
 
-const broker = new BrokerServer({ port: 0, host: '127.0.0.1' });
-await broker.start();
-process.send?.({ port: broker.port });
+const options = JSON.parse(process.argv[2] ?? '{}') as BrokerServerOptions;
+const broker = new BrokerServer({ port: 0, host: '127.0.0.1', ...options });
+try {
+  await broker.start();
+} catch (err) {
+  process.send?.({ error: (err as Error).message, code: (err as { code?: string }).code });
+  process.exit(1);
+}
+process.send?.({ port: broker.port, recovery: broker.recovery });
 process.on('message', (m) => {
   if (m !== 'stop') return;
   broker.close().then(
