@@ -26,11 +26,10 @@ export async function startBrokerChild(options: BrokerServerOptions = {}): Promi
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const exited = once(child, 'exit');
-  const first = await Promise.race([
-    once(child, 'message').then(
-      ([m]) => m as { port?: number; error?: string; code?: string; recovery?: never },
-    ),
-    exited.then(([code]) => ({ error: `broker exited with ${String(code)} before listening` })),
+  type First = { port?: number; error?: string; code?: string; recovery?: Record<string, number> };
+  const first: First = await Promise.race([
+    once(child, 'message').then(([m]) => m as First),
+    exited.then(([code]): First => ({ error: `broker exited with ${String(code)} before listening` })),
   ]);
   if (first.port === undefined) {
     child.kill('SIGKILL');
