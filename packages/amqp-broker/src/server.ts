@@ -147,22 +147,29 @@ export class BrokerServer extends Lifecycle {
     }
     const server = createServer({ noDelay: true }, (socket) => this.#accept(socket));
     this.#server = server;
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error): void => {
-        reject(
-          new BrokerError(
-            'DSP_BROKER_LISTEN_FAILED',
-            `cannot listen on ${this.#options.host}:${this.#options.port}: ${err.message}`,
-            { cause: err },
-          ),
-        );
-      };
-      server.once('error', onError);
-      server.listen(this.#options.port, this.#options.host, () => {
-        server.off('error', onError);
-        resolve();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const onError = (err: Error): void => {
+          reject(
+            new BrokerError(
+              'DSP_BROKER_LISTEN_FAILED',
+              `cannot listen on ${this.#options.host}:${this.#options.port}: ${err.message}`,
+              { cause: err },
+            ),
+          );
+        };
+        server.once('error', onError);
+        server.listen(this.#options.port, this.#options.host, () => {
+          server.off('error', onError);
+          resolve();
+        });
       });
-    });
+    } catch (err) {
+      // The directory lock must not outlive a failed start (a retry on another address needs it).
+      await this.#store?.close().catch(() => {});
+      this.#store = undefined;
+      throw err;
+    }
     server.on('error', (err) => this.log.error({ err }, 'server error'));
     const address = server.address();
     this.#port = typeof address === 'object' && address !== null ? address.port : this.#options.port;
