@@ -172,7 +172,8 @@ export class MessageStore {
   /** `queue` handed the message to a consumer for the first time. */
   delivered(ref: StoredRef, queue: string): void {
     if (ref.state === 'failed' || ref.delivered?.includes(queue)) return;
-    (ref.delivered ??= []).push(queue);
+    if (ref.delivered === undefined) ref.delivered = [queue];
+    else ref.delivered.push(queue);
     this.#mark(ref, StoreRecord.Delivered, queue);
   }
 
@@ -196,7 +197,8 @@ export class MessageStore {
         // The message may have left meanwhile: then the mark goes at once.
         if (ref.holders === 0 || ref.state === 'failed') {
           this.log.ack(markSeq).catch((err: unknown) => this.#ackFailed(err));
-        } else (ref.marks ??= []).push(markSeq);
+        } else if (ref.marks === undefined) ref.marks = [markSeq];
+        else ref.marks.push(markSeq);
       },
       (err: unknown) => this.#logger.warn({ err, seq: ref.seq, queue }, 'store mark not written'),
     );

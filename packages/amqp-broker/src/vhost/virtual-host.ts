@@ -514,10 +514,9 @@ export class VirtualHost {
   #persist(msg: Message, destinations: Iterable<Destination>): Promise<void> | undefined {
     const p = this.#persistence;
     if (p === undefined) return undefined;
-    let queues: string[] | undefined;
-    for (const d of destinations)
-      if (d instanceof Queue && d.store !== undefined) (queues ??= []).push(d.name);
-    if (queues === undefined) return undefined;
+    const queues: string[] = [];
+    for (const d of destinations) if (d instanceof Queue && d.store !== undefined) queues.push(d.name);
+    if (queues.length === 0) return undefined;
     const ref = p.messages.persist({
       publishedAt: Date.now(),
       vhost: this.name,
