@@ -155,9 +155,10 @@ describe('persistence across restarts (persistDir)', () => {
         dead = await drain(ch, 'dead');
       }
       expect(dead.map((m) => m.content.toString())).toEqual(['late']);
-      const death = (
-        dead[0]?.properties.headers?.['x-death'] as unknown as Array<Record<string, unknown>>
-      )[0];
+      const deaths = dead[0]?.properties.headers?.['x-death'] as unknown as
+        | Array<Record<string, unknown>>
+        | undefined;
+      const death = deaths?.[0];
       expect(death).toMatchObject({ queue: 'ttl', reason: 'expired' });
     });
     // The dead-lettered copy is persistent too: it survives one more restart.
