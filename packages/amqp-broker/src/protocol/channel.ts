@@ -197,25 +197,23 @@ export class Channel implements ReplyConsumer, ConsumerChannel {
 
   /** A content header frame for this channel: its payload is `buf[start, end)`. */
   handleHeader(buf: Buffer, start: number, end: number): void {
-    const state = this.#state;
-    if (state.kind === 'committing') {
-      state.queued.push({ type: 'header', payload: Buffer.from(buf.subarray(start, end)) });
-      return;
-    }
-    if (state.kind !== 'open') return;
-    const content = this.#content.header(buf, start, end);
-    if (content !== undefined) this.#publish(content);
+    this.#handleContent('header', buf, start, end);
   }
 
   /** A content body frame for this channel: its payload is `buf[start, end)`. */
   handleBody(buf: Buffer, start: number, end: number): void {
+    this.#handleContent('body', buf, start, end);
+  }
+
+  #handleContent(type: 'header' | 'body', buf: Buffer, start: number, end: number): void {
     const state = this.#state;
     if (state.kind === 'committing') {
-      state.queued.push({ type: 'body', payload: Buffer.from(buf.subarray(start, end)) });
+      state.queued.push({ type, payload: Buffer.from(buf.subarray(start, end)) });
       return;
     }
     if (state.kind !== 'open') return;
-    const content = this.#content.body(buf, start, end);
+    const content =
+      type === 'header' ? this.#content.header(buf, start, end) : this.#content.body(buf, start, end);
     if (content !== undefined) this.#publish(content);
   }
 
@@ -641,7 +639,7 @@ export class Channel implements ReplyConsumer, ConsumerChannel {
       return;
     }
     const confirm = this.#confirms?.track();
-    const routed = host.vhost.publish(publish.exchange, publish.routingKey, message, this.#outcome);
+    const routed = host.vhost.publish(publish.exchange, publish.routingKey, message, this.#outcome, confirm);
     this.#afterRouting(publish, message, routed, confirm);
   }
 
@@ -695,7 +693,7 @@ export class Channel implements ReplyConsumer, ConsumerChannel {
     const work = tx.commit((ok) => this.#committed(ok));
     const vhost = this.#host.vhost;
     for (const p of work.publishes)
-      this.#afterRouting(p.publish, p.message, vhost.deliver(p.routed, this.#outcome), undefined);
+      this.#afterRouting(p.publish, p.message, vhost.deliver(p.routed, this.#outcome, work.holds), undefined);
     const settled: Unacked[] = [];
     for (const s of work.settles) {
       this.#unacked.apply(s.kind, s.taken);

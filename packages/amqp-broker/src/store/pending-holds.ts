@@ -19,7 +19,12 @@ export interface Hold {
   fail(): void;
 }
 
-export class PendingHolds implements Hold {
+/** Where a step that must finish first takes its hold (a publish's confirm, a commit's commit-ok). */
+export interface HoldSource {
+  hold(): Hold;
+}
+
+export class PendingHolds implements Hold, HoldSource {
   #count = 1;
   #ownerReleased = false;
   #settled = false;

@@ -26,6 +26,7 @@ import { type DeadLetterReason, deadLetteredMessage, isDeadLetterCycle } from '.
 import { MemoryGauge } from '../queue/memory-gauge.js';
 import type { Message } from '../queue/message.js';
 import { Queue } from '../queue/queue.js';
+import type { HoldSource } from '../store/pending-holds.js';
 import { assertArgumentsEquivalent } from './argument-equivalence.js';
 import { QUEUE_EQUIVALENCE_ARGUMENTS, validateQueueArguments } from './queue-arguments.js';
 import { withSenderSelectedKeys } from './sender-selected-keys.js';
@@ -348,8 +349,18 @@ export class VirtualHost {
   /**
    * Routes `message` and enqueues it on every matching queue (the same object on each). Returns the
    * number of queues it reached; `outcome` also counts the queues that refused it.
+   *
+   * `_holds` is what the publisher's confirm waits for (set in confirm mode): a queue that must do
+   * something before the message counts as accepted — a durable queue writing it to its log — takes
+   * `_holds.hold()` and releases it once done, or fails it (basic.nack). In memory, no queue takes one.
    */
-  publish(exchangeName: string, routingKey: string, message: Message, outcome?: PublishOutcome): number {
+  publish(
+    exchangeName: string,
+    routingKey: string,
+    message: Message,
+    outcome?: PublishOutcome,
+    _holds?: HoldSource,
+  ): number {
     const result = outcome ?? this.#scratch;
     result.routed = 0;
     result.rejected = 0;
@@ -406,9 +417,9 @@ export class VirtualHost {
    * Delivers a message {@link route}d earlier (a transaction's publish, on commit) to its queues as they
    * are now, by name, as RabbitMQ does: a queue deleted since is skipped, one re-declared under the same
    * name gets the message. Returns the number of queues (and reply consumer) it reached; RabbitMQ returns a
-   * mandatory message when that is none.
+   * mandatory message when that is none. `_holds` is what tx.commit-ok waits for (see {@link publish}).
    */
-  deliver(routed: RoutedMessage, outcome?: PublishOutcome): number {
+  deliver(routed: RoutedMessage, outcome?: PublishOutcome, _holds?: HoldSource): number {
     const result = outcome ?? this.#scratch;
     result.routed = routed.reply === undefined ? 0 : 1;
     result.rejected = 0;

@@ -107,12 +107,7 @@ export class ContentAssembler {
   /** A content header frame (payload `buf[start, end)`); returns the content when its body is empty. */
   header(buf: Buffer, start: number, end: number): AssembledContent | undefined {
     const state = this.#state;
-    if (state.kind !== 'awaiting-header') {
-      throw connectionError(
-        UNEXPECTED_FRAME,
-        `unexpected content header frame on channel ${this.#options.channel}`,
-      );
-    }
+    if (state.kind !== 'awaiting-header') throw this.#unexpected('header');
     const classId = contentClassId(buf, start, end);
     const bodySize = contentBodySize(buf, start);
     if (classId !== BASIC_CLASS) {
@@ -155,12 +150,7 @@ export class ContentAssembler {
   /** A content body frame (payload `buf[start, end)`); returns the content once it is complete. */
   body(buf: Buffer, start: number, end: number): AssembledContent | undefined {
     const state = this.#state;
-    if (state.kind !== 'awaiting-body') {
-      throw connectionError(
-        UNEXPECTED_FRAME,
-        `unexpected content body frame on channel ${this.#options.channel}`,
-      );
-    }
+    if (state.kind !== 'awaiting-body') throw this.#unexpected('body');
     const received = state.received + (end - start);
     if (received > state.size) {
       throw connectionError(
@@ -177,6 +167,13 @@ export class ContentAssembler {
     if (received !== state.size) return undefined;
     this.#state = IDLE;
     return { publish: state.publish, properties: state.properties, decoded: state.decoded, body: state.body };
+  }
+
+  #unexpected(frame: 'header' | 'body'): AmqpError {
+    return connectionError(
+      UNEXPECTED_FRAME,
+      `unexpected content ${frame} frame on channel ${this.#options.channel}`,
+    );
   }
 
   /**
