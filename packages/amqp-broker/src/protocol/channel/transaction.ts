@@ -41,17 +41,10 @@ export interface TxCommit {
 export class Transaction {
   #publishes: TxPublish[] = [];
   #settles: TxSettle[] = [];
-  /** The commit whose holds are not all released yet. */
-  #committing: PendingHolds | undefined;
 
   /** Deliveries taken by the transaction and not settled yet (the channel still consumes). */
   get holdsDeliveries(): boolean {
     return this.#settles.length > 0;
-  }
-
-  /** A commit waits for its holds. */
-  get committing(): boolean {
-    return this.#committing !== undefined;
   }
 
   publish(p: TxPublish): void {
@@ -67,11 +60,7 @@ export class Transaction {
    * commit-ok waits for; `onCommitted` runs once they are all released (false: one failed).
    */
   commit(onCommitted: (ok: boolean) => void): TxCommit {
-    const holds = new PendingHolds((ok) => {
-      this.#committing = undefined;
-      onCommitted(ok);
-    });
-    this.#committing = holds;
+    const holds = new PendingHolds(onCommitted);
     const work = { publishes: this.#publishes, settles: this.#settles, holds };
     this.#publishes = [];
     this.#settles = [];
