@@ -6,7 +6,7 @@ import type amqp from 'amqplib';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { BrokerServer } from '../src/index.js';
-import { take, withConnection } from './helpers/amqp-helpers.js';
+import { drain, take, withConnection } from './helpers/amqp-helpers.js';
 import { rabbitTarget, startBroker, type Target, uniqueName } from './helpers/targets.js';
 
 type Scenario = (conn: ChannelModel) => Promise<unknown>;
@@ -133,6 +133,43 @@ const scenarios: Record<string, Scenario> = {
     };
     await ch.close();
     return result;
+  },
+
+  'topic routing of empty keys and empty words': async (conn) => {
+    const ch = await conn.createChannel();
+    const x = uniqueName('tx');
+    await ch.assertExchange(x, 'topic', { autoDelete: true });
+    const bindings = [
+      '',
+      '*',
+      '#',
+      '#.#',
+      '#.*',
+      '*.#',
+      '*.*',
+      'a.#',
+      'a.*',
+      '*.a',
+      'a..b',
+      '.',
+      '..',
+      'a.*.b',
+    ];
+    const keys = ['', '.', '..', 'a', 'a.', '.a', 'a..b', 'a.b', 'a.b.c', '.a.'];
+    const queues = new Map<string, string>();
+    for (const binding of bindings) {
+      const { queue } = await ch.assertQueue(uniqueName('tq'), { exclusive: true });
+      await ch.bindQueue(queue, x, binding);
+      queues.set(binding, queue);
+    }
+    for (const key of keys) ch.publish(x, key, Buffer.from(key));
+    await ch.checkQueue(queues.get('')!); // sync point: publishes before it are routed
+    const reached: Record<string, string[]> = {};
+    for (const [binding, queue] of queues) {
+      reached[`'${binding}'`] = (await drain(ch, queue)).map((m) => `'${m.content.toString()}'`);
+    }
+    await ch.close();
+    return reached;
   },
 
   'mandatory unroutable publish returns 312 NO_ROUTE, then confirms': async (conn) => {

@@ -3,6 +3,10 @@
  * more. Bindings live in a trie of words, so routing walks the key once per matching branch instead of
  * testing every binding (and never builds a regular expression).
  *
+ * Words as RabbitMQ splits them (routing and binding keys alike): the empty key has no words at all (so
+ * only `#`, `#.#`… and the empty binding match it, never `*` or `#.*`); otherwise every dot separates two
+ * words, which may be empty (`a..b` is `a`, ``, `b`; `.` is two empty words, matched by `*.*`).
+ *
  *   bindings  a.*.c   a.#   #.c          root ─a─▶ (a) ─*─▶ (a.*) ─c─▶ [q1]
  *                                          │         └─#─▶ [q2]
  *                                          └─#─▶ (#) ─c─▶ [q3]
@@ -22,14 +26,13 @@ export class TopicExchange extends BaseExchange {
   readonly #root = new TrieNode();
 
   route(_message: Message, routingKey: string, out: Set<Destination>): void {
-    // An empty routing key is one empty word, as RabbitMQ treats it.
-    match(this.#root, routingKey.split('.'), 0, out);
+    match(this.#root, topicWords(routingKey), 0, out);
   }
 
   protected addToIndex(binding: Binding): void {
     let node = this.#root;
     node.bindings++;
-    for (const word of binding.routingKey.split('.')) {
+    for (const word of topicWords(binding.routingKey)) {
       let next = node.children.get(word);
       if (next === undefined) {
         next = new TrieNode();
@@ -43,7 +46,7 @@ export class TopicExchange extends BaseExchange {
   }
 
   protected removeFromIndex(binding: Binding): void {
-    const words = binding.routingKey.split('.');
+    const words = topicWords(binding.routingKey);
     const path: TrieNode[] = [this.#root];
     let node = this.#root;
     for (const word of words) {
@@ -59,6 +62,13 @@ export class TopicExchange extends BaseExchange {
       if (path[i]!.bindings === 0) path[i - 1]!.children.delete(words[i - 1]!);
     }
   }
+}
+
+const NO_WORDS: readonly string[] = [];
+
+/** The words of a routing or binding key: none for the empty key, else one more than its dots. */
+function topicWords(key: string): readonly string[] {
+  return key === '' ? NO_WORDS : key.split('.');
 }
 
 function match(node: TrieNode, words: readonly string[], i: number, out: Set<Destination>): void {

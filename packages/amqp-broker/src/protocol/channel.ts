@@ -1,56 +1,34 @@
 /**
- * One AMQP channel of a connection: method dispatch, content assembly, consumers, deliveries and
- * acknowledgements, QoS, flow, publisher confirms and transactions.
+ * One AMQP channel of a connection: the channel state machine and method dispatch. The parts live beside
+ * it in `channel/`: content assembly ({@link ContentAssembler}), unacked deliveries and consumer credit
+ * ({@link UnackedDeliveries}, {@link ChannelConsumer}), publisher confirms ({@link ConfirmTracker}),
+ * transactions ({@link Transaction}) and direct reply-to ({@link DirectReplyTo}).
  *
  * Channel state (the connection removes a channel once it is closed):
  *
  *            channel.open                 channel.close (client)  ──▶ close-ok sent, removed
  *   (none) ───────────────▶  open  ──┤
- *                                    └──▶ soft error: channel.close sent ──▶ closing ──close-ok──▶ removed
- *                                                                            (other frames ignored)
+ *                             │  ▲   └──▶ soft error: channel.close sent ──▶ closing ──close-ok──▶ removed
+ *                   tx.commit │  │ last commit hold released:                (other frames ignored)
+ *                             ▼  │ commit-ok sent, queued frames handled
+ *                          committing  (frames from the client are queued; deliveries go on)
  *
- * Content assembly inside `open` (any other frame in between is a 505 UNEXPECTED_FRAME):
- *
- *   idle ──basic.publish──▶ awaiting-header ──header(size 0)──────────────────────────▶ idle (publish)
- *                                            └─header(size n)──▶ awaiting-body ──body…──▶ idle (publish)
- *
- * The properties are decoded when the header arrives; malformed ones close the connection with 541 once
- * the content is complete (RabbitMQ's moment), and their body is counted, not kept. A body is collected
- * as it arrives (never allocated up front from the size a header announces).
- *
- * Transactions (RabbitMQ's semantics): a publish is routed when it arrives and delivered to those queues (by name)
- * on commit; an ack/nack/reject takes its deliveries out of the unacked set at once (an unknown tag fails
- * there, with 406) and settles them on commit; rollback gives them back, and so does closing the channel
- * (they are requeued like every unacked delivery).
+ * A commit whose holds are all released at once (the in-memory broker: always) goes straight back to
+ * `open` inside tx.commit. Frames queued while committing are handled through
+ * {@link ChannelHost.runDeferred}, with the same error handling as frames read from the socket.
  *
  * Deliveries are written through the {@link ChannelHost} (the connection), which re-frames bodies to the
  * connection's frame_max and batches socket writes.
- *
- * Direct reply-to: a no-ack consumer on the `amq.rabbitmq.reply-to` pseudo-queue registers this channel
- * with the vhost under a random token; publishes from this channel with that `reply-to` get it rewritten
- * to `amq.rabbitmq.reply-to.<token>`, and replies published to that name are delivered here directly.
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '@dispatcher/core';
-import { ByteWriter } from '../codec/byte-writer.js';
-import {
-  contentBodySize,
-  contentClassId,
-  decodePublishedProperties,
-  PROPERTIES_OFFSET,
-} from '../codec/content-header.js';
 import { type FieldValue, fieldInteger } from '../codec/field-table.js';
-import { shortStrBytes } from '../codec/frame-encoder.js';
 import {
   ACCESS_REFUSED,
   type AmqpMethod,
-  type BasicProperties,
   type BasicPublish,
   CHANNEL_ERROR,
   COMMAND_INVALID,
-  encodeBasicProperties,
-  FRAME_ERROR,
-  INTERNAL_ERROR,
   MethodId,
   methodName,
   NO_ROUTE,
@@ -58,21 +36,24 @@ import {
   NOT_FOUND,
   NOT_IMPLEMENTED,
   PRECONDITION_FAILED,
-  UNEXPECTED_FRAME,
 } from '../codec/generated/amqp-spec.js';
 import { rabbitTypeName } from '../codec/rabbit-type-name.js';
 import { AmqpError, channelError, connectionError } from '../errors.js';
 import { Message, PropertyFlag, parseExpiration } from '../queue/message.js';
-import type { Queue, QueueConsumer, QueueEntry } from '../queue/queue.js';
+import type { Queue, QueueEntry } from '../queue/queue.js';
+import type { PendingHolds } from '../store/pending-holds.js';
 import {
   type PublishOutcome,
   REPLY_TO_QUEUE,
   type ReplyConsumer,
-  type RoutedMessage,
   type VirtualHost,
 } from '../vhost/virtual-host.js';
-
-const BASIC_CLASS = 60;
+import { ChannelConsumer, type ConsumerChannel } from './channel/channel-consumer.js';
+import { ConfirmTracker } from './channel/confirm-tracker.js';
+import { type AssembledContent, BASIC_CLASS, ContentAssembler } from './channel/content-assembler.js';
+import { DirectReplyTo } from './channel/direct-reply-to.js';
+import { Transaction } from './channel/transaction.js';
+import { type SettleKind, type Unacked, UnackedDeliveries } from './channel/unacked-deliveries.js';
 
 /** What a channel needs from its connection. */
 export interface ChannelHost {
@@ -96,121 +77,64 @@ export interface ChannelHost {
   ): void;
   /** False while the socket is backed up: consumers wait. */
   canWrite(): boolean;
-  /** The channel has confirms to send at the end of this read batch. */
+  /** The channel has confirms to send: call {@link Channel.flushConfirms} at the end of this read batch. */
   confirmsPending(channel: Channel): void;
   /** A message was published (the memory alarm blocks publishing connections). */
   publishing(): void;
   /** A message went to a queue above its flow watermark: stop reading the publisher until it drains. */
   congested(queue: Queue): void;
+  /**
+   * Runs `handle` — the channel handling a frame it queued while a commit waited — outside a socket read,
+   * with the error handling frames read from the socket get.
+   */
+  runDeferred(channel: Channel, handle: () => void): void;
 }
 
-type ChannelState = { readonly kind: 'open' } | { readonly kind: 'closing' } | { readonly kind: 'closed' };
+/** A frame that arrived while a commit waited for its holds (payloads copied out of the socket chunk). */
+type QueuedFrame =
+  | { readonly type: 'method'; readonly method: AmqpMethod }
+  | { readonly type: 'header' | 'body'; readonly payload: Buffer };
 
-/** Decoded content properties, or why they are malformed (the publish fails once its body is in). */
-type DecodedProperties = BasicProperties | AmqpError;
+type ChannelState =
+  | { readonly kind: 'open' }
+  | { readonly kind: 'committing'; readonly queued: QueuedFrame[] }
+  | { readonly kind: 'closing' }
+  | { readonly kind: 'closed' };
 
-type ContentState =
-  | { readonly kind: 'idle' }
-  | { readonly kind: 'awaiting-header'; readonly publish: BasicPublish }
-  | {
-      readonly kind: 'awaiting-body';
-      readonly publish: BasicPublish;
-      readonly properties: Buffer;
-      readonly decoded: DecodedProperties;
-      /** The size the header announced. */
-      readonly size: number;
-      /** Received bytes are `body[0, received)`; it grows as frames arrive, up to `size`. */
-      body: Buffer;
-      received: number;
-    };
+const OPEN: ChannelState = { kind: 'open' };
+const CLOSING: ChannelState = { kind: 'closing' };
+const CLOSED: ChannelState = { kind: 'closed' };
 
-interface Unacked {
-  readonly tag: number;
-  readonly queue: Queue;
-  readonly entry: QueueEntry;
-  readonly consumer: ChannelConsumer | undefined;
-}
-
-/** A publish inside a transaction: routed when it arrived, delivered on commit. */
-interface PendingPublish {
-  readonly publish: BasicPublish;
-  readonly message: Message;
-  readonly routed: RoutedMessage;
-}
-
-/** Acks/nacks/rejects inside a transaction: their deliveries, already out of the unacked set. */
-interface TxOp {
-  readonly kind: 'ack' | 'requeue' | 'reject';
-  readonly taken: readonly Unacked[];
-}
-
-const IDLE: ContentState = { kind: 'idle' };
-
-class ChannelConsumer implements QueueConsumer {
-  unacked = 0;
-  /** The tag as an AMQP short string (encoded once, written into every basic.deliver). */
-  readonly tagBytes: Buffer;
-
-  constructor(
-    readonly channel: Channel,
-    readonly tag: string,
-    readonly queue: Queue,
-    readonly noAck: boolean,
-    readonly exclusive: boolean,
-    readonly priority: number,
-    /** Per-consumer prefetch (basic.qos global=false at consume time); 0 = unlimited. */
-    readonly prefetch: number,
-  ) {
-    this.tagBytes = shortStrBytes(tag);
-  }
-
-  canDeliver(): boolean {
-    return this.channel.canDeliverTo(this);
-  }
-
-  deliver(queue: Queue, entry: QueueEntry): void {
-    this.channel.deliver(this, queue, entry);
-  }
-
-  cancelledByBroker(): void {
-    this.channel.consumerCancelledByBroker(this);
-  }
-}
-
-export class Channel implements ReplyConsumer {
+export class Channel implements ReplyConsumer, ConsumerChannel {
   readonly id: number;
   readonly #host: ChannelHost;
-  #state: ChannelState = { kind: 'open' };
-  #content: ContentState = IDLE;
+  #state: ChannelState = OPEN;
+  readonly #content: ContentAssembler;
+  readonly #unacked: UnackedDeliveries;
+  readonly #replyTo: DirectReplyTo;
   #nextDeliveryTag = 1;
-  readonly #unacked = new Map<number, Unacked>();
   readonly #consumers = new Map<string, ChannelConsumer>();
-  /** Unacked deliveries made to consumers (global prefetch counts these). */
-  #consumerUnacked = 0;
-  #prefetch = 0;
-  #globalPrefetch = 0;
-  #mode: 'normal' | 'confirm' | 'tx' = 'normal';
-  #publishSeq = 0;
-  #confirmedUpTo = 0;
-  #txPublishes: PendingPublish[] = [];
-  #txOps: TxOp[] = [];
+  /** Set by confirm.select. */
+  #confirms: ConfirmTracker | undefined;
+  /** Set by tx.select. */
+  #tx: Transaction | undefined;
   /** Name of the last queue declared on this channel (an empty queue name in later methods means it). */
   #lastQueue = '';
-  /** Direct reply-to consumer: its tag and vhost token (undefined when none). */
-  #replyTag: string | undefined;
-  #replyToken: string | undefined;
   /** Reused for every publish. */
   readonly #outcome: PublishOutcome = { routed: 0, rejected: 0, congested: undefined };
-  /** Property bytes of the last message published on this channel (shared while they repeat)… */
-  #lastProperties: Buffer = Buffer.alloc(0);
-  /** …and what they decoded to. */
-  #lastDecoded: DecodedProperties = {};
   /** basic.get was used on this channel. */
   #usedGet = false;
 
   constructor(id: number, host: ChannelHost) {
     this.id = id;
     this.#host = host;
+    this.#content = new ContentAssembler({
+      channel: id,
+      maxMessageBytes: host.maxMessageBytes,
+      strictFieldTypes: host.strictFieldTypes,
+    });
+    this.#unacked = new UnackedDeliveries(() => this.resume());
+    this.#replyTo = new DirectReplyTo(host.vhost, this);
   }
 
   get state(): ChannelState['kind'] {
@@ -218,7 +142,7 @@ export class Channel implements ReplyConsumer {
   }
 
   get consumerCount(): number {
-    return this.#consumers.size + (this.#replyTag === undefined ? 0 : 1);
+    return this.#consumers.size + (this.#replyTo.tag === undefined ? 0 : 1);
   }
 
   get unackedCount(): number {
@@ -227,34 +151,43 @@ export class Channel implements ReplyConsumer {
 
   /** The channel consumes (consumers, basic.get or unacked messages): flow control never pauses it. */
   get consumes(): boolean {
-    return this.#consumers.size > 0 || this.#usedGet || this.#unacked.size > 0 || this.#txOps.length > 0;
+    return (
+      this.#consumers.size > 0 ||
+      this.#usedGet ||
+      this.#unacked.size > 0 ||
+      this.#tx?.holdsDeliveries === true
+    );
+  }
+
+  /** Open, or open and waiting for a commit: deliveries and confirms go on. */
+  #active(): boolean {
+    const kind = this.#state.kind;
+    return kind === 'open' || kind === 'committing';
   }
 
   // ---- inbound frames ----------------------------------------------------------------------------
 
   /** A method frame for this channel. Throws AmqpErrors (channel or connection scope). */
   handleMethod(method: AmqpMethod): void {
-    switch (this.#state.kind) {
+    const state = this.#state;
+    switch (state.kind) {
       case 'closed':
         return;
       case 'closing':
         // After sending channel.close we wait for close-ok and drop everything else.
-        if (method.id === MethodId.ChannelCloseOk) this.#state = { kind: 'closed' };
+        if (method.id === MethodId.ChannelCloseOk) this.#state = CLOSED;
         else if (method.id === MethodId.ChannelClose)
           this.#host.sendMethod(this.id, { id: MethodId.ChannelCloseOk });
+        return;
+      case 'committing':
+        state.queued.push({ type: 'method', method });
         return;
       case 'open':
         break;
       default:
-        assertNever(this.#state);
+        assertNever(state);
     }
-    if (this.#content.kind !== 'idle') {
-      throw connectionError(
-        UNEXPECTED_FRAME,
-        `expected content ${this.#content.kind === 'awaiting-header' ? 'header' : 'body'} for class ${BASIC_CLASS}, got method ${methodName(method.id)} instead`,
-        { classId: method.id >>> 16, methodId: method.id & 0xffff },
-      );
-    }
+    this.#content.checkMethod(method.id);
     try {
       this.#dispatch(method);
     } catch (err) {
@@ -264,102 +197,24 @@ export class Channel implements ReplyConsumer {
 
   /** A content header frame for this channel: its payload is `buf[start, end)`. */
   handleHeader(buf: Buffer, start: number, end: number): void {
-    if (this.#state.kind !== 'open') return;
-    const content = this.#content;
-    if (content.kind !== 'awaiting-header') {
-      throw connectionError(UNEXPECTED_FRAME, `unexpected content header frame on channel ${this.id}`);
-    }
-    const classId = contentClassId(buf, start, end);
-    const bodySize = contentBodySize(buf, start);
-    if (classId !== BASIC_CLASS) {
-      throw connectionError(
-        UNEXPECTED_FRAME,
-        `expected content header for class ${BASIC_CLASS}, got one for class ${classId} instead`,
-        { classId: BASIC_CLASS, methodId: 40 },
-      );
-    }
-    if (bodySize > this.#host.maxMessageBytes) {
-      this.#content = IDLE;
-      throw channelError(
-        PRECONDITION_FAILED,
-        `message size ${bodySize} is larger than configured max size ${this.#host.maxMessageBytes}`,
-        { classId: BASIC_CLASS, methodId: 40 },
-      );
-    }
-    const properties = this.#propertiesOf(buf, start + PROPERTIES_OFFSET, end);
-    const decoded = this.#lastDecoded;
-    if (bodySize === 0) {
-      this.#content = IDLE;
-      this.#publish(content.publish, properties, decoded, Buffer.alloc(0));
-      return;
-    }
-    this.#content = {
-      kind: 'awaiting-body',
-      publish: content.publish,
-      properties,
-      decoded,
-      size: bodySize,
-      body: EMPTY_BODY,
-      received: 0,
-    };
-  }
-
-  /**
-   * The property bytes of a content header, copied out of the socket chunk (the message may outlive it),
-   * and decoded into `#lastDecoded` — or the previous message's copy and decoding when they are the same
-   * bytes (messages never modify either).
-   */
-  #propertiesOf(buf: Buffer, start: number, end: number): Buffer {
-    const last = this.#lastProperties;
-    const n = end - start;
-    if (last.length === n) {
-      let i = 0;
-      while (i < n && last[i] === buf[start + i]) i++;
-      if (i === n) return last;
-    }
-    const copy = Buffer.allocUnsafe(n);
-    buf.copy(copy, 0, start, end);
-    this.#lastProperties = copy;
-    this.#lastDecoded = this.#decode(copy);
-    return copy;
-  }
-
-  /** RabbitMQ fails to decode such properties and closes the connection with 541 (no method named). */
-  #decode(raw: Buffer): DecodedProperties {
-    try {
-      return decodePublishedProperties(raw, this.#host.strictFieldTypes);
-    } catch (err) {
-      const reason = err instanceof Error ? err.message : String(err);
-      return connectionError(INTERNAL_ERROR, `malformed content properties: ${reason}`, { cause: err });
-    }
+    this.#handleContent('header', buf, start, end);
   }
 
   /** A content body frame for this channel: its payload is `buf[start, end)`. */
   handleBody(buf: Buffer, start: number, end: number): void {
-    if (this.#state.kind !== 'open') return;
-    const content = this.#content;
-    if (content.kind !== 'awaiting-body') {
-      throw connectionError(UNEXPECTED_FRAME, `unexpected content body frame on channel ${this.id}`);
+    this.#handleContent('body', buf, start, end);
+  }
+
+  #handleContent(type: 'header' | 'body', buf: Buffer, start: number, end: number): void {
+    const state = this.#state;
+    if (state.kind === 'committing') {
+      state.queued.push({ type, payload: Buffer.from(buf.subarray(start, end)) });
+      return;
     }
-    const n = end - start;
-    const received = content.received + n;
-    if (received > content.size) {
-      throw connectionError(
-        FRAME_ERROR,
-        `content body larger than the ${content.size} bytes announced by its header`,
-      );
-    }
-    // Malformed properties: the message will be refused, so its bytes are only counted.
-    if (!AmqpError.isAmqpError(content.decoded)) {
-      if (received > content.body.length)
-        content.body = grow(content.body, content.received, received, content.size);
-      buf.copy(content.body, content.received, start, end);
-    }
-    content.received = received;
-    if (received === content.size) {
-      this.#content = IDLE;
-      this.#publish(content.publish, content.properties, content.decoded, content.body);
-    }
+    if (state.kind !== 'open') return;
+    const content =
+      type === 'header' ? this.#content.header(buf, start, end) : this.#content.body(buf, start, end);
+    if (content !== undefined) this.#publish(content);
   }
 
   // ---- closing -----------------------------------------------------------------------------------
@@ -369,7 +224,7 @@ export class Channel implements ReplyConsumer {
     if (this.#state.kind !== 'open') return;
     this.#host.log.debug({ channel: this.id, replyCode: err.replyCode, err }, 'closing channel on error');
     this.#release();
-    this.#state = { kind: 'closing' };
+    this.#state = CLOSING;
     this.#host.sendMethod(this.id, {
       id: MethodId.ChannelClose,
       replyCode: err.replyCode,
@@ -383,57 +238,48 @@ export class Channel implements ReplyConsumer {
   teardown(): void {
     if (this.#state.kind === 'closed') return;
     this.#release();
-    this.#state = { kind: 'closed' };
+    this.#state = CLOSED;
   }
 
   /** Requeues unacked messages and removes consumers. Deliveries stop first. */
   #release(): void {
     if (this.#state.kind === 'closed') return;
-    // Mark closed for delivery purposes before requeueing, so nothing is redelivered to this channel.
-    const previous = this.#state;
-    this.#state = { kind: 'closed' };
-    this.#content = IDLE;
-    this.#txPublishes = [];
+    // Closed for delivery purposes before requeueing, so nothing is redelivered to this channel.
+    this.#state = CLOSED;
+    this.#content.reset();
+    this.#confirms?.close();
     // Deliveries acked in the open transaction were never settled: they are requeued too.
-    this.#restoreUnacked(this.#txOps);
-    this.#txOps = [];
-    this.#requeueAll();
-    this.#removeReplyConsumer();
+    if (this.#tx !== undefined) this.#unacked.restore(this.#tx.rollback());
+    this.#unacked.requeueAll();
+    this.#replyTo.cancel();
     const consumers = [...this.#consumers.values()];
     this.#consumers.clear();
     for (const c of consumers) c.queue.removeConsumer(c);
-    this.#state = previous;
   }
 
   // ---- deliveries (called by queues through ChannelConsumer) -------------------------------------
 
   canDeliverTo(c: ChannelConsumer): boolean {
-    if (this.#state.kind !== 'open' || !this.#host.canWrite()) return false;
-    if (c.noAck) return true;
-    if (c.prefetch !== 0 && c.unacked >= c.prefetch) return false;
-    return this.#globalPrefetch === 0 || this.#consumerUnacked < this.#globalPrefetch;
+    if (!this.#active() || !this.#host.canWrite()) return false;
+    return this.#unacked.hasCredit(c);
   }
 
   deliver(c: ChannelConsumer, queue: Queue, entry: QueueEntry): void {
     const tag = this.#nextDeliveryTag++;
-    if (c.noAck) {
-      queue.settle(entry);
-    } else {
-      this.#unacked.set(tag, { tag, queue, entry, consumer: c });
-      c.unacked++;
-      this.#consumerUnacked++;
-    }
+    if (c.noAck) queue.settle(entry);
+    else this.#unacked.add(tag, queue, entry, c);
     this.#host.sendDelivery(this.id, c.tagBytes, tag, entry.redelivered, entry.message);
   }
 
   /** A reply to this channel's direct reply-to consumer (no-ack: nothing to track). */
   deliverReply(m: Message): void {
-    if (this.#state.kind !== 'open' || this.#replyTag === undefined) return;
+    const consumerTag = this.#replyTo.tag;
+    if (!this.#active() || consumerTag === undefined) return;
     this.#host.sendContent(
       this.id,
       {
         id: MethodId.BasicDeliver,
-        consumerTag: this.#replyTag,
+        consumerTag,
         deliveryTag: this.#nextDeliveryTag++,
         redelivered: false,
         exchange: m.exchange,
@@ -447,23 +293,20 @@ export class Channel implements ReplyConsumer {
   consumerCancelledByBroker(c: ChannelConsumer): void {
     if (this.#consumers.get(c.tag) !== c) return;
     this.#consumers.delete(c.tag);
-    if (this.#state.kind === 'open' && this.#host.consumerCancelNotify) {
+    if (this.#active() && this.#host.consumerCancelNotify) {
       this.#host.sendMethod(this.id, { id: MethodId.BasicCancel, consumerTag: c.tag, nowait: true });
     }
   }
 
   /** Gives every consumer's queue a chance to deliver (after flow on, socket drain, freed credit). */
   resume(): void {
-    if (this.#state.kind !== 'open') return;
+    if (!this.#active()) return;
     for (const c of [...this.#consumers.values()]) c.queue.dispatch();
   }
 
-  /** Sends the publisher confirms accumulated during this read batch as one (multiple) ack. */
+  /** Sends the publisher confirms that became ready during this read batch (coalesced). */
   flushConfirms(): void {
-    if (this.#state.kind !== 'open' || this.#confirmedUpTo >= this.#publishSeq) return;
-    const multiple = this.#publishSeq - this.#confirmedUpTo > 1;
-    this.#confirmedUpTo = this.#publishSeq;
-    this.#host.sendMethod(this.id, { id: MethodId.BasicAck, deliveryTag: this.#publishSeq, multiple });
+    if (this.#active()) this.#confirms?.flush();
   }
 
   // ---- method dispatch ---------------------------------------------------------------------------
@@ -485,7 +328,7 @@ export class Channel implements ReplyConsumer {
         return;
       case MethodId.ChannelClose:
         this.#release();
-        this.#state = { kind: 'closed' };
+        this.#state = CLOSED;
         host.sendMethod(this.id, { id: MethodId.ChannelCloseOk });
         return;
       case MethodId.ChannelCloseOk:
@@ -568,8 +411,7 @@ export class Channel implements ReplyConsumer {
         }
         // RabbitMQ's reinterpretation: global=false limits each consumer created afterwards,
         // global=true limits the channel as a whole.
-        if (m.global) this.#globalPrefetch = m.prefetchCount;
-        else this.#prefetch = m.prefetchCount;
+        this.#unacked.qos(m.prefetchCount, m.global);
         host.sendMethod(this.id, { id: MethodId.BasicQosOk });
         this.resume();
         return;
@@ -578,7 +420,7 @@ export class Channel implements ReplyConsumer {
         return;
       case MethodId.BasicCancel: {
         const c = this.#consumers.get(m.consumerTag);
-        if (m.consumerTag === this.#replyTag) this.#removeReplyConsumer();
+        if (m.consumerTag === this.#replyTo.tag) this.#replyTo.cancel();
         else if (c !== undefined) {
           this.#consumers.delete(m.consumerTag);
           c.queue.removeConsumer(c);
@@ -588,52 +430,53 @@ export class Channel implements ReplyConsumer {
       }
       case MethodId.BasicPublish:
         // Like RabbitMQ, the exchange and flags are checked once the content has arrived.
-        this.#content = { kind: 'awaiting-header', publish: m };
+        this.#content.start(m);
         return;
       case MethodId.BasicGet:
         this.#get(this.#queueName(m.queue), m.noAck);
         return;
       case MethodId.BasicAck:
-        if (this.#mode === 'tx')
-          this.#txOps.push({ kind: 'ack', taken: this.#take(m.deliveryTag, m.multiple) });
-        else this.#ack(m.deliveryTag, m.multiple);
+        // The common case first, without the arrays of the general path.
+        if (this.#tx !== undefined || m.multiple || !this.#unacked.ackOne(m.deliveryTag))
+          this.#settle('ack', m.deliveryTag, m.multiple);
         return;
       case MethodId.BasicReject:
-        this.#nackOrTx(m.deliveryTag, false, m.requeue);
+        this.#settle(m.requeue ? 'requeue' : 'reject', m.deliveryTag, false);
         return;
       case MethodId.BasicNack:
-        this.#nackOrTx(m.deliveryTag, m.multiple, m.requeue);
+        this.#settle(m.requeue ? 'requeue' : 'reject', m.deliveryTag, m.multiple);
         return;
       case MethodId.BasicRecoverAsync:
       case MethodId.BasicRecover:
         // Redelivering to the same consumer (requeue=false) is not implemented by RabbitMQ 3.10 either.
         if (!m.requeue) throw connectionError(NOT_IMPLEMENTED, 'requeue=false');
-        this.#requeueAll();
+        // Deliveries held by an open transaction keep their credit.
+        this.#unacked.requeueAll();
         if (m.id === MethodId.BasicRecover) host.sendMethod(this.id, { id: MethodId.BasicRecoverOk });
         return;
 
       case MethodId.ConfirmSelect:
-        if (this.#mode === 'tx')
+        if (this.#tx !== undefined)
           throw channelError(PRECONDITION_FAILED, 'cannot switch from tx to confirm mode');
-        this.#mode = 'confirm';
+        this.#confirms ??= new ConfirmTracker({
+          ack: (deliveryTag, multiple) => this.#sendConfirm({ id: MethodId.BasicAck, deliveryTag, multiple }),
+          nack: (deliveryTag) =>
+            this.#sendConfirm({ id: MethodId.BasicNack, deliveryTag, multiple: false, requeue: false }),
+          ready: () => host.confirmsPending(this),
+        });
         if (!m.nowait) host.sendMethod(this.id, { id: MethodId.ConfirmSelectOk });
         return;
       case MethodId.TxSelect:
-        if (this.#mode === 'confirm')
+        if (this.#confirms !== undefined)
           throw channelError(PRECONDITION_FAILED, 'cannot switch from confirm to tx mode');
-        this.#mode = 'tx';
+        this.#tx ??= new Transaction();
         host.sendMethod(this.id, { id: MethodId.TxSelectOk });
         return;
       case MethodId.TxCommit:
-        if (this.#mode !== 'tx') throw channelError(PRECONDITION_FAILED, 'channel is not transactional');
-        this.#commit();
-        host.sendMethod(this.id, { id: MethodId.TxCommitOk });
+        this.#commit(this.#transaction());
         return;
       case MethodId.TxRollback:
-        if (this.#mode !== 'tx') throw channelError(PRECONDITION_FAILED, 'channel is not transactional');
-        this.#txPublishes = [];
-        this.#restoreUnacked(this.#txOps);
-        this.#txOps = [];
+        this.#unacked.restore(this.#transaction().rollback());
         host.sendMethod(this.id, { id: MethodId.TxRollbackOk });
         return;
 
@@ -702,7 +545,10 @@ export class Channel implements ReplyConsumer {
   ): void {
     const host = this.#host;
     if (queueName === REPLY_TO_QUEUE) {
-      this.#consumeReplies(tag, noAck, nowait);
+      this.#replyTo.checkConsume(noAck);
+      const replyTag = this.#newConsumerTag(tag);
+      this.#replyTo.consume(replyTag);
+      if (!nowait) host.sendMethod(this.id, { id: MethodId.BasicConsumeOk, consumerTag: replyTag });
       return;
     }
     const queue = host.vhost.getQueue(this.#queueName(queueName), host.owner);
@@ -713,39 +559,28 @@ export class Channel implements ReplyConsumer {
         `invalid arg 'x-priority' for queue '${queue.name}' in vhost '${host.vhost.name}': "expected integer, got ${rabbitTypeName(priorityArg)}"`,
       );
     }
-    const consumerTag = tag === '' ? `amq.ctag-${randomBytes(16).toString('base64url')}` : tag;
-    if (this.#consumers.has(consumerTag) || consumerTag === this.#replyTag) {
-      throw connectionError(NOT_ALLOWED, `attempt to reuse consumer tag '${consumerTag}'`);
-    }
+    const consumerTag = this.#newConsumerTag(tag);
     if (queue.hasExclusiveConsumer() || (exclusive && queue.consumerCount > 0)) {
       throw channelError(
         ACCESS_REFUSED,
         `queue '${queue.name}' in vhost '${host.vhost.name}' in exclusive use`,
       );
     }
-    const c = new ChannelConsumer(this, consumerTag, queue, noAck, exclusive, priority ?? 0, this.#prefetch);
+    const prefetch = this.#unacked.prefetch;
+    const c = new ChannelConsumer(this, consumerTag, queue, noAck, exclusive, priority ?? 0, prefetch);
     this.#consumers.set(consumerTag, c);
     // consume-ok must precede the first delivery.
     if (!nowait) host.sendMethod(this.id, { id: MethodId.BasicConsumeOk, consumerTag });
     queue.addConsumer(c);
   }
 
-  #consumeReplies(tag: string, noAck: boolean, nowait: boolean): void {
-    if (!noAck) throw channelError(PRECONDITION_FAILED, 'reply consumer cannot acknowledge');
-    if (this.#replyTag !== undefined) throw channelError(PRECONDITION_FAILED, 'reply consumer already set');
+  /** The client's tag, or a generated one when it sent none; 530 when the channel already uses it. */
+  #newConsumerTag(tag: string): string {
     const consumerTag = tag === '' ? `amq.ctag-${randomBytes(16).toString('base64url')}` : tag;
-    if (this.#consumers.has(consumerTag)) {
+    if (this.#consumers.has(consumerTag) || consumerTag === this.#replyTo.tag) {
       throw connectionError(NOT_ALLOWED, `attempt to reuse consumer tag '${consumerTag}'`);
     }
-    this.#replyTag = consumerTag;
-    this.#replyToken = this.#host.vhost.addReplyConsumer(this);
-    if (!nowait) this.#host.sendMethod(this.id, { id: MethodId.BasicConsumeOk, consumerTag });
-  }
-
-  #removeReplyConsumer(): void {
-    if (this.#replyToken !== undefined) this.#host.vhost.removeReplyConsumer(this.#replyToken);
-    this.#replyToken = undefined;
-    this.#replyTag = undefined;
+    return consumerTag;
   }
 
   #get(queueName: string, noAck: boolean): void {
@@ -760,7 +595,7 @@ export class Channel implements ReplyConsumer {
     const tag = this.#nextDeliveryTag++;
     if (!noAck) {
       queue.unacked++;
-      this.#unacked.set(tag, { tag, queue, entry, consumer: undefined });
+      this.#unacked.add(tag, queue, entry, undefined);
     }
     const m = entry.message;
     host.sendContent(
@@ -778,53 +613,43 @@ export class Channel implements ReplyConsumer {
     );
   }
 
-  #publish(publish: BasicPublish, properties: Buffer, decoded: DecodedProperties, body: Buffer): void {
-    this.#host.publishing();
+  #publish({ publish, properties, decoded, body }: AssembledContent): void {
+    const host = this.#host;
+    host.publishing();
     if (publish.immediate)
       throw connectionError(NOT_IMPLEMENTED, 'immediate=true', { classId: 60, methodId: 40 });
-    this.#host.vhost.checkPublishable(publish.exchange);
+    host.vhost.checkPublishable(publish.exchange);
     if (AmqpError.isAmqpError(decoded)) throw decoded;
     let message = new Message(
       publish.exchange,
       publish.routingKey,
       properties,
       body,
-      this.#host.strictFieldTypes,
+      host.strictFieldTypes,
       decoded,
     );
     if (message.has(PropertyFlag.expiration)) checkExpiration(decoded.expiration);
     if (message.has(PropertyFlag.replyTo) && decoded.replyTo === REPLY_TO_QUEUE) {
-      message = this.#withReplyTo(message);
+      message = this.#replyTo.rewrite(message);
     }
-    if (this.#mode === 'tx') {
+    if (this.#tx !== undefined) {
       // Routed now (a missing or internal exchange fails here), delivered on commit: as RabbitMQ.
-      const routed = this.#host.vhost.route(publish.exchange, publish.routingKey, message);
-      this.#txPublishes.push({ publish, message, routed });
+      const routed = host.vhost.route(publish.exchange, publish.routingKey, message);
+      this.#tx.publish({ publish, message, routed });
       return;
     }
-    this.#route(publish, message);
+    const confirm = this.#confirms?.track();
+    const routed = host.vhost.publish(publish.exchange, publish.routingKey, message, this.#outcome, confirm);
+    this.#afterRouting(publish, message, routed, confirm);
   }
 
-  /** Rewrites `reply-to: amq.rabbitmq.reply-to` to this channel's reply name (406 without a consumer). */
-  #withReplyTo(message: Message): Message {
-    if (this.#replyToken === undefined) {
-      throw channelError(PRECONDITION_FAILED, 'fast reply consumer does not exist', {
-        classId: BASIC_CLASS,
-        methodId: 40,
-      });
-    }
-    const w = new ByteWriter(message.rawProperties.length + 32, message.strict);
-    encodeBasicProperties(w, { ...message.properties, replyTo: `${REPLY_TO_QUEUE}.${this.#replyToken}` });
-    return new Message(message.exchange, message.routingKey, w.toBuffer(), message.body, message.strict);
-  }
-
-  #route(publish: BasicPublish, message: Message): void {
-    const routed = this.#host.vhost.publish(publish.exchange, publish.routingKey, message, this.#outcome);
-    this.#afterRouting(publish, message, routed);
-  }
-
-  /** basic.return of an unroutable mandatory message, flow control, publisher confirms. */
-  #afterRouting(publish: BasicPublish, message: Message, routed: number): void {
+  /** basic.return of an unroutable mandatory message, flow control, then its confirm's own hold. */
+  #afterRouting(
+    publish: BasicPublish,
+    message: Message,
+    routed: number,
+    confirm: PendingHolds | undefined,
+  ): void {
     const outcome = this.#outcome;
     if (routed === 0 && publish.mandatory) {
       this.#host.sendContent(
@@ -841,182 +666,77 @@ export class Channel implements ReplyConsumer {
       );
     }
     if (outcome.congested !== undefined) this.#host.congested(outcome.congested);
-    if (this.#mode === 'confirm') {
-      this.#publishSeq++;
-      if (outcome.rejected > 0) this.#nackPublish(this.#publishSeq);
-      else this.#host.confirmsPending(this);
-    }
+    if (confirm === undefined) return;
+    // A queue refused it: basic.nack (after the acks that are ready).
+    if (outcome.rejected > 0) confirm.fail();
+    else confirm.release();
   }
 
-  /** A queue refused publish `seq`: confirm what came before, then basic.nack it. */
-  #nackPublish(seq: number): void {
-    if (this.#confirmedUpTo < seq - 1) {
-      this.#host.sendMethod(this.id, {
-        id: MethodId.BasicAck,
-        deliveryTag: seq - 1,
-        multiple: seq - 1 - this.#confirmedUpTo > 1,
-      });
-    }
-    this.#host.sendMethod(this.id, {
-      id: MethodId.BasicNack,
-      deliveryTag: seq,
-      multiple: false,
-      requeue: false,
-    });
-    this.#confirmedUpTo = seq;
+  /** basic.ack/nack/reject: applied now, or taken now and applied on commit inside a transaction. */
+  #settle(kind: SettleKind, tag: number, multiple: boolean): void {
+    const taken = this.#unacked.take(tag, multiple);
+    if (this.#tx !== undefined) this.#tx.settle(kind, taken);
+    else this.#unacked.settle(kind, taken);
+  }
+
+  #transaction(): Transaction {
+    if (this.#tx === undefined) throw channelError(PRECONDITION_FAILED, 'channel is not transactional');
+    return this.#tx;
   }
 
   /**
    * Applies the transaction. Nothing in it can fail any more (publishes were routed and acks checked when
    * they arrived), so it is applied whole: publishes first, then the acks, nacks and rejects in order.
+   * tx.commit-ok goes out once the commit's holds are released (at once, in memory).
    */
-  #commit(): void {
-    const publishes = this.#txPublishes;
-    const ops = this.#txOps;
-    this.#txPublishes = [];
-    this.#txOps = [];
+  #commit(tx: Transaction): void {
+    const work = tx.commit((ok) => this.#committed(ok));
     const vhost = this.#host.vhost;
-    for (const p of publishes)
-      this.#afterRouting(p.publish, p.message, vhost.deliver(p.routed, this.#outcome));
+    for (const p of work.publishes)
+      this.#afterRouting(p.publish, p.message, vhost.deliver(p.routed, this.#outcome, work.holds), undefined);
     const settled: Unacked[] = [];
-    for (const op of ops) {
-      this.#releaseCredit(op.taken);
-      if (op.kind === 'ack') for (const u of op.taken) u.queue.settle(u.entry);
-      else if (op.kind === 'requeue') this.#requeue(op.taken);
-      else for (const u of op.taken) u.queue.reject(u.entry);
-      settled.push(...op.taken);
+    for (const s of work.settles) {
+      this.#unacked.apply(s.kind, s.taken);
+      settled.push(...s.taken);
     }
-    this.#afterSettle(settled);
+    this.#unacked.wake(settled);
+    this.#state = { kind: 'committing', queued: [] };
+    work.holds.release();
   }
 
-  /** Puts deliveries taken by an uncommitted transaction back into the unacked set, in tag order. */
-  #restoreUnacked(ops: readonly TxOp[]): void {
-    if (ops.length === 0) return;
-    const all = [...this.#unacked.values()];
-    for (const op of ops) all.push(...op.taken);
-    all.sort((a, b) => a.tag - b.tag);
-    this.#unacked.clear();
-    for (const u of all) this.#unacked.set(u.tag, u);
-  }
-
-  /**
-   * Removes and returns the unacked deliveries an ack/nack of (tag, multiple) covers (406 when none is).
-   * Their consumers' credit is not released yet (see {@link #releaseCredit}).
-   */
-  #take(tag: number, multiple: boolean): Unacked[] {
-    const taken: Unacked[] = [];
-    if (multiple) {
-      for (const [t, u] of this.#unacked) {
-        if (tag !== 0 && t > tag) break;
-        this.#unacked.delete(t);
-        taken.push(u);
-      }
-    } else {
-      const u = this.#unacked.get(tag);
-      if (u !== undefined) {
-        this.#unacked.delete(tag);
-        taken.push(u);
-      }
-    }
-    if (taken.length === 0 && !(multiple && tag === 0)) {
-      throw channelError(PRECONDITION_FAILED, `unknown delivery tag ${tag}`);
-    }
-    return taken;
-  }
-
-  /** Settled deliveries no longer count against their consumer's and the channel's prefetch. */
-  #releaseCredit(taken: readonly Unacked[]): void {
-    for (const u of taken) {
-      if (u.consumer !== undefined) {
-        u.consumer.unacked--;
-        this.#consumerUnacked--;
-      }
-    }
-  }
-
-  #ack(tag: number, multiple: boolean): void {
-    if (!multiple) {
-      // The common case, without the arrays and sets of the general path.
-      const u = this.#unacked.get(tag);
-      if (u !== undefined) {
-        this.#unacked.delete(tag);
-        u.queue.settle(u.entry);
-        if (u.consumer !== undefined) {
-          u.consumer.unacked--;
-          this.#consumerUnacked--;
-        }
-        if (this.#globalPrefetch !== 0) this.resume();
-        else if (u.consumer !== undefined) u.queue.dispatch();
-        return;
-      }
-    }
-    const taken = this.#take(tag, multiple);
-    this.#releaseCredit(taken);
-    for (const u of taken) u.queue.settle(u.entry);
-    this.#afterSettle(taken);
-  }
-
-  #nackOrTx(tag: number, multiple: boolean, requeue: boolean): void {
-    if (this.#mode === 'tx') {
-      this.#txOps.push({ kind: requeue ? 'requeue' : 'reject', taken: this.#take(tag, multiple) });
-    } else {
-      this.#nack(tag, multiple, requeue);
-    }
-  }
-
-  #nack(tag: number, multiple: boolean, requeue: boolean): void {
-    const taken = this.#take(tag, multiple);
-    this.#releaseCredit(taken);
-    if (requeue) this.#requeue(taken);
-    else for (const u of taken) u.queue.reject(u.entry);
-    this.#afterSettle(taken);
-  }
-
-  /** Credit was freed: let the affected queues deliver again. */
-  #afterSettle(taken: readonly Unacked[]): void {
-    if (taken.length === 0) return;
-    if (this.#globalPrefetch !== 0) {
-      this.resume();
+  /** The commit's holds are released: commit-ok, then the frames that arrived meanwhile. */
+  #committed(ok: boolean): void {
+    const state = this.#state;
+    if (state.kind !== 'committing') return; // closed meanwhile
+    this.#state = OPEN;
+    if (!ok) {
+      this.closeWithError(
+        channelError(PRECONDITION_FAILED, 'partial tx completion', { classId: 90, methodId: 20 }),
+      );
       return;
     }
-    const queues = new Set<Queue>();
-    for (const u of taken) if (u.consumer !== undefined) queues.add(u.queue);
-    for (const q of queues) q.dispatch();
-  }
-
-  #requeueAll(): void {
-    const all = [...this.#unacked.values()];
-    this.#unacked.clear();
-    // Deliveries held by an open transaction (basic.recover inside one) keep their credit.
-    this.#releaseCredit(all);
-    this.#requeue(all);
-  }
-
-  #requeue(entries: readonly Unacked[]): void {
-    const byQueue = new Map<Queue, QueueEntry[]>();
-    for (const u of entries) {
-      let list = byQueue.get(u.queue);
-      if (list === undefined) {
-        list = [];
-        byQueue.set(u.queue, list);
+    this.#host.sendMethod(this.id, { id: MethodId.TxCommitOk });
+    for (let i = 0; i < state.queued.length; i++) {
+      const now = this.#state;
+      if (now.kind === 'committing') {
+        // Another commit waits: the rest stays queued behind it.
+        now.queued.push(...state.queued.slice(i));
+        return;
       }
-      list.push(u.entry);
+      const frame = state.queued[i]!;
+      this.#host.runDeferred(this, () => this.#handleQueued(frame));
     }
-    for (const [q, list] of byQueue) q.requeue(list);
   }
-}
 
-const EMPTY_BODY = Buffer.alloc(0);
+  #handleQueued(frame: QueuedFrame): void {
+    if (frame.type === 'method') this.handleMethod(frame.method);
+    else if (frame.type === 'header') this.handleHeader(frame.payload, 0, frame.payload.length);
+    else this.handleBody(frame.payload, 0, frame.payload.length);
+  }
 
-/**
- * A body buffer with room for at least `needed` bytes (its first `used` bytes kept): doubled each time,
- * capped at the announced `size`, so memory follows the bytes that actually arrived.
- */
-function grow(body: Buffer, used: number, needed: number, size: number): Buffer {
-  const capacity = Math.min(size, Math.max(needed, body.length * 2));
-  const bigger = Buffer.allocUnsafe(capacity);
-  body.copy(bigger, 0, 0, used);
-  return bigger;
+  #sendConfirm(method: AmqpMethod): void {
+    if (this.#active()) this.#host.sendMethod(this.id, method);
+  }
 }
 
 /** Fills in the class and method of the method being handled when the error does not name one. */

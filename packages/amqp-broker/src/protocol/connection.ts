@@ -278,6 +278,25 @@ export class AmqpConnection implements ChannelHost {
 
   confirmsPending(channel: Channel): void {
     this.#confirmChannels.add(channel);
+    // Inside a read they go out at its end; a confirm released later (outside a read) with the next write.
+    this.#scheduleFlush();
+  }
+
+  runDeferred(channel: Channel, handle: () => void): void {
+    if (this.#state.kind === 'closed' || this.#channels.get(channel.id) !== channel) return;
+    try {
+      try {
+        handle();
+      } catch (err) {
+        this.#channelFailed(channel, err);
+      }
+      if (channel.state === 'closed') {
+        this.#channels.delete(channel.id);
+        this.#confirmChannels.delete(channel);
+      }
+    } catch (err) {
+      this.#fail(err);
+    }
   }
 
   publishing(): void {
@@ -415,11 +434,15 @@ export class AmqpConnection implements ChannelHost {
     } catch (err) {
       this.#fail(err);
     } finally {
-      if (this.#confirmChannels.size > 0) {
-        for (const ch of this.#confirmChannels) ch.flushConfirms();
-        this.#confirmChannels.clear();
-      }
+      this.#flushConfirms();
     }
+  }
+
+  /** Sends the publisher confirms that became ready since the last time. */
+  #flushConfirms(): void {
+    if (this.#confirmChannels.size === 0) return;
+    for (const ch of this.#confirmChannels) ch.flushConfirms();
+    this.#confirmChannels.clear();
   }
 
   /** Collects the 8-byte protocol header; returns the bytes after it. */
@@ -774,6 +797,7 @@ export class AmqpConnection implements ChannelHost {
 
   readonly #flushFromTimer = (): void => {
     this.#flushScheduled = false;
+    this.#flushConfirms();
     this.#flush();
   };
 

@@ -28,6 +28,7 @@ import type { Message } from '../queue/message.js';
 import { Queue, type QueueStoreHooks } from '../queue/queue.js';
 import type { VhostDefinitions } from '../store/definitions-file.js';
 import type { MessageStore } from '../store/message-store.js';
+import type { HoldSource } from '../store/pending-holds.js';
 import { assertArgumentsEquivalent } from './argument-equivalence.js';
 import { QUEUE_EQUIVALENCE_ARGUMENTS, validateQueueArguments } from './queue-arguments.js';
 import { withSenderSelectedKeys } from './sender-selected-keys.js';
@@ -469,8 +470,19 @@ export class VirtualHost {
   /**
    * Routes `message` and enqueues it on every matching queue (the same object on each). Returns the
    * number of queues it reached; `outcome` also counts the queues that refused it.
+   *
+   * `holds` is what the publisher's confirm waits for (set in confirm mode): a queue that must do
+   * something before the message counts as accepted — a durable queue writing it to its log — takes
+   * `holds.hold()` and releases it once done, or fails it (basic.nack). In memory, no queue takes one;
+   * with persistence, a persistent message routed to durable queues holds until it is on disk.
    */
-  publish(exchangeName: string, routingKey: string, message: Message, outcome?: PublishOutcome): number {
+  publish(
+    exchangeName: string,
+    routingKey: string,
+    message: Message,
+    outcome?: PublishOutcome,
+    holds?: HoldSource,
+  ): number {
     const result = outcome ?? this.#scratch;
     result.routed = 0;
     result.rejected = 0;
@@ -492,6 +504,7 @@ export class VirtualHost {
           result.routed = 1;
         }
       }
+      if (result.durable !== undefined && holds !== undefined) holdUntil(holds, result.durable);
       return result.routed;
     }
     const destinations = this.#route(this.#publishExchange(exchangeName), msg);
@@ -503,6 +516,7 @@ export class VirtualHost {
         if (d.congested) result.congested = d;
       }
     }
+    if (result.durable !== undefined && holds !== undefined) holdUntil(holds, result.durable);
     return result.routed;
   }
 
@@ -565,9 +579,9 @@ export class VirtualHost {
    * Delivers a message {@link route}d earlier (a transaction's publish, on commit) to its queues as they
    * are now, by name, as RabbitMQ does: a queue deleted since is skipped, one re-declared under the same
    * name gets the message. Returns the number of queues (and reply consumer) it reached; RabbitMQ returns a
-   * mandatory message when that is none.
+   * mandatory message when that is none. `holds` is what tx.commit-ok waits for (see {@link publish}).
    */
-  deliver(routed: RoutedMessage, outcome?: PublishOutcome): number {
+  deliver(routed: RoutedMessage, outcome?: PublishOutcome, holds?: HoldSource): number {
     const result = outcome ?? this.#scratch;
     result.routed = routed.reply === undefined ? 0 : 1;
     result.rejected = 0;
@@ -584,6 +598,7 @@ export class VirtualHost {
       if (!this.#enqueue(q, routed.message)) result.rejected++;
       if (q.congested) result.congested = q;
     }
+    if (result.durable !== undefined && holds !== undefined) holdUntil(holds, result.durable);
     routed.reply?.deliverReply(routed.message);
     return result.routed;
   }
@@ -759,6 +774,15 @@ export class VirtualHost {
   #maybeAutoDeleteExchange(ex: Exchange): void {
     if (ex.autoDelete && ex.bindingCount === 0) this.#removeExchange(ex);
   }
+}
+
+/** A confirm (or commit-ok) waits until `durable` settles: released when it resolves, failed (nack) when not. */
+function holdUntil(source: HoldSource, durable: Promise<void>): void {
+  const hold = source.hold();
+  durable.then(
+    () => hold.release(),
+    () => hold.fail(),
+  );
 }
 
 function equivalent(arg: string, what: string, received: unknown, current: unknown): void {
