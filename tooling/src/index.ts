@@ -1,10 +1,13 @@
 /**
  * Test-service layer of the Dispatcher monorepo: private redis-server and beanstalkd processes, the
- * RabbitMQ reachability check and helpers they are built on. The vitest globalSetup factory lives in the
+ * RabbitMQ reachability check and helpers they are built on, and headless Chromium (Debian's, driven by
+ * playwright-core) for page tests. The vitest globalSetup factory lives in the
  * `@dispatcher/tooling/vitest-services` entry point so that importing this one never touches vitest.
  *
  * @packageDocumentation
  */
+
+export type { Browser, BrowserContext, Page } from 'playwright-core';
 export {
   type BeanstalkdService,
   type RestartBeanstalkdOptions,
@@ -15,6 +18,12 @@ export { type EnsureBinaryOptions, ensureBinary, findBinary, MissingBinaryError 
 export { readErrorDocCodes } from './error-doc.js';
 export { type FileLockOptions, withFileLock } from './file-lock.js';
 export { getFreePort } from './free-port.js';
+export {
+  CHROMIUM_DEBIAN_PACKAGE,
+  CHROMIUM_PATH,
+  type LaunchChromiumOptions,
+  launchChromium,
+} from './launch-chromium.js';
 export {
   type LaunchOptions,
   launchManagedProcess,

@@ -1,56 +1,8 @@
-import { request } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import type { HttpProxy } from '../src/http-proxy.js';
-import { eventually, sink, startProxy, to } from './helpers/start-proxy.js';
-
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  json: Record<string, unknown>;
-}
-
-/** node:http, not fetch: the test sets `Host` itself, as a browser does for a DNS-rebinding page. */
-function call(
-  proxy: HttpProxy,
-  method: string,
-  path: string,
-  headers: Record<string, string> = {},
-  body?: unknown,
-): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${proxy.url}${path}`, {
-      method,
-      headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
-    });
-    req.on('response', (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => (text += c));
-      res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, json: text ? JSON.parse(text) : {} }),
-      );
-    });
-    req.on('error', reject);
-    req.end(body === undefined ? undefined : JSON.stringify(body));
-  });
-}
-
-/** A proxy with one dead letter (its destination answers 404). */
-async function withDeadLetter(options: Parameters<typeof startProxy>[0] = {}): Promise<HttpProxy> {
-  const dest = await sink();
-  dest.behave = () => ({ kind: 'status', status: 404 });
-  const proxy = await startProxy(options);
-  const res = await call(proxy, 'POST', '/x', to(dest).headers, 'hi');
-  expect(res.status).toBe(202);
-  await eventually(() => proxy.store.deadLetterCount === 1);
-  return proxy;
-}
+import { ADMIN_HEADERS, call, withDeadLetter } from './helpers/admin-call.js';
+import { sink, startProxy, to } from './helpers/start-proxy.js';
 
 const purgeAll = { all: true };
-const ADMIN_HEADERS = {
-  'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
-  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
-};
 
 describe('admin API against browsers', () => {
   it('refuses a loopback request whose Host names another site (DNS rebinding) with 421, before any work', async () => {
