@@ -34,7 +34,12 @@ async function main(): Promise<void> {
     logger.warn('only the default guest/guest user exists; set "users" in the config file');
   }
 
-  const { broker, host } = await startBroker(config.broker, config.host, logger);
+  // The disk alarm watches the persist directory's file system (RabbitMQ's disk_free_limit).
+  const { broker, host } = await startBroker(
+    { ...config.broker, persistDir: config.persistDir },
+    config.host,
+    logger,
+  );
   logger.info({ host, port: broker.port, strictMode: config.broker.strictFieldTypes }, 'listening');
 
   let stopping = false;

@@ -129,3 +129,74 @@ describe('the dispatchd binary', () => {
     }
   });
 });
+
+describe('the dispatchd binary: resource alarms and limits from the config file', () => {
+  it('blocks publishers on a disk alarm for -persist-dir, refuses connections and queues past the limits', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dsp-dispatchd-'));
+    const file = join(dir, 'dispatchd.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        'amqp-port': 0,
+        'admin-port': 0,
+        'persist-dir': dir,
+        // More than any disk has free: the disk alarm is set from the start.
+        'disk-free-limit-bytes': Number.MAX_SAFE_INTEGER,
+        'disk-check-interval-ms': 100,
+        'memory-high-watermark-bytes': 4_294_967_296,
+        'memory-check-interval-ms': 100,
+        'max-connections': 2,
+        'max-queues-per-vhost': 1,
+      }),
+    );
+    const app = launch(['-config-file', file]);
+    const open: amqp.ChannelModel[] = [];
+    try {
+      const port = await listeningPort(app);
+      const url = `amqp://guest:guest@127.0.0.1:${port}`;
+      const lines = app
+        .out()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(lines.find((l) => l.msg === 'resource limits')).toMatchObject({
+        memoryHighWatermarkBytes: 4_294_967_296,
+        persistDir: dir,
+        diskFreeLimitBytes: Number.MAX_SAFE_INTEGER,
+      });
+      expect(lines.find((l) => l.msg === 'disk alarm set: publishing connections are blocked')).toMatchObject({
+        path: dir,
+        freeLimitBytes: Number.MAX_SAFE_INTEGER,
+      });
+
+      // max-queues-per-vhost: 1
+      const first = await amqp.connect(url);
+      open.push(first);
+      const ch = await first.createChannel();
+      ch.on('error', () => {});
+      await ch.assertQueue('dispatchd-limits-1', { exclusive: true });
+      await expect(ch.assertQueue('dispatchd-limits-2', { exclusive: true })).rejects.toThrow(
+        /406 \(PRECONDITION-FAILED\) with message "PRECONDITION_FAILED - cannot declare queue 'dispatchd-limits-2': queue limit in vhost '\/' \(1\) is reached"/,
+      );
+
+      // max-connections: 2 (amqplib's handshake error does not carry the close text)
+      const second = await amqp.connect(url);
+      await expect(amqp.connect(url)).rejects.toThrow(/ConnectionClose/);
+      await second.close();
+      open.push(await amqp.connect(url));
+
+      // The disk alarm: a publisher is blocked at its first publish.
+      const blocked = new Promise<string>((resolve) => first.on('blocked', resolve));
+      const pch = await first.createChannel();
+      pch.sendToQueue('dispatchd-limits-1', Buffer.from('waits'));
+      expect(await blocked).toBe('low on disk');
+
+      app.p.kill('SIGTERM');
+      expect(await app.exited).toBe(0);
+    } finally {
+      for (const c of open) await c.close().catch(() => undefined);
+      app.p.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
