@@ -164,10 +164,12 @@ describe('the dispatchd binary: resource alarms and limits from the config file'
         persistDir: dir,
         diskFreeLimitBytes: Number.MAX_SAFE_INTEGER,
       });
-      expect(lines.find((l) => l.msg === 'disk alarm set: publishing connections are blocked')).toMatchObject({
-        path: dir,
-        freeLimitBytes: Number.MAX_SAFE_INTEGER,
-      });
+      expect(lines.find((l) => l.msg === 'disk alarm set: publishing connections are blocked')).toMatchObject(
+        {
+          path: dir,
+          freeLimitBytes: Number.MAX_SAFE_INTEGER,
+        },
+      );
 
       // max-queues-per-vhost: 1
       const first = await amqp.connect(url);

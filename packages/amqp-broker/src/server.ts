@@ -290,7 +290,8 @@ function validate(o: Required<Omit<BrokerServerOptions, 'logger'>>): void {
     throw new BrokerError('DSP_BROKER_INVALID_ARGUMENT', message);
   };
   const count = (name: string, value: number): void => {
-    if (!Number.isSafeInteger(value) || value < 0) fail(`${name} must be a non-negative integer, got ${value}`);
+    if (!Number.isSafeInteger(value) || value < 0)
+      fail(`${name} must be a non-negative integer, got ${value}`);
   };
   const w = o.memoryHighWatermark;
   if ('bytes' in w) count('memoryHighWatermark.bytes', w.bytes);

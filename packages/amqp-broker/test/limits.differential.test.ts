@@ -6,8 +6,8 @@
  */
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { BrokerServer } from '../src/index.js';
 import type { AmqpMethod, MethodId } from '../src/codec/generated/amqp-spec.js';
+import type { BrokerServer } from '../src/index.js';
 import { closedWith } from './helpers/amqp-helpers.js';
 import { withRabbitmqVhost } from './helpers/rabbitmqctl.js';
 import { RawClient } from './helpers/raw-client.js';

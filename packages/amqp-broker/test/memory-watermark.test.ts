@@ -69,7 +69,11 @@ async function startChildBroker(options: BrokerServerOptions): Promise<Broker> {
   };
 }
 
-async function waitForStats(broker: Broker, ok: (s: ChildStats) => boolean, what: string): Promise<ChildStats> {
+async function waitForStats(
+  broker: Broker,
+  ok: (s: ChildStats) => boolean,
+  what: string,
+): Promise<ChildStats> {
   const deadline = Date.now() + 15_000;
   for (;;) {
     const s = await broker.stats();
@@ -92,7 +96,10 @@ describe('the memory alarm on the process memory (child process)', () => {
   });
 
   it('a 4 KiB flood to a queue without consumers is blocked near the watermark; nothing confirmed is lost; deleting the queue unblocks', async () => {
-    broker = await startChildBroker({ memoryHighWatermark: { bytes: WATERMARK }, memoryCheckIntervalMs: 200 });
+    broker = await startChildBroker({
+      memoryHighWatermark: { bytes: WATERMARK },
+      memoryCheckIntervalMs: 200,
+    });
     const b = broker;
     const before = await b.stats();
     expect(before.memory.rss).toBeLessThan(WATERMARK / 2);

@@ -75,7 +75,11 @@ describe('resource alarms: connection.blocked / unblocked', () => {
 
     memoryBytes = 2_000_000;
     const status = await server!.checkResources();
-    expect(status.memory).toMatchObject({ alarmed: true, usedBytes: 2_000_000, highWatermarkBytes: 1_000_000 });
+    expect(status.memory).toMatchObject({
+      alarmed: true,
+      usedBytes: 2_000_000,
+      highWatermarkBytes: 1_000_000,
+    });
     await waitFor(() => events.length > 0, 'connection.blocked');
     expect(events).toEqual(['publisher blocked: low on memory']);
     expect(server!.resourceAlarms().blockedConnections).toBe(1);
@@ -151,7 +155,12 @@ describe('resource alarms: connection.blocked / unblocked', () => {
 
     freeBytes = 999_999;
     const status = await server!.checkResources();
-    expect(status.disk).toMatchObject({ alarmed: true, path: dir, freeBytes: 999_999, freeLimitBytes: 1_000_000 });
+    expect(status.disk).toMatchObject({
+      alarmed: true,
+      path: dir,
+      freeBytes: 999_999,
+      freeLimitBytes: 1_000_000,
+    });
     // Not published yet: not blocked (RabbitMQ blocks a connection when it publishes).
     expect(status.blockedConnections).toBe(0);
     pch.sendToQueue(queue, body(0));

@@ -30,6 +30,7 @@
  */
 import type { Socket } from 'node:net';
 import type { Logger } from '@dispatcher/core';
+import type { ResourceAlarms } from '../alarms/resource-alarms.js';
 import { isSaslMechanism, parseSaslResponse, SASL_MECHANISMS } from '../auth/sasl.js';
 import { decodeBasicPublish, isBasicPublish } from '../codec/basic-publish-decoder.js';
 import { ByteReader } from '../codec/byte-reader.js';
@@ -64,7 +65,6 @@ import {
 } from '../codec/generated/amqp-spec.js';
 import { decodeMethodFrameAt } from '../codec/method-decoder.js';
 import { ShortStringCache } from '../codec/short-string-cache.js';
-import type { ResourceAlarms } from '../alarms/resource-alarms.js';
 import { AmqpError, connectionError } from '../errors.js';
 import type { Message } from '../queue/message.js';
 import type { Queue } from '../queue/queue.js';
