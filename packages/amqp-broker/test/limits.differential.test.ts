@@ -70,6 +70,17 @@ async function connectionLimitScenario(url: string, port: number, vhost: string)
   }
 }
 
+/** Runs `scenario` on RabbitMQ in a vhost of its own with `limits` (deleted after). */
+function onRabbitVhost(
+  limits: Readonly<Record<string, number>>,
+  scenario: (url: string, port: number, vhost: string) => Promise<unknown>,
+): Promise<unknown> {
+  const vhost = uniqueName('vhost-limits');
+  const url = new URL(inject('rabbitmqUrl'));
+  url.pathname = `/${encodeURIComponent(vhost)}`;
+  return withRabbitmqVhost(vhost, limits, () => scenario(url.toString(), Number(url.port || 5672), vhost));
+}
+
 describe('connection and queue limits', () => {
   let server: BrokerServer;
   let ours: Target;
@@ -91,13 +102,9 @@ describe('connection and queue limits', () => {
       again: 'declared',
     });
     if (!rabbitUp) return;
-    const vhost = uniqueName('vhost-limits');
-    const rabbitUrl = new URL(inject('rabbitmqUrl'));
-    rabbitUrl.pathname = `/${encodeURIComponent(vhost)}`;
-    const theirs = await withRabbitmqVhost(vhost, { 'max-queues': LIMIT }, () =>
-      queueLimitScenario(rabbitUrl.toString(), vhost),
+    expect(mine).toEqual(
+      await onRabbitVhost({ 'max-queues': LIMIT }, (url, _port, vhost) => queueLimitScenario(url, vhost)),
     );
-    expect(mine).toEqual(theirs);
   });
 
   it('one connection past the limit: connection.close 530 with RabbitMQ’s text; room again after a close', async () => {
@@ -112,12 +119,6 @@ describe('connection and queue limits', () => {
       again: 'connected',
     });
     if (!rabbitUp) return;
-    const vhost = uniqueName('vhost-limits');
-    const rabbitUrl = new URL(inject('rabbitmqUrl'));
-    rabbitUrl.pathname = `/${encodeURIComponent(vhost)}`;
-    const theirs = await withRabbitmqVhost(vhost, { 'max-connections': LIMIT }, () =>
-      connectionLimitScenario(rabbitUrl.toString(), Number(rabbitUrl.port || 5672), vhost),
-    );
-    expect(mine).toEqual(theirs);
+    expect(mine).toEqual(await onRabbitVhost({ 'max-connections': LIMIT }, connectionLimitScenario));
   });
 });

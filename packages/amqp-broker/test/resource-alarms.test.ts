@@ -46,6 +46,32 @@ describe('resource alarms: connection.blocked / unblocked', () => {
     cleanups.push(() => conn.close());
     return conn;
   };
+  const tempDir = async (): Promise<string> => {
+    const dir = await mkdtemp(join(tmpdir(), 'dsp-broker-disk-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    return dir;
+  };
+  /** A publisher (confirm channel) and a consumer connection, both recording into `events`, and a queue. */
+  const pair = async (target: Target, prefix: string) => {
+    const publisher = await connect(target);
+    const consumer = await connect(target);
+    const events: string[] = [];
+    recordBlocking(publisher, 'publisher', events);
+    recordBlocking(consumer, 'consumer', events);
+    const cch = await consumer.createChannel();
+    const { queue } = await cch.assertQueue(uniqueName(prefix), { autoDelete: false });
+    return { events, cch, queue, pch: await publisher.createConfirmChannel() };
+  };
+  /** A new connection publishes once: the blocked/unblocked events it gets (waits for the first). */
+  const publishOnce = async (target: Target): Promise<string[]> => {
+    const publisher = await connect(target);
+    const events: string[] = [];
+    recordBlocking(publisher, 'publisher', events);
+    const ch = await publisher.createChannel();
+    ch.sendToQueue('nowhere', body(0));
+    await waitFor(() => events.length > 0, 'connection.blocked');
+    return events;
+  };
   afterEach(async () => {
     for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
     await server?.close();
@@ -62,14 +88,7 @@ describe('resource alarms: connection.blocked / unblocked', () => {
       readMemoryBytes: () => memoryBytes,
       logger,
     });
-    const publisher = await connect(target);
-    const consumer = await connect(target);
-    const events: string[] = [];
-    recordBlocking(publisher, 'publisher', events);
-    recordBlocking(consumer, 'consumer', events);
-    const cch = await consumer.createChannel();
-    const { queue } = await cch.assertQueue(uniqueName('mem-alarm'), { autoDelete: false });
-    const pch = await publisher.createConfirmChannel();
+    const { events, cch, queue, pch } = await pair(target, 'mem-alarm');
     for (let i = 0; i < 20; i++) pch.sendToQueue(queue, body(i));
     await pch.waitForConfirms();
 
@@ -128,8 +147,7 @@ describe('resource alarms: connection.blocked / unblocked', () => {
   });
 
   it('little free disk blocks a publisher at its first publish ("low on disk"); it stays blocked until both alarms cleared', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'dsp-broker-disk-'));
-    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const dir = await tempDir();
     const readPaths: string[] = [];
     const target = await start({
       persistDir: dir,
@@ -144,14 +162,7 @@ describe('resource alarms: connection.blocked / unblocked', () => {
       readMemoryBytes: () => memoryBytes,
     });
     expect(readPaths).toEqual([dir]);
-    const publisher = await connect(target);
-    const consumer = await connect(target);
-    const events: string[] = [];
-    recordBlocking(publisher, 'publisher', events);
-    recordBlocking(consumer, 'consumer', events);
-    const cch = await consumer.createChannel();
-    const { queue } = await cch.assertQueue(uniqueName('disk-alarm'), { autoDelete: false });
-    const pch = await publisher.createConfirmChannel();
+    const { events, cch, queue, pch } = await pair(target, 'disk-alarm');
 
     freeBytes = 999_999;
     const status = await server!.checkResources();
@@ -187,8 +198,7 @@ describe('resource alarms: connection.blocked / unblocked', () => {
   });
 
   it('both alarms at once: the reason names both, as RabbitMQ does', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'dsp-broker-disk-'));
-    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const dir = await tempDir();
     memoryBytes = 2_000_000;
     freeBytes = 0;
     const target = await start({
@@ -199,18 +209,11 @@ describe('resource alarms: connection.blocked / unblocked', () => {
       memoryCheckIntervalMs: 0,
       readMemoryBytes: () => memoryBytes,
     });
-    const publisher = await connect(target);
-    const events: string[] = [];
-    recordBlocking(publisher, 'publisher', events);
-    const ch = await publisher.createChannel();
-    ch.sendToQueue('nowhere', body(0));
-    await waitFor(() => events.length > 0, 'connection.blocked');
-    expect(events).toEqual(['publisher blocked: low on memory & disk']);
+    expect(await publishOnce(target)).toEqual(['publisher blocked: low on memory & disk']);
   });
 
   it('the real statfs: a limit above the free space sets the disk alarm at start, with the figures logged', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'dsp-broker-disk-'));
-    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const dir = await tempDir();
     const { logger, entries } = recordingLogger();
     // Not created yet: the file system of its nearest existing parent is read.
     const persistDir = join(dir, 'not', 'yet');
@@ -224,13 +227,7 @@ describe('resource alarms: connection.blocked / unblocked', () => {
     const set = entries.find((e) => e.msg === 'disk alarm set: publishing connections are blocked');
     expect(set?.fields).toMatchObject({ path: persistDir, freeBytes: disk.freeBytes });
 
-    const publisher = await connect(target);
-    const events: string[] = [];
-    recordBlocking(publisher, 'publisher', events);
-    const ch = await publisher.createChannel();
-    ch.sendToQueue('nowhere', body(0));
-    await waitFor(() => events.length > 0, 'connection.blocked');
-    expect(events).toEqual(['publisher blocked: low on disk']);
+    expect(await publishOnce(target)).toEqual(['publisher blocked: low on disk']);
   });
 
   it('a connection that only consumes is never blocked', async () => {
