@@ -26,7 +26,7 @@ export const SETTINGS = [
   [
     'persist-dir',
     'DISPATCHD_PERSIST_DIR',
-    'directory for the server and message database (persistence not available yet)',
+    'directory for durable exchanges, queues, bindings and persistent messages (recovered at start-up)',
     '/data/dispatchd/',
   ],
   [
@@ -61,7 +61,7 @@ export interface DispatchdConfig {
   host: string;
   /** Accepted and validated; the admin API does not exist yet. */
   adminPort: number;
-  /** Accepted and validated; messages are kept in memory until persistence lands. */
+  /** Durable state (definitions, persistent messages) and the disk alarm's file system. */
   persistDir: string;
   configFile: string | undefined;
   logLevel: LogLevel;
@@ -98,6 +98,7 @@ const stringSettings = z
   .strict();
 
 const port = z.number().int('must be a whole number').min(0).max(65535);
+const count = z.number().int('must be a whole number').min(0).max(Number.MAX_SAFE_INTEGER);
 
 const user = z
   .object({
@@ -134,17 +135,52 @@ const fileSchema = z
     'heartbeat-seconds': z.number().int().min(0).max(65535).optional(),
     'frame-max-bytes': z.number().int().min(4096).max(0xffff_ffff).optional(),
     'channel-max': z.number().int().min(1).max(65535).optional(),
-    'max-message-bytes': z.number().int().min(0).optional(),
+    'max-message-bytes': count.optional(),
+    'memory-high-watermark': z
+      .number()
+      .min(0, 'must be a fraction of the memory, 0..1')
+      .max(1, 'must be a fraction of the memory, 0..1 (for bytes use memory-high-watermark-bytes)')
+      .optional(),
+    'memory-high-watermark-bytes': count.optional(),
+    'memory-check-interval-ms': count.optional(),
+    'disk-free-limit-bytes': count.optional(),
+    'disk-check-interval-ms': count.optional(),
+    'max-connections': count.optional(),
+    'max-queues-per-vhost': count.optional(),
     product: z.string().trim().min(1, 'must not be empty').max(255).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((f, ctx) => {
+    if (f['memory-high-watermark'] !== undefined && f['memory-high-watermark-bytes'] !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['memory-high-watermark-bytes'],
+        message: 'give memory-high-watermark (a fraction) or memory-high-watermark-bytes, not both',
+      });
+    }
+  });
+
+/** Config file keys that map one to one onto a `BrokerServerOptions` option. */
+const BROKER_KEYS = {
+  'heartbeat-seconds': 'heartbeatSeconds',
+  'frame-max-bytes': 'frameMaxBytes',
+  'channel-max': 'channelMax',
+  'max-message-bytes': 'maxMessageBytes',
+  'memory-check-interval-ms': 'memoryCheckIntervalMs',
+  'disk-free-limit-bytes': 'diskFreeLimitBytes',
+  'disk-check-interval-ms': 'diskCheckIntervalMs',
+  'max-connections': 'maxConnections',
+  'max-queues-per-vhost': 'maxQueuesPerVhost',
+  product: 'product',
+} as const satisfies Record<string, keyof BrokerServerOptions>;
 
 type FileConfig = z.infer<typeof fileSchema>;
 
 export const HELP = `Usage: dispatchd [options]
 
 An AMQP 0-9-1 message broker (RabbitMQ-compatible for real clients), the TypeScript rebuild of dispatchd.
-It listens on IPv4 and IPv6. Messages are kept in memory (persistence is not available yet).
+It listens on IPv4 and IPv6. Durable exchanges, queues and bindings and persistent messages in durable
+queues are kept in -persist-dir and survive a restart (publisher confirms wait until they are on disk).
 
 Options (Go style: -amqp-port 5673, -amqp-port=5673 and --amqp-port 5673 all work; a bare -strict-mode
 means true). Each can also come from the environment variable in brackets; flags win over the
@@ -160,8 +196,16 @@ Config file (JSON, every key optional, unknown keys and wrong types are errors):
     "vhosts": ["/"],
     "heartbeat-seconds": 60, "frame-max-bytes": 131072, "channel-max": 2047,
     "max-message-bytes": 134217728,
+    "memory-high-watermark": 0.4,   (fraction of the memory, or the cgroup limit; or instead
+    "memory-high-watermark-bytes": 2147483648,   an absolute number of bytes; 0 turns it off)
+    "memory-check-interval-ms": 1000,
+    "disk-free-limit-bytes": 50000000,   (free space on -persist-dir's file system)
+    "disk-check-interval-ms": 1000,
+    "max-connections": 0, "max-queues-per-vhost": 0,   (0: no limit)
     "product": "RabbitMQ"   (name advertised to clients; ours is in the "information" property)
   }
+While memory is above its watermark or disk below its limit, publishing connections are blocked
+(connection.blocked) until the alarm clears; consumers keep going.
 
 Exit status: 0 after a clean shutdown (SIGTERM/SIGINT), 2 for invalid options or config, 1 otherwise.
 `;
@@ -236,12 +280,12 @@ export function parseConfig(env: NodeJS.ProcessEnv, argv: readonly string[]): Pa
     strictFieldTypes: merged['strict-mode'] ?? DISPATCHD_DEFAULTS.strictMode,
     ...(file.users === undefined ? {} : { users: file.users }),
     ...(file.vhosts === undefined ? {} : { vhosts: file.vhosts }),
-    ...(file['heartbeat-seconds'] === undefined ? {} : { heartbeatSeconds: file['heartbeat-seconds'] }),
-    ...(file['frame-max-bytes'] === undefined ? {} : { frameMaxBytes: file['frame-max-bytes'] }),
-    ...(file['channel-max'] === undefined ? {} : { channelMax: file['channel-max'] }),
-    ...(file['max-message-bytes'] === undefined ? {} : { maxMessageBytes: file['max-message-bytes'] }),
-    ...(file.product === undefined ? {} : { product: file.product }),
+    ...memoryHighWatermark(file),
   };
+  for (const [key, option] of Object.entries(BROKER_KEYS) as [keyof typeof BROKER_KEYS, string][]) {
+    const value = file[key];
+    if (value !== undefined) (broker as Record<string, unknown>)[option] = value;
+  }
   return {
     help: false,
     config: {
@@ -253,6 +297,14 @@ export function parseConfig(env: NodeJS.ProcessEnv, argv: readonly string[]): Pa
       logLevel: merged['log-level'] ?? DISPATCHD_DEFAULTS.logLevel,
     },
   };
+}
+
+function memoryHighWatermark(file: FileConfig): Pick<BrokerServerOptions, 'memoryHighWatermark'> {
+  const fraction = file['memory-high-watermark'];
+  const bytes = file['memory-high-watermark-bytes'];
+  if (fraction !== undefined) return { memoryHighWatermark: { fraction } };
+  if (bytes !== undefined) return { memoryHighWatermark: { bytes } };
+  return {};
 }
 
 function readConfigFile(file: string): FileConfig {

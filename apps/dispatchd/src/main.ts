@@ -23,10 +23,6 @@ async function main(): Promise<void> {
   const logger = pino({ name: 'dispatchd', level: config.logLevel });
   if (config.configFile !== undefined) logger.info({ configFile: config.configFile }, 'config file read');
   logger.warn(
-    { persistDir: config.persistDir },
-    'persistence is not available yet: messages are kept in memory and lost on restart',
-  );
-  logger.warn(
     { adminPort: config.adminPort },
     'the admin HTTP API is not available yet: nothing listens on admin-port',
   );
@@ -34,7 +30,13 @@ async function main(): Promise<void> {
     logger.warn('only the default guest/guest user exists; set "users" in the config file');
   }
 
-  const { broker, host } = await startBroker(config.broker, config.host, logger);
+  // Durable definitions and persistent messages live in the persist directory (recovered before the
+  // listener opens); the disk alarm watches its file system (RabbitMQ's disk_free_limit).
+  const { broker, host } = await startBroker(
+    { ...config.broker, persistDir: config.persistDir },
+    config.host,
+    logger,
+  );
   logger.info({ host, port: broker.port, strictMode: config.broker.strictFieldTypes }, 'listening');
 
   let stopping = false;

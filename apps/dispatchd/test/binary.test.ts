@@ -5,12 +5,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 
 const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 
+// Each run gets its own persist directory (the default, /data/dispatchd/, is shared and locked), unless the
+// test names one in a config file.
 const launch = (args: string[], env: Record<string, string> = {}) => {
-  const p = spawn(process.execPath, ['--import', 'tsx', main, ...args], { env: { ...process.env, ...env } });
+  const own = args.includes('-config-file')
+    ? {}
+    : { DISPATCHD_PERSIST_DIR: mkdtempSync(join(tmpdir(), 'dsp-dd-')) };
+  const p = spawn(process.execPath, ['--import', 'tsx', main, ...args], {
+    env: { ...process.env, ...own, ...env },
+  });
   let out = '';
   let err = '';
   p.stdout.on('data', (d: Buffer) => (out += d));
@@ -73,7 +80,6 @@ describe('the dispatchd binary', () => {
     try {
       const port = await listeningPort(app);
       expect(port).toBeGreaterThan(0);
-      expect(app.out()).toContain('messages are kept in memory');
       expect(app.out()).toContain('admin HTTP API is not available yet');
       expect(await roundTrip(`amqp://guest:guest@127.0.0.1:${port}`, 'dispatchd-v4', 'over IPv4')).toBe(
         'over IPv4',
@@ -112,7 +118,12 @@ describe('the dispatchd binary', () => {
     const file = join(dir, 'dispatchd.json');
     writeFileSync(
       file,
-      JSON.stringify({ 'amqp-port': 0, 'admin-port': 0, users: { alice: { password: 'pw' } } }),
+      JSON.stringify({
+        'amqp-port': 0,
+        'admin-port': 0,
+        'persist-dir': dir,
+        users: { alice: { password: 'pw' } },
+      }),
     );
     const app = launch(['-config-file', file]);
     try {
@@ -125,6 +136,112 @@ describe('the dispatchd binary', () => {
       expect(await app.exited).toBe(0);
     } finally {
       app.p.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the dispatchd binary: resource alarms and limits from the config file', () => {
+  it('blocks publishers on a disk alarm for -persist-dir, refuses connections and queues past the limits', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dsp-dispatchd-'));
+    const file = join(dir, 'dispatchd.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        'amqp-port': 0,
+        'admin-port': 0,
+        'persist-dir': dir,
+        // More than any disk has free: the disk alarm is set from the start.
+        'disk-free-limit-bytes': Number.MAX_SAFE_INTEGER,
+        'disk-check-interval-ms': 100,
+        'memory-high-watermark-bytes': 4_294_967_296,
+        'memory-check-interval-ms': 100,
+        'max-connections': 2,
+        'max-queues-per-vhost': 1,
+      }),
+    );
+    const app = launch(['-config-file', file]);
+    const open: amqp.ChannelModel[] = [];
+    try {
+      const port = await listeningPort(app);
+      const url = `amqp://guest:guest@127.0.0.1:${port}`;
+      const lines = app
+        .out()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(lines.find((l) => l.msg === 'resource limits')).toMatchObject({
+        memoryHighWatermarkBytes: 4_294_967_296,
+        persistDir: dir,
+        diskFreeLimitBytes: Number.MAX_SAFE_INTEGER,
+      });
+      expect(lines.find((l) => l.msg === 'disk alarm set: publishing connections are blocked')).toMatchObject(
+        {
+          path: dir,
+          freeLimitBytes: Number.MAX_SAFE_INTEGER,
+        },
+      );
+
+      // max-queues-per-vhost: 1
+      const first = await amqp.connect(url);
+      open.push(first);
+      const ch = await first.createChannel();
+      ch.on('error', () => {});
+      await ch.assertQueue('dispatchd-limits-1', { exclusive: true });
+      await expect(ch.assertQueue('dispatchd-limits-2', { exclusive: true })).rejects.toThrow(
+        /406 \(PRECONDITION-FAILED\) with message "PRECONDITION_FAILED - cannot declare queue 'dispatchd-limits-2': queue limit in vhost '\/' \(1\) is reached"/,
+      );
+
+      // max-connections: 2 (amqplib's handshake error does not carry the close text)
+      const second = await amqp.connect(url);
+      await expect(amqp.connect(url)).rejects.toThrow(/ConnectionClose/);
+      await second.close();
+      open.push(await amqp.connect(url));
+
+      // The disk alarm: a publisher is blocked at its first publish.
+      const blocked = new Promise<string>((resolve) => first.on('blocked', resolve));
+      const pch = await first.createChannel();
+      pch.sendToQueue('dispatchd-limits-1', Buffer.from('waits'));
+      expect(await blocked).toBe('low on disk');
+
+      app.p.kill('SIGTERM');
+      expect(await app.exited).toBe(0);
+    } finally {
+      for (const c of open) await c.close().catch(() => undefined);
+      app.p.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps durable queues and persistent messages in -persist-dir across a restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dsp-dispatchd-persist-'));
+    try {
+      let app = launch(['-amqp-port', '0', '-admin-port', '0', '-persist-dir', dir]);
+      let port = await listeningPort(app);
+      const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${port}`);
+      const ch = await conn.createConfirmChannel();
+      await ch.assertQueue('kept', { durable: true });
+      ch.sendToQueue('kept', Buffer.from('survives'), { persistent: true });
+      ch.sendToQueue('kept', Buffer.from('transient'), { persistent: false });
+      await ch.waitForConfirms();
+      await conn.close();
+      app.p.kill('SIGKILL'); // no graceful flush: what was confirmed must be on disk already
+      await app.exited;
+      app = launch(['-amqp-port', '0', '-admin-port', '0', '-persist-dir', dir]);
+      try {
+        port = await listeningPort(app);
+        const again = await amqp.connect(`amqp://guest:guest@127.0.0.1:${port}`);
+        const ch2 = await again.createChannel();
+        const got = await ch2.get('kept', { noAck: true });
+        expect(got && got.content.toString()).toBe('survives');
+        expect(await ch2.get('kept', { noAck: true })).toBe(false);
+        await again.close();
+        app.p.kill('SIGTERM');
+        expect(await app.exited).toBe(0);
+      } finally {
+        app.p.kill('SIGKILL');
+      }
+    } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });

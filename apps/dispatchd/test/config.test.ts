@@ -99,6 +99,47 @@ describe('dispatchd config', () => {
     });
   });
 
+  it('maps the resource alarm and limit keys onto the broker options', () => {
+    const file = writeJson({
+      'memory-high-watermark': 0.25,
+      'memory-check-interval-ms': 250,
+      'disk-free-limit-bytes': 1_000_000_000,
+      'disk-check-interval-ms': 5000,
+      'max-connections': 100,
+      'max-queues-per-vhost': 1000,
+    });
+    expect(config(['-config-file', file]).broker).toEqual({
+      port: 5672,
+      strictFieldTypes: false,
+      memoryHighWatermark: { fraction: 0.25 },
+      memoryCheckIntervalMs: 250,
+      diskFreeLimitBytes: 1_000_000_000,
+      diskCheckIntervalMs: 5000,
+      maxConnections: 100,
+      maxQueuesPerVhost: 1000,
+    });
+    const bytes = writeJson({ 'memory-high-watermark-bytes': 2_147_483_648 });
+    expect(config(['-config-file', bytes]).broker.memoryHighWatermark).toEqual({ bytes: 2_147_483_648 });
+  });
+
+  it('validates the resource alarm and limit keys and names them', () => {
+    const at = (value: unknown) => () => config(['-config-file', writeJson(value)]);
+    expect(at({ 'memory-high-watermark': 1.5 })).toThrow(
+      /: memory-high-watermark: must be a fraction of the memory, 0\.\.1 \(for bytes use memory-high-watermark-bytes\)$/,
+    );
+    expect(at({ 'memory-high-watermark': '40%' })).toThrow(/: memory-high-watermark: /);
+    expect(at({ 'memory-high-watermark': 0.4, 'memory-high-watermark-bytes': 1e9 })).toThrow(
+      /: memory-high-watermark-bytes: give memory-high-watermark \(a fraction\) or memory-high-watermark-bytes, not both$/,
+    );
+    expect(at({ 'disk-free-limit-bytes': -1 })).toThrow(/: disk-free-limit-bytes: /);
+    expect(at({ 'max-connections': 1.5 })).toThrow(/: max-connections: must be a whole number$/);
+    expect(at({ 'max-queues-per-vhost': -2 })).toThrow(/: max-queues-per-vhost: /);
+    expect(at({ 'memory-check-interval-ms': 'often' })).toThrow(/: memory-check-interval-ms: /);
+    // RabbitMQ's spellings are not ours: unknown keys still fail.
+    expect(at({ vm_memory_high_watermark: 0.4 })).toThrow(/: vm_memory_high_watermark: unknown setting$/);
+    expect(at({ disk_free_limit: 50_000_000 })).toThrow(/: disk_free_limit: unknown setting$/);
+  });
+
   it('names the setting in every flag and environment error', () => {
     expect(() => config(['-amqp-port', 'abc'])).toThrow(/^-amqp-port: must be a whole number, got "abc"$/);
     expect(() => config(['-amqp-port=70000'])).toThrow(/^-amqp-port: must be a port number/);

@@ -1,4 +1,13 @@
 import type { FsyncPolicy, Logger } from '@dispatcher/core';
+import { diskFreeBytes } from './alarms/disk-free-bytes.js';
+import { processMemoryBytes } from './alarms/process-memory-bytes.js';
+
+/**
+ * The memory high watermark: a fraction of the memory available to the process (the machine's, or the
+ * cgroup limit when lower — RabbitMQ's `vm_memory_high_watermark.relative`), or an absolute number of bytes
+ * (`vm_memory_high_watermark.absolute`). 0 (either form) turns the process-memory alarm off.
+ */
+export type MemoryHighWatermark = { readonly fraction: number } | { readonly bytes: number };
 
 /** Options of {@link BrokerServer}. */
 export interface BrokerServerOptions {
@@ -51,22 +60,64 @@ export interface BrokerServerOptions {
   /**
    * Bytes of ready messages (bodies, all queues) above which the memory alarm goes off: connections
    * that publish get connection.blocked and are not read until the count falls to half of it
-   * (connection.unblocked). 0 disables the alarm. @defaultValue 0
+   * (connection.unblocked). 0 disables this trigger (the process-memory one, `memoryHighWatermark`, is
+   * separate). @defaultValue 0
    */
   memoryHighWaterBytes?: number;
+  /**
+   * The memory alarm: while the process's memory (see `readMemoryBytes`) is above this, connections that
+   * publish get connection.blocked ("low on memory") and are not read until it is back at or below it
+   * (connection.unblocked). Consuming connections keep going.
+   * @defaultValue `{ fraction: 0.4 }` (RabbitMQ's default)
+   */
+  memoryHighWatermark?: MemoryHighWatermark;
+  /** Time between two readings of the process's memory, in milliseconds. @defaultValue 1000 */
+  memoryCheckIntervalMs?: number;
+  /**
+   * Reads the process's memory, in bytes. The default is the resident set size less the memory the C
+   * allocator keeps after frees (see `processMemoryBytes`); tests inject their own.
+   * @defaultValue processMemoryBytes
+   */
+  readMemoryBytes?: () => number;
+  /**
+   * Directory for durable state: durable exchanges, queues and bindings, and persistent messages
+   * (delivery-mode 2) routed to durable queues, recovered at start-up before the listener opens; the disk
+   * alarm watches the free space of its file system (or, while it does not exist, of its nearest existing
+   * parent). '': everything is kept in memory and lost on restart, and there is no disk alarm.
+   * @defaultValue ''
+   */
+  persistDir?: string;
+  /**
+   * The disk alarm: while fewer bytes than this are free on `persistDir`'s file system, connections that
+   * publish get connection.blocked ("low on disk") and are not read (RabbitMQ's `disk_free_limit`).
+   * @defaultValue 50000000
+   */
+  diskFreeLimitBytes?: number;
+  /** Time between two readings of the free disk space, in milliseconds. @defaultValue 1000 */
+  diskCheckIntervalMs?: number;
+  /**
+   * Reads the bytes free for the broker on the file system of a directory; tests inject their own.
+   * @defaultValue diskFreeBytes (`statfs`: f_bavail × f_bsize)
+   */
+  readDiskFreeBytes?: (path: string) => Promise<number>;
+  /**
+   * Open client connections allowed (all vhosts together); connection.open beyond it gets connection.close
+   * 530 NOT_ALLOWED "access to vhost '…' refused for user '…': connection limit (N) is reached". 0: no limit.
+   * @defaultValue 0
+   */
+  maxConnections?: number;
+  /**
+   * Queues allowed per vhost (RabbitMQ's vhost limit `max-queues`); declaring one more gets channel.close
+   * 406 PRECONDITION_FAILED "cannot declare queue '…': queue limit in vhost '…' (N) is reached". 0: no limit.
+   * @defaultValue 0
+   */
+  maxQueuesPerVhost?: number;
   /**
    * `product` advertised in connection.start's server properties. RabbitMQ's name by default, because
    * clients and their test suites identify the broker by it (amqplib's own tests assert it); our own
    * name and version are in `information`. Set it to advertise another name. @defaultValue 'RabbitMQ'
    */
   product?: string;
-  /**
-   * Directory for durable state: durable exchanges, queues and bindings, and persistent messages
-   * (delivery-mode 2) routed to durable queues; recovered at start-up before the listener opens.
-   * Undefined: everything is kept in memory and lost on restart.
-   * @defaultValue undefined
-   */
-  persistDir?: string;
   /**
    * When a persistent message counts as on disk (publisher confirms wait for it): core's log policy.
    * @defaultValue `{ mode: 'batch', maxDelayMs: 2 }` (fdatasync per group commit)
@@ -92,5 +143,15 @@ export const BROKER_SERVER_DEFAULTS = {
   readBudgetBytes: 65_536,
   queueFlowHighWaterMessages: 8192,
   memoryHighWaterBytes: 0,
+  memoryHighWatermark: { fraction: 0.4 } as MemoryHighWatermark,
+  memoryCheckIntervalMs: 1000,
+  readMemoryBytes: processMemoryBytes as () => number,
+  persistDir: '',
+  diskFreeLimitBytes: 50_000_000,
+  diskCheckIntervalMs: 1000,
+  readDiskFreeBytes: diskFreeBytes as (path: string) => Promise<number>,
+  maxConnections: 0,
+  maxQueuesPerVhost: 0,
   product: 'RabbitMQ',
+  persistFsync: { mode: 'batch', maxDelayMs: 2 } as FsyncPolicy,
 } as const;

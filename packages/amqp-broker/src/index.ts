@@ -1,4 +1,16 @@
-export { BROKER_SERVER_DEFAULTS, type BrokerServerOptions } from './broker-server-options.js';
+export { diskFreeBytes } from './alarms/disk-free-bytes.js';
+export { processMemoryBytes } from './alarms/process-memory-bytes.js';
+export type {
+  DiskAlarmStatus,
+  MemoryAlarmStatus,
+  ResourceAlarmStatus,
+} from './alarms/resource-alarm-status.js';
+export { totalMemoryBytes } from './alarms/total-memory-bytes.js';
+export {
+  BROKER_SERVER_DEFAULTS,
+  type BrokerServerOptions,
+  type MemoryHighWatermark,
+} from './broker-server-options.js';
 export { CLOSE_CONNECTION_DEFAULTS, type CloseConnectionOptions } from './close-connection-options.js';
 export type { ConnectionInfo } from './connection-info.js';
 export {

@@ -4,7 +4,16 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { Lifecycle, runCloseSteps, settleWithin } from '@dispatcher/core';
-import { BROKER_SERVER_DEFAULTS, type BrokerServerOptions } from './broker-server-options.js';
+import { DiskMonitor } from './alarms/disk-monitor.js';
+import { MemoryMonitor } from './alarms/memory-monitor.js';
+import type { ResourceAlarmStatus } from './alarms/resource-alarm-status.js';
+import { ResourceAlarms } from './alarms/resource-alarms.js';
+import { totalMemoryBytes } from './alarms/total-memory-bytes.js';
+import {
+  BROKER_SERVER_DEFAULTS,
+  type BrokerServerOptions,
+  type MemoryHighWatermark,
+} from './broker-server-options.js';
 import { CLOSE_CONNECTION_DEFAULTS, type CloseConnectionOptions } from './close-connection-options.js';
 import type { ConnectionInfo } from './connection-info.js';
 import { BrokerError } from './errors.js';
@@ -22,14 +31,15 @@ const HARD_ERROR_CODES: ReadonlySet<number> = new Set([
 ]);
 
 export class BrokerServer extends Lifecycle {
-  readonly #options: Required<Omit<BrokerServerOptions, 'logger' | 'persistDir' | 'persistFsync'>>;
-  readonly #persistDir: string | undefined;
-  readonly #persistFsync: BrokerServerOptions['persistFsync'];
+  readonly #options: Required<Omit<BrokerServerOptions, 'logger'>>;
   readonly #memory: MemoryGauge;
   #store: BrokerStore | undefined;
   readonly #settings: ConnectionSettings;
   readonly #vhosts = new Map<string, VirtualHost>();
   readonly #connections = new Set<AmqpConnection>();
+  readonly #alarms = new ResourceAlarms();
+  readonly #memoryMonitor: MemoryMonitor;
+  readonly #diskMonitor: DiskMonitor | undefined;
   #server: Server | undefined;
   #port = 0;
 
@@ -38,11 +48,28 @@ export class BrokerServer extends Lifecycle {
     const o = { ...BROKER_SERVER_DEFAULTS, ...withoutUndefined(options) };
     validate(o);
     this.#options = o;
-    this.#persistDir = options.persistDir;
-    this.#persistFsync = options.persistFsync;
     const memory = new MemoryGauge(o.memoryHighWaterBytes);
     this.#memory = memory;
     for (const name of o.vhosts) this.#vhostNamed(name);
+    const alarmLog = this.log.child({ component: 'resource-alarms' });
+    this.#memoryMonitor = new MemoryMonitor({
+      highWatermarkBytes: watermarkBytes(o.memoryHighWatermark),
+      intervalMs: o.memoryCheckIntervalMs,
+      read: o.readMemoryBytes,
+      gauge: memory,
+      alarms: this.#alarms,
+      log: alarmLog,
+    });
+    if (o.persistDir !== '') {
+      this.#diskMonitor = new DiskMonitor({
+        path: o.persistDir,
+        freeLimitBytes: o.diskFreeLimitBytes,
+        intervalMs: o.diskCheckIntervalMs,
+        read: o.readDiskFreeBytes,
+        alarms: this.#alarms,
+        log: alarmLog,
+      });
+    }
     this.#settings = {
       heartbeatSeconds: o.heartbeatSeconds,
       frameMax: o.frameMaxBytes,
@@ -55,7 +82,9 @@ export class BrokerServer extends Lifecycle {
       closeTimeoutMs: o.closeTimeoutMs,
       highWaterBytes: o.highWaterBytes,
       readBudgetBytes: o.readBudgetBytes,
-      memory,
+      alarms: this.#alarms,
+      maxConnections: o.maxConnections,
+      openConnectionCount: () => this.#openConnectionCount(),
       serverProperties: serverProperties({ product: o.product, version: VERSION }),
       log: this.log,
     };
@@ -123,10 +152,46 @@ export class BrokerServer extends Lifecycle {
         this.#memory,
         this.#options.queueFlowHighWaterMessages,
         this.log.child({ vhost: name }),
+        this.#options.maxQueuesPerVhost,
       );
       this.#vhosts.set(name, v);
     }
     return v;
+  }
+
+  /**
+   * The resource alarms (RabbitMQ's `memory` and `disk` alarms) with the figures of their last checks,
+   * and how many connections they block now.
+   */
+  resourceAlarms(): ResourceAlarmStatus {
+    let blocked = 0;
+    for (const c of this.#connections) if (c.blocked) blocked++;
+    return {
+      memory: this.#memoryMonitor.status(),
+      disk: this.#diskMonitor?.status() ?? {
+        alarmed: false,
+        path: undefined,
+        freeBytes: undefined,
+        freeLimitBytes: this.#options.diskFreeLimitBytes,
+        checkedAt: undefined,
+      },
+      blockedConnections: blocked,
+    };
+  }
+
+  /**
+   * Checks memory and disk now (rather than at the next poll), sets or clears the alarms accordingly and
+   * resolves with {@link resourceAlarms}.
+   *
+   * @throws BrokerError `DSP_BROKER_CLOSED` once the broker is closing or closed.
+   */
+  async checkResources(): Promise<ResourceAlarmStatus> {
+    if (this.state === 'closing' || this.state === 'closed') {
+      throw new BrokerError('DSP_BROKER_CLOSED', 'the broker is closed');
+    }
+    this.#memoryMonitor.check();
+    await this.#diskMonitor?.check();
+    return this.resourceAlarms();
   }
 
   /** A virtual host by name (for inspection and tests). */
@@ -135,16 +200,31 @@ export class BrokerServer extends Lifecycle {
   }
 
   protected async onStart(): Promise<void> {
-    if (this.#persistDir !== undefined) {
+    if (this.#options.persistDir !== '') {
       this.#store = await BrokerStore.open({
-        dir: this.#persistDir,
+        dir: this.#options.persistDir,
         vhost: (name) => this.#vhostNamed(name),
         vhosts: () => this.#vhosts.values(),
         strict: this.#options.strictFieldTypes,
         logger: this.log,
-        ...(this.#persistFsync ? { fsync: this.#persistFsync } : {}),
+        fsync: this.#options.persistFsync,
       });
     }
+    const watermark = this.#options.memoryHighWatermark;
+    this.log.info(
+      {
+        memoryHighWatermarkBytes: watermarkBytes(watermark),
+        ...('fraction' in watermark
+          ? { memoryHighWatermarkFraction: watermark.fraction, totalMemoryBytes: totalMemoryBytes() }
+          : {}),
+        persistDir: this.#options.persistDir === '' ? undefined : this.#options.persistDir,
+        diskFreeLimitBytes: this.#diskMonitor === undefined ? undefined : this.#options.diskFreeLimitBytes,
+      },
+      'resource limits',
+    );
+    // The alarms are in place before the first client can publish.
+    this.#memoryMonitor.start();
+    await this.#diskMonitor?.start();
     const server = createServer({ noDelay: true }, (socket) => this.#accept(socket));
     this.#server = server;
     try {
@@ -185,6 +265,7 @@ export class BrokerServer extends Lifecycle {
           server?.close();
         },
       ],
+      ['stop resource monitors', () => this.#stopMonitors()],
       [
         'close connections',
         async () => {
@@ -199,10 +280,23 @@ export class BrokerServer extends Lifecycle {
 
   protected onDestroy(err?: Error): void {
     if (err !== undefined) this.log.error({ err }, 'broker destroyed');
+    this.#stopMonitors();
     for (const c of this.#connections) c.destroy();
     this.#connections.clear();
     this.#server?.close();
     this.#store?.destroy(err);
+  }
+
+  #stopMonitors(): void {
+    this.#memoryMonitor.stop();
+    this.#diskMonitor?.stop();
+  }
+
+  /** Connections past connection.open (what `maxConnections` limits). */
+  #openConnectionCount(): number {
+    let n = 0;
+    for (const c of this.#connections) if (c.isOpen) n++;
+    return n;
   }
 
   #accept(socket: Socket): void {
@@ -219,10 +313,29 @@ function withoutUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-function validate(o: Required<Omit<BrokerServerOptions, 'logger' | 'persistDir' | 'persistFsync'>>): void {
+/** The process-memory watermark in bytes (0: off). */
+function watermarkBytes(w: MemoryHighWatermark): number {
+  return 'bytes' in w ? w.bytes : Math.floor(w.fraction * totalMemoryBytes());
+}
+
+function validate(o: Required<Omit<BrokerServerOptions, 'logger'>>): void {
   const fail = (message: string): never => {
     throw new BrokerError('DSP_BROKER_INVALID_ARGUMENT', message);
   };
+  const count = (name: string, value: number): void => {
+    if (!Number.isSafeInteger(value) || value < 0)
+      fail(`${name} must be a non-negative integer, got ${value}`);
+  };
+  const w = o.memoryHighWatermark;
+  if ('bytes' in w) count('memoryHighWatermark.bytes', w.bytes);
+  else if (!(typeof w.fraction === 'number' && w.fraction >= 0 && w.fraction <= 1)) {
+    fail(`memoryHighWatermark.fraction must be 0..1, got ${String(w.fraction)}`);
+  }
+  count('memoryCheckIntervalMs', o.memoryCheckIntervalMs);
+  count('diskFreeLimitBytes', o.diskFreeLimitBytes);
+  count('diskCheckIntervalMs', o.diskCheckIntervalMs);
+  count('maxConnections', o.maxConnections);
+  count('maxQueuesPerVhost', o.maxQueuesPerVhost);
   if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) fail(`port must be 0..65535, got ${o.port}`);
   if (!Number.isInteger(o.heartbeatSeconds) || o.heartbeatSeconds < 0 || o.heartbeatSeconds > 65535) {
     fail(`heartbeatSeconds must be 0..65535, got ${o.heartbeatSeconds}`);
@@ -233,17 +346,9 @@ function validate(o: Required<Omit<BrokerServerOptions, 'logger' | 'persistDir' 
   if (!Number.isInteger(o.channelMax) || o.channelMax < 1 || o.channelMax > 65535) {
     fail(`channelMax must be 1..65535, got ${o.channelMax}`);
   }
-  if (!Number.isInteger(o.maxMessageBytes) || o.maxMessageBytes < 0) {
-    fail(`maxMessageBytes must be a non-negative integer, got ${o.maxMessageBytes}`);
-  }
-  if (!Number.isInteger(o.memoryHighWaterBytes) || o.memoryHighWaterBytes < 0) {
-    fail(`memoryHighWaterBytes must be a non-negative integer, got ${o.memoryHighWaterBytes}`);
-  }
-  if (!Number.isInteger(o.readBudgetBytes) || o.readBudgetBytes < 0) {
-    fail(`readBudgetBytes must be a non-negative integer, got ${o.readBudgetBytes}`);
-  }
-  if (!Number.isInteger(o.queueFlowHighWaterMessages) || o.queueFlowHighWaterMessages < 0) {
-    fail(`queueFlowHighWaterMessages must be a non-negative integer, got ${o.queueFlowHighWaterMessages}`);
-  }
+  count('maxMessageBytes', o.maxMessageBytes);
+  count('memoryHighWaterBytes', o.memoryHighWaterBytes);
+  count('readBudgetBytes', o.readBudgetBytes);
+  count('queueFlowHighWaterMessages', o.queueFlowHighWaterMessages);
   if (o.vhosts.length === 0) fail('at least one vhost is needed');
 }

@@ -17,12 +17,20 @@
  *
  * Input is read in bounded slices: once `readBudgetBytes` have been handled in one event-loop turn, the
  * socket is paused until the next turn, so one flooding publisher cannot hold the loop (and every other
- * connection's deliveries and acks) for hundreds of milliseconds. The socket is also not read while the
- * memory alarm blocks the connection or while a queue it published to is congested (flow control, see
- * {@link Queue.congested}); each cause is one bit of `#readPaused`, and reading resumes when none is left.
+ * connection's deliveries and acks) for hundreds of milliseconds. The socket is also not read while a
+ * resource alarm (memory, disk) blocks the connection or while a queue it published to is congested (flow
+ * control, see {@link Queue.congested}); each cause is one bit of `#readPaused`, and reading resumes when
+ * none is left.
+ *
+ * Resource alarms block a connection once it has published (at the alarm if it published before, else at
+ * its first publish during it), as RabbitMQ does: connection.blocked with RabbitMQ's reason ("low on
+ * memory", "low on disk") when the client announced the `connection.blocked` capability, then the socket
+ * is not read until every alarm has cleared (connection.unblocked). Connections that never published keep
+ * going: their acks may be what lets the alarm clear.
  */
 import type { Socket } from 'node:net';
 import type { Logger } from '@dispatcher/core';
+import type { ResourceAlarms } from '../alarms/resource-alarms.js';
 import { isSaslMechanism, parseSaslResponse, SASL_MECHANISMS } from '../auth/sasl.js';
 import { decodeBasicPublish, isBasicPublish } from '../codec/basic-publish-decoder.js';
 import { ByteReader } from '../codec/byte-reader.js';
@@ -58,7 +66,6 @@ import {
 import { decodeMethodFrameAt } from '../codec/method-decoder.js';
 import { ShortStringCache } from '../codec/short-string-cache.js';
 import { AmqpError, connectionError } from '../errors.js';
-import type { MemoryGauge } from '../queue/memory-gauge.js';
 import type { Message } from '../queue/message.js';
 import type { Queue } from '../queue/queue.js';
 import type { VirtualHost } from '../vhost/virtual-host.js';
@@ -86,8 +93,12 @@ export interface ConnectionSettings {
   readonly highWaterBytes: number;
   /** Input handled per connection per event-loop turn before the socket is paused until the next turn. */
   readonly readBudgetBytes: number;
-  /** Ready-message bytes and the memory alarm (connection.blocked). */
-  readonly memory: MemoryGauge;
+  /** The memory and disk alarms (connection.blocked). */
+  readonly alarms: ResourceAlarms;
+  /** Open connections allowed (connection.open beyond it: 530); 0: no limit. */
+  readonly maxConnections: number;
+  /** Connections of the broker past connection.open. */
+  readonly openConnectionCount: () => number;
   readonly serverProperties: FieldTable;
   readonly log: Logger;
 }
@@ -141,7 +152,7 @@ export class AmqpConnection implements ChannelHost {
   #username: string | undefined;
   /** The client understands connection.blocked/unblocked (capability). */
   #blockedNotify = false;
-  /** This connection has published: the memory alarm blocks it. */
+  /** This connection has published: resource alarms block it. */
   #publisher = false;
   #blocked = false;
   /** PAUSED_* bits: the socket is read only when this is 0. */
@@ -187,7 +198,7 @@ export class AmqpConnection implements ChannelHost {
       }
     }, settings.handshakeTimeoutMs);
     this.#deadlineTimer.unref();
-    this.#stopAlarm = settings.memory.onChange(this.#onMemoryAlarm);
+    this.#stopAlarm = settings.alarms.onChange(this.#onAlarm);
   }
 
   get state(): ConnectionState['kind'] {
@@ -301,31 +312,32 @@ export class AmqpConnection implements ChannelHost {
 
   publishing(): void {
     this.#publisher = true;
-    if (!this.#blocked && this.#settings.memory.alarmed) this.#block();
+    if (!this.#blocked && this.#settings.alarms.blocking) this.#block();
   }
 
-  /** True while the memory alarm blocks this connection (its socket is not read). */
+  /** True while a resource alarm blocks this connection (its socket is not read). */
   get blocked(): boolean {
     return this.#blocked;
   }
 
-  readonly #onMemoryAlarm = (alarmed: boolean): void => {
-    if (alarmed) {
+  readonly #onAlarm = (blocking: boolean): void => {
+    if (blocking) {
       if (this.#publisher && !this.#blocked && this.#state.kind === 'open') this.#block();
     } else if (this.#blocked) {
       this.#blocked = false;
       if (this.#blockedNotify) this.sendMethod(0, { id: MethodId.ConnectionUnblocked });
       this.#resumeReading(PAUSED_ALARM);
-      this.log.info('memory alarm cleared: connection unblocked');
+      this.log.info('resource alarms cleared: connection unblocked');
     }
   };
 
-  /** The memory alarm is on and this connection publishes: stop reading it (RabbitMQ's blocking). */
+  /** A resource alarm is set and this connection publishes: stop reading it (RabbitMQ's blocking). */
   #block(): void {
     this.#blocked = true;
-    if (this.#blockedNotify) this.sendMethod(0, { id: MethodId.ConnectionBlocked, reason: 'low on memory' });
+    const reason = this.#settings.alarms.reason;
+    if (this.#blockedNotify) this.sendMethod(0, { id: MethodId.ConnectionBlocked, reason });
     this.#pauseReading(PAUSED_ALARM);
-    this.log.info('memory alarm: connection blocked');
+    this.log.info({ reason }, 'resource alarm: connection blocked');
   }
 
   /**
@@ -557,6 +569,16 @@ export class AmqpConnection implements ChannelHost {
             classId: 10,
             methodId: 40,
           });
+        }
+        const max = this.#settings.maxConnections;
+        if (max > 0 && this.#settings.openConnectionCount() >= max) {
+          // RabbitMQ's text for its vhost connection limit (its node-wide connection_max answers nothing:
+          // it stops accepting sockets).
+          throw connectionError(
+            NOT_ALLOWED,
+            `access to vhost '${vhost.name}' refused for user '${s.username}': connection limit (${max}) is reached`,
+            { classId: 10, methodId: 40 },
+          );
         }
         this.#state = { kind: 'open', username: s.username, vhost };
         if (this.#deadlineTimer !== undefined) clearTimeout(this.#deadlineTimer);

@@ -25,4 +25,21 @@ describe('MemoryGauge', () => {
     g.add(Number.MAX_SAFE_INTEGER);
     expect(g.alarmed).toBe(false);
   });
+
+  it('trips once above the tripwire, and keeps the peak', () => {
+    const g = new MemoryGauge();
+    let trips = 0;
+    g.tripAbove(100, () => trips++);
+    g.add(100);
+    expect(trips).toBe(0);
+    g.add(1);
+    g.add(1000);
+    expect(trips).toBe(1);
+    g.subtract(1001);
+    expect([g.bytes, g.peakBytes]).toEqual([100, 1101]);
+    g.resetPeak();
+    expect(g.peakBytes).toBe(100);
+    g.tripAbove(50, () => trips++); // already above: at once
+    expect(trips).toBe(2);
+  });
 });

@@ -9,8 +9,13 @@ export type MemoryAlarmListener = (alarmed: boolean) => void;
 export class MemoryGauge {
   /** Ready message bytes in every queue. */
   bytes = 0;
+  /** Highest `bytes` since the gauge was created or {@link resetPeak} was called. */
+  peakBytes = 0;
   #alarmed = false;
   readonly #listeners = new Set<MemoryAlarmListener>();
+  /** {@link tripAbove}: bytes above which `#onTrip` is called once. */
+  #tripAt = Number.POSITIVE_INFINITY;
+  #onTrip: (() => void) | undefined;
 
   /**
    * @param highWaterBytes Alarm above this many bytes; 0 disables the alarm.
@@ -27,7 +32,31 @@ export class MemoryGauge {
 
   add(n: number): void {
     this.bytes += n;
+    if (this.bytes > this.peakBytes) this.peakBytes = this.bytes;
     if (!this.#alarmed && this.highWaterBytes > 0 && this.bytes > this.highWaterBytes) this.#set(true);
+    if (this.bytes > this.#tripAt) this.#trip();
+  }
+
+  /**
+   * Calls `onTrip` once, as soon as the count exceeds `limitBytes` (replacing any earlier tripwire): the
+   * process memory monitor checks at once when the bytes added since its last reading would take the
+   * process past its watermark, instead of waiting for its next poll.
+   */
+  tripAbove(limitBytes: number, onTrip: () => void): void {
+    this.#tripAt = limitBytes;
+    this.#onTrip = onTrip;
+    if (this.bytes > limitBytes) this.#trip();
+  }
+
+  /** Starts a new peak from the current count. */
+  resetPeak(): void {
+    this.peakBytes = this.bytes;
+  }
+
+  /** Removes the {@link tripAbove} tripwire. */
+  disarmTrip(): void {
+    this.#tripAt = Number.POSITIVE_INFINITY;
+    this.#onTrip = undefined;
   }
 
   subtract(n: number): void {
@@ -38,6 +67,12 @@ export class MemoryGauge {
   onChange(listener: MemoryAlarmListener): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  #trip(): void {
+    const onTrip = this.#onTrip;
+    this.disarmTrip();
+    onTrip?.();
   }
 
   #set(alarmed: boolean): void {

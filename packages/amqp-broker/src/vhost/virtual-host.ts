@@ -112,6 +112,7 @@ export class VirtualHost {
   readonly #gauge: MemoryGauge;
   readonly #flowHighWaterMessages: number;
   readonly #log: Logger;
+  readonly #maxQueues: number;
   #persistence: VhostPersistence | undefined;
   #storeHooks: QueueStoreHooks | undefined;
   /** Restoring definitions: no change is written back meanwhile. */
@@ -121,14 +122,17 @@ export class VirtualHost {
    * @param gauge Byte count of ready messages shared by the broker's vhosts (memory alarm).
    * @param flowHighWaterMessages Ready messages per queue above which its publishers are paused (0: off).
    * @param log Where queues report failures of their timers and dead-lettering.
+   * @param maxQueues Queues allowed (RabbitMQ's vhost limit `max-queues`); 0: no limit.
    */
   constructor(
     name: string,
     gauge: MemoryGauge = new MemoryGauge(),
     flowHighWaterMessages = 0,
     log: Logger = noopLogger,
+    maxQueues = 0,
   ) {
     this.name = name;
+    this.#maxQueues = maxQueues;
     this.#gauge = gauge;
     this.#flowHighWaterMessages = flowHighWaterMessages;
     this.#log = log;
@@ -371,6 +375,12 @@ export class VirtualHost {
     // Like RabbitMQ, the reserved prefix only stops creating a queue (server-named ones may be redeclared).
     if (d.name.startsWith('amq.')) {
       throw channelError(ACCESS_REFUSED, `queue name '${name}' contains reserved prefix 'amq.*'`);
+    }
+    if (this.#maxQueues > 0 && this.#queues.size >= this.#maxQueues) {
+      throw channelError(
+        PRECONDITION_FAILED,
+        `cannot declare queue '${name}': queue limit in vhost '${this.name}' (${this.#maxQueues}) is reached`,
+      );
     }
     validateQueueArguments(name, this.name, d.arguments);
     const q = new Queue({

@@ -132,3 +132,12 @@ export async function channelCloseOf(
   await ch.close().catch(() => {});
   return info;
 }
+
+/** Resolves once `predicate` holds (checked every 5 ms); rejects naming `what` after `timeoutMs`. */
+export async function waitFor(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}

@@ -1,12 +1,13 @@
 /**
- * Our broker in a child process, for tests that must see whether the process survives (or kill it):
- * takes `BrokerServerOptions` as JSON in argv[2] (optional), sends `{ port }` to the parent once
- * listening — or `{ error, code }` and exits 1 when it cannot start — and closes and exits on 'stop'.
- * Run with `--import tsx`.
+ * Our broker in a child process, for tests that must see whether the process survives, kill it, or
+ * measure its memory: `BrokerServerOptions` come as JSON in argv[2] or in `BROKER_OPTIONS` (default none);
+ * sends `{ port, recovery }` to the parent once listening — or `{ error, code }` and exits 1 when it
+ * cannot start; answers 'stats' with `{ stats: { memory: process.memoryUsage(), alarms } }`; closes and
+ * exits on 'stop'. Run with `--import tsx`.
  */
 import { BrokerServer, type BrokerServerOptions } from '../../src/index.js';
 
-const options = JSON.parse(process.argv[2] ?? '{}') as BrokerServerOptions;
+const options = JSON.parse(process.argv[2] ?? process.env.BROKER_OPTIONS ?? '{}') as BrokerServerOptions;
 const broker = new BrokerServer({ port: 0, host: '127.0.0.1', ...options });
 try {
   await broker.start();
@@ -16,6 +17,10 @@ try {
 }
 process.send?.({ port: broker.port, recovery: broker.recovery });
 process.on('message', (m) => {
+  if (m === 'stats') {
+    process.send?.({ stats: { memory: process.memoryUsage(), alarms: broker.resourceAlarms() } });
+    return;
+  }
   if (m !== 'stop') return;
   broker.close().then(
     () => process.exit(0),

@@ -22,3 +22,22 @@ export async function rabbitmqCloseConnectionsNamed(name: string, reason: string
   for (const pid of pids) await run(RABBITMQCTL, ['close_connection', pid, reason]);
   return pids.length;
 }
+
+/**
+ * Runs `fn` with a vhost of its own on RabbitMQ (guest may do everything in it) carrying the given vhost
+ * limits (`max-queues`, `max-connections`), and deletes the vhost afterwards whatever happens.
+ */
+export async function withRabbitmqVhost<T>(
+  vhost: string,
+  limits: Readonly<Record<string, number>>,
+  fn: () => Promise<T>,
+): Promise<T> {
+  await run(RABBITMQCTL, ['add_vhost', vhost]);
+  try {
+    await run(RABBITMQCTL, ['set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*']);
+    await run(RABBITMQCTL, ['set_vhost_limits', '-p', vhost, JSON.stringify(limits)]);
+    return await fn();
+  } finally {
+    await run(RABBITMQCTL, ['delete_vhost', vhost]);
+  }
+}
