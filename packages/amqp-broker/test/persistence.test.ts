@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Channel } from 'amqplib';
@@ -168,6 +168,39 @@ describe('persistence across restarts (persistDir)', () => {
         | Array<Record<string, unknown>>
         | undefined;
       expect(deaths?.[0]).toMatchObject({ queue: 'ttl', reason: 'expired' });
+    });
+  });
+
+  it('starts from a cut segment: keeps every intact message and drops only the torn one', async () => {
+    const dir = persistDir();
+    let b = await broker(dir);
+    await withConnection(b.url, async (conn) => {
+      const ch = await conn.createConfirmChannel();
+      await ch.assertQueue('q', { durable: true });
+      await publishConfirmed(
+        ch,
+        '',
+        'q',
+        Array.from({ length: 20 }, (_, i) => `message ${i}`.padEnd(200, '.')),
+      );
+    });
+    await b.stop();
+    // A crash in the middle of the last write: its tail never reached the disk.
+    const segDir = join(dir, 'messages');
+    const seg = readdirSync(segDir)
+      .filter((f) => f.endsWith('.seg'))
+      .sort()
+      .at(-1) as string;
+    const size = statSync(join(segDir, seg)).size;
+    truncateSync(join(segDir, seg), size - 100);
+    b = await broker(dir);
+    expect(b.recovery).toMatchObject({ messages: 19 });
+    await withConnection(b.url, async (conn) => {
+      const ch = await conn.createChannel();
+      const got = await drain(ch, 'q');
+      expect(got.map((m) => m.content.toString().replace(/\.+$/, ''))).toEqual(
+        Array.from({ length: 19 }, (_, i) => `message ${i}`),
+      );
     });
   });
 
