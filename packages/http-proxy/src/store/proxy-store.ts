@@ -101,6 +101,8 @@ export class ProxyStore {
   /** Ids of pending redriven copies → their seq (their id names the original request's seq). */
   readonly #redriven = new Map<string, number>();
   readonly #log: Logger;
+  /** DEAD records appended and not yet durable. */
+  #deadPending = 0;
   /** Sequence numbers of request records recovery could not decode (reported, kept in the log). */
   readonly undecodable: number[] = [];
 
@@ -389,7 +391,14 @@ export class ProxyStore {
 
   /** Moves a request to the dead-letter log (durable there before it leaves the main log). */
   async deadLetter(seq: number, request: StoredRequest, info: DeadLetterInfo): Promise<void> {
-    const deadSeq = await this.dead.append(encodeDeadLetter(info, request, seq), { type: DeadRecord.Dead });
+    // Not counted (nor findable) until it is durable: the log counts it live as soon as it is queued.
+    this.#deadPending++;
+    let deadSeq: number;
+    try {
+      deadSeq = await this.dead.append(encodeDeadLetter(info, request, seq), { type: DeadRecord.Dead });
+    } finally {
+      this.#deadPending--;
+    }
     this.#deadIds.set(request.message.id, deadSeq);
     await this.complete(seq, request.message.id);
   }
@@ -413,8 +422,9 @@ export class ProxyStore {
     return this.#deadIds.size;
   }
 
+  /** Dead letters stored (durable ones: each can be looked up, redriven and purged). */
   get deadLetterCount(): number {
-    return this.dead.liveCount;
+    return this.dead.liveCount - this.#deadPending;
   }
 
   async readDeadLetter(deadSeq: number): Promise<DeadLetter> {
