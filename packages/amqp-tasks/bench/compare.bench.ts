@@ -109,12 +109,25 @@ async function launch(spec: LoadSpec) {
 
 async function resultOf(child: ReturnType<typeof spawnJsonLineChild>): Promise<LoadResult> {
   const { result } = await child.next();
-  await child.stop();
+  // It closes its connections and exits by itself (a profile, if asked for, is written then).
+  await child.stop(10_000);
   return result as LoadResult;
 }
 
-/** Tasks/s of one cell. */
-async function measure(target: Target, scenario: Scenario): Promise<number> {
+/** One cell: tasks/s, and the CPU time of the timed client processes per task. */
+interface Measured {
+  readonly rate: number;
+  readonly cpuMicrosPerTask: number;
+}
+
+function measured(results: readonly LoadResult[], startedAt: number, endedAt: number): Measured {
+  const tasks = results[0]?.tasks ?? 0;
+  const cpu = results.reduce((sum, r) => sum + r.cpuMicros, 0);
+  return { rate: tasks / ((endedAt - startedAt) / 1000), cpuMicrosPerTask: cpu / tasks };
+}
+
+/** Measures one cell. */
+async function measure(target: Target, scenario: Scenario): Promise<Measured> {
   const queue = `dsp-bench.cmp.${randomBytes(4).toString('hex')}`;
   const base = { library: target.library, url: target.url, queue, tasks: TASKS, concurrency: 0, window: 0 };
   const started: Array<ReturnType<typeof spawnJsonLineChild>> = [];
@@ -131,10 +144,10 @@ async function measure(target: Target, scenario: Scenario): Promise<number> {
         started.push(worker.child);
         const fill = await launch({ ...base, role: 'fill', window: FILL_WINDOW, startOnGo: false });
         started.push(fill.child);
-        await fill.child.stop();
+        await fill.child.stop(60_000);
         worker.child.send('go');
         const result = await resultOf(worker.child);
-        return result.tasks / ((result.endedAt - result.startedAt) / 1000);
+        return measured([result], result.startedAt, result.endedAt);
       }
       case 'e2e': {
         const worker = await launch({
@@ -149,14 +162,14 @@ async function measure(target: Target, scenario: Scenario): Promise<number> {
         worker.child.send('go');
         producer.child.send('go');
         const [work, publish] = await Promise.all([resultOf(worker.child), resultOf(producer.child)]);
-        return work.tasks / ((work.endedAt - publish.startedAt) / 1000);
+        return measured([work, publish], publish.startedAt, work.endedAt);
       }
       case 'publish': {
         const producer = await launch({ ...base, role: 'publish', window: scenario.window, startOnGo: true });
         started.push(producer.child);
         producer.child.send('go');
         const result = await resultOf(producer.child);
-        return result.tasks / ((result.endedAt - result.startedAt) / 1000);
+        return measured([result], result.startedAt, result.endedAt);
       }
       default:
         throw new Error(`unknown scenario kind ${String(scenario.kind satisfies never)}`);
@@ -215,10 +228,11 @@ try {
     for (let run = 0; run < RUNS; run++) {
       for (const target of targets) {
         if (target.library === 'amqplib' && scenario.kind !== 'publish') continue;
-        const rate = await measure(target, scenario);
+        const { rate, cpuMicrosPerTask } = await measure(target, scenario);
         samples.set(target.key, [...(samples.get(target.key) ?? []), rate]);
         console.log(
-          `  ${scenario.label.padEnd(31)} ${target.label.padEnd(25)} ${perSec(rate).padStart(7)} tasks/s`,
+          `  ${scenario.label.padEnd(31)} ${target.label.padEnd(25)} ${perSec(rate).padStart(7)} tasks/s ` +
+            `(client CPU ${cpuMicrosPerTask.toFixed(1)} µs/task)`,
         );
       }
     }

@@ -10,8 +10,8 @@ export interface JsonLineChild {
   next(timeoutMs?: number): Promise<Record<string, unknown>>;
   /** Writes one line to the child's standard input. */
   send(line: string): void;
-  /** SIGTERM unless it already exited, then waits for the exit. */
-  stop(): Promise<void>;
+  /** Waits `graceMs` for the child to exit by itself, then SIGTERM unless it exited; waits for the exit. */
+  stop(graceMs?: number): Promise<void>;
 }
 
 /**
@@ -64,8 +64,14 @@ export function spawnJsonLineChild(script: string, args: readonly string[] = [])
     send(line) {
       child.stdin.write(`${line}\n`);
     },
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
+    async stop(graceMs = 0) {
+      const running = () => child.exitCode === null && child.signalCode === null;
+      if (running() && graceMs > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([exited, new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+        clearTimeout(timer);
+      }
+      if (running()) {
         child.kill('SIGTERM');
         await exited;
       }

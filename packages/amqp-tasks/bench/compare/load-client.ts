@@ -58,7 +58,13 @@ async function amqpTasksClient(spec: LoadSpec): Promise<LoadClient> {
       const { tick, done } = counter(count);
       server.on('task:succeeded', tick);
       const worker = server.newWorker(
-        { name: `bench-${spec.queue}`, queue: spec.queue, limit: concurrency },
+        {
+          name: `bench-${spec.queue}`,
+          queue: spec.queue,
+          limit: concurrency,
+          // Only to compare settings: the bench's figures use the default.
+          ...(process.env.BENCH_PREFETCH ? { prefetch: Number(process.env.BENCH_PREFETCH) } : {}),
+        },
         { noop: { fn: () => undefined } },
       );
       return {

@@ -11,6 +11,10 @@ import { type LoadResult, type LoadSpec, wallNow } from './load-spec.js';
 const spec = JSON.parse(process.argv[2] ?? '{}') as LoadSpec;
 const lines = createInterface({ input: process.stdin });
 const go = () => new Promise<void>((resolve) => lines.once('line', () => resolve()));
+const cpuSince = (start: NodeJS.CpuUsage) => {
+  const { user, system } = process.cpuUsage(start);
+  return user + system;
+};
 const say = (message: object) => process.stdout.write(`${JSON.stringify(message)}\n`);
 
 const client = await openClient(spec);
@@ -18,16 +22,18 @@ let result: LoadResult;
 switch (spec.role) {
   case 'fill': {
     const startedAt = wallNow();
+    const cpu = process.cpuUsage();
     await client.publish(spec.tasks, spec.window);
-    result = { startedAt, endedAt: wallNow(), tasks: spec.tasks };
+    result = { startedAt, endedAt: wallNow(), tasks: spec.tasks, cpuMicros: cpuSince(cpu) };
     break;
   }
   case 'publish': {
     say({ ready: true });
     await go();
     const startedAt = wallNow();
+    const cpu = process.cpuUsage();
     await client.publish(spec.tasks, spec.window);
-    result = { startedAt, endedAt: wallNow(), tasks: spec.tasks };
+    result = { startedAt, endedAt: wallNow(), tasks: spec.tasks, cpuMicros: cpuSince(cpu) };
     break;
   }
   case 'work': {
@@ -36,9 +42,10 @@ switch (spec.role) {
     say({ ready: true });
     await go();
     const startedAt = wallNow();
+    const cpu = process.cpuUsage();
     if (spec.startOnGo) await worker.start();
     await worker.done;
-    result = { startedAt, endedAt: wallNow(), tasks: spec.tasks };
+    result = { startedAt, endedAt: wallNow(), tasks: spec.tasks, cpuMicros: cpuSince(cpu) };
     break;
   }
 }

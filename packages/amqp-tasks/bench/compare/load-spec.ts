@@ -26,6 +26,8 @@ export interface LoadResult {
   /** When the last task was confirmed (publishers) or settled towards the server (workers). */
   readonly endedAt: number;
   readonly tasks: number;
+  /** CPU time (user + system) this process spent on the timed work, in microseconds. */
+  readonly cpuMicros: number;
 }
 
 /** Wall-clock now with sub-millisecond resolution, comparable across processes of one machine. */
