@@ -41,7 +41,7 @@ import type { DeadLetterReason, Reporter, TaskEventBase } from '../task-events.j
 import { readNumberHeader, TaskHeaders } from '../task-headers.js';
 import { ENCODE_REPLY_REASON, type TaskReply } from '../task-reply.js';
 import { deadLetterQueueName, declareDeadLetterQueue, declareQueue, type QueueSpec } from '../topology.js';
-import { DEFAULT_WORKER_OPTIONS, type WorkerOptions } from '../worker-options.js';
+import { DEFAULT_WORKER_OPTIONS, defaultPrefetch, type WorkerOptions } from '../worker-options.js';
 import { AckBatcher } from './ack-batcher.js';
 import { describeError } from './describe-error.js';
 import { RateLimiter } from './rate-limiter.js';
@@ -63,6 +63,8 @@ export interface WorkerStats {
   running: number;
   /** Most functions ever running at once. */
   maxRunning: number;
+  /** Deliveries received and waiting for a free slot (prefetched, unacked; at most `prefetch - limit`). */
+  waiting: number;
   started: number;
   succeeded: number;
   failed: number;
@@ -179,6 +181,7 @@ export class Worker {
   readonly #stats: WorkerStats = {
     running: 0,
     maxRunning: 0,
+    waiting: 0,
     started: 0,
     succeeded: 0,
     failed: 0,
@@ -195,17 +198,18 @@ export class Worker {
       throw new TasksError('DSP_TASKS_INVALID_ARGUMENT', 'worker queue is required');
     }
     const limit = options.limit ?? DEFAULT_WORKER_OPTIONS.limit;
-    if (!Number.isInteger(limit) || limit < 1 || limit > 65_535) {
+    const { maxPrefetch } = DEFAULT_WORKER_OPTIONS;
+    if (!Number.isInteger(limit) || limit < 1 || limit > maxPrefetch) {
       throw new TasksError(
         'DSP_TASKS_INVALID_ARGUMENT',
-        `limit must be a whole number in 1..65535; got ${limit}`,
+        `limit must be a whole number in 1..${maxPrefetch}; got ${limit}`,
       );
     }
-    const prefetch = options.prefetch ?? limit;
-    if (!Number.isInteger(prefetch) || prefetch < limit || prefetch > 65_535) {
+    const prefetch = options.prefetch ?? defaultPrefetch(limit);
+    if (!Number.isInteger(prefetch) || prefetch < limit || prefetch > maxPrefetch) {
       throw new TasksError(
         'DSP_TASKS_INVALID_ARGUMENT',
-        `prefetch must be a whole number in limit..65535; got ${prefetch}`,
+        `prefetch must be a whole number in limit..${maxPrefetch} (limit ${limit}); got ${prefetch}`,
       );
     }
     const entries = Object.entries(tasks ?? {});
@@ -237,7 +241,7 @@ export class Worker {
 
   /** Counters since the worker was created. */
   stats(): WorkerStats {
-    return { ...this.#stats, running: this.#running.size };
+    return { ...this.#stats, running: this.#running.size, waiting: this.#waiting.length };
   }
 
   /** True while a channel consumes. */
