@@ -10,6 +10,7 @@ import type { z } from 'zod';
 import { jsonCodec } from './codec/json-codec.js';
 import type { TaskCodec } from './codec/task-codec.js';
 import { ConnectionManager, type ConnectionState } from './connection/connection-manager.js';
+import { SOCKET_WRITE_BUFFER_BYTES } from './connection/cork.js';
 import type { ResultOf, TaskDefinition } from './define-task.js';
 import { MAX_DELAY_MS, MIN_DELAY_MS } from './delay-queues.js';
 import { TasksError } from './errors.js';
@@ -468,8 +469,10 @@ export class Server<D extends Defs = Defs> extends Lifecycle {
   #socketOptions(): SocketOptions {
     const options = this.#options;
     const tls = options.tls;
-    const socket: SocketOptions = {
+    const socket: SocketOptions & { writableHighWaterMark?: number } = {
       timeout: options.connectTimeoutMs ?? DEFAULT_SERVER_OPTIONS.connectTimeoutMs,
+      // Room for a corked burst of frames (see cork.ts); passed on to net/tls.connect by amqplib.
+      writableHighWaterMark: SOCKET_WRITE_BUFFER_BYTES,
       clientProperties: {
         ...(options.connectionName ? { connection_name: options.connectionName } : {}),
         product: '@dispatcher/amqp-tasks',
