@@ -40,6 +40,7 @@ import { toRetryPolicy } from '../task-config.js';
 import type { DeadLetterReason, Reporter, TaskEventBase } from '../task-events.js';
 import { readNumberHeader, TaskHeaders } from '../task-headers.js';
 import { ENCODE_REPLY_REASON, type TaskReply } from '../task-reply.js';
+import { DeadlineQueue } from '../timers/deadline-queue.js';
 import { deadLetterQueueName, declareDeadLetterQueue, declareQueue, type QueueSpec } from '../topology.js';
 import { DEFAULT_WORKER_OPTIONS, defaultPrefetch, type WorkerOptions } from '../worker-options.js';
 import { AckBatcher } from './ack-batcher.js';
@@ -164,6 +165,8 @@ export class Worker {
   readonly #defaultRetry: RetryPolicy;
   readonly #retryPolicies = new Map<string, RetryPolicy>();
   readonly #rateLimiter: RateLimiter | undefined;
+  /** Task timeouts (one timer per distinct duration, not one per task). */
+  readonly #deadlines = new DeadlineQueue();
   #state: WorkerState = 'new';
   #slot: ChannelSlot | undefined;
   #opening = false;
@@ -567,16 +570,16 @@ export class Worker {
     };
 
     const timeoutMs = config.timeoutMs ?? this.#defaultTimeoutMs;
-    const timer =
+    const deadline =
       timeoutMs > 0
-        ? setTimeout(() => {
+        ? this.#deadlines.add(timeoutMs, () => {
             abortRun(
               run,
               new TasksError('DSP_TASKS_TASK_TIMEOUT', `task ${prepared.name} exceeded ${timeoutMs} ms`, {
                 details: { uuid: prepared.uuid, timeoutMs },
               }),
             );
-          }, timeoutMs)
+          })
         : undefined;
     // One promise for the outcome: the function settling, or its abort (timeout, shutdown, channel lost).
     const outcome = await new Promise<Outcome>((resolve) => {
@@ -592,7 +595,7 @@ export class Worker {
         },
       );
     });
-    clearTimeout(timer);
+    deadline?.cancel();
     const durationMs = performance.now() - started;
     await this.#settleSafely(prepared, prepared.attempt, prepared, () =>
       this.#settle(prepared, outcome, durationMs, event),
