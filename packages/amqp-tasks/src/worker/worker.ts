@@ -662,7 +662,10 @@ export class Worker {
         }
         value = parsed.data;
       }
-      await this.#replyTo(prepared.slot, prepared.msg, { ok: true, result: value }, prepared);
+      // Only call() waits for a reply; skipping the await spares most tasks a turn of microtasks.
+      if (prepared.msg.properties.replyTo) {
+        await this.#replyTo(prepared.slot, prepared.msg, { ok: true, result: value }, prepared);
+      }
       if (this.#ack(prepared)) {
         this.#stats.succeeded++;
         reporter.events.emit('task:succeeded', { ...event, durationMs });
