@@ -131,16 +131,17 @@ async function measure(target: Target, scenario: Scenario): Promise<Measured> {
   const queue = `dsp-bench.cmp.${randomBytes(4).toString('hex')}`;
   const base = { library: target.library, url: target.url, queue, tasks: TASKS, concurrency: 0, window: 0 };
   const started: Array<ReturnType<typeof spawnJsonLineChild>> = [];
+  const workerSpec = (startOnGo: boolean): LoadSpec => ({
+    ...base,
+    role: 'work',
+    concurrency: scenario.concurrency,
+    startOnGo,
+  });
   try {
     switch (scenario.kind) {
       case 'drain': {
         // The worker first, so the queue exists with the worker's declaration before the backlog.
-        const worker = await launch({
-          ...base,
-          role: 'work',
-          concurrency: scenario.concurrency,
-          startOnGo: true,
-        });
+        const worker = await launch(workerSpec(true));
         started.push(worker.child);
         const fill = await launch({ ...base, role: 'fill', window: FILL_WINDOW, startOnGo: false });
         started.push(fill.child);
@@ -150,12 +151,7 @@ async function measure(target: Target, scenario: Scenario): Promise<Measured> {
         return measured([result], result.startedAt, result.endedAt);
       }
       case 'e2e': {
-        const worker = await launch({
-          ...base,
-          role: 'work',
-          concurrency: scenario.concurrency,
-          startOnGo: false,
-        });
+        const worker = await launch(workerSpec(false));
         started.push(worker.child);
         const producer = await launch({ ...base, role: 'publish', window: scenario.window, startOnGo: true });
         started.push(producer.child);

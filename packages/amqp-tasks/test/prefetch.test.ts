@@ -19,15 +19,10 @@ function gate() {
 
 describe.each(brokerTargets())('default prefetch against $name', ({ url }) => {
   let bed: TestBed;
-  let proxy: TcpProxy;
-  beforeEach(async () => {
+  beforeEach(() => {
     bed = new TestBed(url);
-    proxy = await TcpProxy.start(url);
   });
-  afterEach(async () => {
-    await bed.cleanup();
-    await proxy.close();
-  });
+  afterEach(() => bed.cleanup());
 
   it('keeps the next deliveries on hand but never runs more than `limit`', async () => {
     const total = 300;
@@ -104,47 +99,56 @@ describe.each(brokerTargets())('default prefetch against $name', ({ url }) => {
   it('a crashed worker`s waiting deliveries go to another worker: nothing lost, none run twice', async () => {
     const total = 100;
     const held = gate();
-    const crashed = bed.server({ url: proxy.urlFor(url), reconnect: { intervalMs: 50, maxIntervalMs: 100 } });
-    await crashed.start();
-    const queue = bed.queue();
-    const doomed = crashed.newWorker(
-      { name: 'doomed', queue, bindingKeys: [queue], limit: 2 },
-      { work: { fn: () => held.wait() } },
-    );
-    doomed.start();
-    await until(() => doomed.consuming);
-    await Promise.all(
-      Array.from({ length: total }, (_, i) =>
-        crashed.publish({ name: 'work', routingKey: queue, args: [i] }),
-      ),
-    );
-    await until(() => doomed.stats().waiting === doomed.prefetch - 2, 10_000, 'window filled');
+    // The crash cuts this proxy's connection and refuses the worker's reconnection.
+    const proxy = await TcpProxy.start(url);
+    try {
+      const crashed = bed.server({
+        url: proxy.urlFor(url),
+        reconnect: { intervalMs: 50, maxIntervalMs: 100 },
+      });
+      await crashed.start();
+      const queue = bed.queue();
+      const doomed = crashed.newWorker(
+        { name: 'doomed', queue, bindingKeys: [queue], limit: 2 },
+        { work: { fn: () => held.wait() } },
+      );
+      doomed.start();
+      await until(() => doomed.consuming);
+      await Promise.all(
+        Array.from({ length: total }, (_, i) =>
+          crashed.publish({ name: 'work', routingKey: queue, args: [i] }),
+        ),
+      );
+      await until(() => doomed.stats().waiting === doomed.prefetch - 2, 10_000, 'window filled');
 
-    const runs = new Map<number, boolean>();
-    let twice = 0;
-    const survivor = await bed.serverWithWorker(
-      {
-        work: {
-          fn: (args, ctx) => {
-            const n = (args as number[])[0]!;
-            if (runs.has(n)) twice++;
-            runs.set(n, ctx.redelivered);
+      const runs = new Map<number, boolean>();
+      let twice = 0;
+      const survivor = await bed.serverWithWorker(
+        {
+          work: {
+            fn: (args, ctx) => {
+              const n = (args as number[])[0]!;
+              if (runs.has(n)) twice++;
+              runs.set(n, ctx.redelivered);
+            },
           },
         },
-      },
-      { queue, limit: 8 },
-    );
-    await until(() => runs.size === total - doomed.prefetch, 10_000, 'the rest drained');
-    // The crash: the connection drops and the worker never comes back.
-    proxy.refuse(true);
-    proxy.cut();
-    await until(() => runs.size === total, 15_000, 'the held deliveries redelivered');
-    expect([...runs.keys()].sort((a, b) => a - b)).toEqual(Array.from({ length: total }, (_, i) => i));
-    expect(twice).toBe(0);
-    // Exactly the crashed worker's window came back, marked as redelivered.
-    expect([...runs.values()].filter(Boolean)).toHaveLength(doomed.prefetch);
-    expect(survivor.worker.stats().maxRunning).toBeLessThanOrEqual(8);
-    await until(async () => (await bed.messageCount(queue)) === 0, 5_000, 'queue empty');
-    held.release();
+        { queue, limit: 8 },
+      );
+      await until(() => runs.size === total - doomed.prefetch, 10_000, 'the rest drained');
+      // The crash: the connection drops and the worker never comes back.
+      proxy.refuse(true);
+      proxy.cut();
+      await until(() => runs.size === total, 15_000, 'the held deliveries redelivered');
+      expect([...runs.keys()].sort((a, b) => a - b)).toEqual(Array.from({ length: total }, (_, i) => i));
+      expect(twice).toBe(0);
+      // Exactly the crashed worker's window came back, marked as redelivered.
+      expect([...runs.values()].filter(Boolean)).toHaveLength(doomed.prefetch);
+      expect(survivor.worker.stats().maxRunning).toBeLessThanOrEqual(8);
+      await until(async () => (await bed.messageCount(queue)) === 0, 5_000, 'queue empty');
+    } finally {
+      held.release();
+      await proxy.close();
+    }
   });
 });
