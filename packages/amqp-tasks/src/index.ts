@@ -51,4 +51,9 @@ export { TaskHeaders } from './task-headers.js';
 export type { TaskReply } from './task-reply.js';
 export { deadLetterQueueName, type ExchangeType, type QueueSpec } from './topology.js';
 export { Worker, type WorkerStats } from './worker/worker.js';
-export { DEFAULT_WORKER_OPTIONS, type RateLimit, type WorkerOptions } from './worker-options.js';
+export {
+  DEFAULT_WORKER_OPTIONS,
+  defaultPrefetch,
+  type RateLimit,
+  type WorkerOptions,
+} from './worker-options.js';

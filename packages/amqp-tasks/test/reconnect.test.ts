@@ -235,14 +235,15 @@ describe.each(brokerTargets())('reconnection against $name', ({ name, url }) => 
       await closer.close();
     }
   });
-  it('re-applies the prefetch after the broker kills the connection: at most `limit` delivered and running', async () => {
+  it('re-applies the prefetch after the broker kills the connection: at most `prefetch` delivered, `limit` running', async () => {
     const closer = await serverSideCloser({ name, url });
     const killBed = new TestBed(closer.url);
     let release = false;
     try {
       const connectionName = uniqueName('conn');
-      const total = 8;
+      const total = 12;
       const limit = 2;
+      const prefetch = 5;
       const done = new Set<number>();
       let running = 0;
       let maxRunning = 0;
@@ -265,7 +266,7 @@ describe.each(brokerTargets())('reconnection against $name', ({ name, url }) => 
             },
           },
         },
-        { limit },
+        { limit, prefetch },
         { connectionName, reconnect: { intervalMs: 50, maxIntervalMs: 200 } },
       );
       server.on('connected', () => generation++);
@@ -274,17 +275,22 @@ describe.each(brokerTargets())('reconnection against $name', ({ name, url }) => 
           server.publish({ name: 'hold', routingKey: queue, args: [i] }),
         ),
       );
-      await until(() => running === limit);
-      expect(await killBed.messageCount(queue)).toBe(total - limit);
+      await until(() => running === limit && worker.stats().waiting === prefetch - limit);
+      expect(await killBed.messageCount(queue)).toBe(total - prefetch);
       const before = generation;
       expect(await closer.closeConnectionsNamed(connectionName)).toBe(1);
       await until(() => generation > before && worker.consuming, 15_000, 'reconnected');
-      await until(() => running === limit, 15_000, 'tasks running again');
+      await until(
+        () => running === limit && worker.stats().waiting === prefetch - limit,
+        15_000,
+        'tasks running again',
+      );
       // Give the broker time to push more than the prefetch if it was not set on the new channel.
       await sleep(500);
       expect(running).toBe(limit);
+      expect(worker.stats().waiting).toBe(prefetch - limit);
       expect(startsByGeneration.get(generation)).toBe(limit);
-      expect(await killBed.messageCount(queue)).toBe(total - limit);
+      expect(await killBed.messageCount(queue)).toBe(total - prefetch);
       release = true;
       await until(() => done.size === total, 20_000, 'all tasks done');
       expect(maxRunning).toBeLessThanOrEqual(limit);

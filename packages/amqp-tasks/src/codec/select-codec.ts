@@ -9,6 +9,8 @@ import type { TaskCodec } from './task-codec.js';
  */
 export function selectCodec(contentType: unknown, codecs: readonly TaskCodec[]): TaskCodec {
   if (contentType === undefined || contentType === null || contentType === '') return jsonCodec;
+  // Nearly every message carries a codec's exact content type: found without parsing it.
+  for (const codec of codecs) if (codec.contentType === contentType) return codec;
   const type = String(contentType).split(';')[0]?.trim().toLowerCase();
   const codec = codecs.find((candidate) => candidate.contentType === type);
   if (!codec) {

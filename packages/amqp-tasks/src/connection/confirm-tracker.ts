@@ -10,9 +10,11 @@ interface Entry {
   readonly tagged: boolean;
   /** The broker returned it (unroutable); settled as such by its ack. */
   returned: boolean;
-  resolve(): void;
-  reject(err: Error): void;
+  readonly done: ConfirmCallback;
 }
+
+/** Called once per publish: without an argument when the broker confirmed it, else with why not. */
+export type ConfirmCallback = (err?: Error) => void;
 
 /**
  * Tracks publisher confirms on one confirm channel so many publishes can be in flight at once (pipelined,
@@ -78,11 +80,29 @@ export class ConfirmTracker {
     content: Buffer,
     options: Options.Publish,
   ): { confirmed: Promise<void>; writable: boolean } {
+    let writable = false;
+    const confirmed = new Promise<void>((resolve, reject) => {
+      writable = this.send(exchange, routingKey, content, options, (err) => (err ? reject(err) : resolve()));
+    });
+    return { confirmed, writable };
+  }
+
+  /**
+   * {@link publish} without a promise (the publisher's hot path): `done` is called once, when the broker
+   * confirmed (no argument) or refused the message, or when it cannot be sent or the channel closes first
+   * (with the error; then possibly before `send` returns). Returns whether the channel's write buffer has
+   * room.
+   */
+  send(
+    exchange: string,
+    routingKey: string,
+    content: Buffer,
+    options: Options.Publish,
+    done: ConfirmCallback,
+  ): boolean {
     if (this.#closed) {
-      return {
-        confirmed: Promise.reject(new TasksError('DSP_TASKS_CHANNEL_LOST', 'the channel is closed')),
-        writable: false,
-      };
+      done(new TasksError('DSP_TASKS_CHANNEL_LOST', 'the channel is closed'));
+      return false;
     }
     let messageId = options.messageId as string | undefined;
     if (messageId === undefined) {
@@ -98,30 +118,27 @@ export class ConfirmTracker {
       const { [TaskHeaders.publishTag]: _stale, ...headers } = options.headers;
       options = { ...options, headers };
     }
-    let entry!: Entry;
-    const id = messageId;
-    const confirmed = new Promise<void>((resolve, reject) => {
-      entry = { tag, messageId: id, tagged, returned: false, resolve, reject };
-    });
     let writable: boolean;
     try {
       corkUntilNextTurn(this.channel);
       writable = this.channel.publish(exchange, routingKey, content, options);
     } catch (err) {
       // amqplib throws synchronously when the channel is closing or a header table is too large.
-      return {
-        confirmed: Promise.reject(
-          err instanceof IllegalOperationError
-            ? new TasksError('DSP_TASKS_CHANNEL_LOST', 'the channel is closed', { cause: err })
-            : new TasksError('DSP_TASKS_INVALID_ARGUMENT', (err as Error).message, { cause: err }),
-        ),
-        writable: false,
-      };
+      if (err instanceof IllegalOperationError) {
+        // Closing: nothing more goes out on it, even before its close event (a caller sending again at
+        // once must see it closed, or it would loop).
+        this.#closed = true;
+        done(new TasksError('DSP_TASKS_CHANNEL_LOST', 'the channel is closed', { cause: err }));
+      } else {
+        done(new TasksError('DSP_TASKS_INVALID_ARGUMENT', (err as Error).message, { cause: err }));
+      }
+      return false;
     }
     this.#nextTag++;
-    this.#pending.set(entry.tag, entry);
-    if (!tagged) this.#untagged.set(id, entry);
-    return { confirmed, writable };
+    const entry: Entry = { tag, messageId, tagged, returned: false, done };
+    this.#pending.set(tag, entry);
+    if (!tagged) this.#untagged.set(messageId, entry);
+    return writable;
   }
 
   /** Resolves when nothing awaits a confirm (or the channel closed). */
@@ -171,8 +188,7 @@ export class ConfirmTracker {
     this.#pending.delete(entry.tag);
     if (!entry.tagged && this.#untagged.get(entry.messageId) === entry)
       this.#untagged.delete(entry.messageId);
-    if (error) entry.reject(error);
-    else entry.resolve();
+    entry.done(error);
     if (this.#pending.size === 0) {
       for (const resolve of [...this.#idle]) resolve();
       this.#idle.clear();

@@ -1,10 +1,11 @@
 import { exponentialBackoff, type Logger, settleWithin } from '@dispatcher/core';
 import type { Channel, ChannelModel, Options } from 'amqplib';
 import { toBrokerError } from '../connection/broker-error.js';
-import { ConfirmTracker } from '../connection/confirm-tracker.js';
+import { type ConfirmCallback, ConfirmTracker } from '../connection/confirm-tracker.js';
 import { DelayQueues, type DelayTarget } from '../delay-queues.js';
 import { TasksError } from '../errors.js';
 import type { Reporter } from '../task-events.js';
+import { DeadlineQueue } from '../timers/deadline-queue.js';
 
 /** One message to publish. */
 export interface OutgoingMessage {
@@ -26,8 +27,10 @@ export interface SendOptions {
 interface Pending {
   readonly message: OutgoingMessage;
   settled: boolean;
-  resolve(): void;
-  reject(err: Error): void;
+  /** Settles the publish: confirmed without an argument, else rejected with `err`. */
+  finish(err?: Error): void;
+  /** What the confirm channel calls back (see ConfirmTracker#send). */
+  readonly onConfirm: ConfirmCallback;
 }
 
 /** What the publisher needs from its server. */
@@ -77,6 +80,8 @@ export class Publisher {
   /** The same publishes, so close() can settle every one of them, wherever it is. */
   readonly #accepted = new Set<Pending>();
   readonly #idle = new Set<() => void>();
+  /** Publish timeouts (one timer per distinct `timeoutMs`, not one per publish). */
+  readonly #deadlines = new DeadlineQueue();
   #closePromise: Promise<void> | undefined;
   /** Ends close()'s wait for confirms now (a later close(0), i.e. destroy during a graceful close). */
   #stopWaiting: (() => void) | undefined;
@@ -94,7 +99,8 @@ export class Publisher {
     return this.#tracker !== undefined && !this.#tracker.closed;
   }
 
-  send(message: OutgoingMessage, options: SendOptions): Promise<void> {
+  /** Publishes `message`; resolves with `value` once the broker confirmed it. */
+  send<T>(message: OutgoingMessage, options: SendOptions, value: T): Promise<T> {
     if (this.#closing) return Promise.reject(new TasksError('DSP_TASKS_CLOSED', 'the publisher is closed'));
     if (options.signal?.aborted) return Promise.reject(abortError(options.signal));
     if (this.#outstanding >= this.#host.maxBuffered) {
@@ -105,35 +111,33 @@ export class Publisher {
       );
     }
     this.#outstanding++;
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<T>((resolve, reject) => {
       const { signal, timeoutMs } = options;
-      const onAbort = () => finish(signal ? abortError(signal) : undefined);
-      const timer = setTimeout(
-        () => finish(new TasksError('DSP_TASKS_PUBLISH_TIMEOUT', `not confirmed within ${timeoutMs} ms`)),
-        timeoutMs,
+      const onAbort = signal ? () => pending.finish(abortError(signal)) : undefined;
+      const deadline = this.#deadlines.add(timeoutMs, () =>
+        pending.finish(new TasksError('DSP_TASKS_PUBLISH_TIMEOUT', `not confirmed within ${timeoutMs} ms`)),
       );
-      const finish = (err: Error | undefined) => {
-        if (pending.settled) return;
-        pending.settled = true;
-        this.#accepted.delete(pending);
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        this.#outstanding--;
-        if (err) reject(err);
-        else resolve();
-        if (this.#outstanding === 0) {
-          for (const wake of [...this.#idle]) wake();
-          this.#idle.clear();
-        }
-      };
       const pending: Pending = {
         message,
         settled: false,
-        resolve: () => finish(undefined),
-        reject: (err) => finish(err),
+        finish: (err) => {
+          if (pending.settled) return;
+          pending.settled = true;
+          this.#accepted.delete(pending);
+          deadline.cancel();
+          if (onAbort) signal?.removeEventListener('abort', onAbort);
+          this.#outstanding--;
+          if (err) reject(err);
+          else resolve(value);
+          if (this.#outstanding === 0) {
+            for (const wake of [...this.#idle]) wake();
+            this.#idle.clear();
+          }
+        },
+        onConfirm: (err) => this.#onConfirm(pending, err),
       };
       this.#accepted.add(pending);
-      signal?.addEventListener('abort', onAbort, { once: true });
+      if (onAbort) signal?.addEventListener('abort', onAbort, { once: true });
       if (this.#tracker && !this.#tracker.closed && !this.#waitingDrain && this.#queue.length === 0) {
         this.#write(this.#tracker, pending);
       } else {
@@ -185,7 +189,7 @@ export class Publisher {
     // Whatever is still unconfirmed (in flight, buffered, waiting for drain) settles now, timers cleared.
     const closedError = closedPublishError();
     this.#queue.length = 0;
-    for (const pending of [...this.#accepted]) pending.reject(closedError);
+    for (const pending of [...this.#accepted]) pending.finish(closedError);
     const tracker = this.#tracker;
     this.#tracker = undefined;
     if (tracker && !tracker.closed) {
@@ -201,7 +205,7 @@ export class Publisher {
   /** Rejects the publishes waiting for a channel (closing). */
   #rejectQueued(): void {
     const closedError = closedPublishError();
-    for (const pending of this.#queue.splice(0)) pending.reject(closedError);
+    for (const pending of this.#queue.splice(0)) pending.finish(closedError);
   }
 
   #write(tracker: ConfirmTracker, pending: Pending): void {
@@ -211,50 +215,46 @@ export class Publisher {
       return;
     }
     // `options` carry mandatory and a messageId already (see Server#prepare): passed on without copying.
-    const { confirmed, writable } = tracker.publish(
+    const writable = tracker.send(
       message.exchange,
       message.routingKey,
       message.content,
       message.options,
+      pending.onConfirm,
     );
-    this.#follow(pending, confirmed);
-    if (!writable) this.#awaitDrain(tracker);
+    if (!writable && !tracker.closed) this.#awaitDrain(tracker);
   }
 
   async #writeDelayed(tracker: ConfirmTracker, pending: Pending, delay: { ms: number; target: DelayTarget }) {
     try {
       const { queue } = await this.#delayQueues.bucket(tracker.channel, delay.target, delay.ms);
-      const { confirmed, writable } = tracker.publish('', queue, pending.message.content, {
-        ...pending.message.options,
-        mandatory: true,
-      });
-      this.#follow(pending, confirmed);
-      if (!writable) this.#awaitDrain(tracker);
+      const options = { ...pending.message.options, mandatory: true };
+      const writable = tracker.send('', queue, pending.message.content, options, pending.onConfirm);
+      if (!writable && !tracker.closed) this.#awaitDrain(tracker);
     } catch (err) {
-      this.#follow(pending, Promise.reject(toBrokerError(err, 'channel')));
+      this.#onConfirm(pending, toBrokerError(err, 'channel'));
     }
   }
 
-  #follow(pending: Pending, confirmed: Promise<void>): void {
-    confirmed.then(
-      () => pending.resolve(),
-      (err: unknown) => {
-        if (pending.settled) return;
-        const lost = TasksError.hasCode(err, 'DSP_TASKS_CHANNEL_LOST') || isChannelClosing(err);
-        if (lost && this.#closing) {
-          // No next channel during close(): settle now rather than wait for a resend that never comes.
-          pending.reject(closedPublishError());
-          return;
-        }
-        if (lost) {
-          // Unknown fate: send again on the next channel rather than lose it.
-          this.#queue.unshift(pending);
-          this.#ensureChannel();
-          return;
-        }
-        pending.reject(err instanceof Error ? err : new Error(String(err)));
-      },
-    );
+  #onConfirm(pending: Pending, err: Error | undefined): void {
+    if (pending.settled) return;
+    if (!err) {
+      pending.finish();
+      return;
+    }
+    const lost = TasksError.hasCode(err, 'DSP_TASKS_CHANNEL_LOST') || isChannelClosing(err);
+    if (lost && this.#closing) {
+      // No next channel during close(): settle now rather than wait for a resend that never comes.
+      pending.finish(closedPublishError());
+      return;
+    }
+    if (lost) {
+      // Unknown fate: send again on the next channel rather than lose it.
+      this.#queue.unshift(pending);
+      this.#ensureChannel();
+      return;
+    }
+    pending.finish(err);
   }
 
   #awaitDrain(tracker: ConfirmTracker): void {

@@ -40,8 +40,9 @@ import { toRetryPolicy } from '../task-config.js';
 import type { DeadLetterReason, Reporter, TaskEventBase } from '../task-events.js';
 import { readNumberHeader, TaskHeaders } from '../task-headers.js';
 import { ENCODE_REPLY_REASON, type TaskReply } from '../task-reply.js';
+import { DeadlineQueue } from '../timers/deadline-queue.js';
 import { deadLetterQueueName, declareDeadLetterQueue, declareQueue, type QueueSpec } from '../topology.js';
-import { DEFAULT_WORKER_OPTIONS, type WorkerOptions } from '../worker-options.js';
+import { DEFAULT_WORKER_OPTIONS, defaultPrefetch, type WorkerOptions } from '../worker-options.js';
 import { AckBatcher } from './ack-batcher.js';
 import { describeError } from './describe-error.js';
 import { RateLimiter } from './rate-limiter.js';
@@ -63,6 +64,8 @@ export interface WorkerStats {
   running: number;
   /** Most functions ever running at once. */
   maxRunning: number;
+  /** Deliveries received and waiting for a free slot (prefetched, unacked; at most `prefetch - limit`). */
+  waiting: number;
   started: number;
   succeeded: number;
   failed: number;
@@ -162,6 +165,8 @@ export class Worker {
   readonly #defaultRetry: RetryPolicy;
   readonly #retryPolicies = new Map<string, RetryPolicy>();
   readonly #rateLimiter: RateLimiter | undefined;
+  /** Task timeouts (one timer per distinct duration, not one per task). */
+  readonly #deadlines = new DeadlineQueue();
   #state: WorkerState = 'new';
   #slot: ChannelSlot | undefined;
   #opening = false;
@@ -179,6 +184,7 @@ export class Worker {
   readonly #stats: WorkerStats = {
     running: 0,
     maxRunning: 0,
+    waiting: 0,
     started: 0,
     succeeded: 0,
     failed: 0,
@@ -195,17 +201,18 @@ export class Worker {
       throw new TasksError('DSP_TASKS_INVALID_ARGUMENT', 'worker queue is required');
     }
     const limit = options.limit ?? DEFAULT_WORKER_OPTIONS.limit;
-    if (!Number.isInteger(limit) || limit < 1 || limit > 65_535) {
+    const { maxPrefetch } = DEFAULT_WORKER_OPTIONS;
+    if (!Number.isInteger(limit) || limit < 1 || limit > maxPrefetch) {
       throw new TasksError(
         'DSP_TASKS_INVALID_ARGUMENT',
-        `limit must be a whole number in 1..65535; got ${limit}`,
+        `limit must be a whole number in 1..${maxPrefetch}; got ${limit}`,
       );
     }
-    const prefetch = options.prefetch ?? limit;
-    if (!Number.isInteger(prefetch) || prefetch < limit || prefetch > 65_535) {
+    const prefetch = options.prefetch ?? defaultPrefetch(limit);
+    if (!Number.isInteger(prefetch) || prefetch < limit || prefetch > maxPrefetch) {
       throw new TasksError(
         'DSP_TASKS_INVALID_ARGUMENT',
-        `prefetch must be a whole number in limit..65535; got ${prefetch}`,
+        `prefetch must be a whole number in limit..${maxPrefetch} (limit ${limit}); got ${prefetch}`,
       );
     }
     const entries = Object.entries(tasks ?? {});
@@ -237,7 +244,7 @@ export class Worker {
 
   /** Counters since the worker was created. */
   stats(): WorkerStats {
-    return { ...this.#stats, running: this.#running.size };
+    return { ...this.#stats, running: this.#running.size, waiting: this.#waiting.length };
   }
 
   /** True while a channel consumes. */
@@ -563,16 +570,16 @@ export class Worker {
     };
 
     const timeoutMs = config.timeoutMs ?? this.#defaultTimeoutMs;
-    const timer =
+    const deadline =
       timeoutMs > 0
-        ? setTimeout(() => {
+        ? this.#deadlines.add(timeoutMs, () => {
             abortRun(
               run,
               new TasksError('DSP_TASKS_TASK_TIMEOUT', `task ${prepared.name} exceeded ${timeoutMs} ms`, {
                 details: { uuid: prepared.uuid, timeoutMs },
               }),
             );
-          }, timeoutMs)
+          })
         : undefined;
     // One promise for the outcome: the function settling, or its abort (timeout, shutdown, channel lost).
     const outcome = await new Promise<Outcome>((resolve) => {
@@ -588,7 +595,7 @@ export class Worker {
         },
       );
     });
-    clearTimeout(timer);
+    deadline?.cancel();
     const durationMs = performance.now() - started;
     await this.#settleSafely(prepared, prepared.attempt, prepared, () =>
       this.#settle(prepared, outcome, durationMs, event),
@@ -655,7 +662,10 @@ export class Worker {
         }
         value = parsed.data;
       }
-      await this.#replyTo(prepared.slot, prepared.msg, { ok: true, result: value }, prepared);
+      // Only call() waits for a reply; skipping the await spares most tasks a turn of microtasks.
+      if (prepared.msg.properties.replyTo) {
+        await this.#replyTo(prepared.slot, prepared.msg, { ok: true, result: value }, prepared);
+      }
       if (this.#ack(prepared)) {
         this.#stats.succeeded++;
         reporter.events.emit('task:succeeded', { ...event, durationMs });
