@@ -409,7 +409,9 @@ export class Server<D extends Defs = Defs> extends Lifecycle {
     const headers = resolved.headers;
     this.#options.propagation?.inject(headers);
     const runAt = options.runAt instanceof Date ? options.runAt.getTime() : options.runAt;
-    const delayMs = runAt !== undefined ? runAt - Date.now() : options.delayMs;
+    // +1: the broker's millisecond clock and ours truncate differently, so a TTL computed to the
+    // millisecond can end up to 1 ms before runAt; "no earlier than asked" needs the margin.
+    const delayMs = runAt !== undefined ? runAt - Date.now() + 1 : options.delayMs;
     if (delayMs !== undefined && !Number.isFinite(delayMs)) {
       throw new TasksError('DSP_TASKS_INVALID_ARGUMENT', 'delayMs/runAt must be a finite number');
     }

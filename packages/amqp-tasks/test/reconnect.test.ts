@@ -133,19 +133,22 @@ describe.each(brokerTargets())('reconnection against $name', ({ name, url }) => 
           },
         },
       },
-      { retry: { baseMs: 100, capMs: 100, jitter: 'none', maxAttempts: 3 } },
+      { retry: { baseMs: 1_000, capMs: 1_000, jitter: 'none', maxAttempts: 3 } },
     );
-    // A queue squatting on the retry bucket's name with other arguments: declaring the bucket fails with
-    // 406 PRECONDITION_FAILED, which closes the worker's channel.
+    // Queues squatting on the retry bucket's name with other arguments: declaring the bucket fails with
+    // 406 PRECONDITION_FAILED, which closes the worker's channel. The bucket is picked from the time left
+    // when the retry is published (two significant digits), so a busy machine may make it 990 or 910
+    // rather than 1000: every name down to 900 is taken.
     const channel = await bed.channel();
-    await channel.assertQueue(`${queue}.delay.100`, { durable: false, autoDelete: true });
+    const squatted = Array.from({ length: 11 }, (_, i) => `${queue}.delay.${1_000 - i * 10}`);
+    for (const name of squatted) await channel.assertQueue(name, { durable: false, autoDelete: true });
     const errors: unknown[] = [];
     server.on('error', (event) => errors.push(event.error));
     await server.publish({ name: 'once', routingKey: queue });
     await until(() => errors.some((err) => TasksError.hasCode(err, 'DSP_TASKS_BROKER')), 10_000, '406');
     const broker = errors.find((err) => TasksError.hasCode(err, 'DSP_TASKS_BROKER')) as TasksError;
     expect(broker.details).toMatchObject({ replyCode: 406, level: 'channel' });
-    await channel.deleteQueue(`${queue}.delay.100`);
+    for (const name of squatted) await channel.deleteQueue(name);
     // The unacked delivery came back on the recovered channel, failed once more, and its retry succeeded.
     await until(() => attempts.includes(2), 15_000, 'retry after recovery');
     expect(worker.stats().succeeded).toBe(1);
