@@ -1,9 +1,9 @@
 /**
  * Our broker in its own process for the benchmark (so the load generator never shares its event loop).
  * Sends `{ port }` to the parent when listening. Commands: 'mark' resets the event-loop delay histogram,
- * 'stats' answers `{ loopP50Ms, loopP99Ms, loopMaxMs, rssMiB }`, 'stop' (or SIGTERM) closes the broker and
- * exits, which also writes the CPU profile when started with --cpu-prof. BENCH_BROKER_OPTIONS (JSON) adds
- * broker options.
+ * 'stats' answers `{ loopP50Ms, loopP99Ms, loopMaxMs, rssMiB, peakRssMiB }`, 'stop' (or SIGTERM) closes the
+ * broker and exits, which also writes the CPU profile when started with --cpu-prof. BENCH_BROKER_OPTIONS
+ * (JSON) adds broker options; a JSON argument (the orchestrator's, e.g. `persistDir`) adds more on top.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { BrokerServer, type BrokerServerOptions } from '../src/index.js';
@@ -13,11 +13,14 @@ export interface BrokerProcessStats {
   loopP99Ms: number;
   loopMaxMs: number;
   rssMiB: number;
+  /** The process's peak resident set size since it started (getrusage maxrss, as /proc VmHWM). */
+  peakRssMiB: number;
 }
 
 // BENCH_BROKER_OPTIONS: extra BrokerServerOptions as JSON (e.g. '{"queueFlowHighWaterMessages":0}').
 const extra = JSON.parse(process.env.BENCH_BROKER_OPTIONS ?? '{}') as BrokerServerOptions;
-const broker = new BrokerServer({ ...extra, port: 0, host: '127.0.0.1' });
+const fromParent = JSON.parse(process.argv[2] ?? '{}') as BrokerServerOptions;
+const broker = new BrokerServer({ ...extra, ...fromParent, port: 0, host: '127.0.0.1' });
 await broker.start();
 const loop = monitorEventLoopDelay({ resolution: 1 });
 loop.enable();
@@ -40,6 +43,7 @@ process.on('message', (m) => {
       loopP99Ms: loop.percentile(99) / 1e6,
       loopMaxMs: loop.max / 1e6,
       rssMiB: process.memoryUsage.rss() / 2 ** 20,
+      peakRssMiB: process.resourceUsage().maxRSS / 2 ** 10,
     };
     process.send?.({ stats });
   }

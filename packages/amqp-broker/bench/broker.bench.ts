@@ -5,25 +5,36 @@
  *
  * Our broker runs in its own process (bench/broker-process.ts); the load comes from separate client
  * processes (bench/load-client.ts) speaking pre-encoded AMQP frames, so neither shares an event loop with
- * the broker. Producers publish transient messages unthrottled (like RabbitMQ's PerfTest); consumers
- * ack every message unless the scenario says auto-ack. Each scenario warms up, then measures a window;
- * publish and delivery rates are counted at the clients, latency is send → delivery (including any
+ * the broker. In (a)–(d) producers publish transient messages unthrottled (like RabbitMQ's PerfTest);
+ * consumers ack every message unless the scenario says auto-ack. Each scenario warms up, then measures a
+ * window; publish and delivery rates are counted at the clients, latency is send → delivery (including any
  * queue backlog the unthrottled producers build up).
+ *
+ * Persistence scenarios (the broker's durability issue): (p1)–(p3) publish persistent messages to a durable
+ * queue with publisher confirms (at most 1,000 unconfirmed; publish/s counts confirmed messages), one
+ * consumer with qos 100 acking with multiple=true; (g) publishes a backlog with nobody consuming, then
+ * drains it. Our broker gets a fresh process and a fresh `persistDir` (default persistFsync: a confirm only
+ * after fdatasync) for each of them, so its peak RSS is that scenario's.
  *
  * Environment: RABBITMQ_URL (default amqp://guest:guest@127.0.0.1:5672; unreachable → ours only),
  * BENCH_SECONDS (measure window, default 4), BENCH_WARMUP_SECONDS (default 1), BENCH_SCENARIOS (comma-
- * separated ids, e.g. "a,d"), BENCH_TARGETS ("ours,rabbitmq"), BENCH_CPU_PROF=<dir> (profile our broker
- * process with --cpu-prof into <dir>), BENCH_RATE=<msg/s per producer> (fixed publish rate instead of
- * unthrottled: latency without a backlog).
+ * separated ids, e.g. "a,d" or "p1,g"), BENCH_TARGETS ("ours,rabbitmq"), BENCH_CPU_PROF=<dir> (profile our
+ * broker processes with --cpu-prof into <dir>), BENCH_RATE=<msg/s per producer> (fixed publish rate
+ * instead of unthrottled: latency without a backlog), BENCH_PERSIST_PARENT (where our broker's persistDir
+ * is created, default the OS temp dir), BENCH_BACKLOG_MESSAGES (g's message count, default 200000),
+ * BENCH_BACKLOG_TIMEOUT_SECONDS (per phase of g, default 600).
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { once } from 'node:events';
-import { cpus, loadavg } from 'node:os';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
+import type { BrokerServerOptions } from '../src/index.js';
 import type { BrokerProcessStats } from './broker-process.js';
 import { LatencyHistogram } from './latency-histogram.js';
-import type { ClientMessage, LoadClientConfig, ParentCommand } from './load-client.js';
+import type { ClientMessage, ClientReport, LoadClientConfig, ParentCommand } from './load-client.js';
 
 interface Scenario {
   id: string;
@@ -36,7 +47,29 @@ interface Scenario {
   bodyBytes: number;
   qos: number;
   noAck: boolean;
+  /** Persistent messages (delivery mode 2), durable exchange and queues; our broker with a `persistDir`. */
+  persistent?: boolean;
+  /** Publisher confirms, at most this many unconfirmed per producer. */
+  confirmWindow?: number;
+  /** Consumers ack with multiple=true every this many deliveries (and every few ms). */
+  multiAckEvery?: number;
+  /** Instead of a timed window: publish BENCH_BACKLOG_MESSAGES with nobody consuming, then drain them. */
+  backlog?: boolean;
 }
+
+/** p1–p3 and g: the durability issue's load (RabbitMQ PerfTest's `-f persistent -c 1000 -q 100 --multi-ack-every`). */
+const PERSISTENT = {
+  producers: 1,
+  consumerProcesses: 1,
+  queues: 1,
+  fanout: false,
+  qos: 100,
+  noAck: false,
+  persistent: true,
+  confirmWindow: 1000,
+  multiAckEvery: 50,
+} as const;
+const backlogMessages = Number(process.env.BENCH_BACKLOG_MESSAGES ?? 200_000);
 
 const SCENARIOS: Scenario[] = [
   {
@@ -83,6 +116,31 @@ const SCENARIOS: Scenario[] = [
     qos: 100,
     noAck: false,
   },
+  {
+    id: 'p1',
+    title: 'persistent + confirms (1,000 window), 16 B, qos 100, multi-ack',
+    bodyBytes: 16,
+    ...PERSISTENT,
+  },
+  {
+    id: 'p2',
+    title: 'persistent + confirms (1,000 window), 1 KiB, qos 100, multi-ack',
+    bodyBytes: 1024,
+    ...PERSISTENT,
+  },
+  {
+    id: 'p3',
+    title: 'persistent + confirms (1,000 window), 4 KiB, qos 100, multi-ack',
+    bodyBytes: 4096,
+    ...PERSISTENT,
+  },
+  {
+    id: 'g',
+    title: `backlog: ${backlogMessages.toLocaleString('en')} × 1 KiB persistent, confirmed, then drained (qos 100, multi-ack)`,
+    bodyBytes: 1024,
+    ...PERSISTENT,
+    backlog: true,
+  },
 ];
 
 interface Result {
@@ -90,13 +148,37 @@ interface Result {
   deliverPerSec: number;
   p50Ms: number;
   p99Ms: number;
+  /** Send → confirm, with publisher confirms. */
+  confirmP50Ms?: number;
+  confirmP99Ms?: number;
+  /** Messages the broker nacked (publisher confirms). */
+  nacked: number;
   brokerCpuPct?: number;
   /** Our broker's event-loop delay during the window (a long turn delays every connection). */
   loopP99Ms?: number;
   loopMaxMs?: number;
   rssMiB?: number;
+  /** Our broker process's peak RSS since it started (a fresh process per persistent scenario). */
+  peakRssMiB?: number;
   /** The busiest load-generator process, % of one core (near 100 would mean the client limits the rate). */
   busiestClientCpuPct: number;
+}
+
+/** (g): both phases counted from their first message to their last, at the clients. */
+interface BacklogResult {
+  messages: number;
+  /** Confirmed publishes per second while nobody consumes. */
+  publishPerSec: number;
+  /** Deliveries per second from the consumer's first delivery to its last. */
+  drainPerSec: number;
+  nacked: number;
+  /** False when a phase hit BENCH_BACKLOG_TIMEOUT_SECONDS (its rate is then what it reached). */
+  complete: boolean;
+  publishCpuPct?: number;
+  drainCpuPct?: number;
+  rssAfterPublishMiB?: number;
+  rssAfterDrainMiB?: number;
+  peakRssMiB?: number;
 }
 
 const measureSeconds = Number(process.env.BENCH_SECONDS ?? 4);
@@ -106,14 +188,25 @@ const onlyScenarios = process.env.BENCH_SCENARIOS?.split(',').map((s) => s.trim(
 const targets = (process.env.BENCH_TARGETS ?? 'ours,rabbitmq').split(',').map((s) => s.trim());
 const cpuProfDir = process.env.BENCH_CPU_PROF;
 const ratePerSec = Number(process.env.BENCH_RATE ?? 0);
+const persistParent = process.env.BENCH_PERSIST_PARENT ?? tmpdir();
+const backlogTimeoutMs = Number(process.env.BENCH_BACKLOG_TIMEOUT_SECONDS ?? 600) * 1000;
 const tsx = ['--import', 'tsx'];
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function startOurBroker(): Promise<{ url: string; child: ChildProcess }> {
-  const child = fork(fileURLToPath(new URL('./broker-process.ts', import.meta.url)), [], {
-    execArgv: [...tsx, ...(cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [])],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
+interface OurBroker {
+  url: string;
+  child: ChildProcess;
+}
+
+async function startOurBroker(options: BrokerServerOptions = {}): Promise<OurBroker> {
+  const child = fork(
+    fileURLToPath(new URL('./broker-process.ts', import.meta.url)),
+    [JSON.stringify(options)],
+    {
+      execArgv: [...tsx, ...(cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [])],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    },
+  );
   const [message] = (await once(child, 'message')) as [{ port: number }];
   return { url: `amqp://guest:guest@127.0.0.1:${message.port}`, child };
 }
@@ -129,7 +222,6 @@ async function stopOurBroker(child: ChildProcess): Promise<void> {
 async function cpuSeconds(pid: number | undefined): Promise<number | undefined> {
   if (pid === undefined) return undefined;
   try {
-    const { readFile } = await import('node:fs/promises');
     const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
     return (Number(fields[11]) + Number(fields[12])) / 100;
   } catch {
@@ -140,7 +232,10 @@ async function cpuSeconds(pid: number | undefined): Promise<number | undefined> 
 class Client {
   readonly child: ChildProcess;
   readonly ready: Promise<void>;
+  /** Resolves with the client's 'done' report (clients with `stopAfter`). */
+  readonly finished: Promise<ClientReport>;
   #pending: ((m: ClientMessage) => void) | undefined;
+  #finish: ((r: ClientReport) => void) | undefined;
   failure: string | undefined;
 
   constructor(config: LoadClientConfig) {
@@ -148,9 +243,13 @@ class Client {
       execArgv: tsx,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
+    this.finished = new Promise<ClientReport>((resolve) => {
+      this.#finish = resolve;
+    });
     this.ready = new Promise<void>((resolve, reject) => {
       this.child.on('message', (m: ClientMessage) => {
         if (m.type === 'ready') resolve();
+        else if (m.type === 'done') this.#finish?.(m);
         else if (m.type === 'error') {
           this.failure = m.message;
           reject(new Error(m.message));
@@ -166,7 +265,7 @@ class Client {
     if (this.child.connected) this.child.send(cmd);
   }
 
-  report(): Promise<Extract<ClientMessage, { type: 'report' }>> {
+  report(): Promise<ClientReport> {
     return new Promise((resolve) => {
       this.#pending = (m) => {
         if (m.type === 'report') resolve(m);
@@ -189,30 +288,74 @@ async function brokerStats(broker: ChildProcess): Promise<BrokerProcessStats> {
   return reply;
 }
 
-async function runScenario(s: Scenario, url: string, broker: ChildProcess | undefined): Promise<Result> {
-  const brokerPid = broker?.pid;
+interface Topology {
+  exchange: string;
+  queues: string[];
+  /** Load clients of the scenario, stopped when it ends. */
+  clients: Client[];
+  /** A load client for this scenario's topology; `stopAfter` as in LoadClientConfig. */
+  client(role: 'producer' | 'consumer', stopAfter?: number, consumed?: string[]): Client;
+}
+
+/** Declares the scenario's exchange and queues, runs `fn`, then stops its clients and deletes them. */
+async function withTopology<T>(s: Scenario, url: string, fn: (t: Topology) => Promise<T>): Promise<T> {
   const prefix = `dsp-bench-${process.pid}-${s.id}`;
   const exchange = `${prefix}-x`;
   const queues = Array.from({ length: s.queues }, (_, i) => `${prefix}-q${i}`);
+  const durable = s.persistent === true;
   const admin = await amqp.connect(url);
   const ch = await admin.createChannel();
-  await ch.assertExchange(exchange, s.fanout ? 'fanout' : 'direct', { durable: false, autoDelete: false });
+  await ch.assertExchange(exchange, s.fanout ? 'fanout' : 'direct', { durable, autoDelete: false });
   for (const q of queues) {
-    await ch.assertQueue(q, { durable: false, autoDelete: false });
+    await ch.assertQueue(q, { durable, autoDelete: false });
     await ch.bindQueue(q, exchange, s.fanout ? '' : q);
   }
   const clients: Client[] = [];
+  const client = (role: 'producer' | 'consumer', stopAfter = 0, consumed: string[] = []): Client => {
+    const c = new Client({
+      url,
+      role,
+      exchange,
+      routingKey: role === 'producer' ? (queues[0] as string) : '',
+      queues: consumed,
+      bodyBytes: s.bodyBytes,
+      qos: s.qos,
+      noAck: s.noAck,
+      ratePerSec,
+      persistent: durable,
+      confirmWindow: s.confirmWindow ?? 0,
+      multiAckEvery: s.multiAckEvery ?? 0,
+      stopAfter,
+    });
+    clients.push(c);
+    return c;
+  };
   try {
-    const base = { url, exchange, bodyBytes: s.bodyBytes, qos: s.qos, noAck: s.noAck, ratePerSec };
+    return await fn({ exchange, queues, clients, client });
+  } finally {
+    for (const c of clients) c.command('stop');
+    await Promise.all(clients.map((c) => (c.child.exitCode === null ? once(c.child, 'exit') : undefined)));
+    for (const q of queues) await ch.deleteQueue(q).catch(() => undefined);
+    await ch.deleteExchange(exchange).catch(() => undefined);
+    await admin.close().catch(() => undefined);
+  }
+}
+
+function throwIfFailed(clients: Client[]): void {
+  const failed = clients.find((c) => c.failure);
+  if (failed) throw new Error(failed.failure);
+}
+
+/** A timed scenario: warm-up, then a measured window. */
+function runScenario(s: Scenario, url: string, broker: ChildProcess | undefined): Promise<Result> {
+  const brokerPid = broker?.pid;
+  return withTopology(s, url, async ({ queues, clients, client }) => {
     for (let i = 0; i < s.consumerProcesses; i++) {
       const mine = queues.filter((_, q) => q % s.consumerProcesses === i);
       // Several consumers on one queue: every process consumes the same queue.
-      const consumed = mine.length > 0 ? mine : [queues[0] as string];
-      clients.push(new Client({ ...base, role: 'consumer', routingKey: '', queues: consumed }));
+      client('consumer', 0, mine.length > 0 ? mine : [queues[0] as string]);
     }
-    for (let i = 0; i < s.producers; i++) {
-      clients.push(new Client({ ...base, role: 'producer', routingKey: queues[0] as string, queues: [] }));
-    }
+    for (let i = 0; i < s.producers; i++) client('producer');
     await Promise.all(clients.map((c) => c.ready));
     for (const c of clients) c.command('go');
     await sleep(warmupSeconds * 1000);
@@ -223,19 +366,22 @@ async function runScenario(s: Scenario, url: string, broker: ChildProcess | unde
     const cpuAfter = await cpuSeconds(brokerPid);
     const reports = await Promise.all(clients.map((c) => c.report()));
     const stats = broker ? await brokerStats(broker) : undefined;
-    const failed = clients.find((c) => c.failure);
-    if (failed) throw new Error(failed.failure);
+    throwIfFailed(clients);
     const histogram = new LatencyHistogram();
+    const confirms = new LatencyHistogram();
     let published = 0;
+    let nacked = 0;
     let delivered = 0;
     let elapsedMs = 0;
     let busiestCpuMs = 0;
     for (const r of reports) {
       busiestCpuMs = Math.max(busiestCpuMs, r.cpuMs);
       published += r.published;
+      nacked += r.nacked;
       delivered += r.delivered;
       elapsedMs = Math.max(elapsedMs, r.elapsedMs);
       histogram.merge(new LatencyHistogram(r.histogram));
+      confirms.merge(new LatencyHistogram(r.confirmHistogram));
     }
     const seconds = elapsedMs / 1000;
     return {
@@ -243,19 +389,71 @@ async function runScenario(s: Scenario, url: string, broker: ChildProcess | unde
       deliverPerSec: delivered / seconds,
       p50Ms: histogram.quantileMs(0.5),
       p99Ms: histogram.quantileMs(0.99),
+      ...(s.confirmWindow
+        ? { confirmP50Ms: confirms.quantileMs(0.5), confirmP99Ms: confirms.quantileMs(0.99) }
+        : {}),
+      nacked,
       busiestClientCpuPct: (busiestCpuMs / elapsedMs) * 100,
       ...(cpuBefore !== undefined && cpuAfter !== undefined
         ? { brokerCpuPct: ((cpuAfter - cpuBefore) / seconds) * 100 }
         : {}),
-      ...(stats ? { loopP99Ms: stats.loopP99Ms, loopMaxMs: stats.loopMaxMs, rssMiB: stats.rssMiB } : {}),
+      ...(stats
+        ? {
+            loopP99Ms: stats.loopP99Ms,
+            loopMaxMs: stats.loopMaxMs,
+            rssMiB: stats.rssMiB,
+            peakRssMiB: stats.peakRssMiB,
+          }
+        : {}),
     };
-  } finally {
-    for (const c of clients) c.command('stop');
-    await Promise.all(clients.map((c) => (c.child.exitCode === null ? once(c.child, 'exit') : undefined)));
-    for (const q of queues) await ch.deleteQueue(q).catch(() => undefined);
-    await ch.deleteExchange(exchange).catch(() => undefined);
-    await admin.close().catch(() => undefined);
-  }
+  });
+}
+
+/** Waits for a client's 'done' report, or takes its report so far after the timeout. */
+async function finishedOrTimedOut(c: Client): Promise<{ report: ClientReport; complete: boolean }> {
+  const timeout = sleep(backlogTimeoutMs).then(() => undefined);
+  const report = await Promise.race([c.finished, timeout]);
+  return report ? { report, complete: true } : { report: await c.report(), complete: false };
+}
+
+/** (g): publish the backlog with nobody consuming, then drain it with one consumer. */
+function runBacklog(s: Scenario, url: string, broker: ChildProcess | undefined): Promise<BacklogResult> {
+  const brokerPid = broker?.pid;
+  const cpuPct = (before: number | undefined, after: number | undefined, ms: number) =>
+    before === undefined || after === undefined ? undefined : ((after - before) / (ms / 1000)) * 100;
+  return withTopology(s, url, async ({ queues, clients, client }) => {
+    const producer = client('producer', backlogMessages);
+    await producer.ready;
+    producer.command('mark');
+    let cpu = await cpuSeconds(brokerPid);
+    producer.command('go');
+    const published = await finishedOrTimedOut(producer);
+    const publishCpuPct = cpuPct(cpu, await cpuSeconds(brokerPid), published.report.elapsedMs);
+    throwIfFailed(clients);
+    const afterPublish = broker ? await brokerStats(broker) : undefined;
+    cpu = await cpuSeconds(brokerPid);
+    const consumer = client('consumer', published.report.published, [queues[0] as string]);
+    const drained = await finishedOrTimedOut(consumer);
+    const drainCpuPct = cpuPct(cpu, await cpuSeconds(brokerPid), drained.report.elapsedMs);
+    throwIfFailed(clients);
+    const afterDrain = broker ? await brokerStats(broker) : undefined;
+    return {
+      messages: published.report.published,
+      publishPerSec: published.report.published / (published.report.elapsedMs / 1000),
+      drainPerSec: drained.report.delivered / (drained.report.elapsedMs / 1000),
+      nacked: published.report.nacked,
+      complete: published.complete && drained.complete,
+      ...(publishCpuPct === undefined ? {} : { publishCpuPct }),
+      ...(drainCpuPct === undefined ? {} : { drainCpuPct }),
+      ...(afterPublish && afterDrain
+        ? {
+            rssAfterPublishMiB: afterPublish.rssMiB,
+            rssAfterDrainMiB: afterDrain.rssMiB,
+            peakRssMiB: afterDrain.peakRssMiB,
+          }
+        : {}),
+    };
+  });
 }
 
 async function reachable(url: string): Promise<boolean> {
@@ -279,6 +477,58 @@ const fmtMs = (n: number | undefined) =>
 const fmtRatio = (a: number | undefined, b: number | undefined) =>
   a === undefined || b === undefined || !b ? '—' : `${(a / b).toFixed(2)}×`;
 
+const fmtMiB = (n: number | undefined) => (n === undefined ? '—' : n.toFixed(0));
+const fmtPct = (n: number | undefined) => (n === undefined ? '—' : `${n.toFixed(0)}%`);
+const logJson = (id: string, who: string, r: Result | BacklogResult) =>
+  console.log(
+    `  ${id} ${who.padEnd(7)} ${JSON.stringify(r, (_k, v: unknown) => (typeof v === 'number' ? Math.round(v * 100) / 100 : v))}`,
+  );
+
+function printTable(header: string[], lines: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)));
+  const row = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`;
+  console.log();
+  console.log(row(header));
+  console.log(row(widths.map((w) => '-'.repeat(w))));
+  for (const l of lines) console.log(row(l));
+}
+
+interface Both<R> {
+  ours?: R;
+  rabbit?: R;
+}
+
+/** A rate's cells: ours, RabbitMQ's, the ratio. */
+function rateCells<R, K extends keyof R>(both: Both<R>, key: K): string[] {
+  const ours = both.ours?.[key] as number | undefined;
+  const rabbit = both.rabbit?.[key] as number | undefined;
+  return [fmtRate(ours), fmtRate(rabbit), fmtRatio(ours, rabbit)];
+}
+
+/** The durability issue's targets: ≥ 1.5× RabbitMQ's confirmed publishes in p1–p3, RSS ≤ 300 MB in (g). */
+const TARGET_RATIO = 1.5;
+const TARGET_RSS_BYTES = 300e6;
+
+/**
+ * Runs `fn` against our broker: the shared one, or for a persistent scenario a fresh process with a fresh
+ * `persistDir` (removed afterwards) — so recovery, the log and the peak RSS are the scenario's own.
+ */
+async function onOurBroker<T>(
+  s: Scenario,
+  shared: OurBroker | undefined,
+  fn: (b: OurBroker) => Promise<T>,
+): Promise<T> {
+  if (!s.persistent && shared) return fn(shared);
+  const persistDir = await mkdtemp(join(persistParent, `dsp-bench-${s.id}-`));
+  const broker = await startOurBroker({ persistDir });
+  try {
+    return await fn(broker);
+  } finally {
+    await stopOurBroker(broker.child);
+    await rm(persistDir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   const scenarios = SCENARIOS.filter((s) => !onlyScenarios || onlyScenarios.includes(s.id));
   const runRabbit = targets.includes('rabbitmq') && (await reachable(rabbitUrl));
@@ -290,73 +540,149 @@ async function main(): Promise<void> {
       `${warmupSeconds}s warm-up + ${measureSeconds}s measured per scenario and broker; ` +
       (ratePerSec > 0 ? `producers at ${ratePerSec} msg/s each` : 'producers unthrottled'),
   );
-  const ours = targets.includes('ours') ? await startOurBroker() : undefined;
-  const results = new Map<string, { ours?: Result; rabbit?: Result }>();
+  console.log(`scenarios: ${scenarios.map((s) => `${s.id}) ${s.title}`).join('; ')}`);
+  if (scenarios.some((s) => s.persistent))
+    console.log(
+      `persistent scenarios: our broker in a fresh process with persistDir in ${persistParent} (default ` +
+        'persistFsync: confirms only after fdatasync), durable exchange and queue on both brokers',
+    );
+  const runOurs = targets.includes('ours');
+  const shared = runOurs && scenarios.some((s) => !s.persistent) ? await startOurBroker() : undefined;
+  const results = new Map<string, Both<Result>>();
+  const backlogs = new Map<string, Both<BacklogResult>>();
+  /** Runs a scenario on our broker, then on RabbitMQ, logging each result. */
+  const onBoth = async <R extends Result | BacklogResult>(
+    s: Scenario,
+    run: (url: string, broker: ChildProcess | undefined) => Promise<R>,
+  ): Promise<Both<R>> => {
+    const both: Both<R> = {};
+    if (runOurs) {
+      both.ours = await onOurBroker(s, shared, (b) => run(b.url, b.child));
+      logJson(s.id, 'ours', both.ours);
+    }
+    if (runRabbit) {
+      both.rabbit = await run(rabbitUrl, undefined);
+      logJson(s.id, 'rabbit', both.rabbit);
+    }
+    return both;
+  };
   try {
     for (const s of scenarios) {
-      const row: { ours?: Result; rabbit?: Result } = {};
-      results.set(s.id, row);
-      if (ours) {
-        row.ours = await runScenario(s, ours.url, ours.child);
-        console.log(
-          `  ${s.id} ours    ${JSON.stringify(row.ours, (_k, v: unknown) => (typeof v === 'number' ? Math.round(v * 100) / 100 : v))}`,
-        );
-      }
-      if (runRabbit) {
-        row.rabbit = await runScenario(s, rabbitUrl, undefined);
-        console.log(
-          `  ${s.id} rabbit  ${JSON.stringify(row.rabbit, (_k, v: unknown) => (typeof v === 'number' ? Math.round(v * 100) / 100 : v))}`,
-        );
-      }
+      if (s.backlog) backlogs.set(s.id, await onBoth(s, (url, b) => runBacklog(s, url, b)));
+      else results.set(s.id, await onBoth(s, (url, b) => runScenario(s, url, b)));
     }
   } finally {
-    if (ours) await stopOurBroker(ours.child);
+    if (shared) await stopOurBroker(shared.child);
   }
 
-  const header = [
-    'scenario',
-    'publish/s ours',
-    'RabbitMQ',
-    'ratio',
-    'deliver/s ours',
-    'RabbitMQ',
-    'ratio',
-    'p50 ms ours',
-    'RabbitMQ',
-    'p99 ms ours',
-    'RabbitMQ',
-    'our CPU',
-    'our loop p99 ms',
-  ];
-  const lines = scenarios.map((s) => {
-    const r = results.get(s.id) ?? {};
-    return [
-      `${s.id}) ${s.title}`,
-      fmtRate(r.ours?.publishPerSec),
-      fmtRate(r.rabbit?.publishPerSec),
-      fmtRatio(r.ours?.publishPerSec, r.rabbit?.publishPerSec),
-      fmtRate(r.ours?.deliverPerSec),
-      fmtRate(r.rabbit?.deliverPerSec),
-      fmtRatio(r.ours?.deliverPerSec, r.rabbit?.deliverPerSec),
-      fmtMs(r.ours?.p50Ms),
-      fmtMs(r.rabbit?.p50Ms),
-      fmtMs(r.ours?.p99Ms),
-      fmtMs(r.rabbit?.p99Ms),
-      r.ours?.brokerCpuPct === undefined ? '—' : `${r.ours.brokerCpuPct.toFixed(0)}%`,
-      fmtMs(r.ours?.loopP99Ms),
-    ];
-  });
-  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)));
-  const row = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`;
-  console.log();
-  console.log(row(header));
-  console.log(row(widths.map((w) => '-'.repeat(w))));
-  for (const l of lines) console.log(row(l));
+  const timed = scenarios.filter((s) => !s.backlog);
+  if (timed.length > 0) {
+    printTable(
+      [
+        'scenario',
+        'publish/s ours',
+        'RabbitMQ',
+        'ratio',
+        'deliver/s ours',
+        'RabbitMQ',
+        'ratio',
+        'p50 ms ours',
+        'RabbitMQ',
+        'p99 ms ours',
+        'RabbitMQ',
+        'confirm p50/p99 ms ours',
+        'RabbitMQ',
+        'our CPU',
+        'our RSS MiB',
+        'our loop p99 ms',
+      ],
+      timed.map((s) => {
+        const r = results.get(s.id) ?? {};
+        const confirm = (x: Result | undefined) =>
+          x?.confirmP50Ms === undefined ? '—' : `${fmtMs(x.confirmP50Ms)} / ${fmtMs(x.confirmP99Ms)}`;
+        return [
+          `${s.id}) ${s.title}`,
+          ...rateCells(r, 'publishPerSec'),
+          ...rateCells(r, 'deliverPerSec'),
+          fmtMs(r.ours?.p50Ms),
+          fmtMs(r.rabbit?.p50Ms),
+          fmtMs(r.ours?.p99Ms),
+          fmtMs(r.rabbit?.p99Ms),
+          confirm(r.ours),
+          confirm(r.rabbit),
+          fmtPct(r.ours?.brokerCpuPct),
+          fmtMiB(r.ours?.rssMiB),
+          fmtMs(r.ours?.loopP99Ms),
+        ];
+      }),
+    );
+    console.log(
+      '\nratio = ours / RabbitMQ (> 1 is better for rates); with confirms, publish/s counts confirmed messages. ' +
+        'our CPU = our broker process, % of one core; our RSS at the end of the window.',
+    );
+  }
+  const backlogScenarios = scenarios.filter((s) => s.backlog);
+  if (backlogScenarios.length > 0) {
+    printTable(
+      [
+        'scenario',
+        'publish/s ours',
+        'RabbitMQ',
+        'ratio',
+        'drain/s ours',
+        'RabbitMQ',
+        'ratio',
+        'our CPU publish / drain',
+        'our RSS MiB after publish / drain',
+        'our peak RSS',
+      ],
+      backlogScenarios.map((s) => {
+        const r = backlogs.get(s.id) ?? {};
+        const peak = r.ours?.peakRssMiB;
+        return [
+          `${s.id}) ${s.title}`,
+          ...rateCells(r, 'publishPerSec'),
+          ...rateCells(r, 'drainPerSec'),
+          `${fmtPct(r.ours?.publishCpuPct)} / ${fmtPct(r.ours?.drainCpuPct)}`,
+          `${fmtMiB(r.ours?.rssAfterPublishMiB)} / ${fmtMiB(r.ours?.rssAfterDrainMiB)}`,
+          peak === undefined ? '—' : `${fmtMiB((peak * 2 ** 20) / 1e6)} MB (${fmtMiB(peak)} MiB)`,
+        ];
+      }),
+    );
+    for (const [id, r] of backlogs)
+      for (const [who, x] of [
+        ['ours', r.ours],
+        ['RabbitMQ', r.rabbit],
+      ] as const)
+        if (x && !x.complete)
+          console.log(
+            `${id}: ${who} did not finish within ${backlogTimeoutMs / 1000}s per phase; rates are partial`,
+          );
+  }
+
+  const verdict = (met: boolean) => (met ? 'met' : 'MISSED');
+  const targetLines: string[] = [];
+  for (const s of timed.filter((x) => x.persistent)) {
+    const r = results.get(s.id);
+    if (!r?.ours || !r.rabbit) continue;
+    const ratio = r.ours.publishPerSec / r.rabbit.publishPerSec;
+    targetLines.push(
+      `${s.id}: confirmed publish/s ${ratio.toFixed(2)}× RabbitMQ (deliveries ${(r.ours.deliverPerSec / r.rabbit.deliverPerSec).toFixed(2)}×), target ≥ ${TARGET_RATIO}×: ${verdict(ratio >= TARGET_RATIO)}`,
+    );
+  }
+  for (const [id, r] of backlogs) {
+    const peak = r.ours?.peakRssMiB;
+    if (peak === undefined) continue;
+    const bytes = peak * 2 ** 20;
+    targetLines.push(
+      `${id}: our peak RSS ${(bytes / 1e6).toFixed(0)} MB with ${r.ours?.messages.toLocaleString('en')} messages, target ≤ ${TARGET_RSS_BYTES / 1e6} MB at any point: ${verdict(bytes <= TARGET_RSS_BYTES)}`,
+    );
+  }
+  if (targetLines.length > 0) console.log(`\nThe durability issue's targets:\n  ${targetLines.join('\n  ')}`);
   console.log(
-    `\nratio = ours / RabbitMQ (> 1 is better for rates). our CPU = our broker process, % of one core. ` +
-      `Load average at end: ${loadavg()
-        .map((l) => l.toFixed(2))
-        .join(' ')}`,
+    `\nLoad average at end: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
   );
 }
 

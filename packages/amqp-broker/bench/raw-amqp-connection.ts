@@ -148,12 +148,16 @@ export class RawAmqpConnection {
   }
 }
 
-/** The bytes of one transient basic.publish (method, header, body frames) and where the body starts. */
+/**
+ * The bytes of one basic.publish (method, header, body frames) and where the body starts; delivery mode 1
+ * is transient, 2 persistent.
+ */
 export function encodePublish(
   exchange: string,
   routingKey: string,
   body: Buffer,
   frameMax: number,
+  deliveryMode: 1 | 2 = 1,
 ): { bytes: Buffer; bodyOffset: number } {
   const w = new ByteWriter(body.length + 256);
   writeMethodFrame(w, CHANNEL, {
@@ -164,7 +168,7 @@ export function encodePublish(
     mandatory: false,
     immediate: false,
   });
-  writeHeaderFrame(w, CHANNEL, ClassId.Basic, body.length, { deliveryMode: 1 });
+  writeHeaderFrame(w, CHANNEL, ClassId.Basic, body.length, { deliveryMode });
   const bodyOffset = w.pos + 7;
   writeBodyFrames(w, CHANNEL, body, frameMax);
   return { bytes: w.toBuffer(), bodyOffset };
