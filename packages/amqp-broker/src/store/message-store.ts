@@ -11,6 +11,7 @@
  *                   └──▶ failed (publisher gets basic.nack; the message stays in memory only)
  */
 import { DurableLog, type FsyncPolicy, type Logger, noopLogger, type RecoveryReport } from '@dispatcher/core';
+import { ByteWriter } from '../codec/byte-writer.js';
 import {
   decodeQueueMark,
   decodeStoredMessage,
@@ -63,6 +64,8 @@ export interface RecoveredMessage {
 export class MessageStore {
   readonly log: DurableLog;
   readonly #logger: Logger;
+  /** Records are encoded here and copied into the log's batch at once: no buffer per message. */
+  readonly #writer = new ByteWriter(64 * 1024);
 
   private constructor(log: DurableLog, logger: Logger) {
     this.log = log;
@@ -145,10 +148,12 @@ export class MessageStore {
     const written = this.log.appendWith(
       (s) => {
         seq = s;
-        return encodeStoredMessage(message);
+        return encodeStoredMessage(message, this.#writer);
       },
       { type: StoreRecord.Message },
     );
+    // A huge message must not leave a huge scratch buffer behind.
+    if (this.#writer.buf.length > 1 << 20) this.#writer.take();
     const ref = new StoredRef(
       seq,
       message.queues.length,
