@@ -1,7 +1,37 @@
+import type { Logger } from '@dispatcher/core';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineTask } from './define-task.js';
 import { Server } from './server.js';
+import { createReporter, TasksEvents } from './task-events.js';
+
+/**
+ * A logger that records, like pino's output would show, every key written twice on one line: bound twice
+ * through `child()`, or bound and then passed again in a call's fields.
+ */
+function keyCheckingLogger(
+  bindings: Record<string, unknown> = {},
+  seen = { components: new Set<string>(), twice: [] as string[] },
+): Logger & { seen: typeof seen } {
+  const line = (fields?: unknown) => {
+    if (typeof fields !== 'object' || fields === null) return;
+    for (const key of Object.keys(fields)) if (key in bindings) seen.twice.push(key);
+  };
+  return {
+    seen,
+    trace: line,
+    debug: line,
+    info: line,
+    warn: line,
+    error: line,
+    fatal: line,
+    child(more) {
+      for (const key of Object.keys(more)) if (key in bindings) seen.twice.push(key);
+      if (typeof more.component === 'string') seen.components.add(more.component);
+      return keyCheckingLogger({ ...bindings, ...more }, seen);
+    },
+  };
+}
 
 describe('Server options', () => {
   it.each([
@@ -60,5 +90,25 @@ describe('Server options', () => {
       void server.publish('ping', { n: 'one' });
     };
     expect(typeof check).toBe('function');
+  });
+});
+
+describe('Server logging', () => {
+  it('gives each component its own child logger, binding no key twice', () => {
+    const logger = keyCheckingLogger();
+    const server = new Server({ url: 'amqp://127.0.0.1', exchange: 'e', defaultRoutingKey: 'k', logger });
+    server.newWorker({ name: 'w', queue: 'q' }, {});
+    expect([...logger.seen.components].sort()).toEqual(['amqp-tasks', 'connection', 'publisher', 'worker']);
+    expect(logger.seen.twice).toEqual([]);
+  });
+
+  it('logs a problem with its component once', () => {
+    const logger = keyCheckingLogger();
+    const componentLog = logger.child({ component: 'worker' });
+    createReporter(componentLog, new TasksEvents(componentLog), logger).problem(
+      'worker w',
+      new Error('boom'),
+    );
+    expect(logger.seen.twice).toEqual([]);
   });
 });

@@ -1,6 +1,7 @@
 import {
   exponentialBackoff,
   Lifecycle,
+  type Logger,
   noopLogger,
   runCloseSteps,
   type StartOptions,
@@ -107,6 +108,8 @@ export class Server<D extends Defs = Defs> extends Lifecycle {
   readonly #events: TasksEvents;
   readonly #reporter: Reporter;
   readonly #options: ServerOptions<D>;
+  /** The caller's logger, without the server's `component` binding. */
+  readonly #baseLog: Logger;
   readonly #codec: TaskCodec;
   readonly #definitions = new Map<string, TaskDefinition>();
   readonly #queues: readonly QueueSpec[];
@@ -118,14 +121,18 @@ export class Server<D extends Defs = Defs> extends Lifecycle {
   #closeTimeoutMs: number;
 
   constructor(options: ServerOptions<D>) {
-    const log = (options?.logger ?? noopLogger).child({ component: 'amqp-tasks' });
+    // Components get their `component` child from the caller's logger, never from `log` (pino would write
+    // the key twice); problems are logged on it too, with the component that saw them.
+    const base = options?.logger ?? noopLogger;
+    const log = base.child({ component: 'amqp-tasks' });
     super(log);
+    this.#baseLog = base;
     validateServerOptions(options);
     this.#options = options;
     this.exchange = options.exchange;
     this.defaultRoutingKey = options.defaultRoutingKey;
     this.#events = new TasksEvents(log);
-    this.#reporter = createReporter(log, this.#events);
+    this.#reporter = createReporter(log, this.#events, base);
     this.#codec = options.codec ?? jsonCodec;
     this.#queues = options.queues ?? DEFAULT_SERVER_OPTIONS.queues;
     this.#closeTimeoutMs = options.closeTimeoutMs ?? DEFAULT_SERVER_OPTIONS.closeTimeoutMs;
@@ -145,7 +152,7 @@ export class Server<D extends Defs = Defs> extends Lifecycle {
         jitter: 'equal',
         maxAttempts: Number.POSITIVE_INFINITY,
       }),
-      log: log.child({ component: 'connection' }),
+      log: base.child({ component: 'connection' }),
       setup: (model, generation) => this.#setup(model, generation),
       onLost: (generation, error) => {
         this.#model = undefined;
@@ -159,7 +166,7 @@ export class Server<D extends Defs = Defs> extends Lifecycle {
     });
     const host = {
       reporter: this.#reporter,
-      log: log.child({ component: 'publisher' }),
+      log: base.child({ component: 'publisher' }),
       model: () => this.#model,
       prepare,
       maxBuffered: options.maxBufferedPublishes ?? DEFAULT_SERVER_OPTIONS.maxBufferedPublishes,
@@ -223,7 +230,8 @@ export class Server<D extends Defs = Defs> extends Lifecycle {
     }
     const worker = new Worker(
       {
-        reporter: createReporter(this.log.child({ worker: options?.name }), this.#events),
+        // Every worker log line names its worker already, so only the component is bound.
+        reporter: createReporter(this.#baseLog.child({ component: 'worker' }), this.#events, this.#baseLog),
         exchange: this.exchange,
         debug: this.#options.debug ?? DEFAULT_SERVER_OPTIONS.debug,
         propagation: this.#options.propagation,

@@ -81,14 +81,17 @@ export interface Reporter {
   problem(component: string, error: unknown, details?: Record<string, unknown>): void;
 }
 
-/** Builds a {@link Reporter} over a logger and an emitter. */
-export function createReporter(log: Logger, events: TasksEvents): Reporter {
+/**
+ * Builds a {@link Reporter} over a logger and an emitter. Problems are logged on `problemLog` with their own
+ * `component` field, so it must be a logger without a `component` binding (pino would write the key twice).
+ */
+export function createReporter(log: Logger, events: TasksEvents, problemLog: Logger = log): Reporter {
   return {
     log,
     events,
     problem(component, error, details) {
       const err = error instanceof Error ? error : new Error(String(error));
-      log.error({ err, component, ...details }, `${component}: ${err.message}`);
+      problemLog.error({ err, component, ...details }, `${component}: ${err.message}`);
       events.emit('error', { error: err, component, ...(details ? { details } : {}) });
     },
   };
