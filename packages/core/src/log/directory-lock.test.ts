@@ -28,10 +28,15 @@ describe('DirectoryLock (pid-file)', () => {
     const dir = tempDir();
     // A pid far above pid_max cannot be alive.
     writeFileSync(join(dir, 'LOCK'), JSON.stringify({ pid: 99_999_999, host: hostname(), since: 'then' }));
+    const owner = () => JSON.parse(readFileSync(join(dir, 'LOCK'), 'utf8')) as Record<string, unknown>;
     const lock = await DirectoryLock.acquire(dir, 'pid-file');
+    // The lock now names this process, not the dead one.
+    expect(owner()).toMatchObject({ pid: process.pid, host: hostname() });
+    expect(owner().since).not.toBe('then');
     await lock.release();
     writeFileSync(join(dir, 'LOCK'), '{half-writ');
     const again = await DirectoryLock.acquire(dir, 'pid-file');
+    expect(owner()).toMatchObject({ pid: process.pid, host: hostname() });
     again.releaseSync();
   });
 });
