@@ -51,7 +51,7 @@ export class BrokerServer extends Lifecycle {
     const memory = new MemoryGauge(o.memoryHighWaterBytes);
     this.#memory = memory;
     for (const name of o.vhosts) this.#vhostNamed(name);
-    const alarmLog = this.log.child({ component: 'resource-alarms' });
+    const alarmLog = this.log.child({ part: 'resource-alarms' });
     this.#memoryMonitor = new MemoryMonitor({
       highWatermarkBytes: watermarkBytes(o.memoryHighWatermark),
       intervalMs: o.memoryCheckIntervalMs,

@@ -54,7 +54,7 @@ export class BrokerStore {
 
   static async open(options: BrokerStoreOptions): Promise<BrokerStore> {
     const started = performance.now();
-    const log = (options.logger ?? noopLogger).child({ component: 'broker-store' });
+    const log = (options.logger ?? noopLogger).child({ part: 'store' });
     await fsp.mkdir(options.dir, { recursive: true });
     const messages = await MessageStore.open({
       dir: join(options.dir, 'messages'),

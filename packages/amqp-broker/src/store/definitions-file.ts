@@ -130,7 +130,7 @@ export class DefinitionsFile {
     this.#dir = dir;
     this.path = join(dir, FILE);
     this.#snapshot = snapshot;
-    this.#log = logger.child({ component: 'definitions' });
+    this.#log = logger.child({ store: 'definitions' });
   }
 
   /** The stored definitions by vhost (empty when there is no file yet). */

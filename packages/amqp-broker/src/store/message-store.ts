@@ -73,7 +73,7 @@ export class MessageStore {
   }
 
   static async open(options: MessageStoreOptions): Promise<MessageStore> {
-    const logger = (options.logger ?? noopLogger).child({ component: 'message-store' });
+    const logger = (options.logger ?? noopLogger).child({ store: 'messages' });
     const log = await DurableLog.open({
       dir: options.dir,
       logger,
