@@ -28,6 +28,14 @@ const launch = (args: string[], env: Record<string, string> = {}) => {
 
 type App = ReturnType<typeof launch>;
 
+/** A config file in a fresh directory that is also the persist directory (free ports), plus `extra`. */
+function configFile(extra: Record<string, unknown>): { dir: string; file: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'dsp-dispatchd-'));
+  const file = join(dir, 'dispatchd.json');
+  writeFileSync(file, JSON.stringify({ 'amqp-port': 0, 'admin-port': 0, 'persist-dir': dir, ...extra }));
+  return { dir, file };
+}
+
 async function listeningPort(app: App): Promise<number> {
   for (let i = 0; i < 400; i++) {
     const line = app
@@ -114,17 +122,7 @@ describe('the dispatchd binary', () => {
   });
 
   it('takes users from the config file and rejects the default guest then', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'dsp-dispatchd-'));
-    const file = join(dir, 'dispatchd.json');
-    writeFileSync(
-      file,
-      JSON.stringify({
-        'amqp-port': 0,
-        'admin-port': 0,
-        'persist-dir': dir,
-        users: { alice: { password: 'pw' } },
-      }),
-    );
+    const { dir, file } = configFile({ users: { alice: { password: 'pw' } } });
     const app = launch(['-config-file', file]);
     try {
       const port = await listeningPort(app);
@@ -143,23 +141,15 @@ describe('the dispatchd binary', () => {
 
 describe('the dispatchd binary: resource alarms and limits from the config file', () => {
   it('blocks publishers on a disk alarm for -persist-dir, refuses connections and queues past the limits', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'dsp-dispatchd-'));
-    const file = join(dir, 'dispatchd.json');
-    writeFileSync(
-      file,
-      JSON.stringify({
-        'amqp-port': 0,
-        'admin-port': 0,
-        'persist-dir': dir,
-        // More than any disk has free: the disk alarm is set from the start.
-        'disk-free-limit-bytes': Number.MAX_SAFE_INTEGER,
-        'disk-check-interval-ms': 100,
-        'memory-high-watermark-bytes': 4_294_967_296,
-        'memory-check-interval-ms': 100,
-        'max-connections': 2,
-        'max-queues-per-vhost': 1,
-      }),
-    );
+    const { dir, file } = configFile({
+      // More than any disk has free: the disk alarm is set from the start.
+      'disk-free-limit-bytes': Number.MAX_SAFE_INTEGER,
+      'disk-check-interval-ms': 100,
+      'memory-high-watermark-bytes': 4_294_967_296,
+      'memory-check-interval-ms': 100,
+      'max-connections': 2,
+      'max-queues-per-vhost': 1,
+    });
     const app = launch(['-config-file', file]);
     const open: amqp.ChannelModel[] = [];
     try {
