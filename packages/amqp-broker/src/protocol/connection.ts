@@ -733,7 +733,7 @@ export class AmqpConnection implements ChannelHost {
     const err = connectionError(
       ACCESS_REFUSED,
       `Login was refused using authentication mechanism ${mechanism}. For details see the broker logfile.`,
-      { classId: 10, methodId: 11 },
+      // RabbitMQ names no method (0/0) in this close.
     );
     // #closeWith needs a state it can leave; the handshake states all can.
     this.#state = { kind: 'awaiting-start-ok' };

@@ -316,10 +316,12 @@ export class VirtualHost {
   }
 
   deleteExchange(name: string, ifUnused: boolean): void {
-    if (name === '' || name.startsWith('amq.')) {
+    if (name === '') throw channelError(ACCESS_REFUSED, 'operation not permitted on the default exchange');
+    if (name.startsWith('amq.')) {
+      // RabbitMQ's check_exchange_deletion (before any permission check).
       throw channelError(
         ACCESS_REFUSED,
-        `operation not permitted on the ${name === '' ? 'default' : `'${name}'`} exchange`,
+        `deletion of system exchange '${name}' in vhost '${this.name}' not allowed`,
       );
     }
     const ex = this.#exchanges.get(name);
