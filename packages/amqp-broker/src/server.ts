@@ -349,18 +349,23 @@ export class BrokerServer extends Lifecycle {
 
   async #listenTls(tls: TlsListenerOptions): Promise<number> {
     const t = { ...TLS_LISTENER_DEFAULTS, ...withoutUndefined(tls) };
-    const server = createTlsServer(
-      {
-        cert: t.cert,
-        key: t.key,
-        ...(t.ca === undefined ? {} : { ca: t.ca as string | Buffer | (string | Buffer)[] }),
-        requestCert: t.verifyPeer,
-        // A client without a certificate passes the handshake unless failIfNoPeerCert (RabbitMQ's
-        // fail_if_no_peer_cert); one with a bad certificate never does.
-        rejectUnauthorized: t.verifyPeer && t.failIfNoPeerCert,
-      },
-      (socket) => this.#acceptTls(socket, t.verifyPeer),
-    );
+    let server: Server;
+    try {
+      server = createTlsServer(
+        {
+          cert: t.cert,
+          key: t.key,
+          ...(t.ca === undefined ? {} : { ca: t.ca as string | Buffer | (string | Buffer)[] }),
+          requestCert: t.verifyPeer,
+          // A client without a certificate passes the handshake unless failIfNoPeerCert (RabbitMQ's
+          // fail_if_no_peer_cert); one with a bad certificate never does.
+          rejectUnauthorized: t.verifyPeer && t.failIfNoPeerCert,
+        },
+        (socket) => this.#acceptTls(socket, t.verifyPeer),
+      );
+    } catch (err) {
+      throw new BrokerError('DSP_BROKER_TLS_CONFIG', `tls: ${(err as Error).message}`, { cause: err });
+    }
     this.#tlsServer = server;
     server.on('tlsClientError', (err) => this.log.info({ err }, 'TLS handshake failed'));
     await new Promise<void>((resolve, reject) => {
