@@ -74,7 +74,11 @@ export class BrokerServer extends Lifecycle {
         this.users.list().flatMap((u) => o.vhosts.map((vhost) => fullPermission(u.name, vhost))),
     );
     // Every change is written to the definitions store (with persistDir).
-    this.users.onChange(() => this.#store?.definitions.changed());
+    this.users.onChange((change) => {
+      // As RabbitMQ: a deleted user's permissions go with it.
+      if (change.kind === 'delete') this.permissions.deleteUser(change.name);
+      this.#store?.definitions.changed();
+    });
     this.permissions.onChange(() => this.#store?.definitions.changed());
     const alarmLog = this.log.child({ part: 'resource-alarms' });
     this.#memoryMonitor = new MemoryMonitor({

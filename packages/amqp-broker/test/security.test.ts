@@ -191,6 +191,7 @@ describe('users, permissions and vhosts at run time', () => {
     expect(server.users.get('alice')?.hashingAlgorithm).toBe('rabbit_password_hashing_sha256');
     expect(server.users.get('alice')?.passwordHash).not.toContain('a-pw');
     server.users.delete('alice');
+    expect(server.permissions.list({ user: 'alice' })).toEqual([]);
     expect(await login(`amqp://alice:a-pw@127.0.0.1:${server.port}`)).toMatch(/ACCESS-REFUSED/);
   });
 
