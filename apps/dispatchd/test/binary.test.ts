@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -339,6 +339,61 @@ describe('the dispatchd binary: user commands', () => {
       } finally {
         await conn.close().catch(() => undefined);
       }
+      app.p.kill('SIGTERM');
+      expect(await app.exited).toBe(0);
+    } finally {
+      app.p.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the dispatchd binary: TLS from the config file', () => {
+  it('serves amqps on amqps-port with the configured certificate, beside the plain port', async () => {
+    const { dir, file } = configFile({});
+    // A self-signed certificate for 127.0.0.1, made now.
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        'key.pem',
+        '-out',
+        'cert.pem',
+        '-days',
+        '2',
+      ].concat(['-subj', '/CN=dispatchd-test', '-addext', 'subjectAltName=IP:127.0.0.1']),
+      { cwd: dir, stdio: 'ignore' },
+    );
+    writeFileSync(
+      file,
+      JSON.stringify({
+        'amqp-port': 0,
+        'admin-port': 0,
+        'persist-dir': dir,
+        tls: { 'cert-file': join(dir, 'cert.pem'), 'key-file': join(dir, 'key.pem') },
+        'amqps-port': 0,
+      }),
+    );
+    const app = launch(['-config-file', file]);
+    try {
+      await listeningPort(app);
+      const line = app
+        .out()
+        .split('\n')
+        .find((l) => l.includes('"msg":"listening"'));
+      const { amqpsPort } = JSON.parse(line ?? '{}') as { amqpsPort?: number };
+      expect(amqpsPort).toBeGreaterThan(0);
+      const conn = await amqp.connect(`amqps://guest:guest@127.0.0.1:${amqpsPort}`, {
+        ca: [readFileSync(join(dir, 'cert.pem'))],
+      });
+      const ch = await conn.createChannel();
+      expect((await ch.assertQueue('', { exclusive: true })).queue).toMatch(/^amq\.gen-/);
+      await conn.close();
       app.p.kill('SIGTERM');
       expect(await app.exited).toBe(0);
     } finally {

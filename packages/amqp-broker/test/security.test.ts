@@ -182,6 +182,26 @@ describe('users, permissions and vhosts at run time', () => {
     expect(await server.deleteVhost('nope')).toBe(false);
   });
 
+  it.skipIf(!inject('rabbitmqReachable'))(
+    "RabbitMQ's delete_vhost closes a connection with the same code and text",
+    async () => {
+      const vh = uniqueName('delvh');
+      await rabbitmqctl('add_vhost', vh);
+      cleanups.push(() => rabbitmqctl('delete_vhost', vh));
+      await rabbitmqctl('set_permissions', '-p', vh, 'guest', '.*', '.*', '.*');
+      const rabbit = new URL(inject('rabbitmqUrl'));
+      const conn = await amqp.connect(
+        `amqp://guest:guest@${rabbit.hostname}:${rabbit.port || 5672}/${encodeURIComponent(vh)}`,
+      );
+      conn.on('error', () => {});
+      const closed = new Promise<string>((resolve) => conn.on('close', (err: Error) => resolve(String(err))));
+      await rabbitmqctl('delete_vhost', vh);
+      expect(await closed).toMatch(
+        new RegExp(`320 \\(CONNECTION-FORCED\\) with message "CONNECTION_FORCED - vhost '${vh}' is deleted"`),
+      );
+    },
+  );
+
   it('a user added at run time logs in; a deleted one no longer does', async () => {
     const server = await started({});
     server.users.put({ name: 'alice', password: 'a-pw', tags: ['management'] });
