@@ -242,16 +242,20 @@ const scenarios: Record<string, Scenario> = {
     const unused = uniqueName('exp');
     const used = uniqueName('used');
     const redeclared = uniqueName('redeclared');
-    for (const q of [unused, used, redeclared]) await ch.assertQueue(q, { arguments: { 'x-expires': 150 } });
-    for (let i = 0; i < 4; i++) {
-      await sleep(60);
+    // Generous times so a loaded machine cannot turn a use gap into an expiry: 1 s expiry, a use every 250 ms.
+    // (Polling cannot replace the waits: a passive declare counts as use and would keep the queue alive.)
+    for (const q of [unused, used, redeclared])
+      await ch.assertQueue(q, { arguments: { 'x-expires': 1_000 } });
+    for (let i = 0; i < 5; i++) {
+      await sleep(250);
       await ch.get(used); // basic.get counts as use
       await ch.checkQueue(redeclared); // so does a (passive) declare
     }
     const usedAlive = (await ch.checkQueue(used)).queue === used;
     const redeclaredAlive = (await ch.checkQueue(redeclared)).messageCount === 0;
     await ch.deleteQueue(redeclared);
-    await sleep(150);
+    // Well past the expiry of both remaining queues (the broker's timer, not ours, decides).
+    await sleep(2_000);
     await ch.close();
     const unusedCode = await channelErrorCode(
       () => conn.createChannel(),
