@@ -43,7 +43,7 @@ async function main(): Promise<void> {
   );
   if (config.broker.users === undefined) {
     logger.warn(
-      'only the default guest/guest user exists (loopback only); set "users" in the config file, or store them in -persist-dir',
+      'no "users" in the config file: the default guest/guest (loopback only) unless -persist-dir already holds users',
     );
   }
 

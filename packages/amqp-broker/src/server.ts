@@ -422,8 +422,19 @@ export class BrokerServer extends Lifecycle {
   /** The stored vhosts, users and permissions replace the options' (the options are the initial state). */
   #restoreSecurity(stored: SecurityDefinitions | undefined): void {
     if (stored === undefined) return;
-    this.users.replaceAll(stored.users);
-    this.permissions.replaceAll(stored.permissions);
+    try {
+      this.users.replaceAll(stored.users);
+      this.permissions.replaceAll(stored.permissions);
+    } catch (err) {
+      // A hand-edited file: stop rather than start with other users than the operator expects.
+      throw new BrokerError(
+        'DSP_BROKER_STORE_FORMAT',
+        `definitions file: security: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    }
     const keep = new Set(stored.vhosts);
     for (const name of [...this.#vhosts.keys()]) if (!keep.has(name)) this.#vhosts.delete(name);
     for (const name of stored.vhosts) this.#vhostNamed(name);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import amqp from 'amqplib';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { hashPassword, verifyPassword } from '../src/auth/password-hash.js';
-import type { BrokerServer as Broker, BrokerServer } from '../src/index.js';
+import { BrokerError, BrokerServer } from '../src/index.js';
 import { waitFor } from './helpers/amqp-helpers.js';
 import { startBrokerChild } from './helpers/broker-child.js';
 import { rabbitmqctl } from './helpers/rabbitmqctl.js';
@@ -24,7 +24,7 @@ afterAll(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => {});
 });
 
-async function started(options: ConstructorParameters<typeof Broker>[0]): Promise<BrokerServer> {
+async function started(options: ConstructorParameters<typeof BrokerServer>[0]): Promise<BrokerServer> {
   const { server } = await startBroker(options);
   cleanups.push(() => server.close());
   return server;
@@ -213,6 +213,33 @@ describe('users, permissions and vhosts at run time', () => {
     server.users.delete('alice');
     expect(server.permissions.list({ user: 'alice' })).toEqual([]);
     expect(await login(`amqp://alice:a-pw@127.0.0.1:${server.port}`)).toMatch(/ACCESS-REFUSED/);
+  });
+
+  it('a stored user with a broken hash stops start() with DSP_BROKER_STORE_FORMAT', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dsp-sec-bad-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    await writeFile(
+      join(dir, 'definitions.json'),
+      JSON.stringify({
+        version: 1,
+        vhosts: {},
+        security: {
+          vhosts: ['/'],
+          users: [
+            {
+              name: 'x',
+              passwordHash: 'not-base64!',
+              hashingAlgorithm: 'rabbit_password_hashing_sha256',
+              tags: [],
+            },
+          ],
+          permissions: [],
+        },
+      }),
+    );
+    const broker = new BrokerServer({ port: 0, persistDir: dir });
+    const err = await broker.start().catch((e: unknown) => e);
+    expect(BrokerError.isInstance(err) && err.code).toBe('DSP_BROKER_STORE_FORMAT');
   });
 
   it('users, permissions and vhosts changed at run time survive kill -9; the options are only the initial state', async () => {
