@@ -3,11 +3,12 @@ import { seg } from '../api-client.ts';
 import type { Exchange } from '../api-types.ts';
 import { useApi } from '../components/api-context.ts';
 import { type Column, DataTable } from '../components/data-table.tsx';
+import { DeclareForm } from '../components/declare-form.tsx';
 import { ErrorBox, Notice } from '../components/error-box.tsx';
 import { parseArguments, readForm } from '../components/form-data.ts';
 import { useAction } from '../components/use-action.ts';
 import { usePoll } from '../components/use-poll.ts';
-import { useVhosts, VhostSelect } from '../components/vhost-select.tsx';
+import { useVhosts } from '../components/vhost-select.tsx';
 import { formatRate } from '../format.ts';
 import { PublishForm } from './publish-form.tsx';
 
@@ -106,12 +107,14 @@ export function ExchangesView() {
           <PublishForm vhost={publishTo.vhost} exchange={publishTo.name} labelledBy="xpub-title" />
         </>
       )}
-      <h2 id="declare-exchange">Declare an exchange</h2>
-      <form class="form" onSubmit={onDeclare} aria-labelledby="declare-exchange">
-        <label for="dx-vhost">Vhost</label>
-        <VhostSelect id="dx-vhost" vhosts={vhosts} />
-        <label for="dx-name">Name</label>
-        <input id="dx-name" name="name" required autocomplete="off" />
+      <DeclareForm
+        idPrefix="dx"
+        title="Declare an exchange"
+        vhosts={vhosts}
+        submitLabel="Declare exchange"
+        action={declare}
+        onSubmit={onDeclare}
+      >
         <label for="dx-type">Type</label>
         <select id="dx-type" name="type">
           {TYPES.map((t) => (
@@ -119,22 +122,9 @@ export function ExchangesView() {
           ))}
         </select>
         <label class="check">
-          <input type="checkbox" name="durable" defaultChecked /> Durable
-        </label>
-        <label class="check">
-          <input type="checkbox" name="auto_delete" /> Auto-delete
-        </label>
-        <label class="check">
           <input type="checkbox" name="internal" /> Internal
         </label>
-        <label for="dx-args">Arguments (JSON, optional)</label>
-        <input id="dx-args" name="arguments" autocomplete="off" />
-        <button type="submit" disabled={declare.busy}>
-          Declare exchange
-        </button>
-      </form>
-      <ErrorBox message={declare.error} />
-      <Notice message={declare.notice} />
+      </DeclareForm>
     </section>
   );
 }

@@ -2,11 +2,12 @@ import { seg } from '../api-client.ts';
 import type { Queue } from '../api-types.ts';
 import { useApi } from '../components/api-context.ts';
 import { type Column, DataTable } from '../components/data-table.tsx';
-import { ErrorBox, Notice } from '../components/error-box.tsx';
+import { DeclareForm } from '../components/declare-form.tsx';
+import { ErrorBox } from '../components/error-box.tsx';
 import { parseArguments, readForm } from '../components/form-data.ts';
 import { useAction } from '../components/use-action.ts';
 import { usePoll } from '../components/use-poll.ts';
-import { useVhosts, VhostSelect } from '../components/vhost-select.tsx';
+import { useVhosts } from '../components/vhost-select.tsx';
 import { formatCount, formatRate } from '../format.ts';
 
 export function queueHref(q: { vhost: string; name: string }): string {
@@ -64,26 +65,14 @@ export function QueuesView() {
         rowKey={(q) => `${q.vhost}/${q.name}`}
         empty="No queues."
       />
-      <h2 id="declare-queue">Declare a queue</h2>
-      <form class="form" onSubmit={onDeclare} aria-labelledby="declare-queue">
-        <label for="dq-vhost">Vhost</label>
-        <VhostSelect id="dq-vhost" vhosts={vhosts} />
-        <label for="dq-name">Name</label>
-        <input id="dq-name" name="name" required autocomplete="off" />
-        <label class="check">
-          <input type="checkbox" name="durable" defaultChecked /> Durable
-        </label>
-        <label class="check">
-          <input type="checkbox" name="auto_delete" /> Auto-delete
-        </label>
-        <label for="dq-args">Arguments (JSON, optional)</label>
-        <input id="dq-args" name="arguments" placeholder='{"x-max-length": 1000}' autocomplete="off" />
-        <button type="submit" disabled={declare.busy}>
-          Declare queue
-        </button>
-      </form>
-      <ErrorBox message={declare.error} />
-      <Notice message={declare.notice} />
+      <DeclareForm
+        idPrefix="dq"
+        title="Declare a queue"
+        vhosts={vhosts}
+        submitLabel="Declare queue"
+        action={declare}
+        onSubmit={onDeclare}
+      />
     </section>
   );
 }
