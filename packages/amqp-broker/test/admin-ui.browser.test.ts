@@ -90,8 +90,8 @@ describe('admin page on RabbitMQ management API', () => {
   it('logs in, declares a queue, publishes, sees the depth, gets the message, purges and deletes', async () => {
     const page = await openPage();
     await logIn(page);
-    // Both uPlot charts are drawn.
-    await page.locator('.chart-canvas canvas').nth(1).waitFor({ timeout: 30_000 });
+    // Both uPlot charts are drawn, and have a second sample from the 5 s poll.
+    await page.locator('.chart[data-samples="2"]').nth(1).waitFor({ timeout: 30_000 });
     await expect.poll(() => page.locator('.chart-canvas canvas').count()).toBe(2);
     await shot(page, 'overview');
 
