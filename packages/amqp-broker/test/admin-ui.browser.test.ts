@@ -273,4 +273,46 @@ describe('admin page on RabbitMQ management API', () => {
     await page.getByRole('alert').filter({ hasText: 'log in again' }).waitFor({ timeout: STATS_DEADLINE_MS });
     expect(await page.getByRole('button', { name: 'Log in' }).isVisible()).toBe(true);
   });
+  it('gives a page of another site nothing to ride on: no ambient credentials, no framing', async () => {
+    const queue = `csrf-${suffix}`;
+    expect((await admin.call('PUT', `queues/${vhost}/${queue}`, { durable: false })).status).toBe(201);
+    const page = await openPage();
+    await logIn(page);
+    // Another site, opened in the same browser profile while the admin page is logged in. It is on loopback
+    // too (another origin: other host name and port), so Chromium's private-network checks do not stop its
+    // requests before they reach the API: what stops them is the page's design.
+    const attacker = await page.context().newPage();
+    await attacker.route('http://localhost:9/**', (route) =>
+      route.fulfill({
+        contentType: 'text/html',
+        body: `<!doctype html><title>attacker</title><iframe src="${server.url}"></iframe>`,
+      }),
+    );
+    await attacker.goto('http://localhost:9/');
+    const observed = await attacker.evaluate(`(async () => {
+      const read = await fetch(${JSON.stringify(`${server.url}api/queues`)}, { credentials: 'include' })
+        .then((r) => 'status ' + r.status, (e) => 'blocked ' + e.name);
+      const write = await fetch(${JSON.stringify(`${server.url}api/exchanges/${vhost}/amq.default/publish`)}, {
+        method: 'POST', mode: 'no-cors', credentials: 'include', headers: { 'content-type': 'text/plain' },
+        body: JSON.stringify({ properties: {}, routing_key: ${JSON.stringify(queue)}, payload: 'forged', payload_encoding: 'string' }),
+      }).then((r) => r.type, (e) => 'blocked ' + e.name);
+      return { read, write };
+    })()`);
+    // The read is refused by CORS. The blind write (no-cors) carries no credentials: whether Chromium lets it
+    // out (opaque answer, the API's 401) or fails it (it does today), nothing may reach the queue.
+    expect(observed).toMatchObject({ read: 'blocked TypeError' });
+    expect(['opaque', 'blocked TypeError']).toContain((observed as { write: string }).write);
+    const got = await admin.call('POST', `queues/${vhost}/${queue}/get`, {
+      count: 1,
+      ackmode: 'ack_requeue_false',
+      encoding: 'auto',
+    });
+    expect(got.body).toEqual([]);
+    // frame-ancestors 'none': the framed admin page never renders inside the other site.
+    const framed = attacker.frames().find((f) => f !== attacker.mainFrame());
+    expect(framed).toBeDefined();
+    expect(await framed?.getByRole('button', { name: 'Log in' }).count()).toBe(0);
+    expect(framed?.url()).not.toBe(server.url);
+    await attacker.screenshot({ path: join(ARTIFACTS, 'rabbitmq-cross-site.png') });
+  });
 });
