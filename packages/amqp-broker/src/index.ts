@@ -54,3 +54,4 @@ export {
 } from './errors.js';
 export { BrokerServer } from './server.js';
 export type { StoreRecoveryReport } from './store/broker-store.js';
+export { resolveUiDir, UI_CONTENT_SECURITY_POLICY, UI_SECURITY_HEADERS } from './ui-assets.js';
