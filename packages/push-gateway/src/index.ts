@@ -62,6 +62,10 @@ export {
 } from './redistribute/recover-watcher.js';
 export { Redistributor, type RedistributorOptions } from './redistribute/redistributor.js';
 export {
+  MysqlSubscriptionSource,
+  type MysqlSubscriptionSourceOptions,
+} from './subscriptions/mysql-subscription-source.js';
+export {
   RedisSubscriptionSource,
   type RedisSubscriptionSourceOptions,
 } from './subscriptions/redis-subscription-source.js';
