@@ -4,7 +4,7 @@ import type { BeanstalkPool } from '../beanstalk/beanstalk-pool.js';
 import { DEFAULT_CHANNEL_PREFIX } from '../job/tube-names.js';
 import type { Subscription } from '../subscriptions/subscription.js';
 import type { SubscriptionChange, SubscriptionSource } from '../subscriptions/subscription-source.js';
-import { consecutiveFailureBreaker, type EndpointBreaker } from './endpoint-breaker.js';
+import { type EndpointBreaker, endpointBreakers } from './endpoint-breaker.js';
 import type { FailureLog } from './failure-log.js';
 import { FleetLimiter } from './fleet-limiter.js';
 import type { PushTransport } from './push-transport.js';
@@ -25,7 +25,7 @@ export interface PushServiceOptions {
   receptionEnv?: string;
   /** `broadcast_failure_log` writer (MySQL mode). @defaultValue undefined */
   failureLog?: FailureLog;
-  /** Per-endpoint breaker. @defaultValue consecutiveFailureBreaker() */
+  /** Per-endpoint breaker. @defaultValue endpointBreakers() (core `CircuitBreaker` defaults) */
   breaker?: EndpointBreaker;
   /** `EnableMsgSentLog`: a SENT/RESENT DATA record per attempt. @defaultValue true */
   enableSentLog?: boolean;
@@ -53,7 +53,7 @@ export class PushService {
     this.#ctx = {
       pool: options.pool,
       transport: options.transport,
-      breaker: options.breaker ?? consecutiveFailureBreaker(),
+      breaker: options.breaker ?? endpointBreakers(),
       channelPrefix: options.channelPrefix ?? DEFAULT_CHANNEL_PREFIX,
       receptionEnv: options.receptionEnv,
       fleet: options.redis ? new FleetLimiter(options.redis, options.keyPrefix) : undefined,

@@ -4,6 +4,7 @@
  * only ever holds its own connections and a dead server only stops its own loops.
  */
 import { delay, type Logger } from '@dispatcher/core';
+import { signWebhook } from '@dispatcher/core/http';
 import type { BeanstalkClient } from '../beanstalk/beanstalk-client.js';
 import { DEFAULT_PRIORITY, DEFAULT_TTR_SEC } from '../beanstalk/beanstalk-client.js';
 import type { BeanstalkPool } from '../beanstalk/beanstalk-pool.js';
@@ -23,7 +24,6 @@ import { judgeResponse, type PushOutcome } from './push-outcome.js';
 import { buildPushRequest, selectUrl } from './push-request.js';
 import type { PushTransport } from './push-transport.js';
 import { nextRetry } from './retry-schedule.js';
-import { standardWebhookHeaders } from './webhook-signature.js';
 
 /** What every subscription's senders share. */
 export interface SenderContext {
@@ -305,7 +305,15 @@ export class SubscriptionSenders {
   async #attempt(sub: Subscription, msg: JobMessage, url: string, retryTimes: number): Promise<PushOutcome> {
     const req = buildPushRequest(msg, sub.id, url, retryTimes);
     const headers = sub.params.signingSecret
-      ? { ...req.headers, ...standardWebhookHeaders(sub.params.signingSecret, req.jobId, req.body) }
+      ? {
+          ...req.headers,
+          ...signWebhook(
+            sub.params.signingSecret,
+            req.jobId,
+            Math.floor(Date.now() / 1000),
+            Buffer.from(req.body),
+          ),
+        }
       : req.headers;
     const timeoutMs = sub.params.timeoutMs;
     const fleet = this.#ctx.fleet;
