@@ -1,5 +1,6 @@
 import { type Logger, noopLogger } from '@dispatcher/core';
 import type { Redis } from 'ioredis';
+import { DEFAULT_TTR_SEC } from '../beanstalk/beanstalk-client.js';
 import type { BeanstalkPool } from '../beanstalk/beanstalk-pool.js';
 import { DEFAULT_CHANNEL_PREFIX } from '../job/tube-names.js';
 import type { Subscription } from '../subscriptions/subscription.js';
@@ -29,6 +30,8 @@ export interface PushServiceOptions {
   breaker?: EndpointBreaker;
   /** `EnableMsgSentLog`: a SENT/RESENT DATA record per attempt. @defaultValue true */
   enableSentLog?: boolean;
+  /** Time-to-run of the retry and dead-letter jobs this gateway puts, seconds (the original's 60). @defaultValue 60 */
+  ttrSec?: number;
   /** How long `close()` lets pushes in flight finish before aborting them (their jobs are released), ms. @defaultValue 5000 */
   drainTimeoutMs?: number;
   /** @defaultValue noopLogger */
@@ -62,6 +65,7 @@ export class PushService {
       log: this.#log,
       data: options.dataLog ?? this.#log,
       hardStop: this.#hardStop.signal,
+      ttrSec: options.ttrSec ?? DEFAULT_TTR_SEC,
     };
   }
 
