@@ -285,6 +285,12 @@ export class BeanstalkClient implements BeanstalkClientApi {
     if (tube === undefined) return [];
     return [
       (c, cb) => {
+        // Decided when the step is sent, not when the call was made: `#used` is what the wire has then
+        // (steps go out in order, and a reconnect replays it), so a repeat `use` is skipped safely.
+        if (this.#used === tube) {
+          cb(null);
+          return;
+        }
         this.#used = tube;
         c.use(tube, cb);
       },

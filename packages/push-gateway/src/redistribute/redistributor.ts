@@ -20,6 +20,7 @@ import { PushChannels, publishPushEvent } from '../events/push-events.js';
 import { decodeJob, encodeJob } from '../job/job-codec.js';
 import type { JobMessage } from '../job/job-message.js';
 import { channelTube, DEFAULT_CHANNEL_PREFIX, DEFAULT_MAIN_TUBE } from '../job/tube-names.js';
+import type { Subscription } from '../subscriptions/subscription.js';
 import type { SubscriptionSource } from '../subscriptions/subscription-source.js';
 
 /** Options of {@link Redistributor}. */
@@ -161,70 +162,17 @@ export class Redistributor {
     const copy: JobMessage = { ...msg, originJobId: job.id, retryTimes: 0 };
     const body = encodeJob(copy);
     const served: number[] = [];
+    // Copies to the subscriptions run side by side; each is recorded as soon as it is made.
+    const results = await Promise.all(
+      subs
+        .filter((sub) => !already.has(String(sub.id)))
+        .map((sub) => this.#copyTo(client, job, msg, sub, key, body)),
+    );
     let ok = true;
-    for (const sub of subs) {
-      if (already.has(String(sub.id))) continue;
-      const tube = channelTube(msg.msgKey, sub.id, this.#o.channelPrefix);
-      if (sub.params.backlog.threshold > 0 && sub.params.backlog.action !== 'keep') {
-        const backlog = await this.#backlogOf(tube);
-        if (backlog >= sub.params.backlog.threshold) {
-          const action = sub.params.backlog.action;
-          this.#data.warn(
-            {
-              record: action === 'log' ? 'DROPLOGGED' : 'DROPPED',
-              topic: msg.msgKey,
-              subscriptionId: sub.id,
-              originJobId: job.id,
-              backlog,
-              body: msg.body,
-            },
-            'DATA',
-          );
-          publishPushEvent(PushChannels.backlogDrop, {
-            topic: msg.msgKey,
-            subscriptionId: sub.id,
-            originJobId: job.id,
-            action,
-            backlog,
-            at: Date.now(),
-          });
-          await this.#o.redis.hset(key, String(sub.id), 'dropped');
-          continue;
-        }
-      }
-      try {
-        await this.#o.pool.put(tube, body, {
-          priority: DEFAULT_PRIORITY,
-          ttrSec: this.#o.ttrSec,
-          preferAddress: client.address,
-        });
-        await this.#o.redis.multi().hset(key, String(sub.id), '1').expire(key, this.#o.dedupeTtlSec).exec();
-        served.push(sub.id);
-      } catch (err) {
-        ok = false;
-        if (PushError.hasCode(err, 'DSP_PUSH_BEANSTALK_JOB_TOO_BIG')) {
-          this.#data.error(
-            {
-              record: 'REDISTFAIL',
-              topic: msg.msgKey,
-              subscriptionId: sub.id,
-              originJobId: job.id,
-              body: msg.body,
-              err,
-            },
-            'DATA',
-          );
-          await this.#o.redis.hset(key, String(sub.id), 'too-big').catch(() => {});
-          ok = true;
-          continue;
-        }
-        this.#log.warn(
-          { err, topic: msg.msgKey, subscriptionId: sub.id, jobId: job.id },
-          'copy to channel failed; retrying the message',
-        );
-        break;
-      }
-    }
+    results.forEach((r) => {
+      if (r === 'failed') ok = false;
+      else if (typeof r === 'number') served.push(r);
+    });
     if (served.length > 0)
       publishPushEvent(PushChannels.redistributed, {
         topic: msg.msgKey,
@@ -233,6 +181,75 @@ export class Redistributor {
         at: Date.now(),
       });
     return ok;
+  }
+
+  /** One channel copy: the subscription id when made, 'skipped' when dropped by policy, 'failed' to retry. */
+  async #copyTo(
+    client: BeanstalkClient,
+    job: BeanstalkJob,
+    msg: JobMessage,
+    sub: Subscription,
+    key: string,
+    body: Uint8Array,
+  ): Promise<number | 'skipped' | 'failed'> {
+    const tube = channelTube(msg.msgKey, sub.id, this.#o.channelPrefix);
+    if (sub.params.backlog.threshold > 0 && sub.params.backlog.action !== 'keep') {
+      const backlog = await this.#backlogOf(tube);
+      if (backlog >= sub.params.backlog.threshold) {
+        const action = sub.params.backlog.action;
+        this.#data.warn(
+          {
+            record: action === 'log' ? 'DROPLOGGED' : 'DROPPED',
+            topic: msg.msgKey,
+            subscriptionId: sub.id,
+            originJobId: job.id,
+            backlog,
+            body: msg.body,
+          },
+          'DATA',
+        );
+        publishPushEvent(PushChannels.backlogDrop, {
+          topic: msg.msgKey,
+          subscriptionId: sub.id,
+          originJobId: job.id,
+          action,
+          backlog,
+          at: Date.now(),
+        });
+        await this.#o.redis.hset(key, String(sub.id), 'dropped');
+        return 'skipped';
+      }
+    }
+    try {
+      await this.#o.pool.put(tube, body, {
+        priority: DEFAULT_PRIORITY,
+        ttrSec: this.#o.ttrSec,
+        preferAddress: client.address,
+      });
+      await this.#o.redis.multi().hset(key, String(sub.id), '1').expire(key, this.#o.dedupeTtlSec).exec();
+      return sub.id;
+    } catch (err) {
+      if (PushError.hasCode(err, 'DSP_PUSH_BEANSTALK_JOB_TOO_BIG')) {
+        this.#data.error(
+          {
+            record: 'REDISTFAIL',
+            topic: msg.msgKey,
+            subscriptionId: sub.id,
+            originJobId: job.id,
+            body: msg.body,
+            err,
+          },
+          'DATA',
+        );
+        await this.#o.redis.hset(key, String(sub.id), 'too-big').catch(() => {});
+        return 'skipped';
+      }
+      this.#log.warn(
+        { err, topic: msg.msgKey, subscriptionId: sub.id, jobId: job.id },
+        'copy to channel failed; retrying the message',
+      );
+      return 'failed';
+    }
   }
 
   async #backlogOf(tube: string): Promise<number> {
