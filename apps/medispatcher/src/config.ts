@@ -69,6 +69,8 @@ const fileSchema = z
     RunAtBench: z.boolean().default(false),
     /** Ours: where subscriptions live, `mysql` (needs [Database]) or `redis`. Default: mysql when [Database] is set. */
     SubscriptionSource: z.enum(['mysql', 'redis']).optional(),
+    /** Ours: allow-list narrowing push destinations (core `parseAllowedDestinations` grammar). */
+    AllowedDestinations: z.array(z.string().min(1)).default([]),
     /** Ours: prefix of the gateway's own Redis keys. */
     RedisKeyPrefix: z.string().default('medispatcher:'),
     Redis: z

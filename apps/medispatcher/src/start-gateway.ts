@@ -81,7 +81,7 @@ export async function startGateway(
     source = new RedisSubscriptionSource({ redis, keyPrefix: f.RedisKeyPrefix, defaults, logger });
   }
 
-  const transport = new UndiciPushTransport();
+  const transport = new UndiciPushTransport({ allowedDestinations: f.AllowedDestinations });
   const push = new PushService({
     pool,
     source,
