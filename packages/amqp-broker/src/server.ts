@@ -206,6 +206,7 @@ export class BrokerServer extends Lifecycle {
         vhost: (name) => this.#vhostNamed(name),
         vhosts: () => this.#vhosts.values(),
         strict: this.#options.strictFieldTypes,
+        pageWindowBytes: this.#options.queueMemoryWindowBytes,
         logger: this.log,
         fsync: this.#options.persistFsync,
       });
@@ -348,6 +349,7 @@ function validate(o: Required<Omit<BrokerServerOptions, 'logger'>>): void {
   }
   count('maxMessageBytes', o.maxMessageBytes);
   count('memoryHighWaterBytes', o.memoryHighWaterBytes);
+  count('queueMemoryWindowBytes', o.queueMemoryWindowBytes);
   count('readBudgetBytes', o.readBudgetBytes);
   count('queueFlowHighWaterMessages', o.queueFlowHighWaterMessages);
   if (o.vhosts.length === 0) fail('at least one vhost is needed');
