@@ -21,7 +21,7 @@
  * separated ids, e.g. "a,d" or "p1,g"), BENCH_TARGETS ("ours,rabbitmq"), BENCH_CPU_PROF=<dir> (profile our
  * broker processes with --cpu-prof into <dir>), BENCH_RATE=<msg/s per producer> (fixed publish rate
  * instead of unthrottled: latency without a backlog), BENCH_PERSIST_PARENT (where our broker's persistDir
- * is created, default the OS temp dir), BENCH_BACKLOG_MESSAGES (g's message count, default 200000),
+ * is created, default the OS temp dir), BENCH_BACKLOG_MESSAGES or --backlog-messages=N (g's message count, default 1000000),
  * BENCH_BACKLOG_TIMEOUT_SECONDS (per phase of g, default 600).
  */
 import { type ChildProcess, fork } from 'node:child_process';
@@ -69,7 +69,13 @@ const PERSISTENT = {
   confirmWindow: 1000,
   multiAckEvery: 50,
 } as const;
-const backlogMessages = Number(process.env.BENCH_BACKLOG_MESSAGES ?? 200_000);
+const backlogFlag = process.argv.find((a) => a.startsWith('--backlog-messages='))?.split('=')[1];
+const backlogMessages = Number(backlogFlag ?? process.env.BENCH_BACKLOG_MESSAGES ?? 1_000_000);
+if (!Number.isInteger(backlogMessages) || backlogMessages <= 0) {
+  throw new Error(
+    `the backlog size must be a positive integer, got ${String(backlogFlag ?? process.env.BENCH_BACKLOG_MESSAGES)}`,
+  );
+}
 
 const SCENARIOS: Scenario[] = [
   {

@@ -121,9 +121,18 @@ export interface BrokerServerOptions {
    * Bytes of ready messages (bodies, all queues) above which the memory alarm goes off: connections
    * that publish get connection.blocked and are not read until the count falls to half of it
    * (connection.unblocked). 0 disables this trigger (the process-memory one, `memoryHighWatermark`, is
-   * separate). @defaultValue 0
+   * separate). Bodies paged out to disk (see `queueMemoryWindowBytes`) do not count: this bounds what
+   * transient messages and not-yet-paged ones hold in RAM whatever the machine's size.
+   * @defaultValue 268435456 (256 MiB)
    */
   memoryHighWaterBytes?: number;
+  /**
+   * With `persistDir`: bytes of ready message bodies each durable queue keeps in memory. Past it,
+   * persistent messages are paged out once on disk (per message about 33 bytes stay in RAM) and read
+   * back ahead of the consumers. Queues with `x-max-priority`, `x-max-length` or `x-max-length-bytes`
+   * keep everything in memory. 0: never page. @defaultValue 4194304 (4 MiB)
+   */
+  queueMemoryWindowBytes?: number;
   /**
    * The memory alarm: while the process's memory (see `readMemoryBytes`) is above this, connections that
    * publish get connection.blocked ("low on memory") and are not read until it is back at or below it
@@ -207,7 +216,8 @@ export const BROKER_SERVER_DEFAULTS = {
   highWaterBytes: 1_048_576,
   readBudgetBytes: 65_536,
   queueFlowHighWaterMessages: 8192,
-  memoryHighWaterBytes: 0,
+  memoryHighWaterBytes: 268_435_456,
+  queueMemoryWindowBytes: 4_194_304,
   memoryHighWatermark: { fraction: 0.4 } as MemoryHighWatermark,
   memoryCheckIntervalMs: 1000,
   readMemoryBytes: processMemoryBytes as () => number,

@@ -290,6 +290,7 @@ export class BrokerServer extends Lifecycle {
         security: () => this.#securitySnapshot(),
         restoreSecurity: (stored) => this.#restoreSecurity(stored),
         strict: this.#options.strictFieldTypes,
+        pageWindowBytes: this.#options.queueMemoryWindowBytes,
         logger: this.log,
         fsync: this.#options.persistFsync,
       });
@@ -553,6 +554,7 @@ function validate(o: ResolvedOptions): void {
   }
   count('maxMessageBytes', o.maxMessageBytes);
   count('memoryHighWaterBytes', o.memoryHighWaterBytes);
+  count('queueMemoryWindowBytes', o.queueMemoryWindowBytes);
   count('readBudgetBytes', o.readBudgetBytes);
   count('queueFlowHighWaterMessages', o.queueFlowHighWaterMessages);
   if (o.vhosts.length === 0) fail('at least one vhost is needed');

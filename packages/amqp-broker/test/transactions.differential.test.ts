@@ -5,6 +5,7 @@
  * publishes are routed when published (applied on commit).
  */
 import { expect } from 'vitest';
+import { type FieldValue, str } from '../src/codec/field-table.js';
 import { MethodId } from '../src/codec/generated/amqp-spec.js';
 import { sleep } from './helpers/amqp-helpers.js';
 import { differentialSuite } from './helpers/differential-suite.js';
@@ -216,6 +217,30 @@ const scenarios: Record<string, Scenario> = {
           f.method?.id === MethodId.BasicReturn ? [f.method.replyCode, f.method.routingKey === gone] : [],
         );
       return { returned, redeclared: await drain(c, 2, again) };
+    },
+
+  'a publish refused by a full queue (x-overflow reject-publish) fails the commit: 406 partial tx completion':
+    async (c) => {
+      await c.openChannel(1);
+      await c.openChannel(2);
+      const q = uniqueName('tx-full');
+      c.send(
+        1,
+        queueDeclare(q, {
+          arguments: new Map<string, FieldValue>([
+            ['x-max-length', { type: 'int32', value: 1 }],
+            ['x-overflow', str('reject-publish')],
+          ]),
+        }),
+      );
+      await c.expectMethod(MethodId.QueueDeclareOk, 1);
+      await txSelect(c, 1);
+      for (const b of ['a', 'b', 'c']) c.publish(1, '', q, Buffer.from(b));
+      c.send(1, { id: MethodId.TxCommit });
+      const { replyCode, replyText, classId, methodId } = await c.expectMethod(MethodId.ChannelClose, 1);
+      c.send(1, { id: MethodId.ChannelCloseOk });
+      // What was accepted stays: the commit applied it before it failed.
+      return { close: [replyCode, replyText, classId, methodId], left: await drain(c, 2, q) };
     },
 };
 

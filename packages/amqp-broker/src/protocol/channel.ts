@@ -768,8 +768,13 @@ export class Channel implements ReplyConsumer, ConsumerChannel {
   #commit(tx: Transaction): void {
     const work = tx.commit((ok) => this.#committed(ok));
     const vhost = this.#host.vhost;
-    for (const p of work.publishes)
+    // A queue refusing a publish (x-overflow reject-publish*) fails the commit, as in RabbitMQ: 406
+    // "partial tx completion" once the rest is applied.
+    let refused = false;
+    for (const p of work.publishes) {
       this.#afterRouting(p.publish, p.message, vhost.deliver(p.routed, this.#outcome, work.holds), undefined);
+      if (this.#outcome.rejected > 0) refused = true;
+    }
     const settled: Unacked[] = [];
     for (const s of work.settles) {
       this.#unacked.apply(s.kind, s.taken);
@@ -777,7 +782,8 @@ export class Channel implements ReplyConsumer, ConsumerChannel {
     }
     this.#unacked.wake(settled);
     this.#state = { kind: 'committing', queued: [] };
-    work.holds.release();
+    if (refused) work.holds.fail();
+    else work.holds.release();
   }
 
   /** The commit's holds are released: commit-ok, then the frames that arrived meanwhile. */

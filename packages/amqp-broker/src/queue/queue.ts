@@ -32,9 +32,13 @@ import type { FieldTable } from '../codec/field-table.js';
 import type { DeadLetterReason } from './dead-letter.js';
 import { MemoryGauge } from './memory-gauge.js';
 import type { Message } from './message.js';
+import { PagedIndex, type PagedRef } from './paged-index.js';
 import type { QueueEntry } from './queue-entry.js';
 import { type QueueSettings, queueSettings } from './queue-settings.js';
 import { ReadyList } from './ready-list.js';
+
+/** Most paged-out messages read back in one go. */
+const MAX_PAGE_IN = 2048;
 
 export type { QueueEntry } from './queue-entry.js';
 
@@ -58,6 +62,15 @@ export interface QueueConsumer {
 export interface QueueStoreHooks {
   delivered(queue: Queue, message: Message): void;
   released(queue: Queue, message: Message): void;
+  /**
+   * Bytes of ready message bodies a queue keeps in memory before it pages stored messages out (their
+   * bodies stay only in the log, read back as consumers catch up); 0: never pages.
+   */
+  readonly pageWindowBytes: number;
+  /** Reads paged-out messages back, in order; undefined for one that could not be read (dropped). */
+  load(logSeqs: readonly number[]): Promise<(Message | undefined)[]>;
+  /** The queue is done with paged-out messages (purge, delete): they leave the log. */
+  releasePaged(logSeqs: readonly number[]): void;
 }
 
 export interface QueueOptions {
@@ -117,6 +130,21 @@ export class Queue {
   #flowWaiters: Set<() => void> | undefined;
   /** Delivered to consumers or basic.get, not yet acked/rejected. */
   unacked = 0;
+  /**
+   * Paging (a durable queue of a persistent broker, without priorities or length limits): past the
+   * memory window, entries go to `#tail`; once their stored copy is durable they move to `#paged`
+   * (bodies only on disk); `#pageIn` reads them back into the head list as it drains. Queue order is
+   * always head list < loading < paged < tail.
+   */
+  readonly #pageable: boolean;
+  readonly #tail = new ReadyList();
+  #tailBytes = 0;
+  readonly #paged = new PagedIndex();
+  /** Paged entries being read back (counted ready) and their bytes. */
+  #loading = 0;
+  #loadingBytes = 0;
+  /** Bumped by purge and delete: a read-back that completes after it releases what it read. */
+  #generation = 0;
 
   constructor(options: QueueOptions) {
     this.name = options.name;
@@ -133,6 +161,7 @@ export class Queue {
     this.#levels = Array.from({ length: this.settings.maxPriority + 1 }, () => new ReadyList());
     this.#ttlActive = this.settings.messageTtlMs >= 0;
     this.#limited = this.settings.maxLength >= 0 || this.settings.maxLengthBytes >= 0;
+    this.#pageable = this.settings.maxPriority === 0 && !this.#limited;
     this.#armExpires();
   }
 
@@ -239,10 +268,12 @@ export class Queue {
         return true;
       }
     }
-    this.#levels[entry.level]!.push(entry);
+    const size = message.body.length;
+    if (!this.#pageable || !this.#spill(entry, size)) this.#levels[entry.level]!.push(entry);
     this.#readyCount++;
-    this.#readyBytes += message.body.length;
-    this.#gauge.add(message.body.length);
+    this.#readyBytes += size;
+    this.#gauge.add(size);
+    if (this.#tail.length > 0) this.#pageOut();
     if (expiresAt !== 0) {
       this.#dropExpired(Date.now());
       this.#armTtl();
@@ -315,9 +346,20 @@ export class Queue {
     const count = this.#readyCount;
     if (this.store !== undefined) {
       for (const level of this.#levels) for (let i = 0; i < level.length; i++) this.#release(level.at(i)!);
+      for (let i = 0; i < this.#tail.length; i++) this.#release(this.#tail.at(i)!);
+      if (this.#paged.length > 0) {
+        const seqs: number[] = [];
+        this.#paged.forEachLogSeq((s) => seqs.push(s));
+        this.store.releasePaged(seqs);
+      }
     }
     for (const level of this.#levels) level.clear();
-    this.#gauge.subtract(this.#readyBytes);
+    // Only bodies in memory count in the gauge; those being read back are released when they arrive.
+    this.#gauge.subtract(this.#readyBytes - this.#paged.bytes - this.#loadingBytes);
+    this.#tail.clear();
+    this.#tailBytes = 0;
+    this.#paged.clear();
+    this.#generation++;
     this.#readyCount = 0;
     this.#readyBytes = 0;
     this.#clearTtlTimer();
@@ -381,7 +423,8 @@ export class Queue {
           this.#dropExpired(now);
           if (this.#readyCount === 0) break;
         }
-        const entry = this.#take()!;
+        const entry = this.#take();
+        if (entry === undefined) break; // the next ones are being read back from disk
         this.unacked++;
         consumer.deliver(this, entry);
         this.#delivered(entry);
@@ -402,7 +445,10 @@ export class Queue {
 
   // ---- internals ---------------------------------------------------------------------------------
 
-  /** Removes and returns the head of the highest non-empty priority level. */
+  /**
+   * Removes and returns the head of the highest non-empty priority level; undefined when there is none,
+   * or when the next messages are paged out (a read-back is then under way and dispatches when done).
+   */
   #take(): QueueEntry | undefined {
     if (this.#readyCount === 0) return undefined;
     const levels = this.#levels;
@@ -412,10 +458,149 @@ export class Queue {
         this.#readyCount--;
         this.#readyBytes -= entry.message.body.length;
         this.#gauge.subtract(entry.message.body.length);
+        if (this.#paged.length > 0) this.#pageIn();
         return entry;
       }
     }
-    return undefined;
+    if (this.#paged.length > 0 || this.#loading > 0) {
+      this.#pageIn();
+      return undefined;
+    }
+    const entry = this.#tail.shift();
+    if (entry !== undefined) {
+      const size = entry.message.body.length;
+      this.#tailBytes -= size;
+      this.#readyCount--;
+      this.#readyBytes -= size;
+      this.#gauge.subtract(size);
+    }
+    return entry;
+  }
+
+  /** Bytes of the ready bodies in the head list (in memory, before the paged ones). */
+  #headBytes(): number {
+    return this.#readyBytes - this.#paged.bytes - this.#loadingBytes - this.#tailBytes;
+  }
+
+  /** True when `entry` goes behind the paged ones (the head list is full or something is paged). */
+  #spill(entry: QueueEntry, size: number): boolean {
+    const window = this.store?.pageWindowBytes ?? 0;
+    if (window <= 0) return false;
+    if (
+      this.#paged.length === 0 &&
+      this.#loading === 0 &&
+      this.#tail.length === 0 &&
+      this.#headBytes() + size <= window
+    ) {
+      return false;
+    }
+    this.#tail.push(entry);
+    this.#tailBytes += size;
+    return true;
+  }
+
+  /**
+   * Moves tail entries whose stored copy is durable to the paged index, dropping their bodies. Only a
+   * message this queue alone holds, never delivered, goes (its release is then a plain log ack); the
+   * first one that does not qualify (not yet written, fanned out, transient) stops the walk, keeping
+   * queue order — it is handed out from memory when the head reaches it.
+   */
+  #pageOut(): void {
+    let freed = 0;
+    const tail = this.#tail;
+    for (let e = tail.peek(); e !== undefined; e = tail.peek()) {
+      const ref = e.message.stored;
+      if (
+        ref === undefined ||
+        ref.state !== 'durable' ||
+        ref.holders !== 1 ||
+        ref.marks !== undefined ||
+        ref.delivered !== undefined ||
+        e.redelivered
+      ) {
+        break;
+      }
+      tail.shift();
+      const size = e.message.body.length;
+      this.#tailBytes -= size;
+      freed += size;
+      this.#paged.push(ref.seq, e.seq, e.expiresAt, size);
+    }
+    if (freed > 0) this.#gauge.subtract(freed);
+  }
+
+  /** Starts reading paged-out messages back once the head list is below half of the window. */
+  #pageIn(): void {
+    const store = this.store;
+    if (this.#loading > 0 || this.#paged.length === 0 || this.#deleted || store === undefined) return;
+    const window = store.pageWindowBytes;
+    const room = window - this.#headBytes();
+    if (room < window / 2) return;
+    const refs: PagedRef[] = [];
+    let bytes = 0;
+    while (
+      refs.length < MAX_PAGE_IN &&
+      this.#paged.length > 0 &&
+      (refs.length === 0 || bytes + this.#paged.peekSize() <= room)
+    ) {
+      const ref: PagedRef = { logSeq: 0, queueSeq: 0, expiresAt: 0, size: 0 };
+      this.#paged.shift(ref);
+      refs.push(ref);
+      bytes += ref.size;
+    }
+    this.#loading = refs.length;
+    this.#loadingBytes = bytes;
+    const generation = this.#generation;
+    store.load(refs.map((r) => r.logSeq)).then(
+      (messages) => this.#pagedIn(generation, refs, messages),
+      (err: unknown) =>
+        this.#pagedIn(
+          generation,
+          refs,
+          refs.map(() => undefined),
+          err,
+        ),
+    );
+  }
+
+  #pagedIn(generation: number, refs: PagedRef[], messages: (Message | undefined)[], err?: unknown): void {
+    this.#loading = 0;
+    this.#loadingBytes = 0;
+    try {
+      if (generation !== this.#generation) {
+        // Purged or deleted meanwhile: the queue no longer counts them.
+        this.store?.releasePaged(refs.map((r) => r.logSeq));
+        this.dispatch();
+        return;
+      }
+      let added = 0;
+      let lost = 0;
+      const head = this.#levels[0]!;
+      for (let i = 0; i < refs.length; i++) {
+        const ref = refs[i]!;
+        const message = messages[i];
+        if (message === undefined) {
+          lost++;
+          this.#readyCount--;
+          this.#readyBytes -= ref.size;
+          continue;
+        }
+        head.push({ message, seq: ref.queueSeq, expiresAt: ref.expiresAt, level: 0, redelivered: false });
+        added += ref.size;
+      }
+      if (lost > 0)
+        this.#log.error({ err, queue: this.name, lost }, 'paged-out messages could not be read back');
+      this.#gauge.add(added);
+      if (this.#ttlActive) {
+        this.#dropExpired(Date.now());
+        this.#armTtl();
+      }
+      this.dispatch();
+      this.#pageIn();
+      if (this.#flowWaiters !== undefined && this.#readyCount <= this.#flowLow) this.#drained();
+    } catch (e) {
+      this.#log.error({ err: e, queue: this.name }, 'reading paged-out messages back failed');
+    }
   }
 
   #wouldOverflow(size: number): boolean {
@@ -452,6 +637,7 @@ export class Queue {
         head = level.peek();
       }
     }
+    if (this.#paged.length > 0) this.#pageIn();
   }
 
   /** Arms the TTL timer for the earliest head deadline. */

@@ -34,6 +34,8 @@ export interface BrokerStoreOptions {
   restoreSecurity?: (security: SecurityDefinitions | undefined) => void;
   /** Decode field tables with the specification's type codes (`strictFieldTypes`). */
   strict?: boolean;
+  /** Per-queue memory window of message bodies before paging out. @defaultValue 4 MiB */
+  pageWindowBytes?: number;
   logger?: Logger;
 }
 
@@ -74,7 +76,9 @@ export class BrokerStore {
     const messages = await MessageStore.open({
       dir: join(options.dir, 'messages'),
       logger: log,
+      strict: options.strict ?? false,
       ...(options.fsync ? { fsync: options.fsync } : {}),
+      ...(options.pageWindowBytes !== undefined ? { pageWindowBytes: options.pageWindowBytes } : {}),
     });
     try {
       const definitions = new DefinitionsFile(

@@ -12,6 +12,7 @@
  */
 import { DurableLog, type FsyncPolicy, type Logger, noopLogger, type RecoveryReport } from '@dispatcher/core';
 import { ByteWriter } from '../codec/byte-writer.js';
+import { Message } from '../queue/message.js';
 import {
   decodeQueueMark,
   decodeStoredMessage,
@@ -28,8 +29,22 @@ export interface MessageStoreOptions {
   fsync?: FsyncPolicy;
   /** Segment size of the log, in bytes. @defaultValue 64 MiB */
   segmentMaxBytes?: number;
+  /**
+   * Bytes of ready message bodies each durable queue keeps in memory; past it, stored messages are
+   * paged out (bodies only on disk) and read back as consumers catch up. 0: never page.
+   * @defaultValue {@link MESSAGE_STORE_DEFAULTS}.pageWindowBytes (4 MiB)
+   */
+  pageWindowBytes?: number;
+  /** Decode the field tables of messages read back with the specification's type codes. @defaultValue false */
+  strict?: boolean;
   logger?: Logger;
 }
+
+export const MESSAGE_STORE_DEFAULTS = {
+  pageWindowBytes: 4 * 1024 * 1024,
+} as const;
+
+const DURABLE: Promise<void> = Promise.resolve();
 
 type RefState = 'pending' | 'durable' | 'failed';
 
@@ -66,10 +81,15 @@ export class MessageStore {
   readonly #logger: Logger;
   /** Records are encoded here and copied into the log's batch at once: no buffer per message. */
   readonly #writer = new ByteWriter(64 * 1024);
+  /** {@link MessageStoreOptions.pageWindowBytes}. */
+  readonly pageWindowBytes: number;
+  readonly #strict: boolean;
 
-  private constructor(log: DurableLog, logger: Logger) {
+  private constructor(log: DurableLog, logger: Logger, options: MessageStoreOptions) {
     this.log = log;
     this.#logger = logger;
+    this.pageWindowBytes = options.pageWindowBytes ?? MESSAGE_STORE_DEFAULTS.pageWindowBytes;
+    this.#strict = options.strict ?? false;
   }
 
   static async open(options: MessageStoreOptions): Promise<MessageStore> {
@@ -80,7 +100,7 @@ export class MessageStore {
       ...(options.fsync ? { fsync: options.fsync } : {}),
       ...(options.segmentMaxBytes ? { segmentMaxBytes: options.segmentMaxBytes } : {}),
     });
-    return new MessageStore(log, logger);
+    return new MessageStore(log, logger, options);
   }
 
   get recovery(): RecoveryReport {
@@ -172,6 +192,36 @@ export class MessageStore {
     // Whoever waits (a confirm) sees the error; nobody waiting is fine too.
     ref.durable.catch(() => {});
     return ref;
+  }
+
+  /**
+   * Reads paged-out messages back (each held by one queue, never delivered): in the order given, each a
+   * new message whose stored copy is durable; undefined for one that cannot be read (logged and removed
+   * from the log — a message is never handed out twice from a corrupt record).
+   */
+  load(seqs: readonly number[]): Promise<(Message | undefined)[]> {
+    // The log serves neighbouring records from one read-ahead window: a batch costs a few large reads.
+    return Promise.all(seqs.map((seq) => this.#loadOne(seq)));
+  }
+
+  async #loadOne(seq: number): Promise<Message | undefined> {
+    try {
+      const m = decodeStoredMessage((await this.log.read(seq)).body);
+      const message = new Message(m.exchange, m.routingKey, m.rawProperties, m.body, this.#strict);
+      const ref = new StoredRef(seq, 1, DURABLE);
+      ref.state = 'durable';
+      message.stored = ref;
+      return message;
+    } catch (err) {
+      this.#logger.error({ err, seq }, 'a paged-out message could not be read back: dropped');
+      this.log.ack(seq).catch((e: unknown) => this.#ackFailed(e));
+      return undefined;
+    }
+  }
+
+  /** Paged-out messages (one holder each) that their queue is done with. */
+  releasePaged(seqs: readonly number[]): void {
+    if (seqs.length > 0) this.log.ack(seqs).catch((err: unknown) => this.#ackFailed(err));
   }
 
   /** `queue` handed the message to a consumer for the first time. */

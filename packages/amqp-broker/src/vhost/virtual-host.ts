@@ -181,6 +181,9 @@ export class VirtualHost {
       released: (queue, message) => {
         if (message.stored) messages.release(message.stored, queue.name);
       },
+      pageWindowBytes: messages.pageWindowBytes,
+      load: (seqs) => messages.load(seqs),
+      releasePaged: (seqs) => messages.releasePaged(seqs),
     };
     for (const q of this.#queues.values()) if (q.durable) q.store = this.#storeHooks;
   }

@@ -1,7 +1,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import type { BrokerServerOptions } from '../../src/index.js';
+import type { BrokerServerOptions, ResourceAlarmStatus } from '../../src/index.js';
 
 export interface BrokerChild {
   child: ChildProcess;
@@ -12,6 +12,13 @@ export interface BrokerChild {
   stop(): Promise<void>;
   /** kill -9 and wait for the exit. */
   kill(): Promise<void>;
+  /** The child's `process.memoryUsage()` and resource alarm figures, after a full collection. */
+  stats(): Promise<BrokerChildStats>;
+}
+
+export interface BrokerChildStats {
+  memory: NodeJS.MemoryUsage;
+  alarms: ResourceAlarmStatus;
 }
 
 const script = fileURLToPath(new URL('./broker-process.ts', import.meta.url));
@@ -51,6 +58,18 @@ export async function startBrokerChild(options: BrokerServerOptions = {}): Promi
     kill: async () => {
       child.kill('SIGKILL');
       await done();
+    },
+    stats: () => {
+      const reply = new Promise<BrokerChildStats>((resolve) => {
+        const onMessage = (m: { stats?: BrokerChildStats }) => {
+          if (m.stats === undefined) return;
+          child.off('message', onMessage);
+          resolve(m.stats);
+        };
+        child.on('message', onMessage);
+      });
+      child.send('stats-gc');
+      return reply;
     },
   };
 }
