@@ -2,9 +2,9 @@ import { exponentialBackoff, noopLogger } from '@dispatcher/core';
 import type { Dispatcher } from 'undici';
 import { describe, expect, it, vi } from 'vitest';
 import { DeliveryEngine } from '../src/delivery/delivery-engine.js';
+import type { EngineStore } from '../src/delivery/engine-store.js';
 import { verifyWebhook } from '../src/delivery/webhook-signature.js';
 import { ProxyMetrics } from '../src/proxy-metrics.js';
-import type { ProxyStore } from '../src/store/proxy-store.js';
 import { eventually, send, sink, sleep, startProxy, tempDir, to } from './helpers/start-proxy.js';
 
 describe('delivery', () => {
@@ -237,7 +237,7 @@ describe('delivery', () => {
       maxDestinations: 10,
     };
     const deps = {
-      store: {} as ProxyStore,
+      store: {} as EngineStore,
       dispatcher: {} as Dispatcher,
       logger: noopLogger,
       metrics: new ProxyMetrics(),
