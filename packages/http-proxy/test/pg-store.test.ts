@@ -102,11 +102,11 @@ describe('PostgreSQL store', () => {
     await check.connect();
     onCleanup(() => check.end());
     const n = await check.query<{ n: string }>(
-      "SELECT count(*) AS n FROM dsp_request WHERE payload IS NOT NULL AND message_id = $1",
+      'SELECT count(*) AS n FROM dsp_request WHERE payload IS NOT NULL AND message_id = $1',
       [ra.json.id],
     );
     const all = await check.query<{ n: string }>(
-      "SELECT (SELECT count(*) FROM dsp_request) + (SELECT count(*) FROM dsp_delivered) AS n FROM dsp_idempotency WHERE key = $1",
+      'SELECT (SELECT count(*) FROM dsp_request) + (SELECT count(*) FROM dsp_delivered) AS n FROM dsp_idempotency WHERE key = $1',
       [key],
     );
     expect(Number(n.rows[0]?.n)).toBe(1);

@@ -8,6 +8,7 @@
 import type { Logger } from '@dispatcher/core';
 import type { Pool } from 'pg';
 import { ProxyError } from '../../errors.js';
+import { checkOut } from './check-out.js';
 
 export interface Migration {
   version: number;
@@ -89,7 +90,7 @@ const MIGRATION_LOCK = 0x4453_5050_0001n;
  * versions applied now.
  */
 export async function migrate(pool: Pool, log: Logger): Promise<number[]> {
-  const client = await pool.connect();
+  const client = await checkOut(pool);
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK.toString()]);
     try {
@@ -130,6 +131,6 @@ export async function migrate(pool: Pool, log: Logger): Promise<number[]> {
       await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK.toString()]).catch(() => {});
     }
   } finally {
-    client.release();
+    client.release(client.failed);
   }
 }

@@ -19,6 +19,7 @@ import { ProxyError } from '../../errors.js';
 import { proxyMessageId } from '../../proxy-message-id.js';
 import { decodeStoredRequest, encodeStoredRequest, type StoredRequest } from '../../stored-request.js';
 import type { AttemptState, DeadLetterInfo } from '../record-types.js';
+import { checkOut } from './check-out.js';
 import { migrate, SCHEMA_VERSION } from './pg-migrations.js';
 
 export interface PgStoreOptions {
@@ -270,7 +271,7 @@ export class PgStore {
       for (const p of batch) p.resolve({ id: p.messageId, request: p.request, replay: false });
       return;
     }
-    const client = await this.pool.connect();
+    const client = await checkOut(this.pool);
     try {
       await client.query('BEGIN');
       // First claim of each key in this batch; later ones in the batch replay it.
@@ -318,10 +319,11 @@ export class PgStore {
         }
       }
     } catch (err) {
+      client.failed = true;
       await client.query('ROLLBACK').catch(() => {});
       throw err;
     } finally {
-      client.release();
+      client.release(client.failed);
     }
   }
 
@@ -343,7 +345,7 @@ export class PgStore {
   async claim(max: number, limitsFor: (origin: string) => DestinationLimits): Promise<ClaimedRequest[]> {
     if (max <= 0 || this.#closed) return [];
     return this.#db(async () => {
-      const client = await this.pool.connect();
+      const client = await checkOut(this.pool);
       try {
         await client.query('BEGIN');
         await client.query('SELECT pg_advisory_xact_lock($1)', [CLAIM_LOCK.toString()]);
@@ -469,10 +471,11 @@ export class PgStore {
         }
         return out;
       } catch (err) {
+        client.failed = true;
         await client.query('ROLLBACK').catch(() => {});
         throw err;
       } finally {
-        client.release();
+        client.release(client.failed);
       }
     });
   }
@@ -673,7 +676,7 @@ export class PgStore {
   async redrive(letterIds: readonly string[], edit: (r: StoredRequest) => StoredRequest): Promise<string[]> {
     if (letterIds.length === 0) return [];
     return this.#db(async () => {
-      const client = await this.pool.connect();
+      const client = await checkOut(this.pool);
       try {
         await client.query('BEGIN');
         const del = await client.query<{ message_id: string; payload: Buffer }>(
@@ -701,10 +704,11 @@ export class PgStore {
         await client.query('COMMIT');
         return copies.map((c) => c.id);
       } catch (err) {
+        client.failed = true;
         await client.query('ROLLBACK').catch(() => {});
         throw err;
       } finally {
-        client.release();
+        client.release(client.failed);
       }
     });
   }
