@@ -11,5 +11,7 @@ export {
   type HttpProxyOptions,
   type IntRange,
   MAX_BODY_BYTES_LIMIT,
+  type PostgresStoreOptions,
   resolveProxyOptions,
 } from './proxy-options.js';
+export { migrateDatabase, SCHEMA_VERSION } from './store/pg/pg-migrations.js';

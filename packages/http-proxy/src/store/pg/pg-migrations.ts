@@ -6,7 +6,7 @@
  * Never edit a released migration: add the next one.
  */
 import type { Logger } from '@dispatcher/core';
-import type { Pool } from 'pg';
+import pg, { type Pool } from 'pg';
 import { ProxyError } from '../../errors.js';
 import { checkOut } from './check-out.js';
 
@@ -132,5 +132,18 @@ export async function migrate(pool: Pool, log: Logger): Promise<number[]> {
     }
   } finally {
     client.release(client.failed);
+  }
+}
+
+/**
+ * The `http-dispatcher migrate` command: applies pending migrations to the database at `connectionString`
+ * and resolves with the versions applied (empty when up to date).
+ */
+export async function migrateDatabase(connectionString: string, log: Logger): Promise<number[]> {
+  const pool = new pg.Pool({ connectionString, max: 1, connectionTimeoutMillis: 10_000 });
+  try {
+    return await migrate(pool, log);
+  } finally {
+    await pool.end();
   }
 }
