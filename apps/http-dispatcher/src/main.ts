@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Wiring only: config -> logger -> proxy -> start -> signals -> close.
-import { HttpProxy, migrateDatabase } from '@dispatcher/http-proxy';
+import { HttpProxy, migratePostgres } from '@dispatcher/http-proxy';
 import { pino } from 'pino';
 import { ConfigError, HELP, parseConfig } from './config.js';
 
@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   const logger = pino({ name: 'http-dispatcher', level: parsed.config.logLevel });
   if (parsed.command === 'migrate') {
     const url = parsed.config.proxy.postgres?.connectionString as string;
-    const applied = await migrateDatabase(url, logger);
+    const applied = await migratePostgres(url, logger);
     logger.info({ applied }, applied.length > 0 ? 'schema migrated' : 'schema up to date');
     return;
   }

@@ -20,10 +20,10 @@ import { adminGuard, adminResponseHeaders } from './admin/admin-auth.js';
 import { registerDeadLetterRoutes } from './admin/dead-letter-routes.js';
 import { registerHealthRoutes } from './admin/health-routes.js';
 import { registerMessageRoutes } from './admin/message-routes.js';
-import { registerPgAdminRoutes } from './admin/pg-admin-routes.js';
+import type { registerPgAdminRoutes } from './admin/pg-admin-routes.js';
 import { DeliveryEngine, type DeliveryEvent } from './delivery/delivery-engine.js';
 import { EmbeddedEngineStore } from './delivery/engine-store.js';
-import { PgWorkSource } from './delivery/pg-work-source.js';
+import type { PgWorkSource } from './delivery/pg-work-source.js';
 import { ProxyError } from './errors.js';
 import {
   createDestinationPolicy,
@@ -37,7 +37,7 @@ import { type RequestRefusal, unsupportedRequest } from './ingest/request-form.j
 import type { ProxyContext } from './proxy-context.js';
 import { ProxyMetrics } from './proxy-metrics.js';
 import { type HttpProxyOptions, type ResolvedProxyOptions, resolveProxyOptions } from './proxy-options.js';
-import { PgStore } from './store/pg/pg-store.js';
+import type { PgStore } from './store/pg/pg-store.js';
 import { ProxyStore } from './store/proxy-store.js';
 import { isStorageFailure, STORAGE_RETRY_AFTER_S } from './store/storage-failure.js';
 import type { StoredRequest } from './stored-request.js';
@@ -63,6 +63,7 @@ export class HttpProxy {
   /** The PostgreSQL store and what feeds the engine from it (fleet mode), instead of `#store`. */
   #pg: PgStore | undefined;
   #source: PgWorkSource | undefined;
+  #pgRoutes: typeof registerPgAdminRoutes | undefined;
   #engine: DeliveryEngine | undefined;
   #agent: Agent | undefined;
   #app: FastifyInstance | undefined;
@@ -146,6 +147,13 @@ export class HttpProxy {
   /** Fleet mode: state in PostgreSQL, work claimed from it (see `PgStore`). */
   async #openPostgres(): Promise<void> {
     const p = this.#opts.postgres as NonNullable<ResolvedProxyOptions['postgres']>;
+    // Loaded only in fleet mode: the embedded default does not pay for the driver at start-up.
+    const [{ PgStore }, { PgWorkSource }, { registerPgAdminRoutes }] = await Promise.all([
+      import('./store/pg/pg-store.js'),
+      import('./delivery/pg-work-source.js'),
+      import('./admin/pg-admin-routes.js'),
+    ]);
+    this.#pgRoutes = registerPgAdminRoutes;
     const pg = await PgStore.open({
       ...p,
       instanceId: p.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
@@ -473,7 +481,7 @@ export class HttpProxy {
     app.addHook('onRequest', adminResponseHeaders);
     const guard = adminGuard(this.#opts.adminToken, this.#opts.adminHosts);
     registerHealthRoutes(app, ctx, guard);
-    if (this.#pg) registerPgAdminRoutes(app, ctx, guard, this.#pg);
+    if (this.#pg && this.#pgRoutes) this.#pgRoutes(app, ctx, guard, this.#pg);
     else {
       registerMessageRoutes(app, ctx, guard);
       registerDeadLetterRoutes(app, ctx, guard);

@@ -4,6 +4,7 @@ export { signWebhook, verifyWebhook } from './delivery/webhook-signature.js';
 export { ProxyError, type ProxyErrorCode, ProxyErrorCodes } from './errors.js';
 export { HttpProxy } from './http-proxy.js';
 export { classifyAddress, parseAllowedDestinations } from './ingest/destination-policy.js';
+export { migratePostgres } from './migrate-postgres.js';
 export { proxyMessageId, seqOfMessageId } from './proxy-message-id.js';
 export {
   HTTP_PROXY_DEFAULTS,
@@ -14,4 +15,3 @@ export {
   type PostgresStoreOptions,
   resolveProxyOptions,
 } from './proxy-options.js';
-export { migrateDatabase, SCHEMA_VERSION } from './store/pg/pg-migrations.js';
