@@ -64,6 +64,11 @@ export class HttpProxy {
   #pg: PgStore | undefined;
   #source: PgWorkSource | undefined;
   #pgRoutes: typeof registerPgAdminRoutes | undefined;
+  /**
+   * Fleet-wide backlog for admission control: the rows counted at the last refresh (every second) plus the
+   * requests this instance stored since, so a burst cannot pass `maxBacklog` between two refreshes.
+   */
+  #pgBacklog = { counted: 0, since: 0 };
   #engine: DeliveryEngine | undefined;
   #agent: Agent | undefined;
   #app: FastifyInstance | undefined;
@@ -290,8 +295,18 @@ export class HttpProxy {
       const sweep = setInterval(() => {
         pg.sweep().catch((err: unknown) => this.#log.warn({ err }, 'retention sweep failed'));
       }, IDEMPOTENCY_SWEEP_MS);
+      const count = setInterval(() => {
+        const since = this.#pgBacklog.since;
+        pg.backlog().then(
+          (n) => {
+            this.#pgBacklog = { counted: n, since: this.#pgBacklog.since - since };
+          },
+          (err: unknown) => this.#log.debug({ err }, 'backlog count failed'),
+        );
+      }, DISK_CHECK_MS);
       sweep.unref();
-      this.#timers.push(sweep);
+      count.unref();
+      this.#timers.push(sweep, count);
       return;
     }
     const sweep = setInterval(() => {
@@ -316,6 +331,13 @@ export class HttpProxy {
   }
 
   #overloaded(): string | undefined {
+    if (this.#pg) {
+      const n = this.#pgBacklog.counted + this.#pgBacklog.since;
+      if (n >= this.#opts.maxBacklog) return `backlog of ${n} requests reached maxBacklog`;
+      if (this.#opts.maxRssBytes !== undefined && process.memoryUsage.rss() > this.#opts.maxRssBytes)
+        return 'memory use above maxRssBytes';
+      return undefined;
+    }
     const engine = this.#engine;
     if (engine && engine.backlog >= this.#opts.maxBacklog)
       return `backlog of ${engine.backlog} requests reached maxBacklog`;
@@ -338,7 +360,10 @@ export class HttpProxy {
       if (this.#state === 'closing' || this.#state === 'closed')
         throw new ProxyError('DSP_PROXY_CLOSED', 'the dispatcher is shutting down');
       const accepted = await this.#pg.accept(build, now, idem);
-      if (!accepted.replay) this.metrics.accepted.inc();
+      if (!accepted.replay) {
+        this.metrics.accepted.inc();
+        this.#pgBacklog.since++;
+      }
       // NOTIFY wakes every instance; this one need not wait for it.
       this.#source?.wake();
       return { id: accepted.id, replay: accepted.replay };
