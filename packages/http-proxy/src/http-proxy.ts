@@ -14,6 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { type Logger, noopLogger, settleWithin } from '@dispatcher/core';
+import { createDestinationPolicy, createSafeConnector, type DestinationPolicy } from '@dispatcher/core/http';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Agent } from 'undici';
 import { adminGuard, adminResponseHeaders } from './admin/admin-auth.js';
@@ -25,11 +26,6 @@ import { DeliveryEngine, type DeliveryEvent } from './delivery/delivery-engine.j
 import { EmbeddedEngineStore } from './delivery/engine-store.js';
 import type { PgWorkSource } from './delivery/pg-work-source.js';
 import { ProxyError } from './errors.js';
-import {
-  createDestinationPolicy,
-  createSafeConnector,
-  type DestinationPolicy,
-} from './ingest/destination-policy.js';
 import { hasDestinationHeader } from './ingest/dispatch-headers.js';
 import { createIngestHandler } from './ingest/ingest-handler.js';
 import { replyError, replyErrorOnSocket } from './ingest/json-reply.js';
@@ -81,7 +77,7 @@ export class HttpProxy {
     this.#opts = resolveProxyOptions(options);
     this.#baseLog = options.logger ?? noopLogger;
     this.#log = this.#baseLog.child({ component: 'http-proxy' });
-    this.#policy = createDestinationPolicy(this.#opts.allowedDestinations);
+    this.#policy = createDestinationPolicy({ allowed: this.#opts.allowedDestinations ?? [] });
   }
 
   /** `http://host:port` once listening. */

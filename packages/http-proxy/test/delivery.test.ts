@@ -1,9 +1,9 @@
 import { exponentialBackoff, noopLogger } from '@dispatcher/core';
+import { verifyWebhook } from '@dispatcher/core/http';
 import type { Dispatcher } from 'undici';
 import { describe, expect, it, vi } from 'vitest';
 import { DeliveryEngine } from '../src/delivery/delivery-engine.js';
 import type { EngineStore } from '../src/delivery/engine-store.js';
-import { verifyWebhook } from '../src/delivery/webhook-signature.js';
 import { ProxyMetrics } from '../src/proxy-metrics.js';
 import {
   deadLetterCount,
