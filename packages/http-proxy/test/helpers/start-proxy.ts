@@ -116,3 +116,8 @@ export const to = (dest: Sink, extra: Record<string, string> = {}) => ({
 export async function deadLetterCount(proxy: HttpProxy): Promise<number> {
   return proxy.pg ? proxy.pg.deadLetterCount() : proxy.store.deadLetterCount;
 }
+
+/** Requests stored and not yet finished, with either store. */
+export async function storedCount(proxy: HttpProxy): Promise<number> {
+  return proxy.pg ? proxy.pg.backlog() : proxy.store.main.liveCount;
+}
