@@ -101,16 +101,43 @@ describe('PostgreSQL store', () => {
     const check = new pg.Client({ connectionString: db.url });
     await check.connect();
     onCleanup(() => check.end());
-    const n = await check.query<{ n: string }>(
-      'SELECT count(*) AS n FROM dsp_request WHERE payload IS NOT NULL AND message_id = $1',
-      [ra.json.id],
-    );
-    const all = await check.query<{ n: string }>(
-      'SELECT (SELECT count(*) FROM dsp_request) + (SELECT count(*) FROM dsp_delivered) AS n FROM dsp_idempotency WHERE key = $1',
-      [key],
-    );
+    // Both went to this test's own destination: one row there means one stored request.
+    const n = await check.query<{ n: string }>('SELECT count(*) AS n FROM dsp_request WHERE origin = $1', [
+      dest.url,
+    ]);
     expect(Number(n.rows[0]?.n)).toBe(1);
-    expect(all.rows).toHaveLength(1);
+  });
+
+  it('renews the lease of a slow attempt, so no other instance takes the request meanwhile', async () => {
+    const dest = await sink();
+    dest.behave = () => ({ kind: 'delay', ms: 1500, status: 200 });
+    const fast = { postgres: { connectionString: db.url, pollMs: 50, leaseMs: 300 } };
+    const a = await pgProxy(fast);
+    await pgProxy(fast);
+    const id = (await send(a, '/slow', to(dest))).json.id as string;
+    await eventually(async () => {
+      const s = await send(a, `/_dispatcher/messages/${id}`, { method: 'GET' });
+      return s.json.status === 'delivered';
+    }, 20_000);
+    // Five lease periods passed during the attempt: without renewal the other instance would have sent it too.
+    expect(dest.received.filter((r) => r.headers['x-dispatcher-message-id'] === id)).toHaveLength(1);
+  });
+
+  it('deletes delivered ids in bulk once past the retention', async () => {
+    const dest = await sink();
+    const proxy = await pgProxy({
+      postgres: { connectionString: db.url, pollMs: 50, deliveredRetentionMs: 1 },
+    });
+    const id = (await send(proxy, '/r', to(dest))).json.id as string;
+    await eventually(async () => {
+      const s = await send(proxy, `/_dispatcher/messages/${id}`, { method: 'GET' });
+      return s.json.status === 'delivered';
+    });
+    await eventually(async () => ((await proxy.pg?.sweep()) ?? 0) > 0 || (await gone()));
+    expect(await gone()).toBe(true);
+    async function gone(): Promise<boolean> {
+      return (await send(proxy, `/_dispatcher/messages/${id}`, { method: 'GET' })).status === 404;
+    }
   });
 
   it('stops start-up with a coded error when the schema is newer than the binary', async () => {

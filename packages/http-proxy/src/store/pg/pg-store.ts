@@ -104,6 +104,9 @@ export class PgStore {
   #closed = false;
   /** The last failure to reach the database, cleared by the next success. */
   #unavailable: Error | undefined;
+  /** Statements under way (close() lets them finish before it hands leases back). */
+  #running = 0;
+  #idle: Array<() => void> = [];
 
   private constructor(options: PgStoreOptions) {
     this.#opts = { ...PG_STORE_DEFAULTS, ...options } as Required<Omit<PgStoreOptions, 'logger'>>;
@@ -151,6 +154,7 @@ export class PgStore {
 
   /** Runs `fn` and keeps track of whether the database answers; connection failures become 503s. */
   async #db<T>(fn: () => Promise<T>): Promise<T> {
+    this.#running++;
     try {
       const r = await fn();
       this.#unavailable = undefined;
@@ -167,6 +171,8 @@ export class PgStore {
         );
       }
       throw err;
+    } finally {
+      if (--this.#running === 0) for (const resolve of this.#idle.splice(0)) resolve();
     }
   }
 
@@ -747,7 +753,18 @@ export class PgStore {
   async close(releaseLeases = true): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    while (this.#flushing) await new Promise((r) => setTimeout(r, 5));
+    // Writes under way (accepts, a delivery's DELETE) go first: handing their leases back before them
+    // would let another instance deliver those requests again.
+    if (this.#running > 0 || this.#flushing) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => this.#idle.push(resolve)),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, this.#opts.statementTimeoutMs);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
     const l = this.#listener;
     this.#listener = undefined;
     await l?.end().catch(() => {});
