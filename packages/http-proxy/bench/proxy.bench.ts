@@ -120,10 +120,12 @@ const fmt = (n: number, d = 0) =>
 let delivered = 0;
 let firstAt = 0;
 let lastAt = 0;
+let arrived: (() => void) | undefined;
 const sink = createServer((req, res) => {
   req.resume();
   req.on('end', () => {
     delivered++;
+    arrived?.();
     lastAt = Date.now();
     if (firstAt === 0) firstAt = lastAt;
     res.end();
@@ -279,13 +281,27 @@ if (SECTIONS.has('stores')) {
     const dbCpu = postgresCpuSeconds() - db0;
     const sorted = r.latencies.sort((a, b) => a - b);
     const rate = r.latencies.length / r.elapsed;
+    // First-delivery latency on an idle fleet: one request at a time, from sending it to its arrival.
+    const first: number[] = [];
+    for (let i = 0; i < 50; i++) {
+      const t0 = performance.now();
+      const got = new Promise<void>((resolve) => {
+        arrived = resolve;
+      });
+      await fetch(`${urls[i % urls.length]}/idle`, { method: 'POST', headers, body: BODY });
+      await got;
+      first.push(performance.now() - t0);
+      arrived = undefined;
+    }
+    first.sort((a, b) => a - b);
     const deliveries = (delivered - d0) / wall;
     results.push({ name: variant.name, rate, deliveries });
     console.log(
       `stores:   ${variant.name.padEnd(24)} ${fmt(rate)} durable 202/s — p50 ${fmt(pct(sorted, 0.5), 2)} ms, ` +
         `p99 ${fmt(pct(sorted, 0.99), 2)} ms, ${r.failed} non-202; ${fmt(deliveries)} deliveries/s ` +
         `(${fmt(dLoad)} during the load, backlog drained ${fmt(drainS, 2)} s after it), proxy CPU ${fmt((cpu / r.elapsed) * 100)}%, ` +
-        `database CPU ${variant.pg ? `${fmt((dbCpu / wall) * 100)}%` : '—'}${variant.pg ? ' (targets >= 5,000/s each)' : ''}`,
+        `database CPU ${variant.pg ? `${fmt((dbCpu / wall) * 100)}%` : '—'}${variant.pg ? ' (targets >= 5,000/s each)' : ''}; ` +
+        `idle first delivery p50 ${fmt(pct(first, 0.5), 1)} ms, p99 ${fmt(pct(first, 0.99), 1)} ms${variant.pg ? ' (target p50 < 20 ms)' : ''}`,
     );
     for (const p of proxies) await stopProxy(p);
     rmSync(dir, { recursive: true, force: true });

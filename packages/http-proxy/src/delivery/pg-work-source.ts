@@ -158,8 +158,7 @@ export class PgWorkSource implements EngineStore {
 
   async complete(seq: number, id: string, delivered: DeliveredInfo): Promise<void> {
     const c = this.#held(seq);
-    await this.#pg.complete(c.rowId, id, delivered);
-    if (c.probe || c.attempt !== undefined) this.#breaker(c, true);
+    await this.#pg.complete(c.rowId, id, delivered, originOf(c.request.target));
   }
 
   async deadLetter(seq: number, request: StoredRequest, info: DeadLetterInfo): Promise<void> {

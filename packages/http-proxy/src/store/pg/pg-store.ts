@@ -542,14 +542,19 @@ export class PgStore {
     );
   }
 
-  /** Delivered: the row goes; its id stays known for `deliveredRetentionMs`. */
-  async complete(rowId: string, messageId: string, delivered: object): Promise<void> {
+  /**
+   * Delivered: the row goes; its id stays known for `deliveredRetentionMs`; the destination's count of
+   * consecutive failures starts again (a write only when there were some), all in one statement.
+   */
+  async complete(rowId: string, messageId: string, delivered: object, origin: string): Promise<void> {
     await this.#db(() =>
       this.pool.query(
-        `WITH d AS (DELETE FROM dsp_request WHERE id = $1 RETURNING message_id)
+        `WITH d AS (DELETE FROM dsp_request WHERE id = $1 RETURNING message_id),
+              b AS (UPDATE dsp_destination SET failures = 0, open_until = NULL, cooldown_ms = 0
+                    WHERE origin = $4 AND failures > 0)
          INSERT INTO dsp_delivered (message_id, info) SELECT $2, $3 FROM d
          ON CONFLICT (message_id) DO UPDATE SET info = EXCLUDED.info, delivered_at = now()`,
-        [rowId, messageId, JSON.stringify(delivered)],
+        [rowId, messageId, JSON.stringify(delivered), origin],
       ),
     );
   }
