@@ -11,8 +11,6 @@ export const CoreErrorCodes = {
   DSP_CORE_CLOSED: 'DSP_CORE_CLOSED',
   /** The operation was cancelled through an AbortSignal. */
   DSP_CORE_ABORTED: 'DSP_CORE_ABORTED',
-  /** A graceful close did not finish within its deadline. */
-  DSP_CORE_CLOSE_TIMEOUT: 'DSP_CORE_CLOSE_TIMEOUT',
   /** Another process (or another open handle) holds the log directory's lock. */
   DSP_CORE_LOG_LOCKED: 'DSP_CORE_LOG_LOCKED',
   /** A log file is not a Dispatcher log segment, or has an unsupported version. */
