@@ -194,7 +194,7 @@ describe('fleet of three instances on one PostgreSQL database', () => {
       `fleet SIGKILL: ${accepted.size} accepted, ${recv.ids.length} deliveries, ${duplicates} delivered more than once, ${KILLS} kills`,
     );
     expect([...accepted].filter((id) => !seen.has(id))).toEqual([]);
-  }, 300_000);
+  }, 600_000);
 });
 
 /** A TCP relay to PostgreSQL that the test can cut and restore (same port). */
