@@ -75,6 +75,25 @@ const configFile = z.object({ destinations: z.array(destinationRule).default([])
 /** Every setting: env name, flag, meaning and default (for --help and the README). */
 export const SETTINGS = [
   ['LISTEN', 'address to listen on, host:port or :port', ':80'],
+  [
+    'STORE',
+    'embedded (the transaction log on local disk), postgres (uses DATABASE_URL) or a postgres:// URL (fleet mode)',
+    'embedded, or postgres when DATABASE_URL is set',
+  ],
+  ['DATABASE_URL', 'PostgreSQL connection URL for STORE=postgres (postgres://user@host:5432/db)', ''],
+  ['PG_POOL_MAX', 'most PostgreSQL connections of this instance', '10'],
+  ['PG_CONNECT_TIMEOUT_MS', 'wait for a PostgreSQL connection before answering 503, ms', '2000'],
+  ['PG_LEASE_MS', 'how long a claimed request is held before other instances may take it, ms', '30000'],
+  [
+    'DELIVERED_RETENTION_MS',
+    'PostgreSQL: delivered ids kept for status look-ups, then deleted in bulk, ms',
+    '86400000',
+  ],
+  [
+    'PG_MIGRATE',
+    'apply schema migrations at start-up (true/false); else run `http-dispatcher migrate`',
+    'true',
+  ],
   ['TRANSACTION_LOG', 'directory of the durable transaction log', 'transaction.log'],
   ['DEAD_LETTER', 'directory of the dead-letter store', 'deadletter.log'],
   ['WORKER', 'deliveries in flight at once, over all destinations', '10'],
@@ -139,8 +158,29 @@ export const SETTINGS = [
 
 type SettingName = (typeof SETTINGS)[number][0] | 'RETRY_LIMIT';
 
+const postgresUrl = z
+  .string()
+  .trim()
+  .regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// or postgresql:// URL');
+
+const positive = z.string().transform((value, ctx) => {
+  const n = Number(value.trim());
+  if (!/^\d+$/.test(value.trim()) || n < 1 || !Number.isSafeInteger(n)) {
+    ctx.addIssue({ code: 'custom', message: `must be a whole number from 1, got "${value}"` });
+    return z.NEVER;
+  }
+  return n;
+});
+
 const schema = z.object({
   LISTEN: listen.prefault(':80'),
+  STORE: z.union([z.enum(['embedded', 'postgres']), postgresUrl]).optional(),
+  DATABASE_URL: postgresUrl.optional(),
+  PG_POOL_MAX: positive.optional(),
+  PG_CONNECT_TIMEOUT_MS: positive.optional(),
+  PG_LEASE_MS: positive.optional(),
+  DELIVERED_RETENTION_MS: positive.optional(),
+  PG_MIGRATE: bool.optional(),
   TRANSACTION_LOG: z.string().min(1, 'must not be empty').default('transaction.log'),
   DEAD_LETTER: z.string().min(1, 'must not be empty').default('deadletter.log'),
   WORKER: int(LIMITS.workers).optional(),
@@ -211,10 +251,14 @@ const FLAG_TO_ENV = new Map<string, SettingName>([
   ['--retry-limit', 'RETRY_LIMIT'],
 ]);
 
-export type ParsedArgs = { help: true } | { help: false; config: AppConfig };
+export type ParsedArgs = { help: true } | { help: false; command?: 'migrate'; config: AppConfig };
 
-export function parseConfig(env: NodeJS.ProcessEnv, argv: readonly string[]): ParsedArgs {
+export function parseConfig(env: NodeJS.ProcessEnv, args: readonly string[]): ParsedArgs {
+  let argv = args;
   const input: Record<string, string> = {};
+  // `http-dispatcher migrate [options]`: apply schema migrations and exit.
+  const command = argv[0] === 'migrate' ? ('migrate' as const) : undefined;
+  if (command) argv = argv.slice(1);
   for (const name of [...SETTINGS.map(([n]) => n), 'RETRY_LIMIT']) {
     const value = env[name];
     if (value !== undefined && value !== '') input[name] = value;
@@ -245,6 +289,9 @@ export function parseConfig(env: NodeJS.ProcessEnv, argv: readonly string[]): Pa
   let destinations: DestinationRule[] = [];
   if (c.CONFIG_FILE) destinations = readConfigFile(c.CONFIG_FILE);
   const retryLimit = c.RETRYLIMIT ?? c.RETRY_LIMIT;
+  const postgres = postgresOf(c);
+  if (command && !postgres)
+    throw new ConfigError('migrate: set STORE=postgres with DATABASE_URL, or STORE=postgres://…');
   const proxy: AppConfig['proxy'] = {
     dataDir: c.TRANSACTION_LOG,
     deadLetterDir: c.DEAD_LETTER,
@@ -277,9 +324,29 @@ export function parseConfig(env: NodeJS.ProcessEnv, argv: readonly string[]): Pa
     ...(c.SHUTDOWN_TIMEOUT_MS === undefined ? {} : { shutdownTimeoutMs: c.SHUTDOWN_TIMEOUT_MS }),
     ...(c.HEADERS_TIMEOUT_MS === undefined ? {} : { headersTimeoutMs: c.HEADERS_TIMEOUT_MS }),
     ...(c.REQUEST_TIMEOUT_MS === undefined ? {} : { requestTimeoutMs: c.REQUEST_TIMEOUT_MS }),
+    ...(postgres ? { postgres } : {}),
   };
   checkProxyOptions(proxy);
-  return { help: false, config: { proxy, logLevel: c.LOG_LEVEL } };
+  return { help: false, ...(command ? { command } : {}), config: { proxy, logLevel: c.LOG_LEVEL } };
+}
+
+/** The PostgreSQL store's options, or undefined for the embedded log. */
+function postgresOf(c: z.infer<typeof schema>): HttpProxyOptions['postgres'] {
+  let url: string | undefined;
+  if (c.STORE === 'embedded') url = undefined;
+  else if (c.STORE === 'postgres') {
+    if (!c.DATABASE_URL) throw new ConfigError('STORE: postgres needs DATABASE_URL');
+    url = c.DATABASE_URL;
+  } else url = c.STORE ?? c.DATABASE_URL;
+  if (url === undefined) return undefined;
+  return {
+    connectionString: url,
+    ...(c.PG_POOL_MAX === undefined ? {} : { poolMax: c.PG_POOL_MAX }),
+    ...(c.PG_CONNECT_TIMEOUT_MS === undefined ? {} : { connectTimeoutMs: c.PG_CONNECT_TIMEOUT_MS }),
+    ...(c.PG_LEASE_MS === undefined ? {} : { leaseMs: c.PG_LEASE_MS }),
+    ...(c.DELIVERED_RETENTION_MS === undefined ? {} : { deliveredRetentionMs: c.DELIVERED_RETENTION_MS }),
+    ...(c.PG_MIGRATE === undefined ? {} : { migrate: c.PG_MIGRATE }),
+  };
 }
 
 /** The proxy option each setting feeds, so the proxy's own checks are reported under the setting's name. */

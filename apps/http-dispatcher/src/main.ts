@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Wiring only: config -> logger -> proxy -> start -> signals -> close.
-import { HttpProxy } from '@dispatcher/http-proxy';
+import { HttpProxy, migratePostgres } from '@dispatcher/http-proxy';
 import { pino } from 'pino';
 import { ConfigError, HELP, parseConfig } from './config.js';
 
@@ -20,6 +20,12 @@ async function main(): Promise<void> {
     return;
   }
   const logger = pino({ name: 'http-dispatcher', level: parsed.config.logLevel });
+  if (parsed.command === 'migrate') {
+    const url = parsed.config.proxy.postgres?.connectionString as string;
+    const applied = await migratePostgres(url, logger);
+    logger.info({ applied }, applied.length > 0 ? 'schema migrated' : 'schema up to date');
+    return;
+  }
   const proxy = new HttpProxy({ ...parsed.config.proxy, logger });
   await proxy.start();
   let stopping = false;
@@ -40,6 +46,9 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`http-dispatcher: ${err instanceof Error ? err.message : String(err)}\n`);
+  // A coded error (e.g. DSP_PROXY_SCHEMA_TOO_NEW) names its code, for operators and scripts.
+  const code = (err as { code?: unknown }).code;
+  const text = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`http-dispatcher: ${typeof code === 'string' ? `${code}: ` : ''}${text}\n`);
   process.exit(1);
 });

@@ -1,4 +1,7 @@
-/** The proxy under benchmark, in its own process: `proxy-server.ts <dataDir> <workers>`. */
+/**
+ * The proxy under benchmark, in its own process: `proxy-server.ts <dataDir> <workers>`; with
+ * BENCH_DATABASE_URL set, on the PostgreSQL store of that database instead of `dataDir`.
+ */
 import { HttpProxy } from '../src/http-proxy.js';
 
 const [dataDir, workers] = process.argv.slice(2);
@@ -11,6 +14,9 @@ const proxy = new HttpProxy({
   perDestinationConcurrency: Number(workers ?? 64),
   maxBacklog: 10_000_000,
   minFreeDiskBytes: 0,
+  ...(process.env.BENCH_DATABASE_URL
+    ? { postgres: { connectionString: process.env.BENCH_DATABASE_URL, poolMax: 16 } }
+    : {}),
 });
 await proxy.start();
 process.stdout.write(`READY ${proxy.url}\n`);

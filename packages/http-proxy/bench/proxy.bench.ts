@@ -6,13 +6,16 @@
  * 2. Delivery: a backlog that falls due at one instant is drained to a local sink; deliveries per second.
  * 3. Memory: resident set size of the proxy holding a backlog of BENCH_BACKLOG messages (default
  *    1,000,000), after ingest and again after a restart (recovery).
+ * 4. Stores (`stores`): the embedded log vs the PostgreSQL store with 1 and 2 instances on one database
+ *    (127.0.0.1:5432, a database made and dropped by the run; BENCH_PG overrides the admin URL), under
+ *    load that is delivered at once: durable 202/s, p50/p99, deliveries/s, proxy and database CPU.
  *
  * The proxy runs in its own process; the load generator and the sink run in this one.
  * Env: BENCH_SECTIONS (default ingest,delivery,backlog), BENCH_SECONDS (ingest duration, default 5), BENCH_DELIVERIES (default 100,000),
  * BENCH_BACKLOG (default 1,000,000), BENCH_WORKERS (default 64), BENCH_DIR (default OS temp dir).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -25,7 +28,7 @@ const DELIVERIES = Number(process.env.BENCH_DELIVERIES ?? 100_000);
 const BACKLOG = Number(process.env.BENCH_BACKLOG ?? 1_000_000);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 64);
 const BASE = process.env.BENCH_DIR ?? tmpdir();
-const SECTIONS = new Set((process.env.BENCH_SECTIONS ?? 'ingest,delivery,backlog').split(','));
+const SECTIONS = new Set((process.env.BENCH_SECTIONS ?? 'ingest,delivery,backlog,stores').split(','));
 const CONNECTIONS = 64;
 const BODY = Buffer.alloc(1024, 'x');
 const server = fileURLToPath(new URL('./proxy-server.ts', import.meta.url));
@@ -36,9 +39,14 @@ interface Running {
   url: string;
 }
 
-async function startProxy(dataDir: string, script = server): Promise<Running> {
+async function startProxy(
+  dataDir: string,
+  script = server,
+  env: Record<string, string> = {},
+): Promise<Running> {
   const proc = spawn(process.execPath, ['--import', 'tsx', script, dataDir, String(WORKERS)], {
     stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...env },
   });
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
@@ -64,18 +72,25 @@ function memory(pid: number): { rssMb: number; peakMb: number } {
   return { rssMb: kb('VmRSS') / 1024, peakMb: kb('VmHWM') / 1024 };
 }
 
-/** Sends requests from CONNECTIONS concurrent loops until `stop()` says so; returns latencies in ms. */
+/**
+ * Sends requests from CONNECTIONS concurrent loops (spread over `url`s) until `stop()` says so; returns
+ * latencies in ms.
+ */
 async function load(
-  url: string,
+  url: string | string[],
   headers: Record<string, string>,
   stop: (sent: number, t: number) => boolean,
 ) {
-  const pool = new Pool(url, { connections: CONNECTIONS, pipelining: 1 });
+  const urls = Array.isArray(url) ? url : [url];
+  const pools = urls.map(
+    (u) => new Pool(u, { connections: Math.ceil(CONNECTIONS / urls.length), pipelining: 1 }),
+  );
   const latencies: number[] = [];
   let sent = 0;
   let failed = 0;
   const started = performance.now();
-  const loop = async () => {
+  const loop = async (_: unknown, i: number) => {
+    const pool = pools[i % pools.length] as Pool;
     while (!stop(sent, performance.now() - started)) {
       sent++;
       const t0 = performance.now();
@@ -87,7 +102,7 @@ async function load(
   };
   await Promise.all(Array.from({ length: CONNECTIONS }, loop));
   const elapsed = (performance.now() - started) / 1000;
-  await pool.close();
+  await Promise.all(pools.map((p) => p.close()));
   return { latencies, elapsed, failed };
 }
 
@@ -105,10 +120,12 @@ const fmt = (n: number, d = 0) =>
 let delivered = 0;
 let firstAt = 0;
 let lastAt = 0;
+let arrived: (() => void) | undefined;
 const sink = createServer((req, res) => {
   req.resume();
   req.on('end', () => {
     delivered++;
+    arrived?.();
     lastAt = Date.now();
     if (firstAt === 0) firstAt = lastAt;
     res.end();
@@ -213,4 +230,104 @@ if (SECTIONS.has('backlog') && BACKLOG > 0) {
   await stopProxy(proxy);
   rmSync(dir, { recursive: true, force: true });
 }
+// 4. Stores side by side: requests delivered as they come, so ingest and delivery share the machine.
+if (SECTIONS.has('stores')) {
+  const { default: pg } = await import('pg');
+  const adminUrl = process.env.BENCH_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
+  const admin = async (sql: string) => {
+    const c = new pg.Client({ connectionString: adminUrl });
+    await c.connect();
+    try {
+      await c.query(sql);
+    } finally {
+      await c.end();
+    }
+  };
+  const headers = { 'x-dispatcher-origin-host': sinkUrl, 'content-type': 'application/octet-stream' };
+  const results: Array<{ name: string; rate: number; deliveries: number }> = [];
+  for (const variant of [
+    { name: 'embedded log', pg: false, instances: 1 },
+    { name: 'PostgreSQL, 1 instance', pg: true, instances: 1 },
+    { name: 'PostgreSQL, 2 instances', pg: true, instances: 2 },
+  ]) {
+    const dbName = `dispatcher_bench_${process.pid}_${variant.instances}`;
+    const dir = mkdtempSync(join(BASE, 'dsp-bench-proxy-'));
+    let env: Record<string, string> = {};
+    if (variant.pg) {
+      await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+      await admin(`CREATE DATABASE ${dbName}`);
+      const u = new URL(adminUrl);
+      u.pathname = `/${dbName}`;
+      env = { BENCH_DATABASE_URL: u.href };
+    }
+    const proxies: Running[] = [];
+    for (let i = 0; i < variant.instances; i++) proxies.push(await startProxy(dir, server, env));
+    const urls = proxies.map((p) => p.url);
+    await load(urls, headers, (_s, t) => t > 1000); // warm-up
+    while (delivered < 1) await new Promise((r) => setTimeout(r, 5));
+    const d0 = delivered;
+    const cpu0 = proxies.reduce((a, p) => a + cpuSeconds(p.proc.pid as number), 0);
+    const db0 = postgresCpuSeconds();
+    const r = await load(urls, headers, (_s, t) => t > SECONDS * 1000);
+    const dLoad = delivered - d0;
+    // The backlog left when the load stops is drained before the figures are taken.
+    const target = d0 + r.latencies.length;
+    const tDrain = performance.now();
+    while (delivered < target && performance.now() - tDrain < 60_000)
+      await new Promise((r) => setTimeout(r, 5));
+    const drainS = (performance.now() - tDrain) / 1000;
+    const wall = r.elapsed + drainS;
+    const cpu = proxies.reduce((a, p) => a + cpuSeconds(p.proc.pid as number), 0) - cpu0;
+    const dbCpu = postgresCpuSeconds() - db0;
+    const sorted = r.latencies.sort((a, b) => a - b);
+    const rate = r.latencies.length / r.elapsed;
+    // First-delivery latency on an idle fleet: one request at a time, from sending it to its arrival.
+    const first: number[] = [];
+    for (let i = 0; i < 50; i++) {
+      const t0 = performance.now();
+      const got = new Promise<void>((resolve) => {
+        arrived = resolve;
+      });
+      await fetch(`${urls[i % urls.length]}/idle`, { method: 'POST', headers, body: BODY });
+      await got;
+      first.push(performance.now() - t0);
+      arrived = undefined;
+    }
+    first.sort((a, b) => a - b);
+    const deliveries = (delivered - d0) / wall;
+    results.push({ name: variant.name, rate, deliveries });
+    console.log(
+      `stores:   ${variant.name.padEnd(24)} ${fmt(rate)} durable 202/s — p50 ${fmt(pct(sorted, 0.5), 2)} ms, ` +
+        `p99 ${fmt(pct(sorted, 0.99), 2)} ms, ${r.failed} non-202; ${fmt(deliveries)} deliveries/s ` +
+        `(${fmt(dLoad)} during the load, backlog drained ${fmt(drainS, 2)} s after it), proxy CPU ${fmt((cpu / r.elapsed) * 100)}%, ` +
+        `database CPU ${variant.pg ? `${fmt((dbCpu / wall) * 100)}%` : '—'}${variant.pg ? ' (targets >= 5,000/s each)' : ''}; ` +
+        `idle first delivery p50 ${fmt(pct(first, 0.5), 1)} ms, p99 ${fmt(pct(first, 0.99), 1)} ms${variant.pg ? ' (target p50 < 20 ms)' : ''}`,
+    );
+    for (const p of proxies) await stopProxy(p);
+    rmSync(dir, { recursive: true, force: true });
+    if (variant.pg) await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+  }
+  const base = results[0];
+  if (base)
+    for (const x of results.slice(1))
+      console.log(
+        `stores:   ${x.name} / embedded: ${fmt(x.rate / base.rate, 2)}x accepted, ${fmt(x.deliveries / base.deliveries, 2)}x delivered`,
+      );
+}
+
 sink.close();
+
+/** CPU seconds (user + system) used so far by all PostgreSQL server processes on this machine. */
+function postgresCpuSeconds(): number {
+  let total = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'postgres') continue;
+      total += cpuSeconds(Number(pid));
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  return total;
+}

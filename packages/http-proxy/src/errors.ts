@@ -13,6 +13,10 @@ export const ProxyErrorCodes = {
   DSP_PROXY_RECORD_DECODE: 'DSP_PROXY_RECORD_DECODE',
   /** No message with that id is known. */
   DSP_PROXY_NOT_FOUND: 'DSP_PROXY_NOT_FOUND',
+  /** The PostgreSQL store cannot be reached or refused the write (ingest answers 503 with Retry-After). */
+  DSP_PROXY_STORE_UNAVAILABLE: 'DSP_PROXY_STORE_UNAVAILABLE',
+  /** The database schema is newer than this binary understands: start-up stops (upgrade the binary). */
+  DSP_PROXY_SCHEMA_TOO_NEW: 'DSP_PROXY_SCHEMA_TOO_NEW',
 } as const;
 
 export type ProxyErrorCode = (typeof ProxyErrorCodes)[keyof typeof ProxyErrorCodes];

@@ -7,9 +7,11 @@
  *   close(): stop intake (503) ─▶ finish attempts in flight up to shutdownTimeoutMs ─▶ flush logs
  */
 
+import { randomBytes } from 'node:crypto';
 import { statfs } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { type Logger, noopLogger, settleWithin } from '@dispatcher/core';
 import { createDestinationPolicy, createSafeConnector, type DestinationPolicy } from '@dispatcher/core/http';
@@ -19,7 +21,10 @@ import { adminGuard, adminResponseHeaders } from './admin/admin-auth.js';
 import { registerDeadLetterRoutes } from './admin/dead-letter-routes.js';
 import { registerHealthRoutes } from './admin/health-routes.js';
 import { registerMessageRoutes } from './admin/message-routes.js';
+import type { registerPgAdminRoutes } from './admin/pg-admin-routes.js';
 import { DeliveryEngine, type DeliveryEvent } from './delivery/delivery-engine.js';
+import { EmbeddedEngineStore } from './delivery/engine-store.js';
+import type { PgWorkSource } from './delivery/pg-work-source.js';
 import { ProxyError } from './errors.js';
 import { hasDestinationHeader } from './ingest/dispatch-headers.js';
 import { createIngestHandler } from './ingest/ingest-handler.js';
@@ -28,6 +33,7 @@ import { type RequestRefusal, unsupportedRequest } from './ingest/request-form.j
 import type { ProxyContext } from './proxy-context.js';
 import { ProxyMetrics } from './proxy-metrics.js';
 import { type HttpProxyOptions, type ResolvedProxyOptions, resolveProxyOptions } from './proxy-options.js';
+import type { PgStore } from './store/pg/pg-store.js';
 import { ProxyStore } from './store/proxy-store.js';
 import { isStorageFailure, STORAGE_RETRY_AFTER_S } from './store/storage-failure.js';
 import type { StoredRequest } from './stored-request.js';
@@ -50,6 +56,15 @@ export class HttpProxy {
   /** Requests whose body is still arriving (see #closeHttp). */
   readonly #receiving = new Set<IncomingMessage>();
   #store: ProxyStore | undefined;
+  /** The PostgreSQL store and what feeds the engine from it (fleet mode), instead of `#store`. */
+  #pg: PgStore | undefined;
+  #source: PgWorkSource | undefined;
+  #pgRoutes: typeof registerPgAdminRoutes | undefined;
+  /**
+   * Fleet-wide backlog for admission control: the rows counted at the last refresh (every second) plus the
+   * requests this instance stored since, so a burst cannot pass `maxBacklog` between two refreshes.
+   */
+  #pgBacklog = { counted: 0, since: 0 };
   #engine: DeliveryEngine | undefined;
   #agent: Agent | undefined;
   #app: FastifyInstance | undefined;
@@ -81,56 +96,18 @@ export class HttpProxy {
     return this.#engine;
   }
 
+  /** The PostgreSQL store, in fleet mode. */
+  get pg(): PgStore | undefined {
+    return this.#pg;
+  }
+
   async start(): Promise<void> {
     if (this.#state !== 'new')
       throw new ProxyError('DSP_PROXY_CLOSED', `cannot start a proxy that is ${this.#state}`);
     this.#state = 'starting';
     try {
-      const store = await ProxyStore.open({
-        dir: this.#opts.dataDir,
-        ...(this.#opts.deadLetterDir ? { deadLetterDir: this.#opts.deadLetterDir } : {}),
-        eventSourcing: this.#opts.eventSourcing,
-        maxIdempotencyKeys: this.#opts.maxIdempotencyKeys,
-        maxDeadLetterIds: this.#opts.maxDeadLetterIds,
-        maxDeliveredIds: this.#opts.maxDeliveredIds,
-        ...(this.#opts.fsync ? { fsync: this.#opts.fsync } : {}),
-        logger: this.#baseLog,
-      });
-      this.#store = store;
-      for (const [name, log] of [
-        ['transaction log', store.main],
-        ['dead-letter log', store.dead],
-        ['delivery journal', store.journal.log],
-      ] as const) {
-        const r = log.recovery;
-        if (r.truncated.length > 0 || r.corrupt.length > 0 || r.removedFiles.length > 0) {
-          this.#log.warn(
-            { log: name, truncated: r.truncated, corrupt: r.corrupt, removed: r.removedFiles },
-            `${name} repaired at start-up`,
-          );
-        }
-      }
-      this.#agent = new Agent({
-        connect: createSafeConnector(this.#policy),
-        keepAliveTimeout: 30_000,
-        connections: Math.max(8, this.#opts.delivery.workers),
-      });
-      this.#engine = new DeliveryEngine(this.#opts.delivery, {
-        store,
-        dispatcher: this.#agent,
-        logger: this.#baseLog,
-        metrics: this.metrics,
-        sendCallback: (url, event) => this.#sendCallback(url, event),
-      });
-      const engine = this.#engine;
-      const pending = await store.recover(Date.now(), (p) => {
-        engine.enqueue(
-          p.seq,
-          p.request.target,
-          p.attempt ? p.attempt.nextAt : (p.request.message.notBefore ?? 0),
-        );
-      });
-      this.#log.info({ pending, deadLetters: store.deadLetterCount }, 'recovered');
+      if (this.#opts.postgres) await this.#openPostgres();
+      else await this.#openEmbedded();
       this.#app = this.#buildApp();
       await this.#app.listen({
         port: this.#opts.port,
@@ -153,9 +130,95 @@ export class HttpProxy {
       // Recovery may already have started deliveries (e.g. the port was taken): stop them before the log.
       await this.#engine?.stop(0).catch(() => {});
       await this.#agent?.close().catch(() => {});
+      this.#source?.stop();
       await this.#store?.close();
+      await this.#pg?.close().catch(() => {});
       throw err;
     }
+  }
+
+  #createAgent(): Agent {
+    return new Agent({
+      connect: createSafeConnector(this.#policy),
+      keepAliveTimeout: 30_000,
+      connections: Math.max(8, this.#opts.delivery.workers),
+    });
+  }
+
+  /** Fleet mode: state in PostgreSQL, work claimed from it (see `PgStore`). */
+  async #openPostgres(): Promise<void> {
+    const p = this.#opts.postgres as NonNullable<ResolvedProxyOptions['postgres']>;
+    // Loaded only in fleet mode: the embedded default does not pay for the driver at start-up.
+    const [{ PgStore }, { PgWorkSource }, { registerPgAdminRoutes }] = await Promise.all([
+      import('./store/pg/pg-store.js'),
+      import('./delivery/pg-work-source.js'),
+      import('./admin/pg-admin-routes.js'),
+    ]);
+    this.#pgRoutes = registerPgAdminRoutes;
+    const pg = await PgStore.open({
+      ...p,
+      instanceId: p.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+      logger: this.#baseLog,
+    });
+    this.#pg = pg;
+    this.#agent = this.#createAgent();
+    const source = new PgWorkSource(pg, this.#opts.delivery, this.#baseLog, {
+      ...(p.pollMs === undefined ? {} : { pollMs: p.pollMs }),
+      ...(p.leaseMs === undefined ? {} : { renewMs: Math.max(100, Math.floor(p.leaseMs / 3)) }),
+    });
+    this.#source = source;
+    this.#engine = new DeliveryEngine(this.#opts.delivery, {
+      store: source,
+      dispatcher: this.#agent,
+      logger: this.#baseLog,
+      metrics: this.metrics,
+      sendCallback: (url, event) => this.#sendCallback(url, event),
+    });
+    source.start(this.#engine);
+  }
+
+  async #openEmbedded(): Promise<void> {
+    const store = await ProxyStore.open({
+      dir: this.#opts.dataDir,
+      ...(this.#opts.deadLetterDir ? { deadLetterDir: this.#opts.deadLetterDir } : {}),
+      eventSourcing: this.#opts.eventSourcing,
+      maxIdempotencyKeys: this.#opts.maxIdempotencyKeys,
+      maxDeadLetterIds: this.#opts.maxDeadLetterIds,
+      maxDeliveredIds: this.#opts.maxDeliveredIds,
+      ...(this.#opts.fsync ? { fsync: this.#opts.fsync } : {}),
+      logger: this.#baseLog,
+    });
+    this.#store = store;
+    for (const [name, log] of [
+      ['transaction log', store.main],
+      ['dead-letter log', store.dead],
+      ['delivery journal', store.journal.log],
+    ] as const) {
+      const r = log.recovery;
+      if (r.truncated.length > 0 || r.corrupt.length > 0 || r.removedFiles.length > 0) {
+        this.#log.warn(
+          { log: name, truncated: r.truncated, corrupt: r.corrupt, removed: r.removedFiles },
+          `${name} repaired at start-up`,
+        );
+      }
+    }
+    this.#agent = this.#createAgent();
+    this.#engine = new DeliveryEngine(this.#opts.delivery, {
+      store: new EmbeddedEngineStore(store, this.#baseLog.child({ component: 'delivery' })),
+      dispatcher: this.#agent,
+      logger: this.#baseLog,
+      metrics: this.metrics,
+      sendCallback: (url, event) => this.#sendCallback(url, event),
+    });
+    const engine = this.#engine;
+    const pending = await store.recover(Date.now(), (p) => {
+      engine.enqueue(
+        p.seq,
+        p.request.target,
+        p.attempt ? p.attempt.nextAt : (p.request.message.notBefore ?? 0),
+      );
+    });
+    this.#log.info({ pending, deadLetters: store.deadLetterCount }, 'recovered');
   }
 
   /** Graceful: stop intake, let attempts in flight finish (up to `shutdownTimeoutMs`), flush, close. */
@@ -169,9 +232,12 @@ export class HttpProxy {
       for (const t of this.#timers) clearInterval(t);
       const steps: Array<[string, () => Promise<unknown> | undefined]> = [
         ['http', () => this.#closeHttp()],
+        ['claims', async () => this.#source?.stop()],
         ['delivery', () => this.#engine?.stop(this.#opts.shutdownTimeoutMs)],
         ['agent', () => this.#agent?.close()],
         ['store', () => this.#store?.close()],
+        // Hands back the leases of requests not finished: other instances take them at once.
+        ['postgres', () => this.#pg?.close()],
       ];
       for (const [name, step] of steps) {
         try {
@@ -220,6 +286,25 @@ export class HttpProxy {
   }
 
   #startTimers(): void {
+    if (this.#pg) {
+      const pg = this.#pg;
+      const sweep = setInterval(() => {
+        pg.sweep().catch((err: unknown) => this.#log.warn({ err }, 'retention sweep failed'));
+      }, IDEMPOTENCY_SWEEP_MS);
+      const count = setInterval(() => {
+        const since = this.#pgBacklog.since;
+        pg.backlog().then(
+          (n) => {
+            this.#pgBacklog = { counted: n, since: this.#pgBacklog.since - since };
+          },
+          (err: unknown) => this.#log.debug({ err }, 'backlog count failed'),
+        );
+      }, DISK_CHECK_MS);
+      sweep.unref();
+      count.unref();
+      this.#timers.push(sweep, count);
+      return;
+    }
     const sweep = setInterval(() => {
       this.#store
         ?.expireIdempotency(Date.now())
@@ -242,6 +327,13 @@ export class HttpProxy {
   }
 
   #overloaded(): string | undefined {
+    if (this.#pg) {
+      const n = this.#pgBacklog.counted + this.#pgBacklog.since;
+      if (n >= this.#opts.maxBacklog) return `backlog of ${n} requests reached maxBacklog`;
+      if (this.#opts.maxRssBytes !== undefined && process.memoryUsage.rss() > this.#opts.maxRssBytes)
+        return 'memory use above maxRssBytes';
+      return undefined;
+    }
     const engine = this.#engine;
     if (engine && engine.backlog >= this.#opts.maxBacklog)
       return `backlog of ${engine.backlog} requests reached maxBacklog`;
@@ -256,16 +348,28 @@ export class HttpProxy {
     build: (id: string) => StoredRequest,
     now: number,
     idempotencyKey?: string,
-  ): Promise<string> {
-    const store = this.store;
+  ): Promise<{ id: string; replay: boolean }> {
     const idem = idempotencyKey
       ? { key: idempotencyKey, windowMs: this.#opts.idempotencyWindowMs }
       : undefined;
+    if (this.#pg) {
+      if (this.#state === 'closing' || this.#state === 'closed')
+        throw new ProxyError('DSP_PROXY_CLOSED', 'the dispatcher is shutting down');
+      const accepted = await this.#pg.accept(build, now, idem);
+      if (!accepted.replay) {
+        this.metrics.accepted.inc();
+        this.#pgBacklog.since++;
+      }
+      // NOTIFY wakes every instance; this one need not wait for it.
+      this.#source?.wake();
+      return { id: accepted.id, replay: accepted.replay };
+    }
+    const store = this.store;
     const { seq, id, request } = await store.accept(build, now, idem);
     this.metrics.accepted.inc();
     const due = request.message.notBefore ?? 0;
     this.engine.enqueue(seq, request.target, due, request);
-    return id;
+    return { id, replay: false };
   }
 
   /** A callback is a request of its own: durable, retried, dead-lettered like any other. */
@@ -295,9 +399,14 @@ export class HttpProxy {
       },
       metrics: this.metrics,
       policy: this.#policy,
+      get pg() {
+        return self.#pg;
+      },
       enqueue: (build, now, key) => this.#enqueue(build, now, key),
       overloaded: () => this.#overloaded(),
       storageUnavailable: () => {
+        const down = this.#pg?.unavailable;
+        if (down) return `the database cannot be reached: ${down.message}`;
         const err = this.#store?.writeError;
         return err ? `the store cannot write (${err.code}): ${err.message}` : undefined;
       },
@@ -393,8 +502,11 @@ export class HttpProxy {
     app.addHook('onRequest', adminResponseHeaders);
     const guard = adminGuard(this.#opts.adminToken, this.#opts.adminHosts);
     registerHealthRoutes(app, ctx, guard);
-    registerMessageRoutes(app, ctx, guard);
-    registerDeadLetterRoutes(app, ctx, guard);
+    if (this.#pg && this.#pgRoutes) this.#pgRoutes(app, ctx, guard, this.#pg);
+    else {
+      registerMessageRoutes(app, ctx, guard);
+      registerDeadLetterRoutes(app, ctx, guard);
+    }
     app.all('/*', async (_req, reply) => {
       this.metrics.rejected.inc({ reason: 'missing_destination' });
       return reply.code(400).send({

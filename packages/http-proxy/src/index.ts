@@ -4,6 +4,7 @@ export type { DeliveryEvent } from './delivery/delivery-engine.js';
 export type { DestinationRule } from './delivery/delivery-options.js';
 export { ProxyError, type ProxyErrorCode, ProxyErrorCodes } from './errors.js';
 export { HttpProxy } from './http-proxy.js';
+export { migratePostgres } from './migrate-postgres.js';
 export { proxyMessageId, seqOfMessageId } from './proxy-message-id.js';
 export {
   HTTP_PROXY_DEFAULTS,
@@ -11,5 +12,6 @@ export {
   type HttpProxyOptions,
   type IntRange,
   MAX_BODY_BYTES_LIMIT,
+  type PostgresStoreOptions,
   resolveProxyOptions,
 } from './proxy-options.js';

@@ -2,6 +2,7 @@ import type { DestinationPolicy } from '@dispatcher/core/http';
 import type { DeliveryEngine } from './delivery/delivery-engine.js';
 import type { ProxyMetrics } from './proxy-metrics.js';
 import type { ResolvedProxyOptions } from './proxy-options.js';
+import type { PgStore } from './store/pg/pg-store.js';
 import type { ProxyStore } from './store/proxy-store.js';
 import type { StoredRequest } from './stored-request.js';
 
@@ -12,8 +13,17 @@ export interface ProxyContext {
   readonly engine: DeliveryEngine;
   readonly metrics: ProxyMetrics;
   readonly policy: DestinationPolicy;
-  /** Makes a request durable and schedules it; resolves with its id. */
-  enqueue(build: (id: string) => StoredRequest, now: number, idempotencyKey?: string): Promise<string>;
+  /** The PostgreSQL store in fleet mode (then `store` is not there). */
+  readonly pg: PgStore | undefined;
+  /**
+   * Makes a request durable and schedules it; resolves with its id (`replay`: the idempotency key was
+   * already stored, by any instance, and nothing new was).
+   */
+  enqueue(
+    build: (id: string) => StoredRequest,
+    now: number,
+    idempotencyKey?: string,
+  ): Promise<{ id: string; replay: boolean }>;
   /** Why new requests are refused right now (admission control), or undefined when they are welcome. */
   overloaded(): string | undefined;
   /** Why the store cannot write right now (disk full, I/O error), or undefined when it can. */

@@ -128,7 +128,34 @@ export interface HttpProxyOptions {
   fsync?: FsyncPolicy;
   /** Bytes of recent request bodies kept in RAM to deliver without a disk read. @defaultValue 32 MiB */
   hotCacheBytes?: number;
+  /**
+   * Keep state in PostgreSQL instead of the embedded log (fleet mode: several instances share it).
+   * Undefined = the embedded log in `dataDir`. @defaultValue undefined
+   */
+  postgres?: PostgresStoreOptions;
   logger?: Logger;
+}
+
+/** The PostgreSQL store (see the README, "Fleet mode"). Durations in ms. */
+export interface PostgresStoreOptions {
+  /** `postgres://user@host:port/database`. */
+  connectionString: string;
+  /** Names this instance in leases. @defaultValue `<hostname>-<pid>-<random>` */
+  instanceId?: string;
+  /** Most database connections of this instance. @defaultValue 10 */
+  poolMax?: number;
+  /** Wait for a connection before failing (ingest then answers 503). @defaultValue 2000 */
+  connectTimeoutMs?: number;
+  /** Server-side limit of one statement. @defaultValue 10000 */
+  statementTimeoutMs?: number;
+  /** How long a claimed request is held before another instance may take it (renewed while in flight). @defaultValue 30000 */
+  leaseMs?: number;
+  /** Delivered ids answer `/messages/{id}` this long, then are deleted in bulk. @defaultValue 86400000 */
+  deliveredRetentionMs?: number;
+  /** Look for due retries and expired leases at least this often. @defaultValue 250 */
+  pollMs?: number;
+  /** Apply schema migrations at start-up. @defaultValue true */
+  migrate?: boolean;
 }
 
 export const HTTP_PROXY_DEFAULTS = {
@@ -286,6 +313,7 @@ export function resolveProxyOptions(o: HttpProxyOptions) {
     headersTimeoutMs,
     requestTimeoutMs,
     fsync: o.fsync,
+    postgres: o.postgres === undefined ? undefined : postgresOptions(o.postgres),
     logger: o.logger,
     delivery: {
       workers,
@@ -305,4 +333,25 @@ export function resolveProxyOptions(o: HttpProxyOptions) {
       maxDestinations: int(o.maxDestinations ?? d.maxDestinations, 'maxDestinations'),
     },
   };
+}
+
+function postgresOptions(p: PostgresStoreOptions): PostgresStoreOptions {
+  check(
+    typeof p.connectionString === 'string' && /^postgres(ql)?:\/\//.test(p.connectionString),
+    'postgres.connectionString',
+    'must be a postgres:// URL',
+  );
+  for (const k of [
+    'poolMax',
+    'connectTimeoutMs',
+    'statementTimeoutMs',
+    'leaseMs',
+    'deliveredRetentionMs',
+    'pollMs',
+  ] as const) {
+    const v = p[k];
+    if (v !== undefined)
+      check(Number.isSafeInteger(v) && v > 0, `postgres.${k}`, 'must be a positive whole number');
+  }
+  return { ...p };
 }

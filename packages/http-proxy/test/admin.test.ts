@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { eventually, send, sink, startProxy, to } from './helpers/start-proxy.js';
+import { deadLetterCount, eventually, send, sink, startProxy, to } from './helpers/start-proxy.js';
 
 const get = (proxy: Awaited<ReturnType<typeof startProxy>>, path: string) =>
   send(proxy, path, { method: 'GET' });
@@ -15,12 +15,12 @@ describe('admin API', () => {
     b.behave = () => ({ kind: 'status', status: 410 });
     const proxy = await startProxy();
     const a1 = (await send(proxy, '/a1', to(a))).json.id as string;
-    await eventually(() => proxy.store.deadLetterCount === 1);
+    await eventually(async () => (await deadLetterCount(proxy)) === 1);
     const between = Date.now();
     await new Promise((r) => setTimeout(r, 5));
     const b1 = (await send(proxy, '/b1', to(b))).json.id as string;
     const a2 = (await send(proxy, '/a2', to(a))).json.id as string;
-    await eventually(() => proxy.store.deadLetterCount === 3);
+    await eventually(async () => (await deadLetterCount(proxy)) === 3);
 
     const all = await get(proxy, '/_dispatcher/dead-letters');
     expect(new Set(ids(all.json))).toEqual(new Set([a1, b1, a2]));
@@ -72,7 +72,7 @@ describe('admin API', () => {
     dest.behave = () => ({ kind: 'status', status: 404 });
     const proxy = await startProxy();
     const id = (await send(proxy, '/x', to(dest))).json.id as string;
-    await eventually(() => proxy.store.deadLetterCount === 1);
+    await eventually(async () => (await deadLetterCount(proxy)) === 1);
     for (const headers of [
       { 'content-length': '5' },
       { Host: 'elsewhere' },
@@ -85,7 +85,7 @@ describe('admin API', () => {
       expect(res.status, JSON.stringify(headers)).toBe(400);
       expect(res.json.error).toBe('invalid_body');
     }
-    expect(proxy.store.deadLetterCount).toBe(1);
+    expect(await deadLetterCount(proxy)).toBe(1);
   });
 
   it('redrives every dead letter in chunks, once, even when two redrives race', async () => {
@@ -95,7 +95,7 @@ describe('admin API', () => {
     const proxy = await startProxy();
     const count = 600; // more than one chunk of 256
     await Promise.all(Array.from({ length: count }, (_, i) => send(proxy, `/m${i}`, to(dest))));
-    await eventually(() => proxy.store.deadLetterCount === count, 20_000);
+    await eventually(async () => (await deadLetterCount(proxy)) === count, 20_000);
     accept = true;
     const before = dest.received.length;
 
@@ -106,7 +106,7 @@ describe('admin API', () => {
     expect(first.status).toBe(200);
     expect(second.status).toBe(200);
     expect((first.json.count as number) + (second.json.count as number)).toBe(count);
-    expect(proxy.store.deadLetterCount).toBe(0);
+    expect(await deadLetterCount(proxy)).toBe(0);
     await eventually(() => dest.received.length - before === count, 20_000);
     await new Promise((r) => setTimeout(r, 200));
     const urls = dest.received.slice(before).map((r) => r.url);
@@ -121,12 +121,12 @@ describe('admin API', () => {
     const proxy = await startProxy();
     const count = 600;
     await Promise.all(Array.from({ length: count }, (_, i) => send(proxy, `/m${i}`, to(dest))));
-    await eventually(() => proxy.store.deadLetterCount === count, 20_000);
+    await eventually(async () => (await deadLetterCount(proxy)) === count, 20_000);
     const redrive = await post(proxy, '/_dispatcher/dead-letters/redrive', { all: true });
     expect(redrive.status).toBe(200);
     expect(redrive.json.count).toBe(count);
     await eventually(
-      () => dest.received.length === 2 * count && proxy.store.deadLetterCount === count,
+      async () => dest.received.length === 2 * count && (await deadLetterCount(proxy)) === count,
       20_000,
     );
     await new Promise((r) => setTimeout(r, 200));

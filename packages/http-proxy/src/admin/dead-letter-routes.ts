@@ -8,7 +8,7 @@ import type { StoredRequest } from '../stored-request.js';
 import type { AdminGuard } from './admin-auth.js';
 import { inWindow, listQuery, zodMessage } from './list-query.js';
 
-const selection = z
+export const selection = z
   .object({
     ids: z.array(z.string().min(1)).min(1).max(10_000).optional(),
     all: z.literal(true).optional(),
@@ -18,7 +18,7 @@ const selection = z
   })
   .refine((s) => s.ids !== undefined || s.all === true, { message: 'give "ids" or "all": true' });
 
-const redriveBody = selection.and(
+export const redriveBody = selection.and(
   z.object({
     edit: z
       .object({
@@ -44,7 +44,7 @@ const redriveBody = selection.and(
   }),
 );
 
-function view(l: DeadLetter) {
+export function view(l: Pick<DeadLetter, 'info' | 'request'>) {
   return {
     id: l.request.message.id,
     method: l.request.method,
@@ -131,7 +131,7 @@ function serialized(): <T>(task: () => Promise<T>) => Promise<T> {
   };
 }
 
-type Edit = z.infer<typeof redriveBody>['edit'];
+export type Edit = z.infer<typeof redriveBody>['edit'];
 
 /**
  * The new request a redrive stores for a dead letter, with the edits applied. It keeps the letter's message
@@ -139,7 +139,11 @@ type Edit = z.infer<typeof redriveBody>['edit'];
  * the one in its id; `redriveOf` names the letter, so recovery can finish the redrive after a crash.
  */
 function redriveCopy(l: DeadLetter, edit: Edit, now: number): StoredRequest {
-  const old = l.request;
+  return { ...editedCopy(l.request, edit, now), redriveOf: l.seq };
+}
+
+/** A dead letter's request with a redrive's edits applied; same message id, attempt count reset. */
+export function editedCopy(old: StoredRequest, edit: Edit, now: number): StoredRequest {
   const headers = { ...old.message.headers };
   for (const [name, value] of Object.entries(edit?.headers ?? {})) {
     if (value === null) delete headers[name.toLowerCase()];
@@ -155,7 +159,6 @@ function redriveCopy(l: DeadLetter, edit: Edit, now: number): StoredRequest {
     ...old,
     target: edit?.target ?? old.target,
     redrivenFrom: old.message.id,
-    redriveOf: l.seq,
     message: { id: old.message.id, body, headers, attempt: 0, createdAt: now },
   };
 }
@@ -215,7 +218,7 @@ export function registerDeadLetterRoutes(app: FastifyInstance, ctx: ProxyContext
         // Another request may have redriven or purged some of them since they were read.
         const current = letters.filter((l) => ctx.store.dead.has(l.seq));
         for (const l of current) {
-          const id = await ctx.enqueue(() => redriveCopy(l, edit, now), now);
+          const { id } = await ctx.enqueue(() => redriveCopy(l, edit, now), now);
           count++;
           if (redriven.length < MAX_LISTED) redriven.push({ from: l.request.message.id, id });
         }
@@ -242,7 +245,7 @@ export function registerDeadLetterRoutes(app: FastifyInstance, ctx: ProxyContext
   });
 }
 
-function parseJson(body: unknown): unknown {
+export function parseJson(body: unknown): unknown {
   if (!Buffer.isBuffer(body) || body.length === 0) return {};
   try {
     return JSON.parse(body.toString('utf8'));

@@ -4,21 +4,37 @@ import type { AdminGuard } from './admin-auth.js';
 
 /** Liveness, readiness and Prometheus metrics. Health and readiness are open (probes carry no token). */
 export function registerHealthRoutes(app: FastifyInstance, ctx: ProxyContext, guard: AdminGuard): void {
-  app.get('/_dispatcher/health', async () => ({
-    status: ctx.closing ? 'closing' : 'ok',
-    backlog: ctx.engine.backlog,
-    inflight: ctx.engine.inflight,
-    deadLetters: ctx.store.deadLetterCount,
-    log: ctx.store.main.stats(),
-  }));
+  app.get('/_dispatcher/health', async () =>
+    ctx.pg
+      ? {
+          status: ctx.closing ? 'closing' : 'ok',
+          store: 'postgres',
+          backlog: ctx.engine.backlog,
+          inflight: ctx.engine.inflight,
+        }
+      : {
+          status: ctx.closing ? 'closing' : 'ok',
+          backlog: ctx.engine.backlog,
+          inflight: ctx.engine.inflight,
+          deadLetters: ctx.store.deadLetterCount,
+          log: ctx.store.main.stats(),
+        },
+  );
   app.get('/_dispatcher/ready', async (_req, reply) => {
-    const reason = ctx.closing ? 'closing' : (ctx.storageUnavailable() ?? ctx.overloaded());
+    // The database is asked, not remembered: readiness must turn back on by itself.
+    const down = ctx.pg
+      ? await ctx.pg.ping().then(
+          () => undefined,
+          (err: Error) => `the database cannot be reached: ${err.message}`,
+        )
+      : undefined;
+    const reason = ctx.closing ? 'closing' : (down ?? ctx.storageUnavailable() ?? ctx.overloaded());
     if (reason) return reply.code(503).send({ ready: false, reason });
     return { ready: true };
   });
   app.get('/_dispatcher/metrics', { onRequest: guard }, async (_req, reply) => {
     ctx.metrics.backlog.set(ctx.engine.backlog);
-    ctx.metrics.deadLetterSize.set(ctx.store.deadLetterCount);
+    ctx.metrics.deadLetterSize.set(ctx.pg ? await ctx.pg.deadLetterCount() : ctx.store.deadLetterCount);
     return reply
       .header('content-type', ctx.metrics.registry.contentType)
       .send(await ctx.metrics.registry.metrics());

@@ -27,11 +27,11 @@ import { type WebhookSigner, webhookSigner } from '@dispatcher/core/http';
 import type { Dispatcher } from 'undici';
 import { ProxyError } from '../errors.js';
 import type { ProxyMetrics } from '../proxy-metrics.js';
-import type { ProxyStore } from '../store/proxy-store.js';
-import { decodeStoredRequest, type StoredRequest } from '../stored-request.js';
+import type { StoredRequest } from '../stored-request.js';
 import type { DeliveryOptions } from './delivery-options.js';
 import { DestinationState } from './destination-state.js';
 import { DueHeap } from './due-heap.js';
+import type { EngineStore } from './engine-store.js';
 
 /** What the engine reports to the owner of callbacks. */
 export interface DeliveryEvent {
@@ -45,7 +45,7 @@ export interface DeliveryEvent {
 }
 
 export interface DeliveryEngineDeps {
-  store: ProxyStore;
+  store: EngineStore;
   dispatcher: Dispatcher;
   logger: Logger;
   metrics: ProxyMetrics;
@@ -69,7 +69,7 @@ export class DeliveryEngine {
   /** Hosts with a latency label of their own (kept when their state is dropped and made again). */
   readonly #labelledHosts = new Set<string>();
   readonly #opts: DeliveryOptions;
-  readonly #store: ProxyStore;
+  readonly #store: EngineStore;
   readonly #dispatcher: Dispatcher;
   readonly #log: Logger;
   readonly #metrics: ProxyMetrics;
@@ -306,7 +306,7 @@ export class DeliveryEngine {
     // Whether the next attempt is already in the heap.
     let scheduled = false;
     try {
-      const request = this.#cache.get(seq) ?? (await this.#readRequest(seq));
+      const request = this.#cache.get(seq) ?? (await this.#store.readRequest(seq));
       if (!request) return;
       const previous = this.#store.attemptState(seq);
       const answered = this.#answered.get(seq);
@@ -375,9 +375,12 @@ export class DeliveryEngine {
             ...(error === undefined ? {} : { lastError: error }),
           });
           this.#metrics.retried.inc();
-          finished = false;
-          scheduled = true;
-          this.#schedule(dest, nextAt, seq);
+          // A store that keeps the schedule (PostgreSQL) hands the next attempt to any instance.
+          if (!this.#store.schedulesRetries) {
+            finished = false;
+            scheduled = true;
+            this.#schedule(dest, nextAt, seq);
+          }
           this.#log.debug(
             { id: request.message.id, attempt, status, error, nextAt },
             'attempt failed; retry scheduled',
@@ -439,7 +442,7 @@ export class DeliveryEngine {
       // Our side failed (a disk error, a record over the log's size limit, signing…), not the destination.
       // The request is still in the log: try it again after a backoff rather than leave it stranded (out of
       // the backlog, and holding the breaker's probe) until the next start.
-      if (scheduled || !this.#store.main.has(seq)) {
+      if (scheduled || !this.#store.has(seq)) {
         // The outcome was already settled (next attempt queued, or the request left the log).
         this.#log.error({ err, seq }, 'delivery bookkeeping failed after the outcome was recorded');
       } else {
@@ -447,7 +450,12 @@ export class DeliveryEngine {
         const errors = (this.#errors.get(seq) ?? 0) + 1;
         this.#errors.set(seq, errors);
         const delayMs = Math.min(ERROR_BACKOFF_MS * 2 ** (errors - 1), MAX_ERROR_BACKOFF_MS);
-        this.#schedule(dest, this.#clock() + delayMs, seq);
+        if (this.#store.handBack) {
+          finished = true;
+          this.#store
+            .handBack(seq, this.#clock() + delayMs)
+            .catch((e: unknown) => this.#log.warn({ err: e, seq }, 'hand-back failed; the lease expires'));
+        } else this.#schedule(dest, this.#clock() + delayMs, seq);
         this.#log.error(
           { err, seq, errors, retryInMs: delayMs },
           'attempt failed on our side; retrying later',
@@ -462,29 +470,13 @@ export class DeliveryEngine {
         this.#errors.delete(seq);
         this.#answered.delete(seq);
         this.#failureCallbackStored.delete(seq);
+        this.#store.settled?.(seq);
       }
       if (this.#stopped) {
         if (this.#inflight.size === 0) for (const resolve of this.#idle.splice(0)) resolve();
       } else {
         this.#pump();
       }
-    }
-  }
-
-  /**
-   * The request to attempt, or undefined when there is none to deliver: it left the log meanwhile, or its
-   * record is not a request. A failed read throws, and the attempt is made again later.
-   */
-  async #readRequest(seq: number): Promise<StoredRequest | undefined> {
-    if (!this.#store.main.has(seq)) return undefined;
-    const rec = await this.#store.main.read(seq);
-    try {
-      return decodeStoredRequest(rec.body);
-    } catch (err) {
-      // Reading again cannot help: reported and left in the log for inspection, as recovery does.
-      this.#log.error({ err, seq }, 'pending request cannot be decoded; skipped');
-      this.#store.undecodable.push(seq);
-      return undefined;
     }
   }
 

@@ -38,7 +38,7 @@ function cachedPolicy(policy: DestinationPolicy): (url: URL) => PolicyCheck {
 
 export function createIngestHandler(ctx: ProxyContext): (req: IncomingMessage, res: ServerResponse) => void {
   const checkUrl = cachedPolicy(ctx.policy);
-  const pendingKeys = new Map<string, Promise<string>>();
+  const pendingKeys = new Map<string, Promise<{ id: string; replay: boolean }>>();
   const maxBody = ctx.opts.maxBodyBytes;
   const rejected = (reason: string) => ctx.metrics.rejected.inc({ reason });
 
@@ -147,7 +147,13 @@ export function createIngestHandler(ctx: ProxyContext): (req: IncomingMessage, r
   ): Promise<void> {
     const key = o.idempotencyKey;
     if (key !== undefined) {
-      const known = ctx.store.idempotentId(key, now) ?? (await pendingKeys.get(key)?.catch(() => undefined));
+      // The PostgreSQL store answers replays itself (the key may have come to another instance).
+      const known =
+        (ctx.pg ? undefined : ctx.store.idempotentId(key, now)) ??
+        (await pendingKeys.get(key)?.then(
+          (a) => a.id,
+          () => undefined,
+        ));
       if (known) {
         replyJson(res, 202, `{"id":"${known}"}`, {
           'x-dispatcher-message-id': known,
@@ -183,8 +189,15 @@ export function createIngestHandler(ctx: ProxyContext): (req: IncomingMessage, r
       pendingKeys.set(key, accepting);
       void accepting.finally(() => pendingKeys.delete(key)).catch(() => {});
     }
-    const id = await accepting;
+    const { id, replay } = await accepting;
     // Ids are hex and dashes: the body needs no serializer on the hottest path.
-    replyJson(res, 202, `{"id":"${id}"}`, { 'x-dispatcher-message-id': id });
+    replyJson(
+      res,
+      202,
+      `{"id":"${id}"}`,
+      replay
+        ? { 'x-dispatcher-message-id': id, 'x-dispatcher-idempotent-replay': 'true' }
+        : { 'x-dispatcher-message-id': id },
+    );
   }
 }

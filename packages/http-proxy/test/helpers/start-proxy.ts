@@ -1,10 +1,39 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach } from 'vitest';
+import pg from 'pg';
+import { afterAll, afterEach } from 'vitest';
 import { HttpProxy } from '../../src/http-proxy.js';
 import type { HttpProxyOptions } from '../../src/proxy-options.js';
+import { createTestDatabase } from './pg-database.js';
 import { Sink } from './sink.js';
+
+/**
+ * `DISPATCHER_PROXY_STORE=postgres` runs the behaviour suites on the PostgreSQL store: one private database
+ * per test file, one schema per data directory (so a restart on the same directory finds its state).
+ */
+export const STORE = process.env.DISPATCHER_PROXY_STORE === 'postgres' ? 'postgres' : 'embedded';
+let database: ReturnType<typeof createTestDatabase> | undefined;
+afterAll(async () => {
+  if (database) await (await database).drop();
+});
+
+async function postgresFor(dataDir: string): Promise<{ connectionString: string; pollMs: number }> {
+  database ??= createTestDatabase();
+  const { url } = await database;
+  const schema = `s_${createHash('sha256').update(dataDir).digest('hex').slice(0, 16)}`;
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    await c.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+  } finally {
+    await c.end();
+  }
+  const u = new URL(url);
+  u.searchParams.set('options', `-c search_path=${schema}`);
+  return { connectionString: u.href, pollMs: 50 };
+}
 
 const cleanups: Array<() => Promise<void>> = [];
 
@@ -20,8 +49,10 @@ export function tempDir(): string {
 
 /** A proxy on 127.0.0.1:0 that may call local destinations, with fast retries; closed after the test. */
 export async function startProxy(options: Partial<HttpProxyOptions> = {}): Promise<HttpProxy> {
+  const dataDir = options.dataDir ?? tempDir();
   const proxy = new HttpProxy({
-    dataDir: options.dataDir ?? tempDir(),
+    dataDir,
+    ...(STORE === 'postgres' ? { postgres: await postgresFor(dataDir) } : {}),
     host: '127.0.0.1',
     port: 0,
     allowedDestinations: ['127.0.0.1'],
@@ -80,3 +111,13 @@ export async function sink(): Promise<Sink> {
 export const to = (dest: Sink, extra: Record<string, string> = {}) => ({
   headers: { 'x-dispatcher-origin-host': dest.url, ...extra },
 });
+
+/** Dead letters stored, with either store. */
+export async function deadLetterCount(proxy: HttpProxy): Promise<number> {
+  return proxy.pg ? proxy.pg.deadLetterCount() : proxy.store.deadLetterCount;
+}
+
+/** Requests stored and not yet finished, with either store. */
+export async function storedCount(proxy: HttpProxy): Promise<number> {
+  return proxy.pg ? proxy.pg.backlog() : proxy.store.main.liveCount;
+}

@@ -1,0 +1,814 @@
+/**
+ * The proxy's state in PostgreSQL, shared by a fleet of instances.
+ *
+ * - Accept: requests arriving together are written by one multi-row INSERT (group commit); the caller's 202
+ *   waits for its commit. Idempotency keys are a primary key, so the same key sent to two instances stores
+ *   one request.
+ * - Claim: an instance takes due requests in batches (`FOR UPDATE SKIP LOCKED`) and leases them (owner +
+ *   expiry). Claims are serialised fleet-wide by a transaction advisory lock, which makes the limits exact:
+ *   unexpired leases per destination are its attempts in flight (concurrency limit), a token bucket row per
+ *   destination is its rate limit, and the same row carries the circuit breaker. A dead instance's leases
+ *   run out and its requests are claimed again (at-least-once).
+ * - Finish: a delivered request's row is deleted and a small row kept for status look-ups (removed in bulk
+ *   after `deliveredRetentionMs`); a failed attempt sets the next due time and drops the lease; a dead
+ *   letter moves the row in one statement.
+ */
+import type { Logger } from '@dispatcher/core';
+import pg from 'pg';
+import { ProxyError } from '../../errors.js';
+import { proxyMessageId } from '../../proxy-message-id.js';
+import { decodeStoredRequest, encodeStoredRequest, type StoredRequest } from '../../stored-request.js';
+import type { AttemptState, DeadLetterInfo } from '../record-types.js';
+import { checkOut } from './check-out.js';
+import { migrate, SCHEMA_VERSION } from './pg-migrations.js';
+
+export interface PgStoreOptions {
+  /** `postgres://user@host:port/db`. */
+  connectionString: string;
+  /** Names this instance in leases (unique per process). */
+  instanceId: string;
+  logger: Logger;
+  /** Most connections in the pool. @defaultValue 10 */
+  poolMax?: number;
+  /** How long a query waits for a free connection before it fails (→ 503). @defaultValue 2000 */
+  connectTimeoutMs?: number;
+  /** Server-side limit of one statement. @defaultValue 10000 */
+  statementTimeoutMs?: number;
+  /** How long a claim holds a request before other instances may take it; renewed while in flight. @defaultValue 30000 */
+  leaseMs?: number;
+  /** Delivered ids kept for `/messages/{id}` look-ups, deleted in bulk after this. @defaultValue 24 h */
+  deliveredRetentionMs?: number;
+  /** Apply migrations at start-up (otherwise `migrate` must have run). @defaultValue true */
+  migrate?: boolean;
+}
+
+/** Defaults of {@link PgStoreOptions}. */
+export const PG_STORE_DEFAULTS = {
+  poolMax: 10,
+  connectTimeoutMs: 2_000,
+  statementTimeoutMs: 10_000,
+  leaseMs: 30_000,
+  deliveredRetentionMs: 24 * 3600_000,
+  migrate: true,
+} as const;
+
+/** Fleet-wide limits of one destination origin (from the proxy's destination rules). */
+export interface DestinationLimits {
+  concurrency: number;
+  /** Attempts per second; undefined = unlimited. */
+  ratePerSec?: number;
+  burst: number;
+  failureThreshold: number;
+  cooldownMs: number;
+  maxCooldownMs: number;
+}
+
+export interface ClaimedRequest {
+  rowId: string;
+  request: StoredRequest;
+  attempt: AttemptState | undefined;
+  /** The destination's breaker lets this one through as its probe. */
+  probe: boolean;
+}
+
+export interface PgDeadLetter {
+  id: string;
+  info: DeadLetterInfo;
+  request: StoredRequest;
+}
+
+interface PendingAccept {
+  messageId: string;
+  request: StoredRequest;
+  payload: Buffer;
+  dueAt: Date;
+  key: string | undefined;
+  expiresAt: Date | undefined;
+  resolve: (r: { id: string; request: StoredRequest; replay: boolean }) => void;
+  reject: (err: unknown) => void;
+}
+
+const NOTIFY_CHANNEL = 'dsp_request_ready';
+const CLAIM_LOCK = 0x4453_5050_0002n;
+/** How many due rows a claim looks at for each one it may take (skips rows of saturated destinations). */
+const CLAIM_WINDOW_FACTOR = 8;
+
+export class PgStore {
+  readonly pool: pg.Pool;
+  readonly #opts: Required<Omit<PgStoreOptions, 'logger'>>;
+  readonly #log: Logger;
+  #queue: PendingAccept[] = [];
+  #flushing = false;
+  #listener: pg.Client | undefined;
+  #onWork: (() => void) | undefined;
+  #closed = false;
+  /** The last failure to reach the database, cleared by the next success. */
+  #unavailable: Error | undefined;
+  /** Statements under way (close() lets them finish before it hands leases back). */
+  #running = 0;
+  #idle: Array<() => void> = [];
+
+  private constructor(options: PgStoreOptions) {
+    this.#opts = { ...PG_STORE_DEFAULTS, ...options } as Required<Omit<PgStoreOptions, 'logger'>>;
+    this.#log = options.logger.child({ component: 'pg-store' });
+    this.pool = new pg.Pool({
+      connectionString: this.#opts.connectionString,
+      max: this.#opts.poolMax,
+      connectionTimeoutMillis: this.#opts.connectTimeoutMs,
+      idleTimeoutMillis: 30_000,
+      statement_timeout: this.#opts.statementTimeoutMs,
+      application_name: `http-dispatcher ${this.#opts.instanceId}`,
+    });
+    // An idle client that loses its server emits here; the pool drops it and makes a new one when needed.
+    this.pool.on('error', (err) => this.#log.warn({ err }, 'idle database connection lost'));
+  }
+
+  static async open(options: PgStoreOptions): Promise<PgStore> {
+    const store = new PgStore(options);
+    try {
+      if (store.#opts.migrate) await migrate(store.pool, store.#log);
+      else await store.#checkSchema();
+      return store;
+    } catch (err) {
+      await store.pool.end().catch(() => {});
+      throw err;
+    }
+  }
+
+  async #checkSchema(): Promise<void> {
+    const { rows } = await this.pool.query<{ v: number | null }>(
+      'SELECT max(version) AS v FROM dsp_schema_version',
+    );
+    const v = rows[0]?.v ?? 0;
+    if (v > SCHEMA_VERSION)
+      throw new ProxyError(
+        'DSP_PROXY_SCHEMA_TOO_NEW',
+        `database schema ${v} is newer than ${SCHEMA_VERSION}`,
+      );
+  }
+
+  /** Why the store cannot be used right now, or undefined. */
+  get unavailable(): Error | undefined {
+    return this.#unavailable;
+  }
+
+  /** Runs `fn` and keeps track of whether the database answers; connection failures become 503s. */
+  async #db<T>(fn: () => Promise<T>): Promise<T> {
+    this.#running++;
+    try {
+      const r = await fn();
+      this.#unavailable = undefined;
+      return r;
+    } catch (err) {
+      if (isConnectionError(err)) {
+        this.#unavailable = err as Error;
+        throw new ProxyError(
+          'DSP_PROXY_STORE_UNAVAILABLE',
+          `database unavailable: ${(err as Error).message}`,
+          {
+            cause: err,
+          },
+        );
+      }
+      throw err;
+    } finally {
+      if (--this.#running === 0) for (const resolve of this.#idle.splice(0)) resolve();
+    }
+  }
+
+  /** Checks the database answers (readiness). */
+  async ping(): Promise<void> {
+    await this.#db(() => this.pool.query('SELECT 1'));
+  }
+
+  /**
+   * Calls `onWork` when any instance stores a request (LISTEN/NOTIFY), so idle instances claim at once.
+   * The listening connection is re-made after it drops.
+   */
+  listen(onWork: () => void): void {
+    this.#onWork = onWork;
+    void this.#connectListener();
+  }
+
+  async #connectListener(): Promise<void> {
+    if (this.#closed || !this.#onWork) return;
+    const client = new pg.Client({
+      connectionString: this.#opts.connectionString,
+      connectionTimeoutMillis: this.#opts.connectTimeoutMs,
+    });
+    const retry = () => {
+      if (this.#listener === client) this.#listener = undefined;
+      client.end().catch(() => {});
+      if (!this.#closed) setTimeout(() => void this.#connectListener(), 1_000).unref();
+    };
+    client.on('error', (err) => {
+      this.#log.warn({ err }, 'LISTEN connection lost; reconnecting');
+      retry();
+    });
+    client.on('notification', () => this.#onWork?.());
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
+      this.#listener = client;
+      // Work may have arrived while we were not listening.
+      this.#onWork();
+    } catch (err) {
+      this.#log.warn({ err }, 'cannot LISTEN; retrying');
+      retry();
+    }
+  }
+
+  /**
+   * Stores a request durably (its transaction committed) and resolves with its id; requests arriving while
+   * a write is under way go together in the next one. With an idempotency key already stored (by any
+   * instance) and unexpired, nothing is stored and the first id comes back with `replay`.
+   */
+  accept(
+    build: (id: string) => StoredRequest,
+    now: number,
+    idempotency?: { key: string; windowMs: number },
+  ): Promise<{ id: string; request: StoredRequest; replay: boolean }> {
+    if (this.#closed) return Promise.reject(new ProxyError('DSP_PROXY_CLOSED', 'the store is closed'));
+    // The id's last 40 bits are random here (the embedded log puts its sequence number there).
+    const request = build(proxyMessageId(Math.floor(Math.random() * 2 ** 40), now));
+    return new Promise((resolve, reject) => {
+      this.#queue.push({
+        messageId: request.message.id,
+        request,
+        payload: encodeStoredRequest(request),
+        dueAt: new Date(request.message.notBefore ?? now),
+        key: idempotency?.key,
+        expiresAt: idempotency ? new Date(now + idempotency.windowMs) : undefined,
+        resolve,
+        reject,
+      });
+      if (!this.#flushing) void this.#flush();
+    });
+  }
+
+  async #flush(): Promise<void> {
+    this.#flushing = true;
+    try {
+      while (this.#queue.length > 0) {
+        const batch = this.#queue.splice(0, 1000);
+        try {
+          await this.#db(() => this.#insert(batch));
+        } catch (err) {
+          for (const p of batch) p.reject(err);
+        }
+      }
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  async #insert(batch: PendingAccept[]): Promise<void> {
+    const keyed = batch.filter((p) => p.key !== undefined);
+    if (keyed.length === 0) {
+      // One statement, one round trip: the NOTIFY is sent when it commits.
+      await this.pool.query(
+        `WITH ins AS (
+           INSERT INTO dsp_request (message_id, origin, payload, due_at)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::timestamptz[])
+           RETURNING 1)
+         SELECT pg_notify('${NOTIFY_CHANNEL}', '') FROM (SELECT count(*) FROM ins) c`,
+        columns(batch),
+      );
+      for (const p of batch) p.resolve({ id: p.messageId, request: p.request, replay: false });
+      return;
+    }
+    const client = await checkOut(this.pool);
+    try {
+      await client.query('BEGIN');
+      // First claim of each key in this batch; later ones in the batch replay it.
+      const firstByKey = new Map<string, PendingAccept>();
+      for (const p of keyed) if (!firstByKey.has(p.key as string)) firstByKey.set(p.key as string, p);
+      const firsts = [...firstByKey.values()];
+      // Inserted keys come back; a live key of another request does not (it waits for that one's commit).
+      const ins = await client.query<{ key: string }>(
+        `INSERT INTO dsp_idempotency (key, message_id, expires_at)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
+         ON CONFLICT (key) DO UPDATE SET message_id = EXCLUDED.message_id, expires_at = EXCLUDED.expires_at
+           WHERE dsp_idempotency.expires_at <= now()
+         RETURNING key`,
+        [firsts.map((p) => p.key), firsts.map((p) => p.messageId), firsts.map((p) => p.expiresAt)],
+      );
+      const won = new Set(ins.rows.map((r) => r.key));
+      const lost = firsts.filter((p) => !won.has(p.key as string)).map((p) => p.key as string);
+      const existing = new Map<string, string>();
+      if (lost.length > 0) {
+        const r = await client.query<{ key: string; message_id: string }>(
+          'SELECT key, message_id FROM dsp_idempotency WHERE key = ANY($1::text[])',
+          [lost],
+        );
+        for (const row of r.rows) existing.set(row.key, row.message_id);
+      }
+      const store = batch.filter(
+        (p) => p.key === undefined || (firstByKey.get(p.key) === p && won.has(p.key)),
+      );
+      if (store.length > 0) {
+        await client.query(
+          `INSERT INTO dsp_request (message_id, origin, payload, due_at)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::timestamptz[])`,
+          columns(store),
+        );
+        await client.query(`SELECT pg_notify('${NOTIFY_CHANNEL}', '')`);
+      }
+      await client.query('COMMIT');
+      for (const p of batch) {
+        if (p.key === undefined) p.resolve({ id: p.messageId, request: p.request, replay: false });
+        else {
+          const first = firstByKey.get(p.key) as PendingAccept;
+          const id = won.has(p.key) ? first.messageId : existing.get(p.key);
+          if (id === undefined) p.reject(new Error('idempotency key vanished during accept'));
+          else p.resolve({ id, request: first.request, replay: p !== first || !won.has(p.key) });
+        }
+      }
+    } catch (err) {
+      client.failed = true;
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.release(client.failed);
+    }
+  }
+
+  /** The id first stored with `key`, while its window lasts (any instance). */
+  async idempotentId(key: string): Promise<string | undefined> {
+    const r = await this.#db(() =>
+      this.pool.query<{ message_id: string }>(
+        'SELECT message_id FROM dsp_idempotency WHERE key = $1 AND expires_at > now()',
+        [key],
+      ),
+    );
+    return r.rows[0]?.message_id;
+  }
+
+  /**
+   * Leases up to `max` due requests for this instance within each destination's fleet-wide limits.
+   * `limitsFor` gives the limits of an origin.
+   */
+  async claim(max: number, limitsFor: (origin: string) => DestinationLimits): Promise<ClaimedRequest[]> {
+    if (max <= 0 || this.#closed) return [];
+    return this.#db(async () => {
+      const client = await checkOut(this.pool);
+      try {
+        await client.query('BEGIN');
+        await client.query('SELECT pg_advisory_xact_lock($1)', [CLAIM_LOCK.toString()]);
+        const due = await client.query<{ id: string; origin: string }>(
+          `SELECT id, origin FROM dsp_request
+           WHERE due_at <= now() AND (lease_until IS NULL OR lease_until < now())
+           ORDER BY due_at, id LIMIT $1 FOR UPDATE SKIP LOCKED`,
+          [max * CLAIM_WINDOW_FACTOR],
+        );
+        if (due.rows.length === 0) {
+          await client.query('COMMIT');
+          return [];
+        }
+        const origins = [...new Set(due.rows.map((r) => r.origin))];
+        const leased = await client.query<{ origin: string; n: string }>(
+          `SELECT origin, count(*) AS n FROM dsp_request
+           WHERE origin = ANY($1::text[]) AND lease_until >= now() GROUP BY origin`,
+          [origins],
+        );
+        const inflight = new Map(leased.rows.map((r) => [r.origin, Number(r.n)]));
+        const dests = await client.query<{
+          origin: string;
+          tokens: number;
+          elapsed_ms: number;
+          failures: number;
+          open_ms: number | null;
+        }>(
+          `SELECT origin, tokens, extract(epoch FROM now() - refilled_at) * 1000 AS elapsed_ms, failures,
+                  extract(epoch FROM open_until - now()) * 1000 AS open_ms
+           FROM dsp_destination WHERE origin = ANY($1::text[])`,
+          [origins],
+        );
+        const destRows = new Map(dests.rows.map((r) => [r.origin, r]));
+        const room = new Map<string, { left: number; tokens: number | undefined; probe: boolean }>();
+        for (const origin of origins) {
+          const l = limitsFor(origin);
+          const d = destRows.get(origin);
+          let left = l.concurrency - (inflight.get(origin) ?? 0);
+          let probe = false;
+          if (d && d.failures >= l.failureThreshold) {
+            // Open: nothing until the cooldown ends; then one probe at a time (the probe re-opens it).
+            if (d.open_ms !== null && d.open_ms > 0) left = 0;
+            else {
+              left = Math.min(left, (inflight.get(origin) ?? 0) > 0 ? 0 : 1);
+              probe = true;
+            }
+          }
+          let tokens: number | undefined;
+          if (l.ratePerSec !== undefined) {
+            tokens = d
+              ? Math.min(l.burst, d.tokens + (Math.max(0, d.elapsed_ms) / 1000) * l.ratePerSec)
+              : l.burst;
+            left = Math.min(left, Math.floor(tokens));
+          }
+          room.set(origin, { left: Math.max(0, left), tokens, probe });
+        }
+        const picked: string[] = [];
+        const pickedOf = new Map<string, number>();
+        for (const r of due.rows) {
+          if (picked.length >= max) break;
+          const slot = room.get(r.origin);
+          if (!slot || slot.left <= 0) continue;
+          slot.left--;
+          if (slot.tokens !== undefined) slot.tokens -= 1;
+          picked.push(r.id);
+          pickedOf.set(r.origin, (pickedOf.get(r.origin) ?? 0) + 1);
+        }
+        // Buckets spent from, and breakers whose probe was taken (re-opened while the probe runs).
+        for (const s of room.values()) s.probe &&= false;
+        for (const [origin, n] of pickedOf) {
+          const s = room.get(origin);
+          if (s && n > 0)
+            s.probe = destRows.get(origin) !== undefined && isOpen(destRows.get(origin), limitsFor(origin));
+        }
+        const touched = [...room].filter(([o, s]) => (s.tokens !== undefined && pickedOf.has(o)) || s.probe);
+        if (touched.length > 0) {
+          await client.query(
+            `INSERT INTO dsp_destination (origin, tokens, refilled_at, open_until)
+             SELECT o, t, now(), CASE WHEN p THEN now() + (c || ' milliseconds')::interval END
+             FROM unnest($1::text[], $2::float8[], $3::bool[], $4::int[]) AS x(o, t, p, c)
+             ON CONFLICT (origin) DO UPDATE SET tokens = EXCLUDED.tokens, refilled_at = now(),
+               open_until = CASE WHEN $5 AND EXCLUDED.open_until IS NOT NULL THEN EXCLUDED.open_until
+                                 ELSE dsp_destination.open_until END`,
+            [
+              touched.map(([o]) => o),
+              touched.map(([, s]) => s.tokens ?? 0),
+              touched.map(([, s]) => s.probe),
+              touched.map(([o]) => limitsFor(o).cooldownMs),
+              true,
+            ],
+          );
+        }
+        if (picked.length === 0) {
+          await client.query('COMMIT');
+          return [];
+        }
+        const rows = await client.query<{
+          id: string;
+          origin: string;
+          payload: Buffer;
+          attempt_state: AttemptState | null;
+        }>(
+          `UPDATE dsp_request SET lease_owner = $2, lease_until = now() + ($3 || ' milliseconds')::interval
+           WHERE id = ANY($1::bigint[]) RETURNING id, origin, payload, attempt_state`,
+          [picked, this.#opts.instanceId, String(this.#opts.leaseMs)],
+        );
+        await client.query('COMMIT');
+        const out: ClaimedRequest[] = [];
+        for (const row of rows.rows) {
+          let request: StoredRequest;
+          try {
+            request = decodeStoredRequest(row.payload);
+          } catch (err) {
+            this.#log.error({ err, rowId: row.id }, 'a stored request cannot be decoded; left leased');
+            continue;
+          }
+          out.push({
+            rowId: row.id,
+            request,
+            attempt: row.attempt_state ?? undefined,
+            probe: room.get(row.origin)?.probe ?? false,
+          });
+        }
+        return out;
+      } catch (err) {
+        client.failed = true;
+        await client.query('ROLLBACK').catch(() => {});
+        throw err;
+      } finally {
+        client.release(client.failed);
+      }
+    });
+  }
+
+  /** Renews the leases of requests this instance is still attempting. */
+  async extendLeases(rowIds: readonly string[]): Promise<void> {
+    if (rowIds.length === 0) return;
+    await this.#db(() =>
+      this.pool.query(
+        `UPDATE dsp_request SET lease_until = now() + ($3 || ' milliseconds')::interval
+         WHERE id = ANY($1::bigint[]) AND lease_owner = $2`,
+        [rowIds, this.#opts.instanceId, String(this.#opts.leaseMs)],
+      ),
+    );
+  }
+
+  /** Records a destination's answer for the fleet-wide circuit breaker. */
+  async breakerOutcome(origin: string, ok: boolean, limits: DestinationLimits): Promise<void> {
+    await this.#db(() =>
+      ok
+        ? this.pool.query(
+            'UPDATE dsp_destination SET failures = 0, open_until = NULL, cooldown_ms = 0 WHERE origin = $1 AND failures > 0',
+            [origin],
+          )
+        : this.pool.query(
+            `INSERT INTO dsp_destination (origin, tokens, refilled_at, failures) VALUES ($1, $2, now(), 1)
+             ON CONFLICT (origin) DO UPDATE SET failures = dsp_destination.failures + 1,
+               cooldown_ms = CASE WHEN dsp_destination.failures + 1 >= $3
+                 THEN LEAST($5::int, GREATEST($4::int, dsp_destination.cooldown_ms * 2)) ELSE dsp_destination.cooldown_ms END,
+               open_until = CASE WHEN dsp_destination.failures + 1 >= $3
+                 THEN now() + (LEAST($5::int, GREATEST($4::int, dsp_destination.cooldown_ms * 2)) || ' milliseconds')::interval
+                 ELSE dsp_destination.open_until END`,
+            [origin, limits.burst, limits.failureThreshold, limits.cooldownMs, limits.maxCooldownMs],
+          ),
+    );
+  }
+
+  /** A failed attempt: the request is due again at `state.nextAt`, for any instance. */
+  async recordAttempt(rowId: string, state: AttemptState): Promise<void> {
+    await this.#db(() =>
+      this.pool.query(
+        `UPDATE dsp_request SET attempt_state = $2, due_at = $3, lease_owner = NULL, lease_until = NULL
+         WHERE id = $1`,
+        [rowId, JSON.stringify(state), new Date(state.nextAt)],
+      ),
+    );
+  }
+
+  /** Hands a request back (our side failed, or shutdown): due again at `dueAt`. */
+  async release(rowIds: readonly string[], dueAt: number): Promise<void> {
+    if (rowIds.length === 0) return;
+    await this.#db(() =>
+      this.pool.query(
+        `UPDATE dsp_request SET due_at = $2, lease_owner = NULL, lease_until = NULL
+         WHERE id = ANY($1::bigint[]) AND lease_owner = $3`,
+        [rowIds, new Date(dueAt), this.#opts.instanceId],
+      ),
+    );
+  }
+
+  /**
+   * Delivered: the row goes; its id stays known for `deliveredRetentionMs`; the destination's count of
+   * consecutive failures starts again (a write only when there were some), all in one statement.
+   */
+  async complete(rowId: string, messageId: string, delivered: object, origin: string): Promise<void> {
+    await this.#db(() =>
+      this.pool.query(
+        `WITH d AS (DELETE FROM dsp_request WHERE id = $1 RETURNING message_id),
+              b AS (UPDATE dsp_destination SET failures = 0, open_until = NULL, cooldown_ms = 0
+                    WHERE origin = $4 AND failures > 0)
+         INSERT INTO dsp_delivered (message_id, info) SELECT $2, $3 FROM d
+         ON CONFLICT (message_id) DO UPDATE SET info = EXCLUDED.info, delivered_at = now()`,
+        [rowId, messageId, JSON.stringify(delivered), origin],
+      ),
+    );
+  }
+
+  /** Moves a request to the dead letters (one statement: both or neither). */
+  async deadLetter(rowId: string, request: StoredRequest, info: DeadLetterInfo): Promise<void> {
+    await this.#db(() =>
+      this.pool.query(
+        `WITH d AS (DELETE FROM dsp_request WHERE id = $1 RETURNING payload)
+         INSERT INTO dsp_dead_letter (message_id, host, info, payload, dead_at)
+         SELECT $2, $3, $4, d.payload, $5 FROM d`,
+        [rowId, request.message.id, info.host, JSON.stringify(info), new Date(info.deadAt)],
+      ),
+    );
+  }
+
+  /** Where a message is: pending (with retry state and lease), dead-lettered, delivered, or unknown. */
+  async lookup(
+    messageId: string,
+  ): Promise<
+    | { status: 'pending'; request: StoredRequest; attempt: AttemptState | undefined; leased: boolean }
+    | { status: 'dead-lettered'; letter: PgDeadLetter }
+    | { status: 'delivered'; info: Record<string, unknown> }
+    | undefined
+  > {
+    return this.#db(async () => {
+      const p = await this.pool.query<{
+        payload: Buffer;
+        attempt_state: AttemptState | null;
+        leased: boolean;
+      }>(
+        'SELECT payload, attempt_state, lease_until > now() AS leased FROM dsp_request WHERE message_id = $1',
+        [messageId],
+      );
+      const row = p.rows[0];
+      if (row)
+        return {
+          status: 'pending' as const,
+          request: decodeStoredRequest(row.payload),
+          attempt: row.attempt_state ?? undefined,
+          leased: row.leased === true,
+        };
+      const letter = await this.readDeadLetter(messageId);
+      if (letter) return { status: 'dead-lettered' as const, letter };
+      const d = await this.pool.query<{ info: Record<string, unknown> }>(
+        'SELECT info FROM dsp_delivered WHERE message_id = $1',
+        [messageId],
+      );
+      return d.rows[0] ? { status: 'delivered' as const, info: d.rows[0].info } : undefined;
+    });
+  }
+
+  /** Pending requests (optionally of one destination host), oldest first, from row id `cursor`. */
+  async pending(
+    cursor: string | undefined,
+    limit: number,
+    host?: string,
+  ): Promise<
+    Array<{ cursor: string; request: StoredRequest; attempt: AttemptState | undefined; leased: boolean }>
+  > {
+    return this.#db(async () => {
+      const r = await this.pool.query<{
+        id: string;
+        payload: Buffer;
+        attempt_state: AttemptState | null;
+        leased: boolean;
+      }>(
+        `SELECT id, payload, attempt_state, coalesce(lease_until > now(), false) AS leased FROM dsp_request
+         WHERE id > $1 AND ($3::text IS NULL OR origin LIKE '%//' || $3) ORDER BY id LIMIT $2`,
+        [cursor ?? '0', limit, host ?? null],
+      );
+      return r.rows.map((row) => ({
+        cursor: row.id,
+        request: decodeStoredRequest(row.payload),
+        attempt: row.attempt_state ?? undefined,
+        leased: row.leased,
+      }));
+    });
+  }
+
+  async deadLetterCount(): Promise<number> {
+    const r = await this.#db(() =>
+      this.pool.query<{ n: string }>('SELECT count(*) AS n FROM dsp_dead_letter'),
+    );
+    return Number(r.rows[0]?.n ?? 0);
+  }
+
+  async backlog(): Promise<number> {
+    const r = await this.#db(() => this.pool.query<{ n: string }>('SELECT count(*) AS n FROM dsp_request'));
+    return Number(r.rows[0]?.n ?? 0);
+  }
+
+  /** Dead letters after row id `cursor`, oldest first, optionally of one host. */
+  async deadLetters(
+    cursor: string | undefined,
+    limit: number,
+    host?: string,
+  ): Promise<Array<PgDeadLetter & { cursor: string }>> {
+    return this.#db(async () => {
+      const r = await this.pool.query<{ id: string; info: DeadLetterInfo; payload: Buffer }>(
+        `SELECT id, info, payload FROM dsp_dead_letter WHERE id > $1 AND ($3::text IS NULL OR host = $3)
+         ORDER BY id LIMIT $2`,
+        [cursor ?? '0', limit, host ?? null],
+      );
+      return r.rows.map((row) => ({
+        cursor: row.id,
+        id: row.id,
+        info: row.info,
+        request: decodeStoredRequest(row.payload),
+      }));
+    });
+  }
+
+  /** The newest dead letter with this message id. */
+  async readDeadLetter(messageId: string): Promise<PgDeadLetter | undefined> {
+    const r = await this.#db(() =>
+      this.pool.query<{ id: string; info: DeadLetterInfo; payload: Buffer }>(
+        'SELECT id, info, payload FROM dsp_dead_letter WHERE message_id = $1 ORDER BY id DESC LIMIT 1',
+        [messageId],
+      ),
+    );
+    const row = r.rows[0];
+    return row ? { id: row.id, info: row.info, request: decodeStoredRequest(row.payload) } : undefined;
+  }
+
+  /**
+   * Redrives dead letters (by their row ids): each becomes a pending request again, with the same message
+   * id, edited by `edit`, in the same transaction that deletes the letter. Resolves with the ids redriven.
+   */
+  async redrive(letterIds: readonly string[], edit: (r: StoredRequest) => StoredRequest): Promise<string[]> {
+    if (letterIds.length === 0) return [];
+    return this.#db(async () => {
+      const client = await checkOut(this.pool);
+      try {
+        await client.query('BEGIN');
+        const del = await client.query<{ message_id: string; payload: Buffer }>(
+          'DELETE FROM dsp_dead_letter WHERE id = ANY($1::bigint[]) RETURNING message_id, payload',
+          [letterIds],
+        );
+        const copies = del.rows.map((row) => {
+          const req = edit(decodeStoredRequest(row.payload));
+          return { id: row.message_id, req };
+        });
+        if (copies.length > 0) {
+          await client.query(
+            `INSERT INTO dsp_request (message_id, origin, payload, due_at)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::timestamptz[])
+             ON CONFLICT (message_id) DO NOTHING`,
+            [
+              copies.map((c) => c.id),
+              copies.map((c) => originOfTarget(c.req.target)),
+              copies.map((c) => encodeStoredRequest(c.req)),
+              copies.map(() => new Date()),
+            ],
+          );
+          await client.query(`SELECT pg_notify('${NOTIFY_CHANNEL}', '')`);
+        }
+        await client.query('COMMIT');
+        return copies.map((c) => c.id);
+      } catch (err) {
+        client.failed = true;
+        await client.query('ROLLBACK').catch(() => {});
+        throw err;
+      } finally {
+        client.release(client.failed);
+      }
+    });
+  }
+
+  /** Deletes dead letters by row id; resolves with how many went. */
+  async purgeDeadLetters(letterIds: readonly string[]): Promise<number> {
+    const r = await this.#db(() =>
+      this.pool.query('DELETE FROM dsp_dead_letter WHERE id = ANY($1::bigint[])', [letterIds]),
+    );
+    return r.rowCount ?? 0;
+  }
+
+  /**
+   * Bulk retention: delivered ids past `deliveredRetentionMs` and expired idempotency keys go, in chunks
+   * (short transactions, so autovacuum reclaims the space behind them). Resolves with rows removed.
+   */
+  async sweep(): Promise<number> {
+    let removed = 0;
+    for (const sql of [
+      `DELETE FROM dsp_delivered WHERE message_id IN (SELECT message_id FROM dsp_delivered
+         WHERE delivered_at < now() - ($1 || ' milliseconds')::interval LIMIT 10000)`,
+      `DELETE FROM dsp_idempotency WHERE key IN (SELECT key FROM dsp_idempotency
+         WHERE expires_at <= now() LIMIT 10000)`,
+    ]) {
+      const params = sql.includes('$1') ? [String(this.#opts.deliveredRetentionMs)] : [];
+      for (;;) {
+        const r = await this.#db(() => this.pool.query(sql, params));
+        removed += r.rowCount ?? 0;
+        if ((r.rowCount ?? 0) < 10000) break;
+      }
+    }
+    return removed;
+  }
+
+  /** Stops listening, hands back leases still held (other instances take them at once), ends the pool. */
+  async close(releaseLeases = true): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    // Writes under way (accepts, a delivery's DELETE) go first: handing their leases back before them
+    // would let another instance deliver those requests again.
+    if (this.#running > 0 || this.#flushing) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => this.#idle.push(resolve)),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, this.#opts.statementTimeoutMs);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    const l = this.#listener;
+    this.#listener = undefined;
+    await l?.end().catch(() => {});
+    if (releaseLeases) {
+      await this.pool
+        .query('UPDATE dsp_request SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1', [
+          this.#opts.instanceId,
+        ])
+        .catch((err: unknown) => this.#log.warn({ err }, 'could not hand back leases; they expire'));
+    }
+    await this.pool.end();
+  }
+}
+
+function isOpen(d: { failures: number } | undefined, l: DestinationLimits): boolean {
+  return d !== undefined && d.failures >= l.failureThreshold;
+}
+
+function columns(batch: readonly PendingAccept[]): unknown[] {
+  return [
+    batch.map((p) => p.messageId),
+    batch.map((p) => originOfTarget(p.request.target)),
+    batch.map((p) => p.payload),
+    batch.map((p) => p.dueAt),
+  ];
+}
+
+function originOfTarget(target: string): string {
+  const slash = target.indexOf('/', target.indexOf('://') + 3);
+  return slash < 0 ? target : target.slice(0, slash);
+}
+
+/**
+ * Whether `err` means "the database is not there right now" rather than "it refused this statement": the
+ * server's own errors carry a SQLSTATE (`DatabaseError`), of which only classes 08 (connection), 53
+ * (resources) and 57P (shutdown) are outages; errors without one come from the socket or the pool (refused,
+ * reset, connect timeout) and are outages too.
+ */
+export function isConnectionError(err: unknown): boolean {
+  if (err instanceof pg.DatabaseError) return /^(08|53|57P)/.test(err.code ?? '');
+  return err instanceof Error && !ProxyError.isInstance(err);
+}

@@ -1,0 +1,169 @@
+/** The proxy on the PostgreSQL store, in this process: the behaviours the embedded store tests cover. */
+import { noopLogger } from '@dispatcher/core';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HttpProxy } from '../src/http-proxy.js';
+import { migrate, SCHEMA_VERSION } from '../src/store/pg/pg-migrations.js';
+import { createTestDatabase } from './helpers/pg-database.js';
+import { eventually, onCleanup, send, sink, to } from './helpers/start-proxy.js';
+
+let db: { url: string; drop: () => Promise<void> };
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(async () => {
+  await db?.drop();
+});
+
+async function pgProxy(extra: Partial<ConstructorParameters<typeof HttpProxy>[0]> = {}): Promise<HttpProxy> {
+  const proxy = new HttpProxy({
+    dataDir: '/nonexistent-unused',
+    host: '127.0.0.1',
+    port: 0,
+    allowedDestinations: ['127.0.0.1'],
+    retryBaseMs: 20,
+    retryMaxMs: 200,
+    shutdownTimeoutMs: 500,
+    postgres: { connectionString: db.url, pollMs: 50 },
+    ...extra,
+  });
+  await proxy.start();
+  onCleanup(() => proxy.close());
+  return proxy;
+}
+
+describe('PostgreSQL store', () => {
+  it('answers 202 once stored, delivers with the same headers, and reports the message delivered', async () => {
+    const dest = await sink();
+    const proxy = await pgProxy();
+    const r = await send(proxy, '/hook?a=1', { ...to(dest, { 'x-custom': 'v' }), body: 'hello' });
+    expect(r.status).toBe(202);
+    const id = r.json.id as string;
+    await dest.waitFor(1);
+    const got = dest.received[0];
+    expect(got?.url).toBe('/hook?a=1');
+    expect(got?.body.toString()).toBe('hello');
+    expect(got?.headers['x-custom']).toBe('v');
+    expect(got?.headers['x-dispatcher-message-id']).toBe(id);
+    await eventually(async () => {
+      const s = await send(proxy, `/_dispatcher/messages/${id}`, { method: 'GET' });
+      return s.json.status === 'delivered';
+    });
+  });
+
+  it('retries failed attempts and dead-letters after the retry limit; a redrive with edits delivers', async () => {
+    const dest = await sink();
+    dest.behave = (req) => ({ kind: 'status', status: req.headers['x-fixed'] === 'yes' ? 200 : 503 });
+    const proxy = await pgProxy({ retryLimit: 2 });
+    const r = await send(proxy, '/x', { ...to(dest), body: 'b' });
+    const id = r.json.id as string;
+    await dest.waitFor(3);
+    await eventually(async () => {
+      const s = await send(proxy, `/_dispatcher/messages/${id}`, { method: 'GET' });
+      return s.json.status === 'dead-lettered';
+    });
+    expect(dest.received.map((x) => x.headers['x-dispatcher-attempt'])).toEqual(['1', '2', '3']);
+    const list = await send(proxy, '/_dispatcher/dead-letters?status=503', { method: 'GET' });
+    expect((list.json.items as Array<{ id: string }>).map((i) => i.id)).toContain(id);
+    const redrive = await send(proxy, '/_dispatcher/dead-letters/redrive', {
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ids: [id], edit: { headers: { 'x-fixed': 'yes' } } }),
+    });
+    expect(redrive.json.count).toBe(1);
+    await dest.waitFor(4);
+    expect(dest.received[3]?.headers['x-dispatcher-message-id']).toBe(id);
+    await eventually(async () => {
+      const s = await send(proxy, `/_dispatcher/messages/${id}`, { method: 'GET' });
+      return s.json.status === 'delivered';
+    });
+    const purge = await send(proxy, '/_dispatcher/dead-letters/purge', {
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ all: true }),
+    });
+    expect(purge.json.purged).toBe(0);
+  });
+
+  it('stores one request for an idempotency key sent to two instances', async () => {
+    const dest = await sink();
+    dest.behave = () => ({ kind: 'hang' });
+    const a = await pgProxy();
+    const b = await pgProxy();
+    const key = `k-${Math.random()}`;
+    const [ra, rb] = await Promise.all([
+      send(a, '/i', { ...to(dest, { 'x-dispatcher-idempotency-key': key }), body: '1' }),
+      send(b, '/i', { ...to(dest, { 'x-dispatcher-idempotency-key': key }), body: '2' }),
+    ]);
+    expect(ra.status).toBe(202);
+    expect(rb.status).toBe(202);
+    expect(ra.json.id).toBe(rb.json.id);
+    const replays = [ra, rb].filter((r) => r.headers.get('x-dispatcher-idempotent-replay') === 'true');
+    expect(replays).toHaveLength(1);
+    const check = new pg.Client({ connectionString: db.url });
+    await check.connect();
+    onCleanup(() => check.end());
+    // Both went to this test's own destination: one row there means one stored request.
+    const n = await check.query<{ n: string }>('SELECT count(*) AS n FROM dsp_request WHERE origin = $1', [
+      dest.url,
+    ]);
+    expect(Number(n.rows[0]?.n)).toBe(1);
+  });
+
+  it('renews the lease of a slow attempt, so no other instance takes the request meanwhile', async () => {
+    const dest = await sink();
+    dest.behave = () => ({ kind: 'delay', ms: 1500, status: 200 });
+    const fast = { postgres: { connectionString: db.url, pollMs: 50, leaseMs: 300 } };
+    const a = await pgProxy(fast);
+    await pgProxy(fast);
+    const id = (await send(a, '/slow', to(dest))).json.id as string;
+    await eventually(async () => {
+      const s = await send(a, `/_dispatcher/messages/${id}`, { method: 'GET' });
+      return s.json.status === 'delivered';
+    }, 20_000);
+    // Five lease periods passed during the attempt: without renewal the other instance would have sent it too.
+    expect(dest.received.filter((r) => r.headers['x-dispatcher-message-id'] === id)).toHaveLength(1);
+  });
+
+  it('deletes delivered ids in bulk once past the retention', async () => {
+    const dest = await sink();
+    const proxy = await pgProxy({
+      postgres: { connectionString: db.url, pollMs: 50, deliveredRetentionMs: 1 },
+    });
+    const id = (await send(proxy, '/r', to(dest))).json.id as string;
+    await eventually(async () => {
+      const s = await send(proxy, `/_dispatcher/messages/${id}`, { method: 'GET' });
+      return s.json.status === 'delivered';
+    });
+    await eventually(async () => ((await proxy.pg?.sweep()) ?? 0) > 0 || (await gone()));
+    expect(await gone()).toBe(true);
+    async function gone(): Promise<boolean> {
+      return (await send(proxy, `/_dispatcher/messages/${id}`, { method: 'GET' })).status === 404;
+    }
+  });
+
+  it('stops start-up with a coded error when the schema is newer than the binary', async () => {
+    const other = await createTestDatabase();
+    onCleanup(() => other.drop());
+    const pool = new pg.Pool({ connectionString: other.url });
+    await migrate(pool, noopLogger);
+    await pool.query("INSERT INTO dsp_schema_version (version, name) VALUES ($1, 'from the future')", [
+      SCHEMA_VERSION + 1,
+    ]);
+    await pool.end();
+    const proxy = new HttpProxy({
+      dataDir: '/unused',
+      host: '127.0.0.1',
+      port: 0,
+      postgres: { connectionString: other.url },
+    });
+    await expect(proxy.start()).rejects.toMatchObject({ code: 'DSP_PROXY_SCHEMA_TOO_NEW' });
+  });
+
+  it('applies migrations once when several instances start at once', async () => {
+    const other = await createTestDatabase();
+    onCleanup(() => other.drop());
+    const pools = [0, 1, 2, 3].map(() => new pg.Pool({ connectionString: other.url }));
+    const applied = await Promise.all(pools.map((p) => migrate(p, noopLogger)));
+    expect(applied.flat()).toEqual([...Array(SCHEMA_VERSION).keys()].map((i) => i + 1));
+    await Promise.all(pools.map((p) => p.end()));
+  });
+});
