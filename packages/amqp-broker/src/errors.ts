@@ -26,6 +26,8 @@ export const BrokerErrorCodes = {
   DSP_BROKER_STORE_CORRUPT: 'DSP_BROKER_STORE_CORRUPT',
   /** The definitions file in the persist directory is not valid (start-up stops rather than lose entities). */
   DSP_BROKER_STORE_FORMAT: 'DSP_BROKER_STORE_FORMAT',
+  /** The management (or Prometheus) HTTP listener could not be opened (port in use, bad certificate…). */
+  DSP_BROKER_ADMIN_LISTEN_FAILED: 'DSP_BROKER_ADMIN_LISTEN_FAILED',
 } as const;
 
 export type BrokerErrorCode = (typeof BrokerErrorCodes)[keyof typeof BrokerErrorCodes];

@@ -34,6 +34,7 @@ import { MemoryGauge } from './memory-gauge.js';
 import type { Message } from './message.js';
 import type { QueueEntry } from './queue-entry.js';
 import { type QueueSettings, queueSettings } from './queue-settings.js';
+import { QueueStats } from './queue-stats.js';
 import { ReadyList } from './ready-list.js';
 
 export type { QueueEntry } from './queue-entry.js';
@@ -117,6 +118,8 @@ export class Queue {
   #flowWaiters: Set<() => void> | undefined;
   /** Delivered to consumers or basic.get, not yet acked/rejected. */
   unacked = 0;
+  /** Cumulative message counters (management API, metrics). */
+  readonly stats = new QueueStats();
 
   constructor(options: QueueOptions) {
     this.name = options.name;
@@ -196,6 +199,7 @@ export class Queue {
    * reject-publish-dlx at the length limit): the publisher gets basic.nack.
    */
   enqueue(message: Message): boolean {
+    this.stats.publish++;
     return this.#enqueue(message, Date.now(), false);
   }
 
@@ -261,8 +265,11 @@ export class Queue {
     if (this.#ttlActive) this.#dropExpired(Date.now());
     const entry = this.#take();
     if (entry !== undefined) {
-      if (noAck) this.#release(entry);
-      else this.#delivered(entry);
+      if (noAck) {
+        this.stats.deliverGet++;
+        if (entry.redelivered) this.stats.redeliver++;
+        this.#release(entry);
+      } else this.#delivered(entry);
     }
     if (this.#flowWaiters !== undefined && this.#readyCount <= this.#flowLow) this.#drained();
     return entry;
@@ -296,6 +303,12 @@ export class Queue {
     }
     if (this.#limited && this.settings.overflow === 'drop-head') this.#dropHeadWhileOver();
     this.dispatch();
+  }
+
+  /** A client acknowledged an unacked entry (counted in {@link stats}), which is then settled. */
+  ack(entry: QueueEntry): void {
+    this.stats.ack++;
+    this.settle(entry);
   }
 
   /** An unacked entry was acked or dropped. */
@@ -523,6 +536,8 @@ export class Queue {
 
   /** First hand-over of a stored message: the store marks it (it comes back redelivered). */
   #delivered(entry: QueueEntry): void {
+    this.stats.deliverGet++;
+    if (entry.redelivered) this.stats.redeliver++;
     if (
       this.store !== undefined &&
       !entry.redelivered &&
