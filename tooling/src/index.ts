@@ -43,6 +43,11 @@ export {
   DEFAULT_RABBITMQ_URL,
   rabbitmqUrl,
 } from './rabbitmq.js';
+export {
+  type EnsureRabbitMQManagementOptions,
+  ensureRabbitMQManagement,
+  type RabbitMQManagement,
+} from './rabbitmq-management.js';
 export { type RedisService, type StartRedisOptions, startRedis } from './redis-server-process.js';
 export {
   createServiceStateDir,

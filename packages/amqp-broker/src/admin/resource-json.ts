@@ -24,7 +24,6 @@ export function messageStatsJson(c: MessageCounts, extra: Json = {}): Json {
   };
   put('publish', c.publish, c.publishRate);
   put('deliver_get', c.deliverGet, c.deliverGetRate);
-  put('deliver', c.deliverGet, c.deliverGetRate);
   put('redeliver', c.redeliver, c.redeliverRate);
   put('ack', c.ack, c.ackRate);
   return out;

@@ -127,11 +127,15 @@ export function registerQueueRoutes(app: FastifyInstance, ctx: AdminContext): vo
     const body = parseBody(getBody, request.body);
     const taken: QueueEntry[] = [];
     const out: Record<string, unknown>[] = [];
+    // ack_requeue_false is a no-ack get (RabbitMQ counts it as get_no_ack, not as an ack).
+    const noAck = body.ackmode === 'ack_requeue_false';
     for (let i = 0; i < body.count; i++) {
-      const entry = q.shift(false);
+      const entry = q.shift(noAck);
       if (entry === undefined) break;
-      q.unacked++;
-      taken.push(entry);
+      if (!noAck) {
+        q.unacked++;
+        taken.push(entry);
+      }
       const m = entry.message;
       const bytes = body.truncate !== undefined ? m.body.subarray(0, body.truncate) : m.body;
       out.push({
@@ -150,7 +154,6 @@ export function registerQueueRoutes(app: FastifyInstance, ctx: AdminContext): vo
         if (taken.length > 0) q.requeue(taken);
         break;
       case 'ack_requeue_false':
-        for (const e of taken) q.ack(e);
         break;
       case 'reject_requeue_false':
         for (const e of taken) q.reject(e);
