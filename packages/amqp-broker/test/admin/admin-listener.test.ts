@@ -121,8 +121,8 @@ describe('HTTP listener: security rules and the web page', () => {
     expect(deep.status).toBe(200);
     expect(await deep.text()).toContain('<title>dispatchd</title>');
     expect((await fetch(`${h.baseUrl}/assets/missing.js`)).status).toBe(404);
-    const escape = await fetch(`${h.baseUrl}/..%2Fsecret.txt`);
-    expect(await escape.text()).not.toContain('outside the UI directory');
+    const traversal = await fetch(`${h.baseUrl}/..%2Fsecret.txt`);
+    expect(await traversal.text()).not.toContain('outside the UI directory');
     const unknownApi = await get('/api/nothing-here');
     expect(unknownApi.status).toBe(404);
     expect(await unknownApi.json()).toEqual({ error: 'Object Not Found', reason: 'Not Found' });
