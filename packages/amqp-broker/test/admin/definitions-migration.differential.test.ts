@@ -110,7 +110,7 @@ describe('definitions: dispatchd ⇄ RabbitMQ', () => {
     expect(
       (await put(`/api/bindings/${v}/e/mig-x/q/mig-q`, { routing_key: 'a.#', arguments: {} }, 'POST')).status,
     ).toBe(201);
-    const exported = await (await fetch(`${h.baseUrl}/api/definitions`, { headers: auth })).json();
+    const exported = (await (await fetch(`${h.baseUrl}/api/definitions`, { headers: auth })).json()) as Json;
     // Only the vhost meant for RabbitMQ goes there (the other one is RabbitMQ → ours below).
     exported.vhosts = exported.vhosts.filter((x: { name: string }) => x.name === TO_RABBIT);
     exported.permissions = exported.permissions.filter((p: { vhost: string }) => p.vhost === TO_RABBIT);
