@@ -706,6 +706,7 @@ async function adminOverhead(s: Scenario): Promise<void> {
   const plainRates: number[] = [];
   const polledRates: number[] = [];
   let polls = 0;
+  let failures = 0;
   try {
     for (let i = 0; i < rounds; i++) {
       plainRates.push((await runScenario(s, plain.url, plain.child)).deliverPerSec);
@@ -725,13 +726,14 @@ async function adminOverhead(s: Scenario): Promise<void> {
         poller.send('stop');
         const [report] = (await done) as [{ polls: number; failures: number }];
         polls += report.polls;
-        if (report.failures > 0) throw new Error(`${report.failures} polls of /api/queues failed`);
+        failures += report.failures;
       }
     }
   } finally {
     await stopOurBroker(plain.child);
     await stopOurBroker(managed.child);
   }
+  if (failures > 0) throw new Error(`${failures} polls of /api/queues failed`);
   const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
   const ratio = mean(polledRates) / mean(plainRates);
   console.log(
