@@ -15,7 +15,15 @@ export {
   startBeanstalkd,
 } from './beanstalkd-process.js';
 export { type EnsureBinaryOptions, ensureBinary, findBinary, MissingBinaryError } from './ensure-binary.js';
-export { readErrorDocCodes } from './error-doc.js';
+export {
+  type CheckErrorDocOptions,
+  checkErrorDoc,
+  type ErrorDocRow,
+  readErrorDocCodes,
+  readErrorDocRows,
+  readErrorSourceMeanings,
+  readRetiredErrorCodes,
+} from './error-doc.js';
 export { type FileLockOptions, withFileLock } from './file-lock.js';
 export { getFreePort } from './free-port.js';
 export {
@@ -48,6 +56,12 @@ export {
   ensureRabbitMQManagement,
   type RabbitMQManagement,
 } from './rabbitmq-management.js';
+export {
+  type LogEntry,
+  type RecordingLogFn,
+  type RecordingLogger,
+  recordingLogger,
+} from './recording-logger.js';
 export { type RedisService, type StartRedisOptions, startRedis } from './redis-server-process.js';
 export {
   createServiceStateDir,

@@ -6,7 +6,14 @@
  * `-amqp-port: must be a whole number, got "abc"`.
  */
 import { readFileSync, statSync } from 'node:fs';
-import type { BrokerServerOptions } from '@dispatcher/amqp-broker';
+import {
+  type BrokerServerOptions,
+  type BrokerUserOptions,
+  HASHING_ALGORITHMS,
+  isValidHash,
+  type Permission,
+  type TlsListenerOptions,
+} from '@dispatcher/amqp-broker';
 import { z } from 'zod';
 
 export class ConfigError extends Error {
@@ -82,6 +89,8 @@ export interface DispatchdConfig {
   persistDir: string;
   configFile: string | undefined;
   logLevel: LogLevel;
+  /** Things the operator should fix that do not stop the start (logged as warnings). */
+  warnings: string[];
 }
 
 export type ParsedArgs = { help: true } | { help: false; config: DispatchdConfig };
@@ -126,24 +135,90 @@ const stringSettings = z
 const port = z.number().int('must be a whole number').min(0).max(65535);
 const count = z.number().int('must be a whole number').min(0).max(Number.MAX_SAFE_INTEGER);
 
+/** A regular expression RabbitMQ-style (validated by compiling it). */
+const regex = z.string().refine((v) => {
+  try {
+    new RegExp(v);
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be a valid regular expression');
+
+const permission = z.object({ configure: regex, write: regex, read: regex }).strict();
+
 const user = z
   .object({
     password: z.string().min(1, 'must not be empty').optional(),
     password_bcrypt_base64: z.string().optional(),
+    password_hash: z.string().optional(),
+    hashing_algorithm: z.enum(HASHING_ALGORITHMS).optional(),
+    tags: z.array(z.string().min(1, 'must not be empty')).optional(),
+    /** vhost → permissions. */
+    permissions: z.record(z.string().min(1, 'vhost names must not be empty'), permission).optional(),
   })
   .strict()
   .superRefine((u, ctx) => {
-    if (u.password_bcrypt_base64 !== undefined) {
+    const given = (['password', 'password_bcrypt_base64', 'password_hash'] as const).filter(
+      (k) => u[k] !== undefined,
+    );
+    if (given.length === 0) {
       ctx.addIssue({
         code: 'custom',
         path: ['password_bcrypt_base64'],
-        message: 'bcrypt password hashes are not supported yet; give the password as "password"',
+        message: 'is required (or password_hash + hashing_algorithm; plain "password" is discouraged)',
       });
-    } else if (u.password === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['password'], message: 'is required' });
+    } else if (given.length > 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [given[1] as string],
+        message: `give only one of ${given.join(', ')}`,
+      });
     }
+    if (
+      u.password_bcrypt_base64 !== undefined &&
+      !isValidHash(bcryptFromBase64(u.password_bcrypt_base64), 'bcrypt')
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['password_bcrypt_base64'],
+        message: 'must be the base64 of a bcrypt hash ($2a$/$2b$/$2y$…; see dispatchd hash-password)',
+      });
+    }
+    if (u.password_hash !== undefined) {
+      if (u.hashing_algorithm === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['hashing_algorithm'],
+          message: 'is required with password_hash',
+        });
+      } else if (!isValidHash(u.password_hash, u.hashing_algorithm)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['password_hash'],
+          message: `is not a ${u.hashing_algorithm} hash (base64 of salt + digest, as RabbitMQ exports it)`,
+        });
+      }
+    } else if (u.hashing_algorithm !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['hashing_algorithm'], message: 'only goes with password_hash' });
+    }
+  });
+
+type UserConfig = z.infer<typeof user>;
+
+function bcryptFromBase64(text: string): string {
+  return Buffer.from(text, 'base64').toString('utf8');
+}
+
+const tlsSchema = z
+  .object({
+    'cert-file': path,
+    'key-file': path,
+    'ca-file': path.optional(),
+    'verify-peer': z.boolean().optional(),
+    'fail-if-no-peer-cert': z.boolean().optional(),
   })
-  .transform((u) => u.password ?? '');
+  .strict();
 
 /** The JSON config file. Keys are dispatchd's flag names (kebab-case) plus broker tuning. */
 const fileSchema = z
@@ -164,6 +239,9 @@ const fileSchema = z
       .refine((u) => Object.keys(u).length > 0, 'must name at least one user')
       .optional(),
     vhosts: z.array(z.string().min(1, 'must not be empty')).min(1, 'must name at least one vhost').optional(),
+    'loopback-users': z.array(z.string().min(1, 'must not be empty')).optional(),
+    tls: tlsSchema.optional(),
+    'amqps-port': port.optional(),
     'heartbeat-seconds': z.number().int().min(0).max(65535).optional(),
     'frame-max-bytes': z.number().int().min(4096).max(0xffff_ffff).optional(),
     'channel-max': z.number().int().min(1).max(65535).optional(),
@@ -183,6 +261,20 @@ const fileSchema = z
   })
   .strict()
   .superRefine((f, ctx) => {
+    if (f['amqps-port'] !== undefined && f.tls === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['amqps-port'], message: 'needs "tls" (cert-file and key-file)' });
+    }
+    const vhosts = new Set(f.vhosts ?? ['/']);
+    for (const [name, u] of Object.entries(f.users ?? {})) {
+      for (const vhost of Object.keys(u.permissions ?? {})) {
+        if (!vhosts.has(vhost))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['users', name, 'permissions', vhost],
+            message: `vhost '${vhost}' is not in "vhosts"`,
+          });
+      }
+    }
     if (f['memory-high-watermark'] !== undefined && f['memory-high-watermark-bytes'] !== undefined) {
       ctx.addIssue({
         code: 'custom',
@@ -228,8 +320,21 @@ Config file (JSON, every key optional, unknown keys and wrong types are errors):
                                               localhost/127.x/[::1]; other Host headers get 421)
     "admin-tls": { "cert-file": "cert.pem", "key-file": "key.pem", "ca-file": "ca.pem" },   (HTTPS)
     "prometheus-port": 15692,   (a separate metrics-only listener; default: none)
-    "users": { "guest": { "password": "guest" } },   (replaces the default guest/guest user)
+    "users": {                       (replaces the default guest/guest administrator)
+      "alice": {
+        "password_bcrypt_base64": "JDJh…",   (dispatchd hash-password; or "password_hash" +
+                                               "hashing_algorithm": "rabbit_password_hashing_sha256"
+                                               as RabbitMQ exports them; plain "password" works but warns)
+        "tags": ["administrator"],           (RabbitMQ's: administrator, monitoring, management,
+                                               policymaker, impersonator)
+        "permissions": { "/": { "configure": ".*", "write": ".*", "read": ".*" } }
+      }                                      (when no user has "permissions", every user gets .* on
+    },                                        every vhost, as before permissions existed)
     "vhosts": ["/"],
+    "loopback-users": ["guest"],   (may log in from loopback addresses only; [] lifts it)
+    "tls": { "cert-file": "server.pem", "key-file": "server.key", "ca-file": "ca.pem",
+             "verify-peer": false, "fail-if-no-peer-cert": false },
+    "amqps-port": 5671,            (AMQP over TLS, beside the plain port; needs "tls")
     "heartbeat-seconds": 60, "frame-max-bytes": 131072, "channel-max": 2047,
     "max-message-bytes": 134217728,
     "memory-high-watermark": 0.4,   (fraction of the memory, or the cgroup limit; or instead
@@ -248,6 +353,19 @@ with the broker's users), serves Prometheus metrics at /metrics and the web admi
 
 On SIGTERM/SIGINT dispatchd stops accepting, closes client connections with 320 CONNECTION_FORCED, flushes
 the store, then closes the management listener.
+
+With -persist-dir, users, permissions and vhosts are stored there at the first start; from then on the
+stored ones win over the config file (the config is the initial state).
+
+Commands:
+  dispatchd hash-password [--algorithm bcrypt|rabbit_password_hashing_sha256|…]
+      reads a password from standard input (or prompts) and prints its hash: password_bcrypt_base64
+      by default, or a password_hash for the given algorithm
+  dispatchd add-user NAME [--tags administrator,monitoring] [--vhost /] [--configure .*] [--write .*]
+                          [--read .*]
+      reads the password from standard input (or prompts) and prints the "users" entry to paste
+      into the config file (JSON)
+
 Exit status: 0 after a clean shutdown (SIGTERM/SIGINT), 2 for invalid options or config, 1 otherwise.
 `;
 
@@ -316,11 +434,14 @@ export function parseConfig(env: NodeJS.ProcessEnv, argv: readonly string[]): Pa
   const persistDir = merged['persist-dir'] ?? DISPATCHD_DEFAULTS.persistDir;
   checkPersistDir(persistDir);
 
+  const warnings: string[] = [];
   const broker: DispatchdConfig['broker'] = {
     port: amqpPort,
     strictFieldTypes: merged['strict-mode'] ?? DISPATCHD_DEFAULTS.strictMode,
-    ...(file.users === undefined ? {} : { users: file.users }),
+    ...(file.users === undefined ? {} : usersOptions(file.users, warnings)),
     ...(file.vhosts === undefined ? {} : { vhosts: file.vhosts }),
+    ...(file['loopback-users'] === undefined ? {} : { loopbackUsers: file['loopback-users'] }),
+    ...(file.tls === undefined ? {} : { tls: tlsOptions(file.tls, file['amqps-port']) }),
     ...memoryHighWatermark(file),
   };
   for (const [key, option] of Object.entries(BROKER_KEYS) as [keyof typeof BROKER_KEYS, string][]) {
@@ -336,6 +457,7 @@ export function parseConfig(env: NodeJS.ProcessEnv, argv: readonly string[]): Pa
       persistDir,
       configFile,
       logLevel: merged['log-level'] ?? DISPATCHD_DEFAULTS.logLevel,
+      warnings,
     },
   };
 }
@@ -363,6 +485,56 @@ function adminConfig(file: FileConfig, port: number, configFile: string | undefi
             ...(tls['ca-file'] === undefined ? {} : { ca: read('ca-file', tls['ca-file']) }),
           },
     prometheusPort: file['prometheus-port'],
+  };
+}
+
+/** The config's users as broker options; permissions only when some user names them. */
+function usersOptions(
+  users: Record<string, UserConfig>,
+  warnings: string[],
+): Pick<BrokerServerOptions, 'users' | 'permissions'> {
+  const out: Record<string, BrokerUserOptions> = {};
+  const permissions: Permission[] = [];
+  let anyPermissions = false;
+  for (const [name, u] of Object.entries(users)) {
+    const tags = u.tags ?? [];
+    if (u.password_bcrypt_base64 !== undefined) {
+      out[name] = {
+        passwordHash: bcryptFromBase64(u.password_bcrypt_base64),
+        hashingAlgorithm: 'bcrypt',
+        tags,
+      };
+    } else if (u.password_hash !== undefined && u.hashing_algorithm !== undefined) {
+      out[name] = { passwordHash: u.password_hash, hashingAlgorithm: u.hashing_algorithm, tags };
+    } else {
+      warnings.push(
+        `users.${name}.password: a plain-text password on disk is discouraged; use password_bcrypt_base64 (dispatchd hash-password)`,
+      );
+      out[name] = { password: u.password ?? '', tags };
+    }
+    if (u.permissions !== undefined) anyPermissions = true;
+    for (const [vhost, p] of Object.entries(u.permissions ?? {}))
+      permissions.push({ user: name, vhost, ...p });
+  }
+  return anyPermissions ? { users: out, permissions } : { users: out };
+}
+
+function tlsOptions(tls: z.infer<typeof tlsSchema>, port: number | undefined): TlsListenerOptions {
+  const read = (key: 'cert-file' | 'key-file' | 'ca-file', file: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new ConfigError(`tls.${key}: cannot read ${file}: ${(err as Error).message}`);
+    }
+  };
+  const ca = tls['ca-file'];
+  return {
+    cert: read('cert-file', tls['cert-file']),
+    key: read('key-file', tls['key-file']),
+    ...(ca === undefined ? {} : { ca: read('ca-file', ca) }),
+    ...(port === undefined ? {} : { port }),
+    verifyPeer: tls['verify-peer'] ?? false,
+    failIfNoPeerCert: tls['fail-if-no-peer-cert'] ?? false,
   };
 }
 

@@ -4,8 +4,22 @@ import { AdminServer } from '@dispatcher/amqp-broker/admin';
 import { pino } from 'pino';
 import { ConfigError, HELP, parseConfig } from './config.js';
 import { startBroker } from './start-broker.js';
+import { isUserCommand, runUserCommand } from './user-commands.js';
 
 async function main(): Promise<void> {
+  const command = process.argv[2];
+  if (isUserCommand(command)) {
+    try {
+      process.stdout.write(await runUserCommand(command, process.argv.slice(3)));
+      return;
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        process.stderr.write(`dispatchd ${command}: ${err.message}\n`);
+        process.exit(2);
+      }
+      throw err;
+    }
+  }
   let parsed: ReturnType<typeof parseConfig>;
   try {
     parsed = parseConfig(process.env, process.argv.slice(2));
@@ -23,8 +37,11 @@ async function main(): Promise<void> {
   const config = parsed.config;
   const logger = pino({ name: 'dispatchd', level: config.logLevel });
   if (config.configFile !== undefined) logger.info({ configFile: config.configFile }, 'config file read');
+  for (const warning of config.warnings) logger.warn(warning);
   if (config.broker.users === undefined) {
-    logger.warn('only the default guest/guest user exists; set "users" in the config file');
+    logger.warn(
+      'only the default guest/guest user exists (loopback only); set "users" in the config file, or store them in -persist-dir',
+    );
   }
 
   // Durable definitions and persistent messages live in the persist directory (recovered before the
@@ -34,7 +51,15 @@ async function main(): Promise<void> {
     config.host,
     logger,
   );
-  logger.info({ host, port: broker.port, strictMode: config.broker.strictFieldTypes }, 'listening');
+  logger.info(
+    {
+      host,
+      port: broker.port,
+      ...(config.broker.tls === undefined ? {} : { amqpsPort: broker.tlsPort }),
+      strictMode: config.broker.strictFieldTypes,
+    },
+    'listening',
+  );
 
   let admin: AdminServer | undefined;
   if (config.admin === undefined) logger.info('the management listener is off (-admin-port off)');

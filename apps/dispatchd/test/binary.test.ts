@@ -1,10 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqp from 'amqplib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { adminPort, configFile, launch, listeningPort } from './dispatchd-process.js';
+import { type App, adminPort, configFile, launch, listeningPort, main } from './dispatchd-process.js';
 
 async function roundTrip(url: string, queue: string, body: string): Promise<string> {
   const conn = await amqp.connect(url);
@@ -202,6 +203,172 @@ describe('the dispatchd binary: resource alarms and limits from the config file'
         app.p.kill('SIGKILL');
       }
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the dispatchd binary: user commands', () => {
+  const withStdin = (args: string[], input: string): App => {
+    const app = launch(args);
+    app.p.stdin.end(input);
+    return app;
+  };
+
+  it('hash-password prints password_bcrypt_base64; the broker started with it accepts that password only', async () => {
+    const hashed = withStdin(['hash-password'], 'correct horse\n');
+    expect(await hashed.exited).toBe(0);
+    const b64 = hashed.out().trim();
+    expect(Buffer.from(b64, 'base64').toString()).toMatch(/^\$2[aby]\$11\$.{53}$/);
+    expect(hashed.out()).not.toContain('correct horse');
+
+    const { dir, file } = configFile({
+      users: {
+        ops: {
+          password_bcrypt_base64: b64,
+          tags: ['administrator'],
+          permissions: { '/': { configure: '^ops-', write: '.*', read: '.*' } },
+        },
+      },
+    });
+    const app = launch(['-config-file', file]);
+    try {
+      const port = await listeningPort(app);
+      expect(
+        await roundTrip(`amqp://ops:${encodeURIComponent('correct horse')}@127.0.0.1:${port}`, 'ops-q', 'hi'),
+      ).toBe('hi');
+      await expect(amqp.connect(`amqp://ops:wrong@127.0.0.1:${port}`)).rejects.toThrow(/ACCESS_REFUSED|403/);
+      // Permissions from the config: configure only on ops-*.
+      const conn = await amqp.connect(`amqp://ops:${encodeURIComponent('correct horse')}@127.0.0.1:${port}`);
+      try {
+        const ch = await conn.createChannel();
+        ch.on('error', () => {});
+        await expect(ch.assertQueue('other-q', { exclusive: true })).rejects.toThrow(
+          /403 \(ACCESS-REFUSED\) with message "ACCESS_REFUSED - access to queue 'other-q' in vhost '\/' refused for user 'ops'"/,
+        );
+      } finally {
+        await conn.close().catch(() => undefined);
+      }
+      app.p.kill('SIGTERM');
+      expect(await app.exited).toBe(0);
+    } finally {
+      app.p.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('hash-password --algorithm rabbit_password_hashing_sha512 prints a RabbitMQ password_hash', async () => {
+    const hashed = withStdin(['hash-password', '--algorithm', 'rabbit_password_hashing_sha512'], 'pw\n');
+    expect(await hashed.exited).toBe(0);
+    expect(Buffer.from(hashed.out().trim(), 'base64')).toHaveLength(4 + 64);
+    const bad = withStdin(['hash-password', '--algorithm', 'sha1'], 'pw\n');
+    expect(await bad.exited).toBe(2);
+    expect(bad.err()).toContain('dispatchd hash-password: --algorithm: ');
+    const empty = withStdin(['hash-password'], '\n');
+    expect(await empty.exited).toBe(2);
+    expect(empty.err()).toContain('password: must not be empty');
+  });
+
+  it('add-user prints the config entry; pasted into the config it logs in with those tags and permissions', async () => {
+    const added = withStdin(
+      [
+        'add-user',
+        'worker',
+        '--tags',
+        'monitoring,impersonator',
+        '--vhost',
+        '/',
+        '--configure',
+        '^w-',
+        '--read',
+        '',
+      ],
+      's3cret\n',
+    );
+    expect(await added.exited).toBe(0);
+    const entry = JSON.parse(added.out()) as Record<string, Record<string, unknown>>;
+    expect(entry.worker).toMatchObject({
+      tags: ['monitoring', 'impersonator'],
+      permissions: { '/': { configure: '^w-', write: '.*', read: '' } },
+    });
+    expect(added.out()).not.toContain('s3cret');
+    const missing = withStdin(['add-user'], 'x\n');
+    expect(await missing.exited).toBe(2);
+    expect(missing.err()).toContain('NAME: give exactly one user name');
+
+    const { dir, file } = configFile({ users: entry });
+    const app = launch(['-config-file', file]);
+    try {
+      const port = await listeningPort(app);
+      const conn = await amqp.connect(`amqp://worker:s3cret@127.0.0.1:${port}`);
+      try {
+        const ch = await conn.createChannel();
+        ch.on('error', () => {});
+        await ch.assertQueue('w-1', { exclusive: true });
+        // read is '': nothing may be consumed.
+        await expect(ch.get('w-1')).rejects.toThrow(/403 \(ACCESS-REFUSED\)/);
+      } finally {
+        await conn.close().catch(() => undefined);
+      }
+      app.p.kill('SIGTERM');
+      expect(await app.exited).toBe(0);
+    } finally {
+      app.p.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the dispatchd binary: TLS from the config file', () => {
+  it('serves amqps on amqps-port with the configured certificate, beside the plain port', async () => {
+    const { dir, file } = configFile({});
+    // A self-signed certificate for 127.0.0.1, made now.
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        'key.pem',
+        '-out',
+        'cert.pem',
+        '-days',
+        '2',
+      ].concat(['-subj', '/CN=dispatchd-test', '-addext', 'subjectAltName=IP:127.0.0.1']),
+      { cwd: dir, stdio: 'ignore' },
+    );
+    writeFileSync(
+      file,
+      JSON.stringify({
+        'amqp-port': 0,
+        'admin-port': 0,
+        'persist-dir': dir,
+        tls: { 'cert-file': join(dir, 'cert.pem'), 'key-file': join(dir, 'key.pem') },
+        'amqps-port': 0,
+      }),
+    );
+    const app = launch(['-config-file', file]);
+    try {
+      await listeningPort(app);
+      const line = app
+        .out()
+        .split('\n')
+        .find((l) => l.includes('"msg":"listening"'));
+      const { amqpsPort } = JSON.parse(line ?? '{}') as { amqpsPort?: number };
+      expect(amqpsPort).toBeGreaterThan(0);
+      const conn = await amqp.connect(`amqps://guest:guest@127.0.0.1:${amqpsPort}`, {
+        ca: [readFileSync(join(dir, 'cert.pem'))],
+      });
+      const ch = await conn.createChannel();
+      expect((await ch.assertQueue('', { exclusive: true })).queue).toMatch(/^amq\.gen-/);
+      await conn.close();
+      app.p.kill('SIGTERM');
+      expect(await app.exited).toBe(0);
+    } finally {
+      app.p.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -34,6 +34,7 @@ describe('dispatchd config', () => {
       persistDir: '/data/dispatchd/',
       configFile: undefined,
       logLevel: 'info',
+      warnings: [],
     });
   });
 
@@ -117,7 +118,7 @@ describe('dispatchd config', () => {
     expect(config(['-config-file', file]).broker).toEqual({
       port: 5672,
       strictFieldTypes: true,
-      users: { alice: 's3cret', bob: 'hunter2' },
+      users: { alice: { password: 's3cret', tags: [] }, bob: { password: 'hunter2', tags: [] } },
       vhosts: ['/', 'staging'],
       heartbeatSeconds: 10,
       frameMaxBytes: 65536,
@@ -125,6 +126,100 @@ describe('dispatchd config', () => {
       maxMessageBytes: 1048576,
       product: 'Dispatcher',
     });
+  });
+
+  it('warns about plain-text passwords', () => {
+    const file = writeJson({ users: { alice: { password: 's3cret' } } });
+    expect(config(['-config-file', file]).warnings).toEqual([
+      'users.alice.password: a plain-text password on disk is discouraged; use password_bcrypt_base64 (dispatchd hash-password)',
+    ]);
+  });
+
+  it('maps password hashes, tags, permissions, loopback-users and TLS onto the broker options', () => {
+    const dir = tmp();
+    writeFileSync(join(dir, 'cert.pem'), 'CERT');
+    writeFileSync(join(dir, 'key.pem'), 'KEY');
+    writeFileSync(join(dir, 'ca.pem'), 'CA');
+    // The original dispatchd README's example (guest/guest).
+    const readme = 'JDJhJDExJENobGk4dG5rY0RGemJhTjhsV21xR3VNNnFZZ1ZqTzUzQWxtbGtyMHRYN3RkUHMuYjF5SUt5';
+    const sha256 = 'SnVhvzZUHNUPQ9Afn7+jw7zZ58SOmpw57IzNami/VxaXNudt';
+    const file = writeJson({
+      vhosts: ['/', 'jobs'],
+      users: {
+        guest: { password_bcrypt_base64: readme, tags: ['administrator'] },
+        worker: {
+          password_hash: sha256,
+          hashing_algorithm: 'rabbit_password_hashing_sha256',
+          permissions: { jobs: { configure: '^jobs\\.', write: '.*', read: '' } },
+        },
+      },
+      'loopback-users': [],
+      tls: {
+        'cert-file': join(dir, 'cert.pem'),
+        'key-file': join(dir, 'key.pem'),
+        'ca-file': join(dir, 'ca.pem'),
+        'verify-peer': true,
+      },
+      'amqps-port': 5999,
+    });
+    const c = config(['-config-file', file]);
+    expect(c.warnings).toEqual([]);
+    expect(c.broker).toMatchObject({
+      users: {
+        guest: {
+          passwordHash: '$2a$11$Chli8tnkcDFzbaN8lWmqGuM6qYgVjO53Almlkr0tX7tdPs.b1yIKy',
+          hashingAlgorithm: 'bcrypt',
+          tags: ['administrator'],
+        },
+        worker: { passwordHash: sha256, hashingAlgorithm: 'rabbit_password_hashing_sha256', tags: [] },
+      },
+      permissions: [{ user: 'worker', vhost: 'jobs', configure: '^jobs\\.', write: '.*', read: '' }],
+      loopbackUsers: [],
+      tls: {
+        cert: Buffer.from('CERT'),
+        key: Buffer.from('KEY'),
+        ca: Buffer.from('CA'),
+        port: 5999,
+        verifyPeer: true,
+        failIfNoPeerCert: false,
+      },
+    });
+  });
+
+  it('validates users, permissions and TLS and names the key', () => {
+    const at = (value: unknown) => () => config(['-config-file', writeJson(value)]);
+    expect(at({ users: { guest: { password_bcrypt_base64: 'JDJh' } } })).toThrow(
+      /: users\.guest\.password_bcrypt_base64: must be the base64 of a bcrypt hash/,
+    );
+    expect(at({ users: { u: { password_hash: 'abc' } } })).toThrow(
+      /: users\.u\.hashing_algorithm: is required with password_hash/,
+    );
+    expect(
+      at({ users: { u: { password_hash: 'abc', hashing_algorithm: 'rabbit_password_hashing_sha512' } } }),
+    ).toThrow(/: users\.u\.password_hash: is not a rabbit_password_hashing_sha512 hash/);
+    expect(at({ users: { u: { password_hash: 'abc', hashing_algorithm: 'sha1' } } })).toThrow(
+      /: users\.u\.hashing_algorithm: /,
+    );
+    expect(at({ users: { u: { password: 'a', password_hash: 'b' } } })).toThrow(
+      /give only one of password, password_hash/,
+    );
+    expect(at({ users: { u: { password: 'a', tags: 'administrator' } } })).toThrow(/: users\.u\.tags: /);
+    expect(
+      at({
+        users: {
+          u: { password: 'a', permissions: { staging: { configure: '.*', write: '.*', read: '.*' } } },
+        },
+      }),
+    ).toThrow(/: users\.u\.permissions\.staging: vhost 'staging' is not in "vhosts"/);
+    expect(
+      at({
+        users: { u: { password: 'a', permissions: { '/': { configure: '(', write: '.*', read: '.*' } } } },
+      }),
+    ).toThrow(/: users\.u\.permissions\.\/\.configure: must be a valid regular expression/);
+    expect(at({ 'amqps-port': 5671 })).toThrow(/: amqps-port: needs "tls"/);
+    expect(at({ tls: { 'cert-file': '/nonexistent/cert.pem', 'key-file': '/nonexistent/key.pem' } })).toThrow(
+      /^tls\.cert-file: cannot read \/nonexistent\/cert\.pem/,
+    );
   });
 
   it('maps the resource alarm and limit keys onto the broker options', () => {
@@ -194,10 +289,7 @@ describe('dispatchd config', () => {
     expect(at({ 'amqp-port': 99999 })).toThrow(/: amqp-port: /);
     expect(at({ 'strict-mode': 'yes' })).toThrow(/: strict-mode: /);
     expect(at({ amqp_port: 1 })).toThrow(/: amqp_port: unknown setting$/);
-    expect(at({ users: { guest: {} } })).toThrow(/: users\.guest\.password: is required$/);
-    expect(at({ users: { guest: { password_bcrypt_base64: 'JDJh' } } })).toThrow(
-      /: users\.guest\.password_bcrypt_base64: bcrypt password hashes are not supported yet/,
-    );
+    expect(at({ users: { guest: {} } })).toThrow(/: users\.guest\.password_bcrypt_base64: is required/);
     expect(at({ users: { guest: { password: 'x', admin: true } } })).toThrow(
       /: users\.guest\.admin: unknown setting/,
     );

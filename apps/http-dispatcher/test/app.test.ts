@@ -231,7 +231,8 @@ describe('the http-dispatcher binary', () => {
     });
     try {
       let url = '';
-      for (let i = 0; i < 200 && !url; i++) {
+      // Up to 30 s: a loaded CI machine can take several seconds to start a node process.
+      for (let i = 0; i < 1200 && !url; i++) {
         const line = app
           .out()
           .split('\n')
@@ -246,7 +247,7 @@ describe('the http-dispatcher binary', () => {
         body: 'world',
       });
       expect(res.status).toBe(202);
-      for (let i = 0; i < 200 && received.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+      for (let i = 0; i < 1200 && received.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
       expect(received).toEqual(['POST /hello?a=1 world']);
       app.p.kill('SIGTERM');
       expect(await app.exited).toBe(0);
@@ -265,7 +266,7 @@ describe('the http-dispatcher binary', () => {
       DEAD_LETTER: join(dir, 'dead'),
     });
     try {
-      for (let i = 0; i < 200 && !app.out().includes('"listening"'); i++)
+      for (let i = 0; i < 1200 && !app.out().includes('"listening"'); i++)
         await new Promise((r) => setTimeout(r, 25));
       expect(app.out()).toContain('"listening"');
       app.p.kill('SIGINT');

@@ -1,6 +1,49 @@
 import type { FsyncPolicy, Logger } from '@dispatcher/core';
 import { diskFreeBytes } from './alarms/disk-free-bytes.js';
 import { processMemoryBytes } from './alarms/process-memory-bytes.js';
+import type { HashingAlgorithm } from './auth/password-hash.js';
+import type { Permission } from './auth/permission-store.js';
+
+/**
+ * A user given in the options: a password hash (RabbitMQ's `password_hash` + `hashing_algorithm`, or a
+ * bcrypt string) or a plain password (hashed in memory at once), and tags.
+ */
+export type BrokerUserOptions =
+  | {
+      /** Base64 salted digest (RabbitMQ's algorithms) or the bcrypt string (`$2a$…`). */
+      readonly passwordHash: string;
+      /** @defaultValue 'rabbit_password_hashing_sha256' */
+      readonly hashingAlgorithm?: HashingAlgorithm;
+      /** RabbitMQ's user tags (`administrator`, `monitoring`, `management`, `policymaker`, `impersonator`). @defaultValue [] */
+      readonly tags?: readonly string[];
+    }
+  | {
+      readonly password: string;
+      /** @defaultValue [] */
+      readonly tags?: readonly string[];
+    };
+
+/**
+ * The `amqps` listener (AMQP over TLS). The same shape suits any other TLS listener of the broker (the
+ * admin API's HTTPS).
+ */
+export interface TlsListenerOptions {
+  /** Server certificate chain, PEM. */
+  readonly cert: string | Buffer;
+  /** Private key of the certificate, PEM. */
+  readonly key: string | Buffer;
+  /** CA certificates (PEM) that client certificates must chain to; Node's default CAs when absent. */
+  readonly ca?: string | Buffer | readonly (string | Buffer)[];
+  /** Port of the TLS listener; 0 picks a free one (read it from `server.tlsPort`). @defaultValue 5671 */
+  readonly port?: number;
+  /** Ask clients for a certificate and refuse one that does not verify against `ca`. @defaultValue false */
+  readonly verifyPeer?: boolean;
+  /** With `verifyPeer`, also refuse clients that send no certificate. @defaultValue false */
+  readonly failIfNoPeerCert?: boolean;
+}
+
+/** Defaults of {@link TlsListenerOptions}. */
+export const TLS_LISTENER_DEFAULTS = { port: 5671, verifyPeer: false, failIfNoPeerCert: false } as const;
 
 /**
  * The memory high watermark: a fraction of the memory available to the process (the machine's, or the
@@ -19,12 +62,29 @@ export interface BrokerServerOptions {
   /** Address to listen on. @defaultValue '127.0.0.1' */
   host?: string;
   /**
-   * Users allowed to log in (PLAIN and AMQPLAIN), name → password.
-   * @defaultValue `{ guest: 'guest' }`
+   * Users allowed to log in (PLAIN and AMQPLAIN), name → plain password (hashed in memory at once) or
+   * {@link BrokerUserOptions}. With `persistDir`, these are the initial state: once the broker has written
+   * its users to the definitions store, the store wins over this option (see README, "Users").
+   * @defaultValue `{ guest: { password: 'guest', tags: ['administrator'] } }` (RabbitMQ's default user)
    */
-  users?: Readonly<Record<string, string>>;
-  /** Virtual hosts to create. @defaultValue `['/']` */
+  users?: Readonly<Record<string, string | BrokerUserOptions>>;
+  /** Virtual hosts to create (initial state with `persistDir`, as `users`). @defaultValue `['/']` */
   vhosts?: readonly string[];
+  /**
+   * Permissions of users on vhosts: RabbitMQ's `configure`/`write`/`read` regular expressions. When
+   * undefined, every user of `users` gets `.*`/`.*`/`.*` on every vhost of `vhosts` (the broker's
+   * behaviour before permissions existed); when given, only these entries exist and a user without one on
+   * a vhost cannot open a connection there. Initial state with `persistDir`, as `users`.
+   * @defaultValue undefined (full permissions for every user on every vhost)
+   */
+  permissions?: readonly Permission[];
+  /**
+   * Users that may log in only from a loopback address (RabbitMQ's `loopback_users`); [] lifts it.
+   * @defaultValue `['guest']`
+   */
+  loopbackUsers?: readonly string[];
+  /** Also listen for AMQP over TLS (`amqps`). @defaultValue undefined (no TLS listener) */
+  tls?: TlsListenerOptions;
   /** Heartbeat interval proposed in connection.tune, in seconds (0 disables). @defaultValue 60 */
   heartbeatSeconds?: number;
   /** Largest frame, header and frame-end included, in bytes (≥ 4096). @defaultValue 131072 */
@@ -130,8 +190,13 @@ export interface BrokerServerOptions {
 export const BROKER_SERVER_DEFAULTS = {
   port: 5672,
   host: '127.0.0.1',
-  users: { guest: 'guest' } as Readonly<Record<string, string>>,
+  users: { guest: { password: 'guest', tags: ['administrator'] } } as Readonly<
+    Record<string, string | BrokerUserOptions>
+  >,
   vhosts: ['/'] as readonly string[],
+  permissions: undefined as readonly Permission[] | undefined,
+  loopbackUsers: ['guest'] as readonly string[],
+  tls: undefined as TlsListenerOptions | undefined,
   heartbeatSeconds: 60,
   frameMaxBytes: 131_072,
   channelMax: 2047,

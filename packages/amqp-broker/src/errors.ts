@@ -26,6 +26,11 @@ export const BrokerErrorCodes = {
   DSP_BROKER_STORE_CORRUPT: 'DSP_BROKER_STORE_CORRUPT',
   /** The definitions file in the persist directory is not valid (start-up stops rather than lose entities). */
   DSP_BROKER_STORE_FORMAT: 'DSP_BROKER_STORE_FORMAT',
+  /**
+   * The `tls` listener options cannot be used: the certificate, key or CA is not valid PEM, or the key does
+   * not match the certificate.
+   */
+  DSP_BROKER_TLS_CONFIG: 'DSP_BROKER_TLS_CONFIG',
   /** The management (or Prometheus) HTTP listener could not be opened (port in use, bad certificate…). */
   DSP_BROKER_ADMIN_LISTEN_FAILED: 'DSP_BROKER_ADMIN_LISTEN_FAILED',
 } as const;

@@ -3,16 +3,23 @@
  * virtual hosts, and closes them gracefully on `close()` (connection.close 320, then wait for close-ok).
  */
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { Lifecycle, runCloseSteps, settleWithin } from '@dispatcher/core';
 import { DiskMonitor } from './alarms/disk-monitor.js';
 import { MemoryMonitor } from './alarms/memory-monitor.js';
 import type { ResourceAlarmStatus } from './alarms/resource-alarm-status.js';
 import { ResourceAlarms } from './alarms/resource-alarms.js';
 import { totalMemoryBytes } from './alarms/total-memory-bytes.js';
+import type { Permission } from './auth/permission-store.js';
+import { PermissionStore } from './auth/permission-store.js';
+import { type UserInput, UserStore } from './auth/user-store.js';
 import {
   BROKER_SERVER_DEFAULTS,
   type BrokerServerOptions,
+  type BrokerUserOptions,
   type MemoryHighWatermark,
+  TLS_LISTENER_DEFAULTS,
+  type TlsListenerOptions,
 } from './broker-server-options.js';
 import { CLOSE_CONNECTION_DEFAULTS, type CloseConnectionOptions } from './close-connection-options.js';
 import type { ChannelInfo, ConnectionInfo } from './connection-info.js';
@@ -22,6 +29,7 @@ import { AmqpConnection, type ConnectionSettings } from './protocol/connection.j
 import { serverProperties } from './protocol/server-properties.js';
 import { MemoryGauge } from './queue/memory-gauge.js';
 import { BrokerStore, type StoreRecoveryReport } from './store/broker-store.js';
+import type { SecurityDefinitions } from './store/definitions-file.js';
 import { VirtualHost } from './vhost/virtual-host.js';
 
 /** The broker's version (advertised in server properties and the management API). */
@@ -32,8 +40,15 @@ const HARD_ERROR_CODES: ReadonlySet<number> = new Set([
   320, 402, 501, 502, 503, 504, 505, 506, 530, 540, 541,
 ]);
 
+type ResolvedOptions = Required<Omit<BrokerServerOptions, 'logger' | 'permissions' | 'tls'>> &
+  Pick<BrokerServerOptions, 'permissions' | 'tls'>;
+
 export class BrokerServer extends Lifecycle {
-  readonly #options: Required<Omit<BrokerServerOptions, 'logger'>>;
+  /** The users that may log in (RabbitMQ's internal auth backend); changes are persisted with `persistDir`. */
+  readonly users: UserStore;
+  /** Per-user, per-vhost permissions; changes are persisted with `persistDir` and apply to the next method. */
+  readonly permissions: PermissionStore;
+  readonly #options: ResolvedOptions;
   readonly #memory: MemoryGauge;
   #store: BrokerStore | undefined;
   readonly #settings: ConnectionSettings;
@@ -43,7 +58,9 @@ export class BrokerServer extends Lifecycle {
   readonly #memoryMonitor: MemoryMonitor;
   readonly #diskMonitor: DiskMonitor | undefined;
   #server: Server | undefined;
+  #tlsServer: Server | undefined;
   #port = 0;
+  #tlsPort = 0;
 
   constructor(options: BrokerServerOptions = {}) {
     super(options.logger?.child({ component: 'amqp-broker' }));
@@ -53,6 +70,18 @@ export class BrokerServer extends Lifecycle {
     const memory = new MemoryGauge(o.memoryHighWaterBytes);
     this.#memory = memory;
     for (const name of o.vhosts) this.#vhostNamed(name);
+    this.users = new UserStore(Object.entries(o.users).map(([name, u]) => userInput(name, u)));
+    this.permissions = new PermissionStore(
+      o.permissions ??
+        this.users.list().flatMap((u) => o.vhosts.map((vhost) => fullPermission(u.name, vhost))),
+    );
+    // Every change is written to the definitions store (with persistDir).
+    this.users.onChange((change) => {
+      // As RabbitMQ: a deleted user's permissions go with it.
+      if (change.kind === 'delete') this.permissions.deleteUser(change.name);
+      this.#store?.definitions.changed();
+    });
+    this.permissions.onChange(() => this.#store?.definitions.changed());
     const alarmLog = this.log.child({ part: 'resource-alarms' });
     this.#memoryMonitor = new MemoryMonitor({
       highWatermarkBytes: watermarkBytes(o.memoryHighWatermark),
@@ -76,7 +105,9 @@ export class BrokerServer extends Lifecycle {
       heartbeatSeconds: o.heartbeatSeconds,
       frameMax: o.frameMaxBytes,
       channelMax: o.channelMax,
-      users: new Map(Object.entries(o.users)),
+      users: this.users,
+      permissions: this.permissions,
+      loopbackUsers: new Set(o.loopbackUsers),
       vhosts: this.#vhosts,
       strictFieldTypes: o.strictFieldTypes,
       maxMessageBytes: o.maxMessageBytes,
@@ -95,6 +126,57 @@ export class BrokerServer extends Lifecycle {
   /** The port listened on (known after `start()`; useful with `port: 0`). */
   get port(): number {
     return this.#port;
+  }
+
+  /** The port of the TLS listener (known after `start()`; 0 without `tls`). */
+  get tlsPort(): number {
+    return this.#tlsPort;
+  }
+
+  /** Names of the virtual hosts, sorted. */
+  vhostNames(): string[] {
+    return [...this.#vhosts.keys()].sort();
+  }
+
+  /**
+   * Creates a virtual host (no-op when it exists). Nobody has permissions on it yet, as in RabbitMQ:
+   * grant them with `broker.permissions.put(...)`. Resolves once it is stored (with `persistDir`).
+   */
+  async addVhost(name: string): Promise<void> {
+    if (typeof name !== 'string' || name === '' || Buffer.byteLength(name) > 255) {
+      throw new BrokerError('DSP_BROKER_INVALID_ARGUMENT', 'a vhost name must be 1..255 bytes');
+    }
+    if (this.#vhosts.has(name)) return;
+    const v = this.#vhostNamed(name);
+    if (this.#store !== undefined) v.attachPersistence(this.#store.persistence);
+    this.log.info({ vhost: name }, 'vhost created');
+    await this.flushDefinitions();
+  }
+
+  /**
+   * Deletes a virtual host as RabbitMQ does: its connections get connection.close 320
+   * `CONNECTION_FORCED - vhost '<name>' is deleted`, its queues (and their messages) and exchanges are
+   * removed, and so are the permissions on it. Resolves with false when there was no such vhost, else once
+   * the change is stored (with `persistDir`) and its connections are closed.
+   */
+  async deleteVhost(name: string): Promise<boolean> {
+    const v = this.#vhosts.get(name);
+    if (v === undefined) return false;
+    this.#vhosts.delete(name);
+    const closing = [...this.#connections]
+      .filter((c) => c.vhostName === name)
+      .map((c) => c.shutdown(`vhost '${name}' is deleted`));
+    const queues = v.deleteEverything();
+    this.permissions.deleteVhost(name);
+    this.#store?.definitions.changed();
+    this.log.info({ vhost: name, queues, connections: closing.length }, 'vhost deleted');
+    await Promise.all([...closing, this.flushDefinitions()]);
+    return true;
+  }
+
+  /** Resolves once every change of definitions, users, permissions and vhosts so far is on disk. */
+  async flushDefinitions(): Promise<void> {
+    await this.#store?.definitions.flushed();
   }
 
   /** Number of open client connections. */
@@ -133,11 +215,6 @@ export class BrokerServer extends Lifecycle {
 
   /** When the broker was constructed (ms since the epoch; the management API's uptime). */
   readonly createdAt = Date.now();
-
-  /** The users allowed to log in (name → password) as configured. */
-  get users(): ReadonlyMap<string, string> {
-    return this.#settings.users;
-  }
 
   /** The per-vhost queue limit (`max-queues`; 0: none). */
   get maxQueuesPerVhost(): number {
@@ -242,6 +319,8 @@ export class BrokerServer extends Lifecycle {
         dir: this.#options.persistDir,
         vhost: (name) => this.#vhostNamed(name),
         vhosts: () => this.#vhosts.values(),
+        security: () => this.#securitySnapshot(),
+        restoreSecurity: (stored) => this.#restoreSecurity(stored),
         strict: this.#options.strictFieldTypes,
         logger: this.log,
         fsync: this.#options.persistFsync,
@@ -291,6 +370,99 @@ export class BrokerServer extends Lifecycle {
     const address = server.address();
     this.#port = typeof address === 'object' && address !== null ? address.port : this.#options.port;
     this.log.info({ host: this.#options.host, port: this.#port }, 'AMQP broker listening');
+    const tls = this.#options.tls;
+    if (tls !== undefined) {
+      try {
+        this.#tlsPort = await this.#listenTls(tls);
+      } catch (err) {
+        server.close();
+        await this.#store?.close().catch(() => {});
+        this.#store = undefined;
+        throw err;
+      }
+    }
+  }
+
+  async #listenTls(tls: TlsListenerOptions): Promise<number> {
+    const t = { ...TLS_LISTENER_DEFAULTS, ...withoutUndefined(tls) };
+    let server: Server;
+    try {
+      server = createTlsServer(
+        {
+          cert: t.cert,
+          key: t.key,
+          ...(t.ca === undefined ? {} : { ca: t.ca as string | Buffer | (string | Buffer)[] }),
+          requestCert: t.verifyPeer,
+          // A client without a certificate passes the handshake unless failIfNoPeerCert (RabbitMQ's
+          // fail_if_no_peer_cert); one with a bad certificate never does.
+          rejectUnauthorized: t.verifyPeer && t.failIfNoPeerCert,
+        },
+        (socket) => this.#acceptTls(socket, t.verifyPeer),
+      );
+    } catch (err) {
+      throw new BrokerError('DSP_BROKER_TLS_CONFIG', `tls: ${(err as Error).message}`, { cause: err });
+    }
+    this.#tlsServer = server;
+    server.on('tlsClientError', (err) => this.log.info({ err }, 'TLS handshake failed'));
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => {
+        reject(
+          new BrokerError(
+            'DSP_BROKER_LISTEN_FAILED',
+            `cannot listen for TLS on ${this.#options.host}:${t.port}: ${err.message}`,
+            { cause: err },
+          ),
+        );
+      };
+      server.once('error', onError);
+      server.listen(t.port, this.#options.host, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    });
+    server.on('error', (err) => this.log.error({ err }, 'TLS server error'));
+    const address = server.address();
+    const port = typeof address === 'object' && address !== null ? address.port : t.port;
+    this.log.info({ host: this.#options.host, port, verifyPeer: t.verifyPeer }, 'AMQPS listening');
+    return port;
+  }
+
+  #acceptTls(socket: TLSSocket, verifyPeer: boolean): void {
+    // With verifyPeer, a certificate that was sent must verify (one that was not is failIfNoPeerCert's call).
+    if (
+      verifyPeer &&
+      socket.getPeerCertificate() !== null &&
+      Object.keys(socket.getPeerCertificate()).length > 0
+    ) {
+      if (!socket.authorized) {
+        this.log.info({ reason: socket.authorizationError }, 'TLS client certificate refused');
+        socket.destroy();
+        return;
+      }
+    }
+    this.#accept(socket);
+  }
+
+  #securitySnapshot(): SecurityDefinitions {
+    return {
+      vhosts: this.vhostNames(),
+      users: this.users.list().map((u) => ({ ...u, tags: [...u.tags] })),
+      permissions: this.permissions.list(),
+    };
+  }
+
+  /** The stored vhosts, users and permissions replace the options' (the options are the initial state). */
+  #restoreSecurity(stored: SecurityDefinitions | undefined): void {
+    if (stored === undefined) return;
+    this.users.replaceAll(stored.users);
+    this.permissions.replaceAll(stored.permissions);
+    const keep = new Set(stored.vhosts);
+    for (const name of [...this.#vhosts.keys()]) if (!keep.has(name)) this.#vhosts.delete(name);
+    for (const name of stored.vhosts) this.#vhostNamed(name);
+    this.log.info(
+      { users: stored.users.length, permissions: stored.permissions.length, vhosts: stored.vhosts.length },
+      'users, permissions and vhosts restored from the definitions store',
+    );
   }
 
   protected async onClose(): Promise<void> {
@@ -300,6 +472,7 @@ export class BrokerServer extends Lifecycle {
         'stop accepting',
         () => {
           server?.close();
+          this.#tlsServer?.close();
         },
       ],
       ['stop resource monitors', () => this.#stopMonitors()],
@@ -321,6 +494,7 @@ export class BrokerServer extends Lifecycle {
     for (const c of this.#connections) c.destroy();
     this.#connections.clear();
     this.#server?.close();
+    this.#tlsServer?.close();
     this.#store?.destroy(err);
   }
 
@@ -372,7 +546,22 @@ function watermarkBytes(w: MemoryHighWatermark): number {
   return 'bytes' in w ? w.bytes : Math.floor(w.fraction * totalMemoryBytes());
 }
 
-function validate(o: Required<Omit<BrokerServerOptions, 'logger'>>): void {
+function userInput(name: string, u: string | BrokerUserOptions): UserInput {
+  if (typeof u === 'string') return { name, password: u };
+  if ('password' in u) return { name, password: u.password, tags: u.tags ?? [] };
+  return {
+    name,
+    passwordHash: u.passwordHash,
+    ...(u.hashingAlgorithm === undefined ? {} : { hashingAlgorithm: u.hashingAlgorithm }),
+    tags: u.tags ?? [],
+  };
+}
+
+function fullPermission(user: string, vhost: string): Permission {
+  return { user, vhost, configure: '.*', write: '.*', read: '.*' };
+}
+
+function validate(o: ResolvedOptions): void {
   const fail = (message: string): never => {
     throw new BrokerError('DSP_BROKER_INVALID_ARGUMENT', message);
   };
@@ -405,4 +594,8 @@ function validate(o: Required<Omit<BrokerServerOptions, 'logger'>>): void {
   count('readBudgetBytes', o.readBudgetBytes);
   count('queueFlowHighWaterMessages', o.queueFlowHighWaterMessages);
   if (o.vhosts.length === 0) fail('at least one vhost is needed');
+  if (Object.keys(o.users).length === 0) fail('at least one user is needed');
+  const tlsPort = o.tls?.port;
+  if (tlsPort !== undefined && (!Number.isInteger(tlsPort) || tlsPort < 0 || tlsPort > 65535))
+    fail(`tls.port must be 0..65535, got ${tlsPort}`);
 }

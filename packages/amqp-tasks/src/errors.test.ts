@@ -1,14 +1,18 @@
 import { fileURLToPath } from 'node:url';
 import { DispatcherError } from '@dispatcher/core';
-import { readErrorDocCodes } from '@dispatcher/tooling';
+import { checkErrorDoc } from '@dispatcher/tooling';
 import { describe, expect, it } from 'vitest';
 import { TasksError, TasksErrorCodes } from './errors.js';
 
 describe('TasksError', () => {
-  it('lists exactly the exported codes in docs/errors.md', () => {
-    const doc = fileURLToPath(new URL('../docs/errors.md', import.meta.url));
-    expect(readErrorDocCodes(doc).sort()).toEqual(Object.keys(TasksErrorCodes).sort());
-    for (const [key, value] of Object.entries(TasksErrorCodes)) expect(value).toBe(key);
+  it('has the same codes and meanings in errors.ts (TSDoc) and docs/errors.md', () => {
+    const problems = checkErrorDoc({
+      docPath: fileURLToPath(new URL('../docs/errors.md', import.meta.url)),
+      sourcePath: fileURLToPath(new URL('./errors.ts', import.meta.url)),
+      codes: TasksErrorCodes,
+      packageName: '@dispatcher/amqp-tasks',
+    });
+    expect(problems).toEqual([]);
   });
 
   it('is a DispatcherError with its code and cause', () => {

@@ -11,7 +11,10 @@ export const TasksErrorCodes = {
   DSP_TASKS_CLOSED: 'DSP_TASKS_CLOSED',
   /** `start()` could not reach the broker within its retries or `startTimeoutMs`. */
   DSP_TASKS_CONNECT_FAILED: 'DSP_TASKS_CONNECT_FAILED',
-  /** The broker closed a channel or the connection with an error; `details.replyCode` and `details.level` say which. */
+  /**
+   * The broker closed a channel or the connection with an error; `details.replyCode` (404, 406, 320…) and
+   * `details.level` (`channel` or `connection`) say which.
+   */
   DSP_TASKS_BROKER: 'DSP_TASKS_BROKER',
   /** The channel (or its connection) carrying a delivery, publish or call went away. */
   DSP_TASKS_CHANNEL_LOST: 'DSP_TASKS_CHANNEL_LOST',
@@ -40,8 +43,9 @@ export const TasksErrorCodes = {
   /** `call()` got no result within its `timeoutMs`. */
   DSP_TASKS_CALL_TIMEOUT: 'DSP_TASKS_CALL_TIMEOUT',
   /**
-   * A task's result could not be encoded for the `call()` reply (JSON cannot hold a BigInt or a circular
-   * reference); the task ran and was acknowledged, the caller gets this code instead of a timeout.
+   * A task's args (at `publish()`) or its result (for the `call()` reply) cannot be encoded: JSON cannot hold
+   * a BigInt or a circular reference. For a result, the task ran and was acknowledged, and the caller gets this
+   * code instead of a timeout.
    */
   DSP_TASKS_ENCODE: 'DSP_TASKS_ENCODE',
 } as const;

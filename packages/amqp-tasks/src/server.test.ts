@@ -73,6 +73,16 @@ describe('Server options', () => {
     expect(() => server.newWorker({ name: 'w', queue: 'q' }, {})).toThrow(/exists/);
   });
 
+  it('answers DSP_TASKS_CLOSED from every entry point once closed (start, newWorker, publish)', async () => {
+    const server = new Server({ url: 'amqp://127.0.0.1', exchange: 'e', defaultRoutingKey: 'k' });
+    await server.close();
+    await expect(server.start()).rejects.toMatchObject({ code: 'DSP_TASKS_CLOSED' });
+    expect(() => server.newWorker({ name: 'w', queue: 'q' }, {})).toThrow(
+      expect.objectContaining({ code: 'DSP_TASKS_CLOSED' }),
+    );
+    await expect(server.publish('t', [])).rejects.toMatchObject({ code: 'DSP_TASKS_CLOSED' });
+  });
+
   it('type-checks publishing per task name', () => {
     const ping = defineTask({ name: 'ping', schema: z.object({ n: z.number() }) });
     const server = new Server({

@@ -222,9 +222,7 @@ export class Server<D extends Defs = Defs> extends Lifecycle {
 
   /** Creates a worker (the Go `NewWorker`); it consumes once `start()` is called. */
   newWorker(options: WorkerOptions, tasks: Readonly<Record<string, AnyTaskConfig>>): Worker {
-    if (this.state === 'closing' || this.state === 'closed') {
-      throw new TasksError('DSP_TASKS_CLOSED', `the server is ${this.state}`);
-    }
+    if (this.state === 'closing' || this.state === 'closed') throw this.closedError();
     if (this.#workers.has(options?.name)) {
       throw new TasksError('DSP_TASKS_INVALID_ARGUMENT', `a worker named ${options.name} exists already`);
     }
@@ -349,7 +347,7 @@ export class Server<D extends Defs = Defs> extends Lifecycle {
 
   protected onDestroy(err?: Error): void {
     if (err) this.log.error({ err }, 'server destroyed');
-    for (const worker of this.#workers.values()) void worker.close(0);
+    for (const worker of this.#workers.values()) worker.destroy(err);
     void this.#rpc.close();
     void this.#publisher.close(0);
     this.#connection.destroy();
@@ -375,12 +373,15 @@ export class Server<D extends Defs = Defs> extends Lifecycle {
   }
 
   #assertOpen(): void {
-    if (this.state === 'new' || this.state === 'closing' || this.state === 'closed') {
-      throw new TasksError(
-        'DSP_TASKS_CLOSED',
-        `the server is ${this.state === 'new' ? 'not started' : this.state}`,
-      );
-    }
+    if (this.state === 'new' || this.state === 'closing' || this.state === 'closed') throw this.closedError();
+  }
+
+  /** Every call on a server that is not running (incl. a second `start()`) says `DSP_TASKS_CLOSED`. */
+  protected override closedError(): TasksError {
+    return new TasksError(
+      'DSP_TASKS_CLOSED',
+      `the server is ${this.state === 'new' ? 'not started' : this.state}`,
+    );
   }
 
   #normalize(

@@ -1,4 +1,4 @@
-import type { Logger } from '@dispatcher/core';
+import { recordingLogger } from '@dispatcher/tooling';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineTask, TasksError } from '../src/index.js';
@@ -133,13 +133,8 @@ describe.each(brokerTargets())('publisher against $name', ({ url }) => {
 
   it('recovers from a channel closed by the broker (404: exchange deleted) and re-declares the topology', async () => {
     const queue = bed.queue();
-    const logged: Array<Record<string, unknown>> = [];
-    const server = bed.server({
-      queues: [{ name: queue, bindingKeys: [queue] }],
-      logger: capturingLogger((level, fields) => {
-        if (level === 'error') logged.push(fields);
-      }),
-    });
+    const log = recordingLogger();
+    const server = bed.server({ queues: [{ name: queue, bindingKeys: [queue] }], logger: log.logger });
     const errors: unknown[] = [];
     server.on('error', (event) => errors.push(event.error));
     await server.start();
@@ -153,6 +148,7 @@ describe.each(brokerTargets())('publisher against $name', ({ url }) => {
     const broker = errors.find((err) => TasksError.hasCode(err, 'DSP_TASKS_BROKER')) as TasksError;
     expect(broker.details).toMatchObject({ replyCode: 404, level: 'channel' });
     // The same problem reached the logger, with its context.
+    const logged = log.entries.filter((e) => e.level === 'error').map((e) => e.fields);
     expect(logged.some((fields) => fields.component === 'publisher' && fields.err === broker)).toBe(true);
     expect((await bed.drain(queue)).length).toBeGreaterThanOrEqual(3);
   });
@@ -309,22 +305,3 @@ describe.each(brokerTargets())('publisher against $name', ({ url }) => {
 });
 
 /** A pino-shaped logger that hands every call to `sink` (child bindings merged in). */
-function capturingLogger(
-  sink: (level: string, fields: Record<string, unknown>) => void,
-  bindings: Record<string, unknown> = {},
-): Logger {
-  const at =
-    (level: string) =>
-    (first: unknown): void => {
-      sink(level, { ...bindings, ...(typeof first === 'object' && first !== null ? first : {}) });
-    };
-  return {
-    trace: at('trace'),
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-    fatal: at('fatal'),
-    child: (more) => capturingLogger(sink, { ...bindings, ...more }),
-  };
-}

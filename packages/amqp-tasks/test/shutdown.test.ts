@@ -1,7 +1,20 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { TasksError } from '../src/index.js';
+import { type TaskContext, TasksError } from '../src/index.js';
 import { brokerTargets } from './brokers.js';
 import { sleep, TestBed, until } from './helpers/fixtures.js';
+
+/** A task that never ends by itself: it records why its signal fired, then rejects with that reason. */
+function stuckTask(reasons: unknown[]) {
+  return {
+    fn: (_args: unknown, ctx: TaskContext) =>
+      new Promise((_resolve, reject) => {
+        ctx.signal.addEventListener('abort', () => {
+          reasons.push(ctx.signal.reason);
+          reject(ctx.signal.reason);
+        });
+      }),
+  };
+}
 
 describe.each(brokerTargets())('graceful close against $name', ({ url }) => {
   let bed: TestBed;
@@ -40,15 +53,7 @@ describe.each(brokerTargets())('graceful close against $name', ({ url }) => {
     const reasons: unknown[] = [];
     const { server, worker, queue } = await bed.serverWithWorker(
       {
-        stuck: {
-          fn: (_args, ctx) =>
-            new Promise((_resolve, reject) => {
-              ctx.signal.addEventListener('abort', () => {
-                reasons.push(ctx.signal.reason);
-                reject(ctx.signal.reason);
-              });
-            }),
-        },
+        stuck: stuckTask(reasons),
       },
       { limit: 3 },
     );
@@ -68,6 +73,38 @@ describe.each(brokerTargets())('graceful close against $name', ({ url }) => {
     );
     await until(() => redelivered.length === 3);
     expect(redelivered).toEqual([true, true, true]);
+  });
+
+  it('destroy() aborts running tasks at once with DSP_TASKS_SHUTDOWN and loses nothing', async () => {
+    const reasons: unknown[] = [];
+    const { server, worker, queue } = await bed.serverWithWorker(
+      {
+        stuck: stuckTask(reasons),
+      },
+      { limit: 2 },
+    );
+    await Promise.all([1, 2, 3].map((i) => server.publish({ name: 'stuck', routingKey: queue, args: [i] })));
+    await until(() => worker.stats().running === 2);
+    worker.destroy(new Error('operator said so'));
+    // Synchronous: the signals fired before destroy() returned.
+    expect(reasons).toHaveLength(2);
+    for (const reason of reasons) {
+      expect(TasksError.hasCode(reason, 'DSP_TASKS_SHUTDOWN')).toBe(true);
+      expect((reason as Error).cause).toMatchObject({ message: 'operator said so' });
+    }
+    expect(() => worker.start()).toThrow(expect.objectContaining({ code: 'DSP_TASKS_CLOSED' }));
+    await worker.close(); // the same settled close, at once
+    expect(worker.stats()).toMatchObject({ succeeded: 0, failed: 0, retried: 0, deadLettered: 0 });
+
+    // Nothing was acked: another worker gets all three (the two that ran come back redelivered).
+    const seen: number[] = [];
+    await bed.serverWithWorker(
+      { stuck: { fn: (args) => void seen.push((args as number[])[0]!) } },
+      { queue, bindingKeys: [queue] },
+    );
+    await until(() => seen.length === 3);
+    expect([...seen].sort()).toEqual([1, 2, 3]);
+    await server.close();
   });
 
   it('settles pending confirms before closing', async () => {

@@ -11,8 +11,6 @@ export const CoreErrorCodes = {
   DSP_CORE_CLOSED: 'DSP_CORE_CLOSED',
   /** The operation was cancelled through an AbortSignal. */
   DSP_CORE_ABORTED: 'DSP_CORE_ABORTED',
-  /** A graceful close did not finish within its deadline. */
-  DSP_CORE_CLOSE_TIMEOUT: 'DSP_CORE_CLOSE_TIMEOUT',
   /** Another process (or another open handle) holds the log directory's lock. */
   DSP_CORE_LOG_LOCKED: 'DSP_CORE_LOG_LOCKED',
   /** A log file is not a Dispatcher log segment, or has an unsupported version. */
@@ -39,6 +37,12 @@ export const CoreErrorCodes = {
   DSP_CORE_MESSAGE_DECODE: 'DSP_CORE_MESSAGE_DECODE',
   /** A Retry-After value could not be parsed. */
   DSP_CORE_RETRY_AFTER_INVALID: 'DSP_CORE_RETRY_AFTER_INVALID',
+  /** An entry of a destination allow-list (such as `ALLOWED_DESTINATIONS`) is malformed. */
+  DSP_CORE_DESTINATION_LIST_INVALID: 'DSP_CORE_DESTINATION_LIST_INVALID',
+  /** The destination policy refused every address a connection could have used. */
+  DSP_CORE_DESTINATION_NOT_ALLOWED: 'DSP_CORE_DESTINATION_NOT_ALLOWED',
+  /** A webhook signing secret is empty, or starts with `whsec_` without base64 after it. */
+  DSP_CORE_WEBHOOK_SECRET_INVALID: 'DSP_CORE_WEBHOOK_SECRET_INVALID',
 } as const;
 
 export type CoreErrorCode = (typeof CoreErrorCodes)[keyof typeof CoreErrorCodes];

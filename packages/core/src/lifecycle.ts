@@ -7,9 +7,11 @@
  *    └────────────▶ (closed) ◀──────────── destroy(err?) ──────┘ (from any state)
  *
  * `close()` is graceful and idempotent (every call gets the same promise); `destroy()` is immediate.
- * Calls on a closing or closed object reject with `DSP_CORE_CLOSED` (see `assertRunning`).
+ * Calls on a closing or closed object reject with `closedError()`: `DSP_CORE_CLOSED` unless a package overrides
+ * it with its own `…_CLOSED` code, so one object never answers with two codes.
  */
 import { throwIfAborted } from './abort.js';
+import type { DispatcherError } from './dispatcher-error.js';
 import { CoreError } from './errors.js';
 import { type Logger, noopLogger } from './logger.js';
 
@@ -94,12 +96,16 @@ export abstract class Lifecycle {
     await this.close();
   }
 
-  /** Throws `DSP_CORE_CLOSED` unless the object is running. */
+  /** Throws `closedError()` unless the object is running. */
   protected assertRunning(): void {
     if (this.#state !== 'running') throw this.closedError();
   }
 
-  protected closedError(): CoreError {
+  /**
+   * The error for a call on an object that is not running (a second `start()`, `assertRunning()`).
+   * Packages override it to raise their own `…_CLOSED` code.
+   */
+  protected closedError(): DispatcherError {
     return new CoreError('DSP_CORE_CLOSED', `${this.constructor.name} is ${this.#state}`);
   }
 }

@@ -1,14 +1,18 @@
 import { fileURLToPath } from 'node:url';
 import { DispatcherError } from '@dispatcher/core';
-import { readErrorDocCodes } from '@dispatcher/tooling';
+import { checkErrorDoc } from '@dispatcher/tooling';
 import { describe, expect, it } from 'vitest';
 import { ProxyError, ProxyErrorCodes } from './errors.js';
 
 describe('ProxyError', () => {
-  it('lists exactly the exported codes in docs/errors.md', () => {
-    const doc = fileURLToPath(new URL('../docs/errors.md', import.meta.url));
-    expect(readErrorDocCodes(doc).sort()).toEqual(Object.keys(ProxyErrorCodes).sort());
-    for (const [key, value] of Object.entries(ProxyErrorCodes)) expect(value).toBe(key);
+  it('has the same codes and meanings in errors.ts (TSDoc) and docs/errors.md', () => {
+    const problems = checkErrorDoc({
+      docPath: fileURLToPath(new URL('../docs/errors.md', import.meta.url)),
+      sourcePath: fileURLToPath(new URL('./errors.ts', import.meta.url)),
+      codes: ProxyErrorCodes,
+      packageName: '@dispatcher/http-proxy',
+    });
+    expect(problems).toEqual([]);
   });
 
   it('is a DispatcherError with its code and cause', () => {

@@ -81,8 +81,12 @@ describe.each([
           }
         }
       };
+      const before = accepted.size;
       const loaders = Array.from({ length: 8 }, load);
-      await sleep(300 + ((kill * 97) % 400));
+      // Kill only once this run has taken some load (a busy machine may need seconds for the first 202s),
+      // then at a point that varies from kill to kill.
+      await eventually(() => accepted.size >= before + 10, 60_000);
+      await sleep((kill * 97) % 400);
       proc.kill('SIGKILL');
       await exited;
       running = false;

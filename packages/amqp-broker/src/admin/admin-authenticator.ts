@@ -1,8 +1,8 @@
 /**
- * Who may use the management API. Until the broker has users with tags, every configured broker user
- * is an administrator; this interface is the one place to swap for the tag-aware user store.
+ * Who may use the management API: the broker's users (its {@link UserStore}), with their RabbitMQ tags.
+ * This interface is the one place to swap for another source.
  */
-import { timingSafeEqual } from 'node:crypto';
+import type { UserStore } from '../auth/user-store.js';
 
 /** An authenticated management user. */
 export interface AdminUser {
@@ -16,17 +16,12 @@ export interface AdminAuthenticator {
   authenticate(name: string, password: string): AdminUser | undefined | Promise<AdminUser | undefined>;
 }
 
-/** Checks against a name → password map (the broker's `users` option); every user is an administrator. */
-export function passwordMapAuthenticator(users: ReadonlyMap<string, string>): AdminAuthenticator {
+/** Checks against the broker's users (password hashes compared by the store, in constant time). */
+export function userStoreAuthenticator(users: UserStore): AdminAuthenticator {
   return {
-    authenticate(name, password) {
-      const expected = users.get(name);
-      if (expected === undefined) return undefined;
-      const a = Buffer.from(password);
-      const b = Buffer.from(expected);
-      // Constant time for equal lengths; a length difference is all a timing attacker learns.
-      if (a.length !== b.length || !timingSafeEqual(a, b)) return undefined;
-      return { name, tags: ['administrator'] };
+    async authenticate(name, password) {
+      const user = await users.authenticate(name, password);
+      return user === undefined ? undefined : { name: user.name, tags: user.tags };
     },
   };
 }

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Lifecycle, runCloseSteps } from '@dispatcher/core';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { BrokerError } from '../errors.js';
-import { type AdminAuthenticator, type AdminUser, passwordMapAuthenticator } from './admin-authenticator.js';
+import { type AdminAuthenticator, type AdminUser, userStoreAuthenticator } from './admin-authenticator.js';
 import type { AdminContext } from './admin-context.js';
 import { adminGuard } from './admin-guard.js';
 import { AdminHttpError } from './admin-http-error.js';
@@ -60,7 +60,7 @@ export class AdminServer extends Lifecycle {
     validate(o);
     this.#options = o;
     this.#stats = new StatsSampler(o.broker, o.statsIntervalMs);
-    const authenticator: AdminAuthenticator = o.authenticator ?? passwordMapAuthenticator(o.broker.users);
+    const authenticator: AdminAuthenticator = o.authenticator ?? userStoreAuthenticator(o.broker.users);
     const ctx: AdminContext = {
       broker: o.broker,
       stats: this.#stats,
@@ -164,7 +164,9 @@ export class AdminServer extends Lifecycle {
         .send({ error: 'not_authorized', reason: 'Login failed' });
       return;
     }
-    if (user.tags.length === 0) {
+    // Until RabbitMQ's per-tag rules (monitoring, management, policymaker) are in, only administrators
+    // get in: a lesser tag must not grant an administrator's powers.
+    if (!user.tags.includes('administrator')) {
       await reply
         .code(401)
         .header('www-authenticate', REALM)

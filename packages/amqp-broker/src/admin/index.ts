@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-export { type AdminAuthenticator, type AdminUser, passwordMapAuthenticator } from './admin-authenticator.js';
+export { type AdminAuthenticator, type AdminUser, userStoreAuthenticator } from './admin-authenticator.js';
 export { ADMIN_SECURITY_HEADERS, servedHostMatcher } from './admin-guard.js';
 export { AdminServer } from './admin-server.js';
 export {

@@ -2,8 +2,11 @@
  * The channel against a fake host: no socket, no connection. Frames go in through handleMethod /
  * handleHeader / handleBody; what the channel sends is recorded.
  */
+
 import { noopLogger } from '@dispatcher/core';
 import { describe, expect, it } from 'vitest';
+import { PermissionStore } from '../auth/permission-store.js';
+import { ResourceAccess } from '../auth/resource-access.js';
 import { ByteWriter } from '../codec/byte-writer.js';
 import { decodeProperties } from '../codec/content-header.js';
 import { type FieldTable, str } from '../codec/field-table.js';
@@ -50,6 +53,13 @@ class HoldingVhost extends VirtualHost {
 
 class FakeHost implements ChannelHost {
   readonly vhost = new HoldingVhost('/');
+  readonly access = new ResourceAccess(
+    new PermissionStore([{ user: 'guest', vhost: '/', configure: '.*', write: '.*', read: '.*' }]),
+    'guest',
+    '/',
+  );
+  readonly username = 'guest';
+  readonly impersonator = false;
   readonly owner = {};
   readonly strictFieldTypes = false;
   readonly maxMessageBytes = 1000;

@@ -22,7 +22,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '@dispatcher/core';
-import { type FieldValue, fieldInteger } from '../codec/field-table.js';
+import type { ResourceAccess } from '../auth/resource-access.js';
+import { type FieldValue, fieldInteger, fieldString } from '../codec/field-table.js';
 import {
   ACCESS_REFUSED,
   type AmqpMethod,
@@ -43,6 +44,7 @@ import { Message, PropertyFlag, parseExpiration } from '../queue/message.js';
 import type { Queue, QueueEntry } from '../queue/queue.js';
 import type { PendingHolds } from '../store/pending-holds.js';
 import {
+  type DeclareAccess,
   type PublishOutcome,
   REPLY_TO_QUEUE,
   type ReplyConsumer,
@@ -58,6 +60,12 @@ import { type SettleKind, type Unacked, UnackedDeliveries } from './channel/unac
 /** What a channel needs from its connection. */
 export interface ChannelHost {
   readonly vhost: VirtualHost;
+  /** The permission checks of the connection's user on its vhost. */
+  readonly access: ResourceAccess;
+  /** The connection's user name (checked against the `user_id` property). */
+  readonly username: string | undefined;
+  /** The user may publish with another user's name in `user_id` (tag `impersonator`). */
+  readonly impersonator: boolean;
   /** Identity owning exclusive queues (the connection). */
   readonly owner: object;
   readonly strictFieldTypes: boolean;
@@ -351,6 +359,7 @@ export class Channel implements ReplyConsumer, ConsumerChannel {
       case MethodId.ExchangeDeclare:
         vhost.declareExchange({
           name: m.exchange,
+          ...(m.passive ? {} : { access: this.#exchangeAccess() }),
           type: m.type,
           passive: m.passive,
           durable: m.durable,
@@ -361,14 +370,19 @@ export class Channel implements ReplyConsumer, ConsumerChannel {
         if (!m.nowait) host.sendMethod(this.id, { id: MethodId.ExchangeDeclareOk });
         return;
       case MethodId.ExchangeDelete:
+        // RabbitMQ refuses the default and amq.* exchanges before it looks at permissions.
+        if (m.exchange !== '' && !m.exchange.startsWith('amq.'))
+          host.access.check('configure', 'exchange', m.exchange);
         vhost.deleteExchange(m.exchange, m.ifUnused);
         if (!m.nowait) host.sendMethod(this.id, { id: MethodId.ExchangeDeleteOk });
         return;
       case MethodId.ExchangeBind:
+        this.#checkBind('exchange', m.destination, m.source);
         vhost.bindExchange(m.destination, m.source, m.routingKey, m.arguments);
         if (!m.nowait) host.sendMethod(this.id, { id: MethodId.ExchangeBindOk });
         return;
       case MethodId.ExchangeUnbind:
+        this.#checkBind('exchange', m.destination, m.source);
         vhost.unbindExchange(m.destination, m.source, m.routingKey, m.arguments);
         if (!m.nowait) host.sendMethod(this.id, { id: MethodId.ExchangeUnbindOk });
         return;
@@ -377,6 +391,7 @@ export class Channel implements ReplyConsumer, ConsumerChannel {
         const result = vhost.declareQueue(
           {
             name: m.queue === '' && m.passive ? this.#lastQueue : m.queue,
+            ...(m.passive ? {} : { access: this.#queueAccess() }),
             passive: m.passive,
             durable: m.durable,
             exclusive: m.exclusive,
@@ -397,19 +412,23 @@ export class Channel implements ReplyConsumer, ConsumerChannel {
         return;
       }
       case MethodId.QueueBind:
+        this.#checkBind('queue', this.#queueName(m.queue), m.exchange);
         vhost.bindQueue(this.#queueName(m.queue), m.exchange, m.routingKey, m.arguments, host.owner);
         if (!m.nowait) host.sendMethod(this.id, { id: MethodId.QueueBindOk });
         return;
       case MethodId.QueueUnbind:
+        this.#checkBind('queue', this.#queueName(m.queue), m.exchange);
         vhost.unbindQueue(this.#queueName(m.queue), m.exchange, m.routingKey, m.arguments, host.owner);
         host.sendMethod(this.id, { id: MethodId.QueueUnbindOk });
         return;
       case MethodId.QueuePurge: {
+        host.access.check('read', 'queue', this.#queueName(m.queue));
         const count = vhost.purgeQueue(this.#queueName(m.queue), host.owner);
         if (!m.nowait) host.sendMethod(this.id, { id: MethodId.QueuePurgeOk, messageCount: count });
         return;
       }
       case MethodId.QueueDelete: {
+        host.access.check('configure', 'queue', this.#queueName(m.queue));
         const count = vhost.deleteQueue(this.#queueName(m.queue), m.ifUnused, m.ifEmpty, host.owner);
         if (!m.nowait) host.sendMethod(this.id, { id: MethodId.QueueDeleteOk, messageCount: count });
         return;
@@ -537,6 +556,59 @@ export class Channel implements ReplyConsumer, ConsumerChannel {
     }
   }
 
+  /**
+   * RabbitMQ's check_user_id_header: `user_id`, when set, must name the logged-in user unless that user
+   * has the `impersonator` tag.
+   */
+  #checkUserId(claimed: string): void {
+    const host = this.#host;
+    if (claimed === host.username || host.impersonator) return;
+    throw channelError(
+      PRECONDITION_FAILED,
+      `user_id property set to '${claimed}' but authenticated user was '${host.username ?? ''}'`,
+      { classId: BASIC_CLASS, methodId: 40 },
+    );
+  }
+
+  /** queue.declare's checks: configure on the queue; read on it and write on its dead-letter exchange. */
+  #queueAccess(): DeclareAccess {
+    const access = this.#host.access;
+    return {
+      configure: (name) => access.check('configure', 'queue', name),
+      creating: (name, args) => {
+        const dlx = fieldString(args.get('x-dead-letter-exchange'));
+        if (dlx === undefined) return;
+        access.check('read', 'queue', name);
+        access.check('write', 'exchange', dlx);
+      },
+    };
+  }
+
+  /** exchange.declare's checks: configure; read on it and write on its alternate exchange. */
+  #exchangeAccess(): DeclareAccess {
+    const access = this.#host.access;
+    return {
+      configure: (name) => access.check('configure', 'exchange', name),
+      creating: (name, args) => {
+        const ae = fieldString(args.get('alternate-exchange'));
+        if (ae === undefined) return;
+        access.check('read', 'exchange', name);
+        access.check('write', 'exchange', ae);
+      },
+    };
+  }
+
+  /**
+   * queue.bind/unbind and exchange.bind/unbind: write on the destination, read on the source exchange (in
+   * RabbitMQ's order; the default exchange is refused by the vhost before the read check).
+   */
+  #checkBind(destinationKind: 'queue' | 'exchange', destination: string, source: string): void {
+    const access = this.#host.access;
+    access.check('write', destinationKind, destination);
+    if (destination === '' && destinationKind === 'exchange') return;
+    if (source !== '') access.check('read', 'exchange', source);
+  }
+
   #queueName(name: string): string {
     if (name !== '') return name;
     if (this.#lastQueue === '') {
@@ -561,6 +633,7 @@ export class Channel implements ReplyConsumer, ConsumerChannel {
       if (!nowait) host.sendMethod(this.id, { id: MethodId.BasicConsumeOk, consumerTag: replyTag });
       return;
     }
+    host.access.check('read', 'queue', this.#queueName(queueName));
     const queue = host.vhost.getQueue(this.#queueName(queueName), host.owner);
     const priority = fieldInteger(priorityArg);
     if (priorityArg !== undefined && priority === undefined) {
@@ -595,6 +668,7 @@ export class Channel implements ReplyConsumer, ConsumerChannel {
 
   #get(queueName: string, noAck: boolean): void {
     const host = this.#host;
+    host.access.check('read', 'queue', queueName);
     const queue = host.vhost.getQueue(queueName, host.owner);
     this.#usedGet = true;
     const entry = queue.shift(noAck);
@@ -628,8 +702,10 @@ export class Channel implements ReplyConsumer, ConsumerChannel {
     host.publishing();
     if (publish.immediate)
       throw connectionError(NOT_IMPLEMENTED, 'immediate=true', { classId: 60, methodId: 40 });
+    host.access.check('write', 'exchange', publish.exchange);
     host.vhost.checkPublishable(publish.exchange);
     if (AmqpError.isAmqpError(decoded)) throw decoded;
+    if (decoded.userId !== undefined) this.#checkUserId(decoded.userId);
     let message = new Message(
       publish.exchange,
       publish.routingKey,

@@ -2,10 +2,10 @@
  * One client connection: protocol header, handshake, heartbeats, frame dispatch to channels, connection
  * close, and batched socket writes.
  *
- *   awaiting-header ──"AMQP 0 0 9 1"──▶ awaiting-start-ok ──start-ok (auth ok)──▶ awaiting-tune-ok
- *        │ other header: send "AMQP 0 0 9 1", close   │ auth refused: close 403                 │ tune-ok
- *        ▼                                            ▼                                          ▼
- *     (closed)                                    (closing)            open ◀──connection.open── awaiting-open
+ *   awaiting-header ──"AMQP 0 0 9 1"──▶ awaiting-start-ok ──start-ok──▶ authenticating ──ok──▶ awaiting-tune-ok
+ *        │ other header: send "AMQP 0 0 9 1", close                            │ refused: close 403    │ tune-ok
+ *        ▼                                                                     ▼                       ▼
+ *     (closed)                                    (closing)  open ◀──connection.open (vhost access)── awaiting-open
  *                                                                       │  client connection.close: close-ok ──▶ closed
  *   any state ──hard error / shutdown: connection.close sent──▶ closing ──close-ok or timeout──▶ closed
  *
@@ -31,7 +31,11 @@
 import type { Socket } from 'node:net';
 import type { Logger } from '@dispatcher/core';
 import type { ResourceAlarms } from '../alarms/resource-alarms.js';
-import { isSaslMechanism, parseSaslResponse, SASL_MECHANISMS } from '../auth/sasl.js';
+import { isLoopbackAddress } from '../auth/loopback-address.js';
+import type { PermissionStore } from '../auth/permission-store.js';
+import { ResourceAccess } from '../auth/resource-access.js';
+import { isSaslMechanism, parseSaslResponse, SASL_MECHANISMS, type SaslMechanism } from '../auth/sasl.js';
+import type { User, UserStore } from '../auth/user-store.js';
 import { decodeBasicPublish, isBasicPublish } from '../codec/basic-publish-decoder.js';
 import { ByteReader } from '../codec/byte-reader.js';
 import { ByteWriter } from '../codec/byte-writer.js';
@@ -84,7 +88,10 @@ export interface ConnectionSettings {
   readonly heartbeatSeconds: number;
   readonly frameMax: number;
   readonly channelMax: number;
-  readonly users: ReadonlyMap<string, string>;
+  readonly users: UserStore;
+  readonly permissions: PermissionStore;
+  /** Users that may log in only from a loopback address (RabbitMQ's `loopback_users`). */
+  readonly loopbackUsers: ReadonlySet<string>;
   readonly vhosts: ReadonlyMap<string, VirtualHost>;
   readonly strictFieldTypes: boolean;
   readonly maxMessageBytes: number;
@@ -106,9 +113,15 @@ export interface ConnectionSettings {
 type ConnectionState =
   | { readonly kind: 'awaiting-header'; readonly received: Buffer }
   | { readonly kind: 'awaiting-start-ok' }
-  | { readonly kind: 'awaiting-tune-ok'; readonly username: string }
-  | { readonly kind: 'awaiting-open'; readonly username: string }
-  | { readonly kind: 'open'; readonly username: string; readonly vhost: VirtualHost }
+  | { readonly kind: 'authenticating' }
+  | { readonly kind: 'awaiting-tune-ok'; readonly user: User }
+  | { readonly kind: 'awaiting-open'; readonly user: User }
+  | {
+      readonly kind: 'open';
+      readonly user: User;
+      readonly vhost: VirtualHost;
+      readonly access: ResourceAccess;
+    }
   | { readonly kind: 'closing'; readonly vhost: VirtualHost | undefined }
   | { readonly kind: 'closed' };
 
@@ -209,6 +222,19 @@ export class AmqpConnection implements ChannelHost {
     const s = this.#state;
     if (s.kind === 'open') return s.vhost;
     throw connectionError(COMMAND_INVALID, 'connection not open');
+  }
+
+  /** The permission checks of the logged-in user on the open vhost. */
+  get access(): ResourceAccess {
+    const s = this.#state;
+    if (s.kind === 'open') return s.access;
+    throw connectionError(COMMAND_INVALID, 'connection not open');
+  }
+
+  /** The logged-in user may set another user's name in `user_id` (tag `impersonator`). */
+  get impersonator(): boolean {
+    const s = this.#state;
+    return s.kind === 'open' && s.user.tags.includes('impersonator');
   }
 
   get frameMax(): number {
@@ -525,6 +551,10 @@ export class AmqpConnection implements ChannelHost {
       }
       return;
     }
+    if (s.kind === 'authenticating') {
+      // The client must wait for connection.tune (or the refusal).
+      throw connectionError(COMMAND_INVALID, 'frame received while the login is being checked');
+    }
     switch (type) {
       case FRAME_METHOD: {
         if (channelId !== 0 && isBasicPublish(buf, start, end)) {
@@ -578,7 +608,7 @@ export class AmqpConnection implements ChannelHost {
       case 'awaiting-tune-ok':
         if (m.id !== MethodId.ConnectionTuneOk) throw this.#unexpected(m, 'connection.tune-ok');
         this.#onTuneOk(m.channelMax, m.frameMax, m.heartbeat);
-        this.#state = { kind: 'awaiting-open', username: s.username };
+        this.#state = { kind: 'awaiting-open', user: s.user };
         return;
       case 'awaiting-open': {
         if (m.id !== MethodId.ConnectionOpen) throw this.#unexpected(m, 'connection.open');
@@ -589,21 +619,35 @@ export class AmqpConnection implements ChannelHost {
             methodId: 40,
           });
         }
+        const username = s.user.name;
+        if (!this.#settings.permissions.canAccessVhost(username, vhost.name)) {
+          this.log.info({ user: username, vhost: vhost.name }, 'vhost access refused');
+          throw connectionError(
+            NOT_ALLOWED,
+            `access to vhost '${vhost.name}' refused for user '${username}'`,
+            { classId: 10, methodId: 40 },
+          );
+        }
         const max = this.#settings.maxConnections;
         if (max > 0 && this.#settings.openConnectionCount() >= max) {
           // RabbitMQ's text for its vhost connection limit (its node-wide connection_max answers nothing:
           // it stops accepting sockets).
           throw connectionError(
             NOT_ALLOWED,
-            `access to vhost '${vhost.name}' refused for user '${s.username}': connection limit (${max}) is reached`,
+            `access to vhost '${vhost.name}' refused for user '${username}': connection limit (${max}) is reached`,
             { classId: 10, methodId: 40 },
           );
         }
-        this.#state = { kind: 'open', username: s.username, vhost };
+        this.#state = {
+          kind: 'open',
+          user: s.user,
+          vhost,
+          access: new ResourceAccess(this.#settings.permissions, username, vhost.name),
+        };
         if (this.#deadlineTimer !== undefined) clearTimeout(this.#deadlineTimer);
         this.#deadlineTimer = undefined;
         this.sendMethod(0, { id: MethodId.ConnectionOpenOk, knownHosts: '' });
-        this.log.debug({ user: s.username, vhost: vhost.name }, 'connection open');
+        this.log.debug({ user: username, vhost: vhost.name }, 'connection open');
         return;
       }
       case 'open':
@@ -629,6 +673,7 @@ export class AmqpConnection implements ChannelHost {
             });
         }
       case 'awaiting-header':
+      case 'authenticating':
       case 'closing':
       case 'closed':
         return;
@@ -654,26 +699,65 @@ export class AmqpConnection implements ChannelHost {
       });
     }
     const creds = parseSaslResponse(mechanism, response);
-    const expected = creds === undefined ? undefined : this.#settings.users.get(creds.username);
-    if (creds === undefined || expected === undefined || expected !== creds.password) {
-      this.log.info({ user: creds?.username, mechanism }, 'login refused');
-      const err = connectionError(
-        ACCESS_REFUSED,
-        `Login was refused using authentication mechanism ${mechanism}. For details see the broker logfile.`,
-        { classId: 10, methodId: 11 },
-      );
-      if (this.#authFailureClose) throw err;
-      this.destroy();
+    if (creds === undefined) {
+      this.#refuseLogin(mechanism, undefined, 'malformed response');
       return;
     }
-    this.#username = creds.username;
-    this.#state = { kind: 'awaiting-tune-ok', username: creds.username };
+    this.#state = { kind: 'authenticating' };
+    // bcrypt verification is asynchronous (it yields to other connections); frames meanwhile are errors.
+    this.#settings.users.authenticate(creds.username, creds.password).then(
+      (user) => {
+        if (this.#state.kind !== 'authenticating') return;
+        try {
+          this.#loggedIn(mechanism, creds.username, user);
+        } catch (err) {
+          this.#fail(err);
+        }
+        this.#flush();
+      },
+      (err: unknown) => {
+        if (this.#state.kind === 'authenticating') this.#fail(err);
+      },
+    );
+  }
+
+  #loggedIn(mechanism: SaslMechanism, username: string, user: User | undefined): void {
+    if (user === undefined) {
+      this.#refuseLogin(mechanism, username, 'invalid credentials');
+      return;
+    }
+    if (this.#settings.loopbackUsers.has(user.name)) {
+      if (!isLoopbackAddress(this.#socket.remoteAddress)) {
+        this.#refuseLogin(mechanism, username, 'user can only connect via localhost');
+        return;
+      }
+    }
+    this.#username = user.name;
+    this.#state = { kind: 'awaiting-tune-ok', user };
     this.sendMethod(0, {
       id: MethodId.ConnectionTune,
       channelMax: this.#settings.channelMax,
       frameMax: this.#settings.frameMax,
       heartbeat: this.#settings.heartbeatSeconds,
     });
+  }
+
+  /**
+   * A refused login. RabbitMQ tells clients with the `authentication_failure_close` capability why with
+   * connection.close 403 (the same text whatever the reason: the details are in the log only) and drops
+   * the socket of the others.
+   */
+  #refuseLogin(mechanism: string, username: string | undefined, reason: string): void {
+    this.log.info({ user: username, mechanism, reason }, 'login refused');
+    const err = connectionError(
+      ACCESS_REFUSED,
+      `Login was refused using authentication mechanism ${mechanism}. For details see the broker logfile.`,
+      // RabbitMQ names no method (0/0) in this close.
+    );
+    // #closeWith needs a state it can leave; the handshake states all can.
+    this.#state = { kind: 'awaiting-start-ok' };
+    if (this.#authFailureClose) this.#closeWith(err);
+    else this.destroy();
   }
 
   #onTuneOk(channelMax: number, frameMax: number, heartbeat: number): void {

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { type FsyncPolicy, type Logger, noopLogger } from '@dispatcher/core';
 import { Message } from '../queue/message.js';
 import type { VhostPersistence, VirtualHost } from '../vhost/virtual-host.js';
-import { DefinitionsFile, type VhostDefinitions } from './definitions-file.js';
+import { DefinitionsFile, type SecurityDefinitions, type VhostDefinitions } from './definitions-file.js';
 import { MessageStore } from './message-store.js';
 
 export interface BrokerStoreOptions {
@@ -25,6 +25,13 @@ export interface BrokerStoreOptions {
   /** Every vhost of the broker (their durable definitions are what gets written). */
   vhosts: () => Iterable<VirtualHost>;
   fsync?: FsyncPolicy;
+  /** The vhosts, users and permissions to store (none stored when undefined). */
+  security?: () => SecurityDefinitions;
+  /**
+   * Called with the stored security section before any vhost is restored, so that the broker can replace
+   * its initial users, permissions and vhosts with them; undefined when the file has none yet.
+   */
+  restoreSecurity?: (security: SecurityDefinitions | undefined) => void;
   /** Decode field tables with the specification's type codes (`strictFieldTypes`). */
   strict?: boolean;
   logger?: Logger;
@@ -45,11 +52,19 @@ export class BrokerStore {
   readonly messages: MessageStore;
   readonly definitions: DefinitionsFile;
   readonly report: StoreRecoveryReport;
+  /** What a vhost created after start-up attaches to become persistent. */
+  readonly persistence: VhostPersistence;
 
-  private constructor(messages: MessageStore, definitions: DefinitionsFile, report: StoreRecoveryReport) {
+  private constructor(
+    messages: MessageStore,
+    definitions: DefinitionsFile,
+    report: StoreRecoveryReport,
+    persistence: VhostPersistence,
+  ) {
     this.messages = messages;
     this.definitions = definitions;
     this.report = report;
+    this.persistence = persistence;
   }
 
   static async open(options: BrokerStoreOptions): Promise<BrokerStore> {
@@ -70,8 +85,11 @@ export class BrokerStore {
           return all;
         },
         log,
+        options.security,
       );
-      const loaded = await definitions.load();
+      const stored = await definitions.loadAll();
+      options.restoreSecurity?.(stored.security);
+      const loaded = stored.vhosts;
       const report: StoreRecoveryReport = {
         vhosts: loaded.size,
         exchanges: 0,
@@ -124,9 +142,11 @@ export class BrokerStore {
             q.store.released(q, message);
         }
       }
+      // The initial state (options) is stored once everything is restored, so that it survives as such.
+      if (stored.security === undefined && options.security !== undefined) definitions.changed();
       report.durationMs = Math.round(performance.now() - started);
       log.info({ ...report, log: messages.recovery }, 'persistent state recovered');
-      return new BrokerStore(messages, definitions, report);
+      return new BrokerStore(messages, definitions, report, persistence);
     } catch (err) {
       await messages.close();
       throw err;

@@ -6,14 +6,35 @@
  * also lets an operator see what the broker will restore.
  *
  * Arguments are kept as the AMQP field-table bytes (base64), so every value type survives exactly.
+ *
+ * The optional `security` section holds the vhost names, users (password hashes only, never plain text)
+ * and permissions. It is absent in files written before users were stored; then the broker's options are
+ * the state and the section is written at the next change.
  */
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { type Logger, noopLogger } from '@dispatcher/core';
+import { type HashingAlgorithm, isHashingAlgorithm } from '../auth/password-hash.js';
+import type { Permission } from '../auth/permission-store.js';
+import type { User } from '../auth/user-store.js';
 import { ByteReader } from '../codec/byte-reader.js';
 import { ByteWriter } from '../codec/byte-writer.js';
 import { type FieldTable, readFieldTable, writeFieldTable } from '../codec/field-table.js';
 import { BrokerError } from '../errors.js';
+
+/** Vhosts, users and permissions as stored. */
+export interface SecurityDefinitions {
+  vhosts: string[];
+  users: User[];
+  permissions: Permission[];
+}
+
+/** What the definitions file holds. */
+export interface StoredDefinitions {
+  vhosts: Map<string, VhostDefinitions>;
+  /** Undefined in a file written before users and permissions were stored. */
+  security: SecurityDefinitions | undefined;
+}
 
 export interface ExchangeDefinition {
   name: string;
@@ -114,10 +135,42 @@ function parseVhost(raw: Record<string, unknown>, vhost: string): VhostDefinitio
   };
 }
 
+function parseSecurity(raw: unknown): SecurityDefinitions | undefined {
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'object' || raw === null) throw format('security must be an object');
+  const r = raw as Record<string, unknown>;
+  if (!Array.isArray(r.vhosts)) throw format('security.vhosts must be a list');
+  return {
+    vhosts: r.vhosts.map((v, i) => str(v, `security.vhosts ${i}`)),
+    users: list(r.users, 'security.users').map((u, i) => {
+      const algorithm = str(u.hashingAlgorithm, `security user ${i} hashingAlgorithm`);
+      if (!isHashingAlgorithm(algorithm))
+        throw format(`security user ${i} hashingAlgorithm '${algorithm}' is unknown`);
+      const tags = list(u.tags, `security user ${i} tags`).map((t, j) =>
+        str(t, `security user ${i} tag ${j}`),
+      );
+      return {
+        name: str(u.name, `security user ${i} name`),
+        passwordHash: str(u.passwordHash, `security user ${i} passwordHash`),
+        hashingAlgorithm: algorithm as HashingAlgorithm,
+        tags,
+      };
+    }),
+    permissions: list(r.permissions, 'security.permissions').map((p, i) => ({
+      user: str(p.user, `security permission ${i} user`),
+      vhost: str(p.vhost, `security permission ${i} vhost`),
+      configure: str(p.configure, `security permission ${i} configure`),
+      write: str(p.write, `security permission ${i} write`),
+      read: str(p.read, `security permission ${i} read`),
+    })),
+  };
+}
+
 export class DefinitionsFile {
   readonly path: string;
   readonly #dir: string;
   readonly #snapshot: () => Map<string, VhostDefinitions>;
+  readonly #security: (() => SecurityDefinitions) | undefined;
   readonly #log: Logger;
   #dirty = false;
   #writing: Promise<void> | undefined;
@@ -125,21 +178,35 @@ export class DefinitionsFile {
   #retry: NodeJS.Timeout | undefined;
   #closed = false;
 
-  /** @param snapshot Reads the current durable definitions of every vhost (called for each write). */
-  constructor(dir: string, snapshot: () => Map<string, VhostDefinitions>, logger: Logger = noopLogger) {
+  /**
+   * @param snapshot Reads the current durable definitions of every vhost (called for each write).
+   * @param security Reads the vhosts, users and permissions to store (none stored when undefined).
+   */
+  constructor(
+    dir: string,
+    snapshot: () => Map<string, VhostDefinitions>,
+    logger: Logger = noopLogger,
+    security?: () => SecurityDefinitions,
+  ) {
     this.#dir = dir;
     this.path = join(dir, FILE);
     this.#snapshot = snapshot;
+    this.#security = security;
     this.#log = logger.child({ store: 'definitions' });
   }
 
   /** The stored definitions by vhost (empty when there is no file yet). */
   async load(): Promise<Map<string, VhostDefinitions>> {
+    return (await this.loadAll()).vhosts;
+  }
+
+  /** The stored definitions by vhost and the security section (nothing when there is no file yet). */
+  async loadAll(): Promise<StoredDefinitions> {
     let text: string;
     try {
       text = await fsp.readFile(this.path, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { vhosts: new Map(), security: undefined };
       throw err;
     }
     let raw: unknown;
@@ -148,14 +215,14 @@ export class DefinitionsFile {
     } catch (err) {
       throw format(`${this.path} is not JSON (${String(err)})`);
     }
-    const doc = raw as { version?: unknown; vhosts?: unknown };
+    const doc = raw as { version?: unknown; vhosts?: unknown; security?: unknown };
     if (doc.version !== VERSION) throw format(`${this.path} has version ${String(doc.version)}, expected 1`);
     if (typeof doc.vhosts !== 'object' || doc.vhosts === null) throw format('vhosts must be an object');
     const out = new Map<string, VhostDefinitions>();
     for (const [name, v] of Object.entries(doc.vhosts as Record<string, unknown>)) {
       out.set(name, parseVhost(v as Record<string, unknown>, name));
     }
-    return out;
+    return { vhosts: out, security: parseSecurity(doc.security) };
   }
 
   /** The definitions changed: write them (soon, coalesced with other changes). */
@@ -217,7 +284,8 @@ export class DefinitionsFile {
         bindings: d.bindings.map((b) => ({ ...b, arguments: encodeTable(b.arguments) })),
       };
     }
-    return `${JSON.stringify({ version: VERSION, vhosts }, null, 1)}\n`;
+    const security = this.#security?.();
+    return `${JSON.stringify({ version: VERSION, vhosts, ...(security === undefined ? {} : { security }) }, null, 1)}\n`;
   }
 
   async #replace(text: string): Promise<void> {

@@ -33,8 +33,20 @@ import { assertArgumentsEquivalent } from './argument-equivalence.js';
 import { QUEUE_EQUIVALENCE_ARGUMENTS, validateQueueArguments } from './queue-arguments.js';
 import { withSenderSelectedKeys } from './sender-selected-keys.js';
 
+/**
+ * Permission checks a declaration runs at RabbitMQ's points: `configure` once the name is known (before
+ * the lookup), `creating` when the entity does not exist yet (RabbitMQ then checks the permissions an
+ * `alternate-exchange` / `x-dead-letter-exchange` argument needs). Both throw to refuse.
+ */
+export interface DeclareAccess {
+  configure(name: string): void;
+  creating(name: string, args: FieldTable): void;
+}
+
 export interface ExchangeDeclare {
   readonly name: string;
+  /** Permission checks (none when undefined). */
+  readonly access?: DeclareAccess;
   readonly type: string;
   readonly passive: boolean;
   readonly durable: boolean;
@@ -45,6 +57,8 @@ export interface ExchangeDeclare {
 
 export interface QueueDeclare {
   readonly name: string;
+  /** Permission checks (none when undefined; a passive declaration needs none). */
+  readonly access?: DeclareAccess;
   readonly passive: boolean;
   readonly durable: boolean;
   readonly exclusive: boolean;
@@ -286,6 +300,7 @@ export class VirtualHost {
       // RabbitMQ treats an unknown type as a hard error.
       throw connectionError(COMMAND_INVALID, `unknown exchange type '${d.type}'`);
     }
+    d.access?.configure(d.name);
     if (existing !== undefined) {
       const what = `exchange '${d.name}' in vhost '${this.name}'`;
       equivalent('type', what, d.type, existing.type);
@@ -299,6 +314,7 @@ export class VirtualHost {
     if (d.name.startsWith('amq.')) {
       throw channelError(ACCESS_REFUSED, `exchange name '${d.name}' contains reserved prefix 'amq.*'`);
     }
+    d.access?.creating(d.name, d.arguments);
     const ex = createExchange(d.type, {
       name: d.name,
       durable: d.durable,
@@ -312,10 +328,12 @@ export class VirtualHost {
   }
 
   deleteExchange(name: string, ifUnused: boolean): void {
-    if (name === '' || name.startsWith('amq.')) {
+    if (name === '') throw channelError(ACCESS_REFUSED, 'operation not permitted on the default exchange');
+    if (name.startsWith('amq.')) {
+      // RabbitMQ's check_exchange_deletion (before any permission check).
       throw channelError(
         ACCESS_REFUSED,
-        `operation not permitted on the ${name === '' ? 'default' : `'${name}'`} exchange`,
+        `deletion of system exchange '${name}' in vhost '${this.name}' not allowed`,
       );
     }
     const ex = this.#exchanges.get(name);
@@ -367,6 +385,7 @@ export class VirtualHost {
     const name = d.name === '' ? `amq.gen-${randomBytes(16).toString('base64url')}` : d.name;
     // RabbitMQ makes exclusive queues transient whatever the declaration says (and compares them so).
     const durable = d.durable && !d.exclusive;
+    d.access?.configure(name);
     const existing = this.#queues.get(name);
     if (existing !== undefined) {
       // The declaration must name the same owner: this connection when exclusive, none otherwise (405
@@ -394,6 +413,7 @@ export class VirtualHost {
         `cannot declare queue '${name}': queue limit in vhost '${this.name}' (${this.#maxQueues}) is reached`,
       );
     }
+    d.access?.creating(name, d.arguments);
     validateQueueArguments(name, this.name, d.arguments);
     const q = new Queue({
       name,
@@ -480,6 +500,18 @@ export class VirtualHost {
       throw channelError(PRECONDITION_FAILED, `queue '${name}' in vhost '${this.name}' is not empty`);
     }
     return this.#removeQueue(q);
+  }
+
+  /**
+   * The vhost is being deleted: every queue goes (consumers get basic.cancel, stored messages are
+   * released) and user-declared exchanges with them. Returns how many queues were removed.
+   */
+  deleteEverything(): number {
+    const queues = [...this.#queues.values()];
+    for (const q of queues) this.#removeQueue(q);
+    for (const ex of [...this.#exchanges.values()])
+      if (ex.name !== '' && !ex.name.startsWith('amq.')) this.#removeExchange(ex);
+    return queues.length;
   }
 
   /** A connection went away: delete the exclusive queues it owned. */

@@ -81,7 +81,10 @@ describe('definitions: dispatchd ⇄ RabbitMQ', () => {
   it('our whole-broker export imports into RabbitMQ with rabbitmqctl import_definitions', async () => {
     h = await startAdminHarness({
       vhosts: [TO_RABBIT, FROM_RABBIT],
-      users: { [USER]: 'secret-pw', guest: 'guest' },
+      users: {
+        [USER]: { password: 'secret-pw', tags: ['administrator'] },
+        guest: { password: 'guest', tags: ['administrator'] },
+      },
     });
     const v = encodeURIComponent(TO_RABBIT);
     const auth = {

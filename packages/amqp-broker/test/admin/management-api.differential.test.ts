@@ -391,15 +391,22 @@ describe('management API: ours answers as RabbitMQ 3.10', () => {
         // RabbitMQ lists a connection once its stats are in: poll.
         const c = await eventually(async () => {
           const list = (await call(t, 'GET', `/api/vhosts/${V}/connections`)).json;
-          return list.find((x: { user_provided_name?: string }) => x.user_provided_name === 'diff-conn');
+          // RabbitMQ adds the statistics fields (channels…) at its next 5 s emission.
+          return list.find(
+            (x: { user_provided_name?: string; channels?: number }) =>
+              x.user_provided_name === 'diff-conn' && x.channels !== undefined,
+          );
         }, 30_000);
         const chans = await eventually(async () => {
           const list = (await call(t, 'GET', '/api/channels')).json.filter(
             (x: { vhost: string }) => x.vhost === VHOST,
           );
+          return list.length > 0 && list[0].consumer_count !== undefined ? list : undefined;
+        }, 30_000);
+        const consumers = await eventually(async () => {
+          const list = (await call(t, 'GET', `/api/consumers/${V}`)).json;
           return list.length > 0 ? list : undefined;
         }, 30_000);
-        const consumers = (await call(t, 'GET', `/api/consumers/${V}`)).json;
         return {
           connection: shape(c, [
             'name',

@@ -41,3 +41,9 @@ export async function withRabbitmqVhost<T>(
     await run(RABBITMQCTL, ['delete_vhost', vhost]);
   }
 }
+
+/** Runs `rabbitmqctl <args>` and resolves with its standard output. */
+export async function rabbitmqctl(...args: string[]): Promise<string> {
+  const { stdout } = await run(RABBITMQCTL, args);
+  return stdout;
+}

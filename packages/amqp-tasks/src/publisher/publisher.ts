@@ -1,7 +1,8 @@
-import { exponentialBackoff, type Logger, settleWithin } from '@dispatcher/core';
+import { type Logger, settleWithin } from '@dispatcher/core';
 import type { Channel, ChannelModel, Options } from 'amqplib';
 import { toBrokerError } from '../connection/broker-error.js';
 import { type ConfirmCallback, ConfirmTracker } from '../connection/confirm-tracker.js';
+import { ReopenTimer } from '../connection/reopen-timer.js';
 import { DelayQueues, type DelayTarget } from '../delay-queues.js';
 import { TasksError } from '../errors.js';
 import type { Reporter } from '../task-events.js';
@@ -43,13 +44,6 @@ export interface PublisherHost {
   readonly maxBuffered: number;
 }
 
-const CHANNEL_BACKOFF = exponentialBackoff({
-  baseMs: 100,
-  capMs: 5_000,
-  jitter: 'equal',
-  maxAttempts: Infinity,
-});
-
 /** How long close() waits for the broker to acknowledge the channel close before it moves on, in milliseconds. */
 const CHANNEL_CLOSE_GRACE_MS = 1_000;
 
@@ -70,8 +64,7 @@ export class Publisher {
   #opening: Promise<void> | undefined;
   /** close() started: no new publishes, no new channel; the open channel's confirms count until the deadline. */
   #closing = false;
-  #failures = 0;
-  #retryTimer: NodeJS.Timeout | undefined;
+  readonly #reopen = new ReopenTimer(100, () => this.#ensureChannel());
   #waitingDrain = false;
   /** Accepted, not yet sent (no channel, or waiting for drain). */
   readonly #queue: Pending[] = [];
@@ -149,9 +142,7 @@ export class Publisher {
 
   /** The connection is (re)open: get a channel and flush the buffer. Resolves once the attempt is over. */
   async attach(): Promise<void> {
-    this.#failures = 0;
-    clearTimeout(this.#retryTimer);
-    this.#retryTimer = undefined;
+    this.#reopen.reset();
     this.#ensureChannel();
     await this.#opening;
   }
@@ -172,8 +163,7 @@ export class Publisher {
 
   async #close(timeoutMs: number): Promise<void> {
     this.#closing = true;
-    clearTimeout(this.#retryTimer);
-    this.#retryTimer = undefined;
+    this.#reopen.cancel();
     // Without an open channel nothing buffered can go out any more (none is opened from now on).
     if (!this.connected) this.#rejectQueued();
     if (this.#outstanding > 0 && timeoutMs > 0) {
@@ -288,7 +278,7 @@ export class Publisher {
       this.#rejectQueued();
       return;
     }
-    if (this.#opening || this.#retryTimer) return;
+    if (this.#opening || this.#reopen.pending) return;
     const model = this.#host.model();
     if (!model) return;
     this.#opening = this.#open(model).finally(() => {
@@ -313,7 +303,7 @@ export class Publisher {
       confirmChannel.on('close', () => this.#onChannelClosed(tracker));
       this.#tracker = tracker;
       this.#delayQueues = new DelayQueues();
-      this.#failures = 0;
+      this.#reopen.succeeded();
       this.#host.log.debug('publisher channel open');
       this.#flush();
     } catch (err) {
@@ -332,20 +322,7 @@ export class Publisher {
   }
 
   #scheduleReopen(): void {
-    if (this.#closing || this.#retryTimer) return;
-    this.#failures++;
-    const decision = CHANNEL_BACKOFF.next({
-      attempt: this.#failures,
-      firstAttemptAt: Date.now(),
-      now: Date.now(),
-    });
-    const delayMs = decision.action === 'retry' ? decision.delayMs : 1_000;
-    // A timer, not a loop: the connection's own recovery may be what is needed, and it re-attaches us.
-    this.#retryTimer = setTimeout(() => {
-      this.#retryTimer = undefined;
-      this.#ensureChannel();
-    }, delayMs);
-    this.#retryTimer.unref();
+    if (!this.#closing) this.#reopen.schedule();
   }
 }
 

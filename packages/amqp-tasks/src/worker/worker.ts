@@ -22,30 +22,32 @@
  * else. A slot is released only when the function really returns, so `limit` holds even for timed-out
  * functions that ignore their signal.
  */
-import { exponentialBackoff, type RetryDecision, type RetryPolicy, settleWithin } from '@dispatcher/core';
-
-/** How long a polite channel.close may take at close() before the worker moves on. */
-const CHANNEL_CLOSE_GRACE_MS = 1_000;
-
-import type { ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
+import { type RetryPolicy, settleWithin } from '@dispatcher/core';
+import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { DEFAULT_CODECS, selectCodec } from '../codec/select-codec.js';
 import type { TaskCodec } from '../codec/task-codec.js';
 import { toBrokerError } from '../connection/broker-error.js';
 import { ConfirmTracker } from '../connection/confirm-tracker.js';
+import { ReopenTimer } from '../connection/reopen-timer.js';
 import { DelayQueues, MIN_DELAY_MS } from '../delay-queues.js';
 import { TasksError } from '../errors.js';
 import type { ContextPropagation } from '../server-options.js';
-import type { AnyTaskConfig, TaskContext } from '../task-config.js';
+import type { AnyTaskConfig } from '../task-config.js';
 import { toRetryPolicy } from '../task-config.js';
 import type { DeadLetterReason, Reporter, TaskEventBase } from '../task-events.js';
 import { readNumberHeader, TaskHeaders } from '../task-headers.js';
-import { ENCODE_REPLY_REASON, type TaskReply } from '../task-reply.js';
 import { DeadlineQueue } from '../timers/deadline-queue.js';
-import { deadLetterQueueName, declareDeadLetterQueue, declareQueue, type QueueSpec } from '../topology.js';
+import { declareDeadLetterQueue, declareQueue, type QueueSpec } from '../topology.js';
 import { DEFAULT_WORKER_OPTIONS, defaultPrefetch, type WorkerOptions } from '../worker-options.js';
 import { AckBatcher } from './ack-batcher.js';
-import { describeError } from './describe-error.js';
+import { bodyIdentity, type ChannelSlot } from './channel-slot.js';
+import type { PreparedDelivery } from './prepared-delivery.js';
 import { RateLimiter } from './rate-limiter.js';
+import { Settler } from './settler.js';
+import { abortRun, createRun, executeRun, type Run } from './task-run.js';
+
+/** How long a polite channel.close may take at close() before the worker moves on. */
+const CHANNEL_CLOSE_GRACE_MS = 1_000;
 
 /** What a worker needs from its server. */
 export interface WorkerHost {
@@ -75,82 +77,7 @@ export interface WorkerStats {
   droppedAcks: number;
 }
 
-/** One open channel with its consumer; deliveries remember the slot they came from. */
-interface ChannelSlot {
-  readonly channel: ConfirmChannel;
-  readonly tracker: ConfirmTracker;
-  readonly delayQueues: DelayQueues;
-  readonly runs: Set<Run>;
-  readonly acks: AckBatcher;
-  consumerTag: string | undefined;
-  alive: boolean;
-}
-
-interface Prepared {
-  readonly slot: ChannelSlot;
-  readonly msg: ConsumeMessage;
-  readonly uuid: string;
-  readonly name: string;
-  readonly args: unknown;
-  readonly config: AnyTaskConfig;
-  readonly attempt: number;
-  readonly firstAttemptAt: number;
-  readonly headers: Record<string, unknown>;
-}
-
-/**
- * A running function. Its AbortController is created only when the function reads `ctx.signal` (most
- * no-op-fast tasks never do, and a controller per task is measurable at 10k tasks/s).
- */
-interface Run {
-  readonly prepared: Prepared;
-  controller: AbortController | undefined;
-  abortReason: unknown;
-  /** Ends the wait for the outcome with this reason. */
-  onAbort: ((reason: unknown) => void) | undefined;
-}
-
-function abortRun(run: Run, reason: unknown): void {
-  if (run.abortReason !== undefined) return;
-  run.abortReason = reason;
-  run.controller?.abort(reason);
-  run.onAbort?.(reason);
-}
-
-function signalOf(run: Run): AbortSignal {
-  if (!run.controller) {
-    run.controller = new AbortController();
-    if (run.abortReason !== undefined) run.controller.abort(run.abortReason);
-  }
-  return run.controller.signal;
-}
-
-type Outcome =
-  | { readonly kind: 'ok'; readonly value: unknown }
-  | { readonly kind: 'failed'; readonly error: unknown };
-
 type WorkerState = 'new' | 'running' | 'closing' | 'closed';
-
-const CHANNEL_BACKOFF = exponentialBackoff({
-  baseMs: 200,
-  capMs: 5_000,
-  jitter: 'equal',
-  maxAttempts: Infinity,
-});
-/** Before a message whose retry or dead-letter publish failed is requeued (no hot loop), in milliseconds. */
-const REQUEUE_AFTER_FAILED_SETTLE_MS = 1_000;
-
-/** One delivery on the channel it came from: what settling acts on. */
-interface SettleTarget {
-  readonly slot: ChannelSlot;
-  readonly msg: ConsumeMessage;
-}
-
-/** Who a delivery is, for events and logs (it may not have decoded). */
-interface Identity {
-  readonly uuid: string;
-  readonly name: string;
-}
 
 export class Worker {
   readonly name: string;
@@ -170,13 +97,11 @@ export class Worker {
   #state: WorkerState = 'new';
   #slot: ChannelSlot | undefined;
   #opening = false;
-  #channelFailures = 0;
-  #retryTimer: NodeJS.Timeout | undefined;
+  readonly #reopen = new ReopenTimer(200, () => void this.#ensureChannel());
   #rateTimer: NodeJS.Timeout | undefined;
-  /** Deliveries waiting out the pause before their requeue after a failed settle (close() requeues them now). */
-  readonly #requeueTimers = new Map<NodeJS.Timeout, SettleTarget>();
+  readonly #settler: Settler;
   #closePromise: Promise<void> | undefined;
-  readonly #waiting: Prepared[] = [];
+  readonly #waiting: PreparedDelivery[] = [];
   readonly #running = new Set<Run>();
   /** Work that must finish before close() may release the channel (runs and their settles, dead-letters). */
   #inFlight = 0;
@@ -232,6 +157,15 @@ export class Worker {
     this.#defaultTimeoutMs = options.defaultTimeoutMs ?? DEFAULT_WORKER_OPTIONS.defaultTimeoutMs;
     this.#defaultRetry = toRetryPolicy(options.retry ?? DEFAULT_WORKER_OPTIONS.retry);
     this.#rateLimiter = options.rateLimit ? new RateLimiter(options.rateLimit) : undefined;
+    this.#settler = new Settler({
+      worker: this.name,
+      queue: this.queue,
+      reporter: host.reporter,
+      debug: host.debug,
+      counters: this.#stats,
+      retryPolicy: (taskName) => this.#retryPolicies.get(taskName) ?? this.#defaultRetry,
+      isRunning: () => this.#state === 'running',
+    });
     const serverSpec = host.queueSpec(options.queue);
     const maxPriority = options.maxPriority ?? serverSpec?.maxPriority;
     this.#spec = {
@@ -263,9 +197,7 @@ export class Worker {
 
   /** The connection is (re)open: get a channel and consume. */
   attach(): void {
-    this.#channelFailures = 0;
-    clearTimeout(this.#retryTimer);
-    this.#retryTimer = undefined;
+    this.#reopen.reset();
     void this.#ensureChannel();
   }
 
@@ -278,10 +210,36 @@ export class Worker {
     return this.#closePromise;
   }
 
+  /**
+   * Stops at once (undici's `destroy` beside the graceful `close`): timers cleared, waiting deliveries
+   * forgotten, running functions aborted (their signal fires with `DSP_TASKS_SHUTDOWN`, caused by `err`), the
+   * channel closed without waiting. Nothing is acked any more: every unsettled delivery goes back to the
+   * queue when the channel goes, so this loses nothing (its functions may have run; they run again).
+   */
+  destroy(err?: Error): void {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    this.#closePromise ??= Promise.resolve();
+    this.#reopen.cancel();
+    clearTimeout(this.#rateTimer);
+    this.#waiting.length = 0;
+    const slot = this.#slot;
+    this.#slot = undefined;
+    if (slot) {
+      slot.alive = false;
+      slot.acks.discard();
+      slot.channel.close().catch(() => undefined);
+    }
+    this.#settler.forgetPausedOf(undefined);
+    // Always the shutdown code (with `err` as its cause): an aborted run is given back, never counted as failed.
+    const reason = new TasksError('DSP_TASKS_SHUTDOWN', `worker ${this.name} was destroyed`, { cause: err });
+    for (const run of this.#running) abortRun(run, reason);
+  }
+
   async #close(timeoutMs: number): Promise<void> {
     const wasRunning = this.#state === 'running';
     this.#state = 'closing';
-    clearTimeout(this.#retryTimer);
+    this.#reopen.cancel();
     clearTimeout(this.#rateTimer);
     const slot = this.#slot;
     if (wasRunning && slot?.alive && slot.consumerTag !== undefined) {
@@ -293,7 +251,7 @@ export class Worker {
       await settleWithin(cancelling, CHANNEL_CLOSE_GRACE_MS);
     }
     // Deliveries that never started go back to the queue now.
-    for (const prepared of this.#waiting.splice(0)) this.#nack(prepared, true);
+    for (const prepared of this.#waiting.splice(0)) this.#settler.settleOn(prepared, 'requeue');
     const drained = await settleWithin(this.#whenIdle(), Math.max(0, timeoutMs));
     if (!drained) {
       const reason = new TasksError(
@@ -305,11 +263,7 @@ export class Worker {
       await settleWithin(this.#whenIdle(), 2_000);
     }
     // Deliveries pausing before their requeue go back now, while their channel is still open.
-    for (const [timer, target] of this.#requeueTimers) {
-      clearTimeout(timer);
-      this.#settleOn(target.slot, target.msg, 'requeue');
-    }
-    this.#requeueTimers.clear();
+    this.#settler.requeuePausedNow();
     this.#slot = undefined;
     if (slot?.alive) {
       // Acks marked in this turn must leave before the channel closes, or their tasks would run again.
@@ -340,7 +294,7 @@ export class Worker {
   }
 
   async #ensureChannel(): Promise<void> {
-    if (this.#opening || this.#slot || this.#state !== 'running' || this.#retryTimer) return;
+    if (this.#opening || this.#slot || this.#state !== 'running' || this.#reopen.pending) return;
     const model = this.#host.model();
     if (!model) return;
     this.#opening = true;
@@ -353,7 +307,7 @@ export class Worker {
         delayQueues: new DelayQueues(),
         runs: new Set(),
         acks: new AckBatcher(channel, (count) => {
-          for (let i = 0; i < count; i++) this.#dropped('');
+          for (let i = 0; i < count; i++) this.#settler.dropped('');
         }),
         consumerTag: undefined,
         alive: true,
@@ -379,7 +333,7 @@ export class Worker {
         { consumerTag: this.name, noAck: false },
       );
       slot.consumerTag = consumerTag;
-      this.#channelFailures = 0;
+      this.#reopen.succeeded();
       this.#host.reporter.log.info({ worker: this.name, queue: this.queue }, 'consuming');
     } catch (err) {
       this.#host.reporter.problem(`worker ${this.name}`, toBrokerError(err, 'channel'), {
@@ -394,17 +348,7 @@ export class Worker {
   }
 
   #scheduleReopen(): void {
-    if (this.#state !== 'running' || this.#retryTimer) return;
-    this.#channelFailures++;
-    const now = Date.now();
-    const decision = CHANNEL_BACKOFF.next({ attempt: this.#channelFailures, firstAttemptAt: now, now });
-    this.#retryTimer = setTimeout(
-      () => {
-        this.#retryTimer = undefined;
-        void this.#ensureChannel();
-      },
-      decision.action === 'retry' ? decision.delayMs : 1_000,
-    );
+    if (this.#state === 'running') this.#reopen.schedule();
   }
 
   #onCancelled(slot: ChannelSlot): void {
@@ -422,16 +366,11 @@ export class Worker {
     if (!slot.alive && this.#slot !== slot) return;
     slot.alive = false;
     // Acks marked in this turn but not yet flushed belong to the dead channel: dropped, and counted.
-    for (let i = slot.acks.discard(); i > 0; i--) this.#dropped('');
+    for (let i = slot.acks.discard(); i > 0; i--) this.#settler.dropped('');
     const lost = new TasksError('DSP_TASKS_CHANNEL_LOST', `the channel of worker ${this.name} closed`);
     for (const run of slot.runs) abortRun(run, lost);
     // Their requeue can never be sent: the broker redelivers them. Dropped, and counted, as the timer would.
-    for (const [timer, target] of this.#requeueTimers) {
-      if (target.slot !== slot) continue;
-      clearTimeout(timer);
-      this.#requeueTimers.delete(timer);
-      this.#dropped(bodyIdentity(target.msg).uuid);
-    }
+    this.#settler.forgetPausedOf(slot);
     // Waiting deliveries of that channel are redelivered by the broker; forget them here.
     for (let i = this.#waiting.length - 1; i >= 0; i--) {
       if (this.#waiting[i]?.slot === slot) this.#waiting.splice(i, 1);
@@ -445,7 +384,7 @@ export class Worker {
 
   #onMessage(slot: ChannelSlot, msg: ConsumeMessage): void {
     slot.acks.received(msg);
-    let prepared: Prepared;
+    let prepared: PreparedDelivery;
     try {
       prepared = this.#prepare(slot, msg);
     } catch (err) {
@@ -457,8 +396,8 @@ export class Worker {
       const attempt = readNumberHeader(msg.properties.headers, TaskHeaders.attempt) ?? 1;
       const identity = bodyIdentity(msg);
       this.#track(
-        this.#settleSafely({ slot, msg }, attempt, identity, () =>
-          this.#deadLetter(slot, msg, reason, err, attempt, identity),
+        this.#settler.settleSafely({ slot, msg }, attempt, identity, () =>
+          this.#settler.deadLetter({ slot, msg }, reason, err, attempt, identity),
         ),
       );
       return;
@@ -467,8 +406,8 @@ export class Worker {
     if (notBefore !== undefined && notBefore - Date.now() >= MIN_DELAY_MS) {
       // Early (a bucket rounds down, and a delay longer than the largest bucket takes several hops).
       this.#track(
-        this.#settleSafely(prepared, prepared.attempt, prepared, () =>
-          this.#delay(prepared, notBefore, { ...prepared.headers }),
+        this.#settler.settleSafely(prepared, prepared.attempt, prepared, () =>
+          this.#settler.delay(prepared, notBefore, { ...prepared.headers }),
         ),
       );
       return;
@@ -477,7 +416,7 @@ export class Worker {
     this.#pump();
   }
 
-  #prepare(slot: ChannelSlot, msg: ConsumeMessage): Prepared {
+  #prepare(slot: ChannelSlot, msg: ConsumeMessage): PreparedDelivery {
     const codec = selectCodec(msg.properties.contentType, this.#codecs);
     const body = codec.decode(msg.content);
     const config = this.#tasks.get(body.name);
@@ -531,9 +470,9 @@ export class Worker {
     }
   }
 
-  async #run(prepared: Prepared): Promise<void> {
+  async #run(prepared: PreparedDelivery): Promise<void> {
     const { config, slot } = prepared;
-    const run: Run = { prepared, controller: undefined, abortReason: undefined, onAbort: undefined };
+    const run = createRun(prepared);
     this.#running.add(run);
     slot.runs.add(run);
     this.#stats.started++;
@@ -541,382 +480,27 @@ export class Worker {
     const event = this.#event(prepared);
     this.#host.reporter.events.emit('task:started', event);
     if (this.#host.debug) this.#host.reporter.log.debug({ ...event }, 'task started');
-
-    const ctx: TaskContext = {
-      get signal() {
-        return signalOf(run);
-      },
-      uuid: prepared.uuid,
-      name: prepared.name,
-      attempt: prepared.attempt,
-      headers: prepared.headers,
-      worker: this.name,
-      consumerTag: prepared.msg.fields.consumerTag,
-      queue: this.queue,
-      redelivered: prepared.msg.fields.redelivered,
-    };
-    const invoke = (): unknown =>
-      config.uuidAsFirstArg ? config.fn(prepared.uuid, prepared.args, ctx) : config.fn(prepared.args, ctx);
-    const propagation = this.#host.propagation;
     const started = performance.now();
-    const fnDone = new Promise<unknown>((resolve) => {
-      resolve(propagation ? propagation.runInContext(prepared.headers, invoke) : invoke());
+    const outcome = await executeRun(run, {
+      worker: this.name,
+      queue: this.queue,
+      timeoutMs: config.timeoutMs ?? this.#defaultTimeoutMs,
+      deadlines: this.#deadlines,
+      propagation: this.#host.propagation,
+      // The slot is freed only when the function really returns, whatever happened to the message.
+      release: () => {
+        this.#running.delete(run);
+        slot.runs.delete(run);
+        this.#pump();
+      },
     });
-    // The slot is freed only when the function really returns, whatever happened to the message.
-    const release = () => {
-      this.#running.delete(run);
-      slot.runs.delete(run);
-      this.#pump();
-    };
-
-    const timeoutMs = config.timeoutMs ?? this.#defaultTimeoutMs;
-    const deadline =
-      timeoutMs > 0
-        ? this.#deadlines.add(timeoutMs, () => {
-            abortRun(
-              run,
-              new TasksError('DSP_TASKS_TASK_TIMEOUT', `task ${prepared.name} exceeded ${timeoutMs} ms`, {
-                details: { uuid: prepared.uuid, timeoutMs },
-              }),
-            );
-          })
-        : undefined;
-    // One promise for the outcome: the function settling, or its abort (timeout, shutdown, channel lost).
-    const outcome = await new Promise<Outcome>((resolve) => {
-      run.onAbort = (reason) => resolve({ kind: 'failed', error: reason });
-      fnDone.then(
-        (value) => {
-          release();
-          resolve({ kind: 'ok', value });
-        },
-        (error: unknown) => {
-          release();
-          resolve({ kind: 'failed', error });
-        },
-      );
-    });
-    deadline?.cancel();
     const durationMs = performance.now() - started;
-    await this.#settleSafely(prepared, prepared.attempt, prepared, () =>
-      this.#settle(prepared, outcome, durationMs, event),
+    await this.#settler.settleSafely(prepared, prepared.attempt, prepared, () =>
+      this.#settler.settle(prepared, outcome, durationMs, event),
     );
   }
 
-  /**
-   * Runs one settle path of a delivery. If it throws anyway, the delivery still ends: dead-lettered with
-   * that error, or requeued after a pause when even that fails. Left unsettled, it would hold a prefetch
-   * credit for good, and `limit` of those wedge the worker.
-   */
-  async #settleSafely(
-    target: SettleTarget,
-    attempt: number,
-    identity: Identity,
-    work: () => Promise<unknown>,
-  ): Promise<void> {
-    try {
-      await work();
-    } catch (err) {
-      const { error } = describeError(err);
-      try {
-        this.#host.reporter.problem(`worker ${this.name}`, error, { queue: this.queue, uuid: identity.uuid });
-      } catch {
-        // A logger that throws must not stop the settle below.
-      }
-      if (target.slot.acks.isSettled(target.msg)) return;
-      try {
-        await this.#deadLetter(target.slot, target.msg, 'failed', error, attempt, identity);
-      } catch (again) {
-        this.#afterFailedSettle(target, again);
-      }
-    }
-  }
-
-  async #settle(
-    prepared: Prepared,
-    outcome: Outcome,
-    durationMs: number,
-    event: TaskEventBase,
-  ): Promise<void> {
-    const { reporter } = this.#host;
-    if (outcome.kind === 'ok') {
-      const resultSchema = prepared.config.result;
-      let value = outcome.value;
-      if (resultSchema) {
-        const parsed = resultSchema.safeParse(value);
-        if (!parsed.success) {
-          const error = new TasksError(
-            'DSP_TASKS_VALIDATION',
-            `task ${prepared.name}: invalid result: ${parsed.error.message}`,
-          );
-          this.#stats.failed++;
-          reporter.events.emit('task:failed', { ...event, durationMs, error });
-          await this.#deadLetter(
-            prepared.slot,
-            prepared.msg,
-            'validation',
-            error,
-            prepared.attempt,
-            prepared,
-          );
-          return;
-        }
-        value = parsed.data;
-      }
-      // Only call() waits for a reply; skipping the await spares most tasks a turn of microtasks.
-      if (prepared.msg.properties.replyTo) {
-        await this.#replyTo(prepared.slot, prepared.msg, { ok: true, result: value }, prepared);
-      }
-      if (this.#ack(prepared)) {
-        this.#stats.succeeded++;
-        reporter.events.emit('task:succeeded', { ...event, durationMs });
-        if (this.#host.debug) reporter.log.debug({ ...event, durationMs }, 'task succeeded');
-      }
-      return;
-    }
-
-    const error = outcome.error;
-    if (TasksError.hasCode(error, 'DSP_TASKS_CHANNEL_LOST')) {
-      // The broker redelivers it; its settle belongs to a dead channel and is dropped.
-      reporter.log.debug({ ...event }, 'task abandoned: channel lost');
-      this.#dropped(prepared.uuid);
-      return;
-    }
-    if (TasksError.hasCode(error, 'DSP_TASKS_SHUTDOWN')) {
-      this.#nack(prepared, true);
-      return;
-    }
-    const described = describeError(error);
-    this.#stats.failed++;
-    reporter.events.emit('task:failed', { ...event, durationMs, error: described.error });
-    reporter.log.warn({ ...event, err: described.error, durationMs }, 'task failed');
-
-    let decision: RetryDecision;
-    try {
-      decision = this.#decide(prepared);
-    } catch (policyError) {
-      // A broken policy must not wedge the worker: the task goes to the dead-letter queue with its error.
-      const { error: broken } = describeError(policyError);
-      reporter.problem(`worker ${this.name}`, broken, { queue: this.queue, uuid: prepared.uuid });
-      await this.#deadLetter(prepared.slot, prepared.msg, 'failed', broken, prepared.attempt, prepared);
-      return;
-    }
-    if (decision.action === 'give-up') {
-      await this.#deadLetter(
-        prepared.slot,
-        prepared.msg,
-        'failed',
-        described.error,
-        prepared.attempt,
-        prepared,
-      );
-      return;
-    }
-    const headers = {
-      ...prepared.headers,
-      [TaskHeaders.attempt]: prepared.attempt + 1,
-      [TaskHeaders.firstAttemptAt]: prepared.firstAttemptAt,
-      [TaskHeaders.errorCode]: described.code,
-      [TaskHeaders.errorMessage]: described.message,
-    };
-    if (await this.#delay(prepared, Date.now() + Math.max(0, decision.delayMs), headers)) {
-      this.#stats.retried++;
-      reporter.events.emit('task:retried', { ...event, delayMs: decision.delayMs, error: described.error });
-    }
-  }
-
-  /** The retry policy's decision for a failed attempt; throws when the policy throws or answers nonsense. */
-  #decide(prepared: Prepared): RetryDecision {
-    const policy = this.#retryPolicies.get(prepared.name) ?? this.#defaultRetry;
-    const decision = policy.next({
-      attempt: prepared.attempt,
-      firstAttemptAt: prepared.firstAttemptAt,
-      now: Date.now(),
-    });
-    if (decision?.action === 'give-up') return decision;
-    if (decision?.action === 'retry' && Number.isFinite(decision.delayMs)) return decision;
-    throw new TasksError(
-      'DSP_TASKS_INVALID_ARGUMENT',
-      `the retry policy of task ${prepared.name} answered ${describeError(decision).message}`,
-    );
-  }
-
-  /**
-   * Sends the message round a delay bucket back to this queue (retry or early arrival), to run no earlier
-   * than `notBefore` (epoch ms); then acks. The bucket is at most the largest one: a longer wait comes back
-   * early and goes round again.
-   */
-  async #delay(prepared: Prepared, notBefore: number, headers: Record<string, unknown>): Promise<boolean> {
-    const { slot, msg } = prepared;
-    if (!slot.alive) return this.#ack(prepared);
-    headers[TaskHeaders.notBefore] = notBefore;
-    const delayMs = notBefore - Date.now();
-    try {
-      const target =
-        delayMs < MIN_DELAY_MS ? undefined : { exchange: '', routingKey: this.queue, prefix: this.queue };
-      const queue = target
-        ? (await slot.delayQueues.bucket(slot.channel, target, delayMs)).queue
-        : this.queue;
-      await slot.tracker.publish('', queue, msg.content, republishOptions(msg, headers)).confirmed;
-    } catch (err) {
-      this.#afterFailedSettle(prepared, err);
-      return false;
-    }
-    return this.#ack(prepared);
-  }
-
-  async #deadLetter(
-    slot: ChannelSlot,
-    msg: ConsumeMessage,
-    reason: DeadLetterReason,
-    err: unknown,
-    attempt: number,
-    identity: Identity,
-  ): Promise<void> {
-    const described = describeError(err);
-    const headers: Record<string, unknown> = {
-      ...msg.properties.headers,
-      [TaskHeaders.deadLetterReason]: reason,
-      [TaskHeaders.errorCode]: described.code,
-      [TaskHeaders.errorMessage]: described.message,
-      [TaskHeaders.errorStack]: described.stack,
-      [TaskHeaders.attempts]: attempt,
-      [TaskHeaders.failedAt]: Date.now(),
-      [TaskHeaders.queue]: this.queue,
-      [TaskHeaders.worker]: this.name,
-    };
-    delete headers[TaskHeaders.notBefore];
-    const settleTarget = { slot, msg };
-    if (!slot.alive) {
-      this.#dropped(identity.uuid);
-      return;
-    }
-    try {
-      await slot.tracker.publish(
-        '',
-        deadLetterQueueName(this.queue),
-        msg.content,
-        republishOptions(msg, headers),
-      ).confirmed;
-    } catch (publishErr) {
-      this.#afterFailedSettle(settleTarget, publishErr);
-      return;
-    }
-    await this.#replyTo(
-      slot,
-      msg,
-      { ok: false, error: { code: described.code, message: described.message, reason } },
-      identity,
-    );
-    if (this.#settleOn(slot, msg, 'ack')) {
-      this.#stats.deadLettered++;
-      const event = {
-        worker: this.name,
-        queue: this.queue,
-        uuid: identity.uuid,
-        name: identity.name,
-        attempt,
-      };
-      this.#host.reporter.events.emit('task:dead-lettered', { ...event, reason, error: described.error });
-      this.#host.reporter.log.warn({ ...event, reason, err: described.error }, 'task dead-lettered');
-    }
-  }
-
-  #afterFailedSettle(target: SettleTarget, err: unknown): void {
-    if (!target.slot.alive) {
-      // The broker redelivers it; the settle is dropped.
-      this.#dropped(bodyIdentity(target.msg).uuid);
-      return;
-    }
-    this.#host.reporter.problem(`worker ${this.name}`, describeError(err).error, { queue: this.queue });
-    if (this.#state !== 'running') {
-      // Closing: nothing consumes it again here, so no loop to fear; give it back before the channel goes.
-      this.#settleOn(target.slot, target.msg, 'requeue');
-      return;
-    }
-    // Give it back later rather than at once: an immediate requeue of a message we cannot park is a hot loop.
-    const timer = setTimeout(() => {
-      this.#requeueTimers.delete(timer);
-      this.#settleOn(target.slot, target.msg, 'requeue');
-    }, REQUEUE_AFTER_FAILED_SETTLE_MS);
-    // The open channel keeps the process alive while it matters; close() requeues at once.
-    timer.unref();
-    this.#requeueTimers.set(timer, target);
-  }
-
-  async #replyTo(
-    slot: ChannelSlot,
-    msg: ConsumeMessage,
-    reply: TaskReply,
-    identity: Identity,
-  ): Promise<void> {
-    const { replyTo, correlationId } = msg.properties;
-    if (!replyTo || !slot.alive) return;
-    const content = this.#encodeReply(reply, identity);
-    try {
-      // Best effort: a caller that went away leaves nobody to answer.
-      await slot.tracker.publish('', String(replyTo), content, {
-        correlationId,
-        contentType: 'application/json',
-      }).confirmed;
-    } catch (err) {
-      this.#host.reporter.log.debug({ err, worker: this.name }, 'reply not delivered');
-    }
-  }
-
-  /** The reply as JSON; a result JSON cannot hold becomes a `DSP_TASKS_ENCODE` reply (and is reported). */
-  #encodeReply(reply: TaskReply, identity: Identity): Buffer {
-    try {
-      return Buffer.from(JSON.stringify(reply));
-    } catch (err) {
-      // The task ran and is acked; only its result cannot travel. The caller learns why instead of timing out.
-      const error = new TasksError(
-        'DSP_TASKS_ENCODE',
-        `the result of task ${identity.name} cannot be encoded as JSON: ${describeError(err).message}`,
-        { cause: err, details: { uuid: identity.uuid } },
-      );
-      this.#host.reporter.problem(`worker ${this.name}`, error, { queue: this.queue, uuid: identity.uuid });
-      const failed: TaskReply = {
-        ok: false,
-        error: { code: error.code, message: error.message, reason: ENCODE_REPLY_REASON },
-      };
-      return Buffer.from(JSON.stringify(failed));
-    }
-  }
-
-  #ack(prepared: Prepared): boolean {
-    return this.#settleOn(prepared.slot, prepared.msg, 'ack');
-  }
-
-  #nack(prepared: Prepared, requeue: boolean): boolean {
-    return this.#settleOn(prepared.slot, prepared.msg, requeue ? 'requeue' : 'reject');
-  }
-
-  #settleOn(slot: ChannelSlot, msg: ConsumeMessage, how: 'ack' | 'requeue' | 'reject'): boolean {
-    if (!slot.alive) {
-      this.#dropped(bodyIdentity(msg).uuid);
-      return false;
-    }
-    if (slot.acks.isSettled(msg)) {
-      // A second settle of one tag is a channel error (406) that would take every other delivery with it.
-      this.#host.reporter.log.debug({ worker: this.name, how }, 'delivery already settled');
-      return false;
-    }
-    try {
-      if (how === 'ack') slot.acks.ack(msg);
-      else slot.acks.nack(msg, how === 'requeue');
-      return true;
-    } catch {
-      this.#dropped(bodyIdentity(msg).uuid);
-      return false;
-    }
-  }
-
-  #dropped(uuid: string): void {
-    this.#stats.droppedAcks++;
-    this.#host.reporter.events.emit('ack:dropped', { worker: this.name, uuid });
-  }
-
-  #event(prepared: Prepared): TaskEventBase {
+  #event(prepared: PreparedDelivery): TaskEventBase {
     return {
       worker: this.name,
       queue: this.queue,
@@ -924,34 +508,5 @@ export class Worker {
       name: prepared.name,
       attempt: prepared.attempt,
     };
-  }
-}
-
-/** Properties for sending a received message on (to a bucket or the dead-letter queue), persistent. */
-function republishOptions(msg: ConsumeMessage, headers: Record<string, unknown>): Options.Publish {
-  const p = msg.properties;
-  const options: Options.Publish = { headers, persistent: true, mandatory: true };
-  if (p.contentType !== undefined) options.contentType = p.contentType;
-  if (p.contentEncoding !== undefined) options.contentEncoding = p.contentEncoding;
-  if (p.priority !== undefined) options.priority = p.priority;
-  if (p.correlationId !== undefined) options.correlationId = p.correlationId;
-  if (p.replyTo !== undefined) options.replyTo = p.replyTo;
-  if (p.messageId !== undefined) options.messageId = p.messageId;
-  if (p.timestamp !== undefined) options.timestamp = p.timestamp;
-  if (p.type !== undefined) options.type = p.type;
-  if (p.appId !== undefined) options.appId = p.appId;
-  return options;
-}
-
-/** Best-effort uuid and name of a message that may not decode, for events and logs. */
-function bodyIdentity(msg: ConsumeMessage): { uuid: string; name: string } {
-  try {
-    const body = JSON.parse(msg.content.toString('utf8')) as { uuid?: unknown; name?: unknown };
-    return {
-      uuid: typeof body.uuid === 'string' ? body.uuid : String(msg.properties.messageId ?? ''),
-      name: typeof body.name === 'string' ? body.name : '',
-    };
-  } catch {
-    return { uuid: String(msg.properties.messageId ?? ''), name: '' };
   }
 }

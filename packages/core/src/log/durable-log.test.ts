@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/helpers/temp-dir.js';
 import { CoreError } from '../errors.js';
+import { noopLogger } from '../logger.js';
 import { DurableLog } from './durable-log.js';
 
 const body = (n: number, size = 32) => Buffer.alloc(size, `record-${n}|`);
@@ -61,6 +62,18 @@ describe('DurableLog', () => {
     // New appends continue the numbering (ACK records took numbers too).
     expect(await again.append(body(51))).toBeGreaterThan(50);
     await again.close();
+  });
+
+  it("binds its own sub-part under the owner's logger without repeating the owner's `component` key", async () => {
+    const bound: Array<Record<string, unknown>> = [];
+    const logger = {
+      ...noopLogger,
+      child: (bindings: Record<string, unknown>) => (bound.push(bindings), noopLogger),
+    };
+    const dir = tempDir();
+    const log = await DurableLog.open({ dir, logger });
+    await log.close();
+    expect(bound).toEqual([{ part: 'durable-log', dir }]);
   });
 
   it('reads a record that is still queued for writing', async () => {

@@ -190,7 +190,9 @@ export class DurableLog {
   /** Opens (creating if needed) and recovers the log in `options.dir`. */
   static async open(options: DurableLogOptions): Promise<DurableLog> {
     const opts = resolveLogOptions(options);
-    const log = (options.logger ?? noopLogger).child({ component: 'durable-log', dir: opts.dir });
+    // `part`, not `component`: the owner's logger (broker, proxy) binds `component` already, and pino would
+    // print the key twice.
+    const log = (options.logger ?? noopLogger).child({ part: 'durable-log', dir: opts.dir });
     throwIfAborted(options.signal);
     await fsp.mkdir(opts.dir, { recursive: true });
     const lock = await DirectoryLock.acquire(opts.dir);

@@ -127,20 +127,20 @@ export function registerDefinitionRoutes(app: FastifyInstance, ctx: AdminContext
   app.get('/api/definitions', async () => {
     const vhosts = ctx.broker.vhosts();
     const objects = vhosts.map((v) => vhostObjects(v, true));
-    const users = [...ctx.broker.users.keys()];
+    const users = ctx.broker.users.list();
     return {
       ...header,
-      users: users.map((name) => ({
-        name,
-        password_hash: rabbitSha256Hash(ctx.broker.users.get(name) ?? ''),
-        hashing_algorithm: 'rabbit_password_hashing_sha256',
-        tags: ['administrator'],
+      users: users.map((u) => ({
+        name: u.name,
+        password_hash: u.passwordHash,
+        hashing_algorithm: u.hashingAlgorithm,
+        tags: [...u.tags],
         limits: {},
       })),
       vhosts: vhosts.map((v) => ({ name: v.name })),
-      permissions: users.flatMap((user) =>
-        vhosts.map((v) => ({ user, vhost: v.name, configure: '.*', write: '.*', read: '.*' })),
-      ),
+      permissions: ctx.broker.permissions
+        .list()
+        .map((p) => ({ user: p.user, vhost: p.vhost, configure: p.configure, write: p.write, read: p.read })),
       topic_permissions: [],
       parameters: [],
       global_parameters: [],
