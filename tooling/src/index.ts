@@ -52,6 +52,11 @@ export {
   rabbitmqUrl,
 } from './rabbitmq.js';
 export {
+  type EnsureRabbitMQManagementOptions,
+  ensureRabbitMQManagement,
+  type RabbitMQManagement,
+} from './rabbitmq-management.js';
+export {
   type LogEntry,
   type RecordingLogFn,
   type RecordingLogger,

@@ -28,7 +28,12 @@ export const SETTINGS = [
     'port for AMQP 0-9-1 clients, IPv4 and IPv6; 0 picks a free port',
     '5672',
   ],
-  ['admin-port', 'DISPATCHD_ADMIN_PORT', 'port for the admin HTTP API (not available yet)', '8080'],
+  [
+    'admin-port',
+    'DISPATCHD_ADMIN_PORT',
+    'port for the management HTTP API, metrics and web admin page; 0 picks a free port, off disables it',
+    '8080',
+  ],
   ['config-file', 'DISPATCHD_CONFIG_FILE', 'JSON config file (shape below); default: none', ''],
   [
     'persist-dir',
@@ -61,13 +66,25 @@ export const DISPATCHD_DEFAULTS = {
   host: '::',
 } as const;
 
+/** The management listener's settings (see `AdminServerOptions`). */
+export interface AdminConfig {
+  /** Port; 0 picks a free one. */
+  port: number;
+  /** Host names it is reached under besides loopback ones (Host check, 421 otherwise). */
+  servedHosts: string[];
+  /** HTTPS certificate, key and optional CA, PEM file contents. */
+  tls: { cert: Buffer; key: Buffer; ca?: Buffer } | undefined;
+  /** Separate Prometheus listener's port (RabbitMQ's 15692); undefined: none. */
+  prometheusPort: number | undefined;
+}
+
 export interface DispatchdConfig {
   /** Options for `BrokerServer`, except the logger and the listen address. */
   broker: Omit<BrokerServerOptions, 'logger' | 'host'> & { port: number };
   /** Address to listen on; `::` (dual-stack: IPv4 and IPv6). */
   host: string;
-  /** Accepted and validated; the admin API does not exist yet. */
-  adminPort: number;
+  /** The management listener; undefined when `-admin-port off`. */
+  admin: AdminConfig | undefined;
   /** Durable state (definitions, persistent messages) and the disk alarm's file system. */
   persistDir: string;
   configFile: string | undefined;
@@ -86,6 +103,15 @@ const portString = z
   .transform(Number)
   .refine((n) => n <= 65535, 'must be a port number, 0..65535');
 
+/** A port, or `off` (the listener is disabled). */
+const portOrOff = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .regex(/^(\d+|off)$/, 'must be a whole number or off')
+  .transform((v) => (v === 'off' ? ('off' as const) : Number(v)))
+  .refine((n) => n === 'off' || n <= 65535, 'must be a port number, 0..65535, or off');
+
 const boolString = z
   .string()
   .trim()
@@ -98,7 +124,7 @@ const path = z.string().trim().min(1, 'must not be empty');
 const stringSettings = z
   .object({
     'amqp-port': portString.optional(),
-    'admin-port': portString.optional(),
+    'admin-port': portOrOff.optional(),
     'config-file': path.optional(),
     'persist-dir': path.optional(),
     'strict-mode': boolString.optional(),
@@ -198,7 +224,13 @@ const tlsSchema = z
 const fileSchema = z
   .object({
     'amqp-port': port.optional(),
-    'admin-port': port.optional(),
+    'admin-port': z.union([port, z.literal('off')]).optional(),
+    'admin-hosts': z.array(z.string().trim().min(1, 'must not be empty')).optional(),
+    'admin-tls': z
+      .object({ 'cert-file': path, 'key-file': path, 'ca-file': path.optional() })
+      .strict()
+      .optional(),
+    'prometheus-port': port.optional(),
     'persist-dir': path.optional(),
     'strict-mode': z.boolean().optional(),
     'log-level': z.enum(LOG_LEVELS).optional(),
@@ -284,6 +316,10 @@ Config file (JSON, every key optional, unknown keys and wrong types are errors):
   {
     "amqp-port": 5672, "admin-port": 8080, "persist-dir": "/data/dispatchd/", "strict-mode": false,
     "log-level": "info",
+    "admin-hosts": ["broker.example.com"],   (names the admin listener is reached under besides
+                                              localhost/127.x/[::1]; other Host headers get 421)
+    "admin-tls": { "cert-file": "cert.pem", "key-file": "key.pem", "ca-file": "ca.pem" },   (HTTPS)
+    "prometheus-port": 15692,   (a separate metrics-only listener; default: none)
     "users": {                       (replaces the default guest/guest administrator)
       "alice": {
         "password_bcrypt_base64": "JDJh…",   (dispatchd hash-password; or "password_hash" +
@@ -311,6 +347,12 @@ Config file (JSON, every key optional, unknown keys and wrong types are errors):
   }
 While memory is above its watermark or disk below its limit, publishing connections are blocked
 (connection.blocked) until the alarm clears; consumers keep going.
+
+The management listener (-admin-port) speaks RabbitMQ 3.10's management HTTP API (/api/..., HTTP Basic
+with the broker's users), serves Prometheus metrics at /metrics and the web admin page at /.
+
+On SIGTERM/SIGINT dispatchd stops accepting, closes client connections with 320 CONNECTION_FORCED, flushes
+the store, then closes the management listener.
 
 With -persist-dir, users, permissions and vhosts are stored there at the first start; from then on the
 stored ones win over the config file (the config is the initial state).
@@ -386,7 +428,7 @@ export function parseConfig(env: NodeJS.ProcessEnv, argv: readonly string[]): Pa
 
   const amqpPort = merged['amqp-port'] ?? DISPATCHD_DEFAULTS.amqpPort;
   const adminPort = merged['admin-port'] ?? DISPATCHD_DEFAULTS.adminPort;
-  if (amqpPort !== 0 && amqpPort === adminPort) {
+  if (amqpPort !== 0 && adminPort !== 'off' && amqpPort === adminPort) {
     throw new ConfigError(`-admin-port: must differ from -amqp-port (both are ${amqpPort})`);
   }
   const persistDir = merged['persist-dir'] ?? DISPATCHD_DEFAULTS.persistDir;
@@ -411,12 +453,38 @@ export function parseConfig(env: NodeJS.ProcessEnv, argv: readonly string[]): Pa
     config: {
       broker,
       host: DISPATCHD_DEFAULTS.host,
-      adminPort,
+      admin: adminPort === 'off' ? undefined : adminConfig(file, adminPort, configFile),
       persistDir,
       configFile,
       logLevel: merged['log-level'] ?? DISPATCHD_DEFAULTS.logLevel,
       warnings,
     },
+  };
+}
+
+function adminConfig(file: FileConfig, port: number, configFile: string | undefined): AdminConfig {
+  const tls = file['admin-tls'];
+  const read = (key: string, path: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new ConfigError(
+        `-config-file ${configFile}: admin-tls.${key}: cannot read ${path}: ${(err as Error).message}`,
+      );
+    }
+  };
+  return {
+    port,
+    servedHosts: file['admin-hosts'] ?? [],
+    tls:
+      tls === undefined
+        ? undefined
+        : {
+            cert: read('cert-file', tls['cert-file']),
+            key: read('key-file', tls['key-file']),
+            ...(tls['ca-file'] === undefined ? {} : { ca: read('ca-file', tls['ca-file']) }),
+          },
+    prometheusPort: file['prometheus-port'],
   };
 }
 

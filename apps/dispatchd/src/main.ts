@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // Wiring only: config -> logger -> broker -> start -> signals -> close.
+import { AdminServer } from '@dispatcher/amqp-broker/admin';
 import { pino } from 'pino';
 import { ConfigError, HELP, parseConfig } from './config.js';
 import { startBroker } from './start-broker.js';
@@ -37,10 +38,6 @@ async function main(): Promise<void> {
   const logger = pino({ name: 'dispatchd', level: config.logLevel });
   if (config.configFile !== undefined) logger.info({ configFile: config.configFile }, 'config file read');
   for (const warning of config.warnings) logger.warn(warning);
-  logger.warn(
-    { adminPort: config.adminPort },
-    'the admin HTTP API is not available yet: nothing listens on admin-port',
-  );
   if (config.broker.users === undefined) {
     logger.warn(
       'no "users" in the config file: the default guest/guest (loopback only) unless -persist-dir already holds users',
@@ -64,12 +61,43 @@ async function main(): Promise<void> {
     'listening',
   );
 
+  let admin: AdminServer | undefined;
+  if (config.admin === undefined) logger.info('the management listener is off (-admin-port off)');
+  else {
+    admin = new AdminServer({
+      broker,
+      host,
+      port: config.admin.port,
+      servedHosts: config.admin.servedHosts,
+      tls: config.admin.tls,
+      prometheusPort: config.admin.prometheusPort,
+      logger,
+    });
+    try {
+      await admin.start();
+    } catch (err) {
+      await broker.close().catch(() => {});
+      throw err;
+    }
+  }
+
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
-    broker.close().then(
+    // The broker first (stop accepting, 320 CONNECTION_FORCED, flush the store), the admin listener last
+    // so that it can be watched until the end.
+    const closeAll = async () => {
+      try {
+        await broker.close();
+        logger.info('AMQP broker closed');
+      } finally {
+        await admin?.close();
+        if (admin !== undefined) logger.info('management listener closed');
+      }
+    };
+    closeAll().then(
       () => {
         logger.info('closed');
         process.exit(0);

@@ -1,53 +1,11 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
 import { afterAll, describe, expect, it } from 'vitest';
-
-const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
-
-// Each run gets its own persist directory (the default, /data/dispatchd/, is shared and locked), unless the
-// test names one in a config file.
-const launch = (args: string[], env: Record<string, string> = {}) => {
-  const own = args.includes('-config-file')
-    ? {}
-    : { DISPATCHD_PERSIST_DIR: mkdtempSync(join(tmpdir(), 'dsp-dd-')) };
-  const p = spawn(process.execPath, ['--import', 'tsx', main, ...args], {
-    env: { ...process.env, ...own, ...env },
-  });
-  let out = '';
-  let err = '';
-  p.stdout.on('data', (d: Buffer) => (out += d));
-  p.stderr.on('data', (d: Buffer) => (err += d));
-  const exited = new Promise<number | null>((resolve) => p.on('exit', (code) => resolve(code)));
-  return { p, exited, out: () => out, err: () => err };
-};
-
-type App = ReturnType<typeof launch>;
-
-/** A config file in a fresh directory that is also the persist directory (free ports), plus `extra`. */
-function configFile(extra: Record<string, unknown>): { dir: string; file: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'dsp-dispatchd-'));
-  const file = join(dir, 'dispatchd.json');
-  writeFileSync(file, JSON.stringify({ 'amqp-port': 0, 'admin-port': 0, 'persist-dir': dir, ...extra }));
-  return { dir, file };
-}
-
-async function listeningPort(app: App): Promise<number> {
-  for (let i = 0; i < 400; i++) {
-    const line = app
-      .out()
-      .split('\n')
-      .find((l) => l.includes('"msg":"listening"'));
-    if (line) return (JSON.parse(line) as { port: number }).port;
-    if (app.p.exitCode !== null) break;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`dispatchd did not start:\n${app.out()}\n${app.err()}`);
-}
+import { type App, adminPort, configFile, launch, listeningPort, main } from './dispatchd-process.js';
 
 async function roundTrip(url: string, queue: string, body: string): Promise<string> {
   const conn = await amqp.connect(url);
@@ -88,7 +46,11 @@ describe('the dispatchd binary', () => {
     try {
       const port = await listeningPort(app);
       expect(port).toBeGreaterThan(0);
-      expect(app.out()).toContain('admin HTTP API is not available yet');
+      const admin = await adminPort(app);
+      const overview = await fetch(`http://127.0.0.1:${admin}/api/overview`, {
+        headers: { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}` },
+      });
+      expect(overview.status).toBe(200);
       expect(await roundTrip(`amqp://guest:guest@127.0.0.1:${port}`, 'dispatchd-v4', 'over IPv4')).toBe(
         'over IPv4',
       );
@@ -103,6 +65,15 @@ describe('the dispatchd binary', () => {
       expect(await app.exited).toBe(0);
       expect(String(await closed)).toMatch(/320/);
       expect(app.out()).toContain('"msg":"closed"');
+      // Shutdown order: connections closed (320) and the store flushed before the admin listener goes.
+      const order = app
+        .out()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => (JSON.parse(l) as { msg: string }).msg);
+      expect(order.indexOf('shutting down')).toBeLessThan(order.indexOf('AMQP broker closed'));
+      expect(order.indexOf('AMQP broker closed')).toBeLessThan(order.indexOf('management listener closed'));
+      await expect(fetch(`http://127.0.0.1:${admin}/api/overview`)).rejects.toThrow();
     } finally {
       app.p.kill('SIGKILL');
     }

@@ -30,7 +30,7 @@ describe('dispatchd config', () => {
     expect(config()).toEqual({
       broker: { port: 5672, strictFieldTypes: false },
       host: '::',
-      adminPort: 8080,
+      admin: { port: 8080, servedHosts: [], tls: undefined, prometheusPort: undefined },
       persistDir: '/data/dispatchd/',
       configFile: undefined,
       logLevel: 'info',
@@ -50,12 +50,40 @@ describe('dispatchd config', () => {
     const dir = tmp();
     const c = config(['-admin-port', '9090', '-persist-dir', dir, '-strict-mode', '-amqp-port=0']);
     expect(c).toMatchObject({
-      adminPort: 9090,
+      admin: { port: 9090 },
       persistDir: dir,
       broker: { port: 0, strictFieldTypes: true },
     });
     expect(config(['-strict-mode=false']).broker.strictFieldTypes).toBe(false);
     expect(config(['--strict-mode=true']).broker.strictFieldTypes).toBe(true);
+  });
+
+  it('admin-port off disables the management listener; admin settings come from the file', () => {
+    expect(config(['-admin-port', 'off']).admin).toBeUndefined();
+    expect(config([], { DISPATCHD_ADMIN_PORT: 'OFF' }).admin).toBeUndefined();
+    expect(() => config(['-admin-port', 'maybe'])).toThrow(
+      '-admin-port: must be a whole number or off, got "maybe"',
+    );
+    const file = writeJson({ 'admin-port': 'off' });
+    expect(config(['-config-file', file]).admin).toBeUndefined();
+    const dir = tmp();
+    writeFileSync(join(dir, 'c.pem'), 'CERT');
+    writeFileSync(join(dir, 'k.pem'), 'KEY');
+    const full = writeJson({
+      'admin-hosts': ['broker.example.com'],
+      'admin-tls': { 'cert-file': join(dir, 'c.pem'), 'key-file': join(dir, 'k.pem') },
+      'prometheus-port': 15692,
+    });
+    expect(config(['-config-file', full]).admin).toEqual({
+      port: 8080,
+      servedHosts: ['broker.example.com'],
+      tls: { cert: Buffer.from('CERT'), key: Buffer.from('KEY') },
+      prometheusPort: 15692,
+    });
+    const missing = writeJson({
+      'admin-tls': { 'cert-file': join(dir, 'nope.pem'), 'key-file': join(dir, 'k.pem') },
+    });
+    expect(() => config(['-config-file', missing])).toThrow('admin-tls.cert-file: cannot read');
   });
 
   it('recognises every help spelling', () => {
@@ -69,7 +97,7 @@ describe('dispatchd config', () => {
     const env = { DISPATCHD_AMQP_PORT: '3333', DISPATCHD_CONFIG_FILE: file, DISPATCHD_STRICT_MODE: 'true' };
     expect(config([], env)).toMatchObject({
       broker: { port: 3333, strictFieldTypes: true },
-      adminPort: 2222,
+      admin: { port: 2222 },
       logLevel: 'debug',
       configFile: file,
     });

@@ -2,10 +2,12 @@
  * Our broker in its own process for the benchmark (so the load generator never shares its event loop).
  * Sends `{ port }` to the parent when listening. Commands: 'mark' resets the event-loop delay histogram,
  * 'stats' answers `{ loopP50Ms, loopP99Ms, loopMaxMs, rssMiB, peakRssMiB }`, 'stop' (or SIGTERM) closes the
- * broker and exits, which also writes the CPU profile when started with --cpu-prof. BENCH_BROKER_OPTIONS
+ * broker and exits, which also writes the CPU profile when started with --cpu-prof. BENCH_ADMIN=1 also starts
+ * the management listener (`adminPort` in the first message). BENCH_BROKER_OPTIONS
  * (JSON) adds broker options; a JSON argument (the orchestrator's, e.g. `persistDir`) adds more on top.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { AdminServer } from '../src/admin/index.js';
 import { BrokerServer, type BrokerServerOptions } from '../src/index.js';
 
 export interface BrokerProcessStats {
@@ -24,9 +26,12 @@ const broker = new BrokerServer({ ...extra, ...fromParent, port: 0, host: '127.0
 await broker.start();
 const loop = monitorEventLoopDelay({ resolution: 1 });
 loop.enable();
-process.send?.({ port: broker.port });
+// BENCH_ADMIN=1: the management listener too (the overhead comparison), on a free port.
+const admin = process.env.BENCH_ADMIN === '1' ? new AdminServer({ broker, port: 0 }) : undefined;
+await admin?.start();
+process.send?.({ port: broker.port, adminPort: admin?.port });
 const stop = (): void => {
-  broker.close().then(
+  Promise.all([broker.close(), admin?.close()]).then(
     () => process.exit(0),
     (err: unknown) => {
       console.error(err);

@@ -202,19 +202,22 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 interface OurBroker {
   url: string;
   child: ChildProcess;
+  /** The management listener's port (started with `withAdmin`). */
+  adminPort?: number | undefined;
 }
 
-async function startOurBroker(options: BrokerServerOptions = {}): Promise<OurBroker> {
+async function startOurBroker(options: BrokerServerOptions = {}, withAdmin = false): Promise<OurBroker> {
   const child = fork(
     fileURLToPath(new URL('./broker-process.ts', import.meta.url)),
     [JSON.stringify(options)],
     {
       execArgv: [...tsx, ...(cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [])],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env: { ...process.env, BENCH_ADMIN: withAdmin ? '1' : '0' },
     },
   );
-  const [message] = (await once(child, 'message')) as [{ port: number }];
-  return { url: `amqp://guest:guest@127.0.0.1:${message.port}`, child };
+  const [message] = (await once(child, 'message')) as [{ port: number; adminPort?: number }];
+  return { url: `amqp://guest:guest@127.0.0.1:${message.port}`, child, adminPort: message.adminPort };
 }
 
 async function stopOurBroker(child: ChildProcess): Promise<void> {
@@ -685,10 +688,65 @@ async function main(): Promise<void> {
     );
   }
   if (targetLines.length > 0) console.log(`\nThe durability issue's targets:\n  ${targetLines.join('\n  ')}`);
+  const b = SCENARIOS.find((x) => x.id === 'b');
+  if (runOurs && b !== undefined && scenarios.includes(b) && process.env.BENCH_ADMIN_OVERHEAD !== '0') {
+    await adminOverhead(b);
+  }
   console.log(
     `\nLoad average at end: ${loadavg()
       .map((l) => l.toFixed(2))
       .join(' ')}`,
+  );
+}
+
+/**
+ * The management API's cost (issue: at most 5% of 2p/4c throughput while a client polls /api/queues every
+ * second): the same scenario on a plain broker process and on one with the management listener while a
+ * separate process polls it, alternated BENCH_ADMIN_ROUNDS times (default 2) so that drift on a shared
+ * machine hits both alike.
+ */
+async function adminOverhead(s: Scenario): Promise<void> {
+  const rounds = Number(process.env.BENCH_ADMIN_ROUNDS ?? 2);
+  const plain = await startOurBroker();
+  const managed = await startOurBroker({}, true);
+  const plainRates: number[] = [];
+  const polledRates: number[] = [];
+  let polls = 0;
+  let failures = 0;
+  try {
+    for (let i = 0; i < rounds; i++) {
+      plainRates.push((await runScenario(s, plain.url, plain.child)).deliverPerSec);
+      const poller = fork(
+        fileURLToPath(new URL('./admin-poller.ts', import.meta.url)),
+        [String(managed.adminPort)],
+        {
+          execArgv: tsx,
+          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        },
+      );
+      await once(poller, 'message');
+      try {
+        polledRates.push((await runScenario(s, managed.url, managed.child)).deliverPerSec);
+      } finally {
+        const done = once(poller, 'message');
+        poller.send('stop');
+        const [report] = (await done) as [{ polls: number; failures: number }];
+        polls += report.polls;
+        failures += report.failures;
+      }
+    }
+  } finally {
+    await stopOurBroker(plain.child);
+    await stopOurBroker(managed.child);
+  }
+  if (failures > 0) throw new Error(`${failures} polls of /api/queues failed`);
+  const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
+  const ratio = mean(polledRates) / mean(plainRates);
+  console.log(
+    `\nManagement overhead, ${s.id}) ${s.title}, ${rounds} alternating rounds:\n` +
+      `  without management listener: ${mean(plainRates).toFixed(0)} deliveries/s (${plainRates.map((r) => r.toFixed(0)).join(', ')})\n` +
+      `  with it, /api/queues polled every second (${polls} polls): ${mean(polledRates).toFixed(0)} deliveries/s (${polledRates.map((r) => r.toFixed(0)).join(', ')})\n` +
+      `  ratio ${ratio.toFixed(3)} (target ≥ 0.95: ${ratio >= 0.95 ? 'met' : 'MISSED'})`,
   );
 }
 

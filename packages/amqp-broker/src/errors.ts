@@ -31,6 +31,8 @@ export const BrokerErrorCodes = {
    * not match the certificate.
    */
   DSP_BROKER_TLS_CONFIG: 'DSP_BROKER_TLS_CONFIG',
+  /** The management (or Prometheus) HTTP listener could not be opened (port in use, bad certificate…). */
+  DSP_BROKER_ADMIN_LISTEN_FAILED: 'DSP_BROKER_ADMIN_LISTEN_FAILED',
 } as const;
 
 export type BrokerErrorCode = (typeof BrokerErrorCodes)[keyof typeof BrokerErrorCodes];

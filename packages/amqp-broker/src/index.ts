@@ -43,7 +43,7 @@ export {
   type TlsListenerOptions,
 } from './broker-server-options.js';
 export { CLOSE_CONNECTION_DEFAULTS, type CloseConnectionOptions } from './close-connection-options.js';
-export type { ConnectionInfo } from './connection-info.js';
+export type { ChannelInfo, ConnectionInfo, ConsumerInfo } from './connection-info.js';
 export {
   AmqpError,
   type AmqpErrorOptions,
@@ -52,6 +52,7 @@ export {
   type BrokerErrorCode,
   BrokerErrorCodes,
 } from './errors.js';
-export { BrokerServer } from './server.js';
+export type { QueueStats } from './queue/queue-stats.js';
+export { BROKER_VERSION, BrokerServer } from './server.js';
 export type { StoreRecoveryReport } from './store/broker-store.js';
 export { resolveUiDir, UI_CONTENT_SECURITY_POLICY, UI_SECURITY_HEADERS } from './ui-assets.js';

@@ -22,8 +22,9 @@ import {
   type TlsListenerOptions,
 } from './broker-server-options.js';
 import { CLOSE_CONNECTION_DEFAULTS, type CloseConnectionOptions } from './close-connection-options.js';
-import type { ConnectionInfo } from './connection-info.js';
+import type { ChannelInfo, ConnectionInfo } from './connection-info.js';
 import { BrokerError } from './errors.js';
+import type { Channel } from './protocol/channel.js';
 import { AmqpConnection, type ConnectionSettings } from './protocol/connection.js';
 import { serverProperties } from './protocol/server-properties.js';
 import { MemoryGauge } from './queue/memory-gauge.js';
@@ -31,7 +32,8 @@ import { BrokerStore, type StoreRecoveryReport } from './store/broker-store.js';
 import type { SecurityDefinitions } from './store/definitions-file.js';
 import { VirtualHost } from './vhost/virtual-host.js';
 
-const VERSION = '0.0.0';
+/** The broker's version (advertised in server properties and the management API). */
+export const BROKER_VERSION = '0.0.0';
 
 /** Connection-level (hard) AMQP reply codes that {@link BrokerServer.closeConnection} may send. */
 const HARD_ERROR_CODES: ReadonlySet<number> = new Set([
@@ -116,7 +118,7 @@ export class BrokerServer extends Lifecycle {
       alarms: this.#alarms,
       maxConnections: o.maxConnections,
       openConnectionCount: () => this.#openConnectionCount(),
-      serverProperties: serverProperties({ product: o.product, version: VERSION }),
+      serverProperties: serverProperties({ product: o.product, version: BROKER_VERSION }),
       log: this.log,
     };
   }
@@ -191,7 +193,37 @@ export class BrokerServer extends Lifecycle {
         clientProvidedName: c.clientProvidedName,
         user: c.username,
         vhost: c.vhostName,
+        ...c.addresses,
+        connectedAt: c.connectedAt,
+        heartbeatSeconds: c.heartbeatSeconds,
+        frameMax: c.frameMax,
+        channelMax: c.channelMax,
+        blocked: c.blocked,
+        channels: [...c.channels()].filter((ch) => ch.state !== 'closed').map(channelInfo),
       }));
+  }
+
+  /** The virtual hosts, in creation order. */
+  vhosts(): VirtualHost[] {
+    return [...this.#vhosts.values()];
+  }
+
+  /** The address the AMQP listener is bound to. */
+  get host(): string {
+    return this.#options.host;
+  }
+
+  /** When the broker was constructed (ms since the epoch; the management API's uptime). */
+  readonly createdAt = Date.now();
+
+  /** The per-vhost queue limit (`max-queues`; 0: none). */
+  get maxQueuesPerVhost(): number {
+    return this.#options.maxQueuesPerVhost;
+  }
+
+  /** The connection limit (all vhosts; 0: none). */
+  get maxConnections(): number {
+    return this.#options.maxConnections;
   }
 
   /**
@@ -498,6 +530,23 @@ export class BrokerServer extends Lifecycle {
     const conn = new AmqpConnection(socket, this.#settings, (c) => this.#connections.delete(c));
     this.#connections.add(conn);
   }
+}
+
+function channelInfo(ch: Channel): ChannelInfo {
+  return {
+    number: ch.id,
+    consumerCount: ch.consumerCount,
+    unackedCount: ch.unackedCount,
+    prefetchCount: ch.prefetchCount,
+    consumers: [...ch.consumers()].map((c) => ({
+      tag: c.tag,
+      queue: c.queue.name,
+      ackRequired: !c.noAck,
+      exclusive: c.exclusive,
+      prefetch: c.prefetch,
+      priority: c.priority,
+    })),
+  };
 }
 
 function withoutUndefined<T extends object>(o: T): Partial<T> {

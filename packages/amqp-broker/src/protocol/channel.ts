@@ -157,6 +157,16 @@ export class Channel implements ReplyConsumer, ConsumerChannel {
     return this.#unacked.size;
   }
 
+  /** basic.qos prefetch (global=false) of consumers created from now on (0: unlimited). */
+  get prefetchCount(): number {
+    return this.#unacked.prefetch;
+  }
+
+  /** The channel's consumers (management API; the direct reply-to consumer is not listed). */
+  consumers(): IterableIterator<ChannelConsumer> {
+    return this.#consumers.values();
+  }
+
   /** The channel consumes (consumers, basic.get or unacked messages): flow control never pauses it. */
   get consumes(): boolean {
     return (

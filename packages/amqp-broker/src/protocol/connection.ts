@@ -261,6 +261,25 @@ export class AmqpConnection implements ChannelHost {
     return this.#channels.size;
   }
 
+  /** The open channels (management API). */
+  channels(): IterableIterator<Channel> {
+    return this.#channels.values();
+  }
+
+  /** When the socket was accepted (ms since the epoch). */
+  readonly connectedAt = Date.now();
+
+  /** The client's and the server's address and port of the socket. */
+  get addresses(): { peerHost: string; peerPort: number; host: string; port: number } {
+    const s = this.#socket;
+    return {
+      peerHost: s.remoteAddress ?? '',
+      peerPort: s.remotePort ?? 0,
+      host: s.localAddress ?? '',
+      port: s.localPort ?? 0,
+    };
+  }
+
   /** Resolves once the socket has closed. */
   get closed(): Promise<void> {
     return this.#closedPromise;

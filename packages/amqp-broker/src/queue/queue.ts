@@ -35,6 +35,7 @@ import type { Message } from './message.js';
 import { PagedIndex, type PagedRef } from './paged-index.js';
 import type { QueueEntry } from './queue-entry.js';
 import { type QueueSettings, queueSettings } from './queue-settings.js';
+import { QueueStats } from './queue-stats.js';
 import { ReadyList } from './ready-list.js';
 
 /** Most paged-out messages read back in one go. */
@@ -145,6 +146,8 @@ export class Queue {
   #loadingBytes = 0;
   /** Bumped by purge and delete: a read-back that completes after it releases what it read. */
   #generation = 0;
+  /** Cumulative message counters (management API, metrics). */
+  readonly stats = new QueueStats();
 
   constructor(options: QueueOptions) {
     this.name = options.name;
@@ -225,6 +228,7 @@ export class Queue {
    * reject-publish-dlx at the length limit): the publisher gets basic.nack.
    */
   enqueue(message: Message): boolean {
+    this.stats.publish++;
     return this.#enqueue(message, Date.now(), false);
   }
 
@@ -292,8 +296,11 @@ export class Queue {
     if (this.#ttlActive) this.#dropExpired(Date.now());
     const entry = this.#take();
     if (entry !== undefined) {
-      if (noAck) this.#release(entry);
-      else this.#delivered(entry);
+      if (noAck) {
+        this.stats.deliverGet++;
+        if (entry.redelivered) this.stats.redeliver++;
+        this.#release(entry);
+      } else this.#delivered(entry);
     }
     if (this.#flowWaiters !== undefined && this.#readyCount <= this.#flowLow) this.#drained();
     return entry;
@@ -327,6 +334,12 @@ export class Queue {
     }
     if (this.#limited && this.settings.overflow === 'drop-head') this.#dropHeadWhileOver();
     this.dispatch();
+  }
+
+  /** A client acknowledged an unacked entry (counted in {@link stats}), which is then settled. */
+  ack(entry: QueueEntry): void {
+    this.stats.ack++;
+    this.settle(entry);
   }
 
   /** An unacked entry was acked or dropped. */
@@ -709,6 +722,8 @@ export class Queue {
 
   /** First hand-over of a stored message: the store marks it (it comes back redelivered). */
   #delivered(entry: QueueEntry): void {
+    this.stats.deliverGet++;
+    if (entry.redelivered) this.stats.redeliver++;
     if (
       this.store !== undefined &&
       !entry.redelivered &&

@@ -131,6 +131,8 @@ export class VirtualHost {
   #storeHooks: QueueStoreHooks | undefined;
   /** Restoring definitions: no change is written back meanwhile. */
   #restoring = false;
+  /** Messages published into this vhost (RabbitMQ's global `messages_received`), cumulative. */
+  publishedCount = 0;
 
   /**
    * @param gauge Byte count of ready messages shared by the broker's vhosts (memory alarm).
@@ -264,6 +266,16 @@ export class VirtualHost {
 
   getQueueIfExists(name: string): Queue | undefined {
     return this.#queues.get(name);
+  }
+
+  /** The queues, in declaration order (management API). */
+  queues(): IterableIterator<Queue> {
+    return this.#queues.values();
+  }
+
+  /** The exchanges, the default one (`''`) and the `amq.*` ones included (management API). */
+  exchanges(): IterableIterator<Exchange> {
+    return this.#exchanges.values();
   }
 
   get queueCount(): number {
@@ -528,6 +540,7 @@ export class VirtualHost {
     outcome?: PublishOutcome,
     holds?: HoldSource,
   ): number {
+    this.publishedCount++;
     const result = outcome ?? this.#scratch;
     result.routed = 0;
     result.rejected = 0;
@@ -627,6 +640,7 @@ export class VirtualHost {
    * mandatory message when that is none. `holds` is what tx.commit-ok waits for (see {@link publish}).
    */
   deliver(routed: RoutedMessage, outcome?: PublishOutcome, holds?: HoldSource): number {
+    this.publishedCount++;
     const result = outcome ?? this.#scratch;
     result.routed = routed.reply === undefined ? 0 : 1;
     result.rejected = 0;

@@ -75,7 +75,7 @@ export class UnackedDeliveries {
     const u = this.#byTag.get(tag);
     if (u === undefined) return false;
     this.#byTag.delete(tag);
-    u.queue.settle(u.entry);
+    u.queue.ack(u.entry);
     if (u.consumer !== undefined) {
       u.consumer.unacked--;
       this.#consumerUnacked--;
@@ -113,7 +113,7 @@ export class UnackedDeliveries {
   /** Settles taken deliveries: releases their credit and applies `kind` to their queues. */
   apply(kind: SettleKind, taken: readonly Unacked[]): void {
     this.#releaseCredit(taken);
-    if (kind === 'ack') for (const u of taken) u.queue.settle(u.entry);
+    if (kind === 'ack') for (const u of taken) u.queue.ack(u.entry);
     else if (kind === 'requeue') requeue(taken);
     else for (const u of taken) u.queue.reject(u.entry);
   }

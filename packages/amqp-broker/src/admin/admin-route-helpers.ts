@@ -1,0 +1,23 @@
+import type { VirtualHost } from '../vhost/virtual-host.js';
+import type { AdminContext } from './admin-context.js';
+import { notFound } from './admin-http-error.js';
+
+/** The exchange RabbitMQ's HTTP API names `amq.default` (the default exchange, `''`). */
+export function exchangeName(urlName: string): string {
+  return urlName === 'amq.default' ? '' : urlName;
+}
+
+/** The vhost named in the URL, or RabbitMQ's 404. */
+export function vhostOr404(ctx: AdminContext, name: string): VirtualHost {
+  const v = ctx.broker.vhost(name);
+  if (v === undefined) throw notFound();
+  return v;
+}
+
+/** The vhosts a list covers: all, or the one in the URL (404 when missing). */
+export function vhostsFor(ctx: AdminContext, name: string | undefined): VirtualHost[] {
+  return name === undefined ? ctx.broker.vhosts() : [vhostOr404(ctx, name)];
+}
+
+/** Owner the management API acts as: it owns no exclusive queue. */
+export const ADMIN_OWNER: object = Object.freeze({});

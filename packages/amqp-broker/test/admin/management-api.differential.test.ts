@@ -1,0 +1,469 @@
+/**
+ * The same HTTP conversation with RabbitMQ's management API (the machine's, plugin enabled by the test
+ * tooling) and with ours, in a vhost the test creates (and removes) on RabbitMQ: status codes, error
+ * bodies, headers clients parse and the fields they read must match. RabbitMQ refreshes its statistics
+ * every 5 s, so message_stats are polled for, never slept on.
+ */
+import { randomBytes } from 'node:crypto';
+import { ensureRabbitMQManagement } from '@dispatcher/tooling';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AdminHarness, eventually, startAdminHarness } from './admin-harness.js';
+
+const VHOST = `dsp-mgmt-diff-${randomBytes(4).toString('hex')}`;
+const V = encodeURIComponent(VHOST);
+const AUTH = `Basic ${Buffer.from('guest:guest').toString('base64')}`;
+
+interface Target {
+  readonly base: string;
+  /** Takes a statistics sample now where that is possible (ours); RabbitMQ is polled. */
+  readonly sample: () => void;
+}
+
+let rabbit: Target;
+let ours: Target;
+let h: AdminHarness;
+
+beforeAll(async () => {
+  const { managementUrl } = await ensureRabbitMQManagement();
+  const put = await fetch(`${managementUrl}/api/vhosts/${V}`, {
+    method: 'PUT',
+    headers: { authorization: AUTH },
+  });
+  expect(put.status).toBe(201);
+  const perm = await fetch(`${managementUrl}/api/permissions/${V}/guest`, {
+    method: 'PUT',
+    headers: { authorization: AUTH, 'content-type': 'application/json' },
+    body: JSON.stringify({ configure: '.*', write: '.*', read: '.*' }),
+  });
+  expect(perm.status).toBeLessThan(300);
+  rabbit = { base: managementUrl, sample: () => {} };
+  h = await startAdminHarness({ vhosts: ['/', VHOST] });
+  ours = { base: h.baseUrl, sample: () => h.admin.stats.sample() };
+}, 180_000);
+
+afterAll(async () => {
+  await fetch(`${rabbit.base}/api/vhosts/${V}`, { method: 'DELETE', headers: { authorization: AUTH } });
+  await h?.close();
+});
+
+interface Answer {
+  status: number;
+  headers: Headers;
+  // biome-ignore lint/suspicious/noExplicitAny: arbitrary JSON answers, read field by field
+  json: any;
+}
+
+async function call(
+  t: Target,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<Answer> {
+  const res = await fetch(`${t.base}${path}`, {
+    method,
+    headers: { authorization: AUTH, 'content-type': 'application/json', ...headers },
+    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = text === '' ? undefined : JSON.parse(text);
+  } catch {
+    json = text;
+  }
+  return { status: res.status, headers: res.headers, json };
+}
+
+/** Runs `fn` on both and expects the same result. */
+async function same<T>(fn: (t: Target) => Promise<T>): Promise<T> {
+  const [a, b] = [await fn(rabbit), await fn(ours)];
+  expect(b).toEqual(a);
+  return b;
+}
+
+const typeOf = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
+/** The fields clients read, with their JSON types. */
+function shape(o: Record<string, unknown>, fields: readonly string[]): Record<string, string> {
+  return Object.fromEntries(fields.map((f) => [f, typeOf(o[f])]));
+}
+
+describe('management API: ours answers as RabbitMQ 3.10', () => {
+  it('401 without credentials, with the same realm', async () => {
+    await same(async (t) => {
+      const res = await fetch(`${t.base}/api/overview`);
+      await res.arrayBuffer();
+      return { status: res.status, realm: res.headers.get('www-authenticate') };
+    });
+  });
+
+  it('queue declare: 201, then 204, inequivalent 400, bad boolean 400, not JSON 400, missing 404', async () => {
+    await same(async (t) => {
+      const out = [];
+      out.push(
+        (await call(t, 'PUT', `/api/queues/${V}/q1`, { durable: 'true', auto_delete: false, arguments: {} }))
+          .status,
+      );
+      out.push((await call(t, 'PUT', `/api/queues/${V}/q1`, { durable: true })).status);
+      const bad = await call(t, 'PUT', `/api/queues/${V}/q1`, { durable: false });
+      out.push(bad.status, bad.json);
+      out.push((await call(t, 'PUT', `/api/queues/${V}/q2`, { durable: 'yes' })).status);
+      const notJson = await call(t, 'PUT', `/api/queues/${V}/q2`, 'not json');
+      out.push(notJson.status, notJson.json);
+      const missing = await call(t, 'GET', `/api/queues/${V}/nope`);
+      out.push(missing.status, missing.json);
+      out.push((await call(t, 'DELETE', `/api/queues/${V}/nope`)).status);
+      return out;
+    });
+  });
+
+  it('exchanges: declare, unknown type, read, list names', async () => {
+    await same(async (t) => {
+      const created = (await call(t, 'PUT', `/api/exchanges/${V}/x1`, { type: 'topic', durable: 'true' }))
+        .status;
+      const bad = await call(t, 'PUT', `/api/exchanges/${V}/x2`, { type: 'nope' });
+      const x = (await call(t, 'GET', `/api/exchanges/${V}/x1`)).json;
+      // amq.rabbitmq.trace is RabbitMQ's firehose exchange, which this broker does not have.
+      const names = (await call(t, 'GET', `/api/exchanges/${V}`)).json
+        .map((e: { name: string }) => e.name)
+        .filter((n: string) => n !== 'amq.rabbitmq.trace')
+        .sort();
+      return {
+        created,
+        bad: [bad.status, bad.json],
+        x: {
+          name: x.name,
+          type: x.type,
+          durable: x.durable,
+          auto_delete: x.auto_delete,
+          internal: x.internal,
+          arguments: x.arguments,
+          vhost: x.vhost,
+        },
+        shape: shape(x, [
+          'name',
+          'type',
+          'durable',
+          'auto_delete',
+          'internal',
+          'arguments',
+          'vhost',
+          'user_who_performed_action',
+        ]),
+        names,
+      };
+    });
+  });
+
+  it('bindings: 201 with the Location clients parse, listing fields, delete by properties_key', async () => {
+    await same(async (t) => {
+      const created = await call(t, 'POST', `/api/bindings/${V}/e/x1/q/q1`, {
+        routing_key: 'a/b c',
+        arguments: {},
+      });
+      const listed = (await call(t, 'GET', `/api/bindings/${V}/e/x1/q/q1`)).json;
+      const location = created.headers.get('location');
+      const withArgs = await call(t, 'POST', `/api/bindings/${V}/e/x1/q/q1`, {
+        routing_key: 'k',
+        arguments: { x: 1 },
+      });
+      const argsLocation = withArgs.headers.get('location') ?? '';
+      const all = (await call(t, 'GET', `/api/bindings/${V}`)).json;
+      const deleted = (await call(t, 'DELETE', `/api/bindings/${V}/e/x1/q/q1/${location?.split('/')[1]}`))
+        .status;
+      const after = (await call(t, 'GET', `/api/bindings/${V}/e/x1/q/q1`)).json.length;
+      const missingSource = (await call(t, 'POST', `/api/bindings/${V}/e/nope/q/q1`, {})).status;
+      return {
+        created: created.status,
+        location,
+        argsLocation: argsLocation.replace(/~.*$/, '~<hash>'),
+        listed: listed.map((b: Record<string, unknown>) => ({ ...b })),
+        all: all.map((b: Record<string, unknown>) => `${b.source}->${b.destination}:${b.routing_key}`).sort(),
+        deleted,
+        after,
+        missingSource,
+      };
+    });
+  });
+
+  it('publish and get: routed, the messages, each ackmode', async () => {
+    await same(async (t) => {
+      const routed = [];
+      for (const payload of ['one', 'two']) {
+        routed.push(
+          (
+            await call(t, 'POST', `/api/exchanges/${V}/amq.default/publish`, {
+              properties: { delivery_mode: 2, headers: { h: 'v' }, content_type: 'text/plain' },
+              routing_key: 'q1',
+              payload,
+              payload_encoding: 'string',
+            })
+          ).json,
+        );
+      }
+      routed.push(
+        (
+          await call(t, 'POST', `/api/exchanges/${V}/amq.direct/publish`, {
+            properties: {},
+            routing_key: 'zz',
+            payload: 'x',
+            payload_encoding: 'string',
+          })
+        ).json,
+      );
+      const missing = await call(t, 'POST', `/api/exchanges/${V}/nope/publish`, {
+        properties: {},
+        routing_key: 'zz',
+        payload: 'x',
+        payload_encoding: 'string',
+      });
+      const peek = (
+        await call(t, 'POST', `/api/queues/${V}/q1/get`, {
+          count: 1,
+          ackmode: 'ack_requeue_true',
+          encoding: 'auto',
+          truncate: 50000,
+        })
+      ).json;
+      const taken = (
+        await call(t, 'POST', `/api/queues/${V}/q1/get`, {
+          count: 1,
+          ackmode: 'ack_requeue_false',
+          encoding: 'base64',
+        })
+      ).json;
+      return { routed, missing: [missing.status, missing.json], peek, taken };
+    });
+  });
+
+  it('queue fields and message_stats once statistics are in', async () => {
+    const read = async (t: Target) => {
+      t.sample();
+      return eventually(async () => {
+        const q = (await call(t, 'GET', `/api/queues/${V}/q1`)).json;
+        return q.message_stats?.publish === 2 &&
+          q.message_stats?.deliver_get === 2 &&
+          q.state !== undefined &&
+          q.messages === 1
+          ? q
+          : undefined;
+      }, 30_000);
+    };
+    const [a, b] = [await read(rabbit), await read(ours)];
+    const fields = [
+      'name',
+      'vhost',
+      'durable',
+      'auto_delete',
+      'exclusive',
+      'arguments',
+      'consumers',
+      'messages',
+      'messages_ready',
+      'messages_unacknowledged',
+      'state',
+      'type',
+      'node',
+      'message_stats',
+    ];
+    expect(shape(b, fields)).toEqual(shape(a, fields));
+    const pick = (q: typeof a) => ({
+      messages: q.messages,
+      messages_ready: q.messages_ready,
+      messages_unacknowledged: q.messages_unacknowledged,
+      consumers: q.consumers,
+      stats: {
+        publish: q.message_stats.publish,
+        deliver_get: q.message_stats.deliver_get,
+        ack: q.message_stats.ack,
+        redeliver: q.message_stats.redeliver,
+        rate: typeof q.message_stats.publish_details.rate,
+        depthRate: typeof q.messages_details.rate,
+      },
+    });
+    expect(pick(b)).toEqual(pick(a));
+  });
+
+  it('pagination envelope and its errors', async () => {
+    await same(async (t) => {
+      await call(t, 'PUT', `/api/queues/${V}/p-a`, {});
+      await call(t, 'PUT', `/api/queues/${V}/p-b`, {});
+      const page = (
+        await call(t, 'GET', `/api/queues/${V}?page=1&page_size=1&name=p-&sort=name&columns=name`)
+      ).json;
+      const outOfRange = await call(t, 'GET', `/api/queues/${V}?page=9&page_size=1`);
+      const tooBig = await call(t, 'GET', `/api/queues/${V}?page=1&page_size=1000`);
+      const notNumber = await call(t, 'GET', `/api/queues/${V}?page=abc`);
+      return {
+        page,
+        errors: [
+          outOfRange.status,
+          outOfRange.json,
+          tooBig.status,
+          tooBig.json,
+          notNumber.status,
+          notNumber.json,
+        ],
+      };
+    });
+  });
+
+  it('vhost limits, whoami, health checks, per-vhost definitions', async () => {
+    await same(async (t) => {
+      const limits = (await call(t, 'GET', `/api/vhost-limits/${V}`)).json;
+      const whoami = (await call(t, 'GET', '/api/whoami')).json;
+      const alarms = (await call(t, 'GET', '/api/health/checks/alarms')).json;
+      const port = await call(t, 'GET', '/api/health/checks/port-listener/1');
+      const defs = (await call(t, 'GET', `/api/definitions/${V}`)).json;
+      return {
+        limits,
+        whoami,
+        alarms,
+        port: [port.status, port.json.status, port.json.reason, port.json.missing],
+        defsKeys: Object.keys(defs).sort(),
+        queues: defs.queues.map((q: { name: string }) => q.name).sort(),
+        exchanges: defs.exchanges,
+        bindings: defs.bindings,
+      };
+    });
+  });
+
+  it('overview and nodes carry the fields clients read', async () => {
+    const [a, b] = [
+      (await call(rabbit, 'GET', '/api/overview')).json,
+      (await call(ours, 'GET', '/api/overview')).json,
+    ];
+    const fields = [
+      'management_version',
+      'rates_mode',
+      'exchange_types',
+      'product_version',
+      'product_name',
+      'rabbitmq_version',
+      'cluster_name',
+      'erlang_version',
+      'message_stats',
+      'queue_totals',
+      'object_totals',
+      'node',
+      'listeners',
+      'contexts',
+    ];
+    expect(shape(b, fields)).toEqual(shape(a, fields));
+    expect(Object.keys(b.object_totals).sort()).toEqual(Object.keys(a.object_totals).sort());
+    expect(Object.keys(b.queue_totals).sort()).toEqual(Object.keys(a.queue_totals).sort());
+    const [na, nb] = [
+      (await call(rabbit, 'GET', '/api/nodes')).json[0],
+      (await call(ours, 'GET', '/api/nodes')).json[0],
+    ];
+    const nodeFields = [
+      'name',
+      'type',
+      'running',
+      'mem_used',
+      'mem_limit',
+      'mem_alarm',
+      'disk_free',
+      'disk_free_limit',
+      'disk_free_alarm',
+      'fd_used',
+      'fd_total',
+      'sockets_used',
+      'sockets_total',
+      'uptime',
+      'processors',
+      'partitions',
+    ];
+    expect(shape(nb, nodeFields)).toEqual(shape(na, nodeFields));
+  });
+
+  it('connections, channels and consumers of an AMQP client carry the same fields', async () => {
+    const amqp = (await import('amqplib')).default;
+    const urls = {
+      rabbit: `amqp://guest:guest@127.0.0.1:5672/${V}`,
+      ours: `amqp://guest:guest@127.0.0.1:${h.broker.port}/${V}`,
+    };
+    const look = async (t: Target, url: string) => {
+      const conn = await amqp.connect(url, { clientProperties: { connection_name: 'diff-conn' } });
+      try {
+        const ch = await conn.createChannel();
+        await ch.consume('q1', () => {}, { consumerTag: 'diff-tag' });
+        // RabbitMQ lists a connection once its stats are in: poll.
+        const c = await eventually(async () => {
+          const list = (await call(t, 'GET', `/api/vhosts/${V}/connections`)).json;
+          // RabbitMQ adds the statistics fields (channels…) at its next 5 s emission.
+          return list.find(
+            (x: { user_provided_name?: string; channels?: number }) =>
+              x.user_provided_name === 'diff-conn' && x.channels !== undefined,
+          );
+        }, 30_000);
+        const chans = await eventually(async () => {
+          const list = (await call(t, 'GET', '/api/channels')).json.filter(
+            (x: { vhost: string }) => x.vhost === VHOST,
+          );
+          return list.length > 0 && list[0].consumer_count !== undefined ? list : undefined;
+        }, 30_000);
+        const consumers = await eventually(async () => {
+          const list = (await call(t, 'GET', `/api/consumers/${V}`)).json;
+          return list.length > 0 ? list : undefined;
+        }, 30_000);
+        return {
+          connection: shape(c, [
+            'name',
+            'user',
+            'vhost',
+            'channels',
+            'peer_host',
+            'peer_port',
+            'protocol',
+            'state',
+            'user_provided_name',
+            'client_properties',
+            'connected_at',
+            'timeout',
+            'frame_max',
+          ]),
+          // RabbitMQ's channel count lags behind its statistics: only the type is compared.
+          values: { user: c.user, vhost: c.vhost, protocol: c.protocol },
+          channel: shape(chans[0], [
+            'name',
+            'number',
+            'vhost',
+            'user',
+            'consumer_count',
+            'messages_unacknowledged',
+            'prefetch_count',
+            'connection_details',
+          ]),
+          consumer: shape(consumers[0], [
+            'consumer_tag',
+            'queue',
+            'channel_details',
+            'ack_required',
+            'exclusive',
+            'prefetch_count',
+            'arguments',
+          ]),
+          consumerValues: {
+            tag: consumers[0].consumer_tag,
+            queue: consumers[0].queue.name,
+            ack: consumers[0].ack_required,
+          },
+        };
+      } finally {
+        await conn.close().catch(() => {});
+      }
+    };
+    const [a, b] = [await look(rabbit, urls.rabbit), await look(ours, urls.ours)];
+    expect(b).toEqual(a);
+  });
+
+  it('Accept: application/bert, application/json;q=0.1 is answered in JSON by ours', async () => {
+    const res = await call(ours, 'GET', '/api/overview', undefined, {
+      accept: 'application/bert, application/json;q=0.1',
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('application/json');
+    expect(res.json.rabbitmq_version).toBe('3.10.8');
+  });
+});
