@@ -1,6 +1,7 @@
 import { type RedisService, startRedis } from '@dispatcher/tooling';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { PushChannels, publishPushEvent } from '../src/events/push-events.js';
 import { PushStats } from '../src/stats/push-stats.js';
 
 let redisService: RedisService;
@@ -112,5 +113,34 @@ describe('PushStats (redis-server)', () => {
     expect((await s.subscription(3))['1s'].sent).toBe(2);
     await s.close();
     broken.disconnect();
+  });
+
+  it('counts the gateway push events once started, and flushes them on close', async () => {
+    const c = clock();
+    const s = new PushStats({ redis, keyPrefix: 'ev', now: c.now, flushIntervalMs: 60_000 });
+    s.start();
+    const base = {
+      topic: 'order.paid',
+      subscriptionId: 4,
+      originJobId: 1,
+      pushJobId: '1-1-4',
+      at: 0,
+      url: 'http://x',
+    };
+    publishPushEvent(PushChannels.sent, { ...base, retryTimes: 0, status: 200, durationMs: 1 });
+    publishPushEvent(PushChannels.sent, { ...base, retryTimes: 0, status: 200, durationMs: 1 });
+    publishPushEvent(PushChannels.failed, {
+      ...base,
+      retryTimes: 1,
+      status: 503,
+      code: 'X',
+      durationMs: 1,
+      willRetry: true,
+    });
+    await s.close();
+    publishPushEvent(PushChannels.sent, { ...base, retryTimes: 0, status: 200, durationMs: 1 });
+    c.advance(1);
+    const reader = new PushStats({ redis, keyPrefix: 'ev', now: c.now });
+    expect((await reader.topic('order.paid'))['1s']).toEqual({ sent: 2, failed: 1 });
   });
 });

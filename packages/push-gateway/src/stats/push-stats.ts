@@ -1,6 +1,8 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { type Logger, noopLogger } from '@dispatcher/core';
 import type { Redis } from 'ioredis';
 import { PushError } from '../errors.js';
+import { PushChannels, type PushEventBase } from '../events/push-events.js';
 
 /** One push's outcome, as the push engine reports it. */
 export interface PushOutcome {
@@ -19,6 +21,8 @@ export interface PushStatsOptions {
   keyPrefix?: string;
   /** How often local counts are written to Redis, in milliseconds. @defaultValue `1000` */
   flushIntervalMs?: number;
+  /** Whether {@link PushStats.start} counts the gateway's sent / failed push events by itself. @defaultValue `true` */
+  listen?: boolean;
   /** Clock in epoch milliseconds (tests move it). @defaultValue `Date.now` */
   now?: () => number;
   logger?: Logger;
@@ -115,8 +119,13 @@ export class PushStats {
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> = Promise.resolve();
   #closing: Promise<void> | undefined;
+  readonly #listen: boolean;
+  #listening = false;
+  readonly #onSent = (m: unknown) => this.#fromEvent(m as PushEventBase, true);
+  readonly #onFailed = (m: unknown) => this.#fromEvent(m as PushEventBase, false);
 
   constructor(options: PushStatsOptions) {
+    this.#listen = options.listen ?? true;
     this.#redis = options.redis;
     this.#prefix = options.keyPrefix ?? PUSH_STATS_DEFAULTS.keyPrefix;
     this.#flushMs = options.flushIntervalMs ?? PUSH_STATS_DEFAULTS.flushIntervalMs;
@@ -125,9 +134,14 @@ export class PushStats {
     this.#redis.defineCommand('dspStatsFlush', { lua: FLUSH_SCRIPT });
   }
 
-  /** Starts the periodic flush. */
+  /** Starts the periodic flush and (unless `listen: false`) counting the push events. */
   start(): void {
     if (this.#closing) throw new PushError('DSP_PUSH_CLOSED', 'push stats are closed');
+    if (this.#listen && !this.#listening) {
+      this.#listening = true;
+      subscribe(PushChannels.sent, this.#onSent);
+      subscribe(PushChannels.failed, this.#onFailed);
+    }
     this.#timer ??= setInterval(() => {
       void this.flush().catch((err: unknown) => this.#log.warn({ err }, 'stats flush failed'));
     }, this.#flushMs);
@@ -264,6 +278,10 @@ export class PushStats {
   /** Stops the timer and writes what is left. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      if (this.#listening) {
+        unsubscribe(PushChannels.sent, this.#onSent);
+        unsubscribe(PushChannels.failed, this.#onFailed);
+      }
       if (this.#timer) clearInterval(this.#timer);
       this.#timer = undefined;
       try {
@@ -273,6 +291,10 @@ export class PushStats {
       }
     })();
     return this.#closing;
+  }
+
+  #fromEvent(e: PushEventBase, ok: boolean): void {
+    this.record({ topic: e.topic, subscriptionId: e.subscriptionId, ok });
   }
 
   async #windows(scope: string): Promise<WindowCounts> {

@@ -17,7 +17,11 @@ export interface SubscriptionSource {
   /** One subscription (active or not), `undefined` when unknown. */
   get(id: number, options?: { signal?: AbortSignal }): Promise<Subscription | undefined>;
   /** Persists a parameter change; every instance sees it through `watch`. */
-  setParams(id: number, patch: SubscriptionParamsPatch, options?: { signal?: AbortSignal }): Promise<Subscription>;
+  setParams(
+    id: number,
+    patch: SubscriptionParamsPatch,
+    options?: { signal?: AbortSignal },
+  ): Promise<Subscription>;
   /** Calls `listener` for every change until the returned function is called. */
   watch(listener: (change: SubscriptionChange) => void): () => void;
   /** Stops polling / subscriptions; drains in-flight reads. */
