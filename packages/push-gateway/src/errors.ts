@@ -24,6 +24,14 @@ export const PushErrorCodes = {
   DSP_PUSH_READ_ONLY: 'DSP_PUSH_READ_ONLY',
   /** The resource already exists or was changed concurrently (a clear already running, a duplicate id). */
   DSP_PUSH_CONFLICT: 'DSP_PUSH_CONFLICT',
+  /** A control API request lacks a valid `Authorization: Bearer` token. */
+  DSP_PUSH_UNAUTHORIZED: 'DSP_PUSH_UNAUTHORIZED',
+  /** A control API request was refused: not from loopback without a token, or a write from another web origin. */
+  DSP_PUSH_FORBIDDEN: 'DSP_PUSH_FORBIDDEN',
+  /** A control API request's `Host` header does not name the API (DNS rebinding guard). */
+  DSP_PUSH_MISDIRECTED: 'DSP_PUSH_MISDIRECTED',
+  /** An unexpected failure inside the gateway (a bug or an unreachable dependency); details are logged. */
+  DSP_PUSH_INTERNAL: 'DSP_PUSH_INTERNAL',
   /** `amender` could not reach a beanstalkd server or failed on one of its tubes. */
   DSP_PUSH_AMENDER_FAILED: 'DSP_PUSH_AMENDER_FAILED',
 } as const;

@@ -81,3 +81,22 @@ export interface DeadLetterAdmin {
   /** False when it was not there. */
   remove(subscriptionId: number, id: string): Promise<boolean>;
 }
+
+/** What one clear did, per tube and server. */
+export interface ClearReport {
+  /** Jobs deleted, summed over tubes and servers. */
+  deleted: number;
+  tubes: { server: string; tube: string; deleted: number }[];
+}
+
+/** Clears the queues of a subscription or of every subscription of a topic. */
+export interface QueueClearing {
+  clearSubscription(subscriptionId: number, options?: { signal?: AbortSignal }): Promise<ClearReport>;
+  clearTopic(topic: string, options?: { signal?: AbortSignal }): Promise<ClearReport>;
+}
+
+/** A Prometheus registry (prom-client's `Registry` fits). */
+export interface MetricsSource {
+  readonly contentType: string;
+  metrics(): Promise<string>;
+}
