@@ -20,6 +20,12 @@ export interface CallOptions {
   readonly signal?: AbortSignal;
 }
 
+/** Tube for commands that act on the tube in use: `use tube` is sent right before them. */
+export interface TubeOption {
+  /** Tube to `use` first; the tube last used when absent. */
+  readonly tube?: string;
+}
+
 /** Subset of `stats-tube` output used by the gateway (numbers as beanstalkd reports them). */
 export interface TubeStats {
   readonly name: string;
@@ -49,8 +55,8 @@ export interface BeanstalkClientApi {
   readonly state: BeanstalkConnectionState;
   /** Connects; resolves once the first connection is up. */
   connect(options?: CallOptions): Promise<void>;
-  /** Puts a job into the tube in use; resolves the new job id. */
-  put(payload: Uint8Array | string, options?: PutOptions & CallOptions): Promise<number>;
+  /** Puts a job into `tube` (sent as `use` + `put` back to back) or the tube in use; resolves the new job id. */
+  put(payload: Uint8Array | string, options?: PutOptions & TubeOption & CallOptions): Promise<number>;
   use(tube: string, options?: CallOptions): Promise<void>;
   watch(tube: string, options?: CallOptions): Promise<number>;
   ignore(tube: string, options?: CallOptions): Promise<number>;
@@ -64,15 +70,15 @@ export interface BeanstalkClientApi {
   bury(jobId: number, options?: { priority?: number } & CallOptions): Promise<void>;
   touch(jobId: number, options?: CallOptions): Promise<void>;
   /** Kicks up to `bound` buried (or delayed) jobs of the tube in use; resolves how many were kicked. */
-  kick(bound: number, options?: CallOptions): Promise<number>;
+  kick(bound: number, options?: TubeOption & CallOptions): Promise<number>;
   kickJob(jobId: number, options?: CallOptions): Promise<void>;
   /** `stats-tube`; `undefined` when the tube does not exist. */
   statsTube(tube: string, options?: CallOptions): Promise<TubeStats | undefined>;
   listTubes(options?: CallOptions): Promise<string[]>;
   /** Peeks the next buried job of the tube in use; `undefined` when none. */
-  peekBuried(options?: CallOptions): Promise<BeanstalkJob | undefined>;
+  peekBuried(options?: TubeOption & CallOptions): Promise<BeanstalkJob | undefined>;
   /** Peeks the next ready job of the tube in use; `undefined` when none. */
-  peekReady(options?: CallOptions): Promise<BeanstalkJob | undefined>;
+  peekReady(options?: TubeOption & CallOptions): Promise<BeanstalkJob | undefined>;
   /** Closes the connection; pending calls fail with DSP_PUSH_CLOSED. */
   close(): Promise<void>;
 }

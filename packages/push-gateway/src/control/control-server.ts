@@ -142,11 +142,9 @@ export class ControlServer {
       return guard(request, reply);
     });
     app.setNotFoundHandler((request, reply) =>
-      reply
-        .code(404)
-        .send({
-          error: { code: 'DSP_PUSH_NOT_FOUND', message: `no route ${request.method} ${request.url}` },
-        }),
+      reply.code(404).send({
+        error: { code: 'DSP_PUSH_NOT_FOUND', message: `no route ${request.method} ${request.url}` },
+      }),
     );
     app.setErrorHandler((err, _request, reply) => {
       if (DispatcherError.isInstance(err)) {
