@@ -92,5 +92,8 @@ export interface Subscription {
 
 /** A partial update of parameters, as the RPC `SetSubscriptionParams` and the REST API send it. */
 export type SubscriptionParamsPatch = {
-  -readonly [K in keyof SubscriptionParams]?: SubscriptionParams[K];
+  -readonly [K in Exclude<keyof SubscriptionParams, 'alerts' | 'backlog'>]?: SubscriptionParams[K];
+} & {
+  alerts?: Partial<SubscriptionAlertParams>;
+  backlog?: Partial<SubscriptionParams['backlog']>;
 };

@@ -1,0 +1,375 @@
+/**
+ * The senders of one subscription: on every server, `concurrency` loops on the channel tube and
+ * `retryConcurrency` loops on its `/FAIL` tube, each with its own reserve connection, so a slow subscriber
+ * only ever holds its own connections and a dead server only stops its own loops.
+ */
+import { delay, type Logger } from '@dispatcher/core';
+import type { BeanstalkClient } from '../beanstalk/beanstalk-client.js';
+import { DEFAULT_PRIORITY, DEFAULT_TTR_SEC } from '../beanstalk/beanstalk-client.js';
+import type { BeanstalkPool } from '../beanstalk/beanstalk-pool.js';
+import type { BeanstalkJob } from '../beanstalk/beanstalk-types.js';
+import { JobKeepAlive } from '../beanstalk/job-keep-alive.js';
+import { runLoop } from '../beanstalk/run-loop.js';
+import { PushError, type PushErrorCode } from '../errors.js';
+import { PushChannels, type PushEventBase, publishPushEvent } from '../events/push-events.js';
+import { decodeJob, encodeJob } from '../job/job-codec.js';
+import type { JobMessage } from '../job/job-message.js';
+import { channelTube, deadLetterTube, pushJobId, retryTube } from '../job/tube-names.js';
+import type { Subscription } from '../subscriptions/subscription.js';
+import type { EndpointBreaker } from './endpoint-breaker.js';
+import type { FailureLog } from './failure-log.js';
+import type { FleetLimiter } from './fleet-limiter.js';
+import { judgeResponse, type PushOutcome } from './push-outcome.js';
+import { buildPushRequest, selectUrl } from './push-request.js';
+import type { PushTransport } from './push-transport.js';
+import { nextRetry } from './retry-schedule.js';
+import { standardWebhookHeaders } from './webhook-signature.js';
+
+/** What every subscription's senders share. */
+export interface SenderContext {
+  readonly pool: BeanstalkPool;
+  readonly transport: PushTransport;
+  readonly breaker: EndpointBreaker;
+  readonly channelPrefix: string;
+  readonly receptionEnv: string | undefined;
+  readonly fleet: FleetLimiter | undefined;
+  readonly failureLog: FailureLog | undefined;
+  readonly enableSentLog: boolean;
+  readonly log: Logger;
+  readonly data: Logger;
+  /** Aborts pushes in flight when a shutdown's drain time is over. */
+  readonly hardStop: AbortSignal;
+}
+
+type Kind = 'main' | 'retry';
+
+interface Loop {
+  readonly abort: AbortController;
+  readonly done: Promise<void>;
+}
+
+export class SubscriptionSenders {
+  #sub: Subscription;
+  readonly #ctx: SenderContext;
+  readonly #log: Logger;
+  readonly #loops = new Map<string, Loop>();
+  #closed = false;
+
+  constructor(sub: Subscription, ctx: SenderContext) {
+    this.#sub = sub;
+    this.#ctx = ctx;
+    this.#log = ctx.log.child({ subscriptionId: sub.id, topic: sub.topic });
+  }
+
+  get subscription(): Subscription {
+    return this.#sub;
+  }
+
+  /** Number of running sender loops (all servers, both tubes). */
+  get loopCount(): number {
+    return this.#loops.size;
+  }
+
+  /** Applies new parameters: senders are added or stopped to match the concurrency. */
+  update(sub: Subscription): void {
+    this.#sub = sub;
+    this.#reconcile();
+  }
+
+  start(): void {
+    this.#reconcile();
+  }
+
+  /** Stops reserving; jobs in hand finish (bounded by the push timeout). */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const loop of this.#loops.values()) loop.abort.abort();
+    await Promise.allSettled([...this.#loops.values()].map((l) => l.done));
+    this.#loops.clear();
+  }
+
+  #reconcile(): void {
+    if (this.#closed) return;
+    const want: Record<Kind, number> = {
+      main: this.#sub.params.concurrency,
+      retry: this.#sub.params.retryConcurrency,
+    };
+    for (const address of this.#ctx.pool.addresses)
+      for (const kind of ['main', 'retry'] as const) {
+        for (let i = 0; i < want[kind]; i++) {
+          const key = `${kind}|${address}|${i}`;
+          if (!this.#loops.has(key)) this.#spawn(key, kind, address);
+        }
+      }
+    for (const [key, loop] of this.#loops) {
+      const [kind, , index] = key.split('|') as [Kind, string, string];
+      if (Number(index) >= want[kind]) {
+        loop.abort.abort();
+        this.#loops.delete(key);
+      }
+    }
+  }
+
+  #spawn(key: string, kind: Kind, address: string): void {
+    const abort = new AbortController();
+    const done = this.#run(kind, address, abort.signal).catch((err: unknown) =>
+      this.#log.error({ err, kind, beanstalkd: address }, 'sender loop crashed'),
+    );
+    this.#loops.set(key, { abort, done });
+  }
+
+  async #run(kind: Kind, address: string, signal: AbortSignal): Promise<void> {
+    const { pool } = this.#ctx;
+    const client = pool.createReserveClient(address);
+    // The tube is fixed per loop: a topic change replaces the whole SubscriptionSenders.
+    const tube =
+      kind === 'main'
+        ? channelTube(this.#sub.topic, this.#sub.id, this.#ctx.channelPrefix)
+        : retryTube(this.#sub.topic, this.#sub.id, this.#ctx.channelPrefix);
+    try {
+      await runLoop({
+        signal,
+        log: this.#log,
+        what: `push from ${tube} on ${address}`,
+        setup: async () => {
+          await client.watch(tube);
+          await client.ignore('default');
+        },
+        step: async () => {
+          const job = await client.reserve(1, { signal });
+          if (!job) return;
+          await this.#handle(client, job, kind, tube);
+          const interval = this.#sub.params.intervalMs;
+          if (interval > 0) await delay(interval, signal).catch(() => {});
+        },
+      });
+    } finally {
+      await pool.release(client);
+    }
+  }
+
+  async #handle(client: BeanstalkClient, job: BeanstalkJob, kind: Kind, tube: string): Promise<void> {
+    const { data } = this.#ctx;
+    let msg: JobMessage;
+    try {
+      msg = decodeJob(job.payload);
+    } catch (err) {
+      data.error(
+        { record: 'DECODERR', tube, jobId: job.id, payloadBase64: job.payload.toString('base64'), err },
+        'DATA',
+      );
+      await this.#delete(client, job.id, tube);
+      return;
+    }
+    const keepAlive = new JobKeepAlive(client, job.id, DEFAULT_TTR_SEC, this.#log);
+    try {
+      await this.#deliver(client, job, msg, kind, tube);
+    } finally {
+      keepAlive.stop();
+    }
+  }
+
+  async #deliver(
+    client: BeanstalkClient,
+    job: BeanstalkJob,
+    msg: JobMessage,
+    kind: Kind,
+    tube: string,
+  ): Promise<void> {
+    const sub = this.#sub;
+    const { breaker, data } = this.#ctx;
+    // As the original: a job from the retry tube is attempt retryTimes + 1.
+    const retryTimes = kind === 'retry' ? msg.retryTimes + 1 : msg.retryTimes;
+    const base: PushEventBase = {
+      topic: sub.topic,
+      subscriptionId: sub.id,
+      originJobId: msg.originJobId,
+      pushJobId: pushJobId(msg.time, msg.originJobId, sub.id),
+      retryTimes,
+      at: Date.now(),
+    };
+    let url = '';
+    let outcome: PushOutcome;
+    const started = performance.now();
+    try {
+      url = selectUrl(sub.params.urls, this.#ctx.receptionEnv);
+      const origin = new URL(url).origin;
+      if (!breaker.allow(origin)) {
+        // Not an attempt: wait for the breaker without spending the retry budget.
+        await client.release(job.id, { delaySec: 1, priority: DEFAULT_PRIORITY }).catch(() => {});
+        return;
+      }
+      outcome = await this.#attempt(sub, msg, url, retryTimes);
+      breaker.record(origin, outcome.ok || (outcome.status >= 200 && outcome.status < 500));
+    } catch (err) {
+      if (this.#ctx.hardStop.aborted) {
+        // Shut down mid-push: not an attempt; the job goes back for the next instance.
+        await client.release(job.id, { priority: DEFAULT_PRIORITY }).catch(() => {});
+        return;
+      }
+      const code: PushErrorCode = PushError.isInstance(err)
+        ? (err.code as PushErrorCode)
+        : 'DSP_PUSH_HTTP_FAILED';
+      outcome = { ok: false, status: 0, code, detail: err instanceof Error ? err.message : String(err) };
+      if (url) breaker.record(new URL(url).origin, false);
+    }
+    const durationMs = performance.now() - started;
+    if (this.#ctx.enableSentLog)
+      data.info(
+        {
+          record: kind === 'main' && retryTimes === 0 ? 'SENT' : 'RESENT',
+          key: msg.msgKey,
+          subscriptionId: sub.id,
+          jobid: base.pushJobId,
+          result: outcome.ok,
+          code: outcome.status,
+          elapseMs: Math.round(durationMs * 1000) / 1000,
+          dest: url,
+          data: msg.body,
+        },
+        'DATA',
+      );
+
+    if (outcome.ok) {
+      await this.#delete(client, job.id, tube);
+      publishPushEvent(PushChannels.sent, { ...base, url, status: outcome.status, durationMs });
+      if (msg.logId > 0) await this.#finalStatus(msg.logId, true, false, retryTimes);
+      return;
+    }
+
+    const decision = this.#retryable(outcome)
+      ? nextRetry(sub.params.retry, retryTimes, outcome.retryAfterMs)
+      : undefined;
+    const willRetry = decision?.action === 'retry';
+    publishPushEvent(PushChannels.failed, {
+      ...base,
+      url,
+      status: outcome.status,
+      code: outcome.code,
+      durationMs,
+      willRetry,
+    });
+    const logId = await this.#recordFailure(sub, msg, base.pushJobId, url, outcome);
+    const next: JobMessage = { ...msg, retryTimes, logId };
+
+    if (decision?.action === 'retry') {
+      const delaySec = Math.ceil(decision.delayMs / 1000);
+      try {
+        await this.#ctx.pool.put(retryTube(sub.topic, sub.id, this.#ctx.channelPrefix), encodeJob(next), {
+          delaySec,
+          priority: DEFAULT_PRIORITY,
+          ttrSec: DEFAULT_TTR_SEC,
+        });
+      } catch (err) {
+        // Could not schedule the retry: keep the job where it is and try it again later.
+        this.#log.warn({ err, jobId: job.id }, 'putting to the retry tube failed; releasing the job');
+        await client.release(job.id, { delaySec, priority: DEFAULT_PRIORITY }).catch(() => {});
+        return;
+      }
+      await this.#delete(client, job.id, tube);
+      publishPushEvent(PushChannels.retry, { ...base, delayMs: decision.delayMs });
+      if (logId > 0) await this.#finalStatus(logId, false, true, retryTimes);
+      return;
+    }
+
+    const dead = deadLetterTube(sub.topic, sub.id, this.#ctx.channelPrefix);
+    try {
+      await this.#ctx.pool.put(dead, encodeJob(next), {
+        priority: DEFAULT_PRIORITY,
+        ttrSec: DEFAULT_TTR_SEC,
+      });
+    } catch (err) {
+      this.#log.warn({ err, jobId: job.id }, 'putting to the dead-letter tube failed; releasing the job');
+      await client.release(job.id, { delaySec: 5, priority: DEFAULT_PRIORITY }).catch(() => {});
+      return;
+    }
+    await this.#delete(client, job.id, tube);
+    const reason =
+      decision?.action === 'give-up' ? decision.reason : `not retryable: ${outcome.code} ${outcome.status}`;
+    data.warn(
+      {
+        record: 'DEADLETTER',
+        key: msg.msgKey,
+        subscriptionId: sub.id,
+        jobid: base.pushJobId,
+        retryTimes,
+        tube: dead,
+        reason,
+      },
+      'DATA',
+    );
+    publishPushEvent(PushChannels.deadLetter, { ...base, tube: dead, reason });
+    if (logId > 0) await this.#finalStatus(logId, false, false, retryTimes);
+  }
+
+  async #attempt(sub: Subscription, msg: JobMessage, url: string, retryTimes: number): Promise<PushOutcome> {
+    const req = buildPushRequest(msg, sub.id, url, retryTimes);
+    const headers = sub.params.signingSecret
+      ? { ...req.headers, ...standardWebhookHeaders(sub.params.signingSecret, req.jobId, req.body) }
+      : req.headers;
+    const timeoutMs = sub.params.timeoutMs;
+    const fleet = this.#ctx.fleet;
+    const releaseSlot =
+      fleet && sub.params.fleetConcurrency > 0
+        ? await fleet.acquire(sub.subscriberId, sub.params.fleetConcurrency, timeoutMs + 5_000)
+        : undefined;
+    try {
+      const res = await this.#ctx.transport.send({
+        url: req.url,
+        body: req.body,
+        headers,
+        timeoutMs,
+        signal: this.#ctx.hardStop,
+      });
+      return judgeResponse(res, sub.params.successMode);
+    } finally {
+      await releaseSlot?.().catch(() => {});
+    }
+  }
+
+  #retryable(outcome: Exclude<PushOutcome, { ok: true }>): boolean {
+    if (outcome.code === 'DSP_PUSH_NO_URL' || outcome.code === 'DSP_PUSH_DESTINATION_REFUSED') return false;
+    const statuses = this.#sub.params.retryableStatuses;
+    if (statuses === 'all' || outcome.status === 0) return true;
+    // The legacy "200 but status != 1" answer counts as status 200.
+    return statuses.includes(outcome.status);
+  }
+
+  async #recordFailure(
+    sub: Subscription,
+    msg: JobMessage,
+    jobId: string,
+    url: string,
+    outcome: Exclude<PushOutcome, { ok: true }>,
+  ): Promise<number> {
+    const log = this.#ctx.failureLog;
+    if (!log) return msg.logId;
+    const error =
+      outcome.status === 0
+        ? `Code: 0\nContent:\n\tFailed to get response: ${outcome.detail}`
+        : `Code: ${outcome.status}\nContent:\n\t${outcome.detail}`;
+    try {
+      return await log.recordFailure({ subscription: sub, message: msg, jobId, url, error }, msg.logId);
+    } catch (err) {
+      this.#log.warn({ err }, 'writing the failure log failed');
+      return msg.logId;
+    }
+  }
+
+  async #finalStatus(logId: number, delivered: boolean, alive: boolean, retryTimes: number): Promise<void> {
+    try {
+      await this.#ctx.failureLog?.setFinalStatus(logId, delivered, alive, retryTimes);
+    } catch (err) {
+      this.#log.warn({ err, logId }, 'updating the failure log failed');
+    }
+  }
+
+  async #delete(client: BeanstalkClient, jobId: number, tube: string): Promise<void> {
+    try {
+      await client.delete(jobId);
+    } catch (err) {
+      // The job comes back after its TTR and is pushed again (a duplicate, never a loss).
+      this.#ctx.data.warn({ record: 'DELFAIL', tube, jobId, beanstalkd: client.address, err }, 'DATA');
+    }
+  }
+}
