@@ -5,7 +5,7 @@ import { PushError } from '../errors.js';
 import { PushChannels, type PushEventBase } from '../events/push-events.js';
 
 /** One push's outcome, as the push engine reports it. */
-export interface PushOutcome {
+export interface PushCount {
   topic: string;
   subscriptionId: number;
   /** True when the subscriber accepted the push. */
@@ -149,7 +149,7 @@ export class PushStats {
   }
 
   /** Counts one outcome (in memory until the next flush). */
-  record(outcome: PushOutcome): void {
+  record(outcome: PushCount): void {
     const key = `${outcome.subscriptionId}\n${outcome.topic}`;
     let entry = this.#pending.get(key);
     if (!entry) {
