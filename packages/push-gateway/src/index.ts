@@ -130,6 +130,7 @@ export {
 } from './job/tube-names.js';
 export { consecutiveFailureBreaker, type EndpointBreaker } from './push/endpoint-breaker.js';
 export type { FailureLog, FailureRecord } from './push/failure-log.js';
+export { MysqlFailureLog } from './push/mysql-failure-log.js';
 export { judgeResponse, type PushOutcome, type PushResponse } from './push/push-outcome.js';
 export { buildPushRequest, type PushRequest, selectUrl } from './push/push-request.js';
 export { PushService, type PushServiceOptions } from './push/push-service.js';

@@ -16,7 +16,6 @@ import { PushError } from '../errors.js';
 import { JOB_MESSAGE_DEFAULTS, type JobMessage } from './job-message.js';
 
 type NumericField = 'time' | 'originJobId' | 'retryTimes' | 'logId' | 'delay' | 'priority';
-type StringField = 'sender' | 'context' | 'owlContext';
 
 // Upper-first key (as Go's reader sees it) → our field.
 const FIELD_BY_KEY: Record<string, keyof JobMessage> = {
