@@ -105,6 +105,11 @@ export {
   RPC_HEAD_BYTES,
   RpcFrameReader,
 } from './control/rpc/rpc-frame.js';
+export {
+  fromLegacyPatch,
+  SourceSubscriptionAdmin,
+  toLegacyParams,
+} from './control/source-subscription-admin.js';
 export { PushError, type PushErrorCode, PushErrorCodes } from './errors.js';
 export {
   type BacklogDropEvent,
