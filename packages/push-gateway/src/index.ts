@@ -110,6 +110,7 @@ export {
   SourceSubscriptionAdmin,
   toLegacyParams,
 } from './control/source-subscription-admin.js';
+export { TubeDeadLetters, type TubeDeadLettersOptions } from './control/tube-dead-letters.js';
 export { PushError, type PushErrorCode, PushErrorCodes } from './errors.js';
 export {
   type BacklogDropEvent,
