@@ -56,15 +56,14 @@ async function buried(tube: string): Promise<number> {
 }
 
 beforeAll(async () => {
-  a = await startBeanstalkd();
-  b = await startBeanstalkd();
-  pool = new BeanstalkPool({ addresses: [`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`] });
+  // Both servers start at once: each binary run below already takes seconds on a busy machine.
+  [a, b] = await Promise.all([startBeanstalkd(), startBeanstalkd()]);
+  pool = new BeanstalkPool({ addresses: [a, b].map((s) => `127.0.0.1:${s.port}`) });
   await pool.connect();
 });
 afterAll(async () => {
   await pool.close();
-  await a.stop();
-  await b.stop();
+  await Promise.all([a.stop(), b.stop()]);
   rmSync(dir, { recursive: true, force: true });
 });
 

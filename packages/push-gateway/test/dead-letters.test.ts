@@ -1,6 +1,4 @@
-import { type BeanstalkdService, startBeanstalkd } from '@dispatcher/tooling';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BeanstalkPool } from '../src/beanstalk/beanstalk-pool.js';
+import { describe, expect, it } from 'vitest';
 import { ControlServer } from '../src/control/control-server.js';
 import { TubeDeadLetters } from '../src/control/tube-dead-letters.js';
 import { decodeJob, encodeJob } from '../src/job/job-codec.js';
@@ -8,21 +6,9 @@ import { JOB_MESSAGE_DEFAULTS } from '../src/job/job-message.js';
 import { channelTube, deadLetterTube } from '../src/job/tube-names.js';
 import { MemorySubscriptionAdmin } from './helpers/memory-subscription-admin.js';
 import { subscriptionFixture } from './helpers/subscription-fixture.js';
+import { useTwoBeanstalkd } from './helpers/two-beanstalkd.js';
 
-let a: BeanstalkdService;
-let b: BeanstalkdService;
-let pool: BeanstalkPool;
-beforeAll(async () => {
-  a = await startBeanstalkd();
-  b = await startBeanstalkd();
-  pool = new BeanstalkPool({ addresses: [`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`] });
-  await pool.connect();
-});
-afterAll(async () => {
-  await pool.close();
-  await a.stop();
-  await b.stop();
-});
+const servers = useTwoBeanstalkd();
 
 describe('dead letters over the REST API (two real beanstalkd servers)', () => {
   it('lists, redrives with an edited body and deletes dead letters; the rest stay untouched', async () => {
@@ -37,15 +23,15 @@ describe('dead letters over the REST API (two real beanstalkd servers)', () => {
         retryTimes: 10,
         originJobId: 100 + i,
       });
-      const r = await pool.put(dead, job, {
-        preferAddress: i < 2 ? `127.0.0.1:${a.port}` : `127.0.0.1:${b.port}`,
+      const r = await servers.pool().put(dead, job, {
+        preferAddress: i < 2 ? `127.0.0.1:${servers.a().port}` : `127.0.0.1:${servers.b().port}`,
       });
       ids.push(`${r.address}/${r.id}`);
     }
     const server = new ControlServer({
       subscriptions: new MemorySubscriptionAdmin(),
       deadLetters: new TubeDeadLetters({
-        pool,
+        pool: servers.pool(),
         subscriptions: { get: async (id) => (id === 21 ? sub : undefined) },
       }),
       token: 't',
@@ -58,7 +44,7 @@ describe('dead letters over the REST API (two real beanstalkd servers)', () => {
     expect(letters.map((l) => l.id).sort()).toEqual([...ids].sort());
     expect(letters.find((l) => l.id === ids[1])).toMatchObject({ body: { n: 1 }, retryTimes: 10 });
     // Listing changed nothing.
-    expect(await pool.tubeCount(dead, 'current-jobs-ready')).toBe(4);
+    expect(await servers.pool().tubeCount(dead, 'current-jobs-ready')).toBe(4);
 
     const redrive = await server.app.inject({
       method: 'POST',
@@ -67,14 +53,14 @@ describe('dead letters over the REST API (two real beanstalkd servers)', () => {
       payload: { body: { n: 'fixed' } },
     });
     expect(redrive.statusCode).toBe(202);
-    const r = pool.createReserveClient(`127.0.0.1:${b.port}`);
+    const r = servers.pool().createReserveClient(`127.0.0.1:${servers.b().port}`);
     await r.watch(channelTube(sub.topic, sub.id));
     const job = await r.reserve(5);
     expect(job).toBeDefined();
     const msg = decodeJob(job?.payload ?? Buffer.alloc(0));
     expect(msg).toMatchObject({ body: { n: 'fixed' }, retryTimes: 0, originJobId: 102 });
     await r.delete(job?.id ?? 0);
-    await pool.release(r);
+    await servers.pool().release(r);
 
     const del = await server.app.inject({
       method: 'DELETE',
@@ -82,8 +68,8 @@ describe('dead letters over the REST API (two real beanstalkd servers)', () => {
       headers: auth,
     });
     expect(del.statusCode).toBe(204);
-    expect(await pool.tubeCount(dead, 'current-jobs-ready')).toBe(2);
-    expect(await pool.tubeCount(dead, 'current-jobs-reserved')).toBe(0);
+    expect(await servers.pool().tubeCount(dead, 'current-jobs-ready')).toBe(2);
+    expect(await servers.pool().tubeCount(dead, 'current-jobs-reserved')).toBe(0);
     const gone = await server.app.inject({
       method: 'POST',
       url: `/api/v1/subscriptions/21/dead-letters/${encodeURIComponent(ids[0] as string)}/redrive`,

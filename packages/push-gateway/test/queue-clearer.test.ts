@@ -1,25 +1,10 @@
-import { type BeanstalkdService, startBeanstalkd } from '@dispatcher/tooling';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BeanstalkPool } from '../src/beanstalk/beanstalk-pool.js';
+import { describe, expect, it } from 'vitest';
 import { QueueClearer } from '../src/control/queue-clearer.js';
 import { channelTube, deadLetterTube, retryTube } from '../src/job/tube-names.js';
 import { subscriptionFixture } from './helpers/subscription-fixture.js';
+import { useTwoBeanstalkd } from './helpers/two-beanstalkd.js';
 
-let a: BeanstalkdService;
-let b: BeanstalkdService;
-let pool: BeanstalkPool;
-
-beforeAll(async () => {
-  a = await startBeanstalkd();
-  b = await startBeanstalkd();
-  pool = new BeanstalkPool({ addresses: [`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`] });
-  await pool.connect();
-});
-afterAll(async () => {
-  await pool.close();
-  await a.stop();
-  await b.stop();
-});
+const servers = useTwoBeanstalkd();
 
 const sub = subscriptionFixture(41, 'order.paid');
 const other = subscriptionFixture(42, 'order.paid');
@@ -29,7 +14,7 @@ const subs = [sub, other, unrelated];
 async function count(tube: string): Promise<number> {
   let n = 0;
   for (const f of ['current-jobs-ready', 'current-jobs-delayed', 'current-jobs-buried'] as const) {
-    n += await pool.tubeCount(tube, f);
+    n += await servers.pool().tubeCount(tube, f);
   }
   return n;
 }
@@ -37,23 +22,23 @@ async function count(tube: string): Promise<number> {
 describe('QueueClearer (two real beanstalkd servers)', () => {
   it('clears ready, delayed and buried jobs of a subscription on every server and ends while jobs keep arriving', async () => {
     const tube = channelTube(sub.topic, sub.id);
-    for (let i = 0; i < 200; i++) await pool.put(tube, Buffer.from(`r${i}`));
-    for (let i = 0; i < 10; i++) await pool.put(tube, Buffer.from(`d${i}`), { delaySec: 3600 });
-    for (let i = 0; i < 10; i++) await pool.put(retryTube(sub.topic, sub.id), Buffer.from(`f${i}`));
-    await pool.put(deadLetterTube(sub.topic, sub.id), Buffer.from('dead'));
+    for (let i = 0; i < 200; i++) await servers.pool().put(tube, Buffer.from(`r${i}`));
+    for (let i = 0; i < 10; i++) await servers.pool().put(tube, Buffer.from(`d${i}`), { delaySec: 3600 });
+    for (let i = 0; i < 10; i++) await servers.pool().put(retryTube(sub.topic, sub.id), Buffer.from(`f${i}`));
+    await servers.pool().put(deadLetterTube(sub.topic, sub.id), Buffer.from('dead'));
     // Bury a few on server a.
-    const reserver = pool.createReserveClient(`127.0.0.1:${a.port}`);
+    const reserver = servers.pool().createReserveClient(`127.0.0.1:${servers.a().port}`);
     await reserver.watch(tube);
     for (let i = 0; i < 5; i++) {
       const job = await reserver.reserve(5);
       if (job) await reserver.bury(job.id);
     }
-    await pool.release(reserver);
+    await servers.pool().release(reserver);
     expect(await count(tube)).toBe(210);
 
     const events: string[] = [];
     const clearer = new QueueClearer({
-      clients: () => pool.clients,
+      clients: () => servers.pool().clients,
       subscriptions: {
         get: async (id) => subs.find((s) => s.id === id),
         listByTopic: async (t) => subs.filter((s) => s.topic === t),
@@ -72,7 +57,7 @@ describe('QueueClearer (two real beanstalkd servers)', () => {
     let produced = 0;
     const producer = (async () => {
       while (producing) {
-        await pool.put(tube, Buffer.from('late'));
+        await servers.pool().put(tube, Buffer.from('late'));
         produced += 1;
       }
     })();
@@ -85,8 +70,8 @@ describe('QueueClearer (two real beanstalkd servers)', () => {
     expect(events).toEqual(['pause 41', 'resume 41']);
     const left = await count(tube);
     expect(report.deleted + left).toBe(220 + produced);
-    for (const port of [a.port, b.port]) {
-      const r = pool.createReserveClient(`127.0.0.1:${port}`);
+    for (const port of [servers.a().port, servers.b().port]) {
+      const r = servers.pool().createReserveClient(`127.0.0.1:${port}`);
       await r.watch(tube);
       for (;;) {
         const job = await r.reserve(0);
@@ -94,7 +79,7 @@ describe('QueueClearer (two real beanstalkd servers)', () => {
         expect(job.payload.toString()).toBe('late');
         await r.delete(job.id);
       }
-      await pool.release(r);
+      await servers.pool().release(r);
     }
     expect(await count(retryTube(sub.topic, sub.id))).toBe(0);
     expect(await count(deadLetterTube(sub.topic, sub.id))).toBe(1);
@@ -102,7 +87,7 @@ describe('QueueClearer (two real beanstalkd servers)', () => {
 
   it('clears every subscription of a topic, and only those; refuses a second clear of the same one meanwhile', async () => {
     for (const s of subs)
-      for (let i = 0; i < 20; i++) await pool.put(channelTube(s.topic, s.id), Buffer.from('x'));
+      for (let i = 0; i < 20; i++) await servers.pool().put(channelTube(s.topic, s.id), Buffer.from('x'));
     let release!: () => void;
     const gate = new Promise<void>((r) => {
       release = r;
@@ -112,7 +97,7 @@ describe('QueueClearer (two real beanstalkd servers)', () => {
       paused = r;
     });
     const clearer = new QueueClearer({
-      clients: () => pool.clients,
+      clients: () => servers.pool().clients,
       subscriptions: {
         get: async (id) => subs.find((s) => s.id === id),
         listByTopic: async (t) => subs.filter((s) => s.topic === t),
