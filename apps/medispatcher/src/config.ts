@@ -32,7 +32,12 @@ const addressList = z
   .string()
   .trim()
   .min(1, 'must not be empty')
-  .transform((s) => s.split(',').map((a) => a.trim()).filter((a) => a !== ''))
+  .transform((s) =>
+    s
+      .split(',')
+      .map((a) => a.trim())
+      .filter((a) => a !== ''),
+  )
   .refine((list) => list.every((a) => /^[^:\s]+(:\d{1,5})?$/.test(a)), 'must be host:port[,host:port…]');
 
 /** The TOML keys the gateway reads, with the original 2.5.1 defaults. */
@@ -57,7 +62,10 @@ const fileSchema = z
     DefaultMaxMessageProcessTime: count(3_600_000).default(5_000),
     CoeOfIntervalForRetrySendingMsg: count(86_400).default(10),
     MaxRetryTimesOfSendingMessage: count(1_000).default(10),
-    MsgQueueFaultToleranceListNamePrefix: z.string().min(1).default('mec_list_of_msg_for_restore_to_queue_server:'),
+    MsgQueueFaultToleranceListNamePrefix: z
+      .string()
+      .min(1)
+      .default('mec_list_of_msg_for_restore_to_queue_server:'),
     RunAtBench: z.boolean().default(false),
     /** Ours: where subscriptions live, `mysql` (needs [Database]) or `redis`. Default: mysql when [Database] is set. */
     SubscriptionSource: z.enum(['mysql', 'redis']).optional(),
@@ -118,7 +126,8 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     if (file !== undefined) throw new ConfigError(`${arg}: only one config file can be given`);
     file = arg;
   }
-  if (file === undefined) throw new ConfigError('no config file given (medispatcher /path/to/medispatcher.toml)');
+  if (file === undefined)
+    throw new ConfigError('no config file given (medispatcher /path/to/medispatcher.toml)');
   return { kind: 'run', config: readConfig(file) };
 }
 

@@ -39,6 +39,12 @@ export const CoreErrorCodes = {
   DSP_CORE_MESSAGE_DECODE: 'DSP_CORE_MESSAGE_DECODE',
   /** A Retry-After value could not be parsed. */
   DSP_CORE_RETRY_AFTER_INVALID: 'DSP_CORE_RETRY_AFTER_INVALID',
+  /** An entry of a destination allow-list (such as `ALLOWED_DESTINATIONS`) is malformed. */
+  DSP_CORE_DESTINATION_LIST_INVALID: 'DSP_CORE_DESTINATION_LIST_INVALID',
+  /** The destination policy refused every address a connection could have used. */
+  DSP_CORE_DESTINATION_NOT_ALLOWED: 'DSP_CORE_DESTINATION_NOT_ALLOWED',
+  /** A webhook signing secret is empty, or starts with `whsec_` without base64 after it. */
+  DSP_CORE_WEBHOOK_SECRET_INVALID: 'DSP_CORE_WEBHOOK_SECRET_INVALID',
 } as const;
 
 export type CoreErrorCode = (typeof CoreErrorCodes)[keyof typeof CoreErrorCodes];

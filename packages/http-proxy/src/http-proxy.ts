@@ -12,6 +12,7 @@ import { createServer, type IncomingMessage, type RequestListener, type Server }
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type Logger, noopLogger, settleWithin } from '@dispatcher/core';
+import { createDestinationPolicy, createSafeConnector, type DestinationPolicy } from '@dispatcher/core/http';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Agent } from 'undici';
 import { adminGuard, adminResponseHeaders } from './admin/admin-auth.js';
@@ -20,11 +21,6 @@ import { registerHealthRoutes } from './admin/health-routes.js';
 import { registerMessageRoutes } from './admin/message-routes.js';
 import { DeliveryEngine, type DeliveryEvent } from './delivery/delivery-engine.js';
 import { ProxyError } from './errors.js';
-import {
-  createDestinationPolicy,
-  createSafeConnector,
-  type DestinationPolicy,
-} from './ingest/destination-policy.js';
 import { hasDestinationHeader } from './ingest/dispatch-headers.js';
 import { createIngestHandler } from './ingest/ingest-handler.js';
 import { replyError, replyErrorOnSocket } from './ingest/json-reply.js';
@@ -66,7 +62,7 @@ export class HttpProxy {
     this.#opts = resolveProxyOptions(options);
     this.#baseLog = options.logger ?? noopLogger;
     this.#log = this.#baseLog.child({ component: 'http-proxy' });
-    this.#policy = createDestinationPolicy(this.#opts.allowedDestinations);
+    this.#policy = createDestinationPolicy({ allowed: this.#opts.allowedDestinations ?? [] });
   }
 
   /** `http://host:port` once listening. */

@@ -1,5 +1,5 @@
+import type { DestinationPolicy } from '@dispatcher/core/http';
 import type { DeliveryEngine } from './delivery/delivery-engine.js';
-import type { DestinationPolicy } from './ingest/destination-policy.js';
 import type { ProxyMetrics } from './proxy-metrics.js';
 import type { ResolvedProxyOptions } from './proxy-options.js';
 import type { ProxyStore } from './store/proxy-store.js';

@@ -6,9 +6,9 @@ import {
   MAX_TIMEOUT_MS,
   type RetryPolicy,
 } from '@dispatcher/core';
+import { signWebhook } from '@dispatcher/core/http';
 import { parseHostName } from './admin/admin-hosts.js';
 import type { DestinationRule } from './delivery/delivery-options.js';
-import { signWebhook } from './delivery/webhook-signature.js';
 import { ProxyError } from './errors.js';
 import { PROXY_STORE_DEFAULTS } from './store/proxy-store.js';
 

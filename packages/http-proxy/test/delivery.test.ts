@@ -1,8 +1,8 @@
 import { exponentialBackoff, noopLogger } from '@dispatcher/core';
+import { verifyWebhook } from '@dispatcher/core/http';
 import type { Dispatcher } from 'undici';
 import { describe, expect, it, vi } from 'vitest';
 import { DeliveryEngine } from '../src/delivery/delivery-engine.js';
-import { verifyWebhook } from '../src/delivery/webhook-signature.js';
 import { ProxyMetrics } from '../src/proxy-metrics.js';
 import type { ProxyStore } from '../src/store/proxy-store.js';
 import { eventually, send, sink, sleep, startProxy, tempDir, to } from './helpers/start-proxy.js';

@@ -134,7 +134,11 @@ export {
   pushJobId,
   retryTube,
 } from './job/tube-names.js';
-export { consecutiveFailureBreaker, type EndpointBreaker } from './push/endpoint-breaker.js';
+export {
+  type EndpointBreaker,
+  type EndpointBreakersOptions,
+  endpointBreakers,
+} from './push/endpoint-breaker.js';
 export type { FailureLog, FailureRecord } from './push/failure-log.js';
 export { MysqlFailureLog } from './push/mysql-failure-log.js';
 export { judgeResponse, type PushOutcome, type PushResponse } from './push/push-outcome.js';
@@ -171,6 +175,10 @@ export {
   type SubscriptionStats,
   type WindowCounts,
 } from './stats/push-stats.js';
+export {
+  MysqlSubscriptionSource,
+  type MysqlSubscriptionSourceOptions,
+} from './subscriptions/mysql-subscription-source.js';
 export {
   RedisSubscriptionSource,
   type RedisSubscriptionSourceOptions,

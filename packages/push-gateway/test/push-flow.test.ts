@@ -1,4 +1,5 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { verifyWebhook } from '@dispatcher/core/http';
 import { encode } from '@msgpack/msgpack';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BeanstalkClient } from '../src/beanstalk/beanstalk-client.js';
@@ -222,5 +223,23 @@ describe('redistribute + push (2 beanstalkd, redis-server, real HTTP subscribers
     const changedAt = Date.now();
     await waitFor('new senders', () => loops() === 5 * env.addresses.length, 10_000);
     expect(Date.now() - changedAt).toBeLessThan(3_000);
+  });
+
+  it('signs pushes (Standard Webhooks) when the subscription has a secret', async () => {
+    const s = await subscriber();
+    const secret = `whsec_${Buffer.from('0123456789abcdef0123456789abcdef').toString('base64')}`;
+    await env.source.create({
+      topic: 'signed',
+      subscriberId: 50,
+      receptionChannel: s.url,
+      params: { signingSecret: secret },
+    });
+    await waitFor('source', async () => (await env.source.listByTopic('signed')).length === 1);
+    await produce(0, 'signed', { s: 1 });
+    await waitFor('signed push', () => s.received.length === 1);
+    const push = s.received[0];
+    expect(push?.headers['webhook-id']).toBe(push?.form.get('jobid'));
+    expect(verifyWebhook(secret, push?.headers ?? {}, Buffer.from(push?.body ?? '')).ok).toBe(true);
+    expect(verifyWebhook(secret, push?.headers ?? {}, Buffer.from(`${push?.body}x`)).ok).toBe(false);
   });
 });

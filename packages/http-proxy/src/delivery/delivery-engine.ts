@@ -23,6 +23,7 @@ import {
   type RetryOutcome,
   retryDecider,
 } from '@dispatcher/core';
+import { type WebhookSigner, webhookSigner } from '@dispatcher/core/http';
 import type { Dispatcher } from 'undici';
 import { ProxyError } from '../errors.js';
 import type { ProxyMetrics } from '../proxy-metrics.js';
@@ -31,7 +32,6 @@ import { decodeStoredRequest, type StoredRequest } from '../stored-request.js';
 import type { DeliveryOptions } from './delivery-options.js';
 import { DestinationState } from './destination-state.js';
 import { DueHeap } from './due-heap.js';
-import { type WebhookSigner, webhookSigner } from './webhook-signature.js';
 
 /** What the engine reports to the owner of callbacks. */
 export interface DeliveryEvent {

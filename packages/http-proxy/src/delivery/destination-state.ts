@@ -1,7 +1,6 @@
-import { CircuitBreaker } from './circuit-breaker.js';
+import { CircuitBreaker, TokenBucket } from '@dispatcher/core/http';
 import type { DeliveryOptions, DestinationRule } from './delivery-options.js';
 import { SeqQueue } from './seq-queue.js';
-import { TokenBucket } from './token-bucket.js';
 
 /** Everything the scheduler keeps per destination origin. */
 export class DestinationState {

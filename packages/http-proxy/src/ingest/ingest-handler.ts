@@ -6,9 +6,9 @@
  *   headers ─▶ destination policy ─▶ admission ─▶ idempotency ─▶ body (bounded) ─▶ durable append ─▶ 202
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { DestinationPolicy, PolicyCheck } from '@dispatcher/core/http';
 import type { ProxyContext } from '../proxy-context.js';
 import { isStorageFailure, STORAGE_RETRY_AFTER_S } from '../store/storage-failure.js';
-import type { DestinationPolicy, PolicyCheck } from './destination-policy.js';
 import {
   buildTargetPath,
   DEFAULT_DISPATCH_HEADER_LIMITS,

@@ -1,10 +1,11 @@
 import { type Logger, noopLogger } from '@dispatcher/core';
 import type { Redis } from 'ioredis';
+import { DEFAULT_TTR_SEC } from '../beanstalk/beanstalk-client.js';
 import type { BeanstalkPool } from '../beanstalk/beanstalk-pool.js';
 import { DEFAULT_CHANNEL_PREFIX } from '../job/tube-names.js';
 import type { Subscription } from '../subscriptions/subscription.js';
 import type { SubscriptionChange, SubscriptionSource } from '../subscriptions/subscription-source.js';
-import { consecutiveFailureBreaker, type EndpointBreaker } from './endpoint-breaker.js';
+import { type EndpointBreaker, endpointBreakers } from './endpoint-breaker.js';
 import type { FailureLog } from './failure-log.js';
 import { FleetLimiter } from './fleet-limiter.js';
 import type { PushTransport } from './push-transport.js';
@@ -25,10 +26,12 @@ export interface PushServiceOptions {
   receptionEnv?: string;
   /** `broadcast_failure_log` writer (MySQL mode). @defaultValue undefined */
   failureLog?: FailureLog;
-  /** Per-endpoint breaker. @defaultValue consecutiveFailureBreaker() */
+  /** Per-endpoint breaker. @defaultValue endpointBreakers() (core `CircuitBreaker` defaults) */
   breaker?: EndpointBreaker;
   /** `EnableMsgSentLog`: a SENT/RESENT DATA record per attempt. @defaultValue true */
   enableSentLog?: boolean;
+  /** Time-to-run of the retry and dead-letter jobs this gateway puts, seconds (the original's 60). @defaultValue 60 */
+  ttrSec?: number;
   /** How long `close()` lets pushes in flight finish before aborting them (their jobs are released), ms. @defaultValue 5000 */
   drainTimeoutMs?: number;
   /** @defaultValue noopLogger */
@@ -53,7 +56,7 @@ export class PushService {
     this.#ctx = {
       pool: options.pool,
       transport: options.transport,
-      breaker: options.breaker ?? consecutiveFailureBreaker(),
+      breaker: options.breaker ?? endpointBreakers(),
       channelPrefix: options.channelPrefix ?? DEFAULT_CHANNEL_PREFIX,
       receptionEnv: options.receptionEnv,
       fleet: options.redis ? new FleetLimiter(options.redis, options.keyPrefix) : undefined,
@@ -62,6 +65,7 @@ export class PushService {
       log: this.#log,
       data: options.dataLog ?? this.#log,
       hardStop: this.#hardStop.signal,
+      ttrSec: options.ttrSec ?? DEFAULT_TTR_SEC,
     };
   }
 

@@ -1,12 +1,17 @@
 /**
- * The seam between the senders and HTTP: `PushTransport.send`. {@link UndiciPushTransport} is the real one;
- * the destination check runs on every resolved address at connect time (so a DNS answer cannot smuggle a
- * refused address past a URL check).
+ * The seam between the senders and HTTP: `PushTransport.send`. {@link UndiciPushTransport} is the real one:
+ * undici with the destination policy of `@dispatcher/core/http` enforced on every new socket (so a DNS answer
+ * cannot smuggle a refused address past a URL check).
  */
-import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { DispatcherError } from '@dispatcher/core';
+import {
+  createDestinationPolicy,
+  createSafeConnector,
+  type DestinationPolicy,
+  type SafeConnectorOptions,
+} from '@dispatcher/core/http';
 import { Agent, request } from 'undici';
 import { PushError } from '../errors.js';
-import { type DestinationCheck, gatewayDestinationCheck } from './destination-check.js';
 import type { PushResponse } from './push-outcome.js';
 
 /** One HTTP attempt. */
@@ -31,51 +36,48 @@ export interface UndiciPushTransportOptions {
   connectionsPerOrigin?: number;
   /** Largest response body read, bytes (the rest is discarded). @defaultValue 65536 */
   maxResponseBytes?: number;
-  /** Refuses destinations. @defaultValue gatewayDestinationCheck() */
-  destinationCheck?: DestinationCheck;
+  /**
+   * Allow-list narrowing the destinations (`parseAllowedDestinations` grammar). Empty: the gateway's trust
+   * model, core's `internal-network` preset (private and loopback allowed; link-local and cloud metadata refused).
+   * @defaultValue []
+   */
+  allowedDestinations?: readonly string[];
+  /** A ready policy instead of `allowedDestinations`. @defaultValue createDestinationPolicy({ preset: 'internal-network' }) */
+  destinationPolicy?: DestinationPolicy;
 }
+
+/** Defaults of {@link UndiciPushTransportOptions}. */
+export const UNDICI_PUSH_TRANSPORT_DEFAULTS = {
+  connectionsPerOrigin: 128,
+  maxResponseBytes: 65_536,
+} as const;
 
 export class UndiciPushTransport implements PushTransport {
   readonly #agent: Agent;
   readonly #maxBytes: number;
+  readonly #policy: DestinationPolicy;
 
   constructor(options: UndiciPushTransportOptions = {}) {
-    const check = options.destinationCheck ?? gatewayDestinationCheck();
-    this.#maxBytes = options.maxResponseBytes ?? 65_536;
+    this.#policy =
+      options.destinationPolicy ??
+      createDestinationPolicy({
+        preset: 'internal-network',
+        allowed: options.allowedDestinations ?? [],
+        settingName: 'AllowedDestinations',
+      });
+    this.#maxBytes = options.maxResponseBytes ?? UNDICI_PUSH_TRANSPORT_DEFAULTS.maxResponseBytes;
     this.#agent = new Agent({
-      connections: options.connectionsPerOrigin ?? 128,
+      connections: options.connectionsPerOrigin ?? UNDICI_PUSH_TRANSPORT_DEFAULTS.connectionsPerOrigin,
       keepAliveTimeout: 10_000,
-      connect: {
-        rejectUnauthorized: false,
-        lookup: (hostname, opts, cb) => {
-          dnsLookup(hostname, { ...opts, all: true }, (err, addresses) => {
-            if (err) return cb(err, '', 0);
-            const list = addresses as LookupAddress[];
-            for (const a of list) {
-              const refusal = check(a.address, hostname);
-              if (refusal) return cb(new PushError('DSP_PUSH_DESTINATION_REFUSED', refusal), '', 0);
-            }
-            const first = list[0];
-            if ((opts as { all?: boolean }).all)
-              return (cb as unknown as (e: null, a: LookupAddress[]) => void)(null, list);
-            return cb(null, first?.address ?? '', first?.family ?? 4);
-          });
-        },
-      },
+      // The original skips certificate checks (InsecureSkipVerify); subscribers rely on that.
+      connect: createSafeConnector(this.#policy, { rejectUnauthorized: false } as SafeConnectorOptions),
     });
-    this.#check = check;
   }
-
-  readonly #check: DestinationCheck;
 
   async send(attempt: PushAttempt): Promise<PushResponse> {
     const url = new URL(attempt.url);
-    // Literal IPs never reach lookup: check them here.
-    const host = url.hostname.replace(/^\[|\]$/g, '');
-    if (/^[\d.]+$/.test(host) || host.includes(':')) {
-      const refusal = this.#check(host, host);
-      if (refusal) throw new PushError('DSP_PUSH_DESTINATION_REFUSED', refusal);
-    }
+    const check = this.#policy.checkUrl(url);
+    if (!check.ok) throw new PushError('DSP_PUSH_DESTINATION_REFUSED', check.reason);
     const timeout = AbortSignal.timeout(attempt.timeoutMs);
     const signal = attempt.signal ? AbortSignal.any([attempt.signal, timeout]) : timeout;
     try {
@@ -101,9 +103,14 @@ export class UndiciPushTransport implements PushTransport {
         retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter,
       };
     } catch (err) {
+      const refused = [err, (err as { cause?: unknown }).cause].find((e) =>
+        DispatcherError.hasCode(e, 'DSP_CORE_DESTINATION_NOT_ALLOWED'),
+      );
+      if (refused)
+        throw new PushError('DSP_PUSH_DESTINATION_REFUSED', (refused as Error).message, {
+          cause: refused as Error,
+        });
       if (PushError.isInstance(err)) throw err;
-      const cause = (err as { cause?: unknown }).cause;
-      if (PushError.isInstance(cause)) throw cause;
       const e = err as Error & { code?: string };
       const timedOut =
         timeout.aborted ||

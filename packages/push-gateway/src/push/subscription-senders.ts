@@ -4,8 +4,9 @@
  * only ever holds its own connections and a dead server only stops its own loops.
  */
 import { delay, type Logger } from '@dispatcher/core';
+import { signWebhook } from '@dispatcher/core/http';
 import type { BeanstalkClient } from '../beanstalk/beanstalk-client.js';
-import { DEFAULT_PRIORITY, DEFAULT_TTR_SEC } from '../beanstalk/beanstalk-client.js';
+import { DEFAULT_PRIORITY } from '../beanstalk/beanstalk-client.js';
 import type { BeanstalkPool } from '../beanstalk/beanstalk-pool.js';
 import type { BeanstalkJob } from '../beanstalk/beanstalk-types.js';
 import { JobKeepAlive } from '../beanstalk/job-keep-alive.js';
@@ -23,7 +24,6 @@ import { judgeResponse, type PushOutcome } from './push-outcome.js';
 import { buildPushRequest, selectUrl } from './push-request.js';
 import type { PushTransport } from './push-transport.js';
 import { nextRetry } from './retry-schedule.js';
-import { standardWebhookHeaders } from './webhook-signature.js';
 
 /** What every subscription's senders share. */
 export interface SenderContext {
@@ -37,6 +37,8 @@ export interface SenderContext {
   readonly enableSentLog: boolean;
   readonly log: Logger;
   readonly data: Logger;
+  /** Time-to-run of the jobs this gateway puts, seconds. */
+  readonly ttrSec: number;
   /** Aborts pushes in flight when a shutdown's drain time is over. */
   readonly hardStop: AbortSignal;
 }
@@ -161,7 +163,7 @@ export class SubscriptionSenders {
       await this.#delete(client, job.id, tube);
       return;
     }
-    const keepAlive = new JobKeepAlive(client, job.id, DEFAULT_TTR_SEC, this.#log);
+    const keepAlive = new JobKeepAlive(client, job.id, this.#ctx.ttrSec, this.#log);
     try {
       await this.#deliver(client, job, msg, kind, tube);
     } finally {
@@ -258,7 +260,7 @@ export class SubscriptionSenders {
         await this.#ctx.pool.put(retryTube(sub.topic, sub.id, this.#ctx.channelPrefix), encodeJob(next), {
           delaySec,
           priority: DEFAULT_PRIORITY,
-          ttrSec: DEFAULT_TTR_SEC,
+          ttrSec: this.#ctx.ttrSec,
         });
       } catch (err) {
         // Could not schedule the retry: keep the job where it is and try it again later.
@@ -276,7 +278,7 @@ export class SubscriptionSenders {
     try {
       await this.#ctx.pool.put(dead, encodeJob(next), {
         priority: DEFAULT_PRIORITY,
-        ttrSec: DEFAULT_TTR_SEC,
+        ttrSec: this.#ctx.ttrSec,
       });
     } catch (err) {
       this.#log.warn({ err, jobId: job.id }, 'putting to the dead-letter tube failed; releasing the job');
@@ -305,7 +307,15 @@ export class SubscriptionSenders {
   async #attempt(sub: Subscription, msg: JobMessage, url: string, retryTimes: number): Promise<PushOutcome> {
     const req = buildPushRequest(msg, sub.id, url, retryTimes);
     const headers = sub.params.signingSecret
-      ? { ...req.headers, ...standardWebhookHeaders(sub.params.signingSecret, req.jobId, req.body) }
+      ? {
+          ...req.headers,
+          ...signWebhook(
+            sub.params.signingSecret,
+            req.jobId,
+            Math.floor(Date.now() / 1000),
+            Buffer.from(req.body),
+          ),
+        }
       : req.headers;
     const timeoutMs = sub.params.timeoutMs;
     const fleet = this.#ctx.fleet;

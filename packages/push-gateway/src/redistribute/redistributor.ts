@@ -44,6 +44,8 @@ export interface RedistributorOptions {
   retryDelaySec?: number;
   /** How long a backlog count is reused before asking beanstalkd again, ms. @defaultValue 1000 */
   backlogCacheMs?: number;
+  /** Time-to-run of the channel copies, seconds (the original's 60). @defaultValue 60 */
+  ttrSec?: number;
   /** @defaultValue noopLogger */
   logger?: Logger;
   /** DATA records (REDISTFAIL, DELFAIL, DECODERR, DROPPED…); one JSON line each. @defaultValue logger */
@@ -69,6 +71,7 @@ export class Redistributor {
       dedupeTtlSec: 86_400,
       retryDelaySec: 1,
       backlogCacheMs: 1_000,
+      ttrSec: DEFAULT_TTR_SEC,
       ...options,
     };
     this.#log = (options.logger ?? noopLogger).child({ component: 'redistributor' });
@@ -129,7 +132,7 @@ export class Redistributor {
       await this.#delete(client, job, undefined);
       return;
     }
-    const keepAlive = new JobKeepAlive(client, job.id, DEFAULT_TTR_SEC, this.#log);
+    const keepAlive = new JobKeepAlive(client, job.id, this.#o.ttrSec, this.#log);
     try {
       const done = await this.#copy(client, job, msg);
       if (!done) {
@@ -192,7 +195,7 @@ export class Redistributor {
       try {
         await this.#o.pool.put(tube, body, {
           priority: DEFAULT_PRIORITY,
-          ttrSec: DEFAULT_TTR_SEC,
+          ttrSec: this.#o.ttrSec,
           preferAddress: client.address,
         });
         await this.#o.redis.multi().hset(key, String(sub.id), '1').expire(key, this.#o.dedupeTtlSec).exec();

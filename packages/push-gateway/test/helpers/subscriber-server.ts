@@ -5,6 +5,8 @@ export interface ReceivedPush {
   readonly path: string;
   readonly query: URLSearchParams;
   readonly form: URLSearchParams;
+  /** Raw request body. */
+  readonly body: string;
   readonly headers: IncomingMessage['headers'];
   readonly at: number;
 }
@@ -56,6 +58,7 @@ export class SubscriberServer {
       path: url.pathname,
       query: url.searchParams,
       form: new URLSearchParams(body),
+      body,
       headers: req.headers,
       at: Date.now(),
     };

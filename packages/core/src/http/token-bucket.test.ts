@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { thrownCode } from '../../test/helpers/thrown-code.js';
 import { TokenBucket } from './token-bucket.js';
 
 function setup(ratePerSec: number, burst?: number) {
@@ -123,9 +124,13 @@ describe('TokenBucket', () => {
   });
 
   it('rejects a NaN rate and a burst below 1 when limited', () => {
-    expect(() => new TokenBucket({ ratePerSec: Number.NaN })).toThrow(RangeError);
-    expect(() => new TokenBucket({ ratePerSec: 1, burst: 0.5 })).toThrow(RangeError);
-    expect(() => new TokenBucket({ ratePerSec: 1, burst: Number.POSITIVE_INFINITY })).toThrow(RangeError);
+    expect(thrownCode(() => new TokenBucket({ ratePerSec: Number.NaN }))).toBe('DSP_CORE_INVALID_ARGUMENT');
+    expect(thrownCode(() => new TokenBucket({ ratePerSec: 1, burst: 0.5 }))).toBe(
+      'DSP_CORE_INVALID_ARGUMENT',
+    );
+    expect(thrownCode(() => new TokenBucket({ ratePerSec: 1, burst: Number.POSITIVE_INFINITY }))).toBe(
+      'DSP_CORE_INVALID_ARGUMENT',
+    );
     expect(new TokenBucket({ ratePerSec: 1 }).unlimited).toBe(false);
   });
 

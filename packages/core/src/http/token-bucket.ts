@@ -4,10 +4,11 @@
  *
  * Pure and synchronous: time comes only from the injected clock.
  */
+import { CoreError } from '../errors.js';
 
 /** Options of {@link TokenBucket}. */
 export interface TokenBucketOptions {
-  /** Sustained rate, in tokens per second. `<= 0` or `Infinity` means unlimited. */
+  /** Sustained rate, in tokens per second. `<= 0` or `Infinity` means unlimited. Required: no default. */
   ratePerSec: number;
   /**
    * Bucket capacity, in tokens: how many attempts may go at once after an idle period. The bucket starts
@@ -35,13 +36,17 @@ export class TokenBucket {
   #tokens: number;
   #last: number;
 
-  /** @throws RangeError for a NaN rate, or a burst below 1 or not finite when the rate is limited */
+  /**
+   * @throws CoreError `DSP_CORE_INVALID_ARGUMENT` for a NaN rate, or a burst below 1 or not finite when the
+   *   rate is limited
+   */
   constructor(options: TokenBucketOptions) {
     const { ratePerSec, burst = 1 } = options;
-    if (Number.isNaN(ratePerSec)) throw new RangeError('ratePerSec must be a number');
+    if (Number.isNaN(ratePerSec))
+      throw new CoreError('DSP_CORE_INVALID_ARGUMENT', 'ratePerSec must be a number');
     this.#unlimited = ratePerSec <= 0 || ratePerSec === Number.POSITIVE_INFINITY;
     if (!this.#unlimited && (!Number.isFinite(burst) || burst < 1)) {
-      throw new RangeError(`burst must be a finite number >= 1; got ${burst}`);
+      throw new CoreError('DSP_CORE_INVALID_ARGUMENT', `burst must be a finite number >= 1; got ${burst}`);
     }
     this.#ratePerMs = ratePerSec / 1000;
     this.#burst = burst;

@@ -23,6 +23,7 @@
  * Pure and synchronous: time comes only from the injected clock, and nothing is scheduled. Outcomes are not
  * tied to attempts, so in half-open the first outcome reported counts as the probe's.
  */
+import { CoreError } from '../errors.js';
 
 /** Options of {@link CircuitBreaker}. */
 export interface CircuitBreakerOptions {
@@ -69,20 +70,23 @@ export class CircuitBreaker {
   #state: Internal = { kind: 'closed', failures: 0 };
   #cooldownMs: number;
 
-  /** @throws RangeError for a threshold that is not an integer ≥ 1, or cooldowns that are negative or inverted */
+  /**
+   * @throws CoreError `DSP_CORE_INVALID_ARGUMENT` for a threshold that is not an integer ≥ 1, or cooldowns
+   *   that are negative or inverted
+   */
   constructor(options: CircuitBreakerOptions = {}) {
     const { failureThreshold, cooldownMs, maxCooldownMs } = {
       ...DEFAULT_CIRCUIT_BREAKER_OPTIONS,
       ...definedOnly(options),
     };
     if (!Number.isInteger(failureThreshold) || failureThreshold < 1) {
-      throw new RangeError(`failureThreshold must be an integer >= 1; got ${failureThreshold}`);
+      throw invalid(`failureThreshold must be an integer >= 1; got ${failureThreshold}`);
     }
     if (!Number.isFinite(cooldownMs) || cooldownMs < 0) {
-      throw new RangeError(`cooldownMs must be a finite number >= 0; got ${cooldownMs}`);
+      throw invalid(`cooldownMs must be a finite number >= 0; got ${cooldownMs}`);
     }
     if (!Number.isFinite(maxCooldownMs) || maxCooldownMs < cooldownMs) {
-      throw new RangeError(`maxCooldownMs must be finite and >= cooldownMs; got ${maxCooldownMs}`);
+      throw invalid(`maxCooldownMs must be finite and >= cooldownMs; got ${maxCooldownMs}`);
     }
     this.#threshold = failureThreshold;
     this.#baseCooldownMs = cooldownMs;
@@ -208,6 +212,10 @@ export class CircuitBreaker {
 // `{ ...defaults, ...options }` would let an explicit `undefined` override a default.
 function definedOnly(options: CircuitBreakerOptions): Partial<CircuitBreakerOptions> {
   return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
+}
+
+function invalid(message: string): CoreError {
+  return new CoreError('DSP_CORE_INVALID_ARGUMENT', message);
 }
 
 function assertNever(value: never): never {

@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { thrownCode } from '../../test/helpers/thrown-code.js';
 import { signWebhook, verifyWebhook, webhookSigner } from './webhook-signature.js';
 
 const enc = new TextEncoder();
@@ -70,30 +71,32 @@ describe('signWebhook', () => {
     expect(signWebhook('k', 'id', 5, enc.encode('c'))['webhook-signature']).not.toBe(base);
   });
 
-  it('rejects bad secrets, ids and timestamps with TypeError', () => {
+  it('rejects bad secrets, ids and timestamps with coded errors', () => {
     const body = enc.encode('x');
-    expect(() => signWebhook('', 'id', 1, body)).toThrow(TypeError);
-    expect(() => signWebhook('whsec_', 'id', 1, body)).toThrow(TypeError);
-    expect(() => signWebhook('whsec_not base64!', 'id', 1, body)).toThrow(TypeError);
-    expect(() => signWebhook('whsec_abc', 'id', 1, body)).toThrow(TypeError);
-    expect(() => signWebhook('k', '', 1, body)).toThrow(TypeError);
-    expect(() => signWebhook('k', 'has space', 1, body)).toThrow(TypeError);
-    expect(() => signWebhook('k', 'line\nbreak', 1, body)).toThrow(TypeError);
-    expect(() => signWebhook('k', 'id', -1, body)).toThrow(TypeError);
-    expect(() => signWebhook('k', 'id', 1.5, body)).toThrow(TypeError);
-    expect(() => signWebhook('k', 'id', Number.NaN, body)).toThrow(TypeError);
+    expect(thrownCode(() => signWebhook('', 'id', 1, body))).toBe('DSP_CORE_WEBHOOK_SECRET_INVALID');
+    expect(thrownCode(() => signWebhook('whsec_', 'id', 1, body))).toBe('DSP_CORE_WEBHOOK_SECRET_INVALID');
+    expect(thrownCode(() => signWebhook('whsec_not base64!', 'id', 1, body))).toBe(
+      'DSP_CORE_WEBHOOK_SECRET_INVALID',
+    );
+    expect(thrownCode(() => signWebhook('whsec_abc', 'id', 1, body))).toBe('DSP_CORE_WEBHOOK_SECRET_INVALID');
+    expect(thrownCode(() => signWebhook('k', '', 1, body))).toBe('DSP_CORE_INVALID_ARGUMENT');
+    expect(thrownCode(() => signWebhook('k', 'has space', 1, body))).toBe('DSP_CORE_INVALID_ARGUMENT');
+    expect(thrownCode(() => signWebhook('k', 'line\nbreak', 1, body))).toBe('DSP_CORE_INVALID_ARGUMENT');
+    expect(thrownCode(() => signWebhook('k', 'id', -1, body))).toBe('DSP_CORE_INVALID_ARGUMENT');
+    expect(thrownCode(() => signWebhook('k', 'id', 1.5, body))).toBe('DSP_CORE_INVALID_ARGUMENT');
+    expect(thrownCode(() => signWebhook('k', 'id', Number.NaN, body))).toBe('DSP_CORE_INVALID_ARGUMENT');
   });
 });
 
 describe('webhookSigner', () => {
   it('checks the secret when it is made and then signs as signWebhook does', () => {
-    expect(() => webhookSigner('whsec_not base64!')).toThrow(TypeError);
-    expect(() => webhookSigner('')).toThrow(TypeError);
+    expect(thrownCode(() => webhookSigner('whsec_not base64!'))).toBe('DSP_CORE_WEBHOOK_SECRET_INVALID');
+    expect(thrownCode(() => webhookSigner(''))).toBe('DSP_CORE_WEBHOOK_SECRET_INVALID');
     const secret = `whsec_${Buffer.from('some key').toString('base64')}`;
     const sign = webhookSigner(secret);
     const body = enc.encode('{"a":1}');
     expect(sign('msg_1', 1_700_000_000, body)).toEqual(signWebhook(secret, 'msg_1', 1_700_000_000, body));
-    expect(() => sign('has space', 1, body)).toThrow(TypeError);
+    expect(thrownCode(() => sign('has space', 1, body))).toBe('DSP_CORE_INVALID_ARGUMENT');
   });
 });
 

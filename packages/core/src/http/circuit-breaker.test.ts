@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { thrownCode } from '../../test/helpers/thrown-code.js';
 import {
   CircuitBreaker,
   type CircuitBreakerOptions,
@@ -183,12 +184,18 @@ describe('CircuitBreaker', () => {
   });
 
   it('rejects invalid options', () => {
-    expect(() => new CircuitBreaker({ failureThreshold: 0 })).toThrow(RangeError);
-    expect(() => new CircuitBreaker({ failureThreshold: 1.5 })).toThrow(RangeError);
-    expect(() => new CircuitBreaker({ cooldownMs: -1 })).toThrow(RangeError);
-    expect(() => new CircuitBreaker({ cooldownMs: Number.POSITIVE_INFINITY })).toThrow(RangeError);
-    expect(() => new CircuitBreaker({ cooldownMs: 10_000, maxCooldownMs: 5_000 })).toThrow(RangeError);
-    expect(() => new CircuitBreaker({ maxCooldownMs: Number.NaN })).toThrow(RangeError);
+    expect(thrownCode(() => new CircuitBreaker({ failureThreshold: 0 }))).toBe('DSP_CORE_INVALID_ARGUMENT');
+    expect(thrownCode(() => new CircuitBreaker({ failureThreshold: 1.5 }))).toBe('DSP_CORE_INVALID_ARGUMENT');
+    expect(thrownCode(() => new CircuitBreaker({ cooldownMs: -1 }))).toBe('DSP_CORE_INVALID_ARGUMENT');
+    expect(thrownCode(() => new CircuitBreaker({ cooldownMs: Number.POSITIVE_INFINITY }))).toBe(
+      'DSP_CORE_INVALID_ARGUMENT',
+    );
+    expect(thrownCode(() => new CircuitBreaker({ cooldownMs: 10_000, maxCooldownMs: 5_000 }))).toBe(
+      'DSP_CORE_INVALID_ARGUMENT',
+    );
+    expect(thrownCode(() => new CircuitBreaker({ maxCooldownMs: Number.NaN }))).toBe(
+      'DSP_CORE_INVALID_ARGUMENT',
+    );
   });
 
   it('uses Date.now by default', () => {

@@ -6,6 +6,7 @@
  * HMAC-SHA256 under the secret, sent as `webhook-signature: v1,<base64>`.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { CoreError } from '../errors.js';
 
 /** The three Standard Webhooks headers. */
 export type WebhookSignatureHeaders = Record<
@@ -23,11 +24,15 @@ function secretKey(secret: string): Buffer {
   if (secret.startsWith(SECRET_PREFIX)) {
     const encoded = secret.slice(SECRET_PREFIX.length);
     if (encoded === '' || !BASE64.test(encoded)) {
-      throw new TypeError('Webhook secret starting with "whsec_" must continue with base64');
+      throw new CoreError(
+        'DSP_CORE_WEBHOOK_SECRET_INVALID',
+        'Webhook secret starting with "whsec_" must continue with base64',
+      );
     }
     return Buffer.from(encoded, 'base64');
   }
-  if (secret === '') throw new TypeError('Webhook secret must not be empty');
+  if (secret === '')
+    throw new CoreError('DSP_CORE_WEBHOOK_SECRET_INVALID', 'Webhook secret must not be empty');
   return Buffer.from(secret, 'utf8');
 }
 
@@ -43,8 +48,9 @@ function sign(key: Buffer, msgId: string, timestamp: string, body: Uint8Array): 
  * @param msgId - stable across retries of the same message, so receivers can deduplicate
  * @param timestampSec - Unix time of this attempt, in seconds
  * @param body - the exact bytes that will be sent
- * @throws TypeError for an empty or malformed secret, an id that is not visible ASCII, or a timestamp that
- *   is not a non-negative integer
+ * @throws CoreError `DSP_CORE_WEBHOOK_SECRET_INVALID` for an empty or malformed secret;
+ *   `DSP_CORE_INVALID_ARGUMENT` for an id that is not visible ASCII or a timestamp that is not a
+ *   non-negative integer
  */
 export function signWebhook(
   secret: string,
@@ -67,7 +73,7 @@ export type WebhookSigner = (
  * A {@link WebhookSigner} for `secret`, decoded once here: a sender checks its secret when it starts rather
  * than at its first delivery, and does not decode it again for every one.
  *
- * @throws TypeError for an empty or malformed secret
+ * @throws CoreError `DSP_CORE_WEBHOOK_SECRET_INVALID` for an empty or malformed secret
  */
 export function webhookSigner(secret: string): WebhookSigner {
   const key = secretKey(secret);
@@ -78,9 +84,14 @@ export function webhookSigner(secret: string): WebhookSigner {
 }
 
 function checkSignable(msgId: string, timestampSec: number): void {
-  if (!MSG_ID.test(msgId)) throw new TypeError('Webhook message id must be non-empty visible ASCII');
+  if (!MSG_ID.test(msgId)) {
+    throw new CoreError('DSP_CORE_INVALID_ARGUMENT', 'Webhook message id must be non-empty visible ASCII');
+  }
   if (!Number.isSafeInteger(timestampSec) || timestampSec < 0) {
-    throw new TypeError(`Webhook timestamp must be a non-negative integer of seconds; got ${timestampSec}`);
+    throw new CoreError(
+      'DSP_CORE_INVALID_ARGUMENT',
+      `Webhook timestamp must be a non-negative integer of seconds; got ${timestampSec}`,
+    );
   }
 }
 
@@ -112,6 +123,11 @@ export interface VerifyWebhookOptions {
   now?: number;
 }
 
+/** Defaults of {@link VerifyWebhookOptions} (`now` defaults to the time of the call). */
+export const DEFAULT_VERIFY_WEBHOOK_OPTIONS: Readonly<{ toleranceSec: number }> = Object.freeze({
+  toleranceSec: 300,
+});
+
 /** Outcome of {@link verifyWebhook}. */
 export type VerifyWebhookResult =
   | { ok: true }
@@ -139,7 +155,8 @@ function header(headers: Record<string, string | string[] | undefined>, name: st
  *
  * @param headers - header names in any case
  * @param body - the exact bytes received
- * @throws TypeError for an empty or malformed secret
+ * @throws CoreError `DSP_CORE_WEBHOOK_SECRET_INVALID` for an empty or malformed secret;
+ *   `DSP_CORE_INVALID_ARGUMENT` for a negative `toleranceSec` or a `now` that is not finite
  */
 export function verifyWebhook(
   secret: string,
@@ -148,7 +165,10 @@ export function verifyWebhook(
   options: VerifyWebhookOptions = {},
 ): VerifyWebhookResult {
   const key = secretKey(secret);
-  const { toleranceSec = 300, now = Date.now() } = options;
+  const { toleranceSec = DEFAULT_VERIFY_WEBHOOK_OPTIONS.toleranceSec, now = Date.now() } = options;
+  if (!(toleranceSec >= 0) || !Number.isFinite(now)) {
+    throw new CoreError('DSP_CORE_INVALID_ARGUMENT', 'toleranceSec must be >= 0 and now a finite number');
+  }
   const msgId = header(headers, 'webhook-id');
   const timestamp = header(headers, 'webhook-timestamp');
   const signatures = header(headers, 'webhook-signature');

@@ -1,18 +1,16 @@
 import dns from 'node:dns';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { Agent, request } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { fetchVia, useReachedServer } from '../../test/helpers/reached-server.js';
+import { thrownCode } from '../../test/helpers/thrown-code.js';
 import {
   type AddressClass,
   classifyAddress,
   createDestinationPolicy,
-  createSafeConnector,
   type DestinationPolicy,
   type LookupFunction,
   parseAllowedDestinations,
   safeLookup,
-} from './destination-policy.js';
+} from './index.js';
 
 describe('classifyAddress', () => {
   const cases: ReadonlyArray<readonly [string, AddressClass]> = [
@@ -84,9 +82,12 @@ describe('classifyAddress', () => {
     expect(classifyAddress(ip)).toBe(kind);
   });
 
-  it('throws a TypeError for anything that is not an IP literal', () => {
+  it('throws DSP_CORE_INVALID_ARGUMENT for anything that is not an IP literal', () => {
     for (const bad of ['example.com', '', '127.1', '010.0.0.1', '1.2.3.4.5', ':::', 'fe80::1%']) {
-      expect(() => classifyAddress(bad), bad).toThrow(TypeError);
+      expect(
+        thrownCode(() => classifyAddress(bad)),
+        bad,
+      ).toBe('DSP_CORE_INVALID_ARGUMENT');
     }
   });
 });
@@ -128,6 +129,7 @@ describe('parseAllowedDestinations', () => {
     ['[example.com]:80', 'ipv6'],
     ['1.2.3.256', 'not a valid host'],
   ])('rejects %s naming the entry', (entry, hint) => {
+    expect(thrownCode(() => parseAllowedDestinations(entry))).toBe('DSP_CORE_DESTINATION_LIST_INVALID');
     expect(() => parseAllowedDestinations(`ok.example.com,${entry}`)).toThrow(`"${entry.trim()}"`);
     expect(() => parseAllowedDestinations(entry)).toThrow(hint);
   });
@@ -138,7 +140,7 @@ function check(policy: DestinationPolicy, url: string): boolean {
 }
 
 describe('default policy (no list)', () => {
-  const policies = [createDestinationPolicy(undefined), createDestinationPolicy([])];
+  const policies = [createDestinationPolicy(), createDestinationPolicy({ allowed: [] })];
 
   it.each(policies.map((p, i) => [i, p] as const))('allows names and public literals (%i)', (_, policy) => {
     expect(check(policy, 'http://api.example.com/x')).toBe(true);
@@ -175,14 +177,14 @@ describe('default policy (no list)', () => {
   );
 
   it('names the address and its class in the reason', () => {
-    expect(createDestinationPolicy(undefined).checkUrl(new URL('http://10.1.2.3/'))).toEqual({
+    expect(createDestinationPolicy().checkUrl(new URL('http://10.1.2.3/'))).toEqual({
       ok: false,
       reason: '10.1.2.3 is a private address; add it to ALLOWED_DESTINATIONS to allow it',
     });
   });
 
   it('refuses other schemes and userinfo whatever the list says', () => {
-    for (const policy of [createDestinationPolicy(undefined), createDestinationPolicy(['*'])]) {
+    for (const policy of [createDestinationPolicy(), createDestinationPolicy({ allowed: ['*'] })]) {
       expect(policy.checkUrl(new URL('ftp://example.com/'))).toMatchObject({ ok: false, reason: /ftp:/ });
       expect(policy.checkUrl(new URL('file:///etc/passwd')).ok).toBe(false);
       expect(policy.checkUrl(new URL('ws://example.com/')).ok).toBe(false);
@@ -196,7 +198,7 @@ describe('default policy (no list)', () => {
   });
 
   it('checkAddress refuses names that resolve to non-public addresses', () => {
-    const policy = createDestinationPolicy(undefined);
+    const policy = createDestinationPolicy();
     expect(policy.checkAddress('api.example.com', 443, '93.184.215.14')).toEqual({ ok: true });
     expect(policy.checkAddress('api.example.com', 443, '2606:4700:4700::1111')).toEqual({ ok: true });
     for (const address of ['127.0.0.1', '10.0.0.1', '::1', '::ffff:10.0.0.1', 'fe80::1%lo0', '0.0.0.0']) {
@@ -215,7 +217,7 @@ describe('default policy (no list)', () => {
 
 describe('policy with a list', () => {
   it('"*" allows everything, including internal addresses (explicit open relay)', () => {
-    const policy = createDestinationPolicy(['*']);
+    const policy = createDestinationPolicy({ allowed: ['*'] });
     expect(check(policy, 'http://127.0.0.1:9000/')).toBe(true);
     expect(check(policy, 'http://localhost/')).toBe(true);
     expect(check(policy, 'http://anything.example/')).toBe(true);
@@ -223,7 +225,7 @@ describe('policy with a list', () => {
   });
 
   it('host entries match any port, case-insensitively, ignoring a trailing dot', () => {
-    const policy = createDestinationPolicy(['API.Example.com.']);
+    const policy = createDestinationPolicy({ allowed: ['API.Example.com.'] });
     expect(check(policy, 'http://api.example.com/')).toBe(true);
     expect(check(policy, 'https://API.EXAMPLE.COM:8443/')).toBe(true);
     expect(check(policy, 'http://api.example.com./')).toBe(true);
@@ -233,7 +235,9 @@ describe('policy with a list', () => {
   });
 
   it('host:port entries match only that port, defaulting 80/443 from the scheme', () => {
-    const policy = createDestinationPolicy(['a.example.com:443', 'b.example.com:8080', 'c.example.com:80']);
+    const policy = createDestinationPolicy({
+      allowed: ['a.example.com:443', 'b.example.com:8080', 'c.example.com:80'],
+    });
     expect(check(policy, 'https://a.example.com/')).toBe(true);
     expect(check(policy, 'https://a.example.com:443/')).toBe(true);
     expect(check(policy, 'http://a.example.com/')).toBe(false);
@@ -249,7 +253,7 @@ describe('policy with a list', () => {
   });
 
   it('*.domain matches subdomains at any depth but not the domain itself', () => {
-    const policy = createDestinationPolicy(['*.example.com', '*.svc.internal:8443']);
+    const policy = createDestinationPolicy({ allowed: ['*.example.com', '*.svc.internal:8443'] });
     expect(check(policy, 'http://a.example.com/')).toBe(true);
     expect(check(policy, 'http://a.b.c.example.com:1234/')).toBe(true);
     expect(check(policy, 'http://example.com/')).toBe(false);
@@ -260,7 +264,7 @@ describe('policy with a list', () => {
   });
 
   it('a name entry allows whatever the name resolves to, even internal addresses', () => {
-    const policy = createDestinationPolicy(['internal.example', 'localhost:9000']);
+    const policy = createDestinationPolicy({ allowed: ['internal.example', 'localhost:9000'] });
     expect(policy.checkAddress('internal.example', 80, '10.0.0.5').ok).toBe(true);
     expect(policy.checkAddress('INTERNAL.example.', 80, '127.0.0.1').ok).toBe(true);
     expect(check(policy, 'http://localhost:9000/')).toBe(true);
@@ -273,7 +277,7 @@ describe('policy with a list', () => {
   });
 
   it('IP entries allow that literal, with an optional port', () => {
-    const policy = createDestinationPolicy(['127.0.0.1:9000', '::1', '[fd00::1]:8080']);
+    const policy = createDestinationPolicy({ allowed: ['127.0.0.1:9000', '::1', '[fd00::1]:8080'] });
     expect(check(policy, 'http://127.0.0.1:9000/')).toBe(true);
     expect(check(policy, 'http://127.0.0.1:9001/')).toBe(false);
     expect(check(policy, 'http://127.0.0.2:9000/')).toBe(false);
@@ -287,7 +291,7 @@ describe('policy with a list', () => {
   });
 
   it('CIDR entries allow literals inside them and names that resolve inside them', () => {
-    const policy = createDestinationPolicy(['10.0.0.0/8', 'fd00::/8']);
+    const policy = createDestinationPolicy({ allowed: ['10.0.0.0/8', 'fd00::/8'] });
     expect(check(policy, 'http://10.20.30.40:5000/')).toBe(true);
     expect(check(policy, 'http://11.0.0.1/')).toBe(false);
     expect(check(policy, 'http://[fd12::1]/')).toBe(true);
@@ -302,19 +306,19 @@ describe('policy with a list', () => {
   });
 
   it('a name with no matching entry is refused at ingest when the list has only name entries', () => {
-    const policy = createDestinationPolicy(['a.example.com', '*.b.example.com']);
+    const policy = createDestinationPolicy({ allowed: ['a.example.com', '*.b.example.com'] });
     expect(check(policy, 'http://c.example.com/')).toBe(false);
     expect(check(policy, 'http://8.8.8.8/')).toBe(false);
   });
 
   it('IPv4-mapped CIDR entries cover the IPv4 addresses', () => {
-    const policy = createDestinationPolicy(['::ffff:10.0.0.0/104']);
+    const policy = createDestinationPolicy({ allowed: ['::ffff:10.0.0.0/104'] });
     expect(policy.checkAddress('x', 80, '10.1.1.1').ok).toBe(true);
     expect(policy.checkAddress('x', 80, '11.1.1.1').ok).toBe(false);
   });
 
   it('host and address entries combine; a list never falls back to the default rules', () => {
-    const policy = createDestinationPolicy(['api.example.com', '127.0.0.1:9000']);
+    const policy = createDestinationPolicy({ allowed: ['api.example.com', '127.0.0.1:9000'] });
     expect(check(policy, 'http://api.example.com/')).toBe(true);
     expect(check(policy, 'http://public.example.org:9000/')).toBe(true); // deferred to connect time
     expect(policy.checkAddress('public.example.org', 9000, '8.8.8.8').ok).toBe(false);
@@ -323,7 +327,10 @@ describe('policy with a list', () => {
   });
 
   it('rejects an invalid entry when the policy is built', () => {
-    expect(() => createDestinationPolicy(['ok.example', 'bad/33'])).toThrow('"bad/33"');
+    expect(() => createDestinationPolicy({ allowed: ['ok.example', 'bad/33'] })).toThrow('"bad/33"');
+    expect(thrownCode(() => createDestinationPolicy({ allowed: ['bad/33'] }))).toBe(
+      'DSP_CORE_DESTINATION_LIST_INVALID',
+    );
   });
 });
 
@@ -338,31 +345,31 @@ function lookupOnce(
 }
 
 describe('safeLookup', () => {
-  it('fails with EDESTINATIONNOTALLOWED naming host and address when nothing is allowed', async () => {
-    const policy = createDestinationPolicy(undefined);
+  it('fails with DSP_CORE_DESTINATION_NOT_ALLOWED naming host and address when nothing is allowed', async () => {
+    const policy = createDestinationPolicy();
     const { error } = await lookupOnce(safeLookup(policy, '127.0.0.1', 80), '127.0.0.1', true);
-    expect(error?.code).toBe('EDESTINATIONNOTALLOWED');
+    expect(error?.code).toBe('DSP_CORE_DESTINATION_NOT_ALLOWED');
     expect(error?.message).toContain('127.0.0.1');
     expect(error?.message).toContain('loopback');
   });
 
   it('resolves localhost with real DNS and refuses it by default', async () => {
-    const policy = createDestinationPolicy(undefined);
+    const policy = createDestinationPolicy();
     const { error } = await lookupOnce(safeLookup(policy, 'localhost', 80), 'localhost', true);
-    expect(error?.code).toBe('EDESTINATIONNOTALLOWED');
+    expect(error?.code).toBe('DSP_CORE_DESTINATION_NOT_ALLOWED');
     expect(error?.message).toMatch(/localhost.*(127\.0\.0\.1|::1)/);
   });
 
   it('returns all allowed addresses when options.all is set', async () => {
     const expected = await dns.promises.lookup('localhost', { all: true });
-    const policy = createDestinationPolicy(['localhost']);
+    const policy = createDestinationPolicy({ allowed: ['localhost'] });
     const { error, address } = await lookupOnce(safeLookup(policy, 'localhost', 80), 'localhost', true);
     expect(error).toBeNull();
     expect(address).toEqual(expected);
   });
 
   it('returns one address and its family when options.all is not set', async () => {
-    const policy = createDestinationPolicy(['127.0.0.1']);
+    const policy = createDestinationPolicy({ allowed: ['127.0.0.1'] });
     const result = await lookupOnce(safeLookup(policy, '127.0.0.1', 80), '127.0.0.1', false);
     expect(result).toEqual({ error: null, address: '127.0.0.1', family: 4 });
   });
@@ -371,10 +378,10 @@ describe('safeLookup', () => {
     const resolved = await dns.promises.lookup('localhost', { all: true });
     const v4 = resolved.filter((entry) => entry.family === 4);
     // Allow only IPv4 loopback: any ::1 answer must be dropped.
-    const policy = createDestinationPolicy(['127.0.0.0/8']);
+    const policy = createDestinationPolicy({ allowed: ['127.0.0.0/8'] });
     const { error, address } = await lookupOnce(safeLookup(policy, 'localhost', 80), 'localhost', true);
     if (v4.length === 0) {
-      expect(error?.code).toBe('EDESTINATIONNOTALLOWED');
+      expect(error?.code).toBe('DSP_CORE_DESTINATION_NOT_ALLOWED');
     } else {
       expect(error).toBeNull();
       expect(address).toEqual(v4);
@@ -382,63 +389,42 @@ describe('safeLookup', () => {
   });
 
   it('passes DNS errors through unchanged', async () => {
-    const policy = createDestinationPolicy(['*']);
+    const policy = createDestinationPolicy({ allowed: ['*'] });
     const { error } = await lookupOnce(safeLookup(policy, 'x.invalid', 80), 'no-such-host.invalid', true);
     expect(error).not.toBeNull();
-    expect(error?.code).not.toBe('EDESTINATIONNOTALLOWED');
+    expect(error?.code).not.toBe('DSP_CORE_DESTINATION_NOT_ALLOWED');
   });
 });
 
 describe('createSafeConnector with an undici Agent', () => {
-  let server: Server;
-  let port: number;
-
-  beforeAll(async () => {
-    server = createServer((_req, res) => res.end('reached'));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    port = (server.address() as AddressInfo).port;
+  const target = useReachedServer();
+  let port = 0;
+  beforeEach(() => {
+    port = target.port();
   });
-
-  afterAll(async () => {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-
-  async function fetchVia(policy: DestinationPolicy, url: string): Promise<string> {
-    const agent = new Agent({ connect: createSafeConnector(policy, { timeout: 2_000 }) });
-    try {
-      const response = await request(url, { dispatcher: agent });
-      return await response.body.text();
-    } finally {
-      await agent.close();
-    }
-  }
 
   it('refuses an IP literal the policy refuses, before any socket is opened', async () => {
-    await expect(
-      fetchVia(createDestinationPolicy(undefined), `http://127.0.0.1:${port}/`),
-    ).rejects.toMatchObject({
-      code: 'EDESTINATIONNOTALLOWED',
+    await expect(fetchVia(createDestinationPolicy(), `http://127.0.0.1:${port}/`)).rejects.toMatchObject({
+      code: 'DSP_CORE_DESTINATION_NOT_ALLOWED',
     });
   });
 
   it('refuses a name that resolves to a refused address (localhost by default)', async () => {
-    await expect(
-      fetchVia(createDestinationPolicy(undefined), `http://localhost:${port}/`),
-    ).rejects.toMatchObject({
-      code: 'EDESTINATIONNOTALLOWED',
+    await expect(fetchVia(createDestinationPolicy(), `http://localhost:${port}/`)).rejects.toMatchObject({
+      code: 'DSP_CORE_DESTINATION_NOT_ALLOWED',
     });
   });
 
   it('refuses a name whose port does not match its host:port entry', async () => {
-    const policy = createDestinationPolicy([`localhost:${port + 1 > 65_535 ? 1 : port + 1}`]);
+    const policy = createDestinationPolicy({ allowed: [`localhost:${port + 1 > 65_535 ? 1 : port + 1}`] });
     await expect(fetchVia(policy, `http://localhost:${port}/`)).rejects.toMatchObject({
-      code: 'EDESTINATIONNOTALLOWED',
+      code: 'DSP_CORE_DESTINATION_NOT_ALLOWED',
     });
   });
 
   it('connects when an entry allows the literal', async () => {
     await expect(
-      fetchVia(createDestinationPolicy([`127.0.0.1:${port}`]), `http://127.0.0.1:${port}/`),
+      fetchVia(createDestinationPolicy({ allowed: [`127.0.0.1:${port}`] }), `http://127.0.0.1:${port}/`),
     ).resolves.toBe('reached');
   });
 
@@ -446,7 +432,7 @@ describe('createSafeConnector with an undici Agent', () => {
     const v4 = (await dns.promises.lookup('localhost', { all: true })).some((entry) => entry.family === 4);
     if (!v4) return;
     await expect(
-      fetchVia(createDestinationPolicy(['127.0.0.0/8']), `http://localhost:${port}/`),
+      fetchVia(createDestinationPolicy({ allowed: ['127.0.0.0/8'] }), `http://localhost:${port}/`),
     ).resolves.toBe('reached');
   });
 });
