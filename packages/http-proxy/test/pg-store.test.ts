@@ -110,16 +110,18 @@ describe('PostgreSQL store', () => {
 
   it('renews the lease of a slow attempt, so no other instance takes the request meanwhile', async () => {
     const dest = await sink();
-    dest.behave = () => ({ kind: 'delay', ms: 1500, status: 200 });
-    const fast = { postgres: { connectionString: db.url, pollMs: 50, leaseMs: 300 } };
+    // Renewal runs every lease/3; a lease of 1.5 s leaves a loaded machine a second of event-loop stall
+    // before a renewal is late (300 ms left only 200 ms, and a busy CI machine stalls that long).
+    dest.behave = () => ({ kind: 'delay', ms: 5_000, status: 200 });
+    const fast = { postgres: { connectionString: db.url, pollMs: 50, leaseMs: 1_500 } };
     const a = await pgProxy(fast);
     await pgProxy(fast);
     const id = (await send(a, '/slow', to(dest))).json.id as string;
     await eventually(async () => {
       const s = await send(a, `/_dispatcher/messages/${id}`, { method: 'GET' });
       return s.json.status === 'delivered';
-    }, 20_000);
-    // Five lease periods passed during the attempt: without renewal the other instance would have sent it too.
+    }, 30_000);
+    // More than three lease periods passed during the attempt: without renewal the other instance would have sent it too.
     expect(dest.received.filter((r) => r.headers['x-dispatcher-message-id'] === id)).toHaveLength(1);
   });
 
