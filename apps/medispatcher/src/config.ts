@@ -43,7 +43,10 @@ const addressList = z
 const listenAddr = z
   .string()
   .trim()
-  .refine((a) => a === '' || /^[^\s]*:\d{1,5}$/.test(a), 'must be host:port (or "" for off)');
+  .refine(
+    (a) => a === '' || (/^[^\s]*:\d{1,5}$/.test(a) && Number(a.slice(a.lastIndexOf(':') + 1)) <= 65_535),
+    'must be host:port (or "" for off)',
+  );
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[?::1\]?)$/i;
 

@@ -1,5 +1,6 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type ServerResponse } from 'node:http';
+import { createServer as createTcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BeanstalkClient } from '@dispatcher/push-gateway';
@@ -164,6 +165,37 @@ describe('medispatcher control plane (through the binary)', () => {
       expect(await exited(child)).toBe(2);
       expect(child.output()).toContain('ControlListenAddr: a non-loopback address needs ControlToken');
     } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('fails the start with exit code 1 when the RPC port is taken, after releasing the engine', async () => {
+    const beanstalkd = await startBeanstalkd();
+    const redisService = await startRedis();
+    const taken = createTcpServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const dir = await mkdtemp(join(tmpdir(), 'medi-ctl-'));
+    let child: MedispatcherProcess | undefined;
+    try {
+      const config = join(dir, 'medispatcher.toml');
+      await writeFile(
+        config,
+        [
+          `QueueServerAddr="127.0.0.1:${beanstalkd.port}"`,
+          `ListenAddr="127.0.0.1:${(taken.address() as { port: number }).port}"`,
+          'ControlListenAddr=""',
+          '[Redis]',
+          `Addr="127.0.0.1:${redisService.port}"`,
+        ].join('\n'),
+      );
+      child = runMedispatcher([config]);
+      expect(await exited(child)).toBe(1);
+      expect(child.output()).toContain('EADDRINUSE');
+    } finally {
+      if (child && child.exitCode === null) child.kill('SIGKILL');
+      taken.close();
+      await redisService.stop();
+      await beanstalkd.stop();
       await rm(dir, { recursive: true, force: true });
     }
   });

@@ -23,7 +23,11 @@ export function exited(child: ChildProcess): Promise<number | null> {
 }
 
 /** Polls `check` until it returns a truthy value; fails after the deadline. */
-export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 30_000): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  what: string,
+  check: () => T | Promise<T>,
+  timeoutMs = 30_000,
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();
