@@ -160,7 +160,6 @@ export async function startControlPlane(deps: ControlPlaneDeps): Promise<Running
       const server = new LegacyRpcServer(commands, { ...splitListenAddr(f.ListenAddr), logger });
       rpc = await server.start();
       steps.push(['rpc', () => server.close()]);
-      logger.info({ listen: rpc }, 'legacy RPC listening');
     }
 
     let rest: RunningControlPlane['rest'];
@@ -179,8 +178,8 @@ export async function startControlPlane(deps: ControlPlaneDeps): Promise<Running
         logger,
       });
       rest = await server.start();
+      if (!f.ControlToken) logger.info('control API without ControlToken: loopback clients only');
       steps.push(['rest', () => server.close()]);
-      logger.info({ listen: rest, token: f.ControlToken !== undefined }, 'control API listening');
     }
     let closing: Promise<void> | undefined;
     return {

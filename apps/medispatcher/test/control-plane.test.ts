@@ -75,10 +75,10 @@ describe('medispatcher control plane (through the binary)', () => {
       );
       const proc = runMedispatcher([config]);
       child = proc;
-      const listen = (msg: string) =>
-        waitFor(msg, () => (logLine(proc, msg)?.listen as { port: number } | undefined)?.port);
-      const rpcPort = await listen('legacy RPC listening');
-      const restPort = await listen('control API listening');
+      // The servers log their bound (free) ports.
+      const listen = (msg: string) => waitFor(msg, () => logLine(proc, msg)?.port as number | undefined);
+      const rpcPort = await listen('legacy rpc listening');
+      const restPort = await listen('control api listening');
       const rest = (path: string, init: RequestInit = {}, token: string | null = TOKEN) =>
         fetch(`http://127.0.0.1:${restPort}${path}`, {
           ...init,
