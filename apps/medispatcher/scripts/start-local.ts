@@ -51,7 +51,9 @@ await writeFile(
 );
 process.stdout.write(
   `beanstalkd 127.0.0.1:${beanstalkd.port}, redis ${redisService.url}, config ${config}\n` +
-    `demo subscription 1 on topic "demo.topic" -> http://127.0.0.1:${sinkPort}/demo; main tube "main-incoming-queue"\n`,
+    `demo subscription 1 on topic "demo.topic" -> http://127.0.0.1:${sinkPort}/demo; main tube "main-incoming-queue"\n` +
+    // The defaults of ListenAddr / ControlListenAddr: loopback only, so no token is needed here.
+    'legacy RPC on 127.0.0.1:5601; REST API on http://127.0.0.1:5602 (e.g. curl http://127.0.0.1:5602/api/v1/subscriptions)\n',
 );
 
 const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));

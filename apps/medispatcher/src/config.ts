@@ -40,6 +40,23 @@ const addressList = z
   )
   .refine((list) => list.every((a) => /^[^:\s]+(:\d{1,5})?$/.test(a)), 'must be host:port[,host:port…]');
 
+const listenAddr = z
+  .string()
+  .trim()
+  .refine(
+    (a) => a === '' || (/^[^\s]*:\d{1,5}$/.test(a) && Number(a.slice(a.lastIndexOf(':') + 1)) <= 65_535),
+    'must be host:port (or "" for off)',
+  );
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[?::1\]?)$/i;
+
+/** Splits `host:port` (`:5601` and `[::1]:5601` included); an empty host means every interface. */
+export function splitListenAddr(addr: string): { host: string; port: number } {
+  const at = addr.lastIndexOf(':');
+  const host = addr.slice(0, at).replace(/^\[(.*)\]$/, '$1');
+  return { host: host === '' ? '0.0.0.0' : host, port: Number(addr.slice(at + 1)) };
+}
+
 /** The TOML keys the gateway reads, with the original 2.5.1 defaults. */
 const fileSchema = z
   .object({
@@ -67,6 +84,38 @@ const fileSchema = z
       .min(1)
       .default('mec_list_of_msg_for_restore_to_queue_server:'),
     RunAtBench: z.boolean().default(false),
+    /**
+     * The original's RPC listen address (control panels: parameters, ClearDataCache, SetDefaultAlarm, stats…).
+     * The protocol has no authentication, so the default (key absent) is loopback only; set
+     * `ListenAddr = "0.0.0.0:5601"` as the original's sample config did to serve a remote panel, `""` turns it off.
+     */
+    ListenAddr: listenAddr.default('127.0.0.1:5601'),
+    /** Ours: the REST control API and `/metrics`. `""` turns it off. Non-loopback needs `ControlToken`. */
+    ControlListenAddr: listenAddr.default('127.0.0.1:5602'),
+    /** Ours: bearer token of the REST control API (at least 16 characters); without it loopback clients only. */
+    ControlToken: z.string().min(16, 'must be at least 16 characters').optional(),
+    /** Ours: extra `Host` names (`name` or `name:port`) the REST API answers to besides loopback ones. */
+    ControlHosts: z.array(z.string().min(1)).default([]),
+    /** Ours: serve `/metrics` without the token (still only under loopback names or `ControlHosts`). */
+    ControlPublicMetrics: z.boolean().default(false),
+    /** Ours: alerts are also POSTed as JSON here (and the default receiver is reached through it). */
+    AlertWebhookUrl: z.string().url().optional(),
+    /** The original's e-mail alerter; only `Gateway = "sendmail://[/path/to/sendmail]"` is supported. */
+    AlerterEmail: z
+      .object({ Gateway: z.string().default(''), From: z.string().optional() })
+      .loose()
+      .optional(),
+    /** The original's SMS alerter (form POST to `Gateway`). */
+    AlerterSms: z
+      .object({
+        Gateway: z.string().default(''),
+        User: z.string().optional(),
+        Password: z.string().optional(),
+        PostFieldsMap: z.record(z.string(), z.string()).optional(),
+        AckStr: z.string().optional(),
+      })
+      .loose()
+      .optional(),
     /** Ours: where subscriptions live, `mysql` (needs [Database]) or `redis`. Default: mysql when [Database] is set. */
     SubscriptionSource: z.enum(['mysql', 'redis']).optional(),
     /** Ours: allow-list narrowing push destinations (core `parseAllowedDestinations` grammar). */
@@ -161,5 +210,14 @@ export function fromToml(raw: Record<string, unknown>, path = '(inline)'): Medis
   const subscriptionSource = file.SubscriptionSource ?? (file.Database ? 'mysql' : 'redis');
   if (subscriptionSource === 'mysql' && !file.Database)
     throw new ConfigError(`${path}:\nDatabase: required when SubscriptionSource = "mysql"`);
+  // Without a token the REST API is for local operators only: refuse to expose it.
+  if (
+    file.ControlListenAddr !== '' &&
+    file.ControlToken === undefined &&
+    !LOOPBACK.test(splitListenAddr(file.ControlListenAddr).host)
+  )
+    throw new ConfigError(
+      `${path}:\nControlListenAddr: a non-loopback address needs ControlToken (or use 127.0.0.1)`,
+    );
   return { configFile: path, file, subscriptionSource, raw };
 }

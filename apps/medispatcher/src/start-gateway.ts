@@ -14,11 +14,13 @@ import { Redis } from 'ioredis';
 import { createPool, type Pool } from 'mysql2/promise';
 import type { Logger } from 'pino';
 import type { MedispatcherConfig } from './config.js';
+import { type RunningControlPlane, startControlPlane } from './start-control-plane.js';
 
 /** The running gateway; `close()` stops intake and releases everything in reverse order. */
 export interface RunningGateway {
   readonly push: PushService;
   readonly source: SubscriptionSource;
+  readonly control: RunningControlPlane;
   close(): Promise<void>;
 }
 
@@ -118,7 +120,6 @@ export async function startGateway(
     dataLog,
   });
   recover.start();
-
   const steps: [string, () => Promise<unknown>][] = [
     ['redistributor', () => redistributor.close()],
     ['recover', () => recover.close()],
@@ -130,20 +131,27 @@ export async function startGateway(
     ['redis', async () => redis.quit()],
   ];
   let closing: Promise<void> | undefined;
-  return {
-    push,
-    source,
-    close() {
-      closing ??= (async () => {
-        for (const [name, step] of steps) {
-          try {
-            await step();
-          } catch (err) {
-            logger.warn({ err, step: name }, 'close step failed');
-          }
+  const close = () => {
+    closing ??= (async () => {
+      for (const [name, step] of steps) {
+        try {
+          await step();
+        } catch (err) {
+          logger.warn({ err, step: name }, 'close step failed');
         }
-      })();
-      return closing;
-    },
+      }
+    })();
+    return closing;
   };
+  let control: RunningControlPlane;
+  try {
+    control = await startControlPlane({ config, redis, pool, source, push, logger });
+  } catch (err) {
+    // e.g. a listen address in use: release the engine's jobs and connections before failing the start.
+    await close();
+    throw err;
+  }
+  // The listeners go first, so no command reaches an engine that is shutting down.
+  steps.unshift(['control', () => control.close()]);
+  return { push, source, control, close };
 }

@@ -1,40 +1,13 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { BeanstalkClient } from '@dispatcher/push-gateway';
 import { startBeanstalkd, startRedis } from '@dispatcher/tooling';
 import { encode } from '@msgpack/msgpack';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-
-const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
-
-function run(args: string[]): ChildProcess & { output: () => string } {
-  const child = spawn(process.execPath, ['--import', 'tsx', main, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  return Object.assign(child, { output: () => out });
-}
-
-function exited(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-}
-
-async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { exited, runMedispatcher as run, waitFor } from './helpers/medispatcher-process.js';
 
 describe('medispatcher binary', () => {
   it('prints help and version, and rejects a bad config with the key named', async () => {
@@ -91,6 +64,9 @@ describe('medispatcher binary', () => {
           'NameOfMainQueue="event_center_messages"',
           'SendersPerChannel=2',
           'CoeOfIntervalForRetrySendingMsg=1',
+          // Free ports: tests run beside other work on this machine.
+          'ListenAddr="127.0.0.1:0"',
+          'ControlListenAddr="127.0.0.1:0"',
           'DAEMON_USER="nobody"',
           '[Redis]',
           `Addr="127.0.0.1:${redisService.port}"`,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, fromToml, parseArgs } from '../src/config.js';
+import { ConfigError, fromToml, parseArgs, splitListenAddr } from '../src/config.js';
 import { subscriptionDefaults } from '../src/start-gateway.js';
 
 describe('medispatcher config', () => {
@@ -46,5 +46,28 @@ describe('medispatcher config', () => {
     expect(() => parseArgs(['--bogus'])).toThrow(ConfigError);
     expect(() => parseArgs([])).toThrow(/no config file/);
     expect(parseArgs(['-h'])).toEqual({ kind: 'help' });
+  });
+
+  it('control plane keys: loopback defaults, "" turns off, no exposed REST API without a token', () => {
+    const c = fromToml({});
+    expect([c.file.ListenAddr, c.file.ControlListenAddr]).toEqual(['127.0.0.1:5601', '127.0.0.1:5602']);
+    expect(c.file.ControlToken).toBeUndefined();
+    expect(fromToml({ ListenAddr: '', ControlListenAddr: '' }).file.ListenAddr).toBe('');
+    // The original's sample line keeps working.
+    expect(splitListenAddr(fromToml({ ListenAddr: '0.0.0.0:5601' }).file.ListenAddr)).toEqual({
+      host: '0.0.0.0',
+      port: 5601,
+    });
+    expect(splitListenAddr(':5601')).toEqual({ host: '0.0.0.0', port: 5601 });
+    expect(splitListenAddr('[::1]:5602')).toEqual({ host: '::1', port: 5602 });
+    expect(() => fromToml({ ListenAddr: 'nowhere' })).toThrow(/ListenAddr: must be host:port/);
+    expect(() => fromToml({ ListenAddr: '127.0.0.1:70000' })).toThrow(/ListenAddr: must be host:port/);
+    expect(() => fromToml({ ControlListenAddr: '0.0.0.0:5602' })).toThrow(
+      /ControlListenAddr: .*ControlToken/,
+    );
+    expect(() => fromToml({ ControlToken: 'short' })).toThrow(/ControlToken: must be at least 16/);
+    const exposed = fromToml({ ControlListenAddr: '0.0.0.0:5602', ControlToken: 'a-long-enough-token' });
+    expect(exposed.file.ControlToken).toBe('a-long-enough-token');
+    expect(fromToml({ ControlListenAddr: 'localhost:5602' }).file.ControlListenAddr).toBe('localhost:5602');
   });
 });

@@ -40,12 +40,18 @@ export interface PushServiceOptions {
   dataLog?: Logger;
 }
 
-/** Channel tubes → subscribers: one {@link SubscriptionSenders} per active subscription, kept in step with the source. */
+/**
+ * Channel tubes → subscribers: one {@link SubscriptionSenders} per active subscription, kept in step with the source.
+ * Also the control plane's `ChannelPauser` (structurally): {@link pause} holds a subscription's senders while its
+ * queues are cleared.
+ */
 export class PushService {
   readonly #o: PushServiceOptions;
   readonly #log: Logger;
   readonly #senders = new Map<number, SubscriptionSenders>();
   readonly #ctx: ConstructorParameters<typeof SubscriptionSenders>[1];
+  /** Pause holds per subscription id (nested clears each hold once). */
+  readonly #pauses = new Map<number, number>();
   #unwatch: (() => void) | undefined;
   #closing: Promise<void> | undefined;
   readonly #hardStop = new AbortController();
@@ -84,6 +90,26 @@ export class PushService {
     }));
   }
 
+  /**
+   * Holds a subscription's senders: resolves once none of its loops reserves any more (pushes in hand are
+   * finished). Senders created meanwhile (a parameter or topic change) start paused. Undo with {@link resume}.
+   */
+  async pause(subscriptionId: number): Promise<void> {
+    this.#pauses.set(subscriptionId, (this.#pauses.get(subscriptionId) ?? 0) + 1);
+    await this.#senders.get(subscriptionId)?.pause();
+  }
+
+  /** Releases one {@link pause} hold; the senders run again when none is left. */
+  async resume(subscriptionId: number): Promise<void> {
+    const holds = (this.#pauses.get(subscriptionId) ?? 0) - 1;
+    if (holds > 0) {
+      this.#pauses.set(subscriptionId, holds);
+      return;
+    }
+    this.#pauses.delete(subscriptionId);
+    if (!this.#closing) this.#senders.get(subscriptionId)?.resume();
+  }
+
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#unwatch?.();
@@ -119,7 +145,8 @@ export class PushService {
     if (current) this.#remove(sub.id);
     const senders = new SubscriptionSenders(sub, this.#ctx);
     this.#senders.set(sub.id, senders);
-    senders.start();
+    if (this.#pauses.has(sub.id)) void senders.pause();
+    else senders.start();
   }
 
   #remove(id: number): void {

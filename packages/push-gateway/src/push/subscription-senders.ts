@@ -56,6 +56,7 @@ export class SubscriptionSenders {
   readonly #log: Logger;
   readonly #loops = new Map<string, Loop>();
   #closed = false;
+  #paused = false;
 
   constructor(sub: Subscription, ctx: SenderContext) {
     this.#sub = sub;
@@ -82,16 +83,38 @@ export class SubscriptionSenders {
     this.#reconcile();
   }
 
+  /** Whether {@link pause} holds the senders. */
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  /** Stops every loop (jobs in hand finish first) and spawns none until {@link resume}. */
+  async pause(): Promise<void> {
+    this.#paused = true;
+    await this.#stopAll();
+  }
+
+  /** Starts the loops again after {@link pause}. */
+  resume(): void {
+    this.#paused = false;
+    this.#reconcile();
+  }
+
   /** Stops reserving; jobs in hand finish (bounded by the push timeout). */
   async close(): Promise<void> {
     this.#closed = true;
-    for (const loop of this.#loops.values()) loop.abort.abort();
-    await Promise.allSettled([...this.#loops.values()].map((l) => l.done));
+    await this.#stopAll();
+  }
+
+  async #stopAll(): Promise<void> {
+    const loops = [...this.#loops.values()];
     this.#loops.clear();
+    for (const loop of loops) loop.abort.abort();
+    await Promise.allSettled(loops.map((l) => l.done));
   }
 
   #reconcile(): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#paused) return;
     const want: Record<Kind, number> = {
       main: this.#sub.params.concurrency,
       retry: this.#sub.params.retryConcurrency,
