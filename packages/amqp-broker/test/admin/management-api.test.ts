@@ -576,7 +576,11 @@ describe('users, permissions and vhosts (administrators)', () => {
     expect((await api('GET', '/api/permissions/perm-vh/u-carol')).json).toEqual(entry);
     expect((await api('GET', '/api/permissions')).json).toContainEqual(entry);
     expect((await api('GET', '/api/users/u-carol/permissions')).json).toEqual([entry]);
-    expect((await api('GET', '/api/vhosts/perm-vh/permissions')).json).toEqual([entry]);
+    // Whoever creates a vhost through the API gets full permissions on it, as with RabbitMQ.
+    expect((await api('GET', '/api/vhosts/perm-vh/permissions')).json).toEqual([
+      { user: 'guest', vhost: 'perm-vh', configure: '.*', write: '.*', read: '.*' },
+      entry,
+    ]);
     expect((await api('GET', '/api/vhosts/nope/permissions')).status).toBe(404);
     expect(h.broker.permissions.get('u-carol', 'perm-vh')).toMatchObject(perm);
     expect((await api('DELETE', '/api/permissions/perm-vh/u-carol')).status).toBe(204);

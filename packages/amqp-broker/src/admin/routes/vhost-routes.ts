@@ -75,6 +75,10 @@ export function registerVhostRoutes(app: FastifyInstance, ctx: AdminContext): vo
     await ctx.broker.addVhost(name).catch((err: unknown) => {
       throw err instanceof BrokerError ? badRequest(err.message) : err;
     });
+    // As RabbitMQ's API does: whoever creates a vhost gets full permissions on it.
+    const user = requestUser(request).name;
+    ctx.broker.permissions.put({ user, vhost: name, configure: '.*', write: '.*', read: '.*' });
+    await ctx.broker.flushDefinitions();
     return reply.code(201).send();
   });
   app.delete<{ Params: { vhost: string } }>('/api/vhosts/:vhost', async (request, reply) => {
