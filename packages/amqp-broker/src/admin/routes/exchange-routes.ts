@@ -6,6 +6,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ByteWriter } from '../../codec/byte-writer.js';
 import { type BasicProperties, encodeBasicProperties } from '../../codec/generated/amqp-spec.js';
 import { AmqpError } from '../../errors.js';
+import { isExchangeType } from '../../exchange/create-exchange.js';
 import { Message } from '../../queue/message.js';
 import { requestUser } from '../admin-access.js';
 import type { AdminContext } from '../admin-context.js';
@@ -81,6 +82,8 @@ export function registerExchangeRoutes(app: FastifyInstance, ctx: AdminContext):
   app.put<{ Params: Params }>('/api/exchanges/:vhost/:name', async (request, reply) => {
     const v = vhostOr404(ctx, request.params.vhost);
     const body = parseBody(exchangePutBody, request.body);
+    // RabbitMQ's HTTP API checks the type first, with its own words (AMQP's are "unknown exchange type").
+    if (!isExchangeType(body.type)) throw badRequest(`invalid exchange type '${body.type}'`);
     const name = exchangeName(request.params.name);
     const existed = v.getExchange(name) !== undefined;
     amqp(() =>
