@@ -611,6 +611,17 @@ describe('management API: ours answers as RabbitMQ 3.10', () => {
           const res = await call(t, method, path, body, as(MGMT));
           out.push([method, path.replace(SUFFIX, '*'), res.status, res.json]);
         }
+        const overview = (await call(t, 'GET', '/api/overview', undefined, as(MGMT))).json;
+        out.push({
+          keys: ['node', 'listeners', 'contexts', 'object_totals', 'queue_totals'].map((k) => [
+            k,
+            k in overview,
+          ]),
+          totals: Object.keys(overview.object_totals).sort(),
+          queues: overview.object_totals.queues,
+          connections: overview.object_totals.connections,
+          queueTotals: Object.keys(overview.queue_totals).sort(),
+        });
         const vhosts = (await call(t, 'GET', '/api/vhosts', undefined, as(MGMT))).json;
         out.push(vhosts.map((v: { name: string }) => v.name.replace(SUFFIX, '*')));
         return out;

@@ -789,6 +789,17 @@ describe('tag-based access', () => {
     ).toBe(204);
   });
 
+  it('the overview of a management user counts only its own vhosts and shows no node', async () => {
+    const own = (await api('GET', '/api/overview', undefined, { authorization: MGMT })).json;
+    expect(own.object_totals).toEqual({ channels: 0, connections: 0, exchanges: 6, queues: 1 });
+    expect(own.queue_totals).toEqual({});
+    expect(own).not.toHaveProperty('listeners');
+    expect(own).not.toHaveProperty('node');
+    const all = (await api('GET', '/api/overview', undefined, { authorization: MON })).json;
+    expect(all.object_totals.queues).toBeGreaterThan(1);
+    expect(all.listeners).toHaveLength(2);
+  });
+
   it('connections: monitoring sees all, management only its own', async () => {
     const port = h.broker.port;
     const guestConn = await amqp.connect(h.amqpUrl);
