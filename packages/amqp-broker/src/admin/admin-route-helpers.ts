@@ -1,4 +1,6 @@
 import type { VirtualHost } from '../vhost/virtual-host.js';
+import { canAccessVhost } from './admin-access.js';
+import type { AdminUser } from './admin-authenticator.js';
 import type { AdminContext } from './admin-context.js';
 import { notFound } from './admin-http-error.js';
 
@@ -14,9 +16,13 @@ export function vhostOr404(ctx: AdminContext, name: string): VirtualHost {
   return v;
 }
 
-/** The vhosts a list covers: all, or the one in the URL (404 when missing). */
-export function vhostsFor(ctx: AdminContext, name: string | undefined): VirtualHost[] {
-  return name === undefined ? ctx.broker.vhosts() : [vhostOr404(ctx, name)];
+/**
+ * The vhosts a list covers: the one in the URL (404 when missing; access was checked by the preHandler),
+ * else every vhost `user` may access (RabbitMQ filters lists the same way, monitoring users included).
+ */
+export function vhostsFor(ctx: AdminContext, name: string | undefined, user: AdminUser): VirtualHost[] {
+  if (name !== undefined) return [vhostOr404(ctx, name)];
+  return ctx.broker.vhosts().filter((v) => canAccessVhost(ctx, user, v.name));
 }
 
 /** Owner the management API acts as: it owns no exclusive queue. */

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Lifecycle, runCloseSteps } from '@dispatcher/core';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { BrokerError } from '../errors.js';
+import { authorise, isManagementUser } from './admin-access.js';
 import { type AdminAuthenticator, type AdminUser, userStoreAuthenticator } from './admin-authenticator.js';
 import type { AdminContext } from './admin-context.js';
 import { adminGuard } from './admin-guard.js';
@@ -20,8 +21,10 @@ import { registerConnectionRoutes } from './routes/connection-routes.js';
 import { registerDefinitionRoutes } from './routes/definition-routes.js';
 import { registerExchangeRoutes } from './routes/exchange-routes.js';
 import { registerOverviewRoutes } from './routes/overview-routes.js';
+import { registerPermissionRoutes } from './routes/permission-routes.js';
 import { registerQueueRoutes } from './routes/queue-routes.js';
 import { registerUiRoutes } from './routes/ui-routes.js';
+import { registerUserRoutes } from './routes/user-routes.js';
 import { registerVhostRoutes } from './routes/vhost-routes.js';
 import { StatsSampler } from './stats/stats-sampler.js';
 
@@ -74,6 +77,9 @@ export class AdminServer extends Lifecycle {
     this.#app = this.#build(o.tls, (app) => {
       app.addHook('onRequest', adminGuard(o.servedHosts));
       app.addHook('onRequest', async (request, reply) => this.#authenticate(authenticator, request, reply));
+      app.addHook('preHandler', async (request) => {
+        if (request.adminUser !== undefined) authorise(ctx, request);
+      });
       registerOverviewRoutes(app, ctx);
       registerVhostRoutes(app, ctx);
       registerExchangeRoutes(app, ctx);
@@ -81,6 +87,8 @@ export class AdminServer extends Lifecycle {
       registerBindingRoutes(app, ctx);
       registerConnectionRoutes(app, ctx);
       registerDefinitionRoutes(app, ctx);
+      registerUserRoutes(app, ctx);
+      registerPermissionRoutes(app, ctx);
       registerMetricsRoutes(app, metrics);
       registerUiRoutes(app, o.uiDir ?? DEFAULT_UI_DIR);
     });
@@ -164,13 +172,9 @@ export class AdminServer extends Lifecycle {
         .send({ error: 'not_authorized', reason: 'Login failed' });
       return;
     }
-    // Until RabbitMQ's per-tag rules (monitoring, management, policymaker) are in, only administrators
-    // get in: a lesser tag must not grant an administrator's powers.
-    if (!user.tags.includes('administrator')) {
-      await reply
-        .code(401)
-        .header('www-authenticate', REALM)
-        .send({ error: 'not_authorized', reason: 'Not management user' });
+    // A good login without a management tag: RabbitMQ's 401, without a challenge (the password was right).
+    if (!isManagementUser(user)) {
+      await reply.code(401).send({ error: 'not_authorised', reason: 'Not management user' });
       return;
     }
     request.adminUser = user;

@@ -33,6 +33,8 @@ const SUFFIX = randomBytes(4).toString('hex');
 const TO_RABBIT = `dsp-mig-out-${SUFFIX}`;
 const FROM_RABBIT = `dsp-mig-in-${SUFFIX}`;
 const USER = `dsp-mig-user-${SUFFIX}`;
+/** Created on RabbitMQ only; the whole-broker import must create it in ours. */
+const NEW_VHOST = `dsp-mig-new-${SUFFIX}`;
 
 let rabbit: string;
 const rabbitApi = async (method: string, path: string, body?: unknown) => {
@@ -61,7 +63,8 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  for (const v of [TO_RABBIT, FROM_RABBIT]) await rabbitApi('DELETE', `/api/vhosts/${encodeURIComponent(v)}`);
+  for (const v of [TO_RABBIT, FROM_RABBIT, NEW_VHOST])
+    await rabbitApi('DELETE', `/api/vhosts/${encodeURIComponent(v)}`);
   await rabbitApi('DELETE', `/api/users/${encodeURIComponent(USER)}`);
   await h?.close();
 });
@@ -177,5 +180,52 @@ describe('definitions: dispatchd ⇄ RabbitMQ', () => {
     };
     expect((await ours('POST', '/api/definitions', reduced)).status).toBe(204);
     expect(objects((await ours('GET', `/api/definitions/${v}`)).json)).toEqual(objects(perVhost));
+  }, 180_000);
+
+  it('RabbitMQ’s whole-broker export creates its vhosts, users (hash as given) and permissions in ours', async () => {
+    const v = encodeURIComponent(NEW_VHOST);
+    const u = encodeURIComponent(USER);
+    expect((await rabbitApi('PUT', `/api/vhosts/${v}`)).status).toBe(201);
+    expect([201, 204]).toContain(
+      (await rabbitApi('PUT', `/api/users/${u}`, { password: 'mig-pw', tags: 'management' })).status,
+    );
+    const perm = { configure: '^mig', write: '.*', read: '' };
+    await rabbitApi('PUT', `/api/permissions/${v}/${u}`, perm);
+    const whole = (await rabbitApi('GET', '/api/definitions')).json;
+    const user = whole.users.find((x: { name: string }) => x.name === USER);
+    expect(user.hashing_algorithm).toBe('rabbit_password_hashing_sha256');
+    const reduced = {
+      ...whole,
+      vhosts: [{ name: NEW_VHOST }],
+      users: [user],
+      permissions: whole.permissions.filter((p: { user: string }) => p.user === USER),
+      queues: [],
+      exchanges: [],
+      bindings: [],
+    };
+    expect(h.broker.vhostNames()).not.toContain(NEW_VHOST);
+    expect((await ours('POST', '/api/definitions', reduced)).status).toBe(204);
+    expect(h.broker.vhostNames()).toContain(NEW_VHOST);
+    expect(h.broker.users.get(USER)).toMatchObject({
+      passwordHash: user.password_hash,
+      tags: ['management'],
+    });
+    expect((await ours('GET', `/api/permissions/${v}/${u}`)).json).toEqual({
+      user: USER,
+      vhost: NEW_VHOST,
+      ...perm,
+    });
+    // The password set on RabbitMQ logs in to ours, and the user sees the imported vhost as its own.
+    const asUser = { authorization: `Basic ${Buffer.from(`${USER}:mig-pw`).toString('base64')}` };
+    const vhosts = await fetch(`${h.baseUrl}/api/vhosts`, { headers: asUser });
+    expect(vhosts.status).toBe(200);
+    const names = ((await vhosts.json()) as { name: string }[]).map((x) => x.name);
+    expect(names).toContain(NEW_VHOST);
+    expect(names.sort()).toEqual(
+      h.broker.permissions
+        .list({ user: USER })
+        .map((p) => p.vhost)
+        .sort(),
+    );
   }, 180_000);
 });

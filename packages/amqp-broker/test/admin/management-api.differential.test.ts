@@ -12,6 +12,15 @@ import { type AdminHarness, eventually, startAdminHarness } from './admin-harnes
 const VHOST = `dsp-mgmt-diff-${randomBytes(4).toString('hex')}`;
 const V = encodeURIComponent(VHOST);
 const AUTH = `Basic ${Buffer.from('guest:guest').toString('base64')}`;
+const SUFFIX = randomBytes(4).toString('hex');
+/** A vhost the tests create with PUT on both sides; the users below get permissions only there. */
+const OWN = `dsp-mgmt-own-${SUFFIX}`;
+const MON = `dsp-mon-${SUFFIX}`;
+const MGMT = `dsp-mgmt-${SUFFIX}`;
+const NONE = `dsp-none-${SUFFIX}`;
+const ADM = `dsp-adm-${SUFFIX}`;
+const USERS = [MON, MGMT, NONE, ADM];
+const as = (user: string) => ({ authorization: `Basic ${Buffer.from(`${user}:pw`).toString('base64')}` });
 
 interface Target {
   readonly base: string;
@@ -43,6 +52,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await fetch(`${rabbit.base}/api/vhosts/${V}`, { method: 'DELETE', headers: { authorization: AUTH } });
+  for (const path of [...USERS.map((u) => `/api/users/${u}`), `/api/vhosts/${OWN}`]) {
+    await fetch(`${rabbit?.base}${path}`, { method: 'DELETE', headers: { authorization: AUTH } }).catch(
+      () => {},
+    );
+  }
   await h?.close();
 });
 
@@ -465,5 +479,153 @@ describe('management API: ours answers as RabbitMQ 3.10', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('application/json');
     expect(res.json.rabbitmq_version).toBe('3.10.8');
+  });
+
+  it('administration: PUT/DELETE user and permission, PUT/DELETE vhost, and their error answers', async () => {
+    const X = `dsp-diff-vh-${SUFFIX}`;
+    await same(async (t) => {
+      const out: unknown[] = [];
+      const push = async (method: string, path: string, body?: unknown) => {
+        const res = await call(t, method, path, body);
+        out.push([method, path.replace(SUFFIX, '*'), res.status, res.json]);
+        return res;
+      };
+      await push('PUT', `/api/vhosts/${X}`);
+      await push('PUT', `/api/vhosts/${X}`);
+      // Nobody gets permissions on a vhost made with the API.
+      await push('GET', `/api/vhosts/${X}/permissions`);
+      await push('PUT', `/api/users/${ADM}`, { password: 'pw', tags: 'monitoring, management' });
+      await push('PUT', `/api/users/${ADM}`, { password: 'pw', tags: ['management'] });
+      await push('PUT', `/api/users/${ADM}`, { password: 'pw' });
+      const user = (await call(t, 'GET', `/api/users/${ADM}`)).json;
+      out.push({ ...user, password_hash: typeof user.password_hash });
+      const perm = { configure: '^c', write: '', read: '.*' };
+      await push('PUT', `/api/permissions/${X}/${ADM}`, perm);
+      await push('PUT', `/api/permissions/${X}/${ADM}`, perm);
+      await push('PUT', `/api/permissions/${X}/${ADM}`, { configure: '.*' });
+      await push('PUT', `/api/permissions/${X}/nobody-${SUFFIX}`, perm);
+      await push('GET', `/api/permissions/${X}/${ADM}`);
+      await push('GET', `/api/users/${ADM}/permissions`);
+      await push('GET', `/api/vhosts/${X}/permissions`);
+      await push('DELETE', `/api/permissions/${X}/${ADM}`);
+      await push('DELETE', `/api/permissions/${X}/${ADM}`);
+      await push('GET', `/api/permissions/${X}/${ADM}`);
+      await push('DELETE', `/api/users/${ADM}`);
+      await push('DELETE', `/api/users/${ADM}`);
+      await push('GET', `/api/users/${ADM}`);
+      await push('DELETE', `/api/vhosts/${X}`);
+      await push('DELETE', `/api/vhosts/${X}`);
+      return out;
+    });
+  });
+
+  describe('tag-based access', () => {
+    beforeAll(async () => {
+      await same(async (t) => {
+        const statuses = [(await call(t, 'PUT', `/api/vhosts/${OWN}`)).status];
+        for (const [user, tags] of [
+          [MON, 'monitoring'],
+          [MGMT, 'management'],
+          [NONE, ''],
+        ] as const) {
+          statuses.push((await call(t, 'PUT', `/api/users/${user}`, { password: 'pw', tags })).status);
+        }
+        for (const user of [MON, MGMT]) {
+          statuses.push(
+            (
+              await call(t, 'PUT', `/api/permissions/${OWN}/${user}`, {
+                configure: '.*',
+                write: '.*',
+                read: '.*',
+              })
+            ).status,
+          );
+        }
+        statuses.push((await call(t, 'PUT', `/api/queues/${OWN}/own-q`, { durable: true })).status);
+        statuses.push((await call(t, 'PUT', `/api/queues/${V}/foreign-q`, { durable: true })).status);
+        return statuses;
+      });
+    });
+
+    it('a user without a management tag', async () => {
+      await same(async (t) => {
+        const res = await call(t, 'GET', '/api/overview', undefined, as(NONE));
+        return [res.status, res.json, res.headers.get('www-authenticate')];
+      });
+    });
+
+    it('a monitoring user: nodes yes, a vhost without permission no, its queues filtered, no administration', async () => {
+      await same(async (t) => {
+        const out: unknown[] = [];
+        for (const [method, path, body] of [
+          ['GET', '/api/nodes'],
+          ['GET', `/api/queues/${V}`],
+          ['GET', `/api/exchanges/${V}`],
+          ['GET', `/api/queues/${V}/foreign-q`],
+          ['PUT', `/api/queues/${V}/mon-q`, {}],
+          ['GET', '/api/users'],
+          ['GET', '/api/permissions'],
+          ['PUT', `/api/vhosts/mon-made-${SUFFIX}`],
+          ['PUT', `/api/users/${NONE}`, { password: 'pw', tags: 'administrator' }],
+          ['GET', '/api/definitions'],
+        ] as const) {
+          const res = await call(t, method, path, body, as(MON));
+          out.push([
+            method,
+            path.replace(SUFFIX, '*'),
+            res.status,
+            res.status === 200 ? typeOf(res.json) : res.json,
+          ]);
+        }
+        const queues = (await call(t, 'GET', '/api/queues', undefined, as(MON))).json;
+        out.push(queues.map((q: { vhost: string; name: string }) => [q.vhost.replace(SUFFIX, '*'), q.name]));
+        return out;
+      });
+    });
+
+    it('a management user: its own vhost only, no nodes, no writes elsewhere, only its own connections', async () => {
+      await same(async (t) => {
+        const out: unknown[] = [];
+        for (const [method, path, body] of [
+          ['GET', '/api/nodes'],
+          ['GET', `/api/vhosts/${V}`],
+          ['PUT', `/api/queues/${V}/mgmt-q`, {}],
+          ['DELETE', `/api/queues/${V}/foreign-q`],
+          [
+            'POST',
+            `/api/exchanges/${V}/amq.default/publish`,
+            { routing_key: 'foreign-q', payload: 'x', properties: {} },
+          ],
+          [
+            'POST',
+            `/api/queues/${V}/foreign-q/get`,
+            { count: 1, ackmode: 'ack_requeue_true', encoding: 'auto' },
+          ],
+          ['DELETE', `/api/queues/${V}/foreign-q/contents`],
+          ['PUT', `/api/queues/${OWN}/mgmt-q`, { durable: true }],
+          ['DELETE', `/api/queues/${OWN}/mgmt-q`],
+          ['GET', `/api/queues/nowhere-${SUFFIX}`],
+          ['GET', '/api/permissions'],
+          ['GET', '/api/connections'],
+        ] as const) {
+          const res = await call(t, method, path, body, as(MGMT));
+          out.push([method, path.replace(SUFFIX, '*'), res.status, res.json]);
+        }
+        const overview = (await call(t, 'GET', '/api/overview', undefined, as(MGMT))).json;
+        out.push({
+          keys: ['node', 'listeners', 'contexts', 'object_totals', 'queue_totals'].map((k) => [
+            k,
+            k in overview,
+          ]),
+          totals: Object.keys(overview.object_totals).sort(),
+          queues: overview.object_totals.queues,
+          connections: overview.object_totals.connections,
+          queueTotals: Object.keys(overview.queue_totals).sort(),
+        });
+        const vhosts = (await call(t, 'GET', '/api/vhosts', undefined, as(MGMT))).json;
+        out.push(vhosts.map((v: { name: string }) => v.name.replace(SUFFIX, '*')));
+        return out;
+      });
+    });
   });
 });

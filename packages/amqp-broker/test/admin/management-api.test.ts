@@ -2,8 +2,12 @@
  * The management API endpoint by endpoint through fastify.inject(), with a real broker behind it and
  * real AMQP clients (amqplib) making the state the API reports.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashPassword } from '../../src/auth/password-hash.js';
 import { type AdminHarness, eventually, GUEST, startAdminHarness } from './admin-harness.js';
 
 let h: AdminHarness;
@@ -493,5 +497,328 @@ describe('metrics', () => {
       headers: { host: 'localhost' },
     });
     expect(per.body).toContain('rabbitmq_queue_messages_ready{vhost="/",queue="mq"} 1');
+  });
+});
+
+const basic = (user: string, password: string) =>
+  `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+
+describe('users, permissions and vhosts (administrators)', () => {
+  it('PUT/GET/DELETE users: 201 then 204, tags as string or array, password or password_hash', async () => {
+    const created = await api('PUT', '/api/users/u-alice', {
+      password: 'a-pw',
+      tags: 'monitoring, management',
+    });
+    expect(created.status).toBe(201);
+    const alice = (await api('GET', '/api/users/u-alice')).json;
+    expect(alice).toMatchObject({
+      name: 'u-alice',
+      hashing_algorithm: 'rabbit_password_hashing_sha256',
+      tags: ['monitoring', 'management'],
+      limits: {},
+    });
+    expect(alice.password_hash).not.toContain('a-pw');
+    expect(
+      (await api('GET', '/api/whoami', undefined, { authorization: basic('u-alice', 'a-pw') })).json,
+    ).toEqual({ name: 'u-alice', tags: ['monitoring', 'management'] });
+    // Updating with a hash: the password it was made from logs in, the old one no longer does.
+    const hash = hashPassword('b-pw', 'rabbit_password_hashing_sha512');
+    const updated = await api('PUT', '/api/users/u-alice', {
+      password_hash: hash,
+      hashing_algorithm: 'rabbit_password_hashing_sha512',
+      tags: ['management'],
+    });
+    expect(updated.status).toBe(204);
+    expect(
+      (await api('GET', '/api/whoami', undefined, { authorization: basic('u-alice', 'b-pw') })).status,
+    ).toBe(200);
+    expect(
+      (await api('GET', '/api/whoami', undefined, { authorization: basic('u-alice', 'a-pw') })).status,
+    ).toBe(401);
+    expect((await api('GET', '/api/users')).json.map((u: { name: string }) => u.name)).toEqual([
+      'guest',
+      'u-alice',
+    ]);
+    // RabbitMQ's answers to bad bodies; nothing changes.
+    expect((await api('PUT', '/api/users/u-alice', { password: 'x' })).json).toEqual({
+      error: 'bad_request',
+      reason: 'tags_not_present',
+    });
+    const badHash = await api('PUT', '/api/users/u-bob', { password_hash: 'xx', tags: '' });
+    expect(badHash.status).toBe(400);
+    expect((await api('GET', '/api/users/u-bob')).status).toBe(404);
+    expect((await api('DELETE', '/api/users/u-alice')).status).toBe(204);
+    expect((await api('DELETE', '/api/users/u-alice')).status).toBe(404);
+    expect((await api('GET', '/api/users/u-alice')).json).toEqual({
+      error: 'Object Not Found',
+      reason: 'Not Found',
+    });
+  });
+
+  it('PUT/GET/DELETE permissions and vhosts; a deleted user or vhost takes its permissions along', async () => {
+    expect((await api('PUT', '/api/vhosts/perm-vh')).status).toBe(201);
+    expect((await api('PUT', '/api/vhosts/perm-vh')).status).toBe(204);
+    await api('PUT', '/api/users/u-carol', { password: 'c-pw', tags: '' });
+    const perm = { configure: '^c', write: '^w', read: '.*' };
+    expect((await api('PUT', '/api/permissions/perm-vh/u-carol', perm)).status).toBe(201);
+    expect((await api('PUT', '/api/permissions/perm-vh/u-carol', perm)).status).toBe(204);
+    expect((await api('PUT', '/api/permissions/perm-vh/nobody', perm)).json).toEqual({
+      error: 'bad_request',
+      reason: 'vhost_or_user_not_found',
+    });
+    expect((await api('PUT', '/api/permissions/no-vh/u-carol', perm)).status).toBe(400);
+    expect((await api('PUT', '/api/permissions/perm-vh/u-carol', { configure: '.*' })).json).toEqual({
+      error: 'bad_request',
+      reason: '[{key_missing,write},{key_missing,read}]',
+    });
+    expect((await api('PUT', '/api/permissions/perm-vh/u-carol', { ...perm, read: '(' })).status).toBe(400);
+    const entry = { user: 'u-carol', vhost: 'perm-vh', ...perm };
+    expect((await api('GET', '/api/permissions/perm-vh/u-carol')).json).toEqual(entry);
+    expect((await api('GET', '/api/permissions')).json).toContainEqual(entry);
+    expect((await api('GET', '/api/users/u-carol/permissions')).json).toEqual([entry]);
+    // Whoever creates a vhost through the API gets full permissions on it, as with RabbitMQ.
+    expect((await api('GET', '/api/vhosts/perm-vh/permissions')).json).toEqual([
+      { user: 'guest', vhost: 'perm-vh', configure: '.*', write: '.*', read: '.*' },
+      entry,
+    ]);
+    expect((await api('GET', '/api/vhosts/nope/permissions')).status).toBe(404);
+    expect(h.broker.permissions.get('u-carol', 'perm-vh')).toMatchObject(perm);
+    expect((await api('DELETE', '/api/permissions/perm-vh/u-carol')).status).toBe(204);
+    expect((await api('DELETE', '/api/permissions/perm-vh/u-carol')).status).toBe(404);
+    await api('PUT', '/api/permissions/perm-vh/u-carol', perm);
+    expect((await api('DELETE', '/api/vhosts/perm-vh')).status).toBe(204);
+    expect((await api('DELETE', '/api/vhosts/perm-vh')).status).toBe(404);
+    expect(h.broker.vhostNames()).not.toContain('perm-vh');
+    expect((await api('GET', '/api/users/u-carol/permissions')).json).toEqual([]);
+    await api('PUT', '/api/permissions/%2F/u-carol', perm);
+    expect((await api('DELETE', '/api/users/u-carol')).status).toBe(204);
+    expect(h.broker.permissions.list({ user: 'u-carol' })).toEqual([]);
+  });
+
+  it('POST /api/definitions creates the vhosts, users (hashes as given) and permissions of the file', async () => {
+    const hash = hashPassword('d-pw', 'rabbit_password_hashing_sha256');
+    const defs = {
+      rabbit_version: '3.10.8',
+      users: [
+        {
+          name: 'u-dave',
+          password_hash: hash,
+          hashing_algorithm: 'rabbit_password_hashing_sha256',
+          tags: ['management'],
+          limits: {},
+        },
+      ],
+      vhosts: [{ name: 'def-vh' }],
+      permissions: [{ user: 'u-dave', vhost: 'def-vh', configure: '.*', write: '.*', read: '.*' }],
+      queues: [{ name: 'def-q', vhost: 'def-vh', durable: true, auto_delete: false, arguments: {} }],
+    };
+    // A permission of an unknown user fails the whole import before anything changes.
+    const bad = await api('POST', '/api/definitions', {
+      ...defs,
+      permissions: [
+        ...defs.permissions,
+        { user: 'ghost', vhost: 'def-vh', configure: '', write: '', read: '' },
+      ],
+    });
+    expect(bad.status).toBe(400);
+    expect(h.broker.vhostNames()).not.toContain('def-vh');
+    expect(h.broker.users.has('u-dave')).toBe(false);
+    expect((await api('POST', '/api/definitions', defs)).status).toBe(204);
+    expect(h.broker.users.get('u-dave')).toMatchObject({ passwordHash: hash, tags: ['management'] });
+    const asDave = basic('u-dave', 'd-pw');
+    const queues = await api('GET', '/api/queues', undefined, { authorization: asDave });
+    expect(queues.json.map((q: { name: string; vhost: string }) => [q.vhost, q.name])).toEqual([
+      ['def-vh', 'def-q'],
+    ]);
+    expect((await api('DELETE', '/api/vhosts/def-vh')).status).toBe(204);
+    expect((await api('DELETE', '/api/users/u-dave')).status).toBe(204);
+  });
+
+  it('changes made through the API survive a restart of the broker', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dsp-mgmt-persist-'));
+    try {
+      const first = await startAdminHarness({ persistDir: dir });
+      const call = (method: Method, url: string, body?: unknown) =>
+        first.admin.app.inject({
+          method,
+          url,
+          headers: { authorization: GUEST, host: 'localhost' },
+          ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
+        });
+      expect((await call('PUT', '/api/vhosts/kept')).statusCode).toBe(201);
+      expect(
+        (await call('PUT', '/api/users/u-erin', { password: 'e-pw', tags: 'monitoring' })).statusCode,
+      ).toBe(201);
+      expect(
+        (await call('PUT', '/api/permissions/kept/u-erin', { configure: '', write: '', read: '^r' }))
+          .statusCode,
+      ).toBe(201);
+      await first.close();
+      const again = await startAdminHarness({ persistDir: dir, vhosts: ['/'] });
+      try {
+        expect(again.broker.vhostNames()).toContain('kept');
+        expect(again.broker.users.get('u-erin')?.tags).toEqual(['monitoring']);
+        expect(again.broker.permissions.get('u-erin', 'kept')).toMatchObject({ read: '^r', write: '' });
+        const who = await again.admin.app.inject({
+          method: 'GET',
+          url: '/api/whoami',
+          headers: { authorization: basic('u-erin', 'e-pw'), host: 'localhost' },
+        });
+        expect(JSON.parse(who.body)).toEqual({ name: 'u-erin', tags: ['monitoring'] });
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('tag-based access', () => {
+  const MON = basic('t-mon', 'pw');
+  const MGMT = basic('t-mgmt', 'pw');
+  const NONE = basic('t-none', 'pw');
+  beforeAll(async () => {
+    await api('PUT', '/api/vhosts/acl-own');
+    for (const [name, tags] of [
+      ['t-mon', 'monitoring'],
+      ['t-mgmt', 'management'],
+      ['t-pol', 'policymaker'],
+      ['t-none', ''],
+    ] as const) {
+      await api('PUT', `/api/users/${name}`, { password: 'pw', tags });
+    }
+    for (const u of ['t-mon', 't-mgmt', 't-pol'])
+      await api('PUT', `/api/permissions/acl-own/${u}`, { configure: '.*', write: '.*', read: '.*' });
+    await api('PUT', '/api/queues/acl-own/own-q', {});
+    await api('PUT', '/api/queues/other/foreign-q', {});
+  });
+  afterAll(async () => {
+    for (const u of ['t-mon', 't-mgmt', 't-pol', 't-none']) await api('DELETE', `/api/users/${u}`);
+    await api('DELETE', '/api/vhosts/acl-own');
+    await api('DELETE', '/api/queues/other/foreign-q');
+  });
+
+  it('a user without a management tag gets RabbitMQ’s 401 without a challenge', async () => {
+    const res = await api('GET', '/api/overview', undefined, { authorization: NONE });
+    expect(res.status).toBe(401);
+    expect(res.json).toEqual({ error: 'not_authorised', reason: 'Not management user' });
+    expect(res.headers['www-authenticate']).toBeUndefined();
+  });
+
+  it('monitoring: nodes and every vhost, but queues only where it has permissions and no user admin', async () => {
+    expect((await api('GET', '/api/nodes', undefined, { authorization: MON })).status).toBe(200);
+    expect((await api('GET', '/api/overview', undefined, { authorization: MON })).status).toBe(200);
+    const vhosts = (await api('GET', '/api/vhosts', undefined, { authorization: MON })).json;
+    expect(vhosts.map((v: { name: string }) => v.name).sort()).toEqual(['/', 'acl-own', 'other']);
+    const queues = (await api('GET', '/api/queues', undefined, { authorization: MON })).json;
+    expect(queues.map((q: { name: string }) => q.name)).toEqual(['own-q']);
+    const denied = await api('GET', '/api/queues/other', undefined, { authorization: MON });
+    expect(denied.status).toBe(401);
+    expect(denied.json).toEqual({
+      error: 'not_authorised',
+      reason: 'User not authorised to access virtual host',
+    });
+    expect((await api('GET', '/api/exchanges/other', undefined, { authorization: MON })).status).toBe(401);
+    for (const [method, url] of [
+      ['GET', '/api/users'],
+      ['GET', '/api/permissions'],
+      ['PUT', '/api/vhosts/mon-made'],
+      ['DELETE', '/api/vhosts/acl-own'],
+      ['PUT', '/api/users/t-none'],
+      ['GET', '/api/definitions'],
+    ] as const) {
+      const res = await api(
+        method,
+        url,
+        method === 'PUT' ? { password: 'x', tags: 'administrator' } : undefined,
+        {
+          authorization: MON,
+        },
+      );
+      expect([url, res.status, res.json]).toEqual([
+        url,
+        401,
+        { error: 'not_authorised', reason: 'Not administrator user' },
+      ]);
+    }
+    expect(h.broker.vhostNames()).not.toContain('mon-made');
+    expect(h.broker.users.get('t-none')?.tags).toEqual([]);
+  });
+
+  it('management and policymaker: own vhosts only, no nodes; writes need the vhost', async () => {
+    for (const auth of [MGMT, basic('t-pol', 'pw')]) {
+      const vhosts = (await api('GET', '/api/vhosts', undefined, { authorization: auth })).json;
+      expect(vhosts.map((v: { name: string }) => v.name)).toEqual(['acl-own']);
+      expect((await api('GET', '/api/nodes', undefined, { authorization: auth })).json).toEqual({
+        error: 'not_authorised',
+        reason: 'Not monitor user',
+      });
+    }
+    expect((await api('PUT', '/api/queues/other/mgmt-q', {}, { authorization: MGMT })).status).toBe(401);
+    expect(
+      (await api('DELETE', '/api/queues/other/foreign-q', undefined, { authorization: MGMT })).status,
+    ).toBe(401);
+    expect(
+      (
+        await api(
+          'POST',
+          '/api/exchanges/other/amq.default/publish',
+          { routing_key: 'foreign-q', payload: 'x', properties: {} },
+          { authorization: MGMT },
+        )
+      ).status,
+    ).toBe(401);
+    expect(
+      (
+        await api(
+          'POST',
+          '/api/queues/other/foreign-q/get',
+          { count: 1, ackmode: 'ack_requeue_false' },
+          { authorization: MGMT },
+        )
+      ).status,
+    ).toBe(401);
+    expect(
+      (await api('GET', '/api/queues/other/foreign-q', undefined, { authorization: GUEST })).json.messages,
+    ).toBe(0);
+    expect((await api('PUT', '/api/queues/acl-own/mgmt-q', {}, { authorization: MGMT })).status).toBe(201);
+    expect((await api('GET', '/api/queues/nowhere', undefined, { authorization: MGMT })).status).toBe(404);
+    expect(
+      (await api('DELETE', '/api/queues/acl-own/mgmt-q', undefined, { authorization: MGMT })).status,
+    ).toBe(204);
+  });
+
+  it('the overview of a management user counts only its own vhosts and shows no node', async () => {
+    const own = (await api('GET', '/api/overview', undefined, { authorization: MGMT })).json;
+    expect(own.object_totals).toEqual({ channels: 0, connections: 0, exchanges: 6, queues: 1 });
+    expect(own.queue_totals).toEqual({});
+    expect(own).not.toHaveProperty('listeners');
+    expect(own).not.toHaveProperty('node');
+    const all = (await api('GET', '/api/overview', undefined, { authorization: MON })).json;
+    expect(all.object_totals.queues).toBeGreaterThan(1);
+    expect(all.listeners).toHaveLength(2);
+  });
+
+  it('connections: monitoring sees all, management only its own', async () => {
+    const port = h.broker.port;
+    const guestConn = await amqp.connect(h.amqpUrl);
+    const mgmtConn = await amqp.connect(`amqp://t-mgmt:pw@127.0.0.1:${port}/acl-own`);
+    try {
+      const users = async (auth: string) =>
+        (
+          (await api('GET', '/api/connections', undefined, { authorization: auth })).json as {
+            user: string;
+          }[]
+        )
+          .map((c) => c.user)
+          .sort();
+      await eventually(async () => ((await users(MON)).length === 2 ? true : undefined));
+      expect(await users(MON)).toEqual(['guest', 't-mgmt']);
+      expect(await users(MGMT)).toEqual(['t-mgmt']);
+    } finally {
+      await guestConn.close();
+      await mgmtConn.close();
+    }
   });
 });

@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { Queue } from '../../queue/queue.js';
+import { requestUser } from '../admin-access.js';
 import type { AdminContext } from '../admin-context.js';
 import { amqp, notFound } from '../admin-http-error.js';
 import { ADMIN_OWNER, exchangeName, vhostOr404, vhostsFor } from '../admin-route-helpers.js';
@@ -19,10 +20,13 @@ type OneParams = PairParams & { props: string };
 
 export function registerBindingRoutes(app: FastifyInstance, ctx: AdminContext): void {
   app.get<{ Querystring: ListQuery }>('/api/bindings', async (request) =>
-    applyListQuery(vhostsFor(ctx, undefined).flatMap(vhostBindings), request.query),
+    applyListQuery(vhostsFor(ctx, undefined, requestUser(request)).flatMap(vhostBindings), request.query),
   );
   app.get<{ Params: { vhost: string }; Querystring: ListQuery }>('/api/bindings/:vhost', async (request) =>
-    applyListQuery(vhostsFor(ctx, request.params.vhost).flatMap(vhostBindings), request.query),
+    applyListQuery(
+      vhostsFor(ctx, request.params.vhost, requestUser(request)).flatMap(vhostBindings),
+      request.query,
+    ),
   );
 
   for (const kind of ['q', 'e'] as const) {

@@ -1,5 +1,6 @@
 /** /api/connections[/{name}] (GET, DELETE closes with 320), /api/channels, /api/consumers[/{vhost}]. */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { isMonitor, requestUser } from '../admin-access.js';
 import type { AdminContext } from '../admin-context.js';
 import { notFound } from '../admin-http-error.js';
 import { vhostOr404 } from '../admin-route-helpers.js';
@@ -7,13 +8,21 @@ import { applyListQuery, type ListQuery } from '../list-query.js';
 import { channelJson, connectionJson, consumerJson } from '../resource-json.js';
 
 export function registerConnectionRoutes(app: FastifyInstance, ctx: AdminContext): void {
-  const connections = (vhost?: string) =>
-    ctx.broker
+  // Monitoring users see every connection, management users only their own (as RabbitMQ).
+  const connections = (request: FastifyRequest, vhost?: string) => {
+    const user = requestUser(request);
+    return ctx.broker
       .connections()
-      .filter((c) => c.vhost !== undefined && (vhost === undefined || c.vhost === vhost));
+      .filter(
+        (c) =>
+          c.vhost !== undefined &&
+          (vhost === undefined || c.vhost === vhost) &&
+          (isMonitor(user) || c.user === user.name),
+      );
+  };
   app.get<{ Querystring: ListQuery }>('/api/connections', async (request) =>
     applyListQuery(
-      connections().map((c) => connectionJson(ctx, c)),
+      connections(request).map((c) => connectionJson(ctx, c)),
       request.query,
     ),
   );
@@ -22,25 +31,25 @@ export function registerConnectionRoutes(app: FastifyInstance, ctx: AdminContext
     async (request) => {
       vhostOr404(ctx, request.params.vhost);
       return applyListQuery(
-        connections(request.params.vhost).map((c) => connectionJson(ctx, c)),
+        connections(request, request.params.vhost).map((c) => connectionJson(ctx, c)),
         request.query,
       );
     },
   );
-  const named = (name: string) => {
-    const c = connections().find((x) => x.name === name);
+  const named = (request: FastifyRequest, name: string) => {
+    const c = connections(request).find((x) => x.name === name);
     if (c === undefined) throw notFound();
     return c;
   };
   app.get<{ Params: { name: string } }>('/api/connections/:name', async (request) =>
-    connectionJson(ctx, named(request.params.name)),
+    connectionJson(ctx, named(request, request.params.name)),
   );
   app.get<{ Params: { name: string } }>('/api/connections/:name/channels', async (request) => {
-    const c = named(request.params.name);
+    const c = named(request, request.params.name);
     return c.channels.map((ch) => channelJson(ctx, c, ch));
   });
   app.delete<{ Params: { name: string } }>('/api/connections/:name', async (request, reply) => {
-    const c = named(request.params.name);
+    const c = named(request, request.params.name);
     const header = request.headers['x-reason'];
     const reason = typeof header === 'string' && header !== '' ? header : 'Closed via management plugin';
     await ctx.broker.closeConnection(c.name, { reason });
@@ -48,17 +57,17 @@ export function registerConnectionRoutes(app: FastifyInstance, ctx: AdminContext
   });
   app.get<{ Querystring: ListQuery }>('/api/channels', async (request) =>
     applyListQuery(
-      connections().flatMap((c) => c.channels.map((ch) => channelJson(ctx, c, ch))),
+      connections(request).flatMap((c) => c.channels.map((ch) => channelJson(ctx, c, ch))),
       request.query,
     ),
   );
-  const consumers = (vhost?: string) =>
-    connections(vhost).flatMap((c) =>
+  const consumers = (request: FastifyRequest, vhost?: string) =>
+    connections(request, vhost).flatMap((c) =>
       c.channels.flatMap((ch) => ch.consumers.map((x) => consumerJson(c, ch, x))),
     );
-  app.get('/api/consumers', async () => consumers());
+  app.get('/api/consumers', async (request) => consumers(request));
   app.get<{ Params: { vhost: string } }>('/api/consumers/:vhost', async (request) => {
     vhostOr404(ctx, request.params.vhost);
-    return consumers(request.params.vhost);
+    return consumers(request, request.params.vhost);
   });
 }

@@ -5,12 +5,17 @@
  * exclusive queues and the built-in exchanges; bindings of the default exchange are implicit.
  *
  * Import declares exchanges, then queues, then bindings; an object that already exists with other
- * properties fails the import with RabbitMQ's 400 `inequivalent arg` answer. Vhosts must exist (vhost
- * creation is the security work's); users and permissions in a whole-broker import are not stored yet.
+ * properties fails the import with RabbitMQ's 400 `inequivalent arg` answer. A whole-broker import first
+ * creates the vhosts it lists, then stores its users (hashes as given; an existing user is replaced, as
+ * RabbitMQ's import does) and permissions; everything is checked before anything is changed, so a bad
+ * user, hash, permission or unknown vhost fails the import with 400 and changes nothing.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { DEFAULT_HASHING_ALGORITHM, isHashingAlgorithm, isValidHash } from '../../auth/password-hash.js';
+import type { UserInput } from '../../auth/user-store.js';
+import { BrokerError } from '../../errors.js';
 import { Queue } from '../../queue/queue.js';
 import { BROKER_VERSION } from '../../server.js';
 import type { VirtualHost } from '../../vhost/virtual-host.js';
@@ -20,6 +25,7 @@ import { ADMIN_OWNER, vhostOr404 } from '../admin-route-helpers.js';
 import { fieldTableToJson, jsonToFieldTable } from '../field-json.js';
 import { parseBody } from '../request-body.js';
 import { RABBITMQ_COMPATIBLE_VERSION } from './overview-routes.js';
+import { parseTags } from './user-routes.js';
 
 type Json = Record<string, unknown>;
 
@@ -78,7 +84,29 @@ function vhostObjects(v: VirtualHost, withVhost: boolean) {
 const boolish = z.union([z.boolean(), z.enum(['true', 'false']).transform((s) => s === 'true')]);
 const args = z.record(z.string(), z.unknown()).default({});
 const definitionsBody = z.looseObject({
+  rabbit_version: z.string().optional(),
   vhosts: z.array(z.looseObject({ name: z.string() })).default([]),
+  users: z
+    .array(
+      z.looseObject({
+        name: z.string(),
+        password_hash: z.string().default(''),
+        hashing_algorithm: z.string().optional(),
+        tags: z.union([z.string(), z.array(z.string())]).default([]),
+      }),
+    )
+    .default([]),
+  permissions: z
+    .array(
+      z.looseObject({
+        user: z.string(),
+        vhost: z.string(),
+        configure: z.string(),
+        write: z.string(),
+        read: z.string(),
+      }),
+    )
+    .default([]),
   queues: z
     .array(
       z.looseObject({
@@ -160,24 +188,41 @@ export function registerDefinitionRoutes(app: FastifyInstance, ctx: AdminContext
     };
   });
 
-  const importInto = (body: unknown, only: VirtualHost | undefined): void => {
+  const importInto = async (body: unknown, only: VirtualHost | undefined): Promise<void> => {
     const defs = parseBody(definitionsBody, typeof body === 'string' ? safeJson(body) : body);
+    const created = new Set(only === undefined ? defs.vhosts.map((v) => v.name) : []);
     const vhostOf = (name: string | undefined): VirtualHost => {
       if (only !== undefined) return only;
       const v = ctx.broker.vhost(name ?? '/');
       if (v === undefined) throw badRequest(`vhost '${name ?? '/'}' does not exist`);
       return v;
     };
-    // Every vhost named must exist before anything is declared: an import does all or nothing of that.
+    // Every vhost named must exist or be created by the file before anything is changed.
     if (only === undefined) {
       for (const name of [
-        ...defs.vhosts.map((v) => v.name),
         ...defs.queues.map((q) => q.vhost),
         ...defs.exchanges.map((x) => x.vhost),
         ...defs.bindings.map((b) => b.vhost),
+        ...defs.permissions.map((p) => p.vhost),
       ])
-        vhostOf(name);
+        if (!created.has(name ?? '/')) vhostOf(name);
     }
+    const users = only === undefined ? defs.users.map((u) => importedUser(u, defs.rabbit_version)) : [];
+    const permissions = only === undefined ? defs.permissions : [];
+    const userNames = new Set(users.map((u) => u.name));
+    for (const p of permissions) {
+      if (!userNames.has(p.user) && !ctx.broker.users.has(p.user)) {
+        throw badRequest(`permission of '${p.user}' on '${p.vhost}': no such user`);
+      }
+      for (const kind of ['configure', 'write', 'read'] as const) checkRegex(p[kind], p.user, p.vhost);
+    }
+    for (const name of created) {
+      await ctx.broker.addVhost(name).catch((err: unknown) => {
+        throw err instanceof BrokerError ? badRequest(err.message) : err;
+      });
+    }
+    for (const u of users) ctx.broker.users.put(u);
+    for (const p of permissions) ctx.broker.permissions.put(p);
     amqp(() => {
       for (const x of defs.exchanges) {
         vhostOf(x.vhost).declareExchange({
@@ -213,13 +258,48 @@ export function registerDefinitionRoutes(app: FastifyInstance, ctx: AdminContext
     });
   };
   app.post('/api/definitions', async (request, reply) => {
-    importInto(request.body, undefined);
+    await importInto(request.body, undefined);
+    await ctx.broker.flushDefinitions();
     return reply.code(204).send();
   });
   app.post<{ Params: { vhost: string } }>('/api/definitions/:vhost', async (request, reply) => {
-    importInto(request.body, vhostOr404(ctx, request.params.vhost));
+    await importInto(request.body, vhostOr404(ctx, request.params.vhost));
     return reply.code(204).send();
   });
+}
+
+type ImportedUser = z.output<typeof definitionsBody>['users'][number];
+
+/**
+ * A user of a definitions file, checked. Without `hashing_algorithm` RabbitMQ assumes its default, or MD5
+ * for a file without `rabbit_version` (exports older than 3.6).
+ */
+function importedUser(u: ImportedUser, rabbitVersion: string | undefined): UserInput {
+  const algorithm =
+    u.hashing_algorithm ??
+    (rabbitVersion === undefined ? 'rabbit_password_hashing_md5' : DEFAULT_HASHING_ALGORITHM);
+  if (u.name === '') throw badRequest('a user needs a non-empty name');
+  if (!isHashingAlgorithm(algorithm))
+    throw badRequest(`user '${u.name}': unknown hashing algorithm '${algorithm}'`);
+  if (u.password_hash !== '' && !isValidHash(u.password_hash, algorithm)) {
+    throw badRequest(`user '${u.name}': password hash is not a valid ${algorithm} hash`);
+  }
+  return {
+    name: u.name,
+    passwordHash: u.password_hash,
+    hashingAlgorithm: algorithm,
+    tags: parseTags(u.tags),
+  };
+}
+
+function checkRegex(source: string, user: string, vhost: string): void {
+  try {
+    new RegExp(source);
+  } catch (err) {
+    throw badRequest(
+      `permission of '${user}' on '${vhost}': not a valid regular expression: ${(err as Error).message}`,
+    );
+  }
 }
 
 function safeJson(text: string): unknown {

@@ -2,12 +2,13 @@
  * /api/exchanges[/{vhost}[/{name}]] (GET, PUT, DELETE), POST …/publish and the exchange's binding
  * listings (…/bindings/source, …/bindings/destination).
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ByteWriter } from '../../codec/byte-writer.js';
 import { type BasicProperties, encodeBasicProperties } from '../../codec/generated/amqp-spec.js';
 import { AmqpError } from '../../errors.js';
 import { isExchangeType } from '../../exchange/create-exchange.js';
 import { Message } from '../../queue/message.js';
+import { requestUser } from '../admin-access.js';
 import type { AdminContext } from '../admin-context.js';
 import { AdminHttpError, amqp, badRequest, notFound } from '../admin-http-error.js';
 import { exchangeName, vhostOr404, vhostsFor } from '../admin-route-helpers.js';
@@ -59,14 +60,18 @@ function propertiesFromJson(p: Record<string, unknown>): BasicProperties {
 }
 
 export function registerExchangeRoutes(app: FastifyInstance, ctx: AdminContext): void {
-  const list = (vhost: string | undefined, query: ListQuery) =>
+  const list = (request: FastifyRequest, vhost: string | undefined, query: ListQuery) =>
     applyListQuery(
-      vhostsFor(ctx, vhost).flatMap((v) => [...v.exchanges()].map((x) => exchangeJson(ctx, v, x))),
+      vhostsFor(ctx, vhost, requestUser(request)).flatMap((v) =>
+        [...v.exchanges()].map((x) => exchangeJson(ctx, v, x)),
+      ),
       query,
     );
-  app.get<{ Querystring: ListQuery }>('/api/exchanges', async (request) => list(undefined, request.query));
+  app.get<{ Querystring: ListQuery }>('/api/exchanges', async (request) =>
+    list(request, undefined, request.query),
+  );
   app.get<{ Params: { vhost: string }; Querystring: ListQuery }>('/api/exchanges/:vhost', async (request) =>
-    list(request.params.vhost, request.query),
+    list(request, request.params.vhost, request.query),
   );
   app.get<{ Params: Params }>('/api/exchanges/:vhost/:name', async (request) => {
     const v = vhostOr404(ctx, request.params.vhost);

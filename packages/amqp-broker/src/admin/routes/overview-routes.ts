@@ -3,9 +3,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import { BROKER_VERSION } from '../../server.js';
+import { isMonitor, requestUser } from '../admin-access.js';
 import type { AdminUser } from '../admin-authenticator.js';
 import type { AdminContext } from '../admin-context.js';
 import { notFound } from '../admin-http-error.js';
+import { vhostsFor } from '../admin-route-helpers.js';
 import { depthJson, messageStatsJson } from '../resource-json.js';
 
 /** The RabbitMQ version whose management API this one answers like. */
@@ -47,6 +49,27 @@ function objectTotals(ctx: AdminContext) {
   let channels = 0;
   for (const c of connections) channels += c.channels.length;
   return { channels, connections: connections.length, consumers, exchanges, queues };
+}
+
+/**
+ * What a `management`/`policymaker` user sees in the overview (RabbitMQ 3.10, checked live): totals over
+ * its own vhosts and connections, no consumer count, `queue_totals` `{}` (even with queues), and no node,
+ * listeners or contexts.
+ */
+function ownOverview(ctx: AdminContext, user: AdminUser) {
+  let queues = 0;
+  let exchanges = 0;
+  for (const v of vhostsFor(ctx, undefined, user)) {
+    queues += v.queueCount;
+    exchanges += v.exchangeCount;
+  }
+  const connections = ctx.broker.connections().filter((c) => c.user === user.name);
+  let channels = 0;
+  for (const c of connections) channels += c.channels.length;
+  return {
+    object_totals: { channels, connections: connections.length, exchanges, queues },
+    queue_totals: {},
+  };
 }
 
 export function listeners(ctx: AdminContext) {
@@ -111,7 +134,8 @@ export function nodeJson(ctx: AdminContext) {
 }
 
 export function registerOverviewRoutes(app: FastifyInstance, ctx: AdminContext): void {
-  app.get('/api/overview', async () => {
+  app.get('/api/overview', async (request) => {
+    const user = requestUser(request);
     const stats = ctx.stats;
     const depth = stats.globalDepth;
     let ready = 0;
@@ -123,7 +147,7 @@ export function registerOverviewRoutes(app: FastifyInstance, ctx: AdminContext):
       }
     }
     const received = stats.received();
-    return {
+    const overview = {
       management_version: RABBITMQ_COMPATIBLE_VERSION,
       rates_mode: 'basic',
       exchange_types: EXCHANGE_TYPES,
@@ -155,6 +179,9 @@ export function registerOverviewRoutes(app: FastifyInstance, ctx: AdminContext):
         },
       ],
     };
+    if (isMonitor(user)) return overview;
+    const { node: _node, listeners: _listeners, contexts: _contexts, ...rest } = overview;
+    return { ...rest, ...ownOverview(ctx, user) };
   });
   app.get('/api/cluster-name', async () => ({ name: ctx.nodeName }));
   app.get('/api/extensions', async () => []);

@@ -2,9 +2,10 @@
  * /api/queues[/{vhost}[/{name}]] (GET, PUT, DELETE), DELETE …/contents (purge), POST …/get and
  * GET …/bindings.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { BasicProperties } from '../../codec/generated/amqp-spec.js';
 import type { QueueEntry } from '../../queue/queue.js';
+import { requestUser } from '../admin-access.js';
 import type { AdminContext } from '../admin-context.js';
 import { amqp, notFound } from '../admin-http-error.js';
 import { ADMIN_OWNER, vhostOr404, vhostsFor } from '../admin-route-helpers.js';
@@ -60,14 +61,18 @@ function payloadJson(
 }
 
 export function registerQueueRoutes(app: FastifyInstance, ctx: AdminContext): void {
-  const list = (vhost: string | undefined, query: ListQuery) =>
+  const list = (request: FastifyRequest, vhost: string | undefined, query: ListQuery) =>
     applyListQuery(
-      vhostsFor(ctx, vhost).flatMap((v) => [...v.queues()].map((q) => queueJson(ctx, v, q))),
+      vhostsFor(ctx, vhost, requestUser(request)).flatMap((v) =>
+        [...v.queues()].map((q) => queueJson(ctx, v, q)),
+      ),
       query,
     );
-  app.get<{ Querystring: ListQuery }>('/api/queues', async (request) => list(undefined, request.query));
+  app.get<{ Querystring: ListQuery }>('/api/queues', async (request) =>
+    list(request, undefined, request.query),
+  );
   app.get<{ Params: { vhost: string }; Querystring: ListQuery }>('/api/queues/:vhost', async (request) =>
-    list(request.params.vhost, request.query),
+    list(request, request.params.vhost, request.query),
   );
   const queueOr404 = (params: Params) => {
     const v = vhostOr404(ctx, params.vhost);
