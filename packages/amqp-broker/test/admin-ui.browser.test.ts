@@ -234,8 +234,8 @@ describe('admin page on RabbitMQ management API', () => {
     await shot(page, 'keyboard-focus');
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: 'Queues' }).waitFor();
-    // The view took focus, so the next Tab starts inside it.
-    expect(await page.evaluate('document.activeElement?.id')).toBe('main');
+    // The view takes focus (after its first render), so the next Tab starts inside it.
+    await expect.poll(() => page.evaluate('document.activeElement?.id'), { timeout: 15_000 }).toBe('main');
   });
 
   it('fits a narrow window: the page does not scroll sideways, the tables do', async () => {
