@@ -156,7 +156,8 @@ describe('the memory alarm on the process memory (child process)', () => {
         // Blocked first; on a loaded machine a collection may drop memory under the watermark meanwhile, so
         // an unblock/block cycle is allowed (the alarm's hysteresis), but the two must alternate.
         expect(events[0]).toBe('blocked: low on memory');
-        events.forEach((e, i) => expect(e).toBe(i % 2 === 0 ? 'blocked: low on memory' : 'unblocked'));
+        for (const [i, e] of events.entries())
+          expect(e).toBe(i % 2 === 0 ? 'blocked: low on memory' : 'unblocked');
         expect(maxRss).toBeLessThan(maxRssBytes);
         // The queue holds at least every confirmed message (nacks: none, nothing was refused).
         const { messageCount } = await och.checkQueue(queue);
