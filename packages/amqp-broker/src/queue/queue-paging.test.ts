@@ -110,6 +110,30 @@ describe('Queue paging', () => {
     expect(c.got).toEqual([...bodies(10), 'late1', ...bodies(5, 10)]);
   });
 
+  it('pages out a tail that becomes durable after the last publish (no later enqueue to trigger it)', async () => {
+    const { q, store, gauge } = pagedQueue(20);
+    for (const b of bodies(4)) q.enqueue(store.message(b)); // the window: 20 bytes
+    let written!: () => void;
+    const onDisk = new Promise<void>((r) => {
+      written = r;
+    });
+    for (const b of bodies(50, 4)) {
+      const m = new Message('', 'q', Buffer.from([0, 0]), Buffer.from(b));
+      const ref = new StoredRef(1000 + q.messageCount, 1, onDisk);
+      // As MessageStore.persist: the state changes before anyone else hears of the write.
+      void onDisk.then(() => {
+        ref.state = 'durable';
+      });
+      m.stored = ref;
+      q.enqueue(m);
+    }
+    // Nothing written yet: the tail is held in memory.
+    expect(gauge.bytes).toBe(270);
+    written();
+    await until(() => gauge.bytes === 20);
+    expect(q.messageCount).toBe(54);
+  });
+
   it('requeued messages go back before the paged ones', async () => {
     const { q, store } = pagedQueue(20);
     for (const b of bodies(20)) q.enqueue(store.message(b));

@@ -38,6 +38,8 @@ import { type QueueSettings, queueSettings } from './queue-settings.js';
 import { QueueStats } from './queue-stats.js';
 import { ReadyList } from './ready-list.js';
 
+type StoredRef = NonNullable<Message['stored']>;
+
 /** Most paged-out messages read back in one go. */
 const MAX_PAGE_IN = 2048;
 
@@ -139,6 +141,8 @@ export class Queue {
    */
   readonly #pageable: boolean;
   readonly #tail = new ReadyList();
+  /** The stored message {@link Queue.#pageOutWhenDurable} waits for, so it waits once per message. */
+  #pageOutWaitingFor: StoredRef | undefined;
   #tailBytes = 0;
   readonly #paged = new PagedIndex();
   /** Paged entries being read back (counted ready) and their bytes. */
@@ -523,6 +527,10 @@ export class Queue {
     const tail = this.#tail;
     for (let e = tail.peek(); e !== undefined; e = tail.peek()) {
       const ref = e.message.stored;
+      if (ref?.state === 'pending') {
+        this.#pageOutWhenDurable(ref);
+        break;
+      }
       if (
         ref === undefined ||
         ref.state !== 'durable' ||
@@ -540,6 +548,22 @@ export class Queue {
       this.#paged.push(ref.seq, e.seq, e.expiresAt, size);
     }
     if (freed > 0) this.#gauge.subtract(freed);
+  }
+
+  /**
+   * Pages out again once `ref` (the tail's first entry) is on disk. Without this a queue that stops
+   * receiving keeps its unwritten tail in memory for good, and a publisher blocked by the memory alarm
+   * that tail holds up would never be let go.
+   */
+  #pageOutWhenDurable(ref: StoredRef): void {
+    if (this.#pageOutWaitingFor === ref) return;
+    this.#pageOutWaitingFor = ref;
+    const generation = this.#generation;
+    const again = () => {
+      if (this.#pageOutWaitingFor === ref) this.#pageOutWaitingFor = undefined;
+      if (generation === this.#generation && !this.#deleted && this.#tail.length > 0) this.#pageOut();
+    };
+    ref.durable.then(again, again);
   }
 
   /** Starts reading paged-out messages back once the head list is below half of the window. */

@@ -82,8 +82,9 @@ export function registerExchangeRoutes(app: FastifyInstance, ctx: AdminContext):
   app.put<{ Params: Params }>('/api/exchanges/:vhost/:name', async (request, reply) => {
     const v = vhostOr404(ctx, request.params.vhost);
     const body = parseBody(exchangePutBody, request.body);
-    // RabbitMQ's HTTP API checks the type first, with its own words (AMQP's are "unknown exchange type").
-    if (!isExchangeType(body.type)) throw badRequest(`invalid exchange type '${body.type}'`);
+    // RabbitMQ checks the type first. It says "invalid exchange type" only for a name that happens to be an
+    // existing Erlang atom of its node; any other unknown name is "unknown exchange type", as here.
+    if (!isExchangeType(body.type)) throw badRequest(`unknown exchange type '${body.type}'`);
     const name = exchangeName(request.params.name);
     const existed = v.getExchange(name) !== undefined;
     amqp(() =>
