@@ -27,7 +27,7 @@ import { type WebhookSigner, webhookSigner } from '@dispatcher/core/http';
 import type { Dispatcher } from 'undici';
 import { ProxyError } from '../errors.js';
 import type { ProxyMetrics } from '../proxy-metrics.js';
-import type { StoredRequest } from '../stored-request.js';
+import type { StoredRequest } from '../store/stored-request.js';
 import type { DeliveryOptions } from './delivery-options.js';
 import { DestinationState } from './destination-state.js';
 import { DueHeap } from './due-heap.js';

@@ -17,8 +17,8 @@ import type { Logger } from '@dispatcher/core';
 import pg from 'pg';
 import { ProxyError } from '../../errors.js';
 import { proxyMessageId } from '../../proxy-message-id.js';
-import { decodeStoredRequest, encodeStoredRequest, type StoredRequest } from '../../stored-request.js';
 import type { AttemptState, DeadLetterInfo } from '../record-types.js';
+import { decodeStoredRequest, encodeStoredRequest, type StoredRequest } from '../stored-request.js';
 import { checkOut } from './check-out.js';
 import { migrate, SCHEMA_VERSION } from './pg-migrations.js';
 
