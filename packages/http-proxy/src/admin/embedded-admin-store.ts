@@ -1,14 +1,8 @@
 import type { DeadLetter, ProxyStore } from '../store/proxy-store.js';
 import { MainRecord } from '../store/record-types.js';
 import { decodeStoredRequest, type StoredRequest } from '../store/stored-request.js';
-import {
-  type AdminStore,
-  type DeadLetterEntry,
-  deadLetterNotFound,
-  type MessageLookup,
-  messageNotFound,
-  type PendingEntry,
-} from './admin-store.js';
+import type { AdminStore, DeadLetterEntry, MessageLookup, PendingEntry } from './admin-store.js';
+import { deadLetterNotFound, messageNotFound } from './admin-store.js';
 import { inWindow } from './list-query.js';
 import type { Selection } from './redrive-body.js';
 

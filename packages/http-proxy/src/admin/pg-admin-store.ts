@@ -1,14 +1,8 @@
 import type { DeliveredInfo } from '../store/delivery-journal.js';
 import type { PgDeadLetter, PgStore } from '../store/pg/pg-store.js';
 import type { StoredRequest } from '../store/stored-request.js';
-import {
-  type AdminStore,
-  type DeadLetterEntry,
-  deadLetterNotFound,
-  type MessageLookup,
-  messageNotFound,
-  type PendingEntry,
-} from './admin-store.js';
+import type { AdminStore, DeadLetterEntry, MessageLookup, PendingEntry } from './admin-store.js';
+import { deadLetterNotFound, messageNotFound } from './admin-store.js';
 import { inWindow } from './list-query.js';
 import type { Selection } from './redrive-body.js';
 
