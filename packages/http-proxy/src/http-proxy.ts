@@ -84,6 +84,8 @@ export class HttpProxy extends Lifecycle {
   #freeDiskBytes = Number.POSITIVE_INFINITY;
   /** The immediate release (`destroy()`, a failed start), run once. */
   #released: Promise<void> | undefined;
+  #starting = false;
+  #destroyedWhileStarting = false;
 
   constructor(options: HttpProxyOptions) {
     const baseLog = options.logger ?? noopLogger;
@@ -119,15 +121,17 @@ export class HttpProxy extends Lifecycle {
    * recovering; a start that fails (or is cancelled) releases everything it opened and leaves the proxy closed.
    */
   protected override async onStart({ signal }: StartOptions): Promise<void> {
+    this.#starting = true;
     try {
       if (this.#opts.postgres) await this.#openPostgres();
       else await this.#openEmbedded();
-      throwIfAborted(signal);
+      this.#mayGoOn(signal);
       this.#app = this.#buildApp();
       await this.#app.listen({
         port: this.#opts.port,
         ...(this.#opts.host ? { host: this.#opts.host } : { host: '::' }),
       });
+      this.#mayGoOn(signal);
       const address = this.#app.server.address() as AddressInfo;
       const host =
         address.family === 'IPv6'
@@ -142,7 +146,16 @@ export class HttpProxy extends Lifecycle {
       // Released before start() rejects, so the caller may start another proxy on the same data directory.
       await this.#release();
       throw err;
+    } finally {
+      this.#starting = false;
     }
+  }
+
+  /** Between the steps of a start: stop if it was cancelled, or if the proxy was destroyed meanwhile. */
+  #mayGoOn(signal: AbortSignal | undefined): void {
+    throwIfAborted(signal);
+    if (this.#destroyedWhileStarting)
+      throw new ProxyError('DSP_PROXY_CLOSED', 'the proxy was destroyed while starting');
   }
 
   protected override closedError(): DispatcherError {
@@ -255,8 +268,12 @@ export class HttpProxy extends Lifecycle {
 
   /** Immediate: connections cut, attempts in flight aborted (they stay pending), stores released. */
   protected override onDestroy(err?: Error): void {
-    if (err) this.log.warn({ err }, 'destroyed');
-    void this.#release();
+    // A failed start has released everything already, and its caller gets the error.
+    if (this.#released) return;
+    this.log.warn({ err }, 'destroyed');
+    // A start still opening things releases them itself, at its next step (it rejects then).
+    if (this.#starting) this.#destroyedWhileStarting = true;
+    else void this.#release();
   }
 
   /** Releases everything at once; shared by `destroy()` and a failed start. Never rejects. */

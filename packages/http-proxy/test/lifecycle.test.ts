@@ -32,7 +32,12 @@ describe.skipIf(STORE === 'postgres')('HttpProxy lifecycle', () => {
     first.destroy(new Error('test'));
     expect(first.state).toBe('closed');
     await expect(first.start()).resolves.toBeUndefined(); // the settled first start
-    await expect(fetch(`${url}/_dispatcher/health`)).rejects.toThrow();
+    await eventually(() =>
+      fetch(`${url}/_dispatcher/health`).then(
+        () => false,
+        () => true,
+      ),
+    );
     // The log's directory lock goes with the release: a new proxy on the same directory starts.
     // destroy() releases in the background: poll with fresh proxies (a started proxy never starts twice).
     let second: HttpProxy | undefined;
@@ -47,6 +52,19 @@ describe.skipIf(STORE === 'postgres')('HttpProxy lifecycle', () => {
     if (!second) throw new Error('unreachable');
     expect((await send(second, '/_dispatcher/health', { method: 'GET' })).json.status).toBe('ok');
     await second.close();
+  });
+
+  it('destroy() during start(): the start rejects with DSP_PROXY_CLOSED and releases what it opened', async () => {
+    const dataDir = tempDir();
+    const proxy = new HttpProxy(options(dataDir));
+    const started = proxy.start();
+    proxy.destroy();
+    expect(proxy.state).toBe('closed');
+    await expect(started).rejects.toMatchObject({ code: 'DSP_PROXY_CLOSED' });
+    const next = new HttpProxy(options(dataDir));
+    await next.start();
+    expect(next.state).toBe('running');
+    await next.close();
   });
 
   it('start() with an aborted signal opens nothing and ends closed', async () => {
