@@ -11,7 +11,7 @@ export const ProxyErrorCodes = {
   DSP_PROXY_CLOSED: 'DSP_PROXY_CLOSED',
   /** A stored request could not be decoded (the log record is not a proxy request). */
   DSP_PROXY_RECORD_DECODE: 'DSP_PROXY_RECORD_DECODE',
-  /** No message with that id is known. */
+  /** No message or dead letter with that id is known (the admin API answers 404 `not_found`). */
   DSP_PROXY_NOT_FOUND: 'DSP_PROXY_NOT_FOUND',
   /** The PostgreSQL store cannot be reached or refused the write (ingest answers 503 with Retry-After). */
   DSP_PROXY_STORE_UNAVAILABLE: 'DSP_PROXY_STORE_UNAVAILABLE',

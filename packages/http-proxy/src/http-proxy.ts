@@ -5,6 +5,10 @@
  *   start(): open logs ─▶ recover pending (in acceptance order) ─▶ schedule ─▶ listen
  *   request: control headers ─▶ policy ─▶ admission ─▶ durable append ─▶ 202 {id} ─▶ schedule
  *   close(): stop intake (503) ─▶ finish attempts in flight up to shutdownTimeoutMs ─▶ flush logs
+ *   destroy(err?): cut connections, abort attempts in flight, release the stores (no drain)
+ *
+ * States and their transitions are core's `Lifecycle`; calls on a proxy that is not running reject with
+ * `DSP_PROXY_CLOSED`.
  */
 
 import { randomBytes } from 'node:crypto';
@@ -13,15 +17,25 @@ import { createServer, type IncomingMessage, type RequestListener, type Server }
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
-import { type Logger, noopLogger, settleWithin } from '@dispatcher/core';
+import {
+  type DispatcherError,
+  Lifecycle,
+  type Logger,
+  noopLogger,
+  runCloseSteps,
+  type StartOptions,
+  settleWithin,
+  throwIfAborted,
+} from '@dispatcher/core';
 import { createDestinationPolicy, createSafeConnector, type DestinationPolicy } from '@dispatcher/core/http';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Agent } from 'undici';
 import { adminGuard, adminResponseHeaders } from './admin/admin-auth.js';
+import type { AdminStore } from './admin/admin-store.js';
 import { registerDeadLetterRoutes } from './admin/dead-letter-routes.js';
+import { EmbeddedAdminStore } from './admin/embedded-admin-store.js';
 import { registerHealthRoutes } from './admin/health-routes.js';
 import { registerMessageRoutes } from './admin/message-routes.js';
-import type { registerPgAdminRoutes } from './admin/pg-admin-routes.js';
 import { DeliveryEngine, type DeliveryEvent } from './delivery/delivery-engine.js';
 import { EmbeddedEngineStore } from './delivery/engine-store.js';
 import type { PgWorkSource } from './delivery/pg-work-source.js';
@@ -36,30 +50,27 @@ import { type HttpProxyOptions, type ResolvedProxyOptions, resolveProxyOptions }
 import type { PgStore } from './store/pg/pg-store.js';
 import { ProxyStore } from './store/proxy-store.js';
 import { isStorageFailure, STORAGE_RETRY_AFTER_S } from './store/storage-failure.js';
-import type { StoredRequest } from './stored-request.js';
-
-type State = 'new' | 'starting' | 'running' | 'closing' | 'closed';
+import type { StoredRequest } from './store/stored-request.js';
 
 const IDEMPOTENCY_SWEEP_MS = 60_000;
 const DISK_CHECK_MS = 1_000;
 /** Longest interval between node:http's checks for requests past their header or request timeout. */
 const TIMEOUT_CHECK_MS = 1_000;
 
-export class HttpProxy {
+export class HttpProxy extends Lifecycle {
   readonly #opts: ResolvedProxyOptions;
-  readonly #log: Logger;
   /** The caller's logger: sub-components make their own `component` child from it (no duplicate keys). */
   readonly #baseLog: Logger;
   readonly metrics = new ProxyMetrics();
   readonly #policy: DestinationPolicy;
-  #state: State = 'new';
   /** Requests whose body is still arriving (see #closeHttp). */
   readonly #receiving = new Set<IncomingMessage>();
   #store: ProxyStore | undefined;
   /** The PostgreSQL store and what feeds the engine from it (fleet mode), instead of `#store`. */
   #pg: PgStore | undefined;
   #source: PgWorkSource | undefined;
-  #pgRoutes: typeof registerPgAdminRoutes | undefined;
+  /** What the admin routes read and change, over whichever store is in use. */
+  #admin: AdminStore | undefined;
   /**
    * Fleet-wide backlog for admission control: the rows counted at the last refresh (every second) plus the
    * requests this instance stored since, so a burst cannot pass `maxBacklog` between two refreshes.
@@ -71,12 +82,16 @@ export class HttpProxy {
   #url: string | undefined;
   #timers: NodeJS.Timeout[] = [];
   #freeDiskBytes = Number.POSITIVE_INFINITY;
-  #closePromise: Promise<void> | undefined;
+  /** The immediate release (`destroy()`, a failed start), run once. */
+  #released: Promise<void> | undefined;
+  #starting = false;
+  #destroyedWhileStarting = false;
 
   constructor(options: HttpProxyOptions) {
+    const baseLog = options.logger ?? noopLogger;
+    super(baseLog.child({ component: 'http-proxy' }));
     this.#opts = resolveProxyOptions(options);
-    this.#baseLog = options.logger ?? noopLogger;
-    this.#log = this.#baseLog.child({ component: 'http-proxy' });
+    this.#baseLog = baseLog;
     this.#policy = createDestinationPolicy({ allowed: this.#opts.allowedDestinations ?? [] });
   }
 
@@ -101,18 +116,22 @@ export class HttpProxy {
     return this.#pg;
   }
 
-  async start(): Promise<void> {
-    if (this.#state !== 'new')
-      throw new ProxyError('DSP_PROXY_CLOSED', `cannot start a proxy that is ${this.#state}`);
-    this.#state = 'starting';
+  /**
+   * Opens the store, recovers what is pending, and listens. `signal` cancels a start still opening or
+   * recovering; a start that fails (or is cancelled) releases everything it opened and leaves the proxy closed.
+   */
+  protected override async onStart({ signal }: StartOptions): Promise<void> {
+    this.#starting = true;
     try {
       if (this.#opts.postgres) await this.#openPostgres();
       else await this.#openEmbedded();
+      this.#mayGoOn(signal);
       this.#app = this.#buildApp();
       await this.#app.listen({
         port: this.#opts.port,
         ...(this.#opts.host ? { host: this.#opts.host } : { host: '::' }),
       });
+      this.#mayGoOn(signal);
       const address = this.#app.server.address() as AddressInfo;
       const host =
         address.family === 'IPv6'
@@ -122,19 +141,25 @@ export class HttpProxy {
             : address.address;
       this.#url = `http://${host}:${address.port}`;
       this.#startTimers();
-      this.#state = 'running';
-      this.#log.info({ url: this.#url }, 'listening');
+      this.log.info({ url: this.#url }, 'listening');
     } catch (err) {
-      this.#state = 'closed';
-      await this.#app?.close().catch(() => {});
-      // Recovery may already have started deliveries (e.g. the port was taken): stop them before the log.
-      await this.#engine?.stop(0).catch(() => {});
-      await this.#agent?.close().catch(() => {});
-      this.#source?.stop();
-      await this.#store?.close();
-      await this.#pg?.close().catch(() => {});
+      // Released before start() rejects, so the caller may start another proxy on the same data directory.
+      await this.#release();
       throw err;
+    } finally {
+      this.#starting = false;
     }
+  }
+
+  /** Between the steps of a start: stop if it was cancelled, or if the proxy was destroyed meanwhile. */
+  #mayGoOn(signal: AbortSignal | undefined): void {
+    throwIfAborted(signal);
+    if (this.#destroyedWhileStarting)
+      throw new ProxyError('DSP_PROXY_CLOSED', 'the proxy was destroyed while starting');
+  }
+
+  protected override closedError(): DispatcherError {
+    return new ProxyError('DSP_PROXY_CLOSED', `the proxy is ${this.state}`);
   }
 
   #createAgent(): Agent {
@@ -149,18 +174,18 @@ export class HttpProxy {
   async #openPostgres(): Promise<void> {
     const p = this.#opts.postgres as NonNullable<ResolvedProxyOptions['postgres']>;
     // Loaded only in fleet mode: the embedded default does not pay for the driver at start-up.
-    const [{ PgStore }, { PgWorkSource }, { registerPgAdminRoutes }] = await Promise.all([
+    const [{ PgStore }, { PgWorkSource }, { PgAdminStore }] = await Promise.all([
       import('./store/pg/pg-store.js'),
       import('./delivery/pg-work-source.js'),
-      import('./admin/pg-admin-routes.js'),
+      import('./admin/pg-admin-store.js'),
     ]);
-    this.#pgRoutes = registerPgAdminRoutes;
     const pg = await PgStore.open({
       ...p,
       instanceId: p.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
       logger: this.#baseLog,
     });
     this.#pg = pg;
+    this.#admin = new PgAdminStore(pg);
     this.#agent = this.#createAgent();
     const source = new PgWorkSource(pg, this.#opts.delivery, this.#baseLog, {
       ...(p.pollMs === undefined ? {} : { pollMs: p.pollMs }),
@@ -196,7 +221,7 @@ export class HttpProxy {
     ] as const) {
       const r = log.recovery;
       if (r.truncated.length > 0 || r.corrupt.length > 0 || r.removedFiles.length > 0) {
-        this.#log.warn(
+        this.log.warn(
           { log: name, truncated: r.truncated, corrupt: r.corrupt, removed: r.removedFiles },
           `${name} repaired at start-up`,
         );
@@ -211,6 +236,11 @@ export class HttpProxy {
       sendCallback: (url, event) => this.#sendCallback(url, event),
     });
     const engine = this.#engine;
+    this.#admin = new EmbeddedAdminStore({
+      store,
+      isInflight: (seq) => engine.isInflight(seq),
+      enqueue: (build, now) => this.#enqueue(build, now),
+    });
     const pending = await store.recover(Date.now(), (p) => {
       engine.enqueue(
         p.seq,
@@ -218,38 +248,50 @@ export class HttpProxy {
         p.attempt ? p.attempt.nextAt : (p.request.message.notBefore ?? 0),
       );
     });
-    this.#log.info({ pending, deadLetters: store.deadLetterCount }, 'recovered');
+    this.log.info({ pending, deadLetters: store.deadLetterCount }, 'recovered');
   }
 
   /** Graceful: stop intake, let attempts in flight finish (up to `shutdownTimeoutMs`), flush, close. */
-  close(): Promise<void> {
-    this.#closePromise ??= (async () => {
-      if (this.#state === 'new' || this.#state === 'closed') {
-        this.#state = 'closed';
-        return;
-      }
-      this.#state = 'closing';
+  protected override async onClose(): Promise<void> {
+    for (const t of this.#timers) clearInterval(t);
+    await runCloseSteps(this.log, [
+      ['http', () => this.#closeHttp()],
+      ['claims', () => this.#source?.stop()],
+      ['delivery', () => this.#engine?.stop(this.#opts.shutdownTimeoutMs)],
+      ['agent', () => this.#agent?.close()],
+      ['store', () => this.#store?.close()],
+      // Hands back the leases of requests not finished: other instances take them at once.
+      ['postgres', () => this.#pg?.close()],
+    ]);
+    this.log.info('closed');
+  }
+
+  /** Immediate: connections cut, attempts in flight aborted (they stay pending), stores released. */
+  protected override onDestroy(err?: Error): void {
+    // A failed start has released everything already, and its caller gets the error.
+    if (this.#released) return;
+    this.log.warn({ err }, 'destroyed');
+    // A start still opening things releases them itself, at its next step (it rejects then).
+    if (this.#starting) this.#destroyedWhileStarting = true;
+    else void this.#release();
+  }
+
+  /** Releases everything at once; shared by `destroy()` and a failed start. Never rejects. */
+  #release(): Promise<void> {
+    this.#released ??= (async () => {
       for (const t of this.#timers) clearInterval(t);
-      const steps: Array<[string, () => Promise<unknown> | undefined]> = [
-        ['http', () => this.#closeHttp()],
-        ['claims', async () => this.#source?.stop()],
-        ['delivery', () => this.#engine?.stop(this.#opts.shutdownTimeoutMs)],
-        ['agent', () => this.#agent?.close()],
+      this.#app?.server.closeAllConnections();
+      await runCloseSteps(this.log, [
+        ['http', () => this.#app?.close()],
+        // Recovery may already have started deliveries (e.g. the port was taken): stop them before the log.
+        ['delivery', () => this.#engine?.stop(0)],
+        ['agent', () => this.#agent?.destroy()],
+        ['claims', () => this.#source?.stop()],
         ['store', () => this.#store?.close()],
-        // Hands back the leases of requests not finished: other instances take them at once.
         ['postgres', () => this.#pg?.close()],
-      ];
-      for (const [name, step] of steps) {
-        try {
-          await step();
-        } catch (err) {
-          this.#log.error({ err, step: name }, 'close step failed');
-        }
-      }
-      this.#state = 'closed';
-      this.#log.info('closed');
+      ]);
     })();
-    return this.#closePromise;
+    return this.#released;
   }
 
   /**
@@ -267,7 +309,7 @@ export class HttpProxy {
     try {
       if ((await Promise.race([closed, deadline])) === 'late') {
         const cut = [...this.#receiving].filter((req) => !req.complete);
-        this.#log.warn(
+        this.log.warn(
           { requests: cut.length },
           'uploads still running at the shutdown deadline; cutting them off',
         );
@@ -281,15 +323,11 @@ export class HttpProxy {
     }
   }
 
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.close();
-  }
-
   #startTimers(): void {
     if (this.#pg) {
       const pg = this.#pg;
       const sweep = setInterval(() => {
-        pg.sweep().catch((err: unknown) => this.#log.warn({ err }, 'retention sweep failed'));
+        pg.sweep().catch((err: unknown) => this.log.warn({ err }, 'retention sweep failed'));
       }, IDEMPOTENCY_SWEEP_MS);
       const count = setInterval(() => {
         const since = this.#pgBacklog.since;
@@ -297,7 +335,7 @@ export class HttpProxy {
           (n) => {
             this.#pgBacklog = { counted: n, since: this.#pgBacklog.since - since };
           },
-          (err: unknown) => this.#log.debug({ err }, 'backlog count failed'),
+          (err: unknown) => this.log.debug({ err }, 'backlog count failed'),
         );
       }, DISK_CHECK_MS);
       sweep.unref();
@@ -308,7 +346,7 @@ export class HttpProxy {
     const sweep = setInterval(() => {
       this.#store
         ?.expireIdempotency(Date.now())
-        .catch((err: unknown) => this.#log.error({ err }, 'idempotency sweep failed'));
+        .catch((err: unknown) => this.log.error({ err }, 'idempotency sweep failed'));
     }, IDEMPOTENCY_SWEEP_MS);
     const disk = setInterval(() => void this.#checkDisk(), DISK_CHECK_MS);
     sweep.unref();
@@ -322,7 +360,7 @@ export class HttpProxy {
       const s = await statfs(this.#opts.dataDir);
       this.#freeDiskBytes = s.bavail * s.bsize;
     } catch (err) {
-      this.#log.warn({ err }, 'cannot read free disk space');
+      this.log.warn({ err }, 'cannot read free disk space');
     }
   }
 
@@ -353,7 +391,7 @@ export class HttpProxy {
       ? { key: idempotencyKey, windowMs: this.#opts.idempotencyWindowMs }
       : undefined;
     if (this.#pg) {
-      if (this.#state === 'closing' || this.#state === 'closed')
+      if (this.state === 'closing' || this.state === 'closed')
         throw new ProxyError('DSP_PROXY_CLOSED', 'the dispatcher is shutting down');
       const accepted = await this.#pg.accept(build, now, idem);
       if (!accepted.replay) {
@@ -402,6 +440,10 @@ export class HttpProxy {
       get pg() {
         return self.#pg;
       },
+      get admin() {
+        if (!self.#admin) throw new ProxyError('DSP_PROXY_CLOSED', 'the proxy is not started');
+        return self.#admin;
+      },
       enqueue: (build, now, key) => this.#enqueue(build, now, key),
       overloaded: () => this.#overloaded(),
       storageUnavailable: () => {
@@ -411,7 +453,7 @@ export class HttpProxy {
         return err ? `the store cannot write (${err.code}): ${err.message}` : undefined;
       },
       get closing() {
-        return self.#state === 'closing' || self.#state === 'closed';
+        return self.state === 'closing' || self.state === 'closed';
       },
     };
   }
@@ -474,6 +516,8 @@ export class HttpProxy {
     app.removeAllContentTypeParsers();
     app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
     app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
+      if (ProxyError.hasCode(err, 'DSP_PROXY_NOT_FOUND'))
+        return reply.code(404).send({ error: 'not_found', message: err.message });
       if (err.statusCode === 413) {
         this.metrics.rejected.inc({ reason: 'too_large' });
         return reply.code(413).send({
@@ -490,23 +534,20 @@ export class HttpProxy {
           .header('retry-after', '5')
           .send({ error: 'closing', message: 'the dispatcher is shutting down' });
       if (isStorageFailure(err)) {
-        this.#log.warn({ err }, 'request not stored: the store cannot write');
+        this.log.warn({ err }, 'request not stored: the store cannot write');
         return reply
           .code(503)
           .header('retry-after', STORAGE_RETRY_AFTER_S)
           .send({ error: 'storage_unavailable', message: `the request was not stored: ${err.message}` });
       }
-      this.#log.error({ err }, 'request failed');
+      this.log.error({ err }, 'request failed');
       return reply.code(500).send({ error: 'internal_error', message: 'the request was not stored' });
     });
     app.addHook('onRequest', adminResponseHeaders);
     const guard = adminGuard(this.#opts.adminToken, this.#opts.adminHosts);
     registerHealthRoutes(app, ctx, guard);
-    if (this.#pg && this.#pgRoutes) this.#pgRoutes(app, ctx, guard, this.#pg);
-    else {
-      registerMessageRoutes(app, ctx, guard);
-      registerDeadLetterRoutes(app, ctx, guard);
-    }
+    registerMessageRoutes(app, ctx, guard);
+    registerDeadLetterRoutes(app, ctx, guard);
     app.all('/*', async (_req, reply) => {
       this.metrics.rejected.inc({ reason: 'missing_destination' });
       return reply.code(400).send({

@@ -67,6 +67,49 @@ describe('admin API', () => {
     expect(bad.json.message).toMatch(/status: unknown lost/);
   });
 
+  it('pages through pending messages and dead letters with next, losing and repeating none', async () => {
+    const dead = await sink();
+    dead.behave = () => ({ kind: 'status', status: 404 });
+    const up = await sink();
+    const proxy = await startProxy();
+    const letters: string[] = [];
+    for (let i = 0; i < 5; i++) letters.push((await send(proxy, `/d${i}`, to(dead))).json.id as string);
+    await eventually(async () => (await deadLetterCount(proxy)) === 5);
+    const later: string[] = [];
+    for (let i = 0; i < 5; i++)
+      later.push((await send(proxy, `/l${i}`, to(up, { 'x-dispatcher-delay': '60000' }))).json.id as string);
+
+    for (const [path, expected] of [
+      ['/_dispatcher/messages', later],
+      ['/_dispatcher/dead-letters', letters],
+    ] as const) {
+      const seen: string[] = [];
+      let cursor: unknown;
+      for (let page = 0; page < 10; page++) {
+        const res = await get(proxy, `${path}?limit=2${cursor === undefined ? '' : `&cursor=${cursor}`}`);
+        expect(res.status).toBe(200);
+        seen.push(...ids(res.json));
+        cursor = res.json.next;
+        if (cursor === undefined) break;
+      }
+      expect(new Set(seen)).toEqual(new Set(expected));
+      expect(seen).toHaveLength(expected.length);
+    }
+  });
+
+  it('answers 404 not_found for an unknown message or dead letter id', async () => {
+    const proxy = await startProxy();
+    const message = await get(proxy, '/_dispatcher/messages/no-such-id');
+    expect(message.status).toBe(404);
+    expect(message.json).toEqual({
+      error: 'not_found',
+      message: 'no pending, dead-lettered or recently delivered message no-such-id',
+    });
+    const letter = await get(proxy, '/_dispatcher/dead-letters/no-such-id');
+    expect(letter.status).toBe(404);
+    expect(letter.json).toEqual({ error: 'not_found', message: 'no dead letter no-such-id' });
+  });
+
   it('refuses redrive edits of headers the proxy owns or that are malformed', async () => {
     const dest = await sink();
     dest.behave = () => ({ kind: 'status', status: 404 });

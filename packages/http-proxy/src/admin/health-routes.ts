@@ -34,7 +34,7 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: ProxyContext, gu
   });
   app.get('/_dispatcher/metrics', { onRequest: guard }, async (_req, reply) => {
     ctx.metrics.backlog.set(ctx.engine.backlog);
-    ctx.metrics.deadLetterSize.set(ctx.pg ? await ctx.pg.deadLetterCount() : ctx.store.deadLetterCount);
+    ctx.metrics.deadLetterSize.set(await ctx.admin.deadLetterCount());
     return reply
       .header('content-type', ctx.metrics.registry.contentType)
       .send(await ctx.metrics.registry.metrics());

@@ -1,15 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { originOf } from '../delivery/delivery-engine.js';
 import type { ProxyContext } from '../proxy-context.js';
-import { MainRecord } from '../store/record-types.js';
-import { decodeStoredRequest, type StoredRequest } from '../stored-request.js';
 import type { AdminGuard } from './admin-auth.js';
+import type { PendingEntry } from './admin-store.js';
 import { inWindow, listQuery, PENDING_STATUSES, zodMessage } from './list-query.js';
 
-function describe(ctx: ProxyContext, seq: number, req: StoredRequest) {
-  const attempt = ctx.store.attemptState(seq);
+function describe({ request: req, attempt, delivering }: Omit<PendingEntry, 'cursor'>) {
   const now = Date.now();
-  const status = ctx.engine.isInflight(seq)
+  const status = delivering
     ? 'delivering'
     : attempt
       ? 'retrying'
@@ -34,47 +32,35 @@ function describe(ctx: ProxyContext, seq: number, req: StoredRequest) {
   };
 }
 
-/** Status of one message by id, and a filtered listing of pending ones. */
+/**
+ * Status of one message by id, and a filtered listing of pending ones. An unknown id raises
+ * `DSP_PROXY_NOT_FOUND`, which the proxy's error handler answers with 404 `not_found`.
+ */
 export function registerMessageRoutes(app: FastifyInstance, ctx: ProxyContext, guard: AdminGuard): void {
-  app.get<{ Params: { id: string } }>(
-    '/_dispatcher/messages/:id',
-    { onRequest: guard },
-    async (request, reply) => {
-      const { id } = request.params;
-      const seq = ctx.store.seqOf(id);
-      if (seq !== undefined && ctx.store.main.has(seq)) {
-        const rec = await ctx.store.main.read(seq);
-        if (rec.type === MainRecord.Request) {
-          const req = decodeStoredRequest(rec.body);
-          if (req.message.id === id) return describe(ctx, seq, req);
-        }
-      }
-      const deadSeq = await ctx.store.findDeadLetter(id);
-      if (deadSeq !== undefined) {
-        const dead = await ctx.store.readDeadLetter(deadSeq);
+  app.get<{ Params: { id: string } }>('/_dispatcher/messages/:id', { onRequest: guard }, async (request) => {
+    const { id } = request.params;
+    const found = await ctx.admin.message(id);
+    switch (found.status) {
+      case 'pending':
+        return describe(found);
+      case 'dead-lettered':
         return {
           id,
           status: 'dead-lettered',
-          target: dead.request.target,
-          ...dead.info,
-          deadAt: new Date(dead.info.deadAt).toISOString(),
+          target: found.letter.request.target,
+          ...found.letter.info,
+          deadAt: new Date(found.letter.info.deadAt).toISOString(),
         };
-      }
-      const delivered = ctx.store.journal.deliveredInfo(id);
-      if (delivered)
+      case 'delivered':
         return {
           id,
           status: 'delivered',
-          attempts: delivered.attempts,
-          lastStatus: delivered.status,
-          deliveredAt: new Date(delivered.at).toISOString(),
+          attempts: found.info.attempts,
+          lastStatus: found.info.status,
+          deliveredAt: new Date(found.info.at).toISOString(),
         };
-      return reply.code(404).send({
-        error: 'not_found',
-        message: `no pending, dead-lettered or recently delivered message ${id}`,
-      });
-    },
-  );
+    }
+  });
 
   app.get('/_dispatcher/messages', { onRequest: guard }, async (request, reply) => {
     const q = listQuery.safeParse(request.query);
@@ -88,14 +74,13 @@ export function registerMessageRoutes(app: FastifyInstance, ctx: ProxyContext, g
       });
     const items = [];
     let next: number | undefined;
-    for await (const rec of ctx.store.main.live({ fromSeq: q.data.cursor ?? 0 })) {
-      if (rec.type !== MainRecord.Request) continue;
-      const req = decodeStoredRequest(rec.body);
+    for await (const entry of ctx.admin.pending(q.data.cursor ?? 0)) {
+      const req = entry.request;
       if (!inWindow(q.data, new URL(originOf(req.target)).host, req.message.createdAt)) continue;
-      const item = describe(ctx, rec.seq, req);
+      const item = describe(entry);
       if (wanted && !wanted.has(item.status)) continue;
       if (items.length === q.data.limit) {
-        next = rec.seq;
+        next = entry.cursor;
         break;
       }
       items.push(item);

@@ -5,9 +5,14 @@
  * destinations take turns, so one slow or failing destination never holds up the others.
  *
  * One attempt:   read request ─▶ HTTP call ─▶ decide ─┬─ success ──────▶ callback? ─▶ ack
- *                                                     ├─ retry ────────▶ ATTEMPT record ─▶ heap
+ *                                                     ├─ retry ────────▶ ATTEMPT record ─▶ heap (or the store's schedule)
  *                                                     └─ dead-letter ──▶ failure callback? ─▶ DEAD record ─▶ ack
- *                 any step throws (disk, signing…) ─────────────────────▶ heap after 1 s, doubling up to 30 s
+ *                 any step throws (disk, signing…) ─────────────────────▶ heap (or handed back to the store)
+ *                                                                          after 1 s, doubling up to 30 s
+ *
+ * The three outcome steps are in `settle-attempt.ts`; the backoff after our own failures is
+ * `own-failure-backoff.ts` (core's `exponentialBackoff`, no jitter). A destination answer whose bookkeeping
+ * threw is recorded again at the next try, not sent again.
  *
  * A callback is durable before its request leaves the main log, so a crash can repeat it but never lose it.
  * Each attempt's number is written to the delivery journal before it is sent (no fsync; see
@@ -27,22 +32,22 @@ import { type WebhookSigner, webhookSigner } from '@dispatcher/core/http';
 import type { Dispatcher } from 'undici';
 import { ProxyError } from '../errors.js';
 import type { ProxyMetrics } from '../proxy-metrics.js';
-import type { StoredRequest } from '../stored-request.js';
+import type { StoredRequest } from '../store/stored-request.js';
+import type { DeliveryEvent } from './delivery-event.js';
 import type { DeliveryOptions } from './delivery-options.js';
 import { DestinationState } from './destination-state.js';
 import { DueHeap } from './due-heap.js';
 import type { EngineStore } from './engine-store.js';
+import { ownFailureBackoffMs } from './own-failure-backoff.js';
+import {
+  type AnsweredAttempt,
+  type SettleDeps,
+  settleDeadLetter,
+  settleDelivered,
+  settleRetry,
+} from './settle-attempt.js';
 
-/** What the engine reports to the owner of callbacks. */
-export interface DeliveryEvent {
-  id: string;
-  event: 'delivered' | 'dead-lettered';
-  attempts: number;
-  status?: number;
-  reason?: string;
-  error?: string;
-  at: number;
-}
+export type { DeliveryEvent } from './delivery-event.js';
 
 export interface DeliveryEngineDeps {
   store: EngineStore;
@@ -58,9 +63,6 @@ export interface DeliveryEngineDeps {
 const HOT_WINDOW_MS = 1_000;
 // The response body is read and dropped (keep-alive needs it consumed); no need to hold more than this.
 const MAX_RESPONSE_BYTES = 1024 * 1024;
-// An attempt that failed on our side (not the destination's) is tried again after this, doubling per error.
-const ERROR_BACKOFF_MS = 1_000;
-const MAX_ERROR_BACKOFF_MS = 30_000;
 
 /** Destinations with a latency histogram of their own; the rest are labelled `other`. */
 const MAX_LABELLED_DESTINATIONS = 500;
@@ -102,6 +104,8 @@ export class DeliveryEngine {
    * later 2xx contradict a dead-letter decision already announced by callback).
    */
   readonly #answered = new Map<number, { outcome: RetryOutcome; attempt: number }>();
+  /** What the outcome steps (`settle-attempt.ts`) use of the engine. */
+  readonly #settle: SettleDeps;
 
   constructor(options: DeliveryOptions, deps: DeliveryEngineDeps) {
     this.#opts = options;
@@ -112,6 +116,15 @@ export class DeliveryEngine {
     this.#clock = deps.clock ?? Date.now;
     this.#sendCallback = deps.sendCallback;
     this.#sign = options.signingSecret === undefined ? undefined : signerFor(options.signingSecret);
+    this.#settle = {
+      store: this.#store,
+      metrics: this.#metrics,
+      log: this.#log,
+      clock: this.#clock,
+      sendCallback: this.#sendCallback,
+      timer: (dest, outcome) => this.#timer(dest, outcome),
+      failureCallbackStored: this.#failureCallbackStored,
+    };
   }
 
   /** Requests accepted and not yet finished (queued, scheduled or in flight). */
@@ -323,118 +336,42 @@ export class DeliveryEngine {
       }
       this.#answered.set(seq, { outcome, attempt });
       const seconds = (this.#clock() - startedAt) / 1000;
+      const firstAttemptAt = previous?.firstAttemptAt ?? startedAt;
       const verdict = this.#decider(request, dest).decide(outcome, {
         attempt,
-        firstAttemptAt: previous?.firstAttemptAt ?? startedAt,
+        firstAttemptAt,
         ...(previous ? { previousDelayMs: previous.previousDelayMs } : {}),
       });
-      const status = outcome.kind === 'status' ? outcome.status : undefined;
-      const error = outcome.kind === 'error' ? errorText(outcome.error) : undefined;
+      const result: AnsweredAttempt = {
+        seq,
+        request,
+        dest,
+        attempt,
+        seconds,
+        firstAttemptAt,
+        status: outcome.kind === 'status' ? outcome.status : undefined,
+        error: outcome.kind === 'error' ? errorText(outcome.error) : undefined,
+      };
+      // Each step tells the breaker before its first await, so the probe slot is never left taken.
+      reported = true;
       switch (verdict.action) {
-        case 'success': {
-          reported = true;
-          dest.breaker.onSuccess();
-          this.#timer(dest, 'delivered').observe(seconds);
-          if (request.callbackUrl && request.kind !== 'callback') {
-            await this.#sendCallback(request.callbackUrl, {
-              id: request.message.id,
-              event: 'delivered',
-              attempts: attempt,
-              ...(status === undefined ? {} : { status }),
-              at: this.#clock(),
-            });
-          }
-          // The slot is free as soon as the outcome is known: the ack leaves the live set at once, and its
-          // fsync (group commit) only narrows the window for a duplicate after a crash, so it is not
-          // awaited here. The log's close() flushes it.
-          const delivered = {
-            at: this.#clock(),
-            attempts: attempt,
-            ...(status === undefined ? {} : { status }),
-          };
-          this.#store.complete(seq, request.message.id, delivered).catch((err: unknown) => {
-            this.#log.error(
-              { err, seq },
-              'ack of a delivered request failed; it is delivered again at the next start',
-            );
-          });
-          this.#metrics.delivered.inc();
+        case 'success':
+          await settleDelivered(this.#settle, result);
           break;
-        }
         case 'retry': {
-          reported = true;
-          dest.breaker.onFailure();
-          this.#timer(dest, 'failed').observe(seconds);
-          const nextAt = this.#clock() + verdict.delayMs;
-          await this.#store.recordAttempt(seq, {
-            attempt,
-            nextAt,
-            firstAttemptAt: previous?.firstAttemptAt ?? startedAt,
-            previousDelayMs: verdict.delayMs,
-            ...(status === undefined ? {} : { lastStatus: status }),
-            ...(error === undefined ? {} : { lastError: error }),
-          });
-          this.#metrics.retried.inc();
+          const nextAt = await settleRetry(this.#settle, result, verdict.delayMs);
           // A store that keeps the schedule (PostgreSQL) hands the next attempt to any instance.
           if (!this.#store.schedulesRetries) {
             finished = false;
             scheduled = true;
             this.#schedule(dest, nextAt, seq);
           }
-          this.#log.debug(
-            { id: request.message.id, attempt, status, error, nextAt },
-            'attempt failed; retry scheduled',
-          );
           break;
         }
         case 'dead-letter':
-        case 'give-up': {
-          reported = true;
-          // A 4xx means the destination is up and answering: only exhausted retries count against it.
-          if (verdict.reason === 'not-retryable' && status !== undefined) dest.breaker.onSuccess();
-          else dest.breaker.onFailure();
-          this.#timer(dest, 'failed').observe(seconds);
-          const reason =
-            verdict.reason === 'not-retryable'
-              ? status === undefined
-                ? 'not-retryable-error'
-                : `status-${status}`
-              : verdict.reason;
-          // The callback is stored while the request is still in the main log (as on success): a crash in
-          // between repeats the callback at worst, where the other order could lose it.
-          if (
-            request.failureCallbackUrl &&
-            request.kind !== 'callback' &&
-            !this.#failureCallbackStored.has(seq)
-          ) {
-            await this.#sendCallback(request.failureCallbackUrl, {
-              id: request.message.id,
-              event: 'dead-lettered',
-              attempts: attempt,
-              reason,
-              ...(status === undefined ? {} : { status }),
-              ...(error === undefined ? {} : { error }),
-              at: this.#clock(),
-            });
-            // If the dead-letter step below throws, the attempt is made again: not the callback.
-            this.#failureCallbackStored.add(seq);
-          }
-          await this.#store.deadLetter(seq, request, {
-            reason,
-            attempts: attempt,
-            deadAt: this.#clock(),
-            host: dest.host,
-            ...(status === undefined ? {} : { lastStatus: status }),
-            ...(error === undefined ? {} : { lastError: error }),
-          });
-          this.#failureCallbackStored.delete(seq);
-          this.#metrics.deadLettered.inc();
-          this.#log.warn(
-            { id: request.message.id, attempts: attempt, reason, status, error },
-            'request dead-lettered',
-          );
+        case 'give-up':
+          await settleDeadLetter(this.#settle, result, verdict.reason);
           break;
-        }
       }
       this.#errors.delete(seq);
       this.#answered.delete(seq);
@@ -445,22 +382,7 @@ export class DeliveryEngine {
       if (scheduled || !this.#store.has(seq)) {
         // The outcome was already settled (next attempt queued, or the request left the log).
         this.#log.error({ err, seq }, 'delivery bookkeeping failed after the outcome was recorded');
-      } else {
-        finished = false;
-        const errors = (this.#errors.get(seq) ?? 0) + 1;
-        this.#errors.set(seq, errors);
-        const delayMs = Math.min(ERROR_BACKOFF_MS * 2 ** (errors - 1), MAX_ERROR_BACKOFF_MS);
-        if (this.#store.handBack) {
-          finished = true;
-          this.#store
-            .handBack(seq, this.#clock() + delayMs)
-            .catch((e: unknown) => this.#log.warn({ err: e, seq }, 'hand-back failed; the lease expires'));
-        } else this.#schedule(dest, this.#clock() + delayMs, seq);
-        this.#log.error(
-          { err, seq, errors, retryInMs: delayMs },
-          'attempt failed on our side; retrying later',
-        );
-      }
+      } else finished = this.#retryAfterOwnFailure(err, seq, dest);
     } finally {
       if (probe && !reported) dest.breaker.cancelAttempt();
       this.#inflight.delete(seq);
@@ -478,6 +400,25 @@ export class DeliveryEngine {
         this.#pump();
       }
     }
+  }
+
+  /**
+   * Schedules `seq` again after the backoff for consecutive failures on our side, or hands it back to a
+   * store that keeps the schedule. Returns whether the engine is done with `seq` (handed back).
+   */
+  #retryAfterOwnFailure(err: unknown, seq: number, dest: DestinationState): boolean {
+    const errors = (this.#errors.get(seq) ?? 0) + 1;
+    this.#errors.set(seq, errors);
+    const delayMs = ownFailureBackoffMs(errors);
+    this.#log.error({ err, seq, errors, retryInMs: delayMs }, 'attempt failed on our side; retrying later');
+    if (this.#store.handBack) {
+      this.#store
+        .handBack(seq, this.#clock() + delayMs)
+        .catch((e: unknown) => this.#log.warn({ err: e, seq }, 'hand-back failed; the lease expires'));
+      return true;
+    }
+    this.#schedule(dest, this.#clock() + delayMs, seq);
+    return false;
   }
 
   // Labelled children are looked up once per destination: observe() with labels hashes them every call.

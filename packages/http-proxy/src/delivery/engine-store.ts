@@ -2,7 +2,7 @@ import type { Logger } from '@dispatcher/core';
 import type { DeliveredInfo } from '../store/delivery-journal.js';
 import type { ProxyStore } from '../store/proxy-store.js';
 import type { AttemptState, DeadLetterInfo } from '../store/record-types.js';
-import { decodeStoredRequest, type StoredRequest } from '../stored-request.js';
+import { decodeStoredRequest, type StoredRequest } from '../store/stored-request.js';
 
 /**
  * What the delivery engine needs of a store, by the engine's local request number `seq`. Two

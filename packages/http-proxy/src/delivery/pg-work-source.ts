@@ -8,7 +8,7 @@ import type { Logger } from '@dispatcher/core';
 import type { DeliveredInfo } from '../store/delivery-journal.js';
 import type { ClaimedRequest, DestinationLimits, PgStore } from '../store/pg/pg-store.js';
 import type { AttemptState, DeadLetterInfo } from '../store/record-types.js';
-import type { StoredRequest } from '../stored-request.js';
+import type { StoredRequest } from '../store/stored-request.js';
 import type { DeliveryOptions } from './delivery-options.js';
 import { ruleMatches } from './destination-state.js';
 import type { EngineStore } from './engine-store.js';

@@ -17,16 +17,16 @@ import { join } from 'node:path';
 import { type CoreError, DurableLog, type FsyncPolicy, type Logger, noopLogger } from '@dispatcher/core';
 import { CappedMap } from '../capped-map.js';
 import { proxyMessageId, seqOfMessageId } from '../proxy-message-id.js';
+import { type DeliveredInfo, DeliveryJournal } from './delivery-journal.js';
+import { type AttemptState, type DeadLetterInfo, DeadRecord, MainRecord } from './record-types.js';
+import { isStorageFailure } from './storage-failure.js';
 import {
   decodeStoredRequest,
   encodeStoredRequest,
   peekStoredRequest,
   type StoredRequest,
   type StoredRequestSummary,
-} from '../stored-request.js';
-import { type DeliveredInfo, DeliveryJournal } from './delivery-journal.js';
-import { type AttemptState, type DeadLetterInfo, DeadRecord, MainRecord } from './record-types.js';
-import { isStorageFailure } from './storage-failure.js';
+} from './stored-request.js';
 
 export interface ProxyStoreOptions {
   /** Directory of the main log. */

@@ -18,3 +18,23 @@ export async function checkOut(pool: Pool): Promise<CheckedOut> {
   client.failed = undefined;
   return client;
 }
+
+/**
+ * Runs `work` in one transaction on a checked-out connection: COMMIT when it resolves; ROLLBACK when it
+ * throws, and the connection is then destroyed rather than reused.
+ */
+export async function inTransaction<T>(pool: Pool, work: (client: CheckedOut) => Promise<T>): Promise<T> {
+  const client = await checkOut(pool);
+  try {
+    await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    client.failed = true;
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    client.release(client.failed);
+  }
+}

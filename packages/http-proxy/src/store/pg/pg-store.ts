@@ -17,9 +17,9 @@ import type { Logger } from '@dispatcher/core';
 import pg from 'pg';
 import { ProxyError } from '../../errors.js';
 import { proxyMessageId } from '../../proxy-message-id.js';
-import { decodeStoredRequest, encodeStoredRequest, type StoredRequest } from '../../stored-request.js';
 import type { AttemptState, DeadLetterInfo } from '../record-types.js';
-import { checkOut } from './check-out.js';
+import { decodeStoredRequest, encodeStoredRequest, type StoredRequest } from '../stored-request.js';
+import { inTransaction } from './check-out.js';
 import { migrate, SCHEMA_VERSION } from './pg-migrations.js';
 
 export interface PgStoreOptions {
@@ -277,9 +277,7 @@ export class PgStore {
       for (const p of batch) p.resolve({ id: p.messageId, request: p.request, replay: false });
       return;
     }
-    const client = await checkOut(this.pool);
-    try {
-      await client.query('BEGIN');
+    const { firstByKey, won, existing } = await inTransaction(this.pool, async (client) => {
       // First claim of each key in this batch; later ones in the batch replay it.
       const firstByKey = new Map<string, PendingAccept>();
       for (const p of keyed) if (!firstByKey.has(p.key as string)) firstByKey.set(p.key as string, p);
@@ -314,22 +312,16 @@ export class PgStore {
         );
         await client.query(`SELECT pg_notify('${NOTIFY_CHANNEL}', '')`);
       }
-      await client.query('COMMIT');
-      for (const p of batch) {
-        if (p.key === undefined) p.resolve({ id: p.messageId, request: p.request, replay: false });
-        else {
-          const first = firstByKey.get(p.key) as PendingAccept;
-          const id = won.has(p.key) ? first.messageId : existing.get(p.key);
-          if (id === undefined) p.reject(new Error('idempotency key vanished during accept'));
-          else p.resolve({ id, request: first.request, replay: p !== first || !won.has(p.key) });
-        }
+      return { firstByKey, won, existing };
+    });
+    for (const p of batch) {
+      if (p.key === undefined) p.resolve({ id: p.messageId, request: p.request, replay: false });
+      else {
+        const first = firstByKey.get(p.key) as PendingAccept;
+        const id = won.has(p.key) ? first.messageId : existing.get(p.key);
+        if (id === undefined) p.reject(new Error('idempotency key vanished during accept'));
+        else p.resolve({ id, request: first.request, replay: p !== first || !won.has(p.key) });
       }
-    } catch (err) {
-      client.failed = true;
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      client.release(client.failed);
     }
   }
 
@@ -351,9 +343,7 @@ export class PgStore {
   async claim(max: number, limitsFor: (origin: string) => DestinationLimits): Promise<ClaimedRequest[]> {
     if (max <= 0 || this.#closed) return [];
     return this.#db(async () => {
-      const client = await checkOut(this.pool);
-      try {
-        await client.query('BEGIN');
+      const { rows, room } = await inTransaction(this.pool, async (client) => {
         await client.query('SELECT pg_advisory_xact_lock($1)', [CLAIM_LOCK.toString()]);
         const due = await client.query<{ id: string; origin: string }>(
           `SELECT id, origin FROM dsp_request
@@ -361,10 +351,7 @@ export class PgStore {
            ORDER BY due_at, id LIMIT $1 FOR UPDATE SKIP LOCKED`,
           [max * CLAIM_WINDOW_FACTOR],
         );
-        if (due.rows.length === 0) {
-          await client.query('COMMIT');
-          return [];
-        }
+        if (due.rows.length === 0) return { rows: [], room: new Map<string, { probe: boolean }>() };
         const origins = [...new Set(due.rows.map((r) => r.origin))];
         const leased = await client.query<{ origin: string; n: string }>(
           `SELECT origin, count(*) AS n FROM dsp_request
@@ -444,11 +431,8 @@ export class PgStore {
             ],
           );
         }
-        if (picked.length === 0) {
-          await client.query('COMMIT');
-          return [];
-        }
-        const rows = await client.query<{
+        if (picked.length === 0) return { rows: [], room };
+        const leasedRows = await client.query<{
           id: string;
           origin: string;
           payload: Buffer;
@@ -458,31 +442,25 @@ export class PgStore {
            WHERE id = ANY($1::bigint[]) RETURNING id, origin, payload, attempt_state`,
           [picked, this.#opts.instanceId, String(this.#opts.leaseMs)],
         );
-        await client.query('COMMIT');
-        const out: ClaimedRequest[] = [];
-        for (const row of rows.rows) {
-          let request: StoredRequest;
-          try {
-            request = decodeStoredRequest(row.payload);
-          } catch (err) {
-            this.#log.error({ err, rowId: row.id }, 'a stored request cannot be decoded; left leased');
-            continue;
-          }
-          out.push({
-            rowId: row.id,
-            request,
-            attempt: row.attempt_state ?? undefined,
-            probe: room.get(row.origin)?.probe ?? false,
-          });
+        return { rows: leasedRows.rows, room };
+      });
+      const out: ClaimedRequest[] = [];
+      for (const row of rows) {
+        let request: StoredRequest;
+        try {
+          request = decodeStoredRequest(row.payload);
+        } catch (err) {
+          this.#log.error({ err, rowId: row.id }, 'a stored request cannot be decoded; left leased');
+          continue;
         }
-        return out;
-      } catch (err) {
-        client.failed = true;
-        await client.query('ROLLBACK').catch(() => {});
-        throw err;
-      } finally {
-        client.release(client.failed);
+        out.push({
+          rowId: row.id,
+          request,
+          attempt: row.attempt_state ?? undefined,
+          probe: room.get(row.origin)?.probe ?? false,
+        });
       }
+      return out;
     });
   }
 
@@ -686,10 +664,8 @@ export class PgStore {
    */
   async redrive(letterIds: readonly string[], edit: (r: StoredRequest) => StoredRequest): Promise<string[]> {
     if (letterIds.length === 0) return [];
-    return this.#db(async () => {
-      const client = await checkOut(this.pool);
-      try {
-        await client.query('BEGIN');
+    return this.#db(() =>
+      inTransaction(this.pool, async (client) => {
         const del = await client.query<{ message_id: string; payload: Buffer }>(
           'DELETE FROM dsp_dead_letter WHERE id = ANY($1::bigint[]) RETURNING message_id, payload',
           [letterIds],
@@ -712,16 +688,9 @@ export class PgStore {
           );
           await client.query(`SELECT pg_notify('${NOTIFY_CHANNEL}', '')`);
         }
-        await client.query('COMMIT');
         return copies.map((c) => c.id);
-      } catch (err) {
-        client.failed = true;
-        await client.query('ROLLBACK').catch(() => {});
-        throw err;
-      } finally {
-        client.release(client.failed);
-      }
-    });
+      }),
+    );
   }
 
   /** Deletes dead letters by row id; resolves with how many went. */

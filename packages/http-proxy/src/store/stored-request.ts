@@ -2,7 +2,9 @@
  * A request as the proxy stores it: core's `Message` (id, body, forwarded headers, timestamps) plus the
  * delivery envelope (method, target, per-request overrides).
  *
- *   u8 version (1) | varint envelope length | envelope JSON | encodeMessage(message)
+ *   u8 version (1) | u32 LE envelope length | envelope JSON (UTF-8) | encodeMessage(message)
+ *
+ * The envelope uses short keys (see `Envelope`): it is written once per request and read at every delivery.
  */
 import {
   decodeMessage,
@@ -11,7 +13,7 @@ import {
   type MessageSummary,
   peekMessage,
 } from '@dispatcher/core';
-import { ProxyError } from './errors.js';
+import { ProxyError } from '../errors.js';
 
 export interface StoredRequest {
   message: Message;
@@ -48,6 +50,8 @@ interface Envelope {
 }
 
 const VERSION = 1;
+/** Version byte and envelope length. */
+const HEAD_BYTES = 5;
 
 export function encodeStoredRequest(req: StoredRequest): Buffer {
   const env: Envelope = { m: req.method, t: req.target };
@@ -61,24 +65,16 @@ export function encodeStoredRequest(req: StoredRequest): Buffer {
   if (req.redriveOf !== undefined) env.rd = req.redriveOf;
   const envBytes = Buffer.from(JSON.stringify(env));
   const msg = encodeMessage(req.message);
-  const head = Buffer.allocUnsafe(6);
+  const head = Buffer.allocUnsafe(HEAD_BYTES);
   head[0] = VERSION;
   head.writeUInt32LE(envBytes.length, 1);
-  return Buffer.concat([head.subarray(0, 5), envBytes, msg]);
+  return Buffer.concat([head, envBytes, msg]);
 }
 
 export function decodeStoredRequest(data: Buffer): StoredRequest {
-  try {
-    if (data[0] !== VERSION || data.length < 5) throw new Error(`unknown version ${data[0]}`);
-    const envLen = data.readUInt32LE(1);
-    const env = JSON.parse(data.subarray(5, 5 + envLen).toString('utf8')) as Envelope;
-    if (typeof env.m !== 'string' || typeof env.t !== 'string')
-      throw new Error('envelope without method/target');
-    const req: StoredRequest = {
-      message: decodeMessage(data.subarray(5 + envLen)),
-      method: env.m,
-      target: env.t,
-    };
+  return decoding(() => {
+    const { env, message } = splitRecord(data);
+    const req: StoredRequest = { message: decodeMessage(message), method: env.m, target: env.t };
     if (env.to !== undefined) req.timeoutMs = env.to;
     if (env.rl !== undefined) req.retryLimit = env.rl;
     if (env.ik !== undefined) req.idempotencyKey = env.ik;
@@ -88,15 +84,7 @@ export function decodeStoredRequest(data: Buffer): StoredRequest {
     if (env.rf !== undefined) req.redrivenFrom = env.rf;
     if (env.rd !== undefined) req.redriveOf = env.rd;
     return req;
-  } catch (err) {
-    throw new ProxyError(
-      'DSP_PROXY_RECORD_DECODE',
-      `stored request cannot be decoded: ${(err as Error).message}`,
-      {
-        cause: err,
-      },
-    );
-  }
+  });
 }
 
 /** What scheduling needs of a stored request: no headers, no body copy (recovery of large backlogs). */
@@ -108,14 +96,29 @@ export interface StoredRequestSummary {
 }
 
 export function peekStoredRequest(data: Buffer): StoredRequestSummary {
+  return decoding(() => {
+    const { env, message } = splitRecord(data);
+    const summary = peekMessage(message);
+    return env.rd === undefined
+      ? { target: env.t, message: summary }
+      : { target: env.t, message: summary, redriveOf: env.rd };
+  });
+}
+
+/** The record's checked header and envelope, and the bytes of the message after them. */
+function splitRecord(data: Buffer): { env: Envelope; message: Buffer } {
+  if (data[0] !== VERSION || data.length < HEAD_BYTES) throw new Error(`unknown version ${data[0]}`);
+  const envEnd = HEAD_BYTES + data.readUInt32LE(1);
+  const env = JSON.parse(data.subarray(HEAD_BYTES, envEnd).toString('utf8')) as Envelope;
+  if (typeof env.m !== 'string' || typeof env.t !== 'string')
+    throw new Error('envelope without method/target');
+  return { env, message: data.subarray(envEnd) };
+}
+
+/** Any failure to read a record becomes one coded error. */
+function decoding<T>(read: () => T): T {
   try {
-    if (data[0] !== VERSION || data.length < 5) throw new Error(`unknown version ${data[0]}`);
-    const envLen = data.readUInt32LE(1);
-    const env = JSON.parse(data.subarray(5, 5 + envLen).toString('utf8')) as Envelope;
-    if (typeof env.m !== 'string' || typeof env.t !== 'string')
-      throw new Error('envelope without method/target');
-    const message = peekMessage(data.subarray(5 + envLen));
-    return env.rd === undefined ? { target: env.t, message } : { target: env.t, message, redriveOf: env.rd };
+    return read();
   } catch (err) {
     throw new ProxyError(
       'DSP_PROXY_RECORD_DECODE',
