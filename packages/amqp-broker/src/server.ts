@@ -77,8 +77,11 @@ export class BrokerServer extends Lifecycle {
     );
     // Every change is written to the definitions store (with persistDir).
     this.users.onChange((change) => {
-      // As RabbitMQ: a deleted user's permissions go with it.
-      if (change.kind === 'delete') this.permissions.deleteUser(change.name);
+      if (change.kind === 'delete') {
+        // As RabbitMQ: a deleted user's permissions go with it, and its open connections are closed.
+        this.permissions.deleteUser(change.name);
+        void this.#closeConnectionsOfUser(change.name);
+      }
       this.#store?.definitions.changed();
     });
     this.permissions.onChange(() => this.#store?.definitions.changed());
@@ -172,6 +175,28 @@ export class BrokerServer extends Lifecycle {
     this.log.info({ vhost: name, queues, connections: closing.length }, 'vhost deleted');
     await Promise.all([...closing, this.flushDefinitions()]);
     return true;
+  }
+
+  /**
+   * Deletes a user as RabbitMQ does: its permissions go, and its open connections get connection.close 320
+   * `CONNECTION_FORCED - user '<name>' is deleted` (as they do on `users.delete()` too). Resolves with false
+   * when there was no such user, else once the change is stored (with `persistDir`) and its connections are
+   * closed.
+   */
+  async deleteUser(name: string): Promise<boolean> {
+    if (!this.users.delete(name)) return false;
+    await Promise.all([this.#closeConnectionsOfUser(name), this.flushDefinitions()]);
+    return true;
+  }
+
+  /** Closes (or, mid-handshake, drops) every connection `user` logged in with; resolves once they are. */
+  async #closeConnectionsOfUser(user: string): Promise<void> {
+    const closing = [...this.#connections]
+      .filter((c) => c.username === user && c.state !== 'closed')
+      .map((c) => c.shutdown(`user '${user}' is deleted`));
+    if (closing.length > 0)
+      this.log.info({ user, connections: closing.length }, "closing a deleted user's connections");
+    await Promise.all(closing);
   }
 
   /** Resolves once every change of definitions, users, permissions and vhosts so far is on disk. */

@@ -4,10 +4,10 @@
  * listener (RabbitMQ's 15692). Every `/api` request needs HTTP Basic credentials.
  */
 import { hostname } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { Lifecycle, runCloseSteps } from '@dispatcher/core';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { BrokerError } from '../errors.js';
+import { resolveUiDir } from '../ui-assets.js';
 import { authorise, isManagementUser } from './admin-access.js';
 import { type AdminAuthenticator, type AdminUser, userStoreAuthenticator } from './admin-authenticator.js';
 import type { AdminContext } from './admin-context.js';
@@ -30,8 +30,11 @@ import { StatsSampler } from './stats/stats-sampler.js';
 
 const REALM = 'Basic realm="RabbitMQ Management"';
 
-/** The package's `dist/ui/` (this file is `dist/admin/admin-server.js` once built). */
-const DEFAULT_UI_DIR = fileURLToPath(new URL('../ui/', import.meta.url));
+/**
+ * The package's `dist/ui/`, from `dist/` and from `src/` alike (under tsx, `../ui/` from this file would be
+ * the page's source, `src/ui/`, which a browser cannot run).
+ */
+const DEFAULT_UI_DIR = resolveUiDir();
 
 declare module 'fastify' {
   interface FastifyRequest {
