@@ -144,7 +144,9 @@ describe('management API: ours answers as RabbitMQ 3.10', () => {
         .sort();
       return {
         created,
-        bad: [bad.status, bad.json],
+        // RabbitMQ says "invalid" instead of "unknown" once its VM happens to know the name as an atom
+        // (state left by anything before this test): compare the rest.
+        bad: [bad.status, { ...bad.json, reason: bad.json.reason.replace(/^invalid /, 'unknown ') }],
         x: {
           name: x.name,
           type: x.type,

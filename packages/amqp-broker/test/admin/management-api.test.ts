@@ -299,7 +299,7 @@ describe('exchanges and bindings', () => {
     expect((await api('GET', '/api/exchanges/%2F/amq.default')).json.name).toBe('');
     const bad = await api('PUT', '/api/exchanges/%2F/x2', { type: 'nope' });
     expect(bad.status).toBe(400);
-    expect(bad.json).toEqual({ error: 'bad_request', reason: "invalid exchange type 'nope'" });
+    expect(bad.json).toEqual({ error: 'bad_request', reason: "unknown exchange type 'nope'" });
   });
 
   it('POST binding answers 201 with Location = destination/properties_key encoded once more; delete by it', async () => {

@@ -83,7 +83,7 @@ export function registerExchangeRoutes(app: FastifyInstance, ctx: AdminContext):
     const v = vhostOr404(ctx, request.params.vhost);
     const body = parseBody(exchangePutBody, request.body);
     // RabbitMQ's HTTP API checks the type first, with its own words (AMQP's are "unknown exchange type").
-    if (!isExchangeType(body.type)) throw badRequest(`invalid exchange type '${body.type}'`);
+    if (!isExchangeType(body.type)) throw badRequest(`unknown exchange type '${body.type}'`);
     const name = exchangeName(request.params.name);
     const existed = v.getExchange(name) !== undefined;
     amqp(() =>
