@@ -284,38 +284,44 @@ describe('the dispatchd binary: user commands', () => {
     return { p, exited, screen: () => screen };
   };
 
-  it.skipIf(!hasScript)('hash-password on a terminal: nothing of the password is echoed; Backspace edits it', async () => {
-    const secret = `tty-${Date.now().toString(36)}-secret`;
-    const term = onTerminal(['hash-password']);
-    try {
-      // Type only once the prompt is up (raw mode is on): before that the terminal would still echo.
-      await expect.poll(term.screen, { timeout: 30_000, interval: 50 }).toContain('Password (not shown): ');
-      term.p.stdin.write(`${secret}X\u007f\r`);
-      expect(await term.exited).toBe(0);
-    } finally {
-      term.p.kill('SIGKILL');
-    }
-    const screen = term.screen();
-    expect(screen).not.toContain(secret);
-    expect(screen).not.toContain('tty-');
-    const b64 = screen.trim().split(/\r?\n/).at(-1)?.trim() ?? '';
-    const hash = Buffer.from(b64, 'base64').toString();
-    expect(hash).toMatch(/^\$2[aby]\$11\$.{53}$/);
-    expect(await verifyPassword(secret, hash, 'bcrypt')).toBe(true);
-  });
+  it.skipIf(!hasScript)(
+    'hash-password on a terminal: nothing of the password is echoed; Backspace edits it',
+    async () => {
+      const secret = `tty-${Date.now().toString(36)}-secret`;
+      const term = onTerminal(['hash-password']);
+      try {
+        // Type only once the prompt is up (raw mode is on): before that the terminal would still echo.
+        await expect.poll(term.screen, { timeout: 30_000, interval: 50 }).toContain('Password (not shown): ');
+        term.p.stdin.write(`${secret}X\u007f\r`);
+        expect(await term.exited).toBe(0);
+      } finally {
+        term.p.kill('SIGKILL');
+      }
+      const screen = term.screen();
+      expect(screen).not.toContain(secret);
+      expect(screen).not.toContain('tty-');
+      const b64 = screen.trim().split(/\r?\n/).at(-1)?.trim() ?? '';
+      const hash = Buffer.from(b64, 'base64').toString();
+      expect(hash).toMatch(/^\$2[aby]\$11\$.{53}$/);
+      expect(await verifyPassword(secret, hash, 'bcrypt')).toBe(true);
+    },
+  );
 
-  it.skipIf(!hasScript)('hash-password on a terminal: Ctrl-C cancels with a message and exit code 2', async () => {
-    const term = onTerminal(['hash-password']);
-    try {
-      await expect.poll(term.screen, { timeout: 30_000, interval: 50 }).toContain('Password (not shown): ');
-      term.p.stdin.write('abc\u0003');
-      expect(await term.exited).toBe(2);
-    } finally {
-      term.p.kill('SIGKILL');
-    }
-    expect(term.screen()).toContain('dispatchd hash-password: password: cancelled');
-    expect(term.screen()).not.toContain('abc');
-  });
+  it.skipIf(!hasScript)(
+    'hash-password on a terminal: Ctrl-C cancels with a message and exit code 2',
+    async () => {
+      const term = onTerminal(['hash-password']);
+      try {
+        await expect.poll(term.screen, { timeout: 30_000, interval: 50 }).toContain('Password (not shown): ');
+        term.p.stdin.write('abc\u0003');
+        expect(await term.exited).toBe(2);
+      } finally {
+        term.p.kill('SIGKILL');
+      }
+      expect(term.screen()).toContain('dispatchd hash-password: password: cancelled');
+      expect(term.screen()).not.toContain('abc');
+    },
+  );
 
   it('add-user prints the config entry; pasted into the config it logs in with those tags and permissions', async () => {
     const added = withStdin(
