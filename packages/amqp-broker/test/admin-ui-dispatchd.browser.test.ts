@@ -258,6 +258,22 @@ describe("admin page on dispatchd's own admin listener", () => {
     expect(await theirs.isDisabled()).toBe(true);
     await shot(page, 'monitoring-connections');
     expect(others.reason()).toBeUndefined();
+
+    // A refusal of one object (a vhost it has no permission on) is shown, and the session stays.
+    await page.getByRole('link', { name: 'Queues', exact: true }).click();
+    await page.getByRole('heading', { name: 'Queues' }).waitFor();
+    const vhostSelect = page.getByLabel('Vhost', { exact: true });
+    await expect.poll(() => vhostSelect.locator('option').allTextContents()).toEqual(['/', 'dev']);
+    await vhostSelect.selectOption('/');
+    await page.getByLabel('Name', { exact: true }).fill('watch-q');
+    await page.getByRole('button', { name: 'Declare queue' }).click();
+    await page
+      .getByRole('alert')
+      .filter({ hasText: '401 not_authorised: User not authorised to access virtual host' })
+      .waitFor();
+    expect(await page.getByRole('heading', { name: 'Queues' }).isVisible()).toBe(true);
+    expect(await page.getByRole('button', { name: 'Log in' }).count()).toBe(0);
+    expect(await api.call('GET', 'queues/%2F/watch-q')).toMatchObject({ status: 404 });
   });
 
   it('a user without a management tag is told it is not authorised at login', async () => {
