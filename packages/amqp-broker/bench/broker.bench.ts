@@ -715,13 +715,23 @@ async function adminOverhead(s: Scenario): Promise<void> {
   const managed = await startOurBroker({}, true);
   const plainRates: number[] = [];
   const polledRates: number[] = [];
+  // Broker CPU per delivery (µs): less sensitive than throughput to other work on a shared machine.
+  const plainCpu: number[] = [];
+  const polledCpu: number[] = [];
+  const cpuPerDelivery = (r: { deliverPerSec: number; brokerCpuPct?: number | undefined }) =>
+    r.brokerCpuPct === undefined || r.deliverPerSec === 0
+      ? Number.NaN
+      : (r.brokerCpuPct * 1e4) / r.deliverPerSec;
+  let idle: { plainMs: number; polledMs: number; seconds: number } | undefined;
   let polls = 0;
   let scrapes = 0;
   let failures = 0;
   const runPlain = async () => {
-    plainRates.push((await runScenario(s, plain.url, plain.child)).deliverPerSec);
+    const r = await runScenario(s, plain.url, plain.child);
+    plainRates.push(r.deliverPerSec);
+    plainCpu.push(cpuPerDelivery(r));
   };
-  const runPolled = async () => {
+  const startPoller = async () => {
     const poller = fork(
       fileURLToPath(new URL('./admin-poller.ts', import.meta.url)),
       [String(managed.adminPort), String(scrapeSeconds)],
@@ -731,15 +741,36 @@ async function adminOverhead(s: Scenario): Promise<void> {
       },
     );
     await once(poller, 'message');
-    try {
-      polledRates.push((await runScenario(s, managed.url, managed.child)).deliverPerSec);
-    } finally {
+    return async () => {
       const done = once(poller, 'message');
       poller.send('stop');
       const [report] = (await done) as [{ polls: number; scrapes: number; failures: number }];
       polls += report.polls;
       scrapes += report.scrapes;
       failures += report.failures;
+    };
+  };
+  const runPolled = async () => {
+    const stop = await startPoller();
+    try {
+      const r = await runScenario(s, managed.url, managed.child);
+      polledRates.push(r.deliverPerSec);
+      polledCpu.push(cpuPerDelivery(r));
+    } finally {
+      await stop();
+    }
+  };
+  // Without AMQP load: the CPU both broker processes use over the same window while one is polled.
+  const idleCost = async (seconds: number) => {
+    const stop = await startPoller();
+    try {
+      const [p0, m0] = [await cpuSeconds(plain.child.pid), await cpuSeconds(managed.child.pid)];
+      await sleep(seconds * 1000);
+      const [p1, m1] = [await cpuSeconds(plain.child.pid), await cpuSeconds(managed.child.pid)];
+      if (p0 !== undefined && p1 !== undefined && m0 !== undefined && m1 !== undefined)
+        idle = { plainMs: (p1 - p0) * 1000, polledMs: (m1 - m0) * 1000, seconds };
+    } finally {
+      await stop();
     }
   };
   try {
@@ -752,6 +783,7 @@ async function adminOverhead(s: Scenario): Promise<void> {
         await runPlain();
       }
     }
+    await idleCost(Number(process.env.BENCH_ADMIN_IDLE_SECONDS ?? 20));
   } finally {
     await stopOurBroker(plain.child);
     await stopOurBroker(managed.child);
@@ -765,7 +797,11 @@ async function adminOverhead(s: Scenario): Promise<void> {
       `  without management listener: ${mean(plainRates).toFixed(0)} deliveries/s (${plainRates.map((r) => r.toFixed(0)).join(', ')})\n` +
       `  with it, /api/queues polled every second (${polls} polls) and /metrics scraped every ${scrapeSeconds}s (${scrapes} scrapes): ${mean(polledRates).toFixed(0)} deliveries/s (${polledRates.map((r) => r.toFixed(0)).join(', ')})\n` +
       `  per-round ratio ${polledRates.map((r, i) => (r / (plainRates[i] ?? r)).toFixed(3)).join(', ')}\n` +
-      `  ratio of the means ${ratio.toFixed(3)} (target ≥ 0.95: ${ratio >= 0.95 ? 'met' : 'MISSED'})`,
+      `  ratio of the means ${ratio.toFixed(3)} (target ≥ 0.95: ${ratio >= 0.95 ? 'met' : 'MISSED'})\n` +
+      `  broker CPU per delivery: ${mean(plainCpu).toFixed(2)} µs plain, ${mean(polledCpu).toFixed(2)} µs polled (ratio ${(mean(plainCpu) / mean(polledCpu)).toFixed(3)})` +
+      (idle === undefined
+        ? ''
+        : `\n  without AMQP load, ${idle.seconds}s: ${idle.plainMs.toFixed(0)} ms CPU plain, ${idle.polledMs.toFixed(0)} ms polled (${((idle.polledMs - idle.plainMs) / idle.seconds / 10).toFixed(2)}% of one core for the management listener)`),
   );
 }
 

@@ -12,6 +12,7 @@ import { ResourceAlarms } from './alarms/resource-alarms.js';
 import { totalMemoryBytes } from './alarms/total-memory-bytes.js';
 import type { Permission } from './auth/permission-store.js';
 import { PermissionStore } from './auth/permission-store.js';
+import { TopicPermissionStore } from './auth/topic-permission-store.js';
 import { type UserInput, UserStore } from './auth/user-store.js';
 import {
   BROKER_SERVER_DEFAULTS,
@@ -48,6 +49,11 @@ export class BrokerServer extends Lifecycle {
   readonly users: UserStore;
   /** Per-user, per-vhost permissions; changes are persisted with `persistDir` and apply to the next method. */
   readonly permissions: PermissionStore;
+  /**
+   * Topic permissions (RabbitMQ's, routing-key expressions per user, vhost and topic exchange); changes are
+   * persisted with `persistDir` and apply to the next method.
+   */
+  readonly topicPermissions = new TopicPermissionStore();
   readonly #options: ResolvedOptions;
   readonly #memory: MemoryGauge;
   #store: BrokerStore | undefined;
@@ -80,11 +86,13 @@ export class BrokerServer extends Lifecycle {
       if (change.kind === 'delete') {
         // As RabbitMQ: a deleted user's permissions go with it, and its open connections are closed.
         this.permissions.deleteUser(change.name);
+        this.topicPermissions.deleteUser(change.name);
         void this.#closeConnectionsOfUser(change.name);
       }
       this.#store?.definitions.changed();
     });
     this.permissions.onChange(() => this.#store?.definitions.changed());
+    this.topicPermissions.onChange(() => this.#store?.definitions.changed());
     const alarmLog = this.log.child({ part: 'resource-alarms' });
     this.#memoryMonitor = new MemoryMonitor({
       highWatermarkBytes: watermarkBytes(o.memoryHighWatermark),
@@ -110,6 +118,7 @@ export class BrokerServer extends Lifecycle {
       channelMax: o.channelMax,
       users: this.users,
       permissions: this.permissions,
+      topicPermissions: this.topicPermissions,
       loopbackUsers: new Set(o.loopbackUsers),
       vhosts: this.#vhosts,
       strictFieldTypes: o.strictFieldTypes,
@@ -171,6 +180,7 @@ export class BrokerServer extends Lifecycle {
       .map((c) => c.shutdown(`vhost '${name}' is deleted`));
     const queues = v.deleteEverything();
     this.permissions.deleteVhost(name);
+    this.topicPermissions.deleteVhost(name);
     this.#store?.definitions.changed();
     this.log.info({ vhost: name, queues, connections: closing.length }, 'vhost deleted');
     await Promise.all([...closing, this.flushDefinitions()]);
@@ -474,6 +484,7 @@ export class BrokerServer extends Lifecycle {
       vhosts: this.vhostNames(),
       users: this.users.list().map((u) => ({ ...u, tags: [...u.tags] })),
       permissions: this.permissions.list(),
+      topicPermissions: this.topicPermissions.list(),
     };
   }
 
@@ -483,6 +494,7 @@ export class BrokerServer extends Lifecycle {
     try {
       this.users.replaceAll(stored.users);
       this.permissions.replaceAll(stored.permissions);
+      this.topicPermissions.replaceAll(stored.topicPermissions);
     } catch (err) {
       // A hand-edited file: stop rather than start with other users than the operator expects.
       throw new BrokerError(

@@ -23,6 +23,7 @@ import { registerExchangeRoutes } from './routes/exchange-routes.js';
 import { registerOverviewRoutes } from './routes/overview-routes.js';
 import { registerPermissionRoutes } from './routes/permission-routes.js';
 import { registerQueueRoutes } from './routes/queue-routes.js';
+import { registerTopicPermissionRoutes } from './routes/topic-permission-routes.js';
 import { registerUiRoutes } from './routes/ui-routes.js';
 import { registerUserRoutes } from './routes/user-routes.js';
 import { registerVhostRoutes } from './routes/vhost-routes.js';
@@ -92,6 +93,7 @@ export class AdminServer extends Lifecycle {
       registerDefinitionRoutes(app, ctx);
       registerUserRoutes(app, ctx);
       registerPermissionRoutes(app, ctx);
+      registerTopicPermissionRoutes(app, ctx);
       registerMetricsRoutes(app, metrics);
       registerUiRoutes(app, o.uiDir ?? DEFAULT_UI_DIR);
     });
