@@ -86,19 +86,55 @@ function parse<T>(schema: z.ZodType<T>, input: Record<string, unknown>): T {
 }
 
 /**
- * The password: the first line of standard input, or typed at a prompt on a terminal (echoed: pipe it in,
- * e.g. from a secrets manager, to keep it off the screen).
+ * The password: typed at a prompt on a terminal (raw mode, nothing echoed), else the first line of
+ * standard input (piped, e.g. from a secrets manager).
  */
 async function readPassword(input: NodeJS.ReadStream, prompt: NodeJS.WriteStream): Promise<string> {
-  if (input.isTTY) prompt.write('Password: ');
+  if (input.isTTY && typeof input.setRawMode === 'function') return readHidden(input, prompt);
   const rl = createInterface({ input, terminal: false });
   try {
     for await (const line of rl) return line.replace(/\r$/, '');
     return '';
   } finally {
     rl.close();
-    if (input.isTTY) prompt.write('\n');
   }
+}
+
+/**
+ * Reads one line from a terminal in raw mode, so the terminal echoes nothing. Enter or Ctrl-D ends it,
+ * Backspace and Ctrl-U edit it, Ctrl-C cancels (raw mode turns it into a byte, not SIGINT).
+ */
+function readHidden(input: NodeJS.ReadStream, prompt: NodeJS.WriteStream): Promise<string> {
+  prompt.write('Password (not shown): ');
+  return new Promise((resolve, reject) => {
+    const chars: string[] = [];
+    const finish = (): void => {
+      input.off('data', onData);
+      input.setRawMode(false);
+      input.pause();
+      prompt.write('\n');
+    };
+    const onData = (chunk: Buffer | string): void => {
+      for (const ch of typeof chunk === 'string' ? chunk : chunk.toString('utf8')) {
+        if (ch === '\r' || ch === '\n' || ch === '\u0004') {
+          finish();
+          resolve(chars.join(''));
+          return;
+        }
+        if (ch === '\u0003') {
+          finish();
+          reject(new ConfigError('password: cancelled'));
+          return;
+        }
+        if (ch === '\u007f' || ch === '\b') chars.pop();
+        else if (ch === '\u0015') chars.length = 0;
+        else if (ch >= ' ') chars.push(ch);
+      }
+    };
+    input.setRawMode(true);
+    input.on('data', onData);
+    input.resume();
+  });
 }
 
 function hashFor(password: string, algorithm: HashingAlgorithm): Record<string, string> {

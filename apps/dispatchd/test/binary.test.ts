@@ -1,11 +1,15 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { verifyPassword } from '@dispatcher/amqp-broker';
 import amqp from 'amqplib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type App, adminPort, configFile, launch, listeningPort, main } from './dispatchd-process.js';
+
+/** util-linux `script` gives a command a pseudo-terminal (the hash-password prompt tests). */
+const hasScript = spawnSync('script', ['--version']).status === 0;
 
 async function roundTrip(url: string, queue: string, body: string): Promise<string> {
   const conn = await amqp.connect(url);
@@ -268,6 +272,56 @@ describe('the dispatchd binary: user commands', () => {
     expect(await empty.exited).toBe(2);
     expect(empty.err()).toContain('password: must not be empty');
   });
+
+  /** Runs `dispatchd ARGS` on a pseudo-terminal (util-linux `script`): what the terminal shows, and typing. */
+  const onTerminal = (args: string[]) => {
+    const quote = (a: string) => `'${a.replaceAll("'", `'\\''`)}'`;
+    const command = [process.execPath, '--import', 'tsx', main, ...args].map(quote).join(' ');
+    const p = spawn('script', ['-qec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let screen = '';
+    p.stdout.on('data', (d: Buffer) => (screen += d));
+    const exited = new Promise<number | null>((resolve) => p.on('exit', (code) => resolve(code)));
+    return { p, exited, screen: () => screen };
+  };
+
+  it.skipIf(!hasScript)(
+    'hash-password on a terminal: nothing of the password is echoed; Backspace edits it',
+    async () => {
+      const secret = `tty-${Date.now().toString(36)}-secret`;
+      const term = onTerminal(['hash-password']);
+      try {
+        // Type only once the prompt is up (raw mode is on): before that the terminal would still echo.
+        await expect.poll(term.screen, { timeout: 30_000, interval: 50 }).toContain('Password (not shown): ');
+        term.p.stdin.write(`${secret}X\u007f\r`);
+        expect(await term.exited).toBe(0);
+      } finally {
+        term.p.kill('SIGKILL');
+      }
+      const screen = term.screen();
+      expect(screen).not.toContain(secret);
+      expect(screen).not.toContain('tty-');
+      const b64 = screen.trim().split(/\r?\n/).at(-1)?.trim() ?? '';
+      const hash = Buffer.from(b64, 'base64').toString();
+      expect(hash).toMatch(/^\$2[aby]\$11\$.{53}$/);
+      expect(await verifyPassword(secret, hash, 'bcrypt')).toBe(true);
+    },
+  );
+
+  it.skipIf(!hasScript)(
+    'hash-password on a terminal: Ctrl-C cancels with a message and exit code 2',
+    async () => {
+      const term = onTerminal(['hash-password']);
+      try {
+        await expect.poll(term.screen, { timeout: 30_000, interval: 50 }).toContain('Password (not shown): ');
+        term.p.stdin.write('abc\u0003');
+        expect(await term.exited).toBe(2);
+      } finally {
+        term.p.kill('SIGKILL');
+      }
+      expect(term.screen()).toContain('dispatchd hash-password: password: cancelled');
+      expect(term.screen()).not.toContain('abc');
+    },
+  );
 
   it('add-user prints the config entry; pasted into the config it logs in with those tags and permissions', async () => {
     const added = withStdin(

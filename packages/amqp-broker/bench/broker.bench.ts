@@ -701,52 +701,107 @@ async function main(): Promise<void> {
 
 /**
  * The management API's cost (issue: at most 5% of 2p/4c throughput while a client polls /api/queues every
- * second): the same scenario on a plain broker process and on one with the management listener while a
- * separate process polls it, alternated BENCH_ADMIN_ROUNDS times (default 2) so that drift on a shared
- * machine hits both alike.
+ * second): the same scenario on a plain broker process and on one with the management listener (API and
+ * Prometheus metrics) while a separate process polls /api/queues every second and scrapes /metrics every
+ * BENCH_ADMIN_SCRAPE_SECONDS (default 15, Prometheus's default interval). BENCH_ADMIN_ROUNDS rounds
+ * (default 2) alternate the order (plain first, then polled first, …) so that drift on a shared machine
+ * hits both alike; the ratio is of the means, with each round's own ratio beside it.
  */
 async function adminOverhead(s: Scenario): Promise<void> {
   const rounds = Number(process.env.BENCH_ADMIN_ROUNDS ?? 2);
+  const scrapeSeconds = Number(process.env.BENCH_ADMIN_SCRAPE_SECONDS ?? 15);
+  const loadAtStart = loadavg();
   const plain = await startOurBroker();
   const managed = await startOurBroker({}, true);
   const plainRates: number[] = [];
   const polledRates: number[] = [];
+  // Broker CPU per delivery (µs): less sensitive than throughput to other work on a shared machine.
+  const plainCpu: number[] = [];
+  const polledCpu: number[] = [];
+  const cpuPerDelivery = (r: { deliverPerSec: number; brokerCpuPct?: number | undefined }) =>
+    r.brokerCpuPct === undefined || r.deliverPerSec === 0
+      ? Number.NaN
+      : (r.brokerCpuPct * 1e4) / r.deliverPerSec;
+  let idle: { plainMs: number; polledMs: number; seconds: number } | undefined;
   let polls = 0;
+  let scrapes = 0;
   let failures = 0;
+  const runPlain = async () => {
+    const r = await runScenario(s, plain.url, plain.child);
+    plainRates.push(r.deliverPerSec);
+    plainCpu.push(cpuPerDelivery(r));
+  };
+  const startPoller = async () => {
+    const poller = fork(
+      fileURLToPath(new URL('./admin-poller.ts', import.meta.url)),
+      [String(managed.adminPort), String(scrapeSeconds)],
+      {
+        execArgv: tsx,
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      },
+    );
+    await once(poller, 'message');
+    return async () => {
+      const done = once(poller, 'message');
+      poller.send('stop');
+      const [report] = (await done) as [{ polls: number; scrapes: number; failures: number }];
+      polls += report.polls;
+      scrapes += report.scrapes;
+      failures += report.failures;
+    };
+  };
+  const runPolled = async () => {
+    const stop = await startPoller();
+    try {
+      const r = await runScenario(s, managed.url, managed.child);
+      polledRates.push(r.deliverPerSec);
+      polledCpu.push(cpuPerDelivery(r));
+    } finally {
+      await stop();
+    }
+  };
+  // Without AMQP load: the CPU both broker processes use over the same window while one is polled.
+  const idleCost = async (seconds: number) => {
+    const stop = await startPoller();
+    try {
+      const [p0, m0] = [await cpuSeconds(plain.child.pid), await cpuSeconds(managed.child.pid)];
+      await sleep(seconds * 1000);
+      const [p1, m1] = [await cpuSeconds(plain.child.pid), await cpuSeconds(managed.child.pid)];
+      if (p0 !== undefined && p1 !== undefined && m0 !== undefined && m1 !== undefined)
+        idle = { plainMs: (p1 - p0) * 1000, polledMs: (m1 - m0) * 1000, seconds };
+    } finally {
+      await stop();
+    }
+  };
   try {
     for (let i = 0; i < rounds; i++) {
-      plainRates.push((await runScenario(s, plain.url, plain.child)).deliverPerSec);
-      const poller = fork(
-        fileURLToPath(new URL('./admin-poller.ts', import.meta.url)),
-        [String(managed.adminPort)],
-        {
-          execArgv: tsx,
-          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-        },
-      );
-      await once(poller, 'message');
-      try {
-        polledRates.push((await runScenario(s, managed.url, managed.child)).deliverPerSec);
-      } finally {
-        const done = once(poller, 'message');
-        poller.send('stop');
-        const [report] = (await done) as [{ polls: number; failures: number }];
-        polls += report.polls;
-        failures += report.failures;
+      if (i % 2 === 0) {
+        await runPlain();
+        await runPolled();
+      } else {
+        await runPolled();
+        await runPlain();
       }
     }
+    await idleCost(Number(process.env.BENCH_ADMIN_IDLE_SECONDS ?? 20));
   } finally {
     await stopOurBroker(plain.child);
     await stopOurBroker(managed.child);
   }
-  if (failures > 0) throw new Error(`${failures} polls of /api/queues failed`);
+  if (failures > 0) throw new Error(`${failures} polls of /api/queues or /metrics failed`);
   const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
   const ratio = mean(polledRates) / mean(plainRates);
+  const fmtLoad = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
   console.log(
-    `\nManagement overhead, ${s.id}) ${s.title}, ${rounds} alternating rounds:\n` +
+    `\nManagement overhead, ${s.id}) ${s.title}, ${rounds} alternating rounds of ${measureSeconds}s (load average ${fmtLoad(loadAtStart)} at start, ${fmtLoad(loadavg())} at end):\n` +
       `  without management listener: ${mean(plainRates).toFixed(0)} deliveries/s (${plainRates.map((r) => r.toFixed(0)).join(', ')})\n` +
-      `  with it, /api/queues polled every second (${polls} polls): ${mean(polledRates).toFixed(0)} deliveries/s (${polledRates.map((r) => r.toFixed(0)).join(', ')})\n` +
-      `  ratio ${ratio.toFixed(3)} (target ≥ 0.95: ${ratio >= 0.95 ? 'met' : 'MISSED'})`,
+      `  with it, /api/queues polled every second (${polls} polls) and /metrics scraped every ${scrapeSeconds}s (${scrapes} scrapes): ${mean(polledRates).toFixed(0)} deliveries/s (${polledRates.map((r) => r.toFixed(0)).join(', ')})\n` +
+      `  per-round ratio ${polledRates.map((r, i) => (r / (plainRates[i] ?? r)).toFixed(3)).join(', ')}\n` +
+      `  ratio of the means ${ratio.toFixed(3)} (target ≥ 0.95: ${ratio >= 0.95 ? 'met' : 'MISSED'})\n` +
+      `  broker CPU per delivery: ${mean(plainCpu).toFixed(2)} µs plain, ${mean(polledCpu).toFixed(2)} µs polled (ratio ${(mean(plainCpu) / mean(polledCpu)).toFixed(3)})` +
+      (idle === undefined
+        ? ''
+        : `\n  without AMQP load, ${idle.seconds}s: ${idle.plainMs.toFixed(0)} ms CPU plain, ${idle.polledMs.toFixed(0)} ms polled (${((idle.polledMs - idle.plainMs) / idle.seconds / 10).toFixed(2)}% of one core for the management listener)`),
   );
 }
 

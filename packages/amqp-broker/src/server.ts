@@ -12,6 +12,7 @@ import { ResourceAlarms } from './alarms/resource-alarms.js';
 import { totalMemoryBytes } from './alarms/total-memory-bytes.js';
 import type { Permission } from './auth/permission-store.js';
 import { PermissionStore } from './auth/permission-store.js';
+import { TopicPermissionStore } from './auth/topic-permission-store.js';
 import { type UserInput, UserStore } from './auth/user-store.js';
 import {
   BROKER_SERVER_DEFAULTS,
@@ -48,6 +49,11 @@ export class BrokerServer extends Lifecycle {
   readonly users: UserStore;
   /** Per-user, per-vhost permissions; changes are persisted with `persistDir` and apply to the next method. */
   readonly permissions: PermissionStore;
+  /**
+   * Topic permissions (RabbitMQ's, routing-key expressions per user, vhost and topic exchange); changes are
+   * persisted with `persistDir` and apply to the next method.
+   */
+  readonly topicPermissions = new TopicPermissionStore();
   readonly #options: ResolvedOptions;
   readonly #memory: MemoryGauge;
   #store: BrokerStore | undefined;
@@ -77,11 +83,16 @@ export class BrokerServer extends Lifecycle {
     );
     // Every change is written to the definitions store (with persistDir).
     this.users.onChange((change) => {
-      // As RabbitMQ: a deleted user's permissions go with it.
-      if (change.kind === 'delete') this.permissions.deleteUser(change.name);
+      if (change.kind === 'delete') {
+        // As RabbitMQ: a deleted user's permissions go with it, and its open connections are closed.
+        this.permissions.deleteUser(change.name);
+        this.topicPermissions.deleteUser(change.name);
+        void this.#closeConnectionsOfUser(change.name);
+      }
       this.#store?.definitions.changed();
     });
     this.permissions.onChange(() => this.#store?.definitions.changed());
+    this.topicPermissions.onChange(() => this.#store?.definitions.changed());
     const alarmLog = this.log.child({ part: 'resource-alarms' });
     this.#memoryMonitor = new MemoryMonitor({
       highWatermarkBytes: watermarkBytes(o.memoryHighWatermark),
@@ -107,6 +118,7 @@ export class BrokerServer extends Lifecycle {
       channelMax: o.channelMax,
       users: this.users,
       permissions: this.permissions,
+      topicPermissions: this.topicPermissions,
       loopbackUsers: new Set(o.loopbackUsers),
       vhosts: this.#vhosts,
       strictFieldTypes: o.strictFieldTypes,
@@ -168,10 +180,33 @@ export class BrokerServer extends Lifecycle {
       .map((c) => c.shutdown(`vhost '${name}' is deleted`));
     const queues = v.deleteEverything();
     this.permissions.deleteVhost(name);
+    this.topicPermissions.deleteVhost(name);
     this.#store?.definitions.changed();
     this.log.info({ vhost: name, queues, connections: closing.length }, 'vhost deleted');
     await Promise.all([...closing, this.flushDefinitions()]);
     return true;
+  }
+
+  /**
+   * Deletes a user as RabbitMQ does: its permissions go, and its open connections get connection.close 320
+   * `CONNECTION_FORCED - user '<name>' is deleted` (as they do on `users.delete()` too). Resolves with false
+   * when there was no such user, else once the change is stored (with `persistDir`) and its connections are
+   * closed.
+   */
+  async deleteUser(name: string): Promise<boolean> {
+    if (!this.users.delete(name)) return false;
+    await Promise.all([this.#closeConnectionsOfUser(name), this.flushDefinitions()]);
+    return true;
+  }
+
+  /** Closes (or, mid-handshake, drops) every connection `user` logged in with; resolves once they are. */
+  async #closeConnectionsOfUser(user: string): Promise<void> {
+    const closing = [...this.#connections]
+      .filter((c) => c.username === user && c.state !== 'closed')
+      .map((c) => c.shutdown(`user '${user}' is deleted`));
+    if (closing.length > 0)
+      this.log.info({ user, connections: closing.length }, "closing a deleted user's connections");
+    await Promise.all(closing);
   }
 
   /** Resolves once every change of definitions, users, permissions and vhosts so far is on disk. */
@@ -449,6 +484,7 @@ export class BrokerServer extends Lifecycle {
       vhosts: this.vhostNames(),
       users: this.users.list().map((u) => ({ ...u, tags: [...u.tags] })),
       permissions: this.permissions.list(),
+      topicPermissions: this.topicPermissions.list(),
     };
   }
 
@@ -458,6 +494,7 @@ export class BrokerServer extends Lifecycle {
     try {
       this.users.replaceAll(stored.users);
       this.permissions.replaceAll(stored.permissions);
+      this.topicPermissions.replaceAll(stored.topicPermissions);
     } catch (err) {
       // A hand-edited file: stop rather than start with other users than the operator expects.
       throw new BrokerError(

@@ -54,6 +54,8 @@ export type RouteAccess = 'administrator' | 'monitor' | 'management';
 const ADMINISTRATOR_ROUTES: readonly RegExp[] = [
   /^\/api\/users(\/|$)/,
   /^\/api\/permissions(\/|$)/,
+  /^\/api\/topic-permissions(\/|$)/,
+  /^\/api\/vhosts\/:vhost\/topic-permissions$/,
   /^\/api\/definitions(\/|$)/,
   /^\/api\/vhosts\/:vhost\/permissions$/,
   // Every method, reading too: RabbitMQ 3.10 answers `Not administrator user` even for the user's own.

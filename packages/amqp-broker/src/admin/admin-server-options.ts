@@ -32,7 +32,7 @@ export interface AdminServerOptions {
    * @defaultValue the package's `dist/ui/`
    */
   uiDir?: string;
-  /** Checks HTTP Basic credentials. @defaultValue every broker user (its `users` option) as administrator */
+  /** Checks HTTP Basic credentials. @defaultValue the broker's users (its `users` store), with their tags */
   authenticator?: AdminAuthenticator | undefined;
   /** Time between two samples of the message counters (rates are per second over it), in milliseconds. @defaultValue 5000 */
   statsIntervalMs?: number;

@@ -4,10 +4,10 @@
  * listener (RabbitMQ's 15692). Every `/api` request needs HTTP Basic credentials.
  */
 import { hostname } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { Lifecycle, runCloseSteps } from '@dispatcher/core';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { BrokerError } from '../errors.js';
+import { resolveUiDir } from '../ui-assets.js';
 import { authorise, isManagementUser } from './admin-access.js';
 import { type AdminAuthenticator, type AdminUser, userStoreAuthenticator } from './admin-authenticator.js';
 import type { AdminContext } from './admin-context.js';
@@ -23,6 +23,7 @@ import { registerExchangeRoutes } from './routes/exchange-routes.js';
 import { registerOverviewRoutes } from './routes/overview-routes.js';
 import { registerPermissionRoutes } from './routes/permission-routes.js';
 import { registerQueueRoutes } from './routes/queue-routes.js';
+import { registerTopicPermissionRoutes } from './routes/topic-permission-routes.js';
 import { registerUiRoutes } from './routes/ui-routes.js';
 import { registerUserRoutes } from './routes/user-routes.js';
 import { registerVhostRoutes } from './routes/vhost-routes.js';
@@ -30,8 +31,11 @@ import { StatsSampler } from './stats/stats-sampler.js';
 
 const REALM = 'Basic realm="RabbitMQ Management"';
 
-/** The package's `dist/ui/` (this file is `dist/admin/admin-server.js` once built). */
-const DEFAULT_UI_DIR = fileURLToPath(new URL('../ui/', import.meta.url));
+/**
+ * The package's `dist/ui/`, from `dist/` and from `src/` alike (under tsx, `../ui/` from this file would be
+ * the page's source, `src/ui/`, which a browser cannot run).
+ */
+const DEFAULT_UI_DIR = resolveUiDir();
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -89,6 +93,7 @@ export class AdminServer extends Lifecycle {
       registerDefinitionRoutes(app, ctx);
       registerUserRoutes(app, ctx);
       registerPermissionRoutes(app, ctx);
+      registerTopicPermissionRoutes(app, ctx);
       registerMetricsRoutes(app, metrics);
       registerUiRoutes(app, o.uiDir ?? DEFAULT_UI_DIR);
     });

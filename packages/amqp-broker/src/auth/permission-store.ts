@@ -7,7 +7,7 @@
  * - an empty expression matches nothing (RabbitMQ turns it into `^$`, which only the empty name could
  *   match — and the only resource with an empty name, the default exchange, is checked as `amq.default`);
  * - a user may open a connection to a vhost only when it has an entry there, whatever its expressions;
- * - topic permissions (per-exchange routing-key expressions) are not implemented.
+ * - topic permissions (per-exchange routing-key expressions) are `TopicPermissionStore`'s.
  *
  * Expressions are JavaScript RegExps: the PCRE syntax RabbitMQ users write (`.*`, `^amq\.gen.*`,
  * alternations, classes) means the same. Compiled expressions are cached by their source.

@@ -6,6 +6,7 @@
 import { ACCESS_REFUSED } from '../codec/generated/amqp-spec.js';
 import { type AmqpError, channelError } from '../errors.js';
 import { exchangeResourceName, type PermissionKind, type PermissionStore } from './permission-store.js';
+import type { TopicPermissionKind, TopicPermissionStore } from './topic-permission-store.js';
 
 export type ResourceKind = 'exchange' | 'queue';
 
@@ -15,13 +16,34 @@ export class ResourceAccess {
   readonly user: string;
   readonly vhost: string;
   readonly #permissions: PermissionStore;
+  readonly #topics: TopicPermissionStore | undefined;
   #version = -1;
   readonly #verdicts = new Map<string, boolean>();
 
-  constructor(permissions: PermissionStore, user: string, vhost: string) {
+  constructor(permissions: PermissionStore, user: string, vhost: string, topics?: TopicPermissionStore) {
     this.#permissions = permissions;
+    this.#topics = topics;
     this.user = user;
     this.vhost = vhost;
+  }
+
+  /** Whether topic permissions may apply at all (none exist: publishes skip the exchange-type lookup). */
+  get hasTopicPermissions(): boolean {
+    return this.#topics !== undefined && !this.#topics.isEmpty;
+  }
+
+  /**
+   * Topic permissions (RabbitMQ's, for exchanges of type `topic` only): throws channel error 403 ("access
+   * to topic 'rk' in exchange 'x' in vhost '/' refused for user 'u'") unless the routing key of a publish
+   * (`write`) or of a binding from the exchange (`read`) is allowed.
+   */
+  checkTopic(kind: TopicPermissionKind, exchangeType: string, exchange: string, routingKey: string): void {
+    if (exchangeType !== 'topic' || this.#topics === undefined) return;
+    if (this.#topics.allows(this.user, this.vhost, exchange, kind, routingKey)) return;
+    throw channelError(
+      ACCESS_REFUSED,
+      `access to topic '${routingKey}' in exchange '${exchange}' in vhost '${this.vhost}' refused for user '${this.user}'`,
+    );
   }
 
   /**

@@ -377,12 +377,12 @@ export class Channel implements ReplyConsumer, ConsumerChannel {
         if (!m.nowait) host.sendMethod(this.id, { id: MethodId.ExchangeDeleteOk });
         return;
       case MethodId.ExchangeBind:
-        this.#checkBind('exchange', m.destination, m.source);
+        this.#checkBind('exchange', m.destination, m.source, m.routingKey);
         vhost.bindExchange(m.destination, m.source, m.routingKey, m.arguments);
         if (!m.nowait) host.sendMethod(this.id, { id: MethodId.ExchangeBindOk });
         return;
       case MethodId.ExchangeUnbind:
-        this.#checkBind('exchange', m.destination, m.source);
+        this.#checkBind('exchange', m.destination, m.source, m.routingKey);
         vhost.unbindExchange(m.destination, m.source, m.routingKey, m.arguments);
         if (!m.nowait) host.sendMethod(this.id, { id: MethodId.ExchangeUnbindOk });
         return;
@@ -412,12 +412,12 @@ export class Channel implements ReplyConsumer, ConsumerChannel {
         return;
       }
       case MethodId.QueueBind:
-        this.#checkBind('queue', this.#queueName(m.queue), m.exchange);
+        this.#checkBind('queue', this.#queueName(m.queue), m.exchange, m.routingKey);
         vhost.bindQueue(this.#queueName(m.queue), m.exchange, m.routingKey, m.arguments, host.owner);
         if (!m.nowait) host.sendMethod(this.id, { id: MethodId.QueueBindOk });
         return;
       case MethodId.QueueUnbind:
-        this.#checkBind('queue', this.#queueName(m.queue), m.exchange);
+        this.#checkBind('queue', this.#queueName(m.queue), m.exchange, m.routingKey);
         vhost.unbindQueue(this.#queueName(m.queue), m.exchange, m.routingKey, m.arguments, host.owner);
         host.sendMethod(this.id, { id: MethodId.QueueUnbindOk });
         return;
@@ -602,11 +602,23 @@ export class Channel implements ReplyConsumer, ConsumerChannel {
    * queue.bind/unbind and exchange.bind/unbind: write on the destination, read on the source exchange (in
    * RabbitMQ's order; the default exchange is refused by the vhost before the read check).
    */
-  #checkBind(destinationKind: 'queue' | 'exchange', destination: string, source: string): void {
+  #checkBind(
+    destinationKind: 'queue' | 'exchange',
+    destination: string,
+    source: string,
+    routingKey: string,
+  ): void {
     const access = this.#host.access;
     access.check('write', destinationKind, destination);
     if (destination === '' && destinationKind === 'exchange') return;
     if (source !== '') access.check('read', 'exchange', source);
+    if (source !== '' && access.hasTopicPermissions) this.#checkTopic('read', source, routingKey);
+  }
+
+  /** Topic permissions on an existing topic exchange (a missing one fails later with RabbitMQ's 404). */
+  #checkTopic(kind: 'write' | 'read', exchange: string, routingKey: string): void {
+    const ex = this.#host.vhost.getExchange(exchange);
+    if (ex !== undefined) this.#host.access.checkTopic(kind, ex.type, exchange, routingKey);
   }
 
   #queueName(name: string): string {
@@ -704,6 +716,7 @@ export class Channel implements ReplyConsumer, ConsumerChannel {
       throw connectionError(NOT_IMPLEMENTED, 'immediate=true', { classId: 60, methodId: 40 });
     host.access.check('write', 'exchange', publish.exchange);
     host.vhost.checkPublishable(publish.exchange);
+    if (host.access.hasTopicPermissions) this.#checkTopic('write', publish.exchange, publish.routingKey);
     if (AmqpError.isAmqpError(decoded)) throw decoded;
     if (decoded.userId !== undefined) this.#checkUserId(decoded.userId);
     let message = new Message(

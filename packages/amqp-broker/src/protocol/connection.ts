@@ -35,6 +35,7 @@ import { isLoopbackAddress } from '../auth/loopback-address.js';
 import type { PermissionStore } from '../auth/permission-store.js';
 import { ResourceAccess } from '../auth/resource-access.js';
 import { isSaslMechanism, parseSaslResponse, SASL_MECHANISMS, type SaslMechanism } from '../auth/sasl.js';
+import type { TopicPermissionStore } from '../auth/topic-permission-store.js';
 import type { User, UserStore } from '../auth/user-store.js';
 import { decodeBasicPublish, isBasicPublish } from '../codec/basic-publish-decoder.js';
 import { ByteReader } from '../codec/byte-reader.js';
@@ -90,6 +91,8 @@ export interface ConnectionSettings {
   readonly channelMax: number;
   readonly users: UserStore;
   readonly permissions: PermissionStore;
+  /** Topic permissions (routing-key expressions per topic exchange); undefined: none apply. */
+  readonly topicPermissions?: TopicPermissionStore | undefined;
   /** Users that may log in only from a loopback address (RabbitMQ's `loopback_users`). */
   readonly loopbackUsers: ReadonlySet<string>;
   readonly vhosts: ReadonlyMap<string, VirtualHost>;
@@ -642,7 +645,12 @@ export class AmqpConnection implements ChannelHost {
           kind: 'open',
           user: s.user,
           vhost,
-          access: new ResourceAccess(this.#settings.permissions, username, vhost.name),
+          access: new ResourceAccess(
+            this.#settings.permissions,
+            username,
+            vhost.name,
+            this.#settings.topicPermissions,
+          ),
         };
         if (this.#deadlineTimer !== undefined) clearTimeout(this.#deadlineTimer);
         this.#deadlineTimer = undefined;

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { type Logger, noopLogger } from '@dispatcher/core';
 import { type HashingAlgorithm, isHashingAlgorithm } from '../auth/password-hash.js';
 import type { Permission } from '../auth/permission-store.js';
+import type { TopicPermission } from '../auth/topic-permission-store.js';
 import type { User } from '../auth/user-store.js';
 import { ByteReader } from '../codec/byte-reader.js';
 import { ByteWriter } from '../codec/byte-writer.js';
@@ -27,6 +28,8 @@ export interface SecurityDefinitions {
   vhosts: string[];
   users: User[];
   permissions: Permission[];
+  /** Empty when read from a file written before topic permissions were stored. */
+  topicPermissions: TopicPermission[];
 }
 
 /** What the definitions file holds. */
@@ -162,6 +165,16 @@ function parseSecurity(raw: unknown): SecurityDefinitions | undefined {
       configure: str(p.configure, `security permission ${i} configure`),
       write: str(p.write, `security permission ${i} write`),
       read: str(p.read, `security permission ${i} read`),
+    })),
+    topicPermissions: (r.topicPermissions === undefined
+      ? []
+      : list(r.topicPermissions, 'security.topicPermissions')
+    ).map((p, i) => ({
+      user: str(p.user, `security topic permission ${i} user`),
+      vhost: str(p.vhost, `security topic permission ${i} vhost`),
+      exchange: str(p.exchange, `security topic permission ${i} exchange`),
+      write: str(p.write, `security topic permission ${i} write`),
+      read: str(p.read, `security topic permission ${i} read`),
     })),
   };
 }

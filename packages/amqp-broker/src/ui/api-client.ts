@@ -46,7 +46,7 @@ async function toApiError(res: Response): Promise<ApiError> {
   }
 }
 
-/** A client bound to one login; `onUnauthorized` runs when any call answers 401 (the page then logs out). */
+/** A client bound to one login; `onUnauthorized` runs when a call's 401 asks for credentials (the page then logs out). */
 export class ApiClient {
   readonly #auth: string;
   readonly #onUnauthorized: () => void;
@@ -75,7 +75,9 @@ export class ApiClient {
       ...(signal ? { signal } : {}),
     };
     const res = await fetch(`api/${path}`, init);
-    if (res.status === 401) {
+    // A 401 asking for credentials (`www-authenticate`) means the login no longer works: the page logs out.
+    // One without it is RabbitMQ refusing this user one object (a vhost, another user's connection).
+    if (res.status === 401 && res.headers.has('www-authenticate')) {
       const err = await toApiError(res);
       this.#onUnauthorized();
       throw err;

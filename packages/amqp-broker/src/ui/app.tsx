@@ -2,6 +2,7 @@ import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import type { ApiClient } from './api-client.ts';
 import { tagList, type Whoami } from './api-types.ts';
 import { ApiContext } from './components/api-context.ts';
+import { type Capabilities, CapabilitiesContext, capabilitiesOf } from './components/user-capabilities.ts';
 import { type Route, useRoute } from './router.ts';
 import { AccessView } from './views/access-view.tsx';
 import { BindingsView } from './views/bindings-view.tsx';
@@ -23,7 +24,19 @@ const NAV = [
   ['access', 'Users & vhosts'],
 ] as const;
 
-function View({ route }: { route: Route }) {
+/** Sections a user without the tag would only see refused: not offered (RabbitMQ's page does the same). */
+function offered(view: string, can: Capabilities): boolean {
+  return view !== 'access' || can.administrator;
+}
+
+function View({ route, can }: { route: Route; can: Capabilities }) {
+  if (!offered(route.view, can)) {
+    return (
+      <p class="error" role="alert">
+        Not authorised: this section is for users tagged administrator.
+      </p>
+    );
+  }
   switch (route.view) {
     case 'connections':
       return <ConnectionsView />;
@@ -51,6 +64,7 @@ function View({ route }: { route: Route }) {
 interface Session {
   api: ApiClient;
   whoami: Whoami;
+  can: Capabilities;
 }
 
 export function App() {
@@ -80,40 +94,42 @@ export function App() {
         onUnauthorized={onUnauthorized}
         onLogin={(api, whoami) => {
           setMessage(undefined);
-          setSession({ api, whoami });
+          setSession({ api, whoami, can: capabilitiesOf(whoami) });
         }}
       />
     );
   }
   return (
     <ApiContext.Provider value={session.api}>
-      <button type="button" class="skip" onClick={() => main.current?.focus()}>
-        Skip to content
-      </button>
-      <header class="top">
-        <span class="brand">dispatchd admin</span>
-        <nav aria-label="Sections">
-          <ul>
-            {NAV.map(([view, label]) => (
-              <li key={view}>
-                <a href={`#/${view}`} aria-current={route.view === view ? 'page' : undefined}>
-                  {label}
-                </a>
-              </li>
-            ))}
-          </ul>
-        </nav>
-        <span class="who">
-          {session.whoami.name}
-          <span class="muted"> ({tagList(session.whoami.tags).join(', ') || 'no tags'})</span>
-          <button type="button" class="secondary" onClick={logout}>
-            Log out
-          </button>
-        </span>
-      </header>
-      <main id="main" ref={main} tabIndex={-1}>
-        <View route={route} />
-      </main>
+      <CapabilitiesContext.Provider value={session.can}>
+        <button type="button" class="skip" onClick={() => main.current?.focus()}>
+          Skip to content
+        </button>
+        <header class="top">
+          <span class="brand">dispatchd admin</span>
+          <nav aria-label="Sections">
+            <ul>
+              {NAV.filter(([view]) => offered(view, session.can)).map(([view, label]) => (
+                <li key={view}>
+                  <a href={`#/${view}`} aria-current={route.view === view ? 'page' : undefined}>
+                    {label}
+                  </a>
+                </li>
+              ))}
+            </ul>
+          </nav>
+          <span class="who">
+            {session.whoami.name}
+            <span class="muted"> ({tagList(session.whoami.tags).join(', ') || 'no tags'})</span>
+            <button type="button" class="secondary" onClick={logout}>
+              Log out
+            </button>
+          </span>
+        </header>
+        <main id="main" ref={main} tabIndex={-1}>
+          <View route={route} can={session.can} />
+        </main>
+      </CapabilitiesContext.Provider>
     </ApiContext.Provider>
   );
 }

@@ -1,8 +1,8 @@
 /** /api/connections[/{name}] (GET, DELETE closes with 320), /api/channels, /api/consumers[/{vhost}]. */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { isMonitor, requestUser } from '../admin-access.js';
+import { isAdministrator, isMonitor, requestUser } from '../admin-access.js';
 import type { AdminContext } from '../admin-context.js';
-import { notFound } from '../admin-http-error.js';
+import { AdminHttpError, notFound } from '../admin-http-error.js';
 import { vhostOr404 } from '../admin-route-helpers.js';
 import { applyListQuery, type ListQuery } from '../list-query.js';
 import { channelJson, connectionJson, consumerJson } from '../resource-json.js';
@@ -50,6 +50,11 @@ export function registerConnectionRoutes(app: FastifyInstance, ctx: AdminContext
   });
   app.delete<{ Params: { name: string } }>('/api/connections/:name', async (request, reply) => {
     const c = named(request, request.params.name);
+    // RabbitMQ: a monitoring user sees every connection but closes only its own; administrators any.
+    const user = requestUser(request);
+    if (!isAdministrator(user) && c.user !== user.name) {
+      throw new AdminHttpError(401, 'not_authorised', 'User not authorised to access object');
+    }
     const header = request.headers['x-reason'];
     const reason = typeof header === 'string' && header !== '' ? header : 'Closed via management plugin';
     await ctx.broker.closeConnection(c.name, { reason });

@@ -25,6 +25,7 @@ import { ADMIN_OWNER, vhostOr404 } from '../admin-route-helpers.js';
 import { fieldTableToJson, jsonToFieldTable } from '../field-json.js';
 import { parseBody } from '../request-body.js';
 import { RABBITMQ_COMPATIBLE_VERSION } from './overview-routes.js';
+import { topicPermissionJson } from './topic-permission-routes.js';
 import { parseTags } from './user-routes.js';
 
 type Json = Record<string, unknown>;
@@ -107,6 +108,17 @@ const definitionsBody = z.looseObject({
       }),
     )
     .default([]),
+  topic_permissions: z
+    .array(
+      z.looseObject({
+        user: z.string(),
+        vhost: z.string(),
+        exchange: z.string(),
+        write: z.string(),
+        read: z.string(),
+      }),
+    )
+    .default([]),
   queues: z
     .array(
       z.looseObject({
@@ -169,7 +181,7 @@ export function registerDefinitionRoutes(app: FastifyInstance, ctx: AdminContext
       permissions: ctx.broker.permissions
         .list()
         .map((p) => ({ user: p.user, vhost: p.vhost, configure: p.configure, write: p.write, read: p.read })),
-      topic_permissions: [],
+      topic_permissions: ctx.broker.topicPermissions.list().map(topicPermissionJson),
       parameters: [],
       global_parameters: [],
       policies: [],
@@ -204,17 +216,25 @@ export function registerDefinitionRoutes(app: FastifyInstance, ctx: AdminContext
         ...defs.exchanges.map((x) => x.vhost),
         ...defs.bindings.map((b) => b.vhost),
         ...defs.permissions.map((p) => p.vhost),
+        ...defs.topic_permissions.map((p) => p.vhost),
       ])
         if (!created.has(name ?? '/')) vhostOf(name);
     }
     const users = only === undefined ? defs.users.map((u) => importedUser(u, defs.rabbit_version)) : [];
     const permissions = only === undefined ? defs.permissions : [];
+    const topicPermissions = only === undefined ? defs.topic_permissions : [];
     const userNames = new Set(users.map((u) => u.name));
     for (const p of permissions) {
       if (!userNames.has(p.user) && !ctx.broker.users.has(p.user)) {
         throw badRequest(`permission of '${p.user}' on '${p.vhost}': no such user`);
       }
       for (const kind of ['configure', 'write', 'read'] as const) checkRegex(p[kind], p.user, p.vhost);
+    }
+    for (const p of topicPermissions) {
+      if (!userNames.has(p.user) && !ctx.broker.users.has(p.user)) {
+        throw badRequest(`topic permission of '${p.user}' on '${p.vhost}': no such user`);
+      }
+      for (const kind of ['write', 'read'] as const) checkRegex(p[kind], p.user, p.vhost);
     }
     for (const name of created) {
       await ctx.broker.addVhost(name).catch((err: unknown) => {
@@ -223,6 +243,7 @@ export function registerDefinitionRoutes(app: FastifyInstance, ctx: AdminContext
     }
     for (const u of users) ctx.broker.users.put(u);
     for (const p of permissions) ctx.broker.permissions.put(p);
+    for (const p of topicPermissions) ctx.broker.topicPermissions.put(p);
     amqp(() => {
       for (const x of defs.exchanges) {
         vhostOf(x.vhost).declareExchange({

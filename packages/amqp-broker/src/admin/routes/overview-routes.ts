@@ -9,6 +9,7 @@ import type { AdminContext } from '../admin-context.js';
 import { notFound } from '../admin-http-error.js';
 import { vhostsFor } from '../admin-route-helpers.js';
 import { depthJson, messageStatsJson } from '../resource-json.js';
+import type { MessageCounts } from '../stats/stats-sampler.js';
 
 /** The RabbitMQ version whose management API this one answers like. */
 export const RABBITMQ_COMPATIBLE_VERSION = '3.10.8';
@@ -59,14 +60,35 @@ function objectTotals(ctx: AdminContext) {
 function ownOverview(ctx: AdminContext, user: AdminUser) {
   let queues = 0;
   let exchanges = 0;
+  // Message rates too count only its vhosts (RabbitMQ sums the vhosts' statistics for such a user).
+  const counts: MessageCounts = {
+    publish: 0,
+    deliverGet: 0,
+    redeliver: 0,
+    ack: 0,
+    publishRate: 0,
+    deliverGetRate: 0,
+    redeliverRate: 0,
+    ackRate: 0,
+  };
   for (const v of vhostsFor(ctx, undefined, user)) {
     queues += v.queueCount;
     exchanges += v.exchangeCount;
+    const s = ctx.stats.vhost(v.name);
+    counts.publish += v.publishedCount;
+    counts.publishRate += s.receivedRate;
+    counts.deliverGet += s.counts.deliverGet;
+    counts.deliverGetRate += s.counts.deliverGetRate;
+    counts.redeliver += s.counts.redeliver;
+    counts.redeliverRate += s.counts.redeliverRate;
+    counts.ack += s.counts.ack;
+    counts.ackRate += s.counts.ackRate;
   }
   const connections = ctx.broker.connections().filter((c) => c.user === user.name);
   let channels = 0;
   for (const c of connections) channels += c.channels.length;
   return {
+    message_stats: messageStatsJson(counts),
     object_totals: { channels, connections: connections.length, exchanges, queues },
     queue_totals: {},
   };

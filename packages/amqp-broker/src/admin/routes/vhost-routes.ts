@@ -13,34 +13,14 @@ import type { MessageCounts } from '../stats/stats-sampler.js';
 function vhostJson(ctx: AdminContext, v: VirtualHost) {
   let ready = 0;
   let unacked = 0;
-  const counts: MessageCounts = {
-    publish: 0,
-    deliverGet: 0,
-    redeliver: 0,
-    ack: 0,
-    publishRate: 0,
-    deliverGetRate: 0,
-    redeliverRate: 0,
-    ackRate: 0,
-  };
-  const depth = { messages: 0, ready: 0, unacked: 0, messagesRate: 0, readyRate: 0, unackedRate: 0 };
   for (const q of v.queues()) {
     ready += q.messageCount;
     unacked += q.unacked;
-    const s = ctx.stats.queue(q);
-    counts.deliverGet += s.counts.deliverGet;
-    counts.deliverGetRate += s.counts.deliverGetRate;
-    counts.redeliver += s.counts.redeliver;
-    counts.redeliverRate += s.counts.redeliverRate;
-    counts.ack += s.counts.ack;
-    counts.ackRate += s.counts.ackRate;
-    counts.publish += s.counts.publish;
-    counts.publishRate += s.counts.publishRate;
-    depth.messagesRate += s.depth.messagesRate;
-    depth.readyRate += s.depth.readyRate;
-    depth.unackedRate += s.depth.unackedRate;
   }
-  counts.publish = v.publishedCount;
+  // Counts and rates as of the last statistics sample (kept per vhost by the sampler); publish is live.
+  const sample = ctx.stats.vhost(v.name);
+  const counts: MessageCounts = { ...sample.counts, publish: v.publishedCount };
+  const depth = sample.depth;
   return {
     name: v.name,
     description: '',

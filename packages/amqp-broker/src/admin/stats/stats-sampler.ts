@@ -35,6 +35,14 @@ interface QueueSample {
   depth: DepthSample;
 }
 
+/** A vhost's queue counts (its deleted queues included) and what was published into it, with rates. */
+export interface VhostSample {
+  counts: MessageCounts;
+  depth: DepthSample;
+  received: number;
+  receivedRate: number;
+}
+
 function zeroCounts(): MessageCounts {
   return {
     publish: 0,
@@ -57,9 +65,12 @@ export class StatsSampler {
   readonly #intervalMs: number;
   #timer: NodeJS.Timeout | undefined;
   #lastAt = Date.now();
-  #queues = new Map<Queue, QueueSample>();
+  #queues = new Map<Queue, QueueSample & { vhost: string }>();
+  #vhosts = new Map<string, VhostSample>();
   /** Counted by queues deleted since (global totals keep them). */
   readonly #retired = zeroCounts();
+  /** The same per vhost (a management user's overview sums its own vhosts). */
+  readonly #retiredByVhost = new Map<string, MessageCounts>();
   #global = zeroCounts();
   #globalDepth = zeroDepth();
   #received = 0;
@@ -87,12 +98,15 @@ export class StatsSampler {
     const now = Date.now();
     const seconds = Math.max((now - this.#lastAt) / 1000, 0.001);
     this.#lastAt = now;
-    const next = new Map<Queue, QueueSample>();
+    const next = new Map<Queue, QueueSample & { vhost: string }>();
+    const nextVhosts = new Map<string, VhostSample>();
     const totals = zeroCounts();
     const depth = zeroDepth();
     let received = 0;
     for (const vhost of this.#broker.vhosts()) {
       received += vhost.publishedCount;
+      const vCounts = zeroCounts();
+      const vDepth = zeroDepth();
       for (const q of vhost.queues()) {
         const prev = this.#queues.get(q);
         const s = q.stats;
@@ -116,17 +130,39 @@ export class StatsSampler {
           readyRate: rate(ready, prev?.depth.ready ?? 0, seconds, true),
           unackedRate: rate(unacked, prev?.depth.unacked ?? 0, seconds, true),
         };
-        next.set(q, { counts, depth: d });
+        next.set(q, { counts, depth: d, vhost: vhost.name });
         addCounts(totals, counts);
-        depth.messages += d.messages;
-        depth.ready += d.ready;
-        depth.unacked += d.unacked;
+        addCounts(vCounts, counts);
+        addDepth(depth, d);
+        addDepth(vDepth, d);
       }
+      const prevVhost = this.#vhosts.get(vhost.name);
+      nextVhosts.set(vhost.name, {
+        counts: vCounts,
+        depth: vDepth,
+        received: vhost.publishedCount,
+        receivedRate: rate(vhost.publishedCount, prevVhost?.received, seconds),
+      });
     }
     for (const [q, old] of this.#queues) {
-      if (!next.has(q)) addCounts(this.#retired, { ...old.counts, ...noRates });
+      if (next.has(q)) continue;
+      const retired = { ...old.counts, ...noRates };
+      addCounts(this.#retired, retired);
+      if (nextVhosts.has(old.vhost)) {
+        const byVhost = this.#retiredByVhost.get(old.vhost) ?? zeroCounts();
+        addCounts(byVhost, retired);
+        this.#retiredByVhost.set(old.vhost, byVhost);
+      }
+    }
+    // A deleted vhost's history goes with it.
+    for (const name of this.#retiredByVhost.keys())
+      if (!nextVhosts.has(name)) this.#retiredByVhost.delete(name);
+    for (const [name, v] of nextVhosts) {
+      const retired = this.#retiredByVhost.get(name);
+      if (retired !== undefined) addCounts(v.counts, retired);
     }
     this.#queues = next;
+    this.#vhosts = nextVhosts;
     const prevGlobal = this.#global;
     const g = zeroCounts();
     addCounts(g, this.#retired);
@@ -148,6 +184,13 @@ export class StatsSampler {
   /** A queue's counts and rates as of the last sample (zeros for a queue younger than it). */
   queue(q: Queue): QueueSample {
     return this.#queues.get(q) ?? { counts: zeroCounts(), depth: zeroDepth() };
+  }
+
+  /** A vhost's counts and rates as of the last sample (zeros for a vhost younger than it). */
+  vhost(name: string): VhostSample {
+    return (
+      this.#vhosts.get(name) ?? { counts: zeroCounts(), depth: zeroDepth(), received: 0, receivedRate: 0 }
+    );
   }
 
   /** Broker-wide queue counts (deleted queues included) and rates as of the last sample. */
@@ -184,6 +227,15 @@ export class StatsSampler {
     }
     return t;
   }
+}
+
+function addDepth(into: DepthSample, d: DepthSample): void {
+  into.messages += d.messages;
+  into.ready += d.ready;
+  into.unacked += d.unacked;
+  into.messagesRate += d.messagesRate;
+  into.readyRate += d.readyRate;
+  into.unackedRate += d.unackedRate;
 }
 
 const noRates = { publishRate: 0, deliverGetRate: 0, redeliverRate: 0, ackRate: 0 };

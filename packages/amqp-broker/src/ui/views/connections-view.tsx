@@ -5,10 +5,14 @@ import { type Column, DataTable } from '../components/data-table.tsx';
 import { ErrorBox, Notice } from '../components/error-box.tsx';
 import { useAction } from '../components/use-action.ts';
 import { usePoll } from '../components/use-poll.ts';
+import { useCapabilities } from '../components/user-capabilities.ts';
 import { formatCount } from '../format.ts';
 
 export function ConnectionsView() {
   const api = useApi();
+  const can = useCapabilities();
+  // As RabbitMQ: administrators close any connection, other users only their own.
+  const mayClose = (c: Connection) => can.administrator || c.user === can.name;
   const poll = usePoll((signal) => api.get<Connection[]>('connections', signal), 'connections');
   const close = useAction();
   const onClose = (c: Connection) => {
@@ -34,6 +38,8 @@ export function ConnectionsView() {
           class="danger"
           onClick={() => onClose(c)}
           aria-label={`Close connection ${c.name}`}
+          disabled={!mayClose(c)}
+          title={mayClose(c) ? undefined : "Only administrators close other users' connections"}
         >
           Close
         </button>

@@ -1,8 +1,13 @@
-import { ApiClient, type Credentials, describeError } from '../api-client.ts';
+import { ApiClient, ApiError, type Credentials, describeError } from '../api-client.ts';
 import type { Whoami } from '../api-types.ts';
 import { ErrorBox } from '../components/error-box.tsx';
 import { readForm } from '../components/form-data.ts';
 import { useAction } from '../components/use-action.ts';
+import { isManagementUser, MANAGEMENT_TAGS } from '../components/user-capabilities.ts';
+
+function notAuthorised(user: string): string {
+  return `Not authorised: user ${user} may not use the admin page. It needs one of the tags ${MANAGEMENT_TAGS.join(', ')}.`;
+}
 
 /**
  * The login form. The credentials are checked with `GET /api/whoami` and then kept only inside the
@@ -32,8 +37,13 @@ export function LoginView({
       try {
         whoami = await api.get<Whoami>('whoami');
       } catch (err) {
+        // The password was right but the user has no management tag: say so, rather than "login failed".
+        if (err instanceof ApiError && err.status === 401 && /not management user/i.test(err.reason)) {
+          throw new Error(notAuthorised(credentials.username));
+        }
         throw new Error(`Login failed: ${describeError(err)}`);
       }
+      if (!isManagementUser(whoami)) throw new Error(notAuthorised(whoami.name));
       loggedIn = true;
       onLogin(api, whoami);
       return '';

@@ -5,6 +5,7 @@ import { type Column, DataTable } from '../components/data-table.tsx';
 import { ErrorBox } from '../components/error-box.tsx';
 import { type ChartData, type ChartSeries, TimeChart } from '../components/time-chart.tsx';
 import { usePoll } from '../components/use-poll.ts';
+import { useCapabilities } from '../components/user-capabilities.ts';
 import { formatBytes, formatCount, formatRate, formatUptime } from '../format.ts';
 
 /** Ten minutes of samples at one every 5 s. */
@@ -77,13 +78,15 @@ const TOP_QUEUE_COLUMNS: readonly Column<Queue>[] = [
 
 export function OverviewView() {
   const api = useApi();
+  // Nodes and alarms are for monitoring users and administrators only (the API refuses others).
+  const { monitor } = useCapabilities();
   const rates = useRef<ChartData>({ times: [], values: RATE_SERIES.map(() => []) });
   const depths = useRef<ChartData>({ times: [], values: DEPTH_SERIES.map(() => []) });
   const poll = usePoll<Sample>(async (signal) => {
     const [overview, queues, nodes] = await Promise.all([
       api.get<Overview>('overview', signal),
       api.get<Queue[]>('queues', signal),
-      api.get<NodeInfo[]>('nodes', signal),
+      monitor ? api.get<NodeInfo[]>('nodes', signal) : Promise.resolve([]),
     ]);
     const now = Date.now() / 1000;
     const s = overview.message_stats ?? {};
@@ -104,6 +107,9 @@ export function OverviewView() {
 
   const o = poll.data?.overview;
   const alarms = (poll.data?.nodes ?? []).filter((n) => n.mem_alarm || n.disk_free_alarm);
+  // A management user's overview has no queue totals (as RabbitMQ's): its own queues are summed instead.
+  let ownMessages = 0;
+  for (const q of poll.data?.queues ?? []) ownMessages += q.messages ?? 0;
   const topQueues = [...(poll.data?.queues ?? [])]
     .sort((a, b) => (b.messages ?? 0) - (a.messages ?? 0))
     .slice(0, 10);
@@ -132,7 +138,7 @@ export function OverviewView() {
           ))}
           <div>
             <dt>messages</dt>
-            <dd data-testid="total-messages">{formatCount(o.queue_totals?.messages ?? 0)}</dd>
+            <dd data-testid="total-messages">{formatCount(o.queue_totals?.messages ?? ownMessages)}</dd>
           </div>
         </dl>
       )}
@@ -140,8 +146,12 @@ export function OverviewView() {
         <TimeChart title="Message rates" series={RATE_SERIES} data={rates.current} format={formatRate} />
         <TimeChart title="Queued messages" series={DEPTH_SERIES} data={depths.current} format={formatCount} />
       </div>
-      <h2>Nodes</h2>
-      <DataTable label="Nodes" columns={NODE_COLUMNS} rows={poll.data?.nodes} rowKey={(n) => n.name} />
+      {monitor && (
+        <>
+          <h2>Nodes</h2>
+          <DataTable label="Nodes" columns={NODE_COLUMNS} rows={poll.data?.nodes} rowKey={(n) => n.name} />
+        </>
+      )}
       <h2>Deepest queues</h2>
       <DataTable
         label="Deepest queues"

@@ -1,0 +1,112 @@
+/**
+ * Deleting a user or a vhost through the management API closes the connections it had open, on RabbitMQ
+ * (the machine's, with a user and a vhost this test creates and removes) and on ours alike: connection.close
+ * 320 CONNECTION_FORCED with RabbitMQ's text. Connections of other users and vhosts stay open.
+ */
+import { randomBytes } from 'node:crypto';
+import amqp, { type ChannelModel } from 'amqplib';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ensureRabbitmqManagement, type ManagementApi, managementApi } from '../helpers/management-api.js';
+import { type AdminHarness, startAdminHarness } from './admin-harness.js';
+
+const SUFFIX = randomBytes(4).toString('hex');
+const VHOST = `dsp-del-vh-${SUFFIX}`;
+const KEEP = `dsp-del-keep-${SUFFIX}`;
+const USER = `dsp-del-user-${SUFFIX}`;
+const PASSWORD = randomBytes(12).toString('base64url');
+
+interface Target {
+  readonly api: ManagementApi;
+  readonly amqpBase: string;
+}
+
+let h: AdminHarness;
+let rabbit: Target;
+let ours: Target;
+const open: ChannelModel[] = [];
+
+/** Connects as `user` to `vhost`; resolves the close reason (or 'still open') when asked. */
+async function connect(t: Target, user: string, password: string, vhost: string) {
+  const conn = await amqp.connect(
+    `${t.amqpBase.replace('://', `://${encodeURIComponent(user)}:${encodeURIComponent(password)}@`)}/${encodeURIComponent(vhost)}`,
+  );
+  open.push(conn);
+  conn.on('error', () => {});
+  let reason: string | undefined;
+  conn.on('close', (err?: Error) => {
+    reason = String(err);
+  });
+  await conn.createChannel();
+  return {
+    /** The close error once it came (polled: RabbitMQ closes asynchronously after answering the DELETE). */
+    closed: () => expect.poll(() => reason, { timeout: 30_000, interval: 50 }),
+    isOpen: () => reason === undefined,
+  };
+}
+
+async function setUp(t: Target): Promise<void> {
+  for (const vh of [VHOST, KEEP]) expect((await t.api.call('PUT', `vhosts/${vh}`, {})).status).toBe(201);
+  expect((await t.api.call('PUT', `users/${USER}`, { password: PASSWORD, tags: '' })).status).toBe(201);
+  const all = { configure: '.*', write: '.*', read: '.*' };
+  for (const vh of [VHOST, KEEP]) {
+    expect((await t.api.call('PUT', `permissions/${vh}/${USER}`, all)).status).toBe(201);
+    // The creator (guest) already has full permissions on a vhost it made: 204.
+    expect((await t.api.call('PUT', `permissions/${vh}/guest`, all)).status).toBeLessThan(300);
+  }
+}
+
+beforeAll(async () => {
+  const managementUrl = await ensureRabbitmqManagement();
+  const rabbitAmqp = new URL(inject('rabbitmqUrl'));
+  rabbit = {
+    api: managementApi(managementUrl, 'guest', 'guest'),
+    amqpBase: `amqp://${rabbitAmqp.hostname}:${rabbitAmqp.port || 5672}`,
+  };
+  h = await startAdminHarness();
+  ours = { api: managementApi(h.baseUrl, 'guest', 'guest'), amqpBase: `amqp://127.0.0.1:${h.broker.port}` };
+  await setUp(rabbit);
+  await setUp(ours);
+}, 180_000);
+
+afterAll(async () => {
+  for (const c of open) await c.close().catch(() => {});
+  for (const t of [rabbit, ours]) {
+    if (t === undefined) continue;
+    await t.api.call('DELETE', `users/${USER}`).catch(() => {});
+    for (const vh of [VHOST, KEEP]) await t.api.call('DELETE', `vhosts/${vh}`).catch(() => {});
+  }
+  await h?.close();
+});
+
+describe.skipIf(!inject('rabbitmqReachable'))('deleting closes connections, as RabbitMQ', () => {
+  it('DELETE /api/users/{name} closes every connection of that user with 320, others stay', async () => {
+    for (const t of [rabbit, ours]) {
+      const first = await connect(t, USER, PASSWORD, VHOST);
+      const second = await connect(t, USER, PASSWORD, KEEP);
+      const other = await connect(t, 'guest', 'guest', KEEP);
+      expect((await t.api.call('DELETE', `users/${USER}`)).status).toBe(204);
+      const text = `320 (CONNECTION-FORCED) with message "CONNECTION_FORCED - user '${USER}' is deleted"`;
+      await first.closed().toContain(text);
+      await second.closed().toContain(text);
+      expect(other.isOpen()).toBe(true);
+      // Logging in again is refused: the user is gone.
+      await expect(connect(t, USER, PASSWORD, KEEP)).rejects.toThrow(/ACCESS_REFUSED|403/);
+    }
+    expect(h.broker.connections().filter((c) => c.user === USER)).toEqual([]);
+  });
+
+  it('DELETE /api/vhosts/{name} closes the connections on that vhost with 320, others stay', async () => {
+    for (const t of [rabbit, ours]) {
+      const on = await connect(t, 'guest', 'guest', VHOST);
+      const other = await connect(t, 'guest', 'guest', KEEP);
+      expect((await t.api.call('DELETE', `vhosts/${VHOST}`)).status).toBe(204);
+      // RabbitMQ races two closers, the deletion ("is deleted", what we send) and the vhost's supervisor
+      // stopping ("is down"); both are 320 naming the vhost.
+      const expected = new RegExp(
+        `320 \\(CONNECTION-FORCED\\) with message "CONNECTION_FORCED - vhost '${VHOST}' is ${t === ours ? 'deleted' : '(deleted|down)'}"`,
+      );
+      await on.closed().toMatch(expected);
+      expect(other.isOpen()).toBe(true);
+    }
+  });
+});
