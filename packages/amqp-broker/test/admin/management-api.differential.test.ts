@@ -132,8 +132,8 @@ describe('management API: ours answers as RabbitMQ 3.10', () => {
   });
 
   it('exchanges: declare, unknown type, read, list names', async () => {
-    // RabbitMQ says "invalid exchange type" for a name that is no Erlang atom yet and "unknown exchange
-    // type" once anything has made that atom (atoms live as long as the node): a fresh name each run.
+    // A fresh name each run: RabbitMQ says "unknown exchange type" for a name that is no Erlang atom of its
+    // node, "invalid exchange type" once anything has made that atom (atoms live as long as the node).
     const noType = `no-such-type-${randomBytes(4).toString('hex')}`;
     await same(async (t) => {
       const created = (await call(t, 'PUT', `/api/exchanges/${V}/x1`, { type: 'topic', durable: 'true' }))
