@@ -55,6 +55,8 @@ export class SubscriptionSenders {
   readonly #ctx: SenderContext;
   readonly #log: Logger;
   readonly #loops = new Map<string, Loop>();
+  /** Deletes sent but not yet answered; a loop waits for them before its connection is closed. */
+  readonly #deleting = new Set<Promise<void>>();
   #closed = false;
   #paused = false;
 
@@ -169,6 +171,8 @@ export class SubscriptionSenders {
         },
       });
     } finally {
+      // Closing the connection under an unanswered delete would fail it: the job would be pushed again.
+      await Promise.allSettled([...this.#deleting]);
       await pool.release(client);
     }
   }
@@ -256,7 +260,10 @@ export class SubscriptionSenders {
       );
 
     if (outcome.ok) {
-      await this.#delete(client, job.id, tube);
+      // Not awaited: the delete leaves in the same write as this loop's next reserve (one round trip less
+      // per push). It is sent only now, after the subscriber's success; a failed delete is logged (DELFAIL)
+      // and the job comes back after its TTR: a duplicate, never a loss.
+      this.#deleteInBackground(client, job.id, tube);
       publishPushEvent(PushChannels.sent, { ...base, url, status: outcome.status, durationMs });
       if (msg.logId > 0) await this.#finalStatus(msg.logId, true, false, retryTimes);
       return;
@@ -286,6 +293,17 @@ export class SubscriptionSenders {
           ttrSec: this.#ctx.ttrSec,
         });
       } catch (err) {
+        if (PushError.hasCode(err, 'DSP_PUSH_BEANSTALK_JOB_TOO_BIG')) {
+          await this.#buryTooBig(
+            client,
+            job,
+            msg,
+            tube,
+            retryTube(sub.topic, sub.id, this.#ctx.channelPrefix),
+            err,
+          );
+          return;
+        }
         // Could not schedule the retry: keep the job where it is and try it again later.
         this.#log.warn({ err, jobId: job.id }, 'putting to the retry tube failed; releasing the job');
         await client.release(job.id, { delaySec, priority: DEFAULT_PRIORITY }).catch(() => {});
@@ -304,6 +322,10 @@ export class SubscriptionSenders {
         ttrSec: this.#ctx.ttrSec,
       });
     } catch (err) {
+      if (PushError.hasCode(err, 'DSP_PUSH_BEANSTALK_JOB_TOO_BIG')) {
+        await this.#buryTooBig(client, job, msg, tube, dead, err);
+        return;
+      }
       this.#log.warn({ err, jobId: job.id }, 'putting to the dead-letter tube failed; releasing the job');
       await client.release(job.id, { delaySec: 5, priority: DEFAULT_PRIORITY }).catch(() => {});
       return;
@@ -395,6 +417,43 @@ export class SubscriptionSenders {
     } catch (err) {
       this.#log.warn({ err, logId }, 'updating the failure log failed');
     }
+  }
+
+  /**
+   * The retry or dead-letter copy exceeds the server's job size limit (`-z`; the copy is re-encoded with every
+   * PascalCase field, so it can outgrow a job an older producer wrote). Releasing would push it again forever;
+   * the job is buried where it is, with a TOOBIG DATA record, for an operator to kick after raising the limit.
+   */
+  async #buryTooBig(
+    client: BeanstalkClient,
+    job: BeanstalkJob,
+    msg: JobMessage,
+    tube: string,
+    target: string,
+    err: unknown,
+  ): Promise<void> {
+    this.#ctx.data.error(
+      {
+        record: 'TOOBIG',
+        key: msg.msgKey,
+        subscriptionId: this.#sub.id,
+        tube,
+        jobId: job.id,
+        target,
+        reason: `JOB_TOO_BIG: the copy for ${target} exceeds the beanstalkd job size limit (-z); job buried in ${tube}`,
+        err,
+      },
+      'DATA',
+    );
+    await client.bury(job.id, { priority: DEFAULT_PRIORITY }).catch(async (buryErr: unknown) => {
+      this.#log.warn({ err: buryErr, jobId: job.id }, 'bury failed; releasing the job');
+      await client.release(job.id, { delaySec: 5, priority: DEFAULT_PRIORITY }).catch(() => {});
+    });
+  }
+
+  #deleteInBackground(client: BeanstalkClient, jobId: number, tube: string): void {
+    const deleting = this.#delete(client, jobId, tube).finally(() => this.#deleting.delete(deleting));
+    this.#deleting.add(deleting);
   }
 
   async #delete(client: BeanstalkClient, jobId: number, tube: string): Promise<void> {

@@ -6,6 +6,11 @@
  * job comes back by itself. Copies already made are recorded in Redis per (server, main job id) with
  * HSET before the main job is deleted, so a message reserved again after a crash skips the subscriptions
  * it already reached (at most the one copy in flight at the crash is repeated).
+ *
+ * A copy the server refuses as `JOB_TOO_BIG` (the copy is re-encoded with every PascalCase field, so it can be
+ * larger than what the producer put): the other copies are made and recorded, then the main job is **buried**
+ * in the main tube with a REDISTFAIL DATA record naming the subscriptions and the reason. Nothing is lost: after
+ * raising beanstalkd's `-z`, kicking it (amender) copies it to the subscriptions still missing only.
  */
 import { type Logger, noopLogger } from '@dispatcher/core';
 import type { Redis } from 'ioredis';
@@ -60,6 +65,8 @@ export class Redistributor {
   readonly #abort = new AbortController();
   readonly #loops: Promise<void>[] = [];
   readonly #backlog = new Map<string, { at: number; value: number }>();
+  /** Deletes sent but not yet answered; a listener waits for them before its connection is closed. */
+  readonly #deleting = new Set<Promise<void>>();
   #started = false;
 
   constructor(options: RedistributorOptions) {
@@ -110,6 +117,7 @@ export class Redistributor {
         },
       });
     } finally {
+      await Promise.allSettled([...this.#deleting]);
       await this.#o.pool.release(client);
     }
   }
@@ -135,8 +143,14 @@ export class Redistributor {
     }
     const keepAlive = new JobKeepAlive(client, job.id, this.#o.ttrSec, this.#log);
     try {
-      const done = await this.#copy(client, job, msg);
-      if (!done) {
+      const outcome = await this.#copy(client, job, msg);
+      if (outcome === 'too-big') {
+        await client.bury(job.id, { priority: DEFAULT_PRIORITY }).catch((err: unknown) => {
+          this.#log.warn({ err, jobId: job.id }, 'bury failed; the job returns after its TTR');
+        });
+        return;
+      }
+      if (outcome === 'retry') {
         // Some copy failed: give the message back; copies made are remembered and skipped next time.
         await client
           .release(job.id, { delaySec: this.#o.retryDelaySec, priority: DEFAULT_PRIORITY })
@@ -148,15 +162,25 @@ export class Redistributor {
     } finally {
       keepAlive.stop();
     }
-    await this.#delete(client, job, msg);
+    // Not awaited: the delete leaves in one write with the listener's next reserve. Every copy is made and
+    // recorded by now; a lost delete brings the message back after its TTR and the records skip the copies.
+    const deleting = this.#delete(client, job, msg).finally(() => this.#deleting.delete(deleting));
+    this.#deleting.add(deleting);
   }
 
-  /** Copies into every matching channel; false when one failed (the message must be tried again). */
-  async #copy(client: BeanstalkClient, job: BeanstalkJob, msg: JobMessage): Promise<boolean> {
+  /**
+   * Copies into every matching channel: 'done', 'retry' when a copy failed (the message is tried again), or
+   * 'too-big' when the only failures were copies above the server's job size limit.
+   */
+  async #copy(
+    client: BeanstalkClient,
+    job: BeanstalkJob,
+    msg: JobMessage,
+  ): Promise<'done' | 'retry' | 'too-big'> {
     const subs = (await this.#o.source.listByTopic(msg.msgKey)).filter(
       (s) => !this.#o.runAtBench || s.params.receiveBench,
     );
-    if (subs.length === 0) return true;
+    if (subs.length === 0) return 'done';
     const key = `${this.#o.keyPrefix}redist:${client.address}:${job.id}:${msg.time}`;
     const already = new Set(await this.#o.redis.hkeys(key));
     const copy: JobMessage = { ...msg, originJobId: job.id, retryTimes: 0 };
@@ -168,9 +192,11 @@ export class Redistributor {
         .filter((sub) => !already.has(String(sub.id)))
         .map((sub) => this.#copyTo(client, job, msg, sub, key, body)),
     );
-    let ok = true;
+    let failed = false;
+    let tooBig = false;
     results.forEach((r) => {
-      if (r === 'failed') ok = false;
+      if (r === 'failed') failed = true;
+      else if (r === 'too-big') tooBig = true;
       else if (typeof r === 'number') served.push(r);
     });
     if (served.length > 0)
@@ -180,10 +206,14 @@ export class Redistributor {
         subscriptionIds: served,
         at: Date.now(),
       });
-    return ok;
+    if (failed) return 'retry';
+    return tooBig ? 'too-big' : 'done';
   }
 
-  /** One channel copy: the subscription id when made, 'skipped' when dropped by policy, 'failed' to retry. */
+  /**
+   * One channel copy: the subscription id when made, 'skipped' when dropped by policy, 'failed' to retry,
+   * 'too-big' when the server refuses its size (not recorded, so a kicked message is copied then).
+   */
   async #copyTo(
     client: BeanstalkClient,
     job: BeanstalkJob,
@@ -191,7 +221,7 @@ export class Redistributor {
     sub: Subscription,
     key: string,
     body: Uint8Array,
-  ): Promise<number | 'skipped' | 'failed'> {
+  ): Promise<number | 'skipped' | 'failed' | 'too-big'> {
     const tube = channelTube(msg.msgKey, sub.id, this.#o.channelPrefix);
     if (sub.params.backlog.threshold > 0 && sub.params.backlog.action !== 'keep') {
       const backlog = await this.#backlogOf(tube);
@@ -226,7 +256,14 @@ export class Redistributor {
         ttrSec: this.#o.ttrSec,
         preferAddress: client.address,
       });
-      await this.#o.redis.multi().hset(key, String(sub.id), '1').expire(key, this.#o.dedupeTtlSec).exec();
+      // A pipeline, not MULTI: both commands are idempotent and leave in one write.
+      const [[hsetErr] = [null]] =
+        (await this.#o.redis
+          .pipeline()
+          .hset(key, String(sub.id), '1')
+          .expire(key, this.#o.dedupeTtlSec)
+          .exec()) ?? [];
+      if (hsetErr) throw hsetErr;
       return sub.id;
     } catch (err) {
       if (PushError.hasCode(err, 'DSP_PUSH_BEANSTALK_JOB_TOO_BIG')) {
@@ -236,13 +273,15 @@ export class Redistributor {
             topic: msg.msgKey,
             subscriptionId: sub.id,
             originJobId: job.id,
-            body: msg.body,
+            tube,
+            bytes: body.byteLength,
+            reason:
+              'JOB_TOO_BIG: the channel copy exceeds the beanstalkd job size limit (-z); main job buried',
             err,
           },
           'DATA',
         );
-        await this.#o.redis.hset(key, String(sub.id), 'too-big').catch(() => {});
-        return 'skipped';
+        return 'too-big';
       }
       this.#log.warn(
         { err, topic: msg.msgKey, subscriptionId: sub.id, jobId: job.id },
