@@ -7,7 +7,8 @@
  * main tube during the run, at a fixed rate, from another process; the subscribers are live HTTP sinks in a
  * third process (bench/sink.ts). Scenarios: 1 and 10 subscriptions per topic, and 10 where one subscriber hangs
  * (its pushes time out) beside nine fast ones. Prints pushes/s, put → delivery latency percentiles, the
- * gateway's RSS and CPU, and the fast subscribers' rate with and without the hanging one (same run).
+ * gateway's RSS and CPU (pushes per gateway CPU-second: the figure that does not depend on what else the
+ * machine runs), and the fast subscribers' rate with and without the hanging one (same run).
  *
  * Knobs: BENCH_SECONDS (per scenario, 8), BENCH_RATE_ONE / BENCH_RATE_TEN (messages/s offered; `max` = as fast
  * as beanstalkd takes them; 6000 / 600), BENCH_CONCURRENCY (senders per subscription per server, 16),
@@ -69,6 +70,7 @@ interface Result {
   max: number;
   rssPeakMb: number;
   cpuPct: number;
+  pushesPerCpuSec: number;
   dataLogMb: number;
 }
 
@@ -146,6 +148,7 @@ async function scenario(name: string, subs: number, rate: string, hang: boolean)
     max: sorted.at(-1) ?? 0,
     rssPeakMb: usage.rssPeak / 1024 / 1024,
     cpuPct: (100 * usage.cpuMs) / 1000 / seconds,
+    pushesPerCpuSec: fast / (usage.cpuMs / 1000),
     dataLogMb: (await stat(dataLog).catch(() => ({ size: 0 }))).size / 1024 / 1024,
   };
 }
@@ -167,7 +170,7 @@ for (const [name, subs, rate, hang] of [
     `${r.name.padEnd(28)} offered ${r.offered.padEnd(11)} produced ${String(r.produced).padStart(6)}; ` +
       `${String(r.pushes).padStart(6)} pushes in ${r.seconds.toFixed(2)} s = ${r.rate.toFixed(0).padStart(5)} pushes/s; ` +
       `latency p50 ${r.p50} p95 ${r.p95} p99 ${r.p99} max ${r.max} ms; gateway RSS peak ${r.rssPeakMb.toFixed(0)} MB, ` +
-      `CPU ${r.cpuPct.toFixed(0)}% of a core; DATA log ${r.dataLogMb.toFixed(1)} MB\n`,
+      `CPU ${r.cpuPct.toFixed(0)}% of a core (${r.pushesPerCpuSec.toFixed(0)} pushes per CPU-second); DATA log ${r.dataLogMb.toFixed(1)} MB\n`,
   );
 }
 const [, ten, hanging] = results as [Result, Result, Result];

@@ -1,7 +1,14 @@
 /**
- * The senders of one subscription: on every server, `concurrency` loops on the channel tube and
- * `retryConcurrency` loops on its `/FAIL` tube, each with its own reserve connection, so a slow subscriber
- * only ever holds its own connections and a dead server only stops its own loops.
+ * The senders of one subscription: on every server, one worker on the channel tube with up to `concurrency`
+ * pushes in flight and one on its `/FAIL` tube with up to `retryConcurrency`, each with its own reserve
+ * connection, so a slow subscriber only ever holds its own connections and a dead server only stops its own
+ * workers.
+ *
+ * A worker keeps its window full over one connection: with nothing in hand it blocks in `reserve` (1 s); with
+ * jobs in hand it only polls (`reserve-with-timeout 0`, one per free slot, sent together), because a blocking
+ * reserve would hold up the `delete`/`touch` of the jobs in hand behind it. The deletes of finished pushes and
+ * the polls that refill their slots leave in one write (see beanstalk-client.ts), so a busy worker costs about
+ * one beanstalkd round trip per event-loop turn rather than two per push.
  */
 import { delay, type Logger } from '@dispatcher/core';
 import { signWebhook } from '@dispatcher/core/http';
@@ -50,6 +57,9 @@ interface Loop {
   readonly done: Promise<void>;
 }
 
+/** With jobs in hand and an empty tube, how often a worker polls for new jobs, ms. */
+const POLL_WHILE_BUSY_MS = 50;
+
 export class SubscriptionSenders {
   #sub: Subscription;
   readonly #ctx: SenderContext;
@@ -70,9 +80,11 @@ export class SubscriptionSenders {
     return this.#sub;
   }
 
-  /** Number of running sender loops (all servers, both tubes). */
+  /** Number of senders (pushes that may be in flight), all servers and both tubes. */
   get loopCount(): number {
-    return this.#loops.size;
+    let n = 0;
+    for (const key of this.#loops.keys()) n += this.#window(key.split('|')[0] as Kind);
+    return n;
   }
 
   /** Applies new parameters: senders are added or stopped to match the concurrency. */
@@ -115,25 +127,22 @@ export class SubscriptionSenders {
     await Promise.allSettled(loops.map((l) => l.done));
   }
 
+  #window(kind: Kind): number {
+    return kind === 'main' ? this.#sub.params.concurrency : this.#sub.params.retryConcurrency;
+  }
+
   #reconcile(): void {
     if (this.#closed || this.#paused) return;
-    const want: Record<Kind, number> = {
-      main: this.#sub.params.concurrency,
-      retry: this.#sub.params.retryConcurrency,
-    };
+    // A worker reads its window from the parameters each time, so a concurrency change applies at once.
     for (const address of this.#ctx.pool.addresses)
       for (const kind of ['main', 'retry'] as const) {
-        for (let i = 0; i < want[kind]; i++) {
-          const key = `${kind}|${address}|${i}`;
-          if (!this.#loops.has(key)) this.#spawn(key, kind, address);
-        }
+        const key = `${kind}|${address}`;
+        if (this.#window(kind) > 0 && !this.#loops.has(key)) this.#spawn(key, kind, address);
       }
     for (const [key, loop] of this.#loops) {
-      const [kind, , index] = key.split('|') as [Kind, string, string];
-      if (Number(index) >= want[kind]) {
-        loop.abort.abort();
-        this.#loops.delete(key);
-      }
+      if (this.#window(key.split('|')[0] as Kind) > 0) continue;
+      loop.abort.abort();
+      this.#loops.delete(key);
     }
   }
 
@@ -148,11 +157,37 @@ export class SubscriptionSenders {
   async #run(kind: Kind, address: string, signal: AbortSignal): Promise<void> {
     const { pool } = this.#ctx;
     const client = pool.createReserveClient(address);
-    // The tube is fixed per loop: a topic change replaces the whole SubscriptionSenders.
+    // The tube is fixed per worker: a topic change replaces the whole SubscriptionSenders.
     const tube =
       kind === 'main'
         ? channelTube(this.#sub.topic, this.#sub.id, this.#ctx.channelPrefix)
         : retryTube(this.#sub.topic, this.#sub.id, this.#ctx.channelPrefix);
+    const inHand = new Set<Promise<void>>();
+    const aborted = abortable(signal);
+    let slotFreed: (() => void) | undefined;
+    const freed = () =>
+      new Promise<void>((resolve) => {
+        slotFreed = resolve;
+      });
+    const take = (job: BeanstalkJob) => {
+      const work = (async () => {
+        try {
+          await this.#handle(client, job, kind, tube);
+          // The original's pause between two pushes of one sender: the slot stays taken meanwhile.
+          const interval = this.#sub.params.intervalMs;
+          if (interval > 0) await delay(interval, signal).catch(() => {});
+        } catch (err) {
+          this.#log.error(
+            { err, jobId: job.id, tube },
+            'push failed unexpectedly; the job returns after its TTR',
+          );
+        }
+      })().finally(() => {
+        inHand.delete(work);
+        slotFreed?.();
+      });
+      inHand.add(work);
+    };
     try {
       await runLoop({
         signal,
@@ -163,15 +198,33 @@ export class SubscriptionSenders {
           await client.ignore('default');
         },
         step: async () => {
-          const job = await client.reserve(1, { signal });
-          if (!job) return;
-          await this.#handle(client, job, kind, tube);
-          const interval = this.#sub.params.intervalMs;
-          if (interval > 0) await delay(interval, signal).catch(() => {});
+          const free = this.#window(kind) - inHand.size;
+          if (free <= 0) {
+            await Promise.race([freed(), aborted]);
+            return;
+          }
+          if (inHand.size === 0) {
+            // Nothing in hand: block on the server. A shutdown aborts this reserve (and resets the connection).
+            const job = await client.reserve(1, { signal });
+            if (job) take(job);
+            return;
+          }
+          // Jobs in hand: poll only, one reserve per free slot, all in one write. No signal: these return at
+          // once, and an abort must not reset the connection that holds the jobs in hand.
+          const jobs = await Promise.all(Array.from({ length: free }, () => client.reserve(0)));
+          let got = 0;
+          for (const job of jobs)
+            if (job) {
+              take(job);
+              got += 1;
+            }
+          if (got === 0) await Promise.race([freed(), delay(POLL_WHILE_BUSY_MS, signal).catch(() => {})]);
         },
       });
     } finally {
-      // Closing the connection under an unanswered delete would fail it: the job would be pushed again.
+      // Pushes in hand finish first (bounded by the push timeout and the shutdown's drain time); closing the
+      // connection under an unanswered delete would fail it and the job would be pushed again.
+      await Promise.allSettled([...inHand]);
       await Promise.allSettled([...this.#deleting]);
       await pool.release(client);
     }
@@ -464,4 +517,10 @@ export class SubscriptionSenders {
       this.#ctx.data.warn({ record: 'DELFAIL', tube, jobId, beanstalkd: client.address, err }, 'DATA');
     }
   }
+}
+
+/** Resolves when `signal` aborts (never rejects). */
+function abortable(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
 }

@@ -4,7 +4,7 @@
  *
  * Crash safety: the main job stays reserved (its TTR runs, and is touched while we work), so a killed process's
  * job comes back by itself. Copies already made are recorded in Redis per (server, main job id) with
- * HSET before the main job is deleted, so a message reserved again after a crash skips the subscriptions
+ * HSET (batched per tick, see copy-records.ts) before the main job is deleted, so a message reserved again after a crash skips the subscriptions
  * it already reached (at most the one copy in flight at the crash is repeated).
  *
  * A copy the server refuses as `JOB_TOO_BIG` (the copy is re-encoded with every PascalCase field, so it can be
@@ -27,6 +27,7 @@ import type { JobMessage } from '../job/job-message.js';
 import { channelTube, DEFAULT_CHANNEL_PREFIX, DEFAULT_MAIN_TUBE } from '../job/tube-names.js';
 import type { Subscription } from '../subscriptions/subscription.js';
 import type { SubscriptionSource } from '../subscriptions/subscription-source.js';
+import { CopyRecords } from './copy-records.js';
 
 /** Options of {@link Redistributor}. */
 export interface RedistributorOptions {
@@ -65,6 +66,7 @@ export class Redistributor {
   readonly #abort = new AbortController();
   readonly #loops: Promise<void>[] = [];
   readonly #backlog = new Map<string, { at: number; value: number }>();
+  readonly #records: CopyRecords;
   /** Deletes sent but not yet answered; a listener waits for them before its connection is closed. */
   readonly #deleting = new Set<Promise<void>>();
   #started = false;
@@ -84,6 +86,7 @@ export class Redistributor {
     };
     this.#log = (options.logger ?? noopLogger).child({ component: 'redistributor' });
     this.#data = options.dataLog ?? this.#log;
+    this.#records = new CopyRecords(this.#o.redis, this.#o.dedupeTtlSec);
   }
 
   start(): void {
@@ -182,7 +185,7 @@ export class Redistributor {
     );
     if (subs.length === 0) return 'done';
     const key = `${this.#o.keyPrefix}redist:${client.address}:${job.id}:${msg.time}`;
-    const already = new Set(await this.#o.redis.hkeys(key));
+    const already = await this.#records.recorded(key);
     const copy: JobMessage = { ...msg, originJobId: job.id, retryTimes: 0 };
     const body = encodeJob(copy);
     const served: number[] = [];
@@ -246,7 +249,7 @@ export class Redistributor {
           backlog,
           at: Date.now(),
         });
-        await this.#o.redis.hset(key, String(sub.id), 'dropped');
+        await this.#records.record(key, String(sub.id), 'dropped');
         return 'skipped';
       }
     }
@@ -256,14 +259,7 @@ export class Redistributor {
         ttrSec: this.#o.ttrSec,
         preferAddress: client.address,
       });
-      // A pipeline, not MULTI: both commands are idempotent and leave in one write.
-      const [[hsetErr] = [null]] =
-        (await this.#o.redis
-          .pipeline()
-          .hset(key, String(sub.id), '1')
-          .expire(key, this.#o.dedupeTtlSec)
-          .exec()) ?? [];
-      if (hsetErr) throw hsetErr;
+      await this.#records.record(key, String(sub.id), '1');
       return sub.id;
     } catch (err) {
       if (PushError.hasCode(err, 'DSP_PUSH_BEANSTALK_JOB_TOO_BIG')) {
