@@ -165,9 +165,14 @@ export class SubscriptionSenders {
     const inHand = new Set<Promise<void>>();
     const aborted = abortable(signal);
     let slotFreed: (() => void) | undefined;
-    const freed = () =>
+    /** Resolves when a push in hand finishes, or after `ms` (no timer left behind either way). */
+    const freed = (ms = 0) =>
       new Promise<void>((resolve) => {
-        slotFreed = resolve;
+        const timer = ms > 0 ? setTimeout(resolve, ms) : undefined;
+        slotFreed = () => {
+          clearTimeout(timer);
+          resolve();
+        };
       });
     const take = (job: BeanstalkJob) => {
       const work = (async () => {
@@ -218,7 +223,7 @@ export class SubscriptionSenders {
               take(job);
               got += 1;
             }
-          if (got === 0) await Promise.race([freed(), delay(POLL_WHILE_BUSY_MS, signal).catch(() => {})]);
+          if (got === 0) await Promise.race([freed(POLL_WHILE_BUSY_MS), aborted]);
         },
       });
     } finally {
