@@ -84,6 +84,7 @@ const REPLY_CODES: Record<string, PushErrorCode> = {
   DRAINING: 'DSP_PUSH_BEANSTALK_DRAINING',
 };
 
+const NO_JOB_REPLIES: ReadonlySet<string> = new Set(['TIMED_OUT', 'DEADLINE_SOON']);
 const CRLF = Buffer.from('\r\n');
 const BODY_REPLY = /^(?:RESERVED \d+|FOUND \d+|OK) (\d+)$/;
 
@@ -214,22 +215,18 @@ export class BeanstalkClient implements BeanstalkClientApi {
 
   async reserve(timeoutSec: number, options: CallOptions = {}): Promise<BeanstalkJob | undefined> {
     const seconds = Math.max(0, Math.floor(timeoutSec));
-    try {
-      const [id, payload] = await this.#run('reserve', [(c, cb) => c.reserve_with_timeout(seconds, cb)], {
-        ...options,
-        timeoutMs: seconds * 1000 + this.#commandTimeoutMs,
-        // An abandoned reserve could still take a job nobody handles until its TTR: drop the connection.
-        resetOnAbort: true,
-      });
-      return { id: Number(id), payload: payload as Buffer };
-    } catch (err) {
-      if (PushError.hasCode(err, 'DSP_PUSH_BEANSTALK_REPLY')) {
-        const reply = (err as PushError & { reply?: string }).reply;
-        // TIMED_OUT: no job; DEADLINE_SOON: a job of ours nears its TTR, the caller should touch it.
-        if (reply === 'TIMED_OUT' || reply === 'DEADLINE_SOON') return undefined;
-      }
-      throw err;
-    }
+    const results = await this.#run('reserve', [(c, cb) => c.reserve_with_timeout(seconds, cb)], {
+      ...options,
+      timeoutMs: seconds * 1000 + this.#commandTimeoutMs,
+      // An abandoned reserve could still take a job nobody handles until its TTR: drop the connection.
+      resetOnAbort: true,
+      // TIMED_OUT: no job; DEADLINE_SOON: a job of ours nears its TTR, the caller should touch it. Answers, not
+      // errors: a busy sender polls with timeout 0 and must not build an error (and its stack) per empty poll.
+      softReplies: NO_JOB_REPLIES,
+    });
+    if (results.length === 0) return undefined;
+    const [id, payload] = results;
+    return { id: Number(id), payload: payload as Buffer };
   }
 
   async delete(jobId: number, options: CallOptions = {}): Promise<void> {
@@ -356,7 +353,12 @@ export class BeanstalkClient implements BeanstalkClientApi {
   async #run(
     command: string,
     steps: Step[],
-    options: CallOptions & { timeoutMs?: number; resetOnAbort?: boolean },
+    options: CallOptions & {
+      timeoutMs?: number;
+      resetOnAbort?: boolean;
+      /** Error replies of the last step that resolve with no results instead of failing. */
+      softReplies?: ReadonlySet<string>;
+    },
   ): Promise<unknown[]> {
     if (this.#state === 'closed') throw this.#closedError();
     if (options.signal?.aborted) throw abortReason(options.signal);
@@ -401,6 +403,10 @@ export class BeanstalkClient implements BeanstalkClientApi {
       steps.forEach((step, index) => {
         const last = index === steps.length - 1;
         step(conn, (err, ...results) => {
+          if (last && err !== null && err !== undefined && options.softReplies?.has(String(err))) {
+            finish(failed, []);
+            return;
+          }
           if (err !== null && err !== undefined) {
             const e = replyError(String(err), command);
             Object.assign(e, { reply: String(err) });

@@ -164,6 +164,7 @@ export class SubscriptionSenders {
         : retryTube(this.#sub.topic, this.#sub.id, this.#ctx.channelPrefix);
     const inHand = new Set<Promise<void>>();
     const aborted = abortable(signal);
+    let lastPollEmpty = false;
     let slotFreed: (() => void) | undefined;
     /** Resolves when a push in hand finishes, or after `ms` (no timer left behind either way). */
     const freed = (ms = 0) =>
@@ -214,15 +215,18 @@ export class SubscriptionSenders {
             if (job) take(job);
             return;
           }
-          // Jobs in hand: poll only, one reserve per free slot, all in one write. No signal: these return at
-          // once, and an abort must not reset the connection that holds the jobs in hand.
-          const jobs = await Promise.all(Array.from({ length: free }, () => client.reserve(0)));
+          // Jobs in hand: poll only, one reserve per free slot, all in one write (a single one after an empty
+          // poll: the tube is likely still empty). No signal: these return at once, and an abort must not reset
+          // the connection that holds the jobs in hand.
+          const polls = lastPollEmpty ? 1 : free;
+          const jobs = await Promise.all(Array.from({ length: polls }, () => client.reserve(0)));
           let got = 0;
           for (const job of jobs)
             if (job) {
               take(job);
               got += 1;
             }
+          lastPollEmpty = got === 0;
           if (got === 0) await Promise.race([freed(POLL_WHILE_BUSY_MS), aborted]);
         },
       });
