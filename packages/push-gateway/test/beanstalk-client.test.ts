@@ -162,7 +162,8 @@ describe('BeanstalkClient', () => {
       ]);
       expect(stats?.['current-jobs-ready']).toBe(3);
       expect(jobs.map((j) => j?.id)).toEqual(ids);
-      jobs.forEach((j, i) => expect(Buffer.compare(j?.payload as Buffer, payloads[i] as Buffer)).toBe(0));
+      for (const [i, j] of jobs.entries())
+        expect(Buffer.compare(j?.payload as Buffer, payloads[i] as Buffer)).toBe(0);
       await Promise.all(ids.map((id) => c.delete(id)));
     } finally {
       await c.close();

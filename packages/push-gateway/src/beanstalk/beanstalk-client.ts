@@ -23,8 +23,9 @@
  * A reserved job belongs to the connection that reserved it (`touch`/`release`/`bury` work only there), and a
  * `reserve` blocks its connection: use separate instances for reserving and for other commands.
  */
-import { abortReason, type Logger, noopLogger } from '@dispatcher/core';
+
 import type { Socket } from 'node:net';
+import { abortReason, type Logger, noopLogger } from '@dispatcher/core';
 import fivebeans, { type FiveBeansClient } from 'fivebeans';
 import { PushError, type PushErrorCode } from '../errors.js';
 import type {
