@@ -1,8 +1,9 @@
 // The bench's gateway, in its own process, wired as apps/medispatcher wires it in Redis mode: redistribution,
 // pushes, the recover-list watcher, statistics in Redis, Prometheus metrics, and a SENT DATA record per push
-// written as a JSON line to a file (as the app's pino does), so the figures include the gateway's normal work.
+// written synchronously as a JSON line to a file (as the app's pino destination does, so records survive a
+// crash), so the figures include the gateway's normal work.
 // Reports its peak RSS and CPU time to the parent over IPC.
-import { createWriteStream } from 'node:fs';
+import { openSync, writeSync } from 'node:fs';
 import { type LogFn, type Logger, noopLogger } from '@dispatcher/core';
 import { Redis } from 'ioredis';
 import { BeanstalkPool } from '../src/beanstalk/beanstalk-pool.js';
@@ -18,15 +19,15 @@ const addresses = (process.env.BENCH_BEANSTALKD ?? '').split(',');
 const listeners = Number(process.env.BENCH_LISTENERS ?? 4);
 const dataFile = process.env.BENCH_DATA_LOG ?? '/dev/null';
 
-/** One JSON line per record, like pino's default output. */
+/** One JSON line per record, written synchronously as the app's pino destination for DATA does. */
 function jsonLinesLogger(path: string): Logger {
-  const out = createWriteStream(path, { flags: 'a' });
+  const fd = openSync(path, 'a');
   const make = (bindings: Record<string, unknown>): Logger => {
     const at =
       (level: number): LogFn =>
       (obj: object | string, msg?: unknown): void => {
         const fields = typeof obj === 'string' ? { msg: obj } : { ...obj, msg };
-        out.write(`${JSON.stringify({ level, time: Date.now(), ...bindings, ...fields })}\n`);
+        writeSync(fd, `${JSON.stringify({ level, time: Date.now(), ...bindings, ...fields })}\n`);
       };
     return {
       trace: at(10),

@@ -11,7 +11,7 @@ import { waitFor } from './helpers/wait-for.js';
 const CHILD = fileURLToPath(new URL('./helpers/gateway-child.ts', import.meta.url));
 const MIN_MESSAGES = 100;
 const MAX_MESSAGES = 1_000;
-const KILLS = 6;
+const KILLS = 8;
 
 let env: GatewayEnv;
 let sinkA: SubscriberServer;
