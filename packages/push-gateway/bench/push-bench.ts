@@ -96,6 +96,7 @@ async function scenario(name: string, subs: number, rate: string, hang: boolean)
   await source.close();
   redis.disconnect();
   const dataLog = join(workDir, `${topic}.data.log`);
+  await rm(dataLog, { force: true });
   const gateway = fork(here('./gateway.ts'), [], {
     execArgv: [...tsx, ...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : [])],
     env: {
