@@ -14,7 +14,8 @@
  * as beanstalkd takes them; 6000 / 600), BENCH_CONCURRENCY (senders per subscription per server, 16),
  * BENCH_LISTENERS (main-tube listeners per server, 4), BENCH_SCENARIOS (one,ten,hang), BENCH_ROUNDS (1; the
  * scenarios alternate and the best round of each is compared), BENCH_CPU_PROF=dir
- * (profile the gateway process).
+ * (profile the gateway process), BENCH_GATEWAY (another gateway script, e.g. a copy wired to an older src/ for
+ * a before/after comparison).
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
@@ -97,7 +98,7 @@ async function scenario(name: string, subs: number, rate: string, hang: boolean)
   redis.disconnect();
   const dataLog = join(workDir, `${topic}.data.log`);
   await rm(dataLog, { force: true });
-  const gateway = fork(here('./gateway.ts'), [], {
+  const gateway = fork(process.env.BENCH_GATEWAY ?? here('./gateway.ts'), [], {
     execArgv: [...tsx, ...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : [])],
     env: {
       ...process.env,
