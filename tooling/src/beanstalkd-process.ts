@@ -21,6 +21,11 @@ export interface StartBeanstalkdOptions {
   binlogDir?: string;
   /** Listen on this port instead of a free one (no retry on another port if it is taken). */
   port?: number;
+  /**
+   * Largest job body the server accepts, in bytes (`-z`; beanstalkd's default is 65535). A put above it is
+   * answered `JOB_TOO_BIG`, which is how tests reach that path without megabyte bodies.
+   */
+  maxJobSizeBytes?: number;
   /** Aborts start-up (the half-started server is killed). */
   signal?: AbortSignal;
   /** How long beanstalkd may take to answer `stats` (default 15 s). */
@@ -65,6 +70,9 @@ export async function startBeanstalkd(options: StartBeanstalkdOptions = {}): Pro
   const binary = await ensureBinary('beanstalkd', { debianPackage: 'beanstalkd' });
   reaped ??= reapOrphanedServices().catch(() => 0);
   await reaped;
+  const max = options.maxJobSizeBytes;
+  if (max !== undefined && (!Number.isInteger(max) || max < 1))
+    throw new RangeError(`maxJobSizeBytes must be a positive integer, got ${String(max)}`);
   const stateDir = await createServiceStateDir('beanstalkd', binary);
   try {
     const binlogDir = options.binlogDir ?? (options.binlog ? join(stateDir, 'binlog') : undefined);
@@ -94,7 +102,14 @@ async function launch(options: LaunchBeanstalkdOptions): Promise<BeanstalkdServi
         binary,
         endpoint: `${HOST}:${port}`,
         stateDir,
-        args: ['-l', HOST, '-p', String(port), ...(binlogDir ? ['-b', binlogDir] : [])],
+        args: [
+          '-l',
+          HOST,
+          '-p',
+          String(port),
+          ...(binlogDir ? ['-b', binlogDir] : []),
+          ...(options.maxJobSizeBytes === undefined ? [] : ['-z', String(options.maxJobSizeBytes)]),
+        ],
         probe: (pid, signal) => beanstalkdAnswersAs(port, pid, signal),
         ...(options.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: options.readyTimeoutMs }),
         ...(options.signal ? { signal: options.signal } : {}),

@@ -96,4 +96,19 @@ describe('startBeanstalkd', () => {
       await holder.stop();
     }
   });
+
+  it('passes maxJobSizeBytes as -z: a body over it is JOB_TOO_BIG, one at the limit is accepted', async () => {
+    const beanstalkd = await startBeanstalkd({ maxJobSizeBytes: 10 });
+    try {
+      const reply = await exchange(
+        beanstalkd.port,
+        'use jobs\r\nput 0 0 60 10\r\n0123456789\r\nput 0 0 60 11\r\n0123456789a\r\n',
+        (text) => text.includes('JOB_TOO_BIG\r\n'),
+      );
+      expect(reply).toMatch(/^USING jobs\r\nINSERTED \d+\r\nJOB_TOO_BIG\r\n$/);
+    } finally {
+      await beanstalkd.stop();
+    }
+    await expect(startBeanstalkd({ maxJobSizeBytes: 0 })).rejects.toThrow(/maxJobSizeBytes/);
+  });
 });

@@ -39,8 +39,6 @@ export const PushErrorCodes = {
   DSP_PUSH_DESTINATION_REFUSED: 'DSP_PUSH_DESTINATION_REFUSED',
   /** The endpoint's circuit breaker is open; the push was not attempted. */
   DSP_PUSH_BREAKER_OPEN: 'DSP_PUSH_BREAKER_OPEN',
-  /** No subscription with that id. */
-  DSP_PUSH_SUBSCRIPTION_NOT_FOUND: 'DSP_PUSH_SUBSCRIPTION_NOT_FOUND',
   /** Reading or writing subscriptions or the failure log (MySQL, Redis) failed. */
   DSP_PUSH_STORE_FAILED: 'DSP_PUSH_STORE_FAILED',
   /** The medispatcher configuration file is missing, unreadable or invalid. */

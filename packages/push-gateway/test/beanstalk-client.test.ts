@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { type BeanstalkdService, startBeanstalkd } from '@dispatcher/tooling';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BeanstalkClient } from '../src/beanstalk/beanstalk-client.js';
@@ -126,5 +126,68 @@ describe('BeanstalkClient', () => {
     await c.connect();
     await c.close();
     await expect(c.put('x')).rejects.toSatisfy((e) => PushError.hasCode(e, 'DSP_PUSH_CLOSED'));
+  });
+
+  it('reads replies that arrive a few bytes at a time, bodies with CRLF inside and several per chunk', async () => {
+    // A proxy that hands the server's bytes on in 7-byte pieces, each in its own write.
+    const proxy = createServer((down: Socket) => {
+      const up = connect(server.port, '127.0.0.1');
+      down.pipe(up);
+      let queue = Promise.resolve();
+      up.on('data', (chunk: Buffer) => {
+        queue = queue.then(async () => {
+          for (let i = 0; i < chunk.length; i += 7) {
+            down.write(chunk.subarray(i, i + 7));
+            await new Promise((r) => setImmediate(r));
+          }
+        });
+      });
+      up.on('close', () => down.destroy());
+      down.on('close', () => up.destroy());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const c = client((proxy.address() as { port: number }).port, 30_000);
+    try {
+      const payloads = [10, 5_000, 40_000].map((n) =>
+        Buffer.from(Array.from({ length: n }, (_, i) => (i % 50 === 0 ? 13 : i % 50 === 1 ? 10 : i % 251))),
+      );
+      const ids = await Promise.all(payloads.map((p) => c.put(p, { tube: 'bc-chunks' })));
+      await c.watch('bc-chunks');
+      await c.ignore('default');
+      const [stats, ...jobs] = await Promise.all([
+        c.statsTube('bc-chunks'),
+        c.reserve(5),
+        c.reserve(5),
+        c.reserve(5),
+      ]);
+      expect(stats?.['current-jobs-ready']).toBe(3);
+      expect(jobs.map((j) => j?.id)).toEqual(ids);
+      for (const [i, j] of jobs.entries())
+        expect(Buffer.compare(j?.payload as Buffer, payloads[i] as Buffer)).toBe(0);
+      await Promise.all(ids.map((id) => c.delete(id)));
+    } finally {
+      await c.close();
+      proxy.close();
+    }
+  });
+
+  it('lets a delete sent ahead of an abandoned reserve finish before the connection is reset', async () => {
+    await using cmd = client();
+    await using worker = client();
+    const id = await cmd.put('pipelined', { tube: 'bc-pipe' });
+    await worker.watch('bc-pipe');
+    await worker.ignore('default');
+    expect((await worker.reserve(5))?.id).toBe(id);
+    // The sender's pattern: delete without waiting, the next reserve in the same write; then shutdown aborts it.
+    const abort = new AbortController();
+    const deleted = worker.delete(id);
+    const reserving = worker.reserve(5, { signal: abort.signal }).catch((err: unknown) => err);
+    abort.abort();
+    await expect(deleted).resolves.toBeUndefined();
+    expect(await reserving).toBeDefined();
+    const stats = await cmd.statsTube('bc-pipe');
+    expect(stats?.['current-jobs-ready'] ?? 0).toBe(0);
+    expect(stats?.['current-jobs-reserved'] ?? 0).toBe(0);
+    expect(stats?.['cmd-delete']).toBe(1);
   });
 });

@@ -9,8 +9,9 @@ import { SubscriberServer } from './helpers/subscriber-server.js';
 import { waitFor } from './helpers/wait-for.js';
 
 const CHILD = fileURLToPath(new URL('./helpers/gateway-child.ts', import.meta.url));
-const MESSAGES = 300;
-const KILLS = 6;
+const MIN_MESSAGES = 100;
+const MAX_MESSAGES = 1_000;
+const KILLS = 8;
 
 let env: GatewayEnv;
 let sinkA: SubscriberServer;
@@ -62,8 +63,6 @@ beforeAll(async () => {
   env = await startGatewayEnv(2);
   sinkA = await SubscriberServer.start();
   sinkB = await SubscriberServer.start();
-  // B answers slowly so that kills land mid-push too.
-  sinkB.answer = () => ({ status: 200, body: '{"status":1}' });
   await env.source.create({
     topic: 'crash',
     subscriberId: 1,
@@ -87,48 +86,49 @@ afterAll(async () => {
 
 describe('crash test: two gateways, SIGKILL under load', () => {
   it('delivers every message to every subscription at least once and leaves nothing behind', async () => {
-    const gateways = [await startChild(), await startChild()];
+    const started = Date.now();
+    const gateways: Promise<ChildProcess>[] = [startChild(), startChild()];
+    await Promise.all(gateways);
     const producers = env.beanstalkds.map((b) => new BeanstalkClient({ port: b.port }));
     let produced = 0;
+    let stop = false;
+    // Messages keep arriving until every kill has landed (at least MIN_MESSAGES, at most MAX_MESSAGES).
     const producing = (async () => {
-      while (produced < MESSAGES) {
+      while (produced < MAX_MESSAGES && (!stop || produced < MIN_MESSAGES)) {
         const p = producers[produced % producers.length] as BeanstalkClient;
         await p.put(encode({ msgKey: 'crash', body: { n: produced }, time: 1700000000 + produced }), {
           tube: DEFAULT_MAIN_TUBE,
           ttrSec: 2,
         });
         produced += 1;
-        // About 10 messages a second, so the kills land while messages keep arriving.
-        if (produced % 4 === 0) await new Promise((r) => setTimeout(r, 400));
+        // About 20 messages a second.
+        if (produced % 4 === 0) await new Promise((r) => setTimeout(r, 200));
       }
     })();
-    let done = false;
-    void producing.finally(() => {
-      done = true;
-    });
+    const pushes = () => sinkA.received.length + sinkB.received.length;
     let kills = 0;
-    for (let k = 0; k < KILLS && !done; k++) {
-      // Kill when there is work in flight: after a few more pushes have arrived.
-      const seen = sinkA.received.length + sinkB.received.length;
-      await waitFor(
-        'pushes between kills',
-        () => done || sinkA.received.length + sinkB.received.length >= seen + 6,
-        60_000,
-      );
-      const victim = gateways[k % 2] as ChildProcess;
+    for (let k = 0; k < KILLS; k++) {
+      const slot = k % 2;
+      // The victim must be up (its restart overlaps the other gateway's work) and pushes must be flowing:
+      // a few more pushes since the last kill, so the kill lands with work in flight.
+      const victim = await (gateways[slot] as Promise<ChildProcess>);
+      const seen = pushes();
+      await waitFor('pushes between kills', () => pushes() >= seen + 6, 30_000);
       await kill(victim);
       kills += 1;
-      gateways[k % 2] = await startChild();
+      gateways[slot] = startChild();
     }
+    stop = true;
     await producing;
+    await Promise.all(gateways);
     await Promise.all(producers.map((p) => p.close()));
 
     const distinct = (s: SubscriberServer) =>
       new Set(s.received.map((r) => JSON.parse(r.form.get('message') ?? '{}').n)).size;
     await waitFor(
       'every message at both subscriptions',
-      () => distinct(sinkA) === MESSAGES && distinct(sinkB) === MESSAGES,
-      120_000,
+      () => distinct(sinkA) === produced && distinct(sinkB) === produced,
+      60_000,
     );
     await waitFor(
       'all tubes drained',
@@ -136,17 +136,17 @@ describe('crash test: two gateways, SIGKILL under load', () => {
         const left = await jobsLeft();
         return left.ready + left.reserved + left.delayed + left.buried === 0;
       },
-      60_000,
+      30_000,
     );
     const left = await jobsLeft();
     expect(left.buried).toBe(0);
     const dupA = sinkA.received.length - distinct(sinkA);
     const dupB = sinkB.received.length - distinct(sinkB);
     process.stdout.write(
-      `crash test: ${MESSAGES} messages x 2 subscriptions, ${kills} SIGKILLs; pushes A=${sinkA.received.length} B=${sinkB.received.length}; duplicates A=${dupA} B=${dupB}\n`,
+      `crash test: ${produced} messages x 2 subscriptions, ${kills} SIGKILLs in ${((Date.now() - started) / 1000).toFixed(1)} s; pushes A=${sinkA.received.length} B=${sinkB.received.length}; duplicates A=${dupA} B=${dupB}\n`,
     );
-    expect(distinct(sinkA)).toBe(MESSAGES);
-    expect(distinct(sinkB)).toBe(MESSAGES);
-    expect(kills).toBeGreaterThanOrEqual(2);
-  }, 300_000);
+    expect(distinct(sinkA)).toBe(produced);
+    expect(distinct(sinkB)).toBe(produced);
+    expect(kills).toBe(KILLS);
+  }, 110_000);
 });

@@ -90,7 +90,7 @@ describe('MysqlSubscriptionSource (original schema on MariaDB)', () => {
       await db.pool.query('UPDATE subscriptions SET status = 1 WHERE subscription_id = 11');
       await waitFor('removal seen', () => changes.find((c) => c.kind === 'remove' && c.id === 11));
       await expect(source.setParams(999, { concurrency: 1 })).rejects.toMatchObject({
-        code: 'DSP_PUSH_SUBSCRIPTION_NOT_FOUND',
+        code: 'DSP_PUSH_NOT_FOUND',
       });
     } finally {
       await source.close();

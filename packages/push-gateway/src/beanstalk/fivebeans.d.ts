@@ -8,6 +8,10 @@ declare module 'fivebeans' {
   class FiveBeansClient extends EventEmitter {
     constructor(host: string, port: number);
     stream: Socket | null;
+    /** Bytes received and not yet matched to a reply (internal to fivebeans; see beanstalk-client.ts). */
+    buffer: Buffer | undefined;
+    /** Matches `buffer` against the pending replies, calling back each complete one (internal). */
+    tryHandlingResponse(): void;
     connect(): void;
     end(): void;
     use(tube: string, cb: Callback): void;

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { type Logger, noopLogger } from '@dispatcher/core';
 import type { Redis } from 'ioredis';
 import { DEFAULT_TTR_SEC } from '../beanstalk/beanstalk-client.js';
@@ -59,6 +60,8 @@ export class PushService {
   constructor(options: PushServiceOptions) {
     this.#o = options;
     this.#log = (options.logger ?? noopLogger).child({ component: 'push' });
+    // Every push in flight listens on the shutdown signal: one listener per concurrent push is expected.
+    setMaxListeners(0, this.#hardStop.signal);
     this.#ctx = {
       pool: options.pool,
       transport: options.transport,

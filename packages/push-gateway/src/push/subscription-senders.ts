@@ -1,7 +1,14 @@
 /**
- * The senders of one subscription: on every server, `concurrency` loops on the channel tube and
- * `retryConcurrency` loops on its `/FAIL` tube, each with its own reserve connection, so a slow subscriber
- * only ever holds its own connections and a dead server only stops its own loops.
+ * The senders of one subscription: on every server, one worker on the channel tube with up to `concurrency`
+ * pushes in flight and one on its `/FAIL` tube with up to `retryConcurrency`, each with its own reserve
+ * connection, so a slow subscriber only ever holds its own connections and a dead server only stops its own
+ * workers.
+ *
+ * A worker keeps its window full over one connection: with nothing in hand it blocks in `reserve` (1 s); with
+ * jobs in hand it only polls (`reserve-with-timeout 0`, one per free slot, sent together), because a blocking
+ * reserve would hold up the `delete`/`touch` of the jobs in hand behind it. The deletes of finished pushes and
+ * the polls that refill their slots leave in one write (see beanstalk-client.ts), so a busy worker costs about
+ * one beanstalkd round trip per event-loop turn rather than two per push.
  */
 import { delay, type Logger } from '@dispatcher/core';
 import { signWebhook } from '@dispatcher/core/http';
@@ -50,11 +57,16 @@ interface Loop {
   readonly done: Promise<void>;
 }
 
+/** With jobs in hand and an empty tube, how often a worker polls for new jobs, ms. */
+const POLL_WHILE_BUSY_MS = 50;
+
 export class SubscriptionSenders {
   #sub: Subscription;
   readonly #ctx: SenderContext;
   readonly #log: Logger;
   readonly #loops = new Map<string, Loop>();
+  /** Deletes sent but not yet answered; a loop waits for them before its connection is closed. */
+  readonly #deleting = new Set<Promise<void>>();
   #closed = false;
   #paused = false;
 
@@ -68,9 +80,11 @@ export class SubscriptionSenders {
     return this.#sub;
   }
 
-  /** Number of running sender loops (all servers, both tubes). */
+  /** Number of senders (pushes that may be in flight), all servers and both tubes. */
   get loopCount(): number {
-    return this.#loops.size;
+    let n = 0;
+    for (const key of this.#loops.keys()) n += this.#window(key.split('|')[0] as Kind);
+    return n;
   }
 
   /** Applies new parameters: senders are added or stopped to match the concurrency. */
@@ -113,25 +127,22 @@ export class SubscriptionSenders {
     await Promise.allSettled(loops.map((l) => l.done));
   }
 
+  #window(kind: Kind): number {
+    return kind === 'main' ? this.#sub.params.concurrency : this.#sub.params.retryConcurrency;
+  }
+
   #reconcile(): void {
     if (this.#closed || this.#paused) return;
-    const want: Record<Kind, number> = {
-      main: this.#sub.params.concurrency,
-      retry: this.#sub.params.retryConcurrency,
-    };
+    // A worker reads its window from the parameters each time, so a concurrency change applies at once.
     for (const address of this.#ctx.pool.addresses)
       for (const kind of ['main', 'retry'] as const) {
-        for (let i = 0; i < want[kind]; i++) {
-          const key = `${kind}|${address}|${i}`;
-          if (!this.#loops.has(key)) this.#spawn(key, kind, address);
-        }
+        const key = `${kind}|${address}`;
+        if (this.#window(kind) > 0 && !this.#loops.has(key)) this.#spawn(key, kind, address);
       }
     for (const [key, loop] of this.#loops) {
-      const [kind, , index] = key.split('|') as [Kind, string, string];
-      if (Number(index) >= want[kind]) {
-        loop.abort.abort();
-        this.#loops.delete(key);
-      }
+      if (this.#window(key.split('|')[0] as Kind) > 0) continue;
+      loop.abort.abort();
+      this.#loops.delete(key);
     }
   }
 
@@ -146,11 +157,43 @@ export class SubscriptionSenders {
   async #run(kind: Kind, address: string, signal: AbortSignal): Promise<void> {
     const { pool } = this.#ctx;
     const client = pool.createReserveClient(address);
-    // The tube is fixed per loop: a topic change replaces the whole SubscriptionSenders.
+    // The tube is fixed per worker: a topic change replaces the whole SubscriptionSenders.
     const tube =
       kind === 'main'
         ? channelTube(this.#sub.topic, this.#sub.id, this.#ctx.channelPrefix)
         : retryTube(this.#sub.topic, this.#sub.id, this.#ctx.channelPrefix);
+    const inHand = new Set<Promise<void>>();
+    const aborted = abortable(signal);
+    let lastPollEmpty = false;
+    let slotFreed: (() => void) | undefined;
+    /** Resolves when a push in hand finishes, or after `ms` (no timer left behind either way). */
+    const freed = (ms = 0) =>
+      new Promise<void>((resolve) => {
+        const timer = ms > 0 ? setTimeout(resolve, ms) : undefined;
+        slotFreed = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    const take = (job: BeanstalkJob) => {
+      const work = (async () => {
+        try {
+          await this.#handle(client, job, kind, tube);
+          // The original's pause between two pushes of one sender: the slot stays taken meanwhile.
+          const interval = this.#sub.params.intervalMs;
+          if (interval > 0) await delay(interval, signal).catch(() => {});
+        } catch (err) {
+          this.#log.error(
+            { err, jobId: job.id, tube },
+            'push failed unexpectedly; the job returns after its TTR',
+          );
+        }
+      })().finally(() => {
+        inHand.delete(work);
+        slotFreed?.();
+      });
+      inHand.add(work);
+    };
     try {
       await runLoop({
         signal,
@@ -161,14 +204,37 @@ export class SubscriptionSenders {
           await client.ignore('default');
         },
         step: async () => {
-          const job = await client.reserve(1, { signal });
-          if (!job) return;
-          await this.#handle(client, job, kind, tube);
-          const interval = this.#sub.params.intervalMs;
-          if (interval > 0) await delay(interval, signal).catch(() => {});
+          const free = this.#window(kind) - inHand.size;
+          if (free <= 0) {
+            await Promise.race([freed(), aborted]);
+            return;
+          }
+          if (inHand.size === 0) {
+            // Nothing in hand: block on the server. A shutdown aborts this reserve (and resets the connection).
+            const job = await client.reserve(1, { signal });
+            if (job) take(job);
+            return;
+          }
+          // Jobs in hand: poll only, one reserve per free slot, all in one write (a single one after an empty
+          // poll: the tube is likely still empty). No signal: these return at once, and an abort must not reset
+          // the connection that holds the jobs in hand.
+          const polls = lastPollEmpty ? 1 : free;
+          const jobs = await Promise.all(Array.from({ length: polls }, () => client.reserve(0)));
+          let got = 0;
+          for (const job of jobs)
+            if (job) {
+              take(job);
+              got += 1;
+            }
+          lastPollEmpty = got === 0;
+          if (got === 0) await Promise.race([freed(POLL_WHILE_BUSY_MS), aborted]);
         },
       });
     } finally {
+      // Pushes in hand finish first (bounded by the push timeout and the shutdown's drain time); closing the
+      // connection under an unanswered delete would fail it and the job would be pushed again.
+      await Promise.allSettled([...inHand]);
+      await Promise.allSettled([...this.#deleting]);
       await pool.release(client);
     }
   }
@@ -256,7 +322,10 @@ export class SubscriptionSenders {
       );
 
     if (outcome.ok) {
-      await this.#delete(client, job.id, tube);
+      // Not awaited: the delete leaves in the same write as this loop's next reserve (one round trip less
+      // per push). It is sent only now, after the subscriber's success; a failed delete is logged (DELFAIL)
+      // and the job comes back after its TTR: a duplicate, never a loss.
+      this.#deleteInBackground(client, job.id, tube);
       publishPushEvent(PushChannels.sent, { ...base, url, status: outcome.status, durationMs });
       if (msg.logId > 0) await this.#finalStatus(msg.logId, true, false, retryTimes);
       return;
@@ -286,6 +355,17 @@ export class SubscriptionSenders {
           ttrSec: this.#ctx.ttrSec,
         });
       } catch (err) {
+        if (PushError.hasCode(err, 'DSP_PUSH_BEANSTALK_JOB_TOO_BIG')) {
+          await this.#buryTooBig(
+            client,
+            job,
+            msg,
+            tube,
+            retryTube(sub.topic, sub.id, this.#ctx.channelPrefix),
+            err,
+          );
+          return;
+        }
         // Could not schedule the retry: keep the job where it is and try it again later.
         this.#log.warn({ err, jobId: job.id }, 'putting to the retry tube failed; releasing the job');
         await client.release(job.id, { delaySec, priority: DEFAULT_PRIORITY }).catch(() => {});
@@ -304,6 +384,10 @@ export class SubscriptionSenders {
         ttrSec: this.#ctx.ttrSec,
       });
     } catch (err) {
+      if (PushError.hasCode(err, 'DSP_PUSH_BEANSTALK_JOB_TOO_BIG')) {
+        await this.#buryTooBig(client, job, msg, tube, dead, err);
+        return;
+      }
       this.#log.warn({ err, jobId: job.id }, 'putting to the dead-letter tube failed; releasing the job');
       await client.release(job.id, { delaySec: 5, priority: DEFAULT_PRIORITY }).catch(() => {});
       return;
@@ -397,6 +481,43 @@ export class SubscriptionSenders {
     }
   }
 
+  /**
+   * The retry or dead-letter copy exceeds the server's job size limit (`-z`; the copy is re-encoded with every
+   * PascalCase field, so it can outgrow a job an older producer wrote). Releasing would push it again forever;
+   * the job is buried where it is, with a TOOBIG DATA record, for an operator to kick after raising the limit.
+   */
+  async #buryTooBig(
+    client: BeanstalkClient,
+    job: BeanstalkJob,
+    msg: JobMessage,
+    tube: string,
+    target: string,
+    err: unknown,
+  ): Promise<void> {
+    this.#ctx.data.error(
+      {
+        record: 'TOOBIG',
+        key: msg.msgKey,
+        subscriptionId: this.#sub.id,
+        tube,
+        jobId: job.id,
+        target,
+        reason: `JOB_TOO_BIG: the copy for ${target} exceeds the beanstalkd job size limit (-z); job buried in ${tube}`,
+        err,
+      },
+      'DATA',
+    );
+    await client.bury(job.id, { priority: DEFAULT_PRIORITY }).catch(async (buryErr: unknown) => {
+      this.#log.warn({ err: buryErr, jobId: job.id }, 'bury failed; releasing the job');
+      await client.release(job.id, { delaySec: 5, priority: DEFAULT_PRIORITY }).catch(() => {});
+    });
+  }
+
+  #deleteInBackground(client: BeanstalkClient, jobId: number, tube: string): void {
+    const deleting = this.#delete(client, jobId, tube).finally(() => this.#deleting.delete(deleting));
+    this.#deleting.add(deleting);
+  }
+
   async #delete(client: BeanstalkClient, jobId: number, tube: string): Promise<void> {
     try {
       await client.delete(jobId);
@@ -405,4 +526,10 @@ export class SubscriptionSenders {
       this.#ctx.data.warn({ record: 'DELFAIL', tube, jobId, beanstalkd: client.address, err }, 'DATA');
     }
   }
+}
+
+/** Resolves when `signal` aborts (never rejects). */
+function abortable(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
 }

@@ -4,8 +4,13 @@
  *
  * Crash safety: the main job stays reserved (its TTR runs, and is touched while we work), so a killed process's
  * job comes back by itself. Copies already made are recorded in Redis per (server, main job id) with
- * HSET before the main job is deleted, so a message reserved again after a crash skips the subscriptions
+ * HSET (batched per tick, see copy-records.ts) before the main job is deleted, so a message reserved again after a crash skips the subscriptions
  * it already reached (at most the one copy in flight at the crash is repeated).
+ *
+ * A copy the server refuses as `JOB_TOO_BIG` (the copy is re-encoded with every PascalCase field, so it can be
+ * larger than what the producer put): the other copies are made and recorded, then the main job is **buried**
+ * in the main tube with a REDISTFAIL DATA record naming the subscriptions and the reason. Nothing is lost: after
+ * raising beanstalkd's `-z`, kicking it (amender) copies it to the subscriptions still missing only.
  */
 import { type Logger, noopLogger } from '@dispatcher/core';
 import type { Redis } from 'ioredis';
@@ -22,6 +27,7 @@ import type { JobMessage } from '../job/job-message.js';
 import { channelTube, DEFAULT_CHANNEL_PREFIX, DEFAULT_MAIN_TUBE } from '../job/tube-names.js';
 import type { Subscription } from '../subscriptions/subscription.js';
 import type { SubscriptionSource } from '../subscriptions/subscription-source.js';
+import { CopyRecords } from './copy-records.js';
 
 /** Options of {@link Redistributor}. */
 export interface RedistributorOptions {
@@ -60,6 +66,9 @@ export class Redistributor {
   readonly #abort = new AbortController();
   readonly #loops: Promise<void>[] = [];
   readonly #backlog = new Map<string, { at: number; value: number }>();
+  readonly #records: CopyRecords;
+  /** Deletes sent but not yet answered; a listener waits for them before its connection is closed. */
+  readonly #deleting = new Set<Promise<void>>();
   #started = false;
 
   constructor(options: RedistributorOptions) {
@@ -77,6 +86,7 @@ export class Redistributor {
     };
     this.#log = (options.logger ?? noopLogger).child({ component: 'redistributor' });
     this.#data = options.dataLog ?? this.#log;
+    this.#records = new CopyRecords(this.#o.redis, this.#o.dedupeTtlSec);
   }
 
   start(): void {
@@ -110,6 +120,7 @@ export class Redistributor {
         },
       });
     } finally {
+      await Promise.allSettled([...this.#deleting]);
       await this.#o.pool.release(client);
     }
   }
@@ -135,8 +146,14 @@ export class Redistributor {
     }
     const keepAlive = new JobKeepAlive(client, job.id, this.#o.ttrSec, this.#log);
     try {
-      const done = await this.#copy(client, job, msg);
-      if (!done) {
+      const outcome = await this.#copy(client, job, msg);
+      if (outcome === 'too-big') {
+        await client.bury(job.id, { priority: DEFAULT_PRIORITY }).catch((err: unknown) => {
+          this.#log.warn({ err, jobId: job.id }, 'bury failed; the job returns after its TTR');
+        });
+        return;
+      }
+      if (outcome === 'retry') {
         // Some copy failed: give the message back; copies made are remembered and skipped next time.
         await client
           .release(job.id, { delaySec: this.#o.retryDelaySec, priority: DEFAULT_PRIORITY })
@@ -148,17 +165,27 @@ export class Redistributor {
     } finally {
       keepAlive.stop();
     }
-    await this.#delete(client, job, msg);
+    // Not awaited: the delete leaves in one write with the listener's next reserve. Every copy is made and
+    // recorded by now; a lost delete brings the message back after its TTR and the records skip the copies.
+    const deleting = this.#delete(client, job, msg).finally(() => this.#deleting.delete(deleting));
+    this.#deleting.add(deleting);
   }
 
-  /** Copies into every matching channel; false when one failed (the message must be tried again). */
-  async #copy(client: BeanstalkClient, job: BeanstalkJob, msg: JobMessage): Promise<boolean> {
+  /**
+   * Copies into every matching channel: 'done', 'retry' when a copy failed (the message is tried again), or
+   * 'too-big' when the only failures were copies above the server's job size limit.
+   */
+  async #copy(
+    client: BeanstalkClient,
+    job: BeanstalkJob,
+    msg: JobMessage,
+  ): Promise<'done' | 'retry' | 'too-big'> {
     const subs = (await this.#o.source.listByTopic(msg.msgKey)).filter(
       (s) => !this.#o.runAtBench || s.params.receiveBench,
     );
-    if (subs.length === 0) return true;
+    if (subs.length === 0) return 'done';
     const key = `${this.#o.keyPrefix}redist:${client.address}:${job.id}:${msg.time}`;
-    const already = new Set(await this.#o.redis.hkeys(key));
+    const already = await this.#records.recorded(key);
     const copy: JobMessage = { ...msg, originJobId: job.id, retryTimes: 0 };
     const body = encodeJob(copy);
     const served: number[] = [];
@@ -168,9 +195,11 @@ export class Redistributor {
         .filter((sub) => !already.has(String(sub.id)))
         .map((sub) => this.#copyTo(client, job, msg, sub, key, body)),
     );
-    let ok = true;
+    let failed = false;
+    let tooBig = false;
     results.forEach((r) => {
-      if (r === 'failed') ok = false;
+      if (r === 'failed') failed = true;
+      else if (r === 'too-big') tooBig = true;
       else if (typeof r === 'number') served.push(r);
     });
     if (served.length > 0)
@@ -180,10 +209,14 @@ export class Redistributor {
         subscriptionIds: served,
         at: Date.now(),
       });
-    return ok;
+    if (failed) return 'retry';
+    return tooBig ? 'too-big' : 'done';
   }
 
-  /** One channel copy: the subscription id when made, 'skipped' when dropped by policy, 'failed' to retry. */
+  /**
+   * One channel copy: the subscription id when made, 'skipped' when dropped by policy, 'failed' to retry,
+   * 'too-big' when the server refuses its size (not recorded, so a kicked message is copied then).
+   */
   async #copyTo(
     client: BeanstalkClient,
     job: BeanstalkJob,
@@ -191,7 +224,7 @@ export class Redistributor {
     sub: Subscription,
     key: string,
     body: Uint8Array,
-  ): Promise<number | 'skipped' | 'failed'> {
+  ): Promise<number | 'skipped' | 'failed' | 'too-big'> {
     const tube = channelTube(msg.msgKey, sub.id, this.#o.channelPrefix);
     if (sub.params.backlog.threshold > 0 && sub.params.backlog.action !== 'keep') {
       const backlog = await this.#backlogOf(tube);
@@ -216,7 +249,7 @@ export class Redistributor {
           backlog,
           at: Date.now(),
         });
-        await this.#o.redis.hset(key, String(sub.id), 'dropped');
+        await this.#records.record(key, String(sub.id), 'dropped');
         return 'skipped';
       }
     }
@@ -226,7 +259,7 @@ export class Redistributor {
         ttrSec: this.#o.ttrSec,
         preferAddress: client.address,
       });
-      await this.#o.redis.multi().hset(key, String(sub.id), '1').expire(key, this.#o.dedupeTtlSec).exec();
+      await this.#records.record(key, String(sub.id), '1');
       return sub.id;
     } catch (err) {
       if (PushError.hasCode(err, 'DSP_PUSH_BEANSTALK_JOB_TOO_BIG')) {
@@ -236,13 +269,15 @@ export class Redistributor {
             topic: msg.msgKey,
             subscriptionId: sub.id,
             originJobId: job.id,
-            body: msg.body,
+            tube,
+            bytes: body.byteLength,
+            reason:
+              'JOB_TOO_BIG: the channel copy exceeds the beanstalkd job size limit (-z); main job buried',
             err,
           },
           'DATA',
         );
-        await this.#o.redis.hset(key, String(sub.id), 'too-big').catch(() => {});
-        return 'skipped';
+        return 'too-big';
       }
       this.#log.warn(
         { err, topic: msg.msgKey, subscriptionId: sub.id, jobId: job.id },

@@ -63,11 +63,11 @@ export abstract class PollingSubscriptionSource implements SubscriptionSource {
   async setParams(id: number, patch: SubscriptionParamsPatch): Promise<Subscription> {
     this.#assertOpen();
     const current = await this.loadOne(id);
-    if (!current) throw new PushError('DSP_PUSH_SUBSCRIPTION_NOT_FOUND', `no subscription ${id}`);
+    if (!current) throw new PushError('DSP_PUSH_NOT_FOUND', `no subscription ${id}`);
     await this.writeParams(id, patch);
     await this.refresh();
     const updated = await this.loadOne(id);
-    if (!updated) throw new PushError('DSP_PUSH_SUBSCRIPTION_NOT_FOUND', `subscription ${id} vanished`);
+    if (!updated) throw new PushError('DSP_PUSH_NOT_FOUND', `subscription ${id} vanished`);
     return updated;
   }
 

@@ -21,8 +21,11 @@ export interface GatewayEnv {
   close(): Promise<void>;
 }
 
-export async function startGatewayEnv(servers = 2): Promise<GatewayEnv> {
-  const beanstalkds = await Promise.all(Array.from({ length: servers }, () => startBeanstalkd()));
+export async function startGatewayEnv(
+  servers = 2,
+  options: { maxJobSizeBytes?: number } = {},
+): Promise<GatewayEnv> {
+  const beanstalkds = await Promise.all(Array.from({ length: servers }, () => startBeanstalkd(options)));
   const redisService = await startRedis();
   const redis = new Redis(redisService.url, { maxRetriesPerRequest: 3 });
   const addresses = beanstalkds.map((b) => `127.0.0.1:${b.port}`);

@@ -73,6 +73,12 @@ export class SubscriberServer {
     res.end(a.body ?? '');
   }
 
+  /** Drops the connections of the pushes left hanging (the gateway sees a failed push). */
+  dropHanging(): void {
+    for (const res of this.#hanging) res.destroy();
+    this.#hanging.clear();
+  }
+
   async close(): Promise<void> {
     for (const res of this.#hanging) res.destroy();
     this.#server.closeAllConnections();
