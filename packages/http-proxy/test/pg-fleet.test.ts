@@ -6,11 +6,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { connect, createServer as createTcpServer, type Socket, type Server as TcpServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpProxy } from '../src/http-proxy.js';
 import { createTestDatabase } from './helpers/pg-database.js';
+import { relay } from './helpers/pg-relay.js';
 import { eventually, onCleanup, sleep } from './helpers/start-proxy.js';
 
 const child = fileURLToPath(new URL('./fixtures/pg-proxy-process.ts', import.meta.url));
@@ -196,53 +196,6 @@ describe('fleet of three instances on one PostgreSQL database', () => {
     expect([...accepted].filter((id) => !seen.has(id))).toEqual([]);
   }, 600_000);
 });
-
-/** A TCP relay to PostgreSQL that the test can cut and restore (same port). */
-async function relay(): Promise<{
-  url: (db: string) => string;
-  cut: () => Promise<void>;
-  restore: () => Promise<void>;
-}> {
-  const sockets = new Set<Socket>();
-  let server: TcpServer | undefined;
-  let port = 0;
-  const listen = async () => {
-    server = createTcpServer((client) => {
-      const upstream = connect(5432, '127.0.0.1');
-      sockets.add(client);
-      sockets.add(upstream);
-      client.pipe(upstream).pipe(client);
-      const end = () => {
-        client.destroy();
-        upstream.destroy();
-        sockets.delete(client);
-        sockets.delete(upstream);
-      };
-      client.on('error', end).on('close', end);
-      upstream.on('error', end).on('close', end);
-    });
-    await new Promise<void>((r) => (server as TcpServer).listen(port, '127.0.0.1', r));
-    port = (server.address() as AddressInfo).port;
-  };
-  const cut = async () => {
-    const s = server;
-    server = undefined;
-    for (const sock of sockets) sock.destroy();
-    sockets.clear();
-    if (s) await new Promise<void>((r) => s.close(() => r()));
-  };
-  await listen();
-  onCleanup(cut);
-  return {
-    url: (dbUrl) => {
-      const u = new URL(dbUrl);
-      u.port = String(port);
-      return u.href;
-    },
-    cut,
-    restore: listen,
-  };
-}
 
 describe('database outage', () => {
   it('answers 503 with Retry-After at ingest and readiness, loses nothing, and recovers without a restart', async () => {
