@@ -3,17 +3,15 @@
  * the fleet; a SIGKILLed instance's requests are delivered by the others; a database outage is a 503 at
  * ingest and passes by itself.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpProxy } from '../src/http-proxy.js';
+import { type FleetInstance, spawnInstance as spawnFleetInstance } from './helpers/fleet-instance.js';
 import { createTestDatabase } from './helpers/pg-database.js';
 import { relay } from './helpers/pg-relay.js';
 import { eventually, onCleanup, sleep } from './helpers/start-proxy.js';
 
-const child = fileURLToPath(new URL('./fixtures/pg-proxy-process.ts', import.meta.url));
 const KILLS = Number(process.env.DISPATCHER_PROXY_FLEET_KILLS ?? 4);
 
 let db: { url: string; drop: () => Promise<void> };
@@ -24,34 +22,8 @@ afterAll(async () => {
   await db?.drop();
 });
 
-interface Instance {
-  proc: ChildProcess;
-  url: string;
-  exited: Promise<void>;
-}
-
-async function spawnInstance(options: object = {}): Promise<Instance> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', child, db.url, JSON.stringify(options)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let err = '';
-  proc.stderr?.on('data', (d: Buffer) => (err += d));
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-  onCleanup(async () => {
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-    await exited;
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    proc.stdout?.on('data', (d: Buffer) => {
-      out += d;
-      const m = /READY (\S+)/.exec(out);
-      if (m?.[1]) resolve(m[1]);
-    });
-    proc.once('exit', (code) => reject(new Error(`instance exited (${code}): ${err}`)));
-  });
-  return { proc, url, exited };
-}
+type Instance = FleetInstance;
+const spawnInstance = (options: object = {}) => spawnFleetInstance(db.url, options);
 
 /** A receiver that answers after `delayMs` and records what it saw, including how many at once. */
 async function receiver(delayMs: number): Promise<{
