@@ -71,10 +71,13 @@ describe('fleet-mode health', () => {
     const failing = await sink();
     failing.behave = () => ({ kind: 'status', status: 503 });
     const options = {
-      // Two attempts at a time to the hanging receiver: the third request waits, due and not leased.
-      destinations: [{ match: hanging.host, concurrency: 2 }],
-      failureThreshold: 1,
-      cooldownMs: 60_000,
+      destinations: [
+        // Two attempts at a time to the hanging receiver, never timed out: the third request waits, due
+        // and not leased.
+        { match: hanging.host, concurrency: 2, timeoutMs: 600_000 },
+        // One failure opens the failing receiver's breaker, for longer than the test.
+        { match: failing.host, failureThreshold: 1, cooldownMs: 300_000 },
+      ],
       retryLimit: 100,
     };
     const a = await pgProxy(db.url, options, { poolMax: 4 });
