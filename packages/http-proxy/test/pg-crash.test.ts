@@ -12,6 +12,8 @@ import { eventually, onCleanup, sink, sleep } from './helpers/start-proxy.js';
 
 const KILLS = Number(process.env.DISPATCHER_PROXY_CRASH_KILLS ?? 4);
 const LEASE_MS = 1000;
+// Hanging attempts stay in flight however slow the machine is (no attempt timeout gets in between).
+const HANG = { leaseMs: LEASE_MS, destinations: [{ match: '127.0.0.1', timeoutMs: 600_000 }] };
 
 let db: { url: string; drop: () => Promise<void> };
 let client: pg.Client;
@@ -101,7 +103,7 @@ describe('one instance killed and restarted on the same database', () => {
       if (r.url === '/retried' && n === 1) return { kind: 'status', status: 503 };
       return hang ? { kind: 'hang' } : { kind: 'status', status: 200 };
     };
-    const first = await spawnInstance(db.url, { leaseMs: LEASE_MS });
+    const first = await spawnInstance(db.url, HANG);
     const ids: Record<string, string> = {};
     for (const path of ['/retried', '/fresh']) {
       const r = await postVia(first.url, dest.url, path, path);
@@ -111,7 +113,7 @@ describe('one instance killed and restarted on the same database', () => {
     await eventually(() => seen('/retried').length === 2 && seen('/fresh').length === 1);
     await first.kill(); // attempt 2 of /retried and attempt 1 of /fresh are in flight
     hang = false;
-    await spawnInstance(db.url, { leaseMs: LEASE_MS });
+    await spawnInstance(db.url, HANG);
     await eventually(() => seen('/retried').length === 3 && seen('/fresh').length === 2, 30_000);
     const attempts = (url: string) =>
       seen(url).map((r) => [r.headers['x-dispatcher-message-id'], r.headers['x-dispatcher-attempt']]);
@@ -133,7 +135,7 @@ describe('two instances, one killed', () => {
     const dest = await sink();
     let hang = true;
     dest.behave = () => (hang ? { kind: 'hang' } : { kind: 'status', status: 200 });
-    const a = await spawnInstance(db.url, { leaseMs: LEASE_MS });
+    const a = await spawnInstance(db.url, HANG);
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) {
       const r = await postVia(a.url, dest.url, `/l${i}`, `l${i}`);
@@ -149,7 +151,7 @@ describe('two instances, one killed', () => {
       );
     const owners = new Set((await leases()).map((l) => l.owner));
     expect(owners.size).toBe(1);
-    const b = await spawnInstance(db.url, { leaseMs: LEASE_MS });
+    const b = await spawnInstance(db.url, HANG);
     const bStarted = Date.now();
     // a renews its leases while its attempts last: twice past a lease's length, b has taken nothing.
     await eventually(async () => {
