@@ -73,8 +73,9 @@ export interface HttpProxyOptions {
   /** How long an idempotency key maps to its first message. @defaultValue 24 h */
   idempotencyWindowMs?: number;
   /**
-   * Most idempotency keys remembered at once. Past it the oldest key is forgotten before its window ends
-   * (a repeat of it is then accepted as a new request). About 200 bytes of memory per key.
+   * Most idempotency keys remembered at once (embedded store; the PostgreSQL store keeps every key for its
+   * window). Past it the oldest key is forgotten before its window ends (a repeat of it is then accepted as
+   * a new request). About 200 bytes of memory per key.
    * @defaultValue 1,000,000
    */
   maxIdempotencyKeys?: number;

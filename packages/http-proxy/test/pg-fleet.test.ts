@@ -3,17 +3,15 @@
  * the fleet; a SIGKILLed instance's requests are delivered by the others; a database outage is a 503 at
  * ingest and passes by itself.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { connect, createServer as createTcpServer, type Socket, type Server as TcpServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpProxy } from '../src/http-proxy.js';
+import { type FleetInstance, spawnInstance as spawnFleetInstance } from './helpers/fleet-instance.js';
 import { createTestDatabase } from './helpers/pg-database.js';
+import { relay } from './helpers/pg-relay.js';
 import { eventually, onCleanup, sleep } from './helpers/start-proxy.js';
 
-const child = fileURLToPath(new URL('./fixtures/pg-proxy-process.ts', import.meta.url));
 const KILLS = Number(process.env.DISPATCHER_PROXY_FLEET_KILLS ?? 4);
 
 let db: { url: string; drop: () => Promise<void> };
@@ -24,34 +22,8 @@ afterAll(async () => {
   await db?.drop();
 });
 
-interface Instance {
-  proc: ChildProcess;
-  url: string;
-  exited: Promise<void>;
-}
-
-async function spawnInstance(options: object = {}): Promise<Instance> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', child, db.url, JSON.stringify(options)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let err = '';
-  proc.stderr?.on('data', (d: Buffer) => (err += d));
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-  onCleanup(async () => {
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-    await exited;
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    proc.stdout?.on('data', (d: Buffer) => {
-      out += d;
-      const m = /READY (\S+)/.exec(out);
-      if (m?.[1]) resolve(m[1]);
-    });
-    proc.once('exit', (code) => reject(new Error(`instance exited (${code}): ${err}`)));
-  });
-  return { proc, url, exited };
-}
+type Instance = FleetInstance;
+const spawnInstance = (options: object = {}) => spawnFleetInstance(db.url, options);
 
 /** A receiver that answers after `delayMs` and records what it saw, including how many at once. */
 async function receiver(delayMs: number): Promise<{
@@ -196,53 +168,6 @@ describe('fleet of three instances on one PostgreSQL database', () => {
     expect([...accepted].filter((id) => !seen.has(id))).toEqual([]);
   }, 600_000);
 });
-
-/** A TCP relay to PostgreSQL that the test can cut and restore (same port). */
-async function relay(): Promise<{
-  url: (db: string) => string;
-  cut: () => Promise<void>;
-  restore: () => Promise<void>;
-}> {
-  const sockets = new Set<Socket>();
-  let server: TcpServer | undefined;
-  let port = 0;
-  const listen = async () => {
-    server = createTcpServer((client) => {
-      const upstream = connect(5432, '127.0.0.1');
-      sockets.add(client);
-      sockets.add(upstream);
-      client.pipe(upstream).pipe(client);
-      const end = () => {
-        client.destroy();
-        upstream.destroy();
-        sockets.delete(client);
-        sockets.delete(upstream);
-      };
-      client.on('error', end).on('close', end);
-      upstream.on('error', end).on('close', end);
-    });
-    await new Promise<void>((r) => (server as TcpServer).listen(port, '127.0.0.1', r));
-    port = (server.address() as AddressInfo).port;
-  };
-  const cut = async () => {
-    const s = server;
-    server = undefined;
-    for (const sock of sockets) sock.destroy();
-    sockets.clear();
-    if (s) await new Promise<void>((r) => s.close(() => r()));
-  };
-  await listen();
-  onCleanup(cut);
-  return {
-    url: (dbUrl) => {
-      const u = new URL(dbUrl);
-      u.port = String(port);
-      return u.href;
-    },
-    cut,
-    restore: listen,
-  };
-}
 
 describe('database outage', () => {
   it('answers 503 with Retry-After at ingest and readiness, loses nothing, and recovers without a restart', async () => {

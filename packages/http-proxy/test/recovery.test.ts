@@ -5,7 +5,19 @@ import { DurableLog } from '@dispatcher/core';
 import { describe, expect, it, vi } from 'vitest';
 import { seqOfMessageId } from '../src/proxy-message-id.js';
 import { ProxyStore } from '../src/store/proxy-store.js';
-import { eventually, onCleanup, send, sink, sleep, startProxy, tempDir } from './helpers/start-proxy.js';
+import {
+  eventually,
+  onCleanup,
+  STORE,
+  send,
+  sink,
+  sleep,
+  startProxy,
+  tempDir,
+} from './helpers/start-proxy.js';
+
+// Tests of the embedded log itself (its files, lock and recovery scan) have no fleet-mode counterpart.
+const embeddedOnly = it.skipIf(STORE === 'postgres');
 
 describe('recovery and operation', () => {
   it('re-delivers every undelivered request in original order after a restart', async () => {
@@ -60,104 +72,110 @@ describe('recovery and operation', () => {
     await eventually(() => second.engine.backlog === 0);
   });
 
-  it('keeps retry state that deliveries create while recovery is still reading the log', async () => {
-    const dataDir = tempDir();
-    const dest = await sink();
-    dest.behave = (r) => ({ kind: 'status', status: r.url === '/m0' ? 500 : 200 });
-    const store = await ProxyStore.open({ dir: dataDir });
-    const now = Date.now();
-    const ids: string[] = [];
-    for (let i = 0; i < 40; i++) {
-      const accepted = await store.accept(
-        (id) => ({
-          message: { id, body: Buffer.from(`b${i}`), headers: {}, attempt: 0, createdAt: now },
-          method: 'POST',
-          target: `${dest.url}/m${i}`,
-        }),
-        now,
-      );
-      ids.push(accepted.id);
-    }
-    await store.close();
-    // A slow read stands in for a large backlog: deliveries (and /m0's failures) overlap recovery.
-    const live = DurableLog.prototype.live;
-    const slow = vi.spyOn(DurableLog.prototype, 'live').mockImplementation(async function* (
-      this: DurableLog,
-      options,
-    ) {
-      for await (const rec of live.call(this, options)) {
-        await sleep(5);
-        yield rec;
+  embeddedOnly(
+    'keeps retry state that deliveries create while recovery is still reading the log',
+    async () => {
+      const dataDir = tempDir();
+      const dest = await sink();
+      dest.behave = (r) => ({ kind: 'status', status: r.url === '/m0' ? 500 : 200 });
+      const store = await ProxyStore.open({ dir: dataDir });
+      const now = Date.now();
+      const ids: string[] = [];
+      for (let i = 0; i < 40; i++) {
+        const accepted = await store.accept(
+          (id) => ({
+            message: { id, body: Buffer.from(`b${i}`), headers: {}, attempt: 0, createdAt: now },
+            method: 'POST',
+            target: `${dest.url}/m${i}`,
+          }),
+          now,
+        );
+        ids.push(accepted.id);
       }
-    });
-    onCleanup(async () => slow.mockRestore());
-    const opts = {
-      dataDir,
-      workers: 1,
-      perDestinationConcurrency: 1,
-      failureThreshold: 1000,
-      retryLimit: 1000,
-      retryBaseMs: 20,
-      retryMaxMs: 40,
-    };
-    const first = await startProxy(opts);
-    slow.mockRestore();
-    const m0 = () => dest.received.filter((r) => r.url === '/m0');
-    const failedDuringRecovery = m0().length;
-    expect(failedDuringRecovery).toBeGreaterThanOrEqual(1);
-    await eventually(() => m0().length >= failedDuringRecovery + 3);
-    await first.close();
-    const attempts = m0().map((r) => Number(r.headers['x-dispatcher-attempt']));
-    expect(attempts).toEqual(attempts.map((_, i) => i + 1));
-    // The attempt record is in the log too: a restart continues the count.
-    const seq = seqOfMessageId(ids[0] as string) as number;
-    dest.behave = () => ({ kind: 'status', status: 200 });
-    const second = await startProxy({ ...opts, retryBaseMs: 20, retryMaxMs: 20 });
-    expect(second.store.attemptState(seq)?.attempt).toBe(attempts.length);
-    await eventually(() => m0().length === attempts.length + 1);
-    expect(m0().at(-1)?.headers['x-dispatcher-attempt']).toBe(String(attempts.length + 1));
-  });
+      await store.close();
+      // A slow read stands in for a large backlog: deliveries (and /m0's failures) overlap recovery.
+      const live = DurableLog.prototype.live;
+      const slow = vi.spyOn(DurableLog.prototype, 'live').mockImplementation(async function* (
+        this: DurableLog,
+        options,
+      ) {
+        for await (const rec of live.call(this, options)) {
+          await sleep(5);
+          yield rec;
+        }
+      });
+      onCleanup(async () => slow.mockRestore());
+      const opts = {
+        dataDir,
+        workers: 1,
+        perDestinationConcurrency: 1,
+        failureThreshold: 1000,
+        retryLimit: 1000,
+        retryBaseMs: 20,
+        retryMaxMs: 40,
+      };
+      const first = await startProxy(opts);
+      slow.mockRestore();
+      const m0 = () => dest.received.filter((r) => r.url === '/m0');
+      const failedDuringRecovery = m0().length;
+      expect(failedDuringRecovery).toBeGreaterThanOrEqual(1);
+      await eventually(() => m0().length >= failedDuringRecovery + 3);
+      await first.close();
+      const attempts = m0().map((r) => Number(r.headers['x-dispatcher-attempt']));
+      expect(attempts).toEqual(attempts.map((_, i) => i + 1));
+      // The attempt record is in the log too: a restart continues the count.
+      const seq = seqOfMessageId(ids[0] as string) as number;
+      dest.behave = () => ({ kind: 'status', status: 200 });
+      const second = await startProxy({ ...opts, retryBaseMs: 20, retryMaxMs: 20 });
+      expect(second.store.attemptState(seq)?.attempt).toBe(attempts.length);
+      await eventually(() => m0().length === attempts.length + 1);
+      expect(m0().at(-1)?.headers['x-dispatcher-attempt']).toBe(String(attempts.length + 1));
+    },
+  );
 
-  it('finishes a redrive that a crash interrupted, keeping one letter or one copy per message id', async () => {
-    const dir = tempDir();
-    const now = Date.now();
-    const info = { reason: 'status-500', attempts: 1, deadAt: now, host: '127.0.0.1:9' };
-    let store = await ProxyStore.open({ dir });
-    const ids: string[] = [];
-    for (const path of ['/pending-copy', '/dead-again']) {
-      const { seq, id, request } = await store.accept(
-        (id) => ({
-          message: { id, body: Buffer.from(path), headers: {}, attempt: 0, createdAt: now },
-          method: 'POST',
-          target: `http://127.0.0.1:9${path}`,
-        }),
-        now,
-      );
-      await store.deadLetter(seq, request, info);
-      ids.push(id);
-    }
-    // Both redriven; the crash comes before the letters' acks. The second copy failed again first.
-    const copies = [];
-    for await (const l of store.deadLetters()) {
-      copies.push(await store.accept(() => ({ ...l.request, redriveOf: l.seq }), now));
-    }
-    expect(copies.map((c) => c.id)).toEqual(ids);
-    await store.deadLetter(copies[1]!.seq, copies[1]!.request, { ...info, attempts: 2 });
-    await store.close();
+  embeddedOnly(
+    'finishes a redrive that a crash interrupted, keeping one letter or one copy per message id',
+    async () => {
+      const dir = tempDir();
+      const now = Date.now();
+      const info = { reason: 'status-500', attempts: 1, deadAt: now, host: '127.0.0.1:9' };
+      let store = await ProxyStore.open({ dir });
+      const ids: string[] = [];
+      for (const path of ['/pending-copy', '/dead-again']) {
+        const { seq, id, request } = await store.accept(
+          (id) => ({
+            message: { id, body: Buffer.from(path), headers: {}, attempt: 0, createdAt: now },
+            method: 'POST',
+            target: `http://127.0.0.1:9${path}`,
+          }),
+          now,
+        );
+        await store.deadLetter(seq, request, info);
+        ids.push(id);
+      }
+      // Both redriven; the crash comes before the letters' acks. The second copy failed again first.
+      const copies = [];
+      for await (const l of store.deadLetters()) {
+        copies.push(await store.accept(() => ({ ...l.request, redriveOf: l.seq }), now));
+      }
+      expect(copies.map((c) => c.id)).toEqual(ids);
+      await store.deadLetter(copies[1]!.seq, copies[1]!.request, { ...info, attempts: 2 });
+      await store.close();
 
-    store = await ProxyStore.open({ dir });
-    const pending: string[] = [];
-    await store.recover(now, (p) => pending.push(p.request.message.id));
-    expect(pending).toEqual([ids[0]]);
-    expect(store.seqOf(ids[0]!)).toBe(copies[0]!.seq);
-    const letters = [];
-    for await (const l of store.deadLetters()) letters.push([l.request.message.id, l.info.attempts]);
-    expect(letters).toEqual([[ids[1], 2]]);
-    expect(store.deadLetterCount).toBe(1);
-    await store.close();
-  });
+      store = await ProxyStore.open({ dir });
+      const pending: string[] = [];
+      await store.recover(now, (p) => pending.push(p.request.message.id));
+      expect(pending).toEqual([ids[0]]);
+      expect(store.seqOf(ids[0]!)).toBe(copies[0]!.seq);
+      const letters = [];
+      for await (const l of store.deadLetters()) letters.push([l.request.message.id, l.info.attempts]);
+      expect(letters).toEqual([[ids[1], 2]]);
+      expect(store.deadLetterCount).toBe(1);
+      await store.close();
+    },
+  );
 
-  it('refuses a second instance on the same data directory with a clear error', async () => {
+  embeddedOnly('refuses a second instance on the same data directory with a clear error', async () => {
     const dataDir = tempDir();
     await startProxy({ dataDir });
     await expect(startProxy({ dataDir })).rejects.toMatchObject({ code: 'DSP_CORE_LOG_LOCKED' });
@@ -185,7 +203,7 @@ describe('recovery and operation', () => {
     await eventually(() => dest.received.some((r, i) => i >= seen && r.url === '/pending'));
   });
 
-  it('repairs a torn log tail at start-up and says so', async () => {
+  embeddedOnly('repairs a torn log tail at start-up and says so', async () => {
     const dataDir = tempDir();
     const dest = await sink();
     dest.behave = () => ({ kind: 'hang' });
@@ -219,22 +237,25 @@ describe('recovery and operation', () => {
     );
   });
 
-  it('loses nothing and re-sends nothing acknowledged across a restart in event-sourcing mode, and keeps the history', async () => {
-    const dataDir = tempDir();
-    const dest = await sink();
-    const first = await startProxy({ dataDir, eventSourcing: true });
-    for (let i = 0; i < 5; i++)
-      await send(first, `/e${i}`, { headers: { 'x-dispatcher-origin-host': dest.url } });
-    await dest.waitFor(5);
-    await eventually(() => first.engine.backlog === 0);
-    await first.close();
-    const second = await startProxy({ dataDir, eventSourcing: true });
-    await sleep(200);
-    expect(dest.received.length).toBe(5);
-    let records = 0;
-    for await (const e of second.store.main.replay()) if (e.kind === 'record') records++;
-    expect(records).toBeGreaterThanOrEqual(5);
-  });
+  embeddedOnly(
+    'loses nothing and re-sends nothing acknowledged across a restart in event-sourcing mode, and keeps the history',
+    async () => {
+      const dataDir = tempDir();
+      const dest = await sink();
+      const first = await startProxy({ dataDir, eventSourcing: true });
+      for (let i = 0; i < 5; i++)
+        await send(first, `/e${i}`, { headers: { 'x-dispatcher-origin-host': dest.url } });
+      await dest.waitFor(5);
+      await eventually(() => first.engine.backlog === 0);
+      await first.close();
+      const second = await startProxy({ dataDir, eventSourcing: true });
+      await sleep(200);
+      expect(dest.received.length).toBe(5);
+      let records = 0;
+      for await (const e of second.store.main.replay()) if (e.kind === 'record') records++;
+      expect(records).toBeGreaterThanOrEqual(5);
+    },
+  );
 
   it('protects the admin API with a bearer token and serves health, readiness and metrics', async () => {
     const dest = await sink();
@@ -321,23 +342,26 @@ describe('recovery and operation', () => {
     expect(dest.received.length).toBe(1);
   });
 
-  it('reports and skips an undecodable stored request at start-up, and answers 404 for ids of other records', async () => {
-    const dataDir = tempDir();
-    const dest = await sink();
-    const first = await startProxy({ dataDir });
-    // A checksummed record of the request type whose body is not a request.
-    await first.store.main.append(Buffer.from('not a request'), { type: 1 });
-    const idem = await send(first, '/k', {
-      headers: { 'x-dispatcher-origin-host': dest.url, 'x-dispatcher-idempotency-key': 'k1' },
-    });
-    await dest.waitFor(1);
-    await first.close();
-    const second = await startProxy({ dataDir });
-    expect(second.store.undecodable).toEqual([1]);
-    expect(second.store.main.has(1)).toBe(true);
-    // The idempotency record lives right after the request: an id pointing at it is not a message.
-    const { proxyMessageId, seqOfMessageId } = await import('../src/proxy-message-id.js');
-    const fake = proxyMessageId((seqOfMessageId(idem.json.id as string) as number) + 1, Date.now());
-    expect((await send(second, `/_dispatcher/messages/${fake}`, { method: 'GET' })).status).toBe(404);
-  });
+  embeddedOnly(
+    'reports and skips an undecodable stored request at start-up, and answers 404 for ids of other records',
+    async () => {
+      const dataDir = tempDir();
+      const dest = await sink();
+      const first = await startProxy({ dataDir });
+      // A checksummed record of the request type whose body is not a request.
+      await first.store.main.append(Buffer.from('not a request'), { type: 1 });
+      const idem = await send(first, '/k', {
+        headers: { 'x-dispatcher-origin-host': dest.url, 'x-dispatcher-idempotency-key': 'k1' },
+      });
+      await dest.waitFor(1);
+      await first.close();
+      const second = await startProxy({ dataDir });
+      expect(second.store.undecodable).toEqual([1]);
+      expect(second.store.main.has(1)).toBe(true);
+      // The idempotency record lives right after the request: an id pointing at it is not a message.
+      const { proxyMessageId, seqOfMessageId } = await import('../src/proxy-message-id.js');
+      const fake = proxyMessageId((seqOfMessageId(idem.json.id as string) as number) + 1, Date.now());
+      expect((await send(second, `/_dispatcher/messages/${fake}`, { method: 'GET' })).status).toBe(404);
+    },
+  );
 });

@@ -2,6 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import type { ProxyContext } from '../proxy-context.js';
 import type { AdminGuard } from './admin-auth.js';
 
+/** How long the health route waits for the fleet's figures before it answers without them. */
+const HEALTH_DB_WAIT_MS = 1_000;
+
 /** Liveness, readiness and Prometheus metrics. Health and readiness are open (probes carry no token). */
 export function registerHealthRoutes(app: FastifyInstance, ctx: ProxyContext, guard: AdminGuard): void {
   app.get('/_dispatcher/health', async () =>
@@ -9,8 +12,14 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: ProxyContext, gu
       ? {
           status: ctx.closing ? 'closing' : 'ok',
           store: 'postgres',
+          // This instance's engine; `fleet` counts the whole fleet's requests in the database.
           backlog: ctx.engine.backlog,
           inflight: ctx.engine.inflight,
+          // Liveness must not hang on the database: its figures or why they are missing (readiness is 503).
+          ...(await withinMs(ctx.pg.stats(), HEALTH_DB_WAIT_MS).then(
+            ({ pool, ...fleet }) => ({ deadLetters: fleet.deadLetters, fleet, pool }),
+            (err: Error) => ({ database: `unavailable: ${err.message}`, pool: ctx.pg?.poolStats() }),
+          )),
         }
       : {
           status: ctx.closing ? 'closing' : 'ok',
@@ -39,4 +48,15 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: ProxyContext, gu
       .header('content-type', ctx.metrics.registry.contentType)
       .send(await ctx.metrics.registry.metrics());
   });
+}
+
+/** `p`, or a rejection once `ms` have passed without it settling. */
+function withinMs<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }

@@ -147,13 +147,19 @@ export class PgWorkSource implements EngineStore {
     return this.#local.get(seq)?.attempt;
   }
 
-  // The lease stands for the STARTED marker: a crash leaves the request leased until expiry, then retried.
-  async attemptStarted(): Promise<void> {}
+  // The lease stands for the STARTED marker: a crash leaves the request leased until expiry, then the
+  // next claim counts the attempt; a graceful close counts the attempts it cuts short.
+  async attemptStarted(seq: number, attempt: number): Promise<void> {
+    const c = this.#local.get(seq);
+    if (c) this.#pg.attemptStarted(c.rowId, attempt);
+  }
 
   async recordAttempt(seq: number, state: AttemptState): Promise<void> {
     const c = this.#held(seq);
+    // The breaker first: recording the attempt drops its lease, and a claim (by any instance) may then
+    // look at the destination at once; it must see this failure.
+    await this.#breaker(c, false);
     await this.#pg.recordAttempt(c.rowId, state);
-    this.#breaker(c, false);
   }
 
   async complete(seq: number, id: string, delivered: DeliveredInfo): Promise<void> {
@@ -163,9 +169,10 @@ export class PgWorkSource implements EngineStore {
 
   async deadLetter(seq: number, request: StoredRequest, info: DeadLetterInfo): Promise<void> {
     const c = this.#held(seq);
+    // A 4xx answer means the destination is up (as the engine's own breaker counts it). Before the row
+    // goes, for the same reason as in recordAttempt.
+    await this.#breaker(c, info.reason.startsWith('status-4'));
     await this.#pg.deadLetter(c.rowId, request, info);
-    // A 4xx answer means the destination is up (as the engine's own breaker counts it).
-    this.#breaker(c, info.reason.startsWith('status-4'));
   }
 
   async handBack(seq: number, dueAt: number): Promise<void> {
@@ -184,9 +191,10 @@ export class PgWorkSource implements EngineStore {
     return c;
   }
 
-  #breaker(c: ClaimedRequest, ok: boolean): void {
+  /** Reports an outcome to the fleet-wide breaker; a failure to do so is logged, not thrown. */
+  #breaker(c: ClaimedRequest, ok: boolean): Promise<void> {
     const origin = originOf(c.request.target);
-    this.#pg
+    return this.#pg
       .breakerOutcome(origin, ok, this.limitsFor(origin))
       .catch((err: unknown) => this.#log.warn({ err }, 'circuit breaker update failed'));
   }

@@ -77,6 +77,36 @@ export interface PgDeadLetter {
   request: StoredRequest;
 }
 
+/** What `/_dispatcher/health` shows of the fleet's store (counts are fleet-wide unless named otherwise). */
+export interface PgStoreStats {
+  /** Requests stored and not yet delivered or dead-lettered. */
+  pending: number;
+  /** Of those, held by some instance (an attempt under way or about to be). */
+  leased: number;
+  /** Of those, held by this instance. */
+  leasedHere: number;
+  /** Due now and held by nobody: waiting for an instance, or for a destination's limits. */
+  due: number;
+  /** Age of the oldest pending request in ms (0 when none): how far behind the fleet is. */
+  oldestPendingMs: number;
+  deadLetters: number;
+  /** Destinations whose circuit breaker is open (or probing) fleet-wide. */
+  openBreakers: number;
+  /** This instance's connection pool. */
+  pool: PgPoolStats;
+}
+
+/** This instance's connection pool. */
+export interface PgPoolStats {
+  max: number;
+  /** Connections open. */
+  total: number;
+  /** Open and not in use. */
+  idle: number;
+  /** Queries waiting for a connection (above 0 for long: the pool is too small or the database slow). */
+  waiting: number;
+}
+
 interface PendingAccept {
   messageId: string;
   request: StoredRequest;
@@ -90,6 +120,10 @@ interface PendingAccept {
 
 const NOTIFY_CHANNEL = 'dsp_request_ready';
 const CLAIM_LOCK = 0x4453_5050_0002n;
+/** Retry state's `lastError` for an attempt whose outcome never came (its instance stopped or died). */
+const INTERRUPTED = 'no outcome: the proxy stopped during this attempt';
+/** Health probes within this many ms of each other share one stats query. */
+const STATS_TTL_MS = 1_000;
 /** How many due rows a claim looks at for each one it may take (skips rows of saturated destinations). */
 const CLAIM_WINDOW_FACTOR = 8;
 
@@ -107,6 +141,9 @@ export class PgStore {
   /** Statements under way (close() lets them finish before it hands leases back). */
   #running = 0;
   #idle: Array<() => void> = [];
+  #stats: { at: number; result: Promise<PgStoreStats> } | undefined;
+  /** Attempt numbers of requests this instance is attempting now (row id → attempt), for close(). */
+  readonly #started = new Map<string, number>();
 
   private constructor(options: PgStoreOptions) {
     this.#opts = { ...PG_STORE_DEFAULTS, ...options } as Required<Omit<PgStoreOptions, 'logger'>>;
@@ -438,7 +475,15 @@ export class PgStore {
           payload: Buffer;
           attempt_state: AttemptState | null;
         }>(
-          `UPDATE dsp_request SET lease_owner = $2, lease_until = now() + ($3 || ' milliseconds')::interval
+          // A lease that ran out with its owner still named was never settled: that instance died during
+          // the attempt (as a rule: claimed requests start at once), which counts, as the embedded store
+          // counts an attempt a crash cut short. SET sees the row's old lease_owner.
+          `UPDATE dsp_request SET lease_owner = $2, lease_until = now() + ($3 || ' milliseconds')::interval,
+             attempt_state = CASE WHEN lease_owner IS NULL THEN attempt_state ELSE
+               coalesce(attempt_state, jsonb_build_object('nextAt', 0, 'previousDelayMs', 0,
+                 'firstAttemptAt', floor(extract(epoch FROM now()) * 1000)))
+               || jsonb_build_object('attempt', coalesce((attempt_state->>'attempt')::int, 0) + 1,
+                    'lastError', '${INTERRUPTED}') END
            WHERE id = ANY($1::bigint[]) RETURNING id, origin, payload, attempt_state`,
           [picked, this.#opts.instanceId, String(this.#opts.leaseMs)],
         );
@@ -462,6 +507,14 @@ export class PgStore {
       }
       return out;
     });
+  }
+
+  /**
+   * An attempt of a leased request is about to be sent. Kept in memory only: close() counts the attempts
+   * it cuts short, and a crash is counted by the next claim (see `claim`).
+   */
+  attemptStarted(rowId: string, attempt: number): void {
+    this.#started.set(rowId, attempt);
   }
 
   /** Renews the leases of requests this instance is still attempting. */
@@ -499,6 +552,7 @@ export class PgStore {
 
   /** A failed attempt: the request is due again at `state.nextAt`, for any instance. */
   async recordAttempt(rowId: string, state: AttemptState): Promise<void> {
+    this.#started.delete(rowId);
     await this.#db(() =>
       this.pool.query(
         `UPDATE dsp_request SET attempt_state = $2, due_at = $3, lease_owner = NULL, lease_until = NULL
@@ -511,6 +565,7 @@ export class PgStore {
   /** Hands a request back (our side failed, or shutdown): due again at `dueAt`. */
   async release(rowIds: readonly string[], dueAt: number): Promise<void> {
     if (rowIds.length === 0) return;
+    for (const id of rowIds) this.#started.delete(id);
     await this.#db(() =>
       this.pool.query(
         `UPDATE dsp_request SET due_at = $2, lease_owner = NULL, lease_until = NULL
@@ -525,6 +580,7 @@ export class PgStore {
    * consecutive failures starts again (a write only when there were some), all in one statement.
    */
   async complete(rowId: string, messageId: string, delivered: object, origin: string): Promise<void> {
+    this.#started.delete(rowId);
     await this.#db(() =>
       this.pool.query(
         `WITH d AS (DELETE FROM dsp_request WHERE id = $1 RETURNING message_id),
@@ -539,6 +595,7 @@ export class PgStore {
 
   /** Moves a request to the dead letters (one statement: both or neither). */
   async deadLetter(rowId: string, request: StoredRequest, info: DeadLetterInfo): Promise<void> {
+    this.#started.delete(rowId);
     await this.#db(() =>
       this.pool.query(
         `WITH d AS (DELETE FROM dsp_request WHERE id = $1 RETURNING payload)
@@ -618,6 +675,63 @@ export class PgStore {
       this.pool.query<{ n: string }>('SELECT count(*) AS n FROM dsp_dead_letter'),
     );
     return Number(r.rows[0]?.n ?? 0);
+  }
+
+  /** This instance's connection pool (no query: available while the database is down). */
+  poolStats(): PgPoolStats {
+    return {
+      max: this.#opts.poolMax,
+      total: this.pool.totalCount,
+      idle: this.pool.idleCount,
+      waiting: this.pool.waitingCount,
+    };
+  }
+
+  /**
+   * Fleet-wide backlog figures for health checks, in one scan of the pending requests. Calls within
+   * `STATS_TTL_MS` of each other share one query, so frequent probes cost one scan per interval.
+   */
+  stats(): Promise<PgStoreStats> {
+    const now = Date.now();
+    if (this.#stats && now - this.#stats.at < STATS_TTL_MS) return this.#stats.result;
+    const result = this.#db(async () => {
+      const r = await this.pool.query<{
+        pending: string;
+        leased: string;
+        leased_here: string;
+        due: string;
+        oldest_ms: number;
+        dead_letters: string;
+        open_breakers: string;
+      }>(
+        `SELECT count(*) AS pending,
+                count(*) FILTER (WHERE lease_until >= now()) AS leased,
+                count(*) FILTER (WHERE lease_until >= now() AND lease_owner = $1) AS leased_here,
+                count(*) FILTER (WHERE due_at <= now() AND (lease_until IS NULL OR lease_until < now())) AS due,
+                coalesce(extract(epoch FROM now() - min(created_at)) * 1000, 0)::float8 AS oldest_ms,
+                (SELECT count(*) FROM dsp_dead_letter) AS dead_letters,
+                (SELECT count(*) FROM dsp_destination WHERE open_until > now()) AS open_breakers
+         FROM dsp_request`,
+        [this.#opts.instanceId],
+      );
+      const row = r.rows[0];
+      return {
+        pending: Number(row?.pending ?? 0),
+        leased: Number(row?.leased ?? 0),
+        leasedHere: Number(row?.leased_here ?? 0),
+        due: Number(row?.due ?? 0),
+        oldestPendingMs: Math.max(0, Math.round(Number(row?.oldest_ms ?? 0))),
+        deadLetters: Number(row?.dead_letters ?? 0),
+        openBreakers: Number(row?.open_breakers ?? 0),
+        pool: this.poolStats(),
+      };
+    });
+    this.#stats = { at: now, result };
+    // A failure is not kept: the next probe asks again.
+    result.catch(() => {
+      if (this.#stats?.result === result) this.#stats = undefined;
+    });
+    return result;
   }
 
   async backlog(): Promise<number> {
@@ -743,10 +857,22 @@ export class PgStore {
     this.#listener = undefined;
     await l?.end().catch(() => {});
     if (releaseLeases) {
+      // Attempts cut short by the shutdown count (their outcome is unknown), then every lease goes back.
+      const cut = [...this.#started];
       await this.pool
-        .query('UPDATE dsp_request SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1', [
-          this.#opts.instanceId,
-        ])
+        .query(
+          `UPDATE dsp_request r SET lease_owner = NULL, lease_until = NULL,
+             attempt_state = CASE WHEN c.attempt > coalesce((r.attempt_state->>'attempt')::int, 0) THEN
+               coalesce(r.attempt_state, jsonb_build_object('nextAt', 0, 'previousDelayMs', 0,
+                 'firstAttemptAt', floor(extract(epoch FROM now()) * 1000)))
+               || jsonb_build_object('attempt', c.attempt, 'lastError', '${INTERRUPTED}')
+               ELSE r.attempt_state END
+           FROM (SELECT o.id, s.attempt FROM dsp_request o
+                 LEFT JOIN unnest($2::bigint[], $3::int[]) AS s(id, attempt) ON s.id = o.id
+                 WHERE o.lease_owner = $1) AS c
+           WHERE r.id = c.id`,
+          [this.#opts.instanceId, cut.map(([id]) => id), cut.map(([, a]) => a)],
+        )
         .catch((err: unknown) => this.#log.warn({ err }, 'could not hand back leases; they expire'));
     }
     await this.pool.end();

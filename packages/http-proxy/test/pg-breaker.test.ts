@@ -1,0 +1,117 @@
+/**
+ * Fleet mode: the circuit breaker of a destination is one state in the database. Three proxy processes on
+ * one PostgreSQL database, a real failing receiver. Each instance signs with its own secret, so the
+ * receiver knows which instance sent each attempt.
+ */
+import { randomBytes } from 'node:crypto';
+import { verifyWebhook } from '@dispatcher/core/http';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FleetInstance, postVia, spawnInstance } from './helpers/fleet-instance.js';
+import { createTestDatabase } from './helpers/pg-database.js';
+import type { Received } from './helpers/sink.js';
+import { eventually, onCleanup, sink } from './helpers/start-proxy.js';
+
+let db: { url: string; drop: () => Promise<void> };
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(async () => {
+  await db?.drop();
+});
+
+/** The breaker row of the destination, as the instances see it (times in epoch ms). */
+async function breakerRow(
+  client: pg.Client,
+): Promise<{ failures: number; openUntil: number | undefined } | undefined> {
+  const r = await client.query<{ failures: number; until: number | null }>(
+    'SELECT failures, extract(epoch FROM open_until) * 1000 AS until FROM dsp_destination',
+  );
+  const row = r.rows[0];
+  return row
+    ? { failures: row.failures, openUntil: row.until === null ? undefined : Number(row.until) }
+    : undefined;
+}
+
+describe('fleet-wide circuit breaker', () => {
+  it('opens for every instance once it opens, lets one probe through per cool-down, and closes fleet-wide', async () => {
+    const threshold = 3;
+    const cooldownMs = 1500;
+    // Slack for comparing the database's clock with the receiver's (same machine) and timer rounding.
+    const slackMs = 30;
+    const secrets = [0, 1, 2].map(() => `whsec_${randomBytes(24).toString('base64')}`);
+    const sender = (r: Received) =>
+      secrets.findIndex((s) => verifyWebhook(s, r.headers, r.body, { toleranceSec: 600 }).ok);
+    const dest = await sink();
+    let failing = true;
+    dest.behave = () => ({ kind: 'status', status: failing ? 503 : 200 });
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    onCleanup(() => client.end());
+
+    const common = {
+      failureThreshold: threshold,
+      cooldownMs,
+      retryLimit: 1000,
+      // One attempt at a time fleet-wide: the receiver's count of failures is exact.
+      destinations: [{ match: '127.0.0.1', concurrency: 1 }],
+    };
+    const fleet: FleetInstance[] = await Promise.all(
+      secrets.map((signingSecret) => spawnInstance(db.url, { ...common, signingSecret })),
+    );
+    const N = 9;
+    const ids = await Promise.all(
+      Array.from({ length: N }, async (_, i) => {
+        const r = await postVia((fleet[i % 3] as FleetInstance).url, dest.url, `/b${i}`, `b${i}`);
+        expect(r.status).toBe(202);
+        return r.json.id as string;
+      }),
+    );
+
+    // Open: `threshold` failures in a row, from whichever instances claimed them.
+    let open = await eventually(async () => {
+      const row = await breakerRow(client);
+      return row !== undefined && row.failures >= threshold && row.openUntil !== undefined;
+    }, 30_000).then(() => breakerRow(client));
+    const firstOpenUntil = open?.openUntil as number;
+
+    // The first probe comes after the cool-down, and it is the only attempt in the meantime.
+    await dest.waitFor(threshold + 1, 30_000);
+    const probe1 = dest.received[threshold] as Received;
+    expect(dest.received.filter((r) => r.at < firstOpenUntil - slackMs)).toHaveLength(threshold);
+    expect(probe1.at).toBeGreaterThanOrEqual(firstOpenUntil - slackMs);
+
+    // It fails: open again, for twice as long, fleet-wide.
+    await eventually(async () => {
+      const row = await breakerRow(client);
+      return (
+        row !== undefined && row.failures >= threshold + 1 && (row.openUntil ?? 0) > probe1.at + cooldownMs
+      );
+    }, 30_000);
+    open = await breakerRow(client);
+    const secondOpenUntil = open?.openUntil as number;
+    expect(secondOpenUntil - probe1.at).toBeGreaterThanOrEqual(2 * cooldownMs - slackMs);
+
+    // The destination recovers; the next probe (after the longer cool-down) closes the breaker for all.
+    failing = false;
+    await dest.waitFor(threshold + 2, 30_000);
+    const probe2 = dest.received[threshold + 1] as Received;
+    expect(probe2.at).toBeGreaterThanOrEqual(secondOpenUntil - slackMs);
+    await eventually(() => {
+      const ok = new Set(
+        dest.received.filter((r) => r.at >= probe2.at).map((r) => r.headers['x-dispatcher-message-id']),
+      );
+      return ids.every((id) => ok.has(id));
+    }, 60_000);
+    expect(await breakerRow(client)).toMatchObject({ failures: 0, openUntil: undefined });
+
+    const senders = dest.received.map(sender);
+    console.log(
+      `fleet breaker: ${dest.received.length} attempts; senders in order ${senders.join('')}; ` +
+        `open ${firstOpenUntil - (dest.received[threshold - 1] as Received).at} ms after failure ${threshold}`,
+    );
+    expect(senders.every((s) => s >= 0)).toBe(true);
+    // Several instances took part, so the pauses above held for instances that saw no failure themselves.
+    expect(new Set(senders).size).toBeGreaterThanOrEqual(2);
+  }, 180_000);
+});
