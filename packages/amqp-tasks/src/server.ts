@@ -464,27 +464,23 @@ export class Server<D extends Defs = Defs> extends Lifecycle {
         },
       );
     }
-    return {
-      uuid: resolved.uuid,
-      message: {
-        exchange: this.exchange,
-        routingKey: resolved.routingKey,
-        content,
-        options: publishOptions,
-        ...(delayMs !== undefined && delayMs >= MIN_DELAY_MS
-          ? {
-              delay: {
-                ms: delayMs,
-                target: {
-                  exchange: this.exchange,
-                  routingKey: resolved.routingKey,
-                  prefix: `${this.exchange}.${resolved.routingKey}`,
-                },
-              },
-            }
-          : {}),
-      },
+    const message: OutgoingMessage = {
+      exchange: this.exchange,
+      routingKey: resolved.routingKey,
+      content,
+      options: publishOptions,
     };
+    if (delayMs !== undefined && delayMs >= MIN_DELAY_MS) {
+      message.delay = {
+        ms: delayMs,
+        target: {
+          exchange: this.exchange,
+          routingKey: resolved.routingKey,
+          prefix: `${this.exchange}.${resolved.routingKey}`,
+        },
+      };
+    }
+    return { uuid: resolved.uuid, message };
   }
 
   #socketOptions(): SocketOptions {
