@@ -1,6 +1,7 @@
 import { connect } from 'amqplib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { corkMuxerWrites } from '../src/connection/cork.js';
+import type { TaskContext } from '../src/index.js';
 import { brokerTargets } from './brokers.js';
 import { sleep, TestBed, until } from './helpers/fixtures.js';
 
@@ -133,8 +134,10 @@ describe.each(brokerTargets())('worker and publisher hot path against $name', ({
     expect(second.worker.stats().succeeded).toBe(total - ranFirst);
   });
 
-  it('treats a result whose `then` throws as a failure and adopts foreign thenables', async () => {
+  it('treats a result whose `then` throws as a failure and adopts foreign thenables; ctx spreads', async () => {
     const failures: string[] = [];
+    let spread: Record<string, unknown> | undefined;
+    let signal: unknown;
     const { server, worker, queue } = await bed.serverWithWorker(
       {
         hostile: {
@@ -144,6 +147,13 @@ describe.each(brokerTargets())('worker and publisher hot path against $name', ({
               throw new Error('hostile then');
             },
           }),
+        },
+        // ctx keeps its fields as own properties (logged or spread as a plain object).
+        spread: {
+          fn: (_args: unknown, ctx: TaskContext) => {
+            spread = { ...ctx };
+            signal = ctx.signal;
+          },
         },
         foreign: {
           fn: () => ({
@@ -159,12 +169,16 @@ describe.each(brokerTargets())('worker and publisher hot path against $name', ({
     server.on('task:failed', ({ error }) => failures.push(error.message));
     await server.publish({ name: 'hostile', routingKey: queue });
     await server.publish({ name: 'foreign', routingKey: queue });
+    const uuid = await server.publish({ name: 'spread', routingKey: queue });
     await until(
-      () => worker.stats().deadLettered === 1 && worker.stats().succeeded === 1,
+      () => worker.stats().deadLettered === 1 && worker.stats().succeeded === 2,
       15_000,
-      'both settled',
+      'all settled',
     );
     expect(failures).toEqual(['hostile then']);
+    expect(spread).toMatchObject({ uuid, name: 'spread', attempt: 1, worker: worker.name, queue });
+    expect(spread?.redelivered).toBe(false);
+    expect(signal).toBeInstanceOf(AbortSignal);
     expect(worker.stats().running).toBe(0);
   });
 });

@@ -30,40 +30,36 @@ export interface RunOptions {
   ended(run: Run, outcome: Outcome): void;
 }
 
-/** A run's `ctx`: accessors on the prototype, so a task costs this small object, not a literal with a getter. */
+/**
+ * A run's `ctx`: its fields are plain own properties (spreading or logging `ctx` shows them, as before);
+ * `signal` is an accessor on the prototype, so a task costs this object and no closure.
+ */
 class RunContext implements TaskContext {
   readonly #run: Run;
+  readonly uuid: string;
+  readonly name: string;
+  readonly attempt: number;
+  readonly headers: Readonly<Record<string, unknown>>;
+  readonly worker: string;
+  readonly consumerTag: string;
+  readonly queue: string;
+  readonly redelivered: boolean;
 
   constructor(run: Run) {
+    const { prepared, options } = run;
     this.#run = run;
+    this.uuid = prepared.uuid;
+    this.name = prepared.name;
+    this.attempt = prepared.attempt;
+    this.headers = prepared.headers;
+    this.worker = options.worker;
+    this.consumerTag = prepared.msg.fields.consumerTag;
+    this.queue = options.queue;
+    this.redelivered = prepared.msg.fields.redelivered;
   }
 
   get signal(): AbortSignal {
     return this.#run.signal;
-  }
-  get uuid(): string {
-    return this.#run.prepared.uuid;
-  }
-  get name(): string {
-    return this.#run.prepared.name;
-  }
-  get attempt(): number {
-    return this.#run.prepared.attempt;
-  }
-  get headers(): Readonly<Record<string, unknown>> {
-    return this.#run.prepared.headers;
-  }
-  get worker(): string {
-    return this.#run.options.worker;
-  }
-  get consumerTag(): string {
-    return this.#run.prepared.msg.fields.consumerTag;
-  }
-  get queue(): string {
-    return this.#run.options.queue;
-  }
-  get redelivered(): boolean {
-    return this.#run.prepared.msg.fields.redelivered;
   }
 }
 
