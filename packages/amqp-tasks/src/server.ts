@@ -271,11 +271,7 @@ export class Server<D extends Defs = Defs> extends Lifecycle {
     }
     const timeoutMs =
       options.timeoutMs ?? this.#options.publishTimeoutMs ?? DEFAULT_SERVER_OPTIONS.publishTimeoutMs;
-    return this.#publisher.send(
-      prepared.message,
-      options.signal ? { timeoutMs, signal: options.signal } : { timeoutMs },
-      prepared.uuid,
-    );
+    return this.#publisher.send(prepared.message, timeoutMs, options.signal, prepared.uuid);
   }
 
   /**

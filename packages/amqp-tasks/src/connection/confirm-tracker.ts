@@ -154,28 +154,25 @@ export class ConfirmTracker {
   }
 
   #settle(tag: number, multiple: boolean, outcome: 'nack' | undefined): void {
-    const entries: Entry[] = [];
-    if (multiple) {
-      // The map iterates in insertion order, which is tag order.
-      for (const entry of this.#pending.values()) {
-        if (entry.tag > tag) break;
-        entries.push(entry);
-      }
-    } else {
+    if (!multiple) {
       const entry = this.#pending.get(tag);
-      if (entry) entries.push(entry);
+      if (entry) this.#settleEntry(entry, outcome);
+      return;
     }
-    for (const entry of entries) {
-      if (outcome === 'nack') {
-        this.#finish(
-          entry,
-          new TasksError('DSP_TASKS_NACKED', 'the broker refused the message (basic.nack)'),
-        );
-      } else if (entry.returned) {
-        this.#finish(entry, new TasksError('DSP_TASKS_UNROUTABLE', 'no queue is bound for this routing key'));
-      } else {
-        this.#finish(entry, undefined);
-      }
+    // The map iterates in insertion order, which is tag order; settled entries leave it as we go.
+    for (const entry of this.#pending.values()) {
+      if (entry.tag > tag) break;
+      this.#settleEntry(entry, outcome);
+    }
+  }
+
+  #settleEntry(entry: Entry, outcome: 'nack' | undefined): void {
+    if (outcome === 'nack') {
+      this.#finish(entry, new TasksError('DSP_TASKS_NACKED', 'the broker refused the message (basic.nack)'));
+    } else if (entry.returned) {
+      this.#finish(entry, new TasksError('DSP_TASKS_UNROUTABLE', 'no queue is bound for this routing key'));
+    } else {
+      this.#finish(entry, undefined);
     }
   }
 

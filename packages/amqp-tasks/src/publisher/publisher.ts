@@ -18,13 +18,6 @@ export interface OutgoingMessage {
   delay?: { ms: number; target: DelayTarget };
 }
 
-/** Per-publish limits. */
-export interface SendOptions {
-  signal?: AbortSignal;
-  /** Time until confirmed, waiting for a connection included, in milliseconds. */
-  timeoutMs: number;
-}
-
 /** What a {@link Pending} tells its publisher. */
 interface PendingHooks {
   /** The confirm channel's verdict on the publish (see ConfirmTracker#send). */
@@ -144,9 +137,16 @@ export class Publisher {
     return this.#tracker !== undefined && !this.#tracker.closed;
   }
 
-  /** Publishes `message`; resolves with `value` once the broker confirmed it. */
-  send<T>(message: OutgoingMessage, options: SendOptions, value: T): Promise<T> {
-    const { signal, timeoutMs } = options;
+  /**
+   * Publishes `message`; resolves with `value` once the broker confirmed it. `timeoutMs`: time until
+   * confirmed, waiting for a connection included; `signal` cancels the wait.
+   */
+  send<T>(
+    message: OutgoingMessage,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+    value: T,
+  ): Promise<T> {
     if (this.#closing) return Promise.reject(new TasksError('DSP_TASKS_CLOSED', 'the publisher is closed'));
     if (signal?.aborted) return Promise.reject(abortError(signal));
     if (this.#outstanding >= this.#host.maxBuffered) {
