@@ -22,7 +22,7 @@
  * BENCH_E2E_WINDOW (publishes in flight end to end, default 1000), BENCH_TARGETS (comma-separated column
  * keys, default all: rabbitmq, amqp-broker, bullmq, bullmq-aof, amqplib-rabbitmq, amqplib-amqp-broker),
  * BENCH_SCENARIOS (row keys, default all: drain-1, drain-16, drain-128, e2e-1, e2e-16, e2e-128, publish-64,
- * publish-1000). The default full run takes about 9 minutes on the 2-core development machine.
+ * publish-1000). The default full run took about 5 minutes on the 2-core development machine.
  */
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
