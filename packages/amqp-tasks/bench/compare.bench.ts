@@ -3,21 +3,26 @@
  * scenarios people compare task queues with, each library with its defaults, in processes of its own.
  *
  * Scenarios (rows): drain a backlog at worker concurrency 1, 16 and 128 (a producer process fills the queue
- * untimed, then a worker process is timed from its start to the last settle); end to end at concurrency 16
- * (a worker process consuming, then a producer process; timed from the first publish to the last settle);
- * publish only with 64 and 1,000 publishes in flight (timed to the last confirm).
+ * untimed, then a worker process is timed from its start to the last settle); end to end at concurrency 1,
+ * 16 and 128 (a live worker process consuming, then a producer process publishing with BENCH_E2E_WINDOW in
+ * flight; timed from the first publish to the last settle); publish only with 64 and 1,000 publishes in
+ * flight (timed to the last confirm).
  *
- * Columns, alternated within each row so a change in the machine's load hits them alike:
- * - amqp-tasks on RabbitMQ (`RABBITMQ_URL`) and on our broker (`@dispatcher/amqp-broker`, started in a
- *   child process of its own, or `BENCH_BROKER_URL`): persistent messages, publisher confirms, defaults.
+ * Columns, alternated within each row (and in reverse order every other round, so a drift in the machine's
+ * load hits them alike):
+ * - amqp-tasks (the built package, `dist`) on RabbitMQ (`RABBITMQ_URL`) and on our broker
+ *   (`@dispatcher/amqp-broker`, started in a child process of its own, or `BENCH_BROKER_URL`): persistent
+ *   messages, publisher confirms, defaults.
  * - BullMQ on a private redis-server without persistence, and on another with `appendonly yes` +
  *   `appendfsync everysec` (started through `@dispatcher/tooling`; emptied between cells).
- * - bare amqplib (publish rows only) on both AMQP brokers: the ceiling of each broker here.
+ * - bare amqplib on both AMQP brokers, the same messages: publishing with confirms, and a consumer with the
+ *   library's default prefetch for the limit that acks each delivery at once. The ceiling of each broker here.
  *
- * Env: BENCH_TASKS (per cell, default 20000), BENCH_RUNS (repeats; the median is reported, default 1),
+ * Env: BENCH_TASKS (per cell, default 20000), BENCH_RUNS (rounds; the median is reported, default 2),
  * BENCH_E2E_WINDOW (publishes in flight end to end, default 1000), BENCH_TARGETS (comma-separated column
  * keys, default all: rabbitmq, amqp-broker, bullmq, bullmq-aof, amqplib-rabbitmq, amqplib-amqp-broker),
- * BENCH_SCENARIOS (row keys, default all: drain-1, drain-16, drain-128, e2e-16, publish-64, publish-1000).
+ * BENCH_SCENARIOS (row keys, default all: drain-1, drain-16, drain-128, e2e-1, e2e-16, e2e-128, publish-64,
+ * publish-1000). The default full run took about 5 minutes on the 2-core development machine.
  */
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
@@ -30,7 +35,7 @@ import type { LoadResult, LoadSpec } from './compare/load-spec.js';
 import { spawnJsonLineChild } from './json-line-child.js';
 
 const TASKS = Number(process.env.BENCH_TASKS ?? 20_000);
-const RUNS = Number(process.env.BENCH_RUNS ?? 1);
+const RUNS = Number(process.env.BENCH_RUNS ?? 2);
 const E2E_WINDOW = Number(process.env.BENCH_E2E_WINDOW ?? 1_000);
 const FILL_WINDOW = 1_000;
 const LOAD_SCRIPT = fileURLToPath(new URL('./compare/load-process.ts', import.meta.url));
@@ -47,7 +52,9 @@ const SCENARIOS: readonly Scenario[] = [
   { key: 'drain-1', label: 'drain a backlog, concurrency 1', kind: 'drain', concurrency: 1, window: 0 },
   { key: 'drain-16', label: 'drain, concurrency 16', kind: 'drain', concurrency: 16, window: 0 },
   { key: 'drain-128', label: 'drain, concurrency 128', kind: 'drain', concurrency: 128, window: 0 },
+  { key: 'e2e-1', label: 'end to end, concurrency 1', kind: 'e2e', concurrency: 1, window: E2E_WINDOW },
   { key: 'e2e-16', label: 'end to end, concurrency 16', kind: 'e2e', concurrency: 16, window: E2E_WINDOW },
+  { key: 'e2e-128', label: 'end to end, concurrency 128', kind: 'e2e', concurrency: 128, window: E2E_WINDOW },
   { key: 'publish-64', label: 'publish only, 64 in flight', kind: 'publish', concurrency: 0, window: 64 },
   {
     key: 'publish-1000',
@@ -218,17 +225,21 @@ try {
       (broker ? `; amqp-broker in child process ${broker.pid}` : '') +
       `; ${load()}`,
   );
+  console.log(`  rows: ${scenarios.map((s) => s.key).join(', ')}`);
+  console.log(
+    `  columns: ${targets.map((t) => `${t.key} (${t.url.replace(/\/\/[^@/]*@/, '//')})`).join(', ')}`,
+  );
+  const startedAt = Date.now();
   const table = new Map<string, Map<string, number>>();
   for (const scenario of scenarios) {
     const samples = new Map<string, number[]>();
     for (let run = 0; run < RUNS; run++) {
-      for (const target of targets) {
-        if (target.library === 'amqplib' && scenario.kind !== 'publish') continue;
+      for (const target of run % 2 === 0 ? targets : [...targets].reverse()) {
         const { rate, cpuMicrosPerTask } = await measure(target, scenario);
         samples.set(target.key, [...(samples.get(target.key) ?? []), rate]);
         console.log(
           `  ${scenario.label.padEnd(31)} ${target.label.padEnd(25)} ${perSec(rate).padStart(7)} tasks/s ` +
-            `(client CPU ${cpuMicrosPerTask.toFixed(1)} µs/task)`,
+            `(client CPU ${cpuMicrosPerTask.toFixed(1)} µs/task; ${load()})`,
         );
       }
     }
@@ -236,7 +247,7 @@ try {
     for (const [key, values] of samples) row.set(key, median(values) ?? 0);
     table.set(scenario.key, row);
   }
-  console.log(`  ${load()} at the end\n`);
+  console.log(`  ${load()} at the end; ${((Date.now() - startedAt) / 60_000).toFixed(1)} minutes\n`);
   printTable(scenarios, targets, table);
 } finally {
   await broker?.stop();

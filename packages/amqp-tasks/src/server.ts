@@ -271,11 +271,7 @@ export class Server<D extends Defs = Defs> extends Lifecycle {
     }
     const timeoutMs =
       options.timeoutMs ?? this.#options.publishTimeoutMs ?? DEFAULT_SERVER_OPTIONS.publishTimeoutMs;
-    return this.#publisher.send(
-      prepared.message,
-      options.signal ? { timeoutMs, signal: options.signal } : { timeoutMs },
-      prepared.uuid,
-    );
+    return this.#publisher.send(prepared.message, timeoutMs, options.signal, prepared.uuid);
   }
 
   /**
@@ -464,27 +460,23 @@ export class Server<D extends Defs = Defs> extends Lifecycle {
         },
       );
     }
-    return {
-      uuid: resolved.uuid,
-      message: {
-        exchange: this.exchange,
-        routingKey: resolved.routingKey,
-        content,
-        options: publishOptions,
-        ...(delayMs !== undefined && delayMs >= MIN_DELAY_MS
-          ? {
-              delay: {
-                ms: delayMs,
-                target: {
-                  exchange: this.exchange,
-                  routingKey: resolved.routingKey,
-                  prefix: `${this.exchange}.${resolved.routingKey}`,
-                },
-              },
-            }
-          : {}),
-      },
+    const message: OutgoingMessage = {
+      exchange: this.exchange,
+      routingKey: resolved.routingKey,
+      content,
+      options: publishOptions,
     };
+    if (delayMs !== undefined && delayMs >= MIN_DELAY_MS) {
+      message.delay = {
+        ms: delayMs,
+        target: {
+          exchange: this.exchange,
+          routingKey: resolved.routingKey,
+          prefix: `${this.exchange}.${resolved.routingKey}`,
+        },
+      };
+    }
+    return { uuid: resolved.uuid, message };
   }
 
   #socketOptions(): SocketOptions {

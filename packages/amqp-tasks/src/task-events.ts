@@ -60,15 +60,31 @@ export class TasksEvents {
     this.#listeners.get(event)?.delete(listener as (event: never) => void);
   }
 
+  /** True when `event` has listeners (callers skip building a payload nobody reads). */
+  has(event: TasksEventName): boolean {
+    return (this.#listeners.get(event)?.size ?? 0) > 0;
+  }
+
   emit<E extends TasksEventName>(event: E, payload: TasksEventMap[E]): void {
     const set = this.#listeners.get(event);
     if (!set || set.size === 0) return;
-    for (const listener of [...set]) {
-      try {
-        (listener as TasksEventListener<E>)(payload);
-      } catch (err) {
-        this.#log.error({ err, event }, 'event listener threw');
-      }
+    if (set.size === 1) {
+      // The common case without copying the set (a listener it adds now is not called for this event).
+      this.#call(event, set.values().next().value as TasksEventListener<E>, payload);
+      return;
+    }
+    for (const listener of [...set]) this.#call(event, listener as TasksEventListener<E>, payload);
+  }
+
+  #call<E extends TasksEventName>(
+    event: E,
+    listener: TasksEventListener<E>,
+    payload: TasksEventMap[E],
+  ): void {
+    try {
+      listener(payload);
+    } catch (err) {
+      this.#log.error({ err, event }, 'event listener threw');
     }
   }
 }

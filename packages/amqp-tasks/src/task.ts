@@ -37,7 +37,8 @@ export function resolveTask(task: Task, defaultRoutingKey: string): ResolvedTask
     throw new TasksError('DSP_TASKS_INVALID_ARGUMENT', 'task.name is required', { details: { task } });
   }
   const routingKey = task.routingKey || defaultRoutingKey;
-  if (Buffer.byteLength(routingKey) > 255) {
+  // Only a key of more than 85 characters can exceed 255 bytes of UTF-8 (no byte count per publish).
+  if (routingKey.length > 85 && Buffer.byteLength(routingKey) > 255) {
     throw new TasksError('DSP_TASKS_INVALID_ARGUMENT', 'task.routingKey is longer than 255 bytes');
   }
   return {

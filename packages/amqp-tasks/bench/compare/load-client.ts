@@ -1,8 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { connect } from 'amqplib';
 import { Worker as BullWorker, Queue } from 'bullmq';
-import { Server } from '../../src/index.js';
+import type * as Library from '../../src/index.js';
 import type { LoadSpec } from './load-spec.js';
+
+// What users run: the built package (`dist`, which `pnpm bench` builds first), not the sources through tsx.
+// Typed by the sources, so typechecking needs no build.
+const built = new URL('../../dist/index.js', import.meta.url);
+const { Server, defaultPrefetch } = (await import(built.href).catch((err: unknown) => {
+  throw new Error(`${built.pathname} cannot be loaded: run \`pnpm build\` first (${String(err)})`);
+})) as typeof Library;
 
 /** A worker set up but not yet consuming (drain) or already consuming (end to end). */
 export interface PreparedWorker {
@@ -116,7 +123,9 @@ async function amqplibClient(spec: LoadSpec): Promise<LoadClient> {
       const { tick, done } = counter(count);
       return {
         async start() {
-          await channel.prefetch(concurrency);
+          // The library's default window for this limit: the same pattern without the library. Each
+          // delivery is acked at once (the no-op's concurrency is the window).
+          await channel.prefetch(defaultPrefetch(concurrency));
           await channel.consume(spec.queue, (msg) => {
             if (!msg) return;
             JSON.parse(msg.content.toString());

@@ -1,7 +1,6 @@
 import { type ConfirmChannel, IllegalOperationError, type Message, type Options } from 'amqplib';
 import { TasksError } from '../errors.js';
 import { TaskHeaders } from '../task-headers.js';
-import { corkUntilNextTurn } from './cork.js';
 
 interface Entry {
   readonly tag: number;
@@ -10,11 +9,19 @@ interface Entry {
   readonly tagged: boolean;
   /** The broker returned it (unroutable); settled as such by its ack. */
   returned: boolean;
-  readonly done: ConfirmCallback;
+  readonly done: ConfirmTarget;
 }
 
 /** Called once per publish: without an argument when the broker confirmed it, else with why not. */
 export type ConfirmCallback = (err?: Error) => void;
+
+/** Who learns a publish's fate: a callback, or an object's `confirmed` (the publisher's hot path: no closure). */
+export type ConfirmTarget = ConfirmCallback | { confirmed(err?: Error): void };
+
+function notify(done: ConfirmTarget, err: Error | undefined): void {
+  if (typeof done === 'function') done(err);
+  else done.confirmed(err);
+}
 
 /**
  * Tracks publisher confirms on one confirm channel so many publishes can be in flight at once (pipelined,
@@ -98,10 +105,10 @@ export class ConfirmTracker {
     routingKey: string,
     content: Buffer,
     options: Options.Publish,
-    done: ConfirmCallback,
+    done: ConfirmTarget,
   ): boolean {
     if (this.#closed) {
-      done(new TasksError('DSP_TASKS_CHANNEL_LOST', 'the channel is closed'));
+      notify(done, new TasksError('DSP_TASKS_CHANNEL_LOST', 'the channel is closed'));
       return false;
     }
     let messageId = options.messageId as string | undefined;
@@ -120,7 +127,6 @@ export class ConfirmTracker {
     }
     let writable: boolean;
     try {
-      corkUntilNextTurn(this.channel);
       writable = this.channel.publish(exchange, routingKey, content, options);
     } catch (err) {
       // amqplib throws synchronously when the channel is closing or a header table is too large.
@@ -128,9 +134,9 @@ export class ConfirmTracker {
         // Closing: nothing more goes out on it, even before its close event (a caller sending again at
         // once must see it closed, or it would loop).
         this.#closed = true;
-        done(new TasksError('DSP_TASKS_CHANNEL_LOST', 'the channel is closed', { cause: err }));
+        notify(done, new TasksError('DSP_TASKS_CHANNEL_LOST', 'the channel is closed', { cause: err }));
       } else {
-        done(new TasksError('DSP_TASKS_INVALID_ARGUMENT', (err as Error).message, { cause: err }));
+        notify(done, new TasksError('DSP_TASKS_INVALID_ARGUMENT', (err as Error).message, { cause: err }));
       }
       return false;
     }
@@ -148,28 +154,25 @@ export class ConfirmTracker {
   }
 
   #settle(tag: number, multiple: boolean, outcome: 'nack' | undefined): void {
-    const entries: Entry[] = [];
-    if (multiple) {
-      // The map iterates in insertion order, which is tag order.
-      for (const entry of this.#pending.values()) {
-        if (entry.tag > tag) break;
-        entries.push(entry);
-      }
-    } else {
+    if (!multiple) {
       const entry = this.#pending.get(tag);
-      if (entry) entries.push(entry);
+      if (entry) this.#settleEntry(entry, outcome);
+      return;
     }
-    for (const entry of entries) {
-      if (outcome === 'nack') {
-        this.#finish(
-          entry,
-          new TasksError('DSP_TASKS_NACKED', 'the broker refused the message (basic.nack)'),
-        );
-      } else if (entry.returned) {
-        this.#finish(entry, new TasksError('DSP_TASKS_UNROUTABLE', 'no queue is bound for this routing key'));
-      } else {
-        this.#finish(entry, undefined);
-      }
+    // The map iterates in insertion order, which is tag order; settled entries leave it as we go.
+    for (const entry of this.#pending.values()) {
+      if (entry.tag > tag) break;
+      this.#settleEntry(entry, outcome);
+    }
+  }
+
+  #settleEntry(entry: Entry, outcome: 'nack' | undefined): void {
+    if (outcome === 'nack') {
+      this.#finish(entry, new TasksError('DSP_TASKS_NACKED', 'the broker refused the message (basic.nack)'));
+    } else if (entry.returned) {
+      this.#finish(entry, new TasksError('DSP_TASKS_UNROUTABLE', 'no queue is bound for this routing key'));
+    } else {
+      this.#finish(entry, undefined);
     }
   }
 
@@ -188,7 +191,7 @@ export class ConfirmTracker {
     this.#pending.delete(entry.tag);
     if (!entry.tagged && this.#untagged.get(entry.messageId) === entry)
       this.#untagged.delete(entry.messageId);
-    entry.done(error);
+    notify(entry.done, error);
     if (this.#pending.size === 0) {
       for (const resolve of [...this.#idle]) resolve();
       this.#idle.clear();

@@ -18,6 +18,7 @@ import { type Logger, type RetryPolicy, throwIfAborted } from '@dispatcher/core'
 import { type ChannelModel, connect, type Options, type SocketOptions } from 'amqplib';
 import { TasksError } from '../errors.js';
 import { toBrokerError } from './broker-error.js';
+import { corkMuxerWrites } from './cork.js';
 
 export type ConnectionState =
   | { readonly kind: 'idle' }
@@ -158,6 +159,7 @@ export class ConnectionManager {
         return;
       }
       const generation = ++this.#generation;
+      corkMuxerWrites(model);
       this.#watch(model, generation);
       this.#state = { kind: 'connecting', attempt, model, generation };
       await this.#options.setup(model, generation);

@@ -1,12 +1,12 @@
 import { type Logger, settleWithin } from '@dispatcher/core';
 import type { Channel, ChannelModel, Options } from 'amqplib';
 import { toBrokerError } from '../connection/broker-error.js';
-import { type ConfirmCallback, ConfirmTracker } from '../connection/confirm-tracker.js';
+import { ConfirmTracker } from '../connection/confirm-tracker.js';
 import { ReopenTimer } from '../connection/reopen-timer.js';
 import { DelayQueues, type DelayTarget } from '../delay-queues.js';
 import { TasksError } from '../errors.js';
 import type { Reporter } from '../task-events.js';
-import { DeadlineQueue } from '../timers/deadline-queue.js';
+import { type Deadline, DeadlineQueue } from '../timers/deadline-queue.js';
 
 /** One message to publish. */
 export interface OutgoingMessage {
@@ -18,20 +18,53 @@ export interface OutgoingMessage {
   delay?: { ms: number; target: DelayTarget };
 }
 
-/** Per-publish limits. */
-export interface SendOptions {
-  signal?: AbortSignal;
-  /** Time until confirmed, waiting for a connection included, in milliseconds. */
-  timeoutMs: number;
+/** What a {@link Pending} tells its publisher. */
+interface PendingHooks {
+  /** The confirm channel's verdict on the publish (see ConfirmTracker#send). */
+  confirmed(pending: Pending, err: Error | undefined): void;
+  /** The publish settled (resolved or rejected): forget it. */
+  finished(pending: Pending): void;
 }
 
-interface Pending {
-  readonly message: OutgoingMessage;
-  settled: boolean;
+/**
+ * One accepted publish until it settles. A class rather than closures: the confirm channel and the
+ * deadline call its methods, so a publish costs this object and its promise, nothing per callback.
+ */
+class Pending {
+  settled = false;
+  deadline: Deadline | undefined = undefined;
+  onAbort: (() => void) | undefined = undefined;
+
+  constructor(
+    readonly hooks: PendingHooks,
+    readonly message: OutgoingMessage,
+    readonly timeoutMs: number,
+    readonly signal: AbortSignal | undefined,
+    readonly value: unknown,
+    readonly resolve: (value: unknown) => void,
+    readonly reject: (err: Error) => void,
+  ) {}
+
   /** Settles the publish: confirmed without an argument, else rejected with `err`. */
-  finish(err?: Error): void;
-  /** What the confirm channel calls back (see ConfirmTracker#send). */
-  readonly onConfirm: ConfirmCallback;
+  finish(err?: Error): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.deadline?.cancel();
+    if (this.onAbort) this.signal?.removeEventListener('abort', this.onAbort);
+    this.hooks.finished(this);
+    if (err) this.reject(err);
+    else this.resolve(this.value);
+  }
+
+  /** The confirm channel's callback (ConfirmTarget). */
+  confirmed(err?: Error): void {
+    this.hooks.confirmed(this, err);
+  }
+
+  /** The deadline's callback (OnExpire). */
+  expire(): void {
+    this.finish(new TasksError('DSP_TASKS_PUBLISH_TIMEOUT', `not confirmed within ${this.timeoutMs} ms`));
+  }
 }
 
 /** What the publisher needs from its server. */
@@ -79,6 +112,18 @@ export class Publisher {
   /** Ends close()'s wait for confirms now (a later close(0), i.e. destroy during a graceful close). */
   #stopWaiting: (() => void) | undefined;
 
+  readonly #hooks: PendingHooks = {
+    confirmed: (pending, err) => this.#onConfirm(pending, err),
+    finished: (pending) => {
+      this.#accepted.delete(pending);
+      this.#outstanding--;
+      if (this.#outstanding === 0) {
+        for (const wake of [...this.#idle]) wake();
+        this.#idle.clear();
+      }
+    },
+  };
+
   constructor(host: PublisherHost) {
     this.#host = host;
   }
@@ -92,10 +137,18 @@ export class Publisher {
     return this.#tracker !== undefined && !this.#tracker.closed;
   }
 
-  /** Publishes `message`; resolves with `value` once the broker confirmed it. */
-  send<T>(message: OutgoingMessage, options: SendOptions, value: T): Promise<T> {
+  /**
+   * Publishes `message`; resolves with `value` once the broker confirmed it. `timeoutMs`: time until
+   * confirmed, waiting for a connection included; `signal` cancels the wait.
+   */
+  send<T>(
+    message: OutgoingMessage,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+    value: T,
+  ): Promise<T> {
     if (this.#closing) return Promise.reject(new TasksError('DSP_TASKS_CLOSED', 'the publisher is closed'));
-    if (options.signal?.aborted) return Promise.reject(abortError(options.signal));
+    if (signal?.aborted) return Promise.reject(abortError(signal));
     if (this.#outstanding >= this.#host.maxBuffered) {
       return Promise.reject(
         new TasksError('DSP_TASKS_BUFFER_FULL', `${this.#outstanding} publishes are already waiting`, {
@@ -105,32 +158,21 @@ export class Publisher {
     }
     this.#outstanding++;
     return new Promise<T>((resolve, reject) => {
-      const { signal, timeoutMs } = options;
-      const onAbort = signal ? () => pending.finish(abortError(signal)) : undefined;
-      const deadline = this.#deadlines.add(timeoutMs, () =>
-        pending.finish(new TasksError('DSP_TASKS_PUBLISH_TIMEOUT', `not confirmed within ${timeoutMs} ms`)),
-      );
-      const pending: Pending = {
+      const pending = new Pending(
+        this.#hooks,
         message,
-        settled: false,
-        finish: (err) => {
-          if (pending.settled) return;
-          pending.settled = true;
-          this.#accepted.delete(pending);
-          deadline.cancel();
-          if (onAbort) signal?.removeEventListener('abort', onAbort);
-          this.#outstanding--;
-          if (err) reject(err);
-          else resolve(value);
-          if (this.#outstanding === 0) {
-            for (const wake of [...this.#idle]) wake();
-            this.#idle.clear();
-          }
-        },
-        onConfirm: (err) => this.#onConfirm(pending, err),
-      };
+        timeoutMs,
+        signal,
+        value,
+        resolve as (value: unknown) => void,
+        reject,
+      );
+      pending.deadline = this.#deadlines.add(timeoutMs, pending);
+      if (signal) {
+        pending.onAbort = () => pending.finish(abortError(signal));
+        signal.addEventListener('abort', pending.onAbort, { once: true });
+      }
       this.#accepted.add(pending);
-      if (onAbort) signal?.addEventListener('abort', onAbort, { once: true });
       if (this.#tracker && !this.#tracker.closed && !this.#waitingDrain && this.#queue.length === 0) {
         this.#write(this.#tracker, pending);
       } else {
@@ -210,7 +252,7 @@ export class Publisher {
       message.routingKey,
       message.content,
       message.options,
-      pending.onConfirm,
+      pending,
     );
     if (!writable && !tracker.closed) this.#awaitDrain(tracker);
   }
@@ -219,7 +261,7 @@ export class Publisher {
     try {
       const { queue } = await this.#delayQueues.bucket(tracker.channel, delay.target, delay.ms);
       const options = { ...pending.message.options, mandatory: true };
-      const writable = tracker.send('', queue, pending.message.content, options, pending.onConfirm);
+      const writable = tracker.send('', queue, pending.message.content, options, pending);
       if (!writable && !tracker.closed) this.#awaitDrain(tracker);
     } catch (err) {
       this.#onConfirm(pending, toBrokerError(err, 'channel'));

@@ -1,3 +1,6 @@
+/** What a deadline calls when it expires: a function, or an object with `expire()` (no closure per deadline). */
+export type OnExpire = (() => void) | { expire(): void };
+
 /** A deadline that can still be cancelled. */
 export interface Deadline {
   /** The callback will not run (nothing happens if it already ran). */
@@ -7,10 +10,10 @@ export interface Deadline {
 class Entry implements Deadline {
   readonly at: number;
   readonly #lane: Lane;
-  readonly onExpire: () => void;
+  readonly onExpire: OnExpire;
   done = false;
 
-  constructor(lane: Lane, at: number, onExpire: () => void) {
+  constructor(lane: Lane, at: number, onExpire: OnExpire) {
     this.#lane = lane;
     this.at = at;
     this.onExpire = onExpire;
@@ -38,7 +41,7 @@ class Lane {
     this.#onEmpty = onEmpty;
   }
 
-  add(onExpire: () => void): Entry {
+  add(onExpire: OnExpire): Entry {
     const entry = new Entry(this, performance.now() + this.#ms, onExpire);
     this.#entries.push(entry);
     this.#live++;
@@ -97,7 +100,10 @@ class Lane {
       this.#head = 0;
       this.#onEmpty();
     }
-    for (const entry of expired) entry.onExpire();
+    for (const { onExpire } of expired) {
+      if (typeof onExpire === 'function') onExpire();
+      else onExpire.expire();
+    }
   }
 }
 
@@ -113,7 +119,7 @@ export class DeadlineQueue {
   readonly #lanes = new Map<number, Lane>();
 
   /** Runs `onExpire` after `ms` milliseconds unless cancelled first. */
-  add(ms: number, onExpire: () => void): Deadline {
+  add(ms: number, onExpire: OnExpire): Deadline {
     let lane = this.#lanes.get(ms);
     if (!lane) {
       lane = new Lane(ms, () => this.#lanes.delete(ms));

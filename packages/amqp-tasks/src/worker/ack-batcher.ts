@@ -1,5 +1,4 @@
 import type { Channel, Message } from 'amqplib';
-import { corkUntilNextTurn } from '../connection/cork.js';
 
 /**
  * Coalesces the acks of one channel. Acks marked during one turn of the event loop go out together at
@@ -56,7 +55,6 @@ export class AckBatcher {
   nack(message: Message, requeue: boolean): void {
     this.flush();
     this.#outstanding.delete(message.fields.deliveryTag);
-    corkUntilNextTurn(this.#channel);
     this.#channel.nack(message, false, requeue);
   }
 
@@ -73,7 +71,6 @@ export class AckBatcher {
   }
 
   #send(): void {
-    corkUntilNextTurn(this.#channel);
     let last: Message | undefined;
     let run = 0;
     for (const tag of this.#outstanding) {

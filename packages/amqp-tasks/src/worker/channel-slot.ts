@@ -2,14 +2,12 @@ import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { ConfirmTracker } from '../connection/confirm-tracker.js';
 import type { DelayQueues } from '../delay-queues.js';
 import type { AckBatcher } from './ack-batcher.js';
-import type { Run } from './task-run.js';
 
 /** One open channel with its consumer; deliveries remember the slot they came from. */
 export interface ChannelSlot {
   readonly channel: ConfirmChannel;
   readonly tracker: ConfirmTracker;
   readonly delayQueues: DelayQueues;
-  readonly runs: Set<Run>;
   readonly acks: AckBatcher;
   consumerTag: string | undefined;
   alive: boolean;

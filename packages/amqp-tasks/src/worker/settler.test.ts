@@ -57,7 +57,6 @@ function setup(policy: RetryPolicy = exponentialBackoff({ baseMs: 1, capMs: 1, m
     channel: confirmChannel,
     tracker: new ConfirmTracker(confirmChannel),
     delayQueues: new DelayQueues(),
-    runs: new Set(),
     acks: new AckBatcher(confirmChannel, () => {}),
     consumerTag: 'w',
     alive: true,
@@ -104,17 +103,16 @@ function setup(policy: RetryPolicy = exponentialBackoff({ baseMs: 1, capMs: 1, m
       headers: msg.properties.headers ?? {},
     };
   };
-  const event = { worker: 'w', queue: 'q', uuid: 'u1', name: 't', attempt: 1 };
   /** Acks leave in a batch one turn later. */
   const flushed = () => new Promise((resolve) => setImmediate(resolve));
-  return { channel, slot, settler, counters, seen, deliver, event, flushed, stop: () => (running = false) };
+  return { channel, slot, settler, counters, seen, deliver, flushed, stop: () => (running = false) };
 }
 
 describe('Settler', () => {
   it('acks a success once and counts it', async () => {
     const t = setup();
     const d = t.deliver();
-    await t.settler.settle(d, { kind: 'ok', value: 1 }, 5, t.event);
+    await t.settler.settle(d, { kind: 'ok', value: 1 }, 5);
     expect(t.settler.settleOn(d, 'ack')).toBe(false); // a second settle of the same tag is refused
     await t.flushed();
     expect(t.channel.settled).toEqual([{ tag: 1, how: 'ack' }]);
@@ -125,7 +123,7 @@ describe('Settler', () => {
   it('retries a failure through the queue with attempt+1 and its error, then acks the original', async () => {
     const t = setup();
     const d = t.deliver();
-    await t.settler.settle(d, { kind: 'failed', error: new Error('boom') }, 5, t.event);
+    await t.settler.settle(d, { kind: 'failed', error: new Error('boom') }, 5);
     await t.flushed();
     expect(t.channel.published).toHaveLength(1);
     expect(t.channel.published[0]?.queue).toBe('q');
@@ -140,7 +138,7 @@ describe('Settler', () => {
   it('dead-letters when the policy gives up, with the reason headers', async () => {
     const t = setup();
     const d = t.deliver(2);
-    await t.settler.settle(d, { kind: 'failed', error: new Error('last') }, 5, t.event);
+    await t.settler.settle(d, { kind: 'failed', error: new Error('last') }, 5);
     await t.flushed();
     expect(t.channel.published.map((p) => p.queue)).toEqual(['q.dead']);
     expect(t.channel.published[0]?.headers).toMatchObject({
@@ -160,7 +158,7 @@ describe('Settler', () => {
     };
     const t = setup(broken);
     const d = t.deliver();
-    await t.settler.settle(d, { kind: 'failed', error: new Error('boom') }, 5, t.event);
+    await t.settler.settle(d, { kind: 'failed', error: new Error('boom') }, 5);
     await t.flushed();
     expect(t.channel.published.map((p) => p.queue)).toEqual(['q.dead']);
     expect(t.channel.published[0]?.headers[TaskHeaders.errorMessage]).toBe('policy bug');
@@ -170,19 +168,9 @@ describe('Settler', () => {
   it('requeues on shutdown and drops (counted) when the channel is lost', async () => {
     const t = setup();
     const a = t.deliver();
-    await t.settler.settle(
-      a,
-      { kind: 'failed', error: new TasksError('DSP_TASKS_SHUTDOWN', 'x') },
-      1,
-      t.event,
-    );
+    await t.settler.settle(a, { kind: 'failed', error: new TasksError('DSP_TASKS_SHUTDOWN', 'x') }, 1);
     const b = t.deliver();
-    await t.settler.settle(
-      b,
-      { kind: 'failed', error: new TasksError('DSP_TASKS_CHANNEL_LOST', 'x') },
-      1,
-      t.event,
-    );
+    await t.settler.settle(b, { kind: 'failed', error: new TasksError('DSP_TASKS_CHANNEL_LOST', 'x') }, 1);
     await t.flushed();
     expect(t.channel.settled).toEqual([{ tag: 1, how: 'requeue' }]);
     expect(t.counters).toMatchObject({ failed: 0, droppedAcks: 1 });
@@ -194,7 +182,7 @@ describe('Settler', () => {
     t.channel.confirm = 'nack';
     t.stop();
     const d = t.deliver();
-    await t.settler.settle(d, { kind: 'failed', error: new Error('boom') }, 5, t.event);
+    await t.settler.settle(d, { kind: 'failed', error: new Error('boom') }, 5);
     await t.flushed();
     expect(t.channel.settled).toEqual([{ tag: 1, how: 'requeue' }]);
     expect(t.counters.retried).toBe(0);
@@ -204,7 +192,7 @@ describe('Settler', () => {
     const t = setup();
     t.channel.confirm = 'nack';
     const d = t.deliver(2);
-    await t.settler.settle(d, { kind: 'failed', error: new Error('boom') }, 5, t.event);
+    await t.settler.settle(d, { kind: 'failed', error: new Error('boom') }, 5);
     await t.flushed();
     expect(t.channel.settled).toEqual([]);
     t.settler.requeuePausedNow();
@@ -215,7 +203,7 @@ describe('Settler', () => {
     const t = setup();
     const d = t.deliver();
     t.slot.alive = false;
-    await t.settler.settle(d, { kind: 'ok', value: 1 }, 5, t.event);
+    await t.settler.settle(d, { kind: 'ok', value: 1 }, 5);
     await t.flushed();
     expect(t.channel.settled).toEqual([]);
     expect(t.counters).toMatchObject({ succeeded: 0, droppedAcks: 1 });

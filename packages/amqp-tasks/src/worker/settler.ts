@@ -91,8 +91,40 @@ export class Settler {
     }
   }
 
-  /** Ends a run's delivery according to its outcome (see the diagram above). */
-  async settle(
+  /**
+   * Ends a run's delivery according to its outcome (see the diagram above). The common case, a success
+   * without a result schema or a caller waiting for a reply, is settled before this returns (the ack is
+   * marked for the next flush) and answers `undefined`; every other path answers the promise of its work.
+   */
+  settle(prepared: PreparedDelivery, outcome: Outcome, durationMs: number): Promise<void> | undefined {
+    if (outcome.kind === 'ok' && !prepared.config.result && !prepared.msg.properties.replyTo) {
+      this.#acked(prepared, durationMs);
+      return undefined;
+    }
+    return this.#settleAsync(prepared, outcome, durationMs, this.#eventOf(prepared));
+  }
+
+  /** Who an event is about. */
+  #eventOf(prepared: PreparedDelivery): TaskEventBase {
+    const { worker, queue } = this.#o;
+    return { worker, queue, uuid: prepared.uuid, name: prepared.name, attempt: prepared.attempt };
+  }
+
+  /** Acks a success and counts and tells it. */
+  #acked(prepared: PreparedDelivery, durationMs: number): void {
+    if (!this.settleOn(prepared, 'ack')) return;
+    const { reporter, worker, queue, debug } = this.#o;
+    this.#o.counters.succeeded++;
+    // The payload only when someone reads it (this runs once per task), built in one go.
+    if (reporter.events.has('task:succeeded') || debug) {
+      const { uuid, name, attempt } = prepared;
+      const payload = { worker, queue, uuid, name, attempt, durationMs };
+      reporter.events.emit('task:succeeded', payload);
+      if (debug) reporter.log.debug({ ...payload }, 'task succeeded');
+    }
+  }
+
+  async #settleAsync(
     prepared: PreparedDelivery,
     outcome: Outcome,
     durationMs: number,
@@ -120,11 +152,7 @@ export class Settler {
       if (prepared.msg.properties.replyTo) {
         await this.#replyTo(prepared.slot, prepared.msg, { ok: true, result: value }, prepared);
       }
-      if (this.settleOn(prepared, 'ack')) {
-        counters.succeeded++;
-        reporter.events.emit('task:succeeded', { ...event, durationMs });
-        if (this.#o.debug) reporter.log.debug({ ...event, durationMs }, 'task succeeded');
-      }
+      this.#acked(prepared, durationMs);
       return;
     }
 

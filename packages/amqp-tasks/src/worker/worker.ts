@@ -44,7 +44,7 @@ import { bodyIdentity, type ChannelSlot } from './channel-slot.js';
 import type { PreparedDelivery } from './prepared-delivery.js';
 import { RateLimiter } from './rate-limiter.js';
 import { Settler } from './settler.js';
-import { abortRun, createRun, executeRun, type Run } from './task-run.js';
+import { type Outcome, Run, type RunOptions } from './task-run.js';
 
 /** How long a polite channel.close may take at close() before the worker moves on. */
 const CHANNEL_CLOSE_GRACE_MS = 1_000;
@@ -105,6 +105,10 @@ export class Worker {
   readonly #running = new Set<Run>();
   /** Work that must finish before close() may release the channel (runs and their settles, dead-letters). */
   #inFlight = 0;
+  /** Inside #pump's loop: a run that ends synchronously frees its slot there, not by a nested #pump. */
+  #pumping = false;
+  /** What every run of this worker shares (one object, not one per task). */
+  readonly #runOptions: RunOptions;
   readonly #idleWaiters: Array<() => void> = [];
   readonly #stats: WorkerStats = {
     running: 0,
@@ -166,6 +170,18 @@ export class Worker {
       retryPolicy: (taskName) => this.#retryPolicies.get(taskName) ?? this.#defaultRetry,
       isRunning: () => this.#state === 'running',
     });
+    this.#runOptions = {
+      worker: this.name,
+      queue: this.queue,
+      deadlines: this.#deadlines,
+      propagation: host.propagation,
+      // The slot is freed only when the function really returns, whatever happened to the message.
+      release: (run) => {
+        this.#running.delete(run);
+        this.#pump();
+      },
+      ended: (run, outcome) => this.#ended(run, outcome),
+    };
     const serverSpec = host.queueSpec(options.queue);
     const maxPriority = options.maxPriority ?? serverSpec?.maxPriority;
     this.#spec = {
@@ -233,7 +249,7 @@ export class Worker {
     this.#settler.forgetPausedOf(undefined);
     // Always the shutdown code (with `err` as its cause): an aborted run is given back, never counted as failed.
     const reason = new TasksError('DSP_TASKS_SHUTDOWN', `worker ${this.name} was destroyed`, { cause: err });
-    for (const run of this.#running) abortRun(run, reason);
+    for (const run of this.#running) run.abort(reason);
   }
 
   async #close(timeoutMs: number): Promise<void> {
@@ -259,7 +275,7 @@ export class Worker {
         `worker ${this.name} closed before the task finished`,
       );
       this.#host.reporter.log.warn({ worker: this.name, running: this.#running.size }, 'aborting laggards');
-      for (const run of this.#running) abortRun(run, reason);
+      for (const run of this.#running) run.abort(reason);
       await settleWithin(this.#whenIdle(), 2_000);
     }
     // Deliveries pausing before their requeue go back now, while their channel is still open.
@@ -287,10 +303,13 @@ export class Worker {
   /** Counts `work` as in flight until it settles (close() waits for the count to reach zero). */
   #track(work: Promise<unknown>): void {
     this.#inFlight++;
-    const done = () => {
-      if (--this.#inFlight === 0) for (const wake of this.#idleWaiters.splice(0)) wake();
-    };
+    const done = () => this.#leave();
     work.then(done, done);
+  }
+
+  /** One piece of work counted in flight ended. */
+  #leave(): void {
+    if (--this.#inFlight === 0) for (const wake of this.#idleWaiters.splice(0)) wake();
   }
 
   async #ensureChannel(): Promise<void> {
@@ -305,7 +324,6 @@ export class Worker {
         channel,
         tracker: new ConfirmTracker(channel),
         delayQueues: new DelayQueues(),
-        runs: new Set(),
         acks: new AckBatcher(channel, (count) => {
           for (let i = 0; i < count; i++) this.#settler.dropped('');
         }),
@@ -368,7 +386,7 @@ export class Worker {
     // Acks marked in this turn but not yet flushed belong to the dead channel: dropped, and counted.
     for (let i = slot.acks.discard(); i > 0; i--) this.#settler.dropped('');
     const lost = new TasksError('DSP_TASKS_CHANNEL_LOST', `the channel of worker ${this.name} closed`);
-    for (const run of slot.runs) abortRun(run, lost);
+    for (const run of this.#running) if (run.prepared.slot === slot) run.abort(lost);
     // Their requeue can never be sent: the broker redelivers them. Dropped, and counted, as the timer would.
     this.#settler.forgetPausedOf(slot);
     // Waiting deliveries of that channel are redelivered by the broker; forget them here.
@@ -453,51 +471,64 @@ export class Worker {
   }
 
   #pump(): void {
-    while (this.#state === 'running' && this.#waiting.length > 0 && this.#running.size < this.limit) {
-      if (this.#rateLimiter && !this.#rateLimiter.tryTake()) {
-        if (!this.#rateTimer) {
-          this.#rateTimer = setTimeout(() => {
-            this.#rateTimer = undefined;
-            this.#pump();
-          }, this.#rateLimiter.msUntilNext());
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      while (this.#state === 'running' && this.#waiting.length > 0 && this.#running.size < this.limit) {
+        if (this.#rateLimiter && !this.#rateLimiter.tryTake()) {
+          if (!this.#rateTimer) {
+            this.#rateTimer = setTimeout(() => {
+              this.#rateTimer = undefined;
+              this.#pump();
+            }, this.#rateLimiter.msUntilNext());
+          }
+          return;
         }
-        return;
+        const prepared = this.#waiting.shift();
+        if (!prepared) return;
+        if (!prepared.slot.alive) continue;
+        this.#run(prepared);
       }
-      const prepared = this.#waiting.shift();
-      if (!prepared) return;
-      if (!prepared.slot.alive) continue;
-      this.#track(this.#run(prepared));
+    } finally {
+      this.#pumping = false;
     }
   }
 
-  async #run(prepared: PreparedDelivery): Promise<void> {
-    const { config, slot } = prepared;
-    const run = createRun(prepared);
+  /**
+   * Runs one delivery. Counted in flight from here until its settle is done; a function that returns a
+   * plain value is run, released and acked (marked for the next flush) before this returns, without a
+   * promise (see Run#start).
+   */
+  #run(prepared: PreparedDelivery): void {
+    const run = new Run(prepared, this.#runOptions);
     this.#running.add(run);
-    slot.runs.add(run);
+    this.#inFlight++;
     this.#stats.started++;
-    this.#stats.maxRunning = Math.max(this.#stats.maxRunning, this.#running.size);
-    const event = this.#event(prepared);
-    this.#host.reporter.events.emit('task:started', event);
-    if (this.#host.debug) this.#host.reporter.log.debug({ ...event }, 'task started');
-    const started = performance.now();
-    const outcome = await executeRun(run, {
-      worker: this.name,
-      queue: this.queue,
-      timeoutMs: config.timeoutMs ?? this.#defaultTimeoutMs,
-      deadlines: this.#deadlines,
-      propagation: this.#host.propagation,
-      // The slot is freed only when the function really returns, whatever happened to the message.
-      release: () => {
-        this.#running.delete(run);
-        slot.runs.delete(run);
-        this.#pump();
-      },
-    });
-    const durationMs = performance.now() - started;
-    await this.#settler.settleSafely(prepared, prepared.attempt, prepared, () =>
-      this.#settler.settle(prepared, outcome, durationMs, event),
-    );
+    if (this.#running.size > this.#stats.maxRunning) this.#stats.maxRunning = this.#running.size;
+    const { events, log } = this.#host.reporter;
+    // The event object only when someone reads it (this runs once per task).
+    if (events.has('task:started')) events.emit('task:started', this.#event(prepared));
+    if (this.#host.debug) log.debug(this.#event(prepared), 'task started');
+    run.start(prepared.config.timeoutMs ?? this.#defaultTimeoutMs);
+  }
+
+  /** Settles a run's delivery; the run stops counting in flight once that is done. */
+  #ended(run: Run, outcome: Outcome): void {
+    const { prepared } = run;
+    const durationMs = performance.now() - run.startedAt;
+    let settling: Promise<void> | undefined;
+    try {
+      settling = this.#settler.settle(prepared, outcome, durationMs);
+    } catch (err) {
+      settling = Promise.reject(err);
+    }
+    if (!settling) {
+      this.#leave();
+      return;
+    }
+    const work = settling;
+    const done = () => this.#leave();
+    this.#settler.settleSafely(prepared, prepared.attempt, prepared, () => work).then(done, done);
   }
 
   #event(prepared: PreparedDelivery): TaskEventBase {
