@@ -10,9 +10,10 @@ export class AdminHttpError extends Error {
   constructor(
     readonly statusCode: number,
     readonly error: string,
-    readonly reason: string,
+    /** Usually text; a few RabbitMQ answers carry a list (`["no_such_user","bob"]`). */
+    readonly reason: string | readonly unknown[],
   ) {
-    super(reason);
+    super(typeof reason === 'string' ? reason : JSON.stringify(reason));
   }
 }
 

@@ -22,8 +22,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '@dispatcher/core';
+import { exchangeDeclareChecks, queueDeclareChecks } from '../auth/declare-checks.js';
 import type { ResourceAccess } from '../auth/resource-access.js';
-import { type FieldValue, fieldInteger, fieldString } from '../codec/field-table.js';
+import { type FieldValue, fieldInteger } from '../codec/field-table.js';
 import {
   ACCESS_REFUSED,
   type AmqpMethod,
@@ -572,30 +573,12 @@ export class Channel implements ReplyConsumer, ConsumerChannel {
 
   /** queue.declare's checks: configure on the queue; read on it and write on its dead-letter exchange. */
   #queueAccess(): DeclareAccess {
-    const access = this.#host.access;
-    return {
-      configure: (name) => access.check('configure', 'queue', name),
-      creating: (name, args) => {
-        const dlx = fieldString(args.get('x-dead-letter-exchange'));
-        if (dlx === undefined) return;
-        access.check('read', 'queue', name);
-        access.check('write', 'exchange', dlx);
-      },
-    };
+    return queueDeclareChecks(this.#host.access);
   }
 
   /** exchange.declare's checks: configure; read on it and write on its alternate exchange. */
   #exchangeAccess(): DeclareAccess {
-    const access = this.#host.access;
-    return {
-      configure: (name) => access.check('configure', 'exchange', name),
-      creating: (name, args) => {
-        const ae = fieldString(args.get('alternate-exchange'));
-        if (ae === undefined) return;
-        access.check('read', 'exchange', name);
-        access.check('write', 'exchange', ae);
-      },
-    };
+    return exchangeDeclareChecks(this.#host.access);
   }
 
   /**

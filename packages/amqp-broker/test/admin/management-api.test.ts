@@ -555,6 +555,24 @@ describe('users, permissions and vhosts (administrators)', () => {
     });
   });
 
+  it('POST /api/users/bulk-delete deletes in order and stops at the first missing user', async () => {
+    for (const u of ['bulk-a', 'bulk-b']) await api('PUT', `/api/users/${u}`, { password: 'pw', tags: '' });
+    const res = await api('POST', '/api/users/bulk-delete', { users: ['bulk-a', 'bulk-nobody', 'bulk-b'] });
+    expect([res.status, res.json]).toEqual([
+      400,
+      { error: 'bad_request', reason: ['no_such_user', 'bulk-nobody'] },
+    ]);
+    expect([h.broker.users.has('bulk-a'), h.broker.users.has('bulk-b')]).toEqual([false, true]);
+    expect((await api('POST', '/api/users/bulk-delete', { users: ['bulk-b'] })).status).toBe(204);
+    expect(h.broker.users.has('bulk-b')).toBe(false);
+    expect((await api('POST', '/api/users/bulk-delete', {})).json).toEqual({
+      error: 'bad_request',
+      reason: '[{key_missing,users}]',
+    });
+    expect((await api('POST', '/api/users/bulk-delete', { users: 'bulk-a' })).status).toBe(400);
+    expect((await api('GET', '/api/users/bulk-delete')).status).toBe(405);
+  });
+
   it('PUT/GET/DELETE permissions and vhosts; a deleted user or vhost takes its permissions along', async () => {
     expect((await api('PUT', '/api/vhosts/perm-vh')).status).toBe(201);
     expect((await api('PUT', '/api/vhosts/perm-vh')).status).toBe(204);
@@ -787,6 +805,52 @@ describe('tag-based access', () => {
     expect(
       (await api('DELETE', '/api/queues/acl-own/mgmt-q', undefined, { authorization: MGMT })).status,
     ).toBe(204);
+  });
+
+  it('actions need the resource permissions, administrators included; refusals change nothing', async () => {
+    const narrow = { configure: '^cfg-', write: '^w-', read: '^r-' };
+    await api('PUT', '/api/users/t-narrow-admin', { password: 'pw', tags: 'administrator' });
+    for (const u of ['t-mgmt', 't-narrow-admin']) await api('PUT', `/api/permissions/acl-own/${u}`, narrow);
+    try {
+      await api('PUT', '/api/queues/acl-own/q-full', {});
+      await api('POST', '/api/exchanges/acl-own/amq.default/publish', {
+        routing_key: 'q-full',
+        payload: 'x',
+        properties: {},
+      });
+      const refused = { error: 'not_authorised', reason: 'Access refused.' };
+      for (const auth of [MGMT, basic('t-narrow-admin', 'pw')]) {
+        const as = (method: Method, url: string, body?: unknown) =>
+          api(method, url, body, { authorization: auth });
+        expect((await as('PUT', '/api/queues/acl-own/q-new', {})).json).toEqual(refused);
+        expect((await as('DELETE', '/api/queues/acl-own/q-full/contents')).json).toEqual(refused);
+        expect((await as('DELETE', '/api/queues/acl-own/q-full')).json).toEqual(refused);
+        const got = await as('POST', '/api/queues/acl-own/q-full/get', {
+          count: 1,
+          ackmode: 'ack_requeue_false',
+        });
+        expect([got.status, got.json.error]).toEqual([401, 'not_authorised']);
+        const published = await as('POST', '/api/exchanges/acl-own/amq.direct/publish', {
+          routing_key: 'k',
+          payload: 'x',
+          properties: {},
+        });
+        expect(published.json.reason).toMatch(/^403 ACCESS_REFUSED - access to exchange 'amq.direct'/);
+        expect((await as('POST', '/api/bindings/acl-own/e/amq.direct/q/q-full', {})).json).toEqual(refused);
+      }
+      expect(h.broker.vhost('acl-own')?.getQueueIfExists('q-new')).toBeUndefined();
+      expect(h.broker.vhost('acl-own')?.getQueueIfExists('q-full')?.messageCount).toBe(1);
+      expect((await api('GET', '/api/bindings/acl-own/e/amq.direct/q/q-full')).json).toEqual([]);
+      // Allowed names pass.
+      const as = (method: Method, url: string, body?: unknown) =>
+        api(method, url, body, { authorization: MGMT });
+      expect((await as('PUT', '/api/queues/acl-own/cfg-q', {})).status).toBe(201);
+      expect((await as('DELETE', '/api/queues/acl-own/cfg-q')).status).toBe(204);
+    } finally {
+      await api('DELETE', '/api/users/t-narrow-admin');
+      await api('PUT', '/api/permissions/acl-own/t-mgmt', { configure: '.*', write: '.*', read: '.*' });
+      await api('DELETE', '/api/queues/acl-own/q-full');
+    }
   });
 
   it('the overview of a management user counts only its own vhosts and shows no node', async () => {

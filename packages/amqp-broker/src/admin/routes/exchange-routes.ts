@@ -1,8 +1,11 @@
 /**
  * /api/exchanges[/{vhost}[/{name}]] (GET, PUT, DELETE), POST …/publish and the exchange's binding
- * listings (…/bindings/source, …/bindings/destination).
+ * listings (…/bindings/source, …/bindings/destination). Declare and delete need configure on the
+ * exchange, publish write (and the topic permission of its routing key on a topic exchange), as in
+ * RabbitMQ (admin-resource-access.ts).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { exchangeDeclareChecks } from '../../auth/declare-checks.js';
 import { ByteWriter } from '../../codec/byte-writer.js';
 import { type BasicProperties, encodeBasicProperties } from '../../codec/generated/amqp-spec.js';
 import { AmqpError } from '../../errors.js';
@@ -10,7 +13,8 @@ import { isExchangeType } from '../../exchange/create-exchange.js';
 import { Message } from '../../queue/message.js';
 import { requestUser } from '../admin-access.js';
 import type { AdminContext } from '../admin-context.js';
-import { AdminHttpError, amqp, badRequest, notFound } from '../admin-http-error.js';
+import { AdminHttpError, badRequest, notFound } from '../admin-http-error.js';
+import { resourceAccess, withChannel } from '../admin-resource-access.js';
 import { exchangeName, vhostOr404, vhostsFor } from '../admin-route-helpers.js';
 import { jsonToFieldTable } from '../field-json.js';
 import { applyListQuery, type ListQuery, queryFlag } from '../list-query.js';
@@ -87,9 +91,11 @@ export function registerExchangeRoutes(app: FastifyInstance, ctx: AdminContext):
     if (!isExchangeType(body.type)) throw badRequest(`unknown exchange type '${body.type}'`);
     const name = exchangeName(request.params.name);
     const existed = v.getExchange(name) !== undefined;
-    amqp(() =>
+    const access = exchangeDeclareChecks(resourceAccess(ctx, request, v.name));
+    withChannel(() =>
       v.declareExchange({
         name,
+        access,
         type: body.type,
         passive: false,
         durable: body.durable,
@@ -106,7 +112,11 @@ export function registerExchangeRoutes(app: FastifyInstance, ctx: AdminContext):
       const v = vhostOr404(ctx, request.params.vhost);
       const name = exchangeName(request.params.name);
       if (v.getExchange(name) === undefined) throw notFound();
-      amqp(() => v.deleteExchange(name, queryFlag(request.query['if-unused'])));
+      const access = resourceAccess(ctx, request, v.name);
+      withChannel(() => {
+        access.check('configure', 'exchange', name);
+        v.deleteExchange(name, queryFlag(request.query['if-unused']));
+      });
       return reply.code(204).send();
     },
   );
@@ -128,6 +138,13 @@ export function registerExchangeRoutes(app: FastifyInstance, ctx: AdminContext):
     const v = vhostOr404(ctx, request.params.vhost);
     const body = parseBody(publishBody, request.body);
     const name = exchangeName(request.params.name);
+    // RabbitMQ checks before looking the exchange up: a refused publish to a missing one is the 403.
+    const access = resourceAccess(ctx, request, v.name);
+    publishing(() => {
+      access.check('write', 'exchange', name);
+      const x = v.getExchange(name);
+      if (x !== undefined) access.checkTopic('write', x.type, name, body.routing_key);
+    });
     const payload =
       body.payload_encoding === 'base64' ? Buffer.from(body.payload, 'base64') : Buffer.from(body.payload);
     const props = Array.isArray(body.properties) ? {} : propertiesFromJson(body.properties);
@@ -139,17 +156,22 @@ export function registerExchangeRoutes(app: FastifyInstance, ctx: AdminContext):
     }
     const raw = w.toBuffer();
     const message = new Message(name, body.routing_key, raw, payload, false, props);
-    try {
-      return { routed: v.publish(name, body.routing_key, message) > 0 };
-    } catch (err) {
-      if (err instanceof AmqpError) {
-        throw new AdminHttpError(
-          400,
-          'bad_request',
-          `${err.replyCode} ${REPLY_NAMES[err.replyCode] ?? 'ERROR'} - ${err.message}`,
-        );
-      }
-      throw err;
-    }
+    return { routed: publishing(() => v.publish(name, body.routing_key, message)) > 0 };
   });
+}
+
+/** Runs part of a publish, answering its AMQP errors as RabbitMQ's publish endpoint does (400 with the code). */
+function publishing<T>(op: () => T): T {
+  try {
+    return op();
+  } catch (err) {
+    if (err instanceof AmqpError) {
+      throw new AdminHttpError(
+        400,
+        'bad_request',
+        `${err.replyCode} ${REPLY_NAMES[err.replyCode] ?? 'ERROR'} - ${err.message}`,
+      );
+    }
+    throw err;
+  }
 }

@@ -1,13 +1,17 @@
 /**
  * /api/queues[/{vhost}[/{name}]] (GET, PUT, DELETE), DELETE …/contents (purge), POST …/get and
- * GET …/bindings.
+ * GET …/bindings. Declare and delete need configure on the queue, purge and get read, as in RabbitMQ
+ * (admin-resource-access.ts); a missing queue is 404 before the check, except for get (checked first).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { queueDeclareChecks } from '../../auth/declare-checks.js';
 import type { BasicProperties } from '../../codec/generated/amqp-spec.js';
+import { AmqpError } from '../../errors.js';
 import type { QueueEntry } from '../../queue/queue.js';
 import { requestUser } from '../admin-access.js';
 import type { AdminContext } from '../admin-context.js';
-import { amqp, notFound } from '../admin-http-error.js';
+import { AdminHttpError, notFound } from '../admin-http-error.js';
+import { resourceAccess, withChannel } from '../admin-resource-access.js';
 import { ADMIN_OWNER, vhostOr404, vhostsFor } from '../admin-route-helpers.js';
 import { fieldTableToJson, jsonToFieldTable } from '../field-json.js';
 import { applyListQuery, type ListQuery, queryFlag } from '../list-query.js';
@@ -88,10 +92,12 @@ export function registerQueueRoutes(app: FastifyInstance, ctx: AdminContext): vo
     const v = vhostOr404(ctx, request.params.vhost);
     const body = parseBody(queuePutBody, request.body);
     const existed = v.getQueueIfExists(request.params.name) !== undefined;
-    amqp(() =>
+    const access = queueDeclareChecks(resourceAccess(ctx, request, v.name));
+    withChannel(() =>
       v.declareQueue(
         {
           name: request.params.name,
+          access,
           passive: false,
           durable: body.durable,
           exclusive: false,
@@ -107,19 +113,23 @@ export function registerQueueRoutes(app: FastifyInstance, ctx: AdminContext): vo
     '/api/queues/:vhost/:name',
     async (request, reply) => {
       const { v, q } = queueOr404(request.params);
-      amqp(() =>
+      const access = resourceAccess(ctx, request, v.name);
+      withChannel(() => {
+        access.check('configure', 'queue', q.name);
         v.deleteQueue(
           q.name,
           queryFlag(request.query['if-unused']),
           queryFlag(request.query['if-empty']),
           q.owner ?? ADMIN_OWNER,
-        ),
-      );
+        );
+      });
       return reply.code(204).send();
     },
   );
   app.delete<{ Params: Params }>('/api/queues/:vhost/:name/contents', async (request, reply) => {
-    const { q } = queueOr404(request.params);
+    const { v, q } = queueOr404(request.params);
+    const access = resourceAccess(ctx, request, v.name);
+    withChannel(() => access.check('read', 'queue', q.name));
     q.purge();
     return reply.code(204).send();
   });
@@ -128,8 +138,24 @@ export function registerQueueRoutes(app: FastifyInstance, ctx: AdminContext): vo
     return vhostBindings(v).filter((b) => b.destination_type === 'queue' && b.destination === q.name);
   });
   app.post<{ Params: Params }>('/api/queues/:vhost/:name/get', async (request) => {
-    const { q } = queueOr404(request.params);
+    const v = vhostOr404(ctx, request.params.vhost);
     const body = parseBody(getBody, request.body);
+    // RabbitMQ answers get's refusal and missing queue with the AMQP texts (401 and 404).
+    try {
+      resourceAccess(ctx, request, v.name).check('read', 'queue', request.params.name);
+    } catch (err) {
+      if (err instanceof AmqpError)
+        throw new AdminHttpError(401, 'not_authorised', `ACCESS_REFUSED - ${err.message}`);
+      throw err;
+    }
+    const q = v.getQueueIfExists(request.params.name);
+    if (q === undefined) {
+      throw new AdminHttpError(
+        404,
+        'not_found',
+        `NOT_FOUND - no queue '${request.params.name}' in vhost '${v.name}'`,
+      );
+    }
     const taken: QueueEntry[] = [];
     const out: Record<string, unknown>[] = [];
     // ack_requeue_false is a no-ack get (RabbitMQ counts it as get_no_ack, not as an ack).

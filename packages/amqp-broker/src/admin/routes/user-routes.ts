@@ -1,5 +1,6 @@
 /**
- * /api/users[/{name}] (GET; PUT creates 201 / updates 204; DELETE), administrators only, stored through
+ * /api/users[/{name}] (GET; PUT creates 201 / updates 204; DELETE) and POST /api/users/bulk-delete,
+ * administrators only, stored through
  * the broker's {@link UserStore} (persisted with the broker's definitions). A PUT carries `password` (hashed
  * at once) or `password_hash` (+ `hashing_algorithm`), and `tags` as a comma-separated string or an array.
  */
@@ -9,7 +10,7 @@ import type { HashingAlgorithm } from '../../auth/password-hash.js';
 import type { User, UserInput } from '../../auth/user-store.js';
 import { BrokerError } from '../../errors.js';
 import type { AdminContext } from '../admin-context.js';
-import { badRequest, notFound } from '../admin-http-error.js';
+import { AdminHttpError, badRequest, notFound } from '../admin-http-error.js';
 import { applyListQuery, type ListQuery } from '../list-query.js';
 import { parseBody } from '../request-body.js';
 
@@ -70,6 +71,8 @@ function userInput(name: string, body: z.output<typeof userPutBody>, existing: U
     : { name, passwordHash: existing.passwordHash, hashingAlgorithm: existing.hashingAlgorithm, tags };
 }
 
+const bulkDeleteBody = z.object({ users: z.array(z.unknown()) }).loose();
+
 export function registerUserRoutes(app: FastifyInstance, ctx: AdminContext): void {
   const users = ctx.broker.users;
   app.get<{ Querystring: ListQuery }>('/api/users', async (request) =>
@@ -92,6 +95,27 @@ export function registerUserRoutes(app: FastifyInstance, ctx: AdminContext): voi
     // Also closes the user's connections (320), as RabbitMQ does.
     if (!(await ctx.broker.deleteUser(request.params.name))) throw notFound();
     return reply.code(204).send();
+  });
+  // RabbitMQ deletes the listed users one by one and stops at the first that does not exist (the ones
+  // before it stay deleted): 400 `["no_such_user", name]`. A `users` that is not a list is its 500; ours 400.
+  app.post('/api/users/bulk-delete', async (request, reply) => {
+    const body = (request.body ?? {}) as Record<string, unknown>;
+    if (typeof body !== 'object' || Array.isArray(body) || !('users' in body)) {
+      throw badRequest('[{key_missing,users}]');
+    }
+    const { users: names } = parseBody(bulkDeleteBody, body);
+    for (const name of names) {
+      if (typeof name !== 'string' || !(await ctx.broker.deleteUser(name))) {
+        throw new AdminHttpError(400, 'bad_request', ['no_such_user', name]);
+      }
+    }
+    return reply.code(204).send();
+  });
+  // Not a user's name: other methods are RabbitMQ's 405.
+  app.route({
+    method: ['GET', 'PUT', 'DELETE'],
+    url: '/api/users/bulk-delete',
+    handler: async (_request, reply) => reply.code(405).header('allow', 'POST, OPTIONS').send(),
   });
   app.get<{ Params: { name: string } }>('/api/users/:name/permissions', async (request) => {
     if (!users.has(request.params.name)) throw notFound();
