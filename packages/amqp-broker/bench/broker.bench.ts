@@ -3,12 +3,12 @@
  *
  *   pnpm --filter @dispatcher/amqp-broker bench
  *
- * Our broker runs in its own process (bench/broker-process.ts); the load comes from separate client
- * processes (bench/load-client.ts) speaking pre-encoded AMQP frames, so neither shares an event loop with
- * the broker. In (a)–(d) producers publish transient messages unthrottled (like RabbitMQ's PerfTest);
- * consumers ack every message unless the scenario says auto-ack. Each scenario warms up, then measures a
- * window; publish and delivery rates are counted at the clients, latency is send → delivery (including any
- * queue backlog the unthrottled producers build up).
+ * Our broker runs in its own process (bench/broker-process.js, the built dist/); the load comes from
+ * separate client processes (bench/load-client.ts) speaking pre-encoded AMQP frames, so neither shares an
+ * event loop with the broker. In (a)–(d) producers publish transient messages unthrottled (like RabbitMQ's
+ * PerfTest); consumers ack every message unless the scenario says auto-ack. Each scenario warms up, then
+ * measures a window; publish and delivery rates are counted at the clients, latency is send → delivery
+ * (including any queue backlog the unthrottled producers build up).
  *
  * Persistence scenarios (the broker's durability issue): (p1)–(p3) publish persistent messages to a durable
  * queue with publisher confirms (at most 1,000 unconfirmed; publish/s counts confirmed messages), one
@@ -22,17 +22,19 @@
  * broker processes with --cpu-prof into <dir>), BENCH_RATE=<msg/s per producer> (fixed publish rate
  * instead of unthrottled: latency without a backlog), BENCH_PERSIST_PARENT (where our broker's persistDir
  * is created, default the OS temp dir), BENCH_BACKLOG_MESSAGES or --backlog-messages=N (g's message count, default 1000000),
- * BENCH_BACKLOG_TIMEOUT_SECONDS (per phase of g, default 600).
+ * BENCH_BACKLOG_TIMEOUT_SECONDS (per phase of g, default 600), BENCH_BROKER_FROM=src (our broker from src/
+ * through tsx), BENCH_BROKER_NODE_ARGS, BENCH_MEM_TRACE, BENCH_HEAP_PROF (see bench/README.md).
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, execFile, fork } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import amqp from 'amqplib';
 import type { BrokerServerOptions } from '../src/index.js';
-import type { BrokerProcessStats } from './broker-process.js';
 import { LatencyHistogram } from './latency-histogram.js';
 import type { ClientMessage, ClientReport, LoadClientConfig, ParentCommand } from './load-client.js';
 
@@ -197,6 +199,20 @@ const ratePerSec = Number(process.env.BENCH_RATE ?? 0);
 const persistParent = process.env.BENCH_PERSIST_PARENT ?? tmpdir();
 const backlogTimeoutMs = Number(process.env.BENCH_BACKLOG_TIMEOUT_SECONDS ?? 600) * 1000;
 const tsx = ['--import', 'tsx'];
+/** BENCH_BROKER_FROM: our broker loads the built `dist/` (default, as dispatchd) or `src/` (via tsx). */
+const brokerFromSrc = process.env.BENCH_BROKER_FROM === 'src';
+/** BENCH_BROKER_NODE_ARGS: extra Node/V8 flags for our broker process only (e.g. "--trace-gc"). */
+const brokerNodeArgs = (process.env.BENCH_BROKER_NODE_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
+
+/** What `broker-process.js` answers to 'stats'. */
+export interface BrokerProcessStats {
+  loopP50Ms: number;
+  loopP99Ms: number;
+  loopMaxMs: number;
+  rssMiB: number;
+  /** The process's peak resident set size since it started (getrusage maxrss, as /proc VmHWM). */
+  peakRssMiB: number;
+}
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface OurBroker {
@@ -208,10 +224,14 @@ interface OurBroker {
 
 async function startOurBroker(options: BrokerServerOptions = {}, withAdmin = false): Promise<OurBroker> {
   const child = fork(
-    fileURLToPath(new URL('./broker-process.ts', import.meta.url)),
+    fileURLToPath(new URL('./broker-process.js', import.meta.url)),
     [JSON.stringify(options)],
     {
-      execArgv: [...tsx, ...(cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [])],
+      execArgv: [
+        ...(brokerFromSrc ? tsx : []),
+        ...(cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : []),
+        ...brokerNodeArgs,
+      ],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       env: { ...process.env, BENCH_ADMIN: withAdmin ? '1' : '0' },
     },
@@ -538,6 +558,22 @@ async function onOurBroker<T>(
   }
 }
 
+/**
+ * Our broker runs from `dist/`: brings it up to date with `src/` first (the package build's incremental
+ * `tsc -b`, quick when nothing changed), so the run never benches stale code.
+ */
+async function buildBroker(): Promise<void> {
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  await promisify(execFile)(process.execPath, [tsc, '-b', 'tsconfig.build.json'], { cwd: root }).catch(
+    (err: { stdout?: string }) => {
+      throw new Error(
+        `building our broker failed (or set BENCH_BROKER_FROM=src):\n${err.stdout ?? String(err)}`,
+      );
+    },
+  );
+}
+
 async function main(): Promise<void> {
   const scenarios = SCENARIOS.filter((s) => !onlyScenarios || onlyScenarios.includes(s.id));
   const runRabbit = targets.includes('rabbitmq') && (await reachable(rabbitUrl));
@@ -556,6 +592,8 @@ async function main(): Promise<void> {
         'persistFsync: confirms only after fdatasync), durable exchange and queue on both brokers',
     );
   const runOurs = targets.includes('ours');
+  if (runOurs && !brokerFromSrc) await buildBroker();
+  console.log(`our broker: ${brokerFromSrc ? 'src/ via tsx (its loader adds ~35 MiB RSS)' : 'built dist/'}`);
   const shared = runOurs && scenarios.some((s) => !s.persistent) ? await startOurBroker() : undefined;
   const results = new Map<string, Both<Result>>();
   const backlogs = new Map<string, Both<BacklogResult>>();

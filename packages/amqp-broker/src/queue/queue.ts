@@ -42,6 +42,14 @@ type StoredRef = NonNullable<Message['stored']>;
 
 /** Most paged-out messages read back in one go. */
 const MAX_PAGE_IN = 2048;
+/**
+ * Most body bytes read back in one go; the next read-back starts once the head list is down to two such
+ * batches (the slack that hides the read's latency). Kept well below the memory window: messages read
+ * back then wait only milliseconds for their consumer, so the garbage a drain leaves (message objects,
+ * bodies, read buffers) mostly dies young instead of being promoted and piling up until a full GC — which
+ * is what set the drain's peak RSS.
+ */
+const PAGE_IN_BYTES = 512 * 1024;
 
 export type { QueueEntry } from './queue-entry.js';
 
@@ -566,13 +574,18 @@ export class Queue {
     ref.durable.then(again, again);
   }
 
-  /** Starts reading paged-out messages back once the head list is below half of the window. */
+  /**
+   * Starts reading paged-out messages back once the head list holds at most two read-back batches
+   * ({@link PAGE_IN_BYTES}, or a quarter of a smaller window); reads at most one batch.
+   */
   #pageIn(): void {
     const store = this.store;
     if (this.#loading > 0 || this.#paged.length === 0 || this.#deleted || store === undefined) return;
     const window = store.pageWindowBytes;
-    const room = window - this.#headBytes();
-    if (room < window / 2) return;
+    const batch = Math.min(PAGE_IN_BYTES, window / 4);
+    const head = this.#headBytes();
+    if (head > 2 * batch) return;
+    const room = Math.min(batch, window - head);
     const refs: PagedRef[] = [];
     let bytes = 0;
     while (
