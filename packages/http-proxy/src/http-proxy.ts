@@ -23,6 +23,7 @@ import { registerHealthRoutes } from './admin/health-routes.js';
 import { registerMessageRoutes } from './admin/message-routes.js';
 import type { registerPgAdminRoutes } from './admin/pg-admin-routes.js';
 import { DeliveryEngine, type DeliveryEvent } from './delivery/delivery-engine.js';
+import { DeliveryThreads } from './delivery/delivery-threads.js';
 import { EmbeddedEngineStore } from './delivery/engine-store.js';
 import type { PgWorkSource } from './delivery/pg-work-source.js';
 import { ProxyError } from './errors.js';
@@ -67,6 +68,8 @@ export class HttpProxy {
   #pgBacklog = { counted: 0, since: 0 };
   #engine: DeliveryEngine | undefined;
   #agent: Agent | undefined;
+  /** Outbound calls on worker threads (`deliveryThreads` > 0); the engine uses `#agent` when there are none. */
+  #threads: DeliveryThreads | undefined;
   #app: FastifyInstance | undefined;
   #url: string | undefined;
   #timers: NodeJS.Timeout[] = [];
@@ -130,6 +133,7 @@ export class HttpProxy {
       // Recovery may already have started deliveries (e.g. the port was taken): stop them before the log.
       await this.#engine?.stop(0).catch(() => {});
       await this.#agent?.close().catch(() => {});
+      await this.#threads?.close().catch(() => {});
       this.#source?.stop();
       await this.#store?.close();
       await this.#pg?.close().catch(() => {});
@@ -138,6 +142,13 @@ export class HttpProxy {
   }
 
   #createAgent(): Agent {
+    if (this.#opts.deliveryThreads > 0)
+      this.#threads = new DeliveryThreads({
+        threads: this.#opts.deliveryThreads,
+        allowedDestinations: this.#opts.allowedDestinations,
+        connections: Math.max(8, this.#opts.delivery.workers),
+        logger: this.#baseLog,
+      });
     return new Agent({
       connect: createSafeConnector(this.#policy),
       keepAliveTimeout: 30_000,
@@ -162,6 +173,7 @@ export class HttpProxy {
     });
     this.#pg = pg;
     this.#agent = this.#createAgent();
+    await this.#threads?.ready();
     const source = new PgWorkSource(pg, this.#opts.delivery, this.#baseLog, {
       ...(p.pollMs === undefined ? {} : { pollMs: p.pollMs }),
       ...(p.leaseMs === undefined ? {} : { renewMs: Math.max(100, Math.floor(p.leaseMs / 3)) }),
@@ -170,6 +182,7 @@ export class HttpProxy {
     this.#engine = new DeliveryEngine(this.#opts.delivery, {
       store: source,
       dispatcher: this.#agent,
+      ...(this.#threads ? { threads: this.#threads } : {}),
       logger: this.#baseLog,
       metrics: this.metrics,
       sendCallback: (url, event) => this.#sendCallback(url, event),
@@ -203,9 +216,11 @@ export class HttpProxy {
       }
     }
     this.#agent = this.#createAgent();
+    await this.#threads?.ready();
     this.#engine = new DeliveryEngine(this.#opts.delivery, {
       store: new EmbeddedEngineStore(store, this.#baseLog.child({ component: 'delivery' })),
       dispatcher: this.#agent,
+      ...(this.#threads ? { threads: this.#threads } : {}),
       logger: this.#baseLog,
       metrics: this.metrics,
       sendCallback: (url, event) => this.#sendCallback(url, event),
@@ -235,6 +250,7 @@ export class HttpProxy {
         ['claims', async () => this.#source?.stop()],
         ['delivery', () => this.#engine?.stop(this.#opts.shutdownTimeoutMs)],
         ['agent', () => this.#agent?.close()],
+        ['delivery threads', () => this.#threads?.close()],
         ['store', () => this.#store?.close()],
         // Hands back the leases of requests not finished: other instances take them at once.
         ['postgres', () => this.#pg?.close()],
