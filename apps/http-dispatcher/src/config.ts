@@ -100,7 +100,7 @@ export const SETTINGS = [
   [
     'DELIVERY_THREADS',
     'worker threads making the outbound HTTP calls (outcomes are recorded by the main thread); 0 = on the main thread',
-    '1',
+    '0',
   ],
   ['RETRYLIMIT', 'retries before a request is dead-lettered (alias RETRY_LIMIT)', '10'],
   ['DEFAULT_TIMEOUT', 'per-attempt timeout in ms unless X-Dispatcher-Timeout says otherwise', '10000'],

@@ -11,8 +11,12 @@
  *    load that is delivered at once: durable 202/s, p50/p99, deliveries/s, proxy and database CPU.
  *
  * The proxy runs in its own process; the load generator and the sink run in this one.
- * Env: BENCH_SECTIONS (default ingest,delivery,backlog), BENCH_SECONDS (ingest duration, default 5), BENCH_DELIVERIES (default 100,000),
- * BENCH_BACKLOG (default 1,000,000), BENCH_WORKERS (default 64), BENCH_DIR (default OS temp dir).
+ * 5. Live (`live`, on request; needs wrk): wrk against a bare node:http server, then against the proxy
+ *    delivering at once to the sink (deliveryThreads from BENCH_LIVE_THREADS, default 0,1), in the same run.
+ *
+ * Env: BENCH_SECTIONS (default ingest,delivery,backlog,stores), BENCH_SECONDS (ingest duration, default 5), BENCH_DELIVERIES (default 100,000),
+ * BENCH_BACKLOG (default 1,000,000), BENCH_WORKERS (default 64), BENCH_DIR (default OS temp dir),
+ * BENCH_LIVE_SECONDS (default 10), BENCH_LIVE_THREADS, BENCH_WRK (default wrk).
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -391,7 +395,16 @@ async function runWrk(bin: string, script: string, url: string, seconds: number)
     execFile(
       bin,
       ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-s', script, `${url}/bench/item`],
-      (err, stdout) => (err ? reject(err) : resolve(stdout)),
+      (err, stdout) =>
+        err
+          ? reject(
+              (err as NodeJS.ErrnoException).code === 'ENOENT'
+                ? new Error(
+                    `the live section needs wrk (${bin} not found; apt-get install wrk, or set BENCH_WRK)`,
+                  )
+                : err,
+            )
+          : resolve(stdout),
     );
   });
   const total = Number(/(\d+) requests in ([\d.]+)(m?s)/.exec(out)?.[1] ?? Number.NaN);

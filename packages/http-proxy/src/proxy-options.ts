@@ -35,7 +35,8 @@ export interface HttpProxyOptions {
   /**
    * Worker threads that make the outbound HTTP calls, so the thread that owns the log spends its time on
    * ingest and bookkeeping; outcomes still come back to it, which records them. 0 = calls on the main
-   * thread, as before. @defaultValue 1
+   * thread. Off by default: on a 2-core machine shared with the load and the receiver it gained nothing
+   * measurable and cost CPU and about 80 MB (see the README's bench notes). @defaultValue 0
    */
   deliveryThreads?: number;
   /** Attempts in flight to one destination. @defaultValue max(1, ceil(workers / 2)) */
@@ -167,7 +168,7 @@ export interface PostgresStoreOptions {
 export const HTTP_PROXY_DEFAULTS = {
   port: 80,
   workers: 10,
-  deliveryThreads: 1,
+  deliveryThreads: 0,
   defaultTimeoutMs: 10_000,
   retryLimit: 10,
   retryBackoff: 'exponential',

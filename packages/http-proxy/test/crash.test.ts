@@ -41,8 +41,8 @@ async function spawnProxy(
 
 // Event-sourcing mode replays the full history at start-up: the original lost and duplicated messages there.
 // Both modes are at least once: a delivery in flight at a kill (or whose ack was not yet durable) is repeated.
-// Deliveries on two worker threads: outcomes reach the log owner by message, and a kill loses the threads'
-// calls in flight with everything else, so the guarantee is the same.
+// Deliveries on worker threads (`deliveryThreads`): outcomes reach the log owner by message, and a kill loses
+// the threads' calls in flight with everything else, so the guarantee is the same.
 describe.each([
   { mode: 'default', eventSourcing: false, kills: KILLS, threads: undefined },
   {
@@ -58,10 +58,10 @@ describe.each([
     threads: 2,
   },
   {
-    mode: 'deliveries on the main thread',
+    mode: 'one delivery thread',
     eventSourcing: false,
     kills: Math.max(1, Math.ceil(KILLS / 2)),
-    threads: 0,
+    threads: 1,
   },
 ])('http proxy under SIGKILL ($mode mode)', ({ mode, eventSourcing, kills: KILLS, threads }) => {
   it(`delivers every 202'd request at least once across ${KILLS} kills under load`, async () => {

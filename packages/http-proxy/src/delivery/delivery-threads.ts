@@ -203,7 +203,8 @@ export class DeliveryThreads {
       off += call.body.length;
     }
     if (calls.length === 0) return;
-    thread.worker.postMessage({ type: 'calls', calls, bodies } satisfies ToThread, [bodies]);
+    const msg: ToThread = { type: 'calls', calls: JSON.stringify(calls), bodies };
+    thread.worker.postMessage(msg, [bodies]);
   }
 
   #onMessage(thread: Thread, msg: FromThread): void {

@@ -20,7 +20,8 @@ export interface WireCall {
 }
 
 export type ToThread =
-  | { type: 'calls'; calls: WireCall[]; bodies: ArrayBuffer }
+  /** `calls` is the JSON of a `WireCall[]`: one string clones much faster than as many objects. */
+  | { type: 'calls'; calls: string; bodies: ArrayBuffer }
   | { type: 'abort'; ids: number[] }
   | { type: 'close' };
 

@@ -78,7 +78,7 @@ async function call(c: WireCall, bodies: ArrayBuffer): Promise<void> {
 port.on('message', (msg: ToThread) => {
   switch (msg.type) {
     case 'calls':
-      for (const c of msg.calls) void call(c, msg.bodies);
+      for (const c of JSON.parse(msg.calls) as WireCall[]) void call(c, msg.bodies);
       break;
     case 'abort':
       for (const id of msg.ids) inflight.get(id)?.abort(new Error('aborted by the dispatcher'));
