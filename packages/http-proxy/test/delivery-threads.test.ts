@@ -90,13 +90,14 @@ describe('DeliveryThreads', () => {
   it('rejects the calls of a closed pool with DSP_PROXY_DELIVERY_THREAD or DSP_PROXY_CLOSED', async () => {
     const { sink, pool } = await setup(1);
     sink.behave = () => ({ kind: 'hang' });
-    const answer = pool.request(call(sink.url), new AbortController().signal);
-    await sink.waitFor(1);
-    await pool.close();
-    const err = await answer.then(
+    // Its outcome is taken before the close, which settles it.
+    const settled = pool.request(call(sink.url), new AbortController().signal).then(
       () => undefined,
       (e: unknown) => e,
     );
+    await sink.waitFor(1);
+    await pool.close();
+    const err = await settled;
     expect(ProxyError.hasCode(err, 'DSP_PROXY_DELIVERY_THREAD')).toBe(true);
     await expect(pool.request(call(sink.url), new AbortController().signal)).rejects.toMatchObject({
       code: 'DSP_PROXY_CLOSED',
