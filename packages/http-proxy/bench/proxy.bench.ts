@@ -411,6 +411,6 @@ async function runWrk(bin: string, script: string, url: string, seconds: number)
   const m = /requests in ([\d.]+)(m?s)/.exec(out);
   const secs = m ? Number(m[1]) / (m[2] === 'ms' ? 1000 : 1) : seconds;
   const other = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
-  const p50 = /50%\s+(\S+)/.exec(out)?.[1] ?? '?';
+  const p50 = /^\s*50%\s+(\S+)/m.exec(out)?.[1] ?? '?';
   return { accepted: total - other, other, seconds: secs, p50 };
 }

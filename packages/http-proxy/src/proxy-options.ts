@@ -35,8 +35,8 @@ export interface HttpProxyOptions {
   /**
    * Worker threads that make the outbound HTTP calls, so the thread that owns the log spends its time on
    * ingest and bookkeeping; outcomes still come back to it, which records them. 0 = calls on the main
-   * thread. Off by default: on a 2-core machine shared with the load and the receiver it gained nothing
-   * measurable and cost CPU and about 80 MB (see the README's bench notes). @defaultValue 0
+   * thread. Off by default: on a 2-core machine shared with the load and the receiver it gained about 10%
+   * (within the noise) and cost CPU and 80–120 MB of RSS (see the README's bench notes). @defaultValue 0
    */
   deliveryThreads?: number;
   /** Attempts in flight to one destination. @defaultValue max(1, ceil(workers / 2)) */
