@@ -73,6 +73,15 @@ describe('config', () => {
     );
   });
 
+  it('sets the delivery threads, 0 keeping deliveries on the main thread', () => {
+    expect(config({}).deliveryThreads).toBeUndefined();
+    expect(config({ DELIVERY_THREADS: '0' }).deliveryThreads).toBe(0);
+    expect(config({ DELIVERY_THREADS: '0' }, ['--delivery-threads', '2']).deliveryThreads).toBe(2);
+    expect(() => config({ DELIVERY_THREADS: '65' })).toThrow(
+      /^DELIVERY_THREADS: must be a whole number from 0 to 64/,
+    );
+  });
+
   it('lets flags win over env', () => {
     expect(config({ WORKER: '5' }, ['--worker', '7', '--event-sourcing=false'])).toMatchObject({
       workers: 7,
@@ -107,6 +116,7 @@ describe('config', () => {
   it('says the real range of every whole-number setting, whatever is wrong with the value', () => {
     const ranges: Array<[string, number, number]> = [
       ['WORKER', 1, MAX],
+      ['DELIVERY_THREADS', 0, 64],
       ['RETRYLIMIT', 0, MAX],
       ['RETRY_LIMIT', 0, MAX],
       ['DEFAULT_TIMEOUT', 1, 2 ** 31 - 1],

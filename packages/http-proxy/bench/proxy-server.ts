@@ -1,6 +1,7 @@
 /**
  * The proxy under benchmark, in its own process: `proxy-server.ts <dataDir> <workers>`; with
- * BENCH_DATABASE_URL set, on the PostgreSQL store of that database instead of `dataDir`.
+ * BENCH_DATABASE_URL set, on the PostgreSQL store of that database instead of `dataDir`; BENCH_DELIVERY_THREADS
+ * sets `deliveryThreads` (default: the proxy's).
  */
 import { HttpProxy } from '../src/http-proxy.js';
 
@@ -14,6 +15,9 @@ const proxy = new HttpProxy({
   perDestinationConcurrency: Number(workers ?? 64),
   maxBacklog: 10_000_000,
   minFreeDiskBytes: 0,
+  ...(process.env.BENCH_DELIVERY_THREADS
+    ? { deliveryThreads: Number(process.env.BENCH_DELIVERY_THREADS) }
+    : {}),
   ...(process.env.BENCH_DATABASE_URL
     ? { postgres: { connectionString: process.env.BENCH_DATABASE_URL, poolMax: 16 } }
     : {}),

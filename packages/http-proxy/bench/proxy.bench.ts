@@ -11,11 +11,15 @@
  *    load that is delivered at once: durable 202/s, p50/p99, deliveries/s, proxy and database CPU.
  *
  * The proxy runs in its own process; the load generator and the sink run in this one.
- * Env: BENCH_SECTIONS (default ingest,delivery,backlog), BENCH_SECONDS (ingest duration, default 5), BENCH_DELIVERIES (default 100,000),
- * BENCH_BACKLOG (default 1,000,000), BENCH_WORKERS (default 64), BENCH_DIR (default OS temp dir).
+ * 5. Live (`live`, on request; needs wrk): wrk against a bare node:http server, then against the proxy
+ *    delivering at once to the sink (deliveryThreads from BENCH_LIVE_THREADS, default 0,1), in the same run.
+ *
+ * Env: BENCH_SECTIONS (default ingest,delivery,backlog,stores), BENCH_SECONDS (ingest duration, default 5), BENCH_DELIVERIES (default 100,000),
+ * BENCH_BACKLOG (default 1,000,000), BENCH_WORKERS (default 64), BENCH_DIR (default OS temp dir),
+ * BENCH_LIVE_SECONDS (default 10), BENCH_LIVE_THREADS, BENCH_WRK (default wrk).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -171,6 +175,59 @@ if (SECTIONS.has('ingest')) {
   );
   await stopProxy(proxy);
   rmSync(dir, { recursive: true, force: true });
+}
+
+// 1b. Live (`live`): wrk against the bare node:http server, then against the proxy delivering to the sink
+// at once, in the same run: accepted durable 202/s, deliveries/s, the backlog's drain time after the load.
+if (SECTIONS.has('live')) {
+  const seconds = Number(process.env.BENCH_LIVE_SECONDS ?? 10);
+  const headers = { 'x-dispatcher-origin-host': sinkUrl, 'content-type': 'application/octet-stream' };
+  const wrkBin = process.env.BENCH_WRK ?? 'wrk';
+  const scriptDir = mkdtempSync(join(BASE, 'dsp-bench-wrk-'));
+  const script = join(scriptDir, 'post.lua');
+  writeFileSync(
+    script,
+    `wrk.method = "POST"\nwrk.body = string.rep("x", ${BODY.length})\n` +
+      Object.entries(headers)
+        .map(([k, v]) => `wrk.headers["${k}"] = "${v}"\n`)
+        .join(''),
+  );
+  const wrk = (url: string, s: number) => runWrk(wrkBin, script, url, s);
+  const bare = await startProxy('-', bareServer);
+  await wrk(bare.url, 2); // warm-up
+  const b = await wrk(bare.url, seconds);
+  await stopProxy(bare);
+  const bareRate = b.accepted / b.seconds;
+  console.log(
+    `live:     bare node:http ${fmt(bareRate)} 202/s (${wrkBin} -t2 -c${CONNECTIONS} -d${seconds}s, 1 KiB POST, p50 ${b.p50})`,
+  );
+  for (const threads of (process.env.BENCH_LIVE_THREADS ?? '0,1').split(',')) {
+    const dir = mkdtempSync(join(BASE, 'dsp-bench-proxy-'));
+    const proxy = await startProxy(dir, server, { BENCH_DELIVERY_THREADS: threads });
+    delivered = 0;
+    const warm = await wrk(proxy.url, 2);
+    while (delivered < warm.accepted) await new Promise((r) => setTimeout(r, 5));
+    const d0 = delivered;
+    const cpu0 = cpuSeconds(proxy.proc.pid as number);
+    const r = await wrk(proxy.url, seconds);
+    const dLoad = delivered - d0;
+    const tDrain = performance.now();
+    while (delivered < d0 + r.accepted && performance.now() - tDrain < 60_000)
+      await new Promise((res) => setTimeout(res, 2));
+    const drainS = (performance.now() - tDrain) / 1000;
+    const cpu = cpuSeconds(proxy.proc.pid as number) - cpu0;
+    const mem = memory(proxy.proc.pid as number);
+    const rate = r.accepted / r.seconds;
+    console.log(
+      `live:     proxy, deliveryThreads=${threads}: ${fmt(rate)} durable 202/s (p50 ${r.p50}, ${r.other} non-202), ` +
+        `${fmt(dLoad / r.seconds)} deliveries/s during the load, backlog of ${fmt(Math.max(0, r.accepted - dLoad))} ` +
+        `drained ${fmt(drainS, 2)} s after it (target <= 2 s); proxy CPU ${fmt((cpu / (r.seconds + drainS)) * 100)}%, ` +
+        `peak RSS ${fmt(mem.peakMb)} MB; ${fmt(rate / bareRate, 2)}x the bare server (target >= 0.42x)`,
+    );
+    await stopProxy(proxy);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  rmSync(scriptDir, { recursive: true, force: true });
 }
 
 // 2. Delivery: a backlog that falls due at one instant is drained to a sink in this process; the rate is
@@ -330,4 +387,30 @@ function postgresCpuSeconds(): number {
     }
   }
   return total;
+}
+
+/** Runs wrk with `script` for `seconds`; 202s counted as accepted, anything else as `other`. */
+async function runWrk(bin: string, script: string, url: string, seconds: number) {
+  const out = await new Promise<string>((resolve, reject) => {
+    execFile(
+      bin,
+      ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-s', script, `${url}/bench/item`],
+      (err, stdout) =>
+        err
+          ? reject(
+              (err as NodeJS.ErrnoException).code === 'ENOENT'
+                ? new Error(
+                    `the live section needs wrk (${bin} not found; apt-get install wrk, or set BENCH_WRK)`,
+                  )
+                : err,
+            )
+          : resolve(stdout),
+    );
+  });
+  const total = Number(/(\d+) requests in ([\d.]+)(m?s)/.exec(out)?.[1] ?? Number.NaN);
+  const m = /requests in ([\d.]+)(m?s)/.exec(out);
+  const secs = m ? Number(m[1]) / (m[2] === 'ms' ? 1000 : 1) : seconds;
+  const other = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+  const p50 = /^\s*50%\s+(\S+)/m.exec(out)?.[1] ?? '?';
+  return { accepted: total - other, other, seconds: secs, p50 };
 }

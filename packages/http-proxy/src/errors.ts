@@ -17,6 +17,8 @@ export const ProxyErrorCodes = {
   DSP_PROXY_STORE_UNAVAILABLE: 'DSP_PROXY_STORE_UNAVAILABLE',
   /** The database schema is newer than this binary understands: start-up stops (upgrade the binary). */
   DSP_PROXY_SCHEMA_TOO_NEW: 'DSP_PROXY_SCHEMA_TOO_NEW',
+  /** A delivery thread exited with calls in flight: they count as failures on our side and are made again. */
+  DSP_PROXY_DELIVERY_THREAD: 'DSP_PROXY_DELIVERY_THREAD',
 } as const;
 
 export type ProxyErrorCode = (typeof ProxyErrorCodes)[keyof typeof ProxyErrorCodes];

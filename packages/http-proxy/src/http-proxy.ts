@@ -37,6 +37,7 @@ import { EmbeddedAdminStore } from './admin/embedded-admin-store.js';
 import { registerHealthRoutes } from './admin/health-routes.js';
 import { registerMessageRoutes } from './admin/message-routes.js';
 import { DeliveryEngine, type DeliveryEvent } from './delivery/delivery-engine.js';
+import { DeliveryThreads } from './delivery/delivery-threads.js';
 import { EmbeddedEngineStore } from './delivery/engine-store.js';
 import type { PgWorkSource } from './delivery/pg-work-source.js';
 import { ProxyError } from './errors.js';
@@ -78,6 +79,8 @@ export class HttpProxy extends Lifecycle {
   #pgBacklog = { counted: 0, since: 0 };
   #engine: DeliveryEngine | undefined;
   #agent: Agent | undefined;
+  /** Outbound calls on worker threads (`deliveryThreads` > 0); the engine uses `#agent` when there are none. */
+  #threads: DeliveryThreads | undefined;
   #app: FastifyInstance | undefined;
   #url: string | undefined;
   #timers: NodeJS.Timeout[] = [];
@@ -163,6 +166,13 @@ export class HttpProxy extends Lifecycle {
   }
 
   #createAgent(): Agent {
+    if (this.#opts.deliveryThreads > 0)
+      this.#threads = new DeliveryThreads({
+        threads: this.#opts.deliveryThreads,
+        allowedDestinations: this.#opts.allowedDestinations,
+        connections: Math.max(8, this.#opts.delivery.workers),
+        logger: this.#baseLog,
+      });
     return new Agent({
       connect: createSafeConnector(this.#policy),
       keepAliveTimeout: 30_000,
@@ -187,6 +197,7 @@ export class HttpProxy extends Lifecycle {
     this.#pg = pg;
     this.#admin = new PgAdminStore(pg);
     this.#agent = this.#createAgent();
+    await this.#threads?.ready();
     const source = new PgWorkSource(pg, this.#opts.delivery, this.#baseLog, {
       ...(p.pollMs === undefined ? {} : { pollMs: p.pollMs }),
       ...(p.leaseMs === undefined ? {} : { renewMs: Math.max(100, Math.floor(p.leaseMs / 3)) }),
@@ -195,6 +206,7 @@ export class HttpProxy extends Lifecycle {
     this.#engine = new DeliveryEngine(this.#opts.delivery, {
       store: source,
       dispatcher: this.#agent,
+      ...(this.#threads ? { threads: this.#threads } : {}),
       logger: this.#baseLog,
       metrics: this.metrics,
       sendCallback: (url, event) => this.#sendCallback(url, event),
@@ -228,9 +240,11 @@ export class HttpProxy extends Lifecycle {
       }
     }
     this.#agent = this.#createAgent();
+    await this.#threads?.ready();
     this.#engine = new DeliveryEngine(this.#opts.delivery, {
       store: new EmbeddedEngineStore(store, this.#baseLog.child({ component: 'delivery' })),
       dispatcher: this.#agent,
+      ...(this.#threads ? { threads: this.#threads } : {}),
       logger: this.#baseLog,
       metrics: this.metrics,
       sendCallback: (url, event) => this.#sendCallback(url, event),
@@ -259,6 +273,7 @@ export class HttpProxy extends Lifecycle {
       ['claims', () => this.#source?.stop()],
       ['delivery', () => this.#engine?.stop(this.#opts.shutdownTimeoutMs)],
       ['agent', () => this.#agent?.close()],
+      ['delivery threads', () => this.#threads?.close()],
       ['store', () => this.#store?.close()],
       // Hands back the leases of requests not finished: other instances take them at once.
       ['postgres', () => this.#pg?.close()],
@@ -286,6 +301,7 @@ export class HttpProxy extends Lifecycle {
         // Recovery may already have started deliveries (e.g. the port was taken): stop them before the log.
         ['delivery', () => this.#engine?.stop(0)],
         ['agent', () => this.#agent?.destroy()],
+        ['delivery threads', () => this.#threads?.close()],
         ['claims', () => this.#source?.stop()],
         ['store', () => this.#store?.close()],
         ['postgres', () => this.#pg?.close()],

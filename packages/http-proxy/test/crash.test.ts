@@ -15,10 +15,15 @@ const child = fileURLToPath(new URL('./fixtures/proxy-process.ts', import.meta.u
 async function spawnProxy(
   dataDir: string,
   eventSourcing: boolean,
+  deliveryThreads?: number,
 ): Promise<{ proc: ChildProcess; url: string }> {
   const args = ['--import', 'tsx', child, dataDir, ...(eventSourcing ? ['event-sourcing'] : [])];
   const proc = spawn(process.execPath, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env:
+      deliveryThreads === undefined
+        ? process.env
+        : { ...process.env, DISPATCHER_PROXY_DELIVERY_THREADS: String(deliveryThreads) },
   });
   let err = '';
   proc.stderr?.on('data', (d: Buffer) => (err += d));
@@ -36,10 +41,29 @@ async function spawnProxy(
 
 // Event-sourcing mode replays the full history at start-up: the original lost and duplicated messages there.
 // Both modes are at least once: a delivery in flight at a kill (or whose ack was not yet durable) is repeated.
+// Deliveries on worker threads (`deliveryThreads`): outcomes reach the log owner by message, and a kill loses
+// the threads' calls in flight with everything else, so the guarantee is the same.
 describe.each([
-  { mode: 'default', eventSourcing: false, kills: KILLS },
-  { mode: 'event-sourcing', eventSourcing: true, kills: Math.max(1, Math.ceil(KILLS / 2)) },
-])('http proxy under SIGKILL ($mode mode)', ({ mode, eventSourcing, kills: KILLS }) => {
+  { mode: 'default', eventSourcing: false, kills: KILLS, threads: undefined },
+  {
+    mode: 'event-sourcing',
+    eventSourcing: true,
+    kills: Math.max(1, Math.ceil(KILLS / 2)),
+    threads: undefined,
+  },
+  {
+    mode: 'two delivery threads',
+    eventSourcing: false,
+    kills: Math.max(1, Math.ceil(KILLS / 2)),
+    threads: 2,
+  },
+  {
+    mode: 'one delivery thread',
+    eventSourcing: false,
+    kills: Math.max(1, Math.ceil(KILLS / 2)),
+    threads: 1,
+  },
+])('http proxy under SIGKILL ($mode mode)', ({ mode, eventSourcing, kills: KILLS, threads }) => {
   it(`delivers every 202'd request at least once across ${KILLS} kills under load`, async () => {
     const dataDir = tempDir();
     const sink = await new Sink().start();
@@ -59,7 +83,7 @@ describe.each([
     let sent = 0;
     let last: { proc: ChildProcess; exited: Promise<void> } | undefined;
     for (let kill = 0; kill <= KILLS; kill++) {
-      const { proc, url } = await spawnProxy(dataDir, eventSourcing);
+      const { proc, url } = await spawnProxy(dataDir, eventSourcing, threads);
       const exited = new Promise<void>((resolve) => proc.on('exit', () => resolve()));
       if (kill === KILLS) {
         last = { proc, exited };
@@ -110,7 +134,7 @@ describe.each([
     const before = successes.length;
     last?.proc.kill('SIGKILL');
     await last?.exited;
-    const again = await spawnProxy(dataDir, eventSourcing);
+    const again = await spawnProxy(dataDir, eventSourcing, threads);
     onCleanup(async () => {
       const gone = new Promise<void>((resolve) => again.proc.on('exit', () => resolve()));
       again.proc.kill('SIGKILL');

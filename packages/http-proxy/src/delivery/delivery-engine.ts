@@ -35,6 +35,7 @@ import type { ProxyMetrics } from '../proxy-metrics.js';
 import type { StoredRequest } from '../store/stored-request.js';
 import type { DeliveryEvent } from './delivery-event.js';
 import type { DeliveryOptions } from './delivery-options.js';
+import type { DeliveryThreads } from './delivery-threads.js';
 import { DestinationState } from './destination-state.js';
 import { DueHeap } from './due-heap.js';
 import type { EngineStore } from './engine-store.js';
@@ -52,6 +53,8 @@ export type { DeliveryEvent } from './delivery-event.js';
 export interface DeliveryEngineDeps {
   store: EngineStore;
   dispatcher: Dispatcher;
+  /** When given, HTTP calls are made on these worker threads instead of through `dispatcher`. */
+  threads?: DeliveryThreads;
   logger: Logger;
   metrics: ProxyMetrics;
   clock?: () => number;
@@ -73,6 +76,7 @@ export class DeliveryEngine {
   readonly #opts: DeliveryOptions;
   readonly #store: EngineStore;
   readonly #dispatcher: Dispatcher;
+  readonly #threads: DeliveryThreads | undefined;
   readonly #log: Logger;
   readonly #metrics: ProxyMetrics;
   readonly #clock: () => number;
@@ -111,6 +115,7 @@ export class DeliveryEngine {
     this.#opts = options;
     this.#store = deps.store;
     this.#dispatcher = deps.dispatcher;
+    this.#threads = deps.threads;
     this.#log = deps.logger.child({ component: 'delivery' });
     this.#metrics = deps.metrics;
     this.#clock = deps.clock ?? Date.now;
@@ -472,24 +477,47 @@ export class DeliveryEngine {
     }
     const origin = originOf(request.target);
     try {
-      const res = await this.#dispatcher.request({
-        origin,
-        path: request.target.slice(origin.length) || '/',
-        method: request.method as Dispatcher.HttpMethod,
-        headers,
-        body: body.length > 0 ? body : null,
-        signal: ctl.signal,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-      });
-      await drain(res.body);
-      const retryAfter = res.headers['retry-after'];
+      let statusCode: number;
+      let retryAfter: string | string[] | undefined;
+      if (this.#threads) {
+        // A thread that dies rejects with a ProxyError: rethrown below, a failure on our side, not an outcome.
+        const answer = await this.#threads.request(
+          {
+            origin,
+            path: request.target.slice(origin.length) || '/',
+            method: request.method,
+            headers,
+            body,
+            timeoutMs,
+          },
+          ctl.signal,
+        );
+        if ('error' in answer) throw answer.error;
+        statusCode = answer.status;
+        retryAfter = answer.retryAfter;
+      } else {
+        const res = await this.#dispatcher.request({
+          origin,
+          path: request.target.slice(origin.length) || '/',
+          method: request.method as Dispatcher.HttpMethod,
+          headers,
+          body: body.length > 0 ? body : null,
+          signal: ctl.signal,
+          headersTimeout: timeoutMs,
+          bodyTimeout: timeoutMs,
+        });
+        await drain(res.body);
+        statusCode = res.statusCode;
+        retryAfter = res.headers['retry-after'];
+      }
       const retryAfterMs =
         typeof retryAfter === 'string' ? parseRetryAfter(retryAfter, { now: this.#clock() }) : undefined;
       return retryAfterMs === undefined
-        ? { kind: 'status', status: res.statusCode }
-        : { kind: 'status', status: res.statusCode, retryAfterMs };
+        ? { kind: 'status', status: statusCode }
+        : { kind: 'status', status: statusCode, retryAfterMs };
     } catch (err) {
+      if (ProxyError.hasCode(err, 'DSP_PROXY_DELIVERY_THREAD') || ProxyError.hasCode(err, 'DSP_PROXY_CLOSED'))
+        throw err;
       if (timedOut) {
         const e = new Error(`no answer within ${timeoutMs} ms`) as NodeJS.ErrnoException;
         e.code = 'ETIMEDOUT';

@@ -14,6 +14,11 @@ import { Sink } from './sink.js';
  * per test file, one schema per data directory (so a restart on the same directory finds its state).
  */
 export const STORE = process.env.DISPATCHER_PROXY_STORE === 'postgres' ? 'postgres' : 'embedded';
+/** `DISPATCHER_PROXY_DELIVERY_THREADS=n` runs the behaviour suites with deliveries on n worker threads. */
+const DELIVERY_THREADS =
+  process.env.DISPATCHER_PROXY_DELIVERY_THREADS === undefined
+    ? undefined
+    : Number(process.env.DISPATCHER_PROXY_DELIVERY_THREADS);
 let database: ReturnType<typeof createTestDatabase> | undefined;
 afterAll(async () => {
   if (database) await (await database).drop();
@@ -59,6 +64,7 @@ export async function startProxy(options: Partial<HttpProxyOptions> = {}): Promi
     retryBaseMs: 20,
     retryMaxMs: 200,
     shutdownTimeoutMs: 500,
+    ...(DELIVERY_THREADS === undefined ? {} : { deliveryThreads: DELIVERY_THREADS }),
     ...options,
   });
   await proxy.start();

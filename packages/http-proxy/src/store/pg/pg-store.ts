@@ -133,6 +133,16 @@ export class PgStore {
   readonly #log: Logger;
   #queue: PendingAccept[] = [];
   #flushing = false;
+  /** Completions waiting for the next batch (see `complete`). */
+  #completions: Array<{
+    rowId: string;
+    messageId: string;
+    info: string;
+    origin: string;
+    resolve: () => void;
+    reject: (err: unknown) => void;
+  }> = [];
+  #completing = false;
   #listener: pg.Client | undefined;
   #onWork: (() => void) | undefined;
   #closed = false;
@@ -577,20 +587,49 @@ export class PgStore {
 
   /**
    * Delivered: the row goes; its id stays known for `deliveredRetentionMs`; the destination's count of
-   * consecutive failures starts again (a write only when there were some), all in one statement.
+   * consecutive failures starts again (a write only when there were some). Completions are group-committed
+   * like accepts: one statement for every completion queued while the previous one ran, so deliveries/s do
+   * not depend on one round trip and one commit per delivery. A batch succeeds or fails whole.
    */
-  async complete(rowId: string, messageId: string, delivered: object, origin: string): Promise<void> {
+  complete(rowId: string, messageId: string, delivered: object, origin: string): Promise<void> {
     this.#started.delete(rowId);
-    await this.#db(() =>
-      this.pool.query(
-        `WITH d AS (DELETE FROM dsp_request WHERE id = $1 RETURNING message_id),
-              b AS (UPDATE dsp_destination SET failures = 0, open_until = NULL, cooldown_ms = 0
-                    WHERE origin = $4 AND failures > 0)
-         INSERT INTO dsp_delivered (message_id, info) SELECT $2, $3 FROM d
-         ON CONFLICT (message_id) DO UPDATE SET info = EXCLUDED.info, delivered_at = now()`,
-        [rowId, messageId, JSON.stringify(delivered), origin],
-      ),
-    );
+    return new Promise<void>((resolve, reject) => {
+      this.#completions.push({ rowId, messageId, info: JSON.stringify(delivered), origin, resolve, reject });
+      if (!this.#completing) void this.#flushCompletions();
+    });
+  }
+
+  async #flushCompletions(): Promise<void> {
+    this.#completing = true;
+    try {
+      while (this.#completions.length > 0) {
+        const batch = this.#completions.splice(0, 1000);
+        try {
+          await this.#db(() =>
+            this.pool.query(
+              `WITH i AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::jsonb[]) AS t(id, message_id, info)),
+                    d AS (DELETE FROM dsp_request r USING i WHERE r.id = i.id RETURNING i.message_id, i.info),
+                    b AS (UPDATE dsp_destination SET failures = 0, open_until = NULL, cooldown_ms = 0
+                          WHERE origin = ANY($4::text[]) AND failures > 0)
+               INSERT INTO dsp_delivered (message_id, info)
+               SELECT DISTINCT ON (message_id) message_id, info FROM d
+               ON CONFLICT (message_id) DO UPDATE SET info = EXCLUDED.info, delivered_at = now()`,
+              [
+                batch.map((c) => c.rowId),
+                batch.map((c) => c.messageId),
+                batch.map((c) => c.info),
+                [...new Set(batch.map((c) => c.origin))],
+              ],
+            ),
+          );
+          for (const c of batch) c.resolve();
+        } catch (err) {
+          for (const c of batch) c.reject(err);
+        }
+      }
+    } finally {
+      this.#completing = false;
+    }
   }
 
   /** Moves a request to the dead letters (one statement: both or neither). */
@@ -843,7 +882,7 @@ export class PgStore {
     this.#closed = true;
     // Writes under way (accepts, a delivery's DELETE) go first: handing their leases back before them
     // would let another instance deliver those requests again.
-    if (this.#running > 0 || this.#flushing) {
+    if (this.#running > 0 || this.#flushing || this.#completing) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
         new Promise<void>((resolve) => this.#idle.push(resolve)),
