@@ -49,7 +49,14 @@ const source = new RedisSubscriptionSource({ redis });
 const transport = new UndiciPushTransport();
 const dataLog = jsonLinesLogger(dataFile);
 const push = new PushService({ pool, source, transport, redis, dataLog, logger: noopLogger });
-const redistributor = new Redistributor({ pool, source, redis, listenersPerServer: listeners, dataLog });
+const redistributor = new Redistributor({
+  pool,
+  source,
+  redis,
+  listenersPerServer: listeners,
+  messagesPerListener: Number(process.env.BENCH_MESSAGES_PER_LISTENER ?? 8),
+  dataLog,
+});
 const recover = new RecoverWatcher({ pool, redis, dataLog });
 const stats = new PushStats({ redis, keyPrefix: 'medispatcher:stats' });
 const metrics = new PushMetrics({ tubes: beanstalkTubeStats(() => pool.clients, 'main-incoming-queue') });

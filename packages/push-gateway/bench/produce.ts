@@ -12,6 +12,7 @@ const clients = addresses
   .map((a) => new BeanstalkClient({ host: a.split(':')[0], port: Number(a.split(':')[1]) }));
 await Promise.all(clients.map((c) => c.connect()));
 
+const cpuStart = process.cpuUsage();
 const TICK_MS = 10;
 const started = performance.now();
 let sent = 0;
@@ -38,6 +39,7 @@ while (performance.now() - started < seconds * 1000) {
 }
 await Promise.all(inFlight);
 const elapsed = (performance.now() - started) / 1000;
-process.send?.({ sent, seconds: elapsed });
+const cpu = process.cpuUsage(cpuStart);
+process.send?.({ sent, seconds: elapsed, cpuMs: (cpu.user + cpu.system) / 1000 });
 await Promise.all(clients.map((c) => c.close()));
 process.exit(0);

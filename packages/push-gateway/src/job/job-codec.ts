@@ -11,7 +11,7 @@
  * so its key order varies from job to job; readers (ours and Go's) do not depend on it and we write the
  * struct's declaration order.
  */
-import { DecodeError, decode, encode } from '@msgpack/msgpack';
+import { DecodeError, Decoder, Encoder } from '@msgpack/msgpack';
 import { PushError } from '../errors.js';
 import { JOB_MESSAGE_DEFAULTS, type JobMessage } from './job-message.js';
 
@@ -43,6 +43,21 @@ const NUMERIC = new Set<keyof JobMessage>([
 ]);
 const STRINGS = new Set<keyof JobMessage>(['sender', 'context', 'owlContext']);
 const utf8 = new TextDecoder();
+// One of each for the process: the library's encode()/decode() build a new Encoder (with a fresh 2 KB buffer)
+// or Decoder per call, and a job takes 22 encode() calls: garbage for the GC on every job and push.
+// Both are safe to share: they are synchronous and clone themselves if ever re-entered.
+const encoder = new Encoder();
+const decoder = new Decoder();
+const encode = (value: unknown): Uint8Array => encoder.encode(value);
+const KEY_BYTES = new Map<string, Uint8Array>();
+function keyBytes(key: string): Uint8Array {
+  let bytes = KEY_BYTES.get(key);
+  if (!bytes) {
+    bytes = encode(key);
+    KEY_BYTES.set(key, bytes);
+  }
+  return bytes;
+}
 
 function toNumber(field: string, value: unknown): number {
   if (typeof value === 'number') return value;
@@ -69,7 +84,7 @@ function textify(value: unknown): unknown {
 export function decodeJob(bytes: Uint8Array): JobMessage {
   let raw: unknown;
   try {
-    raw = decode(bytes);
+    raw = decoder.decode(bytes);
   } catch (err) {
     throw new PushError('DSP_PUSH_JOB_DECODE', 'job body is not valid msgpack', {
       cause: err instanceof DecodeError || err instanceof Error ? err : undefined,
@@ -166,6 +181,6 @@ export function encodeJob(job: JobMessage): Uint8Array {
   add('Context', encode(job.context));
   add('Owl_context', encode(job.owlContext));
   const parts: Uint8Array[] = [Uint8Array.of(0x80 | entries.length)];
-  for (const [key, bytes] of entries) parts.push(encode(key), bytes);
+  for (const [key, bytes] of entries) parts.push(keyBytes(key), bytes);
   return Buffer.concat(parts);
 }
