@@ -1,5 +1,5 @@
+import { adminHostMatcher, parseHostName } from '@dispatcher/core';
 import { describe, expect, it } from 'vitest';
-import { adminHostMatcher, parseHostName } from './admin-hosts.js';
 
 describe('adminHostMatcher', () => {
   it('takes loopback names and addresses, with or without a port, and nothing else by default', () => {
