@@ -29,6 +29,7 @@ import {
   type AmqpMethod,
   type BasicPublish,
   CHANNEL_ERROR,
+  ClassId,
   COMMAND_INVALID,
   MethodId,
   methodName,
@@ -52,7 +53,7 @@ import {
 } from '../vhost/virtual-host.js';
 import { ChannelConsumer, type ConsumerChannel } from './channel/channel-consumer.js';
 import { ConfirmTracker } from './channel/confirm-tracker.js';
-import { type AssembledContent, BASIC_CLASS, ContentAssembler } from './channel/content-assembler.js';
+import { type AssembledContent, ContentAssembler } from './channel/content-assembler.js';
 import { DirectReplyTo } from './channel/direct-reply-to.js';
 import { Transaction } from './channel/transaction.js';
 import { type SettleKind, type Unacked, UnackedDeliveries } from './channel/unacked-deliveries.js';
@@ -566,7 +567,7 @@ export class Channel implements ReplyConsumer, ConsumerChannel {
     throw channelError(
       PRECONDITION_FAILED,
       `user_id property set to '${claimed}' but authenticated user was '${host.username ?? ''}'`,
-      { classId: BASIC_CLASS, methodId: 40 },
+      { classId: ClassId.Basic, methodId: 40 },
     );
   }
 
@@ -701,7 +702,7 @@ export class Channel implements ReplyConsumer, ConsumerChannel {
     const host = this.#host;
     host.publishing();
     if (publish.immediate)
-      throw connectionError(NOT_IMPLEMENTED, 'immediate=true', { classId: 60, methodId: 40 });
+      throw connectionError(NOT_IMPLEMENTED, 'immediate=true', { classId: ClassId.Basic, methodId: 40 });
     host.access.check('write', 'exchange', publish.exchange);
     host.vhost.checkPublishable(publish.exchange);
     if (AmqpError.isAmqpError(decoded)) throw decoded;
@@ -803,7 +804,7 @@ export class Channel implements ReplyConsumer, ConsumerChannel {
     this.#state = OPEN;
     if (!ok) {
       this.closeWithError(
-        channelError(PRECONDITION_FAILED, 'partial tx completion', { classId: 90, methodId: 20 }),
+        channelError(PRECONDITION_FAILED, 'partial tx completion', { classId: ClassId.Tx, methodId: 20 }),
       );
       return;
     }
@@ -843,7 +844,7 @@ function checkExpiration(value: string | undefined): void {
   if (value === undefined || parseExpiration(value) >= 0) return;
   const problem = /^-\d+$/.test(value) ? `{value_negative,${value}}` : 'no_integer';
   throw channelError(PRECONDITION_FAILED, `invalid expiration '${value}': ${problem}`, {
-    classId: BASIC_CLASS,
+    classId: ClassId.Basic,
     methodId: 40,
   });
 }
