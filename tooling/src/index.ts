@@ -56,6 +56,7 @@ export {
   ensureRabbitMQManagement,
   type RabbitMQManagement,
 } from './rabbitmq-management.js';
+export { rabbitmqCloseConnectionsNamed, rabbitmqctl, withRabbitmqVhost } from './rabbitmqctl.js';
 export {
   type LogEntry,
   type RecordingLogFn,
@@ -70,4 +71,11 @@ export {
   SERVICE_DIR_PREFIX,
 } from './service-state-dir.js';
 export { type TcpExchangeOptions, tcpExchange } from './tcp-exchange.js';
+export {
+  makeTestPki,
+  type SelfSignedCertificateOptions,
+  selfSignedCertificate,
+  type TestCertificate,
+  type TestPki,
+} from './test-certificates.js';
 export { fillFileSystem, mountTmpfs, type Tmpfs, type TmpfsResult } from './tmpfs.js';

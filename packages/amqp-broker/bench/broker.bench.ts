@@ -30,6 +30,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { forkChild } from '@dispatcher/tooling/child-harness';
 import amqp from 'amqplib';
 import type { BrokerServerOptions } from '../src/index.js';
 import type { BrokerProcessStats } from './broker-process.js';
@@ -204,27 +205,30 @@ interface OurBroker {
   child: ChildProcess;
   /** The management listener's port (started with `withAdmin`). */
   adminPort?: number | undefined;
+  /** 'stop', then SIGKILL if the broker has not exited within 10 s. */
+  stop(): Promise<void>;
 }
 
 async function startOurBroker(options: BrokerServerOptions = {}, withAdmin = false): Promise<OurBroker> {
-  const child = fork(
+  const forked = await forkChild<{ port: number; adminPort?: number }>(
     fileURLToPath(new URL('./broker-process.ts', import.meta.url)),
-    [JSON.stringify(options)],
     {
+      args: [JSON.stringify(options)],
       execArgv: [...tsx, ...(cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [])],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       env: { ...process.env, BENCH_ADMIN: withAdmin ? '1' : '0' },
     },
   );
-  const [message] = (await once(child, 'message')) as [{ port: number; adminPort?: number }];
-  return { url: `amqp://guest:guest@127.0.0.1:${message.port}`, child, adminPort: message.adminPort };
+  const { port, adminPort } = forked.ready;
+  return {
+    url: `amqp://guest:guest@127.0.0.1:${port}`,
+    child: forked.child,
+    adminPort,
+    stop: () => forked.stop(10_000),
+  };
 }
 
-async function stopOurBroker(child: ChildProcess): Promise<void> {
-  const exited = once(child, 'exit');
-  child.send('stop');
-  await Promise.race([exited, sleep(10_000)]);
-  child.kill('SIGKILL');
+async function stopOurBroker(broker: OurBroker): Promise<void> {
+  await broker.stop();
 }
 
 /** Our broker's CPU use: sum of utime+stime from /proc, in seconds (Linux only; undefined elsewhere). */
@@ -533,7 +537,7 @@ async function onOurBroker<T>(
   try {
     return await fn(broker);
   } finally {
-    await stopOurBroker(broker.child);
+    await stopOurBroker(broker);
     await rm(persistDir, { recursive: true, force: true });
   }
 }
@@ -581,7 +585,7 @@ async function main(): Promise<void> {
       else results.set(s.id, await onBoth(s, (url, b) => runScenario(s, url, b)));
     }
   } finally {
-    if (shared) await stopOurBroker(shared.child);
+    if (shared) await stopOurBroker(shared);
   }
 
   const timed = scenarios.filter((s) => !s.backlog);
@@ -736,8 +740,8 @@ async function adminOverhead(s: Scenario): Promise<void> {
       }
     }
   } finally {
-    await stopOurBroker(plain.child);
-    await stopOurBroker(managed.child);
+    await stopOurBroker(plain);
+    await stopOurBroker(managed);
   }
   if (failures > 0) throw new Error(`${failures} polls of /api/queues failed`);
   const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
