@@ -82,34 +82,13 @@ export function makeTestPki(): Promise<TestPki> {
   return inTempDir(async (dir) => {
     const openssl = (...args: string[]) => run('openssl', args, { cwd: dir });
     const days = ['-days', '2'];
+    // A new RSA key `<name>.key` and, with `more`, a self-signed certificate or a signing request.
+    const newKey = (name: string, ...more: string[]) =>
+      openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, ...more);
     const newCa = (name: string, cn: string) =>
-      openssl(
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        `${name}.key`,
-        '-out',
-        `${name}.pem`,
-        ...days,
-        '-subj',
-        `/CN=${cn}`,
-      );
+      newKey(name, '-x509', '-out', `${name}.pem`, ...days, '-subj', `/CN=${cn}`);
     const signed = async (name: string, ca: string, ext: string) => {
-      await openssl(
-        'req',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        `${name}.key`,
-        '-out',
-        `${name}.csr`,
-        '-subj',
-        `/CN=${name}`,
-      );
+      await newKey(name, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
       await openssl(
         'x509',
         '-req',

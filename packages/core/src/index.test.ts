@@ -24,6 +24,7 @@ describe('package index', () => {
       'MAX_TIMEOUT_MS',
       'abortReason',
       'adminAccessCheck',
+      'adminAccessRequest',
       'adminHostMatcher',
       'bearerTokenMatches',
       'createMessage',

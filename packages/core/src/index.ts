@@ -6,8 +6,10 @@ export {
   type AdminAccessOptions,
   type AdminAccessRequest,
   adminAccessCheck,
+  adminAccessRequest,
   bearerTokenMatches,
   isStateChangingMethod,
+  type NodeRequestLike,
 } from './admin-access/admin-access.js';
 export {
   adminHostMatcher,

@@ -4,6 +4,7 @@ import {
   ADMIN_SECURITY_HEADERS,
   type AdminAccessRequest,
   adminAccessCheck,
+  adminAccessRequest,
   bearerTokenMatches,
   isStateChangingMethod,
 } from './admin-access.js';
@@ -112,6 +113,31 @@ describe('pieces', () => {
       'x-content-type-options': 'nosniff',
       'referrer-policy': 'no-referrer',
       'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+    });
+  });
+});
+
+describe('adminAccessRequest', () => {
+  it('reads method, Host, Origin, Authorization and the remote address of a Node request', () => {
+    expect(
+      adminAccessRequest({
+        method: 'POST',
+        headers: { host: 'localhost:1', origin: 'http://x', authorization: 'Bearer t' },
+        socket: { remoteAddress: '::1' },
+      }),
+    ).toEqual({
+      method: 'POST',
+      host: 'localhost:1',
+      origin: 'http://x',
+      authorization: 'Bearer t',
+      remoteAddress: '::1',
+    });
+    expect(adminAccessRequest({ headers: {}, socket: {} })).toEqual({
+      method: 'GET',
+      host: undefined,
+      origin: undefined,
+      authorization: undefined,
+      remoteAddress: undefined,
     });
   });
 });

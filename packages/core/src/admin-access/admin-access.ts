@@ -23,6 +23,28 @@ export interface AdminAccessRequest {
   readonly remoteAddress?: string | undefined;
 }
 
+/** The parts of a Node `http.IncomingMessage` (and so of a fastify request) the checks read. */
+export interface NodeRequestLike {
+  readonly method?: string | undefined;
+  readonly headers: {
+    readonly host?: string | undefined;
+    readonly origin?: string | undefined;
+    readonly authorization?: string | undefined;
+  };
+  readonly socket: { readonly remoteAddress?: string | undefined };
+}
+
+/** The {@link AdminAccessRequest} of a Node (or fastify) request. */
+export function adminAccessRequest(request: NodeRequestLike): AdminAccessRequest {
+  return {
+    method: request.method ?? 'GET',
+    host: request.headers.host,
+    origin: request.headers.origin,
+    authorization: request.headers.authorization,
+    remoteAddress: request.socket.remoteAddress,
+  };
+}
+
 /**
  * Why a request is refused: `unauthorized` (401, bad or missing bearer token), `remote-client` (403, not a
  * loopback client while no token is set), `misdirected` (421, `Host` does not name the listener),

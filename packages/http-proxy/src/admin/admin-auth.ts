@@ -3,6 +3,7 @@ import {
   ADMIN_SECURITY_HEADERS,
   type AdminAccessDenial,
   adminAccessCheck,
+  adminAccessRequest,
 } from '@dispatcher/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
@@ -45,13 +46,7 @@ export async function adminResponseHeaders(request: FastifyRequest, reply: Fasti
 export function adminGuard(token: string | undefined, hosts: readonly string[] = []) {
   const check = adminAccessCheck({ token, hosts });
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const denial = check({
-      method: request.method,
-      host: request.headers.host,
-      origin: request.headers.origin,
-      authorization: request.headers.authorization,
-      remoteAddress: request.socket.remoteAddress,
-    });
+    const denial = check(adminAccessRequest(request));
     if (denial === undefined) return;
     if (denial === 'unauthorized') reply.header('www-authenticate', 'Bearer');
     await reply.code(ADMIN_DENIAL_STATUS[denial]).send(DENIALS[denial]);

@@ -3,6 +3,7 @@ import {
   ADMIN_SECURITY_HEADERS,
   type AdminAccessDenial,
   adminAccessCheck,
+  adminAccessRequest,
   adminHostMatcher,
 } from '@dispatcher/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -49,13 +50,7 @@ export function controlGuard(token: string | undefined, hosts: readonly string[]
   const check = adminAccessCheck({ token, hosts });
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     reply.headers(CONTROL_RESPONSE_HEADERS);
-    const denial = check({
-      method: request.method,
-      host: request.headers.host,
-      origin: request.headers.origin,
-      authorization: request.headers.authorization,
-      remoteAddress: request.socket.remoteAddress,
-    });
+    const denial = check(adminAccessRequest(request));
     if (denial === undefined) return;
     if (denial === 'unauthorized') reply.header('www-authenticate', 'Bearer');
     await reply.code(ADMIN_DENIAL_STATUS[denial]).send({ error: DENIALS[denial] });
