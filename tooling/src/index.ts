@@ -24,6 +24,7 @@ export {
   readErrorSourceMeanings,
   readRetiredErrorCodes,
 } from './error-doc.js';
+export { type EventuallyOptions, eventually } from './eventually.js';
 export { type FileLockOptions, withFileLock } from './file-lock.js';
 export { getFreePort } from './free-port.js';
 export {
@@ -78,4 +79,5 @@ export {
   type TestCertificate,
   type TestPki,
 } from './test-certificates.js';
+export { type ThrownError, thrown } from './thrown.js';
 export { fillFileSystem, mountTmpfs, type Tmpfs, type TmpfsResult } from './tmpfs.js';

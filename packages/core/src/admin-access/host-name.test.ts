@@ -16,7 +16,7 @@ describe('parseHostName', () => {
   });
 
   it('refuses what is not a Host value', () => {
-    for (const bad of ['', 'a b', 'http://x', 'x:99999', 'x:', '-x', 'x_y', 'user@x']) {
+    for (const bad of ['', 'a b', 'http://x', 'x:99999', 'x:', 'x:-1', '-x', 'x/y', '::1', 'x_y', 'user@x']) {
       expect(parseHostName(bad), bad).toBeUndefined();
     }
   });
@@ -49,30 +49,47 @@ describe('loopback checks', () => {
   });
 });
 
+// Moved from the proxy's admin-hosts.test.ts with the matcher.
 describe('adminHostMatcher', () => {
-  it('accepts loopback names on any port and nothing else by default', () => {
+  it('takes loopback names and addresses, with or without a port, and nothing else by default', () => {
     const matches = adminHostMatcher([]);
-    expect(['localhost:1', '127.0.0.1:8080', '[::1]', 'LOCALHOST'].map(matches)).toEqual([
-      true,
-      true,
-      true,
-      true,
-    ]);
-    expect([undefined, '', 'attacker.example', 'attacker.example:8080'].map(matches)).toEqual([
-      false,
-      false,
-      false,
-      false,
-    ]);
+    for (const host of [
+      'localhost',
+      'LOCALHOST:8080',
+      '127.0.0.1',
+      '127.0.0.1:80',
+      '127.8.9.10:1',
+      '[::1]',
+      '[::1]:9',
+    ])
+      expect(matches(host), host).toBe(true);
+    for (const host of [
+      undefined,
+      '',
+      'attacker.example',
+      'attacker.example:8080',
+      'localhost.attacker.example',
+      '127.0.0.1.attacker.example',
+      'user@127.0.0.1',
+      '10.0.0.1',
+      '[::2]',
+      '0.0.0.0',
+      'localhost:99999',
+      'localhost, attacker.example',
+    ])
+      expect(matches(host), String(host)).toBe(false);
   });
 
-  it('accepts configured names: a bare name on any port, name:port on that port only', () => {
-    const matches = adminHostMatcher(['dispatcher.internal', 'Admin.Example.com:8443', 'not a host']);
-    expect(matches('dispatcher.internal:9000')).toBe(true);
+  it('takes configured names on any port, or on the port given', () => {
+    const matches = adminHostMatcher(['dispatcher.internal', 'Admin.Example.com:8443', '[fd00::1]']);
+    expect(matches('dispatcher.internal')).toBe(true);
+    expect(matches('dispatcher.internal:8080')).toBe(true);
     expect(matches('admin.example.com:8443')).toBe(true);
-    expect(matches('admin.example.com:8444')).toBe(false);
     expect(matches('admin.example.com')).toBe(false);
-    expect(matches('not a host')).toBe(false);
+    expect(matches('admin.example.com:443')).toBe(false);
+    expect(matches('[fd00::1]:80')).toBe(true);
+    expect(matches('other.internal')).toBe(false);
+    expect(matches('localhost')).toBe(true);
   });
 });
 
