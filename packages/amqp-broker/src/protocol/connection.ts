@@ -298,7 +298,7 @@ export class AmqpConnection implements ChannelHost {
     if (this.#state.kind === 'closed') return;
     const w = this.#out;
     writeMethodFrame(w, channel, method);
-    writeHeaderFrame(w, channel, 60, body.length, properties);
+    writeHeaderFrame(w, channel, ClassId.Basic, body.length, properties);
     writeBodyFrames(w, channel, body, this.#frameMax);
     this.#scheduleFlush();
   }
