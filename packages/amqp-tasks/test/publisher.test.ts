@@ -104,7 +104,11 @@ describe.each(brokerTargets())('publisher against $name', ({ url }) => {
       return uuid;
     });
     // The publish waits across reconnection attempts (two refused after it) instead of failing.
-    await until(() => proxy.refused >= refusedBefore + 2, 10_000, 'two refused reconnection attempts');
+    await until(
+      () => (proxy?.refused ?? 0) >= refusedBefore + 2,
+      10_000,
+      'two refused reconnection attempts',
+    );
     expect(confirmed).toBe(false);
     proxy.refuse(false);
     const uuid = await pending;
