@@ -1,5 +1,4 @@
 import {
-  ADMIN_DENIAL_STATUS,
   ADMIN_SECURITY_HEADERS,
   type AdminAccessDenial,
   adminAccessCheck,
@@ -13,19 +12,29 @@ export const ADMIN_PREFIX = '/_dispatcher/';
 /** On every admin response: nothing is sniffed, no referrer leaves, nothing loads in it or frames it. */
 export const ADMIN_RESPONSE_HEADERS: Readonly<Record<string, string>> = ADMIN_SECURITY_HEADERS;
 
-/** The admin API's answer to each refusal (its error bodies predate the shared check: keep them). */
-const DENIALS: Readonly<Record<AdminAccessDenial, { error: string; message: string }>> = {
-  unauthorized: { error: 'unauthorized', message: 'a valid Authorization: Bearer token is required' },
+/**
+ * The admin API's answer to each refusal (its error bodies predate the shared check: keep them). Built as
+ * `{ status, error }` data so the docs test reads the reasons (docs/http-errors.md).
+ */
+const DENIALS: Readonly<Record<AdminAccessDenial, { status: number; error: string; message: string }>> = {
+  unauthorized: {
+    status: 401,
+    error: 'unauthorized',
+    message: 'a valid Authorization: Bearer token is required',
+  },
   'remote-client': {
+    status: 403,
     error: 'forbidden',
     message: 'the admin API answers loopback clients only until ADMIN_TOKEN is set',
   },
   misdirected: {
+    status: 421,
     error: 'misdirected_request',
     message:
       'the Host header does not name the admin API: use localhost, a 127.x.x.x address or [::1], or list the name in ADMIN_HOSTS',
   },
   'cross-origin': {
+    status: 403,
     error: 'cross_origin',
     message: 'admin changes are refused from a web page of another origin (Origin header)',
   },
@@ -49,7 +58,8 @@ export function adminGuard(token: string | undefined, hosts: readonly string[] =
     const denial = check(adminAccessRequest(request));
     if (denial === undefined) return;
     if (denial === 'unauthorized') reply.header('www-authenticate', 'Bearer');
-    await reply.code(ADMIN_DENIAL_STATUS[denial]).send(DENIALS[denial]);
+    const { status, error, message } = DENIALS[denial];
+    await reply.code(status).send({ error, message });
   };
 }
 
