@@ -24,6 +24,7 @@ export {
   readErrorSourceMeanings,
   readRetiredErrorCodes,
 } from './error-doc.js';
+export { type EventuallyOptions, eventually } from './eventually.js';
 export { type FileLockOptions, withFileLock } from './file-lock.js';
 export { getFreePort } from './free-port.js';
 export {
@@ -56,6 +57,7 @@ export {
   ensureRabbitMQManagement,
   type RabbitMQManagement,
 } from './rabbitmq-management.js';
+export { rabbitmqCloseConnectionsNamed, rabbitmqctl, withRabbitmqVhost } from './rabbitmqctl.js';
 export {
   type LogEntry,
   type RecordingLogFn,
@@ -70,4 +72,12 @@ export {
   SERVICE_DIR_PREFIX,
 } from './service-state-dir.js';
 export { type TcpExchangeOptions, tcpExchange } from './tcp-exchange.js';
+export {
+  makeTestPki,
+  type SelfSignedCertificateOptions,
+  selfSignedCertificate,
+  type TestCertificate,
+  type TestPki,
+} from './test-certificates.js';
+export { type ThrownError, thrown } from './thrown.js';
 export { fillFileSystem, mountTmpfs, type Tmpfs, type TmpfsResult } from './tmpfs.js';

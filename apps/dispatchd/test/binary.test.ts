@@ -1,9 +1,10 @@
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { verifyPassword } from '@dispatcher/amqp-broker';
+import { selfSignedCertificate } from '@dispatcher/tooling';
 import amqp from 'amqplib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type App, adminPort, configFile, launch, listeningPort, main } from './dispatchd-process.js';
@@ -377,23 +378,13 @@ describe('the dispatchd binary: TLS from the config file', () => {
   it('serves amqps on amqps-port with the configured certificate, beside the plain port', async () => {
     const { dir, file } = configFile({});
     // A self-signed certificate for 127.0.0.1, made now.
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        'key.pem',
-        '-out',
-        'cert.pem',
-        '-days',
-        '2',
-      ].concat(['-subj', '/CN=dispatchd-test', '-addext', 'subjectAltName=IP:127.0.0.1']),
-      { cwd: dir, stdio: 'ignore' },
-    );
+    const credentials = await selfSignedCertificate({
+      commonName: 'dispatchd-test',
+      subjectAltName: 'IP:127.0.0.1',
+      days: 2,
+    });
+    writeFileSync(join(dir, 'cert.pem'), credentials.cert);
+    writeFileSync(join(dir, 'key.pem'), credentials.key);
     writeFileSync(
       file,
       JSON.stringify({

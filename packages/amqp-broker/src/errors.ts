@@ -1,4 +1,5 @@
 import { DispatcherError, type DispatcherErrorOptions } from '@dispatcher/core';
+import { REPLY_CODE_NAMES } from './codec/generated/amqp-constants.js';
 
 /**
  * Error codes of `@dispatcher/amqp-broker`. A retired code is never reused; `docs/errors.md` lists the same set
@@ -106,25 +107,3 @@ export function channelError(replyCode: number, message: string, options?: AmqpE
 export function connectionError(replyCode: number, message: string, options?: AmqpErrorOptions): AmqpError {
   return new AmqpError('connection', replyCode, message, options);
 }
-
-/** Reply-code names as RabbitMQ prints them at the start of a reply text. */
-const REPLY_CODE_NAMES: Readonly<Record<number, string>> = {
-  311: 'CONTENT_TOO_LARGE',
-  312: 'NO_ROUTE',
-  313: 'NO_CONSUMERS',
-  320: 'CONNECTION_FORCED',
-  402: 'INVALID_PATH',
-  403: 'ACCESS_REFUSED',
-  404: 'NOT_FOUND',
-  405: 'RESOURCE_LOCKED',
-  406: 'PRECONDITION_FAILED',
-  501: 'FRAME_ERROR',
-  502: 'SYNTAX_ERROR',
-  503: 'COMMAND_INVALID',
-  504: 'CHANNEL_ERROR',
-  505: 'UNEXPECTED_FRAME',
-  506: 'RESOURCE_ERROR',
-  530: 'NOT_ALLOWED',
-  540: 'NOT_IMPLEMENTED',
-  541: 'INTERNAL_ERROR',
-};

@@ -23,6 +23,7 @@ import {
   type TlsListenerOptions,
 } from './broker-server-options.js';
 import { CLOSE_CONNECTION_DEFAULTS, type CloseConnectionOptions } from './close-connection-options.js';
+import { HARD_ERROR_CODES } from './codec/generated/amqp-constants.js';
 import type { ChannelInfo, ConnectionInfo } from './connection-info.js';
 import { BrokerError } from './errors.js';
 import type { Channel } from './protocol/channel.js';
@@ -35,11 +36,6 @@ import { VirtualHost } from './vhost/virtual-host.js';
 
 /** The broker's version (advertised in server properties and the management API). */
 export const BROKER_VERSION = '0.0.0';
-
-/** Connection-level (hard) AMQP reply codes that {@link BrokerServer.closeConnection} may send. */
-const HARD_ERROR_CODES: ReadonlySet<number> = new Set([
-  320, 402, 501, 502, 503, 504, 505, 506, 530, 540, 541,
-]);
 
 type ResolvedOptions = Required<Omit<BrokerServerOptions, 'logger' | 'permissions' | 'tls'>> &
   Pick<BrokerServerOptions, 'permissions' | 'tls'>;

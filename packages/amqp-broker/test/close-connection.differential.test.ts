@@ -3,11 +3,12 @@
  * `rabbitmqctl close_connection` on RabbitMQ. What amqplib sees (close code and text, error events), what
  * happens to the connection's unacknowledged deliveries and to its consumers must be equal.
  */
+
+import { rabbitmqCloseConnectionsNamed } from '@dispatcher/tooling';
 import amqp, { type ConsumeMessage } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { BrokerServer } from '../src/index.js';
 import { sleep } from './helpers/amqp-helpers.js';
-import { rabbitmqCloseConnectionsNamed } from './helpers/rabbitmqctl.js';
 import { rabbitTarget, startBroker, type Target, uniqueName } from './helpers/targets.js';
 
 const REASON = 'test: closed from the server side';

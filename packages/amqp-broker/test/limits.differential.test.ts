@@ -4,12 +4,13 @@
  * `maxConnections` (broker-wide, answered with the text of RabbitMQ's vhost connection limit: its node-wide
  * `connection_max` answers nothing, it stops accepting sockets). What amqplib sees must be equal.
  */
+
+import { withRabbitmqVhost } from '@dispatcher/tooling';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { AmqpMethod, MethodId } from '../src/codec/generated/amqp-spec.js';
 import type { BrokerServer } from '../src/index.js';
 import { closedWith } from './helpers/amqp-helpers.js';
-import { withRabbitmqVhost } from './helpers/rabbitmqctl.js';
 import { RawClient } from './helpers/raw-client.js';
 import { startBroker, type Target, uniqueName } from './helpers/targets.js';
 

@@ -7,12 +7,13 @@
  * without anchors, so `r-` also allows `xr-q` and `c-r-q`). Fixtures (queues and exchanges named for the
  * permission they exercise) are declared by a user with full permissions.
  */
+
+import { rabbitmqctl } from '@dispatcher/tooling';
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { MethodId } from '../src/codec/generated/amqp-spec.js';
 import type { BrokerServer, BrokerServerOptions } from '../src/index.js';
 import { channelCloseOf } from './helpers/amqp-helpers.js';
-import { rabbitmqctl } from './helpers/rabbitmqctl.js';
 import { RawClient } from './helpers/raw-client.js';
 import { startBroker, uniqueName } from './helpers/targets.js';
 

@@ -6,13 +6,13 @@
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { rabbitmqctl } from '@dispatcher/tooling';
 import amqp from 'amqplib';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { hashPassword, verifyPassword } from '../src/auth/password-hash.js';
 import { BrokerError, BrokerServer } from '../src/index.js';
 import { waitFor } from './helpers/amqp-helpers.js';
 import { startBrokerChild } from './helpers/broker-child.js';
-import { rabbitmqctl } from './helpers/rabbitmqctl.js';
 import { startBroker, uniqueName } from './helpers/targets.js';
 
 /** The example of the original dispatchd README (user guest, password guest). */

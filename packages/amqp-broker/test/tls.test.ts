@@ -2,113 +2,13 @@
  * The amqps listener with certificates made at test time (openssl CLI): a CA, a server certificate for
  * 127.0.0.1 and a client certificate signed by the CA, plus a client certificate from another CA.
  */
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { makeTestPki, type TestPki } from '@dispatcher/tooling';
 import amqp from 'amqplib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { BrokerError } from '../src/index.js';
 import { startBroker } from './helpers/targets.js';
 
-const run = promisify(execFile);
-
-interface Pki {
-  ca: Buffer;
-  serverCert: Buffer;
-  serverKey: Buffer;
-  clientCert: Buffer;
-  clientKey: Buffer;
-  strangerCert: Buffer;
-  strangerKey: Buffer;
-}
-
-let dir: string;
-let pki: Pki;
-
-async function openssl(...args: string[]): Promise<void> {
-  await run('openssl', args, { cwd: dir });
-}
-
-/** A CA and a certificate it signs (subjectAltName IP:127.0.0.1 for the server). */
-async function makePki(): Promise<Pki> {
-  const days = ['-days', '2'];
-  await openssl(
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.pem',
-    ...days,
-    '-subj',
-    '/CN=dsp-test-ca',
-  );
-  await openssl(
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    'other-ca.key',
-    '-out',
-    'other-ca.pem',
-    ...days,
-    '-subj',
-    '/CN=dsp-other-ca',
-  );
-  const signed = async (name: string, ca: string, ext: string) => {
-    await openssl(
-      'req',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      `${name}.key`,
-      '-out',
-      `${name}.csr`,
-      '-subj',
-      `/CN=${name}`,
-    );
-    await openssl(
-      'x509',
-      '-req',
-      '-in',
-      `${name}.csr`,
-      '-CA',
-      `${ca}.pem`,
-      '-CAkey',
-      `${ca}.key`,
-      '-CAcreateserial',
-      '-out',
-      `${name}.pem`,
-      ...days,
-      '-extfile',
-      ext,
-    );
-  };
-  const { writeFile } = await import('node:fs/promises');
-  await writeFile(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
-  await writeFile(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
-  await signed('server', 'ca', 'server.ext');
-  await signed('client', 'ca', 'client.ext');
-  await signed('stranger', 'other-ca', 'client.ext');
-  const read = (f: string) => readFile(join(dir, f));
-  return {
-    ca: await read('ca.pem'),
-    serverCert: await read('server.pem'),
-    serverKey: await read('server.key'),
-    clientCert: await read('client.pem'),
-    clientKey: await read('client.key'),
-    strangerCert: await read('stranger.pem'),
-    strangerKey: await read('stranger.key'),
-  };
-}
+let pki: TestPki;
 
 async function connectTls(port: number, socketOptions: Record<string, unknown>): Promise<string> {
   try {
@@ -123,12 +23,7 @@ async function connectTls(port: number, socketOptions: Record<string, unknown>):
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'dsp-tls-'));
-  pki = await makePki();
-});
-
-afterAll(async () => {
-  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  pki = await makeTestPki();
 });
 
 describe('amqps listener', () => {

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { spawnJsonLineChild } from './json-line-child.js';
+import { forkChild } from '@dispatcher/tooling/child-harness';
 
 /** Our broker running in a child process (see `broker-process.ts`). */
 export interface BrokerChild {
@@ -15,16 +15,31 @@ const SCRIPT = fileURLToPath(new URL('./broker-process.ts', import.meta.url));
 
 /**
  * Starts `broker-process.ts` with the same Node flags as this process (the tsx loader) and waits for the
- * port it prints, at most `timeoutMs`.
+ * port it sends, at most `timeoutMs`.
  */
 export async function startBrokerChild(timeoutMs = 15_000): Promise<BrokerChild> {
-  const child = spawnJsonLineChild(SCRIPT);
+  let timer: NodeJS.Timeout | undefined;
+  const started = forkChild<{ port: number }>(SCRIPT, { execArgv: process.execArgv });
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`broker child sent no port within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+  });
   try {
-    const { port } = await child.next(timeoutMs);
-    if (typeof port !== 'number') throw new Error(`unexpected first line from broker child: port ${port}`);
-    return { url: `amqp://guest:guest@127.0.0.1:${port}`, pid: child.pid, stop: () => child.stop() };
+    const child = await Promise.race([started, timedOut]);
+    return {
+      url: `amqp://guest:guest@127.0.0.1:${child.ready.port}`,
+      pid: child.child.pid,
+      stop: () => child.stop(),
+    };
   } catch (err) {
-    await child.stop();
+    void started.then(
+      (child) => child.kill(),
+      () => undefined,
+    );
     throw err;
+  } finally {
+    clearTimeout(timer);
   }
 }

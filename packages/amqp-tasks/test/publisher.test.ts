@@ -98,11 +98,17 @@ describe.each(brokerTargets())('publisher against $name', ({ url }) => {
     proxy.cut();
     await until(() => !server.connected);
     let confirmed = false;
+    const refusedBefore = proxy.refused;
     const pending = server.publish({ name: 'n', routingKey: queue }).then((uuid) => {
       confirmed = true;
       return uuid;
     });
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // The publish waits across reconnection attempts (two refused after it) instead of failing.
+    await until(
+      () => (proxy?.refused ?? 0) >= refusedBefore + 2,
+      10_000,
+      'two refused reconnection attempts',
+    );
     expect(confirmed).toBe(false);
     proxy.refuse(false);
     const uuid = await pending;
@@ -254,7 +260,8 @@ describe.each(brokerTargets())('publisher against $name', ({ url }) => {
       ),
     );
     const closing = server.close({ timeoutMs: 10_000 });
-    await sleep(100);
+    // Every publish reached the broker (its confirm is what the silenced proxy holds back).
+    await until(async () => (await bed.messageCount(queue)) === 20, 10_000, 'all 20 publishes at the broker');
     const cutAt = Date.now();
     proxy.cut(); // the channel dies with every confirm outstanding; the broker is reachable again at once
     const results = await Promise.race([Promise.all(publishes), sleep(5_000).then(() => 'hung' as const)]);
@@ -279,7 +286,8 @@ describe.each(brokerTargets())('publisher against $name', ({ url }) => {
     const inFlight = Array.from({ length: 20 }, () =>
       settle(server.publish({ name: 'n', routingKey: queue })),
     );
-    await sleep(50);
+    // In flight: every publish reached the broker, its confirm held back by the silenced proxy.
+    await until(async () => (await bed.messageCount(queue)) === 20, 10_000, 'all 20 publishes at the broker');
     const started = Date.now();
     server.destroy();
     const results = await Promise.race([Promise.all(inFlight), sleep(10_000).then(() => 'hung' as const)]);

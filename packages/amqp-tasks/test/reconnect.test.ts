@@ -69,9 +69,8 @@ describe.each(brokerTargets())('reconnection against $name', ({ name, url }) => 
     // The laggards finished after their channel died: their acks were dropped, not sent on the new channel.
     expect(worker.stats().droppedAcks).toBeGreaterThanOrEqual(1);
     expect(events.dropped).toBe(worker.stats().droppedAcks);
-    await sleep(200);
     const channel = await bed.channel();
-    expect((await channel.checkQueue(queue)).messageCount).toBe(0);
+    await until(async () => (await channel.checkQueue(queue)).messageCount === 0, 15_000, 'an empty queue');
   });
 
   it('aborts running tasks with DSP_TASKS_CHANNEL_LOST when their channel dies, and they are redelivered', async () => {
@@ -167,8 +166,11 @@ describe.each(brokerTargets())('reconnection against $name', ({ name, url }) => 
 
     const controller = new AbortController();
     const bySignal = bed.server({ url: proxy.urlFor(url) });
+    const refusedBefore = proxy.refused;
     const starting = bySignal.start({ signal: controller.signal });
-    setTimeout(() => controller.abort(), 100);
+    // Aborted while start() retries: after a connection attempt was refused.
+    await until(() => proxy.refused > refusedBefore, 10_000, 'a refused connection attempt');
+    controller.abort();
     await expect(starting).rejects.toMatchObject({ code: 'DSP_TASKS_ABORTED' });
     expect(bySignal.state).toBe('closed');
   });
@@ -177,7 +179,8 @@ describe.each(brokerTargets())('reconnection against $name', ({ name, url }) => 
     proxy.refuse(true);
     const server = bed.server({ url: proxy.urlFor(url), reconnect: { intervalMs: 50, maxIntervalMs: 100 } });
     const starting = server.start();
-    await sleep(300);
+    // The broker comes up only after start() has been refused twice (it retries, it does not give up).
+    await until(() => proxy.refused >= 2, 10_000, 'two refused connection attempts');
     proxy.refuse(false);
     await starting;
     expect(server.connected).toBe(true);

@@ -1,7 +1,8 @@
+import { selfSignedCertificate } from '@dispatcher/tooling';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { brokerTargets } from './brokers.js';
 import { TestBed } from './helpers/fixtures.js';
-import { selfSignedCertificate, TlsProxy } from './helpers/tls-proxy.js';
+import { TlsProxy } from './helpers/tls-proxy.js';
 
 describe.each(brokerTargets())('TLS against $name', ({ url }) => {
   let proxy: TlsProxy;

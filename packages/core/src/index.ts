@@ -1,4 +1,24 @@
 export { abortReason, delay, MAX_TIMEOUT_MS, raceAbort, throwIfAborted } from './abort.js';
+export {
+  ADMIN_DENIAL_STATUS,
+  ADMIN_SECURITY_HEADERS,
+  type AdminAccessDenial,
+  type AdminAccessOptions,
+  type AdminAccessRequest,
+  adminAccessCheck,
+  adminAccessRequest,
+  bearerTokenMatches,
+  isStateChangingMethod,
+  type NodeRequestLike,
+} from './admin-access/admin-access.js';
+export {
+  adminHostMatcher,
+  type HostName,
+  isLoopbackAddress,
+  isLoopbackHostName,
+  originHost,
+  parseHostName,
+} from './admin-access/host-name.js';
 export { DispatcherError, type DispatcherErrorOptions } from './dispatcher-error.js';
 export { CoreError, type CoreErrorCode, CoreErrorCodes } from './errors.js';
 export {

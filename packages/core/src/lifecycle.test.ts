@@ -1,33 +1,9 @@
+import { recordingLogger } from '@dispatcher/tooling';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DispatcherError } from './dispatcher-error.js';
 import { CoreError } from './errors.js';
 import { Lifecycle, runCloseSteps, type StartOptions, settleWithin } from './lifecycle.js';
-import { type LogFn, type Logger, noopLogger } from './logger.js';
-
-interface LogEntry {
-  level: string;
-  obj: unknown;
-  msg: unknown;
-}
-
-/** A Logger that records every call (and its children's calls) in one shared list. */
-function recordingLogger(entries: LogEntry[] = []): Logger & { entries: LogEntry[] } {
-  const fn =
-    (level: string): LogFn =>
-    (obj: unknown, msg?: unknown) => {
-      entries.push({ level, obj, msg });
-    };
-  return {
-    entries,
-    trace: fn('trace'),
-    debug: fn('debug'),
-    info: fn('info'),
-    warn: fn('warn'),
-    error: fn('error'),
-    fatal: fn('fatal'),
-    child: () => recordingLogger(entries),
-  };
-}
+import { type Logger, noopLogger } from './logger.js';
 
 function deferred<T = void>() {
   let resolve!: (value: T) => void;
@@ -380,7 +356,7 @@ describe('Lifecycle destroy', () => {
 
 describe('runCloseSteps', () => {
   it('runs every step in order and returns no errors when all succeed', async () => {
-    const log = recordingLogger();
+    const { logger: log, entries } = recordingLogger();
     const order: string[] = [];
     const errors = await runCloseSteps(log, [
       ['sync', () => order.push('sync')],
@@ -394,11 +370,11 @@ describe('runCloseSteps', () => {
     ]);
     expect(errors).toEqual([]);
     expect(order).toEqual(['sync', 'async']);
-    expect(log.entries).toEqual([]);
+    expect(entries).toEqual([]);
   });
 
   it('runs the remaining steps when one throws or rejects, and logs each failure', async () => {
-    const log = recordingLogger();
+    const { logger: log, entries } = recordingLogger();
     const order: string[] = [];
     const syncFailure = new Error('sync failure');
     const asyncFailure = new Error('async failure');
@@ -423,14 +399,14 @@ describe('runCloseSteps', () => {
     expect(order).toEqual(['first', 'second', 'third', 'fourth']);
     expect(errors).toEqual([syncFailure, asyncFailure]);
     expect(errors[0]).toBe(syncFailure);
-    expect(log.entries).toEqual([
-      { level: 'error', obj: { err: syncFailure, step: 'first' }, msg: 'close step failed' },
-      { level: 'error', obj: { err: asyncFailure, step: 'third' }, msg: 'close step failed' },
+    expect(entries).toEqual([
+      { level: 'error', fields: { err: syncFailure, step: 'first' }, msg: 'close step failed' },
+      { level: 'error', fields: { err: asyncFailure, step: 'third' }, msg: 'close step failed' },
     ]);
   });
 
   it('wraps a thrown non-Error in an Error', async () => {
-    const log = recordingLogger();
+    const { logger: log, entries } = recordingLogger();
     const errors = await runCloseSteps(log, [
       [
         'odd',
@@ -442,13 +418,13 @@ describe('runCloseSteps', () => {
     expect(errors).toHaveLength(1);
     expect(errors[0]).toBeInstanceOf(Error);
     expect(errors[0]?.message).toBe('plain string');
-    expect(log.entries).toEqual([
-      { level: 'error', obj: { err: errors[0], step: 'odd' }, msg: 'close step failed' },
+    expect(entries).toEqual([
+      { level: 'error', fields: { err: errors[0], step: 'odd' }, msg: 'close step failed' },
     ]);
   });
 
   it('handles an empty list', async () => {
-    await expect(runCloseSteps(recordingLogger(), [])).resolves.toEqual([]);
+    await expect(runCloseSteps(recordingLogger().logger, [])).resolves.toEqual([]);
   });
 });
 

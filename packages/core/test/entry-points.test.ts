@@ -60,6 +60,14 @@ describe('the main entry', () => {
   });
 });
 
+describe('the admin access check (main entry)', () => {
+  it('is framework-free: it imports Node built-ins only (no fastify, no undici)', () => {
+    const { files, packages } = importGraph(join(ROOT, 'src/admin-access/admin-access.ts'));
+    expect(files.size).toBeGreaterThanOrEqual(2);
+    expect([...packages].filter((name) => !name.startsWith('node:'))).toEqual([]);
+  });
+});
+
 describe('@dispatcher/core/http', () => {
   it('reaches undici through the source graph (the check above can fail)', () => {
     const { packages } = importGraph(join(ROOT, 'src/http/index.ts'));

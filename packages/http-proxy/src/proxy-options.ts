@@ -4,10 +4,10 @@ import {
   type Logger,
   legacyDispatcherBackoff,
   MAX_TIMEOUT_MS,
+  parseHostName,
   type RetryPolicy,
 } from '@dispatcher/core';
 import { signWebhook } from '@dispatcher/core/http';
-import { parseHostName } from './admin/admin-hosts.js';
 import type { DestinationRule } from './delivery/delivery-options.js';
 import { ProxyError } from './errors.js';
 import { PROXY_STORE_DEFAULTS } from './store/proxy-store.js';

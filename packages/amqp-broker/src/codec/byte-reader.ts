@@ -7,7 +7,7 @@
  * decode", as RabbitMQ answers) instead of reading past the payload.
  */
 import { type AmqpError, connectionError } from '../errors.js';
-import { FRAME_ERROR } from './generated/amqp-spec.js';
+import { FRAME_ERROR } from './generated/amqp-constants.js';
 
 const EMPTY = Buffer.alloc(0);
 

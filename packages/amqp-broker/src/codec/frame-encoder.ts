@@ -6,6 +6,7 @@ import { ByteWriter } from './byte-writer.js';
 import {
   type AmqpMethod,
   type BasicProperties,
+  ClassId,
   encodeBasicProperties,
   encodeMethodArgs,
   FRAME_BODY,
@@ -15,7 +16,6 @@ import {
   MethodId,
 } from './generated/amqp-spec.js';
 
-const BASIC_CLASS = 60;
 const BASIC_DELIVER = MethodId.BasicDeliver;
 
 /** Frame header (7 bytes) plus frame-end (1 byte). */
@@ -93,7 +93,7 @@ export function writeDelivery(
   w.u8(redelivered ? 1 : 0);
   w.bytes(address);
   w.endFrame(start);
-  writeHeaderFrame(w, channel, BASIC_CLASS, body.length, properties);
+  writeHeaderFrame(w, channel, ClassId.Basic, body.length, properties);
   writeBodyFrames(w, channel, body, frameMax);
 }
 

@@ -13,7 +13,7 @@
  * connection-level {@link AmqpError} 501; the parser stops there (the connection closes).
  */
 import { connectionError } from '../errors.js';
-import { FRAME_ERROR } from './generated/amqp-spec.js';
+import { FRAME_ERROR } from './generated/amqp-constants.js';
 
 const HEADER_BYTES = 7;
 const FRAME_END = 0xce;

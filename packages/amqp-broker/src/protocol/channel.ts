@@ -30,6 +30,7 @@ import {
   type AmqpMethod,
   type BasicPublish,
   CHANNEL_ERROR,
+  ClassId,
   COMMAND_INVALID,
   MethodId,
   methodName,
@@ -53,7 +54,7 @@ import {
 } from '../vhost/virtual-host.js';
 import { ChannelConsumer, type ConsumerChannel } from './channel/channel-consumer.js';
 import { ConfirmTracker } from './channel/confirm-tracker.js';
-import { type AssembledContent, BASIC_CLASS, ContentAssembler } from './channel/content-assembler.js';
+import { type AssembledContent, ContentAssembler } from './channel/content-assembler.js';
 import { DirectReplyTo } from './channel/direct-reply-to.js';
 import { Transaction } from './channel/transaction.js';
 import { type SettleKind, type Unacked, UnackedDeliveries } from './channel/unacked-deliveries.js';
@@ -567,7 +568,7 @@ export class Channel implements ReplyConsumer, ConsumerChannel {
     throw channelError(
       PRECONDITION_FAILED,
       `user_id property set to '${claimed}' but authenticated user was '${host.username ?? ''}'`,
-      { classId: BASIC_CLASS, methodId: 40 },
+      { classId: ClassId.Basic, methodId: 40 },
     );
   }
 
@@ -696,7 +697,7 @@ export class Channel implements ReplyConsumer, ConsumerChannel {
     const host = this.#host;
     host.publishing();
     if (publish.immediate)
-      throw connectionError(NOT_IMPLEMENTED, 'immediate=true', { classId: 60, methodId: 40 });
+      throw connectionError(NOT_IMPLEMENTED, 'immediate=true', { classId: ClassId.Basic, methodId: 40 });
     host.access.check('write', 'exchange', publish.exchange);
     host.vhost.checkPublishable(publish.exchange);
     if (host.access.hasTopicPermissions) this.#checkTopic('write', publish.exchange, publish.routingKey);
@@ -799,7 +800,7 @@ export class Channel implements ReplyConsumer, ConsumerChannel {
     this.#state = OPEN;
     if (!ok) {
       this.closeWithError(
-        channelError(PRECONDITION_FAILED, 'partial tx completion', { classId: 90, methodId: 20 }),
+        channelError(PRECONDITION_FAILED, 'partial tx completion', { classId: ClassId.Tx, methodId: 20 }),
       );
       return;
     }
@@ -839,7 +840,7 @@ function checkExpiration(value: string | undefined): void {
   if (value === undefined || parseExpiration(value) >= 0) return;
   const problem = /^-\d+$/.test(value) ? `{value_negative,${value}}` : 'no_integer';
   throw channelError(PRECONDITION_FAILED, `invalid expiration '${value}': ${problem}`, {
-    classId: BASIC_CLASS,
+    classId: ClassId.Basic,
     methodId: 40,
   });
 }

@@ -54,6 +54,7 @@ import {
   ACCESS_REFUSED,
   type AmqpMethod,
   CHANNEL_ERROR,
+  ClassId,
   COMMAND_INVALID,
   CONNECTION_FORCED,
   FRAME_BODY,
@@ -300,7 +301,7 @@ export class AmqpConnection implements ChannelHost {
     if (this.#state.kind === 'closed') return;
     const w = this.#out;
     writeMethodFrame(w, channel, method);
-    writeHeaderFrame(w, channel, 60, body.length, properties);
+    writeHeaderFrame(w, channel, ClassId.Basic, body.length, properties);
     writeBodyFrames(w, channel, body, this.#frameMax);
     this.#scheduleFlush();
   }
@@ -618,7 +619,7 @@ export class AmqpConnection implements ChannelHost {
         const vhost = this.#settings.vhosts.get(m.virtualHost);
         if (vhost === undefined) {
           throw connectionError(NOT_ALLOWED, `vhost ${m.virtualHost} not found`, {
-            classId: 10,
+            classId: ClassId.Connection,
             methodId: 40,
           });
         }
@@ -628,7 +629,7 @@ export class AmqpConnection implements ChannelHost {
           throw connectionError(
             NOT_ALLOWED,
             `access to vhost '${vhost.name}' refused for user '${username}'`,
-            { classId: 10, methodId: 40 },
+            { classId: ClassId.Connection, methodId: 40 },
           );
         }
         const max = this.#settings.maxConnections;
@@ -638,7 +639,7 @@ export class AmqpConnection implements ChannelHost {
           throw connectionError(
             NOT_ALLOWED,
             `access to vhost '${vhost.name}' refused for user '${username}': connection limit (${max}) is reached`,
-            { classId: 10, methodId: 40 },
+            { classId: ClassId.Connection, methodId: 40 },
           );
         }
         this.#state = {
@@ -702,7 +703,7 @@ export class AmqpConnection implements ChannelHost {
     }
     if (!isSaslMechanism(mechanism)) {
       throw connectionError(COMMAND_INVALID, `unknown authentication mechanism '${mechanism}'`, {
-        classId: 10,
+        classId: ClassId.Connection,
         methodId: 11,
       });
     }
@@ -772,13 +773,13 @@ export class AmqpConnection implements ChannelHost {
     const serverFrameMax = this.#settings.frameMax;
     if (frameMax !== 0 && frameMax < FRAME_MIN_SIZE) {
       throw connectionError(NOT_ALLOWED, `frame_max=${frameMax} < ${FRAME_MIN_SIZE} min size`, {
-        classId: 10,
+        classId: ClassId.Connection,
         methodId: 31,
       });
     }
     if (serverFrameMax !== 0 && frameMax > serverFrameMax) {
       throw connectionError(NOT_ALLOWED, `frame_max=${frameMax} > ${serverFrameMax} max size`, {
-        classId: 10,
+        classId: ClassId.Connection,
         methodId: 31,
       });
     }
@@ -787,7 +788,7 @@ export class AmqpConnection implements ChannelHost {
       throw connectionError(
         NOT_ALLOWED,
         `negotiated channel_max = ${channelMax} is higher than the maximum allowed value (${serverChannelMax})`,
-        { classId: 10, methodId: 31 },
+        { classId: ClassId.Connection, methodId: 31 },
       );
     }
     this.#frameMax = frameMax === 0 ? serverFrameMax : frameMax;
@@ -824,7 +825,7 @@ export class AmqpConnection implements ChannelHost {
         throw connectionError(
           NOT_ALLOWED,
           `channel ${channelId} exceeds the negotiated channel_max (${this.#channelMax})`,
-          { classId: 20, methodId: 10 },
+          { classId: ClassId.Channel, methodId: 10 },
         );
       }
       ch = new Channel(channelId, this);

@@ -13,6 +13,7 @@ import { type Logger, noopLogger } from '@dispatcher/core';
 import { type FieldTable, type FieldValue, fieldString } from '../codec/field-table.js';
 import {
   ACCESS_REFUSED,
+  ClassId,
   COMMAND_INVALID,
   NOT_FOUND,
   PRECONDITION_FAILED,
@@ -679,7 +680,7 @@ export class VirtualHost {
     const ex = this.#exchanges.get(exchangeName);
     if (ex === undefined) {
       throw channelError(NOT_FOUND, `no exchange '${exchangeName}' in vhost '${this.name}'`, {
-        classId: 60,
+        classId: ClassId.Basic,
         methodId: 40,
       });
     }

@@ -3,13 +3,13 @@
  * openssl CLI), the browser protections (Host 421, cross-origin writes 403, security headers), the web
  * page's static files with SPA fallback, and the separate Prometheus listener.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
+import { selfSignedCertificate } from '@dispatcher/tooling';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AdminHarness, GUEST, startAdminHarness } from './admin-harness.js';
 
@@ -153,32 +153,9 @@ describe('HTTPS listener', () => {
   let h: AdminHarness;
   let cert: string;
   beforeAll(async () => {
-    const key = join(dir, 'key.pem');
-    const crt = join(dir, 'cert.pem');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        crt,
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=DNS:localhost,IP:127.0.0.1',
-      ],
-      { stdio: 'ignore' },
-    );
-    cert = execFileSync('cat', [crt]).toString();
-    const keyPem = execFileSync('cat', [key]).toString();
-    h = await startAdminHarness({}, { tls: { cert, key: keyPem } });
+    const credentials = await selfSignedCertificate();
+    cert = credentials.cert;
+    h = await startAdminHarness({}, { tls: { cert, key: credentials.key } });
   });
   afterAll(async () => {
     await h.close();

@@ -11,11 +11,21 @@ import { rabbitTarget, startBroker, type Target } from './targets.js';
 
 export type DifferentialScenario = (ctx: { conn: ChannelModel; url: string }) => Promise<unknown>;
 
+/** Options of {@link differentialSuite}. */
+export interface DifferentialSuiteOptions {
+  /**
+   * Run the scenarios concurrently, each on both brokers at once; `false`: one after the other, ours
+   * first. @defaultValue true
+   */
+  readonly concurrent?: boolean;
+}
+
 export function differentialSuite(
   title: string,
   scenarios: Readonly<Record<string, DifferentialScenario>>,
   /** Checks on our broker after every scenario ran and it closed (nothing left behind). */
   afterClose: (server: BrokerServer) => void,
+  options: DifferentialSuiteOptions = {},
 ): void {
   const run = (target: Target, name: string) =>
     withConnection(target.url, (conn) =>
@@ -33,6 +43,14 @@ export function differentialSuite(
       afterClose(server);
     });
     for (const name of Object.keys(scenarios)) {
+      if (options.concurrent === false) {
+        it(name, async ({ expect }) => {
+          const mine = await run(ours, name);
+          expect(mine).toMatchSnapshot();
+          if (rabbitUp) expect(mine).toEqual(await run(rabbitTarget(inject('rabbitmqUrl')), name));
+        });
+        continue;
+      }
       it.concurrent(name, async ({ expect }) => {
         const [mine, theirs] = await Promise.all([
           run(ours, name),

@@ -1,10 +1,10 @@
 import { BrokerServer } from '@dispatcher/amqp-broker';
+import { rabbitmqCloseConnectionsNamed } from '@dispatcher/tooling';
 import type { BrokerTarget } from '../brokers.js';
-import { closeConnectionsNamed } from './rabbitmqctl.js';
 
 /** A broker a test can close connections on from the server side, as an operator would. */
 export interface ServerSideCloser {
-  /** URL to connect to; connections made through it can be closed by {@link closeConnectionsNamed}. */
+  /** URL to connect to; connections made through it can be closed by {@link ServerSideCloser.closeConnectionsNamed}. */
   readonly url: string;
   /**
    * Closes every connection whose `connection_name` client property is `name` with connection.close 320
@@ -27,7 +27,7 @@ export async function serverSideCloser(target: BrokerTarget): Promise<ServerSide
     case 'rabbitmq':
       return {
         url: target.url,
-        closeConnectionsNamed: (name) => closeConnectionsNamed(name),
+        closeConnectionsNamed: (name) => rabbitmqCloseConnectionsNamed(name, REASON),
         close: () => Promise.resolve(),
       };
     case 'amqp-broker': {

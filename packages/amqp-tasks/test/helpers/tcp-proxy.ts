@@ -11,6 +11,8 @@ export class TcpProxy {
   #refusing = false;
   /** Connections accepted so far. */
   accepted = 0;
+  /** Connections closed at once while refusing (connection attempts a test can wait for). */
+  refused = 0;
 
   private constructor(server: NetServer) {
     this.#server = server;
@@ -23,6 +25,7 @@ export class TcpProxy {
     let proxy!: TcpProxy;
     const server = createServer((client) => {
       if (proxy.#refusing) {
+        proxy.refused++;
         client.destroy();
         return;
       }

@@ -1,42 +1,5 @@
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createServer, type Server as TlsServer } from 'node:tls';
-import { promisify } from 'node:util';
-
-const run = promisify(execFile);
-
-/** A self-signed certificate for `localhost` / 127.0.0.1, made with the openssl CLI. */
-export async function selfSignedCertificate(): Promise<{ cert: string; key: string }> {
-  const dir = await mkdtemp(join(tmpdir(), 'dsp-tls-'));
-  try {
-    await run('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=DNS:localhost,IP:127.0.0.1',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-    ]);
-    return {
-      cert: await readFile(join(dir, 'cert.pem'), 'utf8'),
-      key: await readFile(join(dir, 'key.pem'), 'utf8'),
-    };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
 
 /** Terminates TLS on a free port and forwards the plain bytes to the broker: an `amqps://` endpoint. */
 export class TlsProxy {

@@ -1,3 +1,4 @@
+import { thrown } from '@dispatcher/tooling';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DispatcherError } from '../dispatcher-error.js';
@@ -13,15 +14,6 @@ function hex(bytes: Uint8Array): string {
 
 function fromHex(spaced: string): Buffer {
   return Buffer.from(spaced.replace(/\s+/g, ''), 'hex');
-}
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a throw');
 }
 
 function expectDecodeError(data: Uint8Array, what?: RegExp): void {

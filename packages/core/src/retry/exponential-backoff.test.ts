@@ -1,3 +1,4 @@
+import { thrown } from '@dispatcher/tooling';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -19,15 +20,6 @@ const fixedRandom = (value: number) => () => value;
 function delayOf(decision: RetryDecision): number {
   if (decision.action !== 'retry') throw new Error(`expected retry, got give-up (${decision.reason})`);
   return decision.delayMs;
-}
-
-function thrown(fn: () => unknown): { code?: unknown; message: string } {
-  try {
-    fn();
-  } catch (error) {
-    return error as { code?: unknown; message: string };
-  }
-  throw new Error('expected a throw');
 }
 
 const uniform = fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true });

@@ -1,3 +1,4 @@
+import { thrown } from '@dispatcher/tooling';
 import { describe, expect, it } from 'vitest';
 import { CoreError } from '../errors.js';
 import { DEFAULT_HTTP_RETRY_CLASSIFIER, httpRetryClassifier } from './http-retry-classifier.js';
@@ -8,15 +9,6 @@ const status = (code: number, retryAfterMs?: number) =>
   ({ kind: 'status', status: code, retryAfterMs }) as const;
 const failure = (error: unknown) => ({ kind: 'error', error }) as const;
 const withCode = (code: string, message = code) => Object.assign(new Error(message), { code });
-
-function thrown(fn: () => unknown): { code?: unknown; message: string } {
-  try {
-    fn();
-  } catch (error) {
-    return error as { code?: unknown; message: string };
-  }
-  throw new Error('expected a throw');
-}
 
 describe('httpRetryClassifier (defaults)', () => {
   const table: Array<[number, RetryClassification]> = [

@@ -1,17 +1,9 @@
+import { thrown } from '@dispatcher/tooling';
 import { describe, expect, it } from 'vitest';
 import { limitedPolicy } from './limited-policy.js';
 import type { RetryContext } from './retry-policy.js';
 
 const limits = { maxAttempts: 5, maxAgeMs: Number.POSITIVE_INFINITY, maxRetryAfterMs: 10_000 };
-
-function thrown(fn: () => unknown): { code?: unknown; message: string } {
-  try {
-    fn();
-  } catch (error) {
-    return error as { code?: unknown; message: string };
-  }
-  throw new Error('expected a throw');
-}
 
 describe('limitedPolicy', () => {
   it('rounds the final delay to whole milliseconds', () => {

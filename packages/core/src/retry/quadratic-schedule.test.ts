@@ -1,3 +1,4 @@
+import { thrown } from '@dispatcher/tooling';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_QUADRATIC_SCHEDULE, quadraticSchedule } from './quadratic-schedule.js';
 import type { RetryContext } from './retry-policy.js';
@@ -8,15 +9,6 @@ const ctx = (attempt: number, extra: Partial<RetryContext> = {}): RetryContext =
   now: 0,
   ...extra,
 });
-
-function thrown(fn: () => unknown): { code?: unknown; message: string } {
-  try {
-    fn();
-  } catch (error) {
-    return error as { code?: unknown; message: string };
-  }
-  throw new Error('expected a throw');
-}
 
 describe('quadraticSchedule', () => {
   it('waits attempt² × 10 s by default', () => {

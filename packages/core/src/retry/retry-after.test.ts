@@ -1,3 +1,4 @@
+import { thrown } from '@dispatcher/tooling';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseHttpDate } from './http-date.js';
@@ -6,15 +7,6 @@ import { DEFAULT_RETRY_AFTER_OPTIONS, parseRetryAfter, parseRetryAfterOrThrow } 
 // Wednesday, 15 January 2025, 12:00:00 UTC.
 const NOW = Date.UTC(2025, 0, 15, 12, 0, 0);
 const LONG = { now: NOW, maxMs: Number.MAX_SAFE_INTEGER };
-
-function thrown(fn: () => unknown): { code?: unknown; message: string; details?: Record<string, unknown> } {
-  try {
-    fn();
-  } catch (error) {
-    return error as { code?: unknown; message: string };
-  }
-  throw new Error('expected a throw');
-}
 
 describe('parseRetryAfter', () => {
   describe('delta-seconds', () => {

@@ -1,3 +1,4 @@
+import { thrown } from '@dispatcher/tooling';
 import { describe, expect, it } from 'vitest';
 import { fixedSchedule } from './fixed-schedule.js';
 import { httpRetryClassifier } from './http-retry-classifier.js';
@@ -20,15 +21,6 @@ function recordingPolicy(): { policy: RetryPolicy; seen: RetryContext[] } {
       },
     },
   };
-}
-
-function thrown(fn: () => unknown): { code?: unknown; message: string } {
-  try {
-    fn();
-  } catch (error) {
-    return error as { code?: unknown; message: string };
-  }
-  throw new Error('expected a throw');
 }
 
 describe('retryDecider', () => {

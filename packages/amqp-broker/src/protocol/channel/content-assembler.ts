@@ -18,6 +18,7 @@ import {
 import {
   type BasicProperties,
   type BasicPublish,
+  ClassId,
   FRAME_ERROR,
   INTERNAL_ERROR,
   methodName,
@@ -25,8 +26,6 @@ import {
   UNEXPECTED_FRAME,
 } from '../../codec/generated/amqp-spec.js';
 import { AmqpError, channelError, connectionError } from '../../errors.js';
-
-export const BASIC_CLASS = 60;
 
 /** Decoded content properties, or why they are malformed (the publish fails once its body is in). */
 export type DecodedProperties = BasicProperties | AmqpError;
@@ -99,7 +98,7 @@ export class ContentAssembler {
     if (kind === 'idle') return;
     throw connectionError(
       UNEXPECTED_FRAME,
-      `expected content ${kind === 'awaiting-header' ? 'header' : 'body'} for class ${BASIC_CLASS}, got method ${methodName(id)} instead`,
+      `expected content ${kind === 'awaiting-header' ? 'header' : 'body'} for class ${ClassId.Basic}, got method ${methodName(id)} instead`,
       { classId: id >>> 16, methodId: id & 0xffff },
     );
   }
@@ -110,11 +109,11 @@ export class ContentAssembler {
     if (state.kind !== 'awaiting-header') throw this.#unexpected('header');
     const classId = contentClassId(buf, start, end);
     const bodySize = contentBodySize(buf, start);
-    if (classId !== BASIC_CLASS) {
+    if (classId !== ClassId.Basic) {
       throw connectionError(
         UNEXPECTED_FRAME,
-        `expected content header for class ${BASIC_CLASS}, got one for class ${classId} instead`,
-        { classId: BASIC_CLASS, methodId: 40 },
+        `expected content header for class ${ClassId.Basic}, got one for class ${classId} instead`,
+        { classId: ClassId.Basic, methodId: 40 },
       );
     }
     const max = this.#options.maxMessageBytes;
@@ -124,7 +123,7 @@ export class ContentAssembler {
         PRECONDITION_FAILED,
         `message size ${bodySize} is larger than configured max size ${max}`,
         {
-          classId: BASIC_CLASS,
+          classId: ClassId.Basic,
           methodId: 40,
         },
       );

@@ -7,11 +7,10 @@
  *   none ──basic.consume(amq.rabbitmq.reply-to, no-ack)──▶ consuming ──basic.cancel / channel closed──▶ none
  */
 import { ByteWriter } from '../../codec/byte-writer.js';
-import { encodeBasicProperties, PRECONDITION_FAILED } from '../../codec/generated/amqp-spec.js';
+import { ClassId, encodeBasicProperties, PRECONDITION_FAILED } from '../../codec/generated/amqp-spec.js';
 import { channelError } from '../../errors.js';
 import { Message } from '../../queue/message.js';
 import { REPLY_TO_QUEUE, type ReplyConsumer, type VirtualHost } from '../../vhost/virtual-host.js';
-import { BASIC_CLASS } from './content-assembler.js';
 
 type ReplyState =
   | { readonly kind: 'none' }
@@ -57,7 +56,7 @@ export class DirectReplyTo {
   rewrite(message: Message): Message {
     if (this.#state.kind !== 'consuming') {
       throw channelError(PRECONDITION_FAILED, 'fast reply consumer does not exist', {
-        classId: BASIC_CLASS,
+        classId: ClassId.Basic,
         methodId: 40,
       });
     }
