@@ -7,10 +7,11 @@ import { randomBytes } from 'node:crypto';
 import { verifyWebhook } from '@dispatcher/core/http';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HttpProxy } from '../src/http-proxy.js';
 import { type FleetInstance, postVia, spawnInstance } from './helpers/fleet-instance.js';
 import { createTestDatabase } from './helpers/pg-database.js';
 import type { Received } from './helpers/sink.js';
-import { eventually, onCleanup, sink } from './helpers/start-proxy.js';
+import { eventually, onCleanup, send, sink, to } from './helpers/start-proxy.js';
 
 let db: { url: string; drop: () => Promise<void> };
 beforeAll(async () => {
@@ -23,9 +24,12 @@ afterAll(async () => {
 /** The breaker row of the destination, as the instances see it (times in epoch ms). */
 async function breakerRow(
   client: pg.Client,
+  origin?: string,
 ): Promise<{ failures: number; openUntil: number | undefined } | undefined> {
   const r = await client.query<{ failures: number; until: number | null }>(
-    'SELECT failures, extract(epoch FROM open_until) * 1000 AS until FROM dsp_destination',
+    `SELECT failures, extract(epoch FROM open_until) * 1000 AS until FROM dsp_destination
+     WHERE $1::text IS NULL OR origin = $1`,
+    [origin ?? null],
   );
   const row = r.rows[0];
   return row
@@ -114,4 +118,60 @@ describe('fleet-wide circuit breaker', () => {
     // Several instances took part, so the pauses above held for instances that saw no failure themselves.
     expect(new Set(senders).size).toBeGreaterThanOrEqual(2);
   }, 180_000);
+
+  it("an instance whose own breaker is open claims none of the destination's requests; the others deliver them", async () => {
+    const secrets = [0, 1].map(() => `whsec_${randomBytes(24).toString('base64')}`);
+    const fromA = (r: Received) =>
+      verifyWebhook(secrets[0] as string, r.headers, r.body, { toleranceSec: 600 }).ok;
+    const dest = await sink();
+    // A's attempts fail; B's first one waits for the test, the rest succeed.
+    let bAnswered = 0;
+    dest.behave = (r) => {
+      if (fromA(r)) return { kind: 'status', status: 503 };
+      return bAnswered++ === 0 ? { kind: 'hang' } : { kind: 'status', status: 200 };
+    };
+    const start = async (signingSecret: string, workers: number): Promise<HttpProxy> => {
+      const proxy = new HttpProxy({
+        dataDir: '/nonexistent-unused',
+        host: '127.0.0.1',
+        port: 0,
+        allowedDestinations: ['127.0.0.1'],
+        retryBaseMs: 20,
+        retryMaxMs: 200,
+        retryLimit: 100,
+        shutdownTimeoutMs: 200,
+        signingSecret,
+        workers,
+        // A's breaker stays open for the whole test once it opens.
+        destinations: [{ match: dest.host, concurrency: 5, failureThreshold: 1, cooldownMs: 300_000 }],
+        postgres: { connectionString: db.url, pollMs: 50 },
+      });
+      await proxy.start();
+      onCleanup(() => proxy.close());
+      return proxy;
+    };
+    // B alone first, with room for one attempt: it takes the first request and holds it (hanging).
+    const b = await start(secrets[1] as string, 1);
+    expect((await send(b, '/r1', to(dest))).status).toBe(202);
+    await dest.waitFor(1);
+    // A gets the second request (B has no room) and fails it: A's breaker opens, and the fleet's.
+    const a = await start(secrets[0] as string, 10);
+    expect((await send(a, '/r2', to(dest))).status).toBe(202);
+    await dest.waitFor(2);
+    expect(fromA(dest.received[1] as Received)).toBe(true);
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    onCleanup(() => client.end());
+    await eventually(async () => (await breakerRow(client, dest.url))?.openUntil !== undefined, 20_000);
+    // B's attempt succeeds: the fleet's breaker closes; A's own stays open.
+    dest.release(200);
+    await eventually(async () => (await breakerRow(client, dest.url))?.failures === 0, 20_000);
+    for (let i = 3; i <= 8; i++) expect((await send(a, `/r${i}`, to(dest))).status).toBe(202);
+    // Every request is delivered, by B: A would otherwise sit on what it claims, renewing the leases.
+    await eventually(async () => (await a.pg?.backlog()) === 0, 20_000).catch(async () => {
+      const r = await client.query('SELECT id, lease_owner, due_at, attempt_state FROM dsp_request');
+      throw new Error(`requests not delivered: ${JSON.stringify(r.rows)}`);
+    });
+    expect(dest.received.slice(2).filter(fromA)).toHaveLength(0);
+  }, 60_000);
 });

@@ -4,6 +4,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpProxy } from '../src/http-proxy.js';
 import { migrate, SCHEMA_VERSION } from '../src/store/pg/pg-migrations.js';
+import { PgStore } from '../src/store/pg/pg-store.js';
 import { createTestDatabase } from './helpers/pg-database.js';
 import { eventually, onCleanup, send, sink, to } from './helpers/start-proxy.js';
 
@@ -158,6 +159,31 @@ describe('PostgreSQL store', () => {
       postgres: { connectionString: other.url },
     });
     await expect(proxy.start()).rejects.toMatchObject({ code: 'DSP_PROXY_SCHEMA_TOO_NEW' });
+  });
+
+  it("opens a destination's breaker at its first failure when the threshold is 1", async () => {
+    const store = await PgStore.open({
+      connectionString: db.url,
+      instanceId: 'breaker-test',
+      logger: noopLogger,
+    });
+    onCleanup(() => store.close());
+    const limits = {
+      concurrency: 1,
+      burst: 1,
+      failureThreshold: 1,
+      cooldownMs: 60_000,
+      maxCooldownMs: 600_000,
+    };
+    // No row for this origin yet: the failure inserts it, and must open it (not leave it probing).
+    await store.breakerOutcome('http://first-failure.test:1', false, limits);
+    const r = await store.pool.query<{ failures: number; open_ms: number | null; cooldown_ms: number }>(
+      `SELECT failures, cooldown_ms, extract(epoch FROM open_until - now()) * 1000 AS open_ms
+       FROM dsp_destination WHERE origin = $1`,
+      ['http://first-failure.test:1'],
+    );
+    expect(r.rows[0]).toMatchObject({ failures: 1, cooldown_ms: 60_000 });
+    expect(Number(r.rows[0]?.open_ms)).toBeGreaterThan(50_000);
   });
 
   it('applies migrations once when several instances start at once', async () => {

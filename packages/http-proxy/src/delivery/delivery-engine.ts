@@ -148,6 +148,18 @@ export class DeliveryEngine {
     return this.#inflight.size;
   }
 
+  /**
+   * True while this instance's circuit breaker for `origin` lets no attempt through (open and cooling
+   * down, or its probe in flight). Asks without taking the probe slot. A store that leases work (fleet
+   * mode) claims nothing for such a destination: the lease would only sit here until handed back.
+   */
+  refuses(origin: string): boolean {
+    const dest = this.#destByKey.get(origin);
+    if (!dest || dest.breaker.state === 'closed') return false;
+    const at = dest.breaker.nextProbeAt();
+    return at === undefined || at > this.#clock();
+  }
+
   /** True while `seq` is being attempted. */
   isInflight(seq: number): boolean {
     return this.#inflight.has(seq);
@@ -260,7 +272,10 @@ export class DeliveryEngine {
         const dest = this.#dests[(this.#rr + i) % n];
         if (!dest || dest.queue.size === 0 || dest.inflight >= dest.concurrency) continue;
         if (dest.bucket && dest.bucket.msUntilNext() > 0) continue;
-        if (!dest.breaker.canAttempt()) continue;
+        if (!dest.breaker.canAttempt()) {
+          this.#handBackQueued(dest);
+          continue;
+        }
         dest.bucket?.tryTake();
         picked = dest;
         this.#rr = (this.#rr + i + 1) % n;
@@ -273,6 +288,27 @@ export class DeliveryEngine {
       const seq = picked.queue.shift() as number;
       // canAttempt() just said yes: outside `closed` that means this attempt holds the single probe slot.
       void this.#attempt(seq, picked, picked.breaker.state === 'half-open');
+    }
+  }
+
+  /**
+   * A store that leases work (fleet mode) gets back the requests queued for a destination this instance's
+   * breaker keeps shut: here they would only hold their leases, renewed, until the local cooldown ends.
+   * Due at once: the claim applies the fleet's breaker, and this instance claims none of them meanwhile
+   * (see `refuses`), so another one attempts them if the fleet lets it.
+   */
+  #handBackQueued(dest: DestinationState): void {
+    const store = this.#store;
+    if (!store.schedulesRetries || !store.handBack || dest.queue.size === 0) return;
+    const dueAt = this.#clock();
+    while (dest.queue.size > 0) {
+      const seq = dest.queue.shift() as number;
+      this.#uncache(seq);
+      // handBack reads what it needs of `seq` before its first await, so settled() may forget it at once.
+      store
+        .handBack(seq, dueAt)
+        .catch((err: unknown) => this.#log.warn({ err, seq }, 'hand-back failed; the lease expires'));
+      store.settled?.(seq);
     }
   }
 

@@ -27,6 +27,8 @@ export const PG_WORK_SOURCE_DEFAULTS = { pollMs: 250, renewMs: 10_000 } as const
 export interface EngineIntake {
   readonly backlog: number;
   enqueue(seq: number, target: string, dueAt?: number, request?: StoredRequest): void;
+  /** True while this instance would not attempt a request to `origin` now (its own breaker is open). */
+  refuses(origin: string): boolean;
 }
 
 export class PgWorkSource implements EngineStore {
@@ -99,7 +101,7 @@ export class PgWorkSource implements EngineStore {
       if (room <= 0) return;
       let claimed: ClaimedRequest[];
       try {
-        claimed = await this.#pg.claim(room, (origin) => this.limitsFor(origin));
+        claimed = await this.#pg.claim(room, (origin) => this.#claimLimits(engine, origin));
       } catch (err) {
         this.#log.warn({ err }, 'claim failed; trying again at the next poll');
         return;
@@ -112,6 +114,15 @@ export class PgWorkSource implements EngineStore {
       // A full batch: there may be more.
       if (claimed.length >= room) this.#again = true;
     } while (this.#again && !this.#stopped);
+  }
+
+  /**
+   * The limits a claim applies: none of a destination this instance's own breaker keeps shut (the fleet's
+   * breaker may be closed or probing meanwhile; another instance takes the request then).
+   */
+  #claimLimits(engine: EngineIntake, origin: string): DestinationLimits {
+    const l = this.limitsFor(origin);
+    return engine.refuses(origin) ? { ...l, concurrency: 0 } : l;
   }
 
   /** Fleet-wide limits of a destination origin, from the delivery options' rules. */

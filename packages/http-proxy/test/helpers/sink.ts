@@ -98,6 +98,15 @@ export class Sink {
     });
   }
 
+  /** Answers the requests left hanging so far with `status`. */
+  release(status = 200): void {
+    for (const res of this.#hung.splice(0)) {
+      if (res.headersSent || res.destroyed) continue;
+      res.writeHead(status);
+      res.end();
+    }
+  }
+
   async close(): Promise<void> {
     for (const res of this.#hung) res.destroy();
     this.#server.closeAllConnections();

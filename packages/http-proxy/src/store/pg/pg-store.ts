@@ -547,8 +547,13 @@ export class PgStore {
             'UPDATE dsp_destination SET failures = 0, open_until = NULL, cooldown_ms = 0 WHERE origin = $1 AND failures > 0',
             [origin],
           )
-        : this.pool.query(
-            `INSERT INTO dsp_destination (origin, tokens, refilled_at, failures) VALUES ($1, $2, now(), 1)
+        : // The first failure of a destination without a row yet opens it too when the threshold is 1:
+          // a row with failures at the threshold and no open_until reads as "cooled down, probe now".
+          this.pool.query(
+            `INSERT INTO dsp_destination (origin, tokens, refilled_at, failures, cooldown_ms, open_until)
+             VALUES ($1, $2, now(), 1,
+               CASE WHEN 1 >= $3 THEN LEAST($5::int, $4::int) ELSE 0 END,
+               CASE WHEN 1 >= $3 THEN now() + (LEAST($5::int, $4::int) || ' milliseconds')::interval END)
              ON CONFLICT (origin) DO UPDATE SET failures = dsp_destination.failures + 1,
                cooldown_ms = CASE WHEN dsp_destination.failures + 1 >= $3
                  THEN LEAST($5::int, GREATEST($4::int, dsp_destination.cooldown_ms * 2)) ELSE dsp_destination.cooldown_ms END,
