@@ -17,7 +17,6 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 const from = process.env.BENCH_BROKER_FROM === 'src' ? '../src' : '../dist';
 const { BrokerServer } = await import(`${from}/index.js`);
-const { AdminServer } = await import(`${from}/admin/index.js`);
 
 // BENCH_BROKER_OPTIONS: extra BrokerServerOptions as JSON (e.g. '{"queueFlowHighWaterMessages":0}').
 const extra = JSON.parse(process.env.BENCH_BROKER_OPTIONS ?? '{}');
@@ -27,7 +26,11 @@ await broker.start();
 const loop = monitorEventLoopDelay({ resolution: 1 });
 loop.enable();
 // BENCH_ADMIN=1: the management listener too (the overhead comparison), on a free port.
-const admin = process.env.BENCH_ADMIN === '1' ? new AdminServer({ broker, port: 0 }) : undefined;
+// Loaded only then: fastify and the page are not part of a plain broker's memory.
+const admin =
+  process.env.BENCH_ADMIN === '1'
+    ? new (await import(`${from}/admin/index.js`)).AdminServer({ broker, port: 0 })
+    : undefined;
 await admin?.start();
 process.send?.({ port: broker.port, adminPort: admin?.port });
 // BENCH_MEM_TRACE=<file>: a JSON line of process.memoryUsage() (MiB) every 250 ms, to see where RSS goes.
