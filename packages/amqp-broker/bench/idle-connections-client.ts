@@ -11,7 +11,7 @@ const giveUp = setTimeout(() => {
 try {
   for (let i = 0; i < Number(count); i += 50) {
     const batch = await Promise.all(
-      Array.from({ length: Math.min(50, Number(count) - i) }, () => amqp.connect(url, { heartbeat: 0 })),
+      Array.from({ length: Math.min(50, Number(count) - i) }, () => amqp.connect(url)),
     );
     for (const c of batch) await c.createChannel();
     connections.push(...batch);
@@ -21,8 +21,7 @@ try {
 } catch (err) {
   process.send?.({ error: (err as Error).message });
 }
-process.on('message', async (m) => {
+process.on('message', (m) => {
   if (m !== 'stop') return;
-  await Promise.allSettled(connections.map((c) => c.close()));
-  process.exit(0);
+  void Promise.allSettled(connections.map((c) => c.close())).then(() => process.exit(0));
 });
