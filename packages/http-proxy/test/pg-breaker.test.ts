@@ -115,8 +115,9 @@ describe('fleet-wide circuit breaker', () => {
         `open ${firstOpenUntil - (dest.received[threshold - 1] as Received).at} ms after failure ${threshold}`,
     );
     expect(senders.every((s) => s >= 0)).toBe(true);
-    // Several instances took part, so the pauses above held for instances that saw no failure themselves.
-    expect(new Set(senders).size).toBeGreaterThanOrEqual(2);
+    // Which instance wins each claim is up to the database (CI once saw one instance send all 13), so this
+    // test does not require several senders; the pauses are checked against the fleet's breaker row above,
+    // and the next test shows an instance honouring state it did not produce itself.
   }, 180_000);
 
   it("an instance whose own breaker is open claims none of the destination's requests; the others deliver them", async () => {
