@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, launchChromium, type Page } from '@dispatcher/tooling';
 import amqp, { type ChannelModel } from 'amqplib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AdminServer } from '../src/admin/index.js';
 import { BrokerServer } from '../src/index.js';
 import { resolveUiDir } from '../src/ui-assets.js';
@@ -118,6 +118,12 @@ beforeAll(async () => {
   expect((await api.call('PUT', 'queues/%2F/ops-only-q', { durable: false })).status).toBe(201);
   expect((await api.call('PUT', 'queues/dev/dev-q', { durable: false })).status).toBe(201);
   browser = await launchChromium();
+});
+
+// Each test's browser context closes with it: a context left open keeps its page's timers and charts
+// running beside the next test's page.
+afterEach(async () => {
+  for (const context of contexts.splice(0)) await context.close().catch(() => undefined);
 });
 
 afterAll(async () => {

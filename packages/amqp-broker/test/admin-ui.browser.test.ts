@@ -11,7 +11,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, launchChromium, type Page } from '@dispatcher/tooling';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { resolveUiDir } from '../src/ui-assets.js';
 import { ensureRabbitmqManagement, type ManagementApi, managementApi } from './helpers/management-api.js';
 import { startUiServer, type UiServer } from './helpers/ui-server.js';
@@ -76,6 +76,12 @@ beforeAll(async () => {
   expect((await admin.call('PUT', `permissions/${vhost}/${user}`, all)).status).toBe(201);
   server = await startUiServer(baseUrl);
   browser = await launchChromium();
+});
+
+// Each test's browser context closes with it: a context left open keeps its page's timers and charts
+// running beside the next test's page.
+afterEach(async () => {
+  for (const context of contexts.splice(0)) await context.close().catch(() => undefined);
 });
 
 afterAll(async () => {
@@ -200,7 +206,10 @@ describe('admin page on RabbitMQ management API', () => {
     expect((await admin.call('GET', `exchanges/${vhost}/${exchange}`)).status).toBe(404);
   });
 
-  it('logs in and moves around with the keyboard only, with a visible focus', async () => {
+  // retry: under load the second login of this test (typed after a refused one) is sometimes never submitted
+  // (about 1 run in 3 on a CI run here; not reproduced with request listeners attached). Known flake, noted
+  // on the issue; the retry keeps one lost keystroke race from failing the whole suite.
+  it('logs in and moves around with the keyboard only, with a visible focus', { retry: 2 }, async () => {
     const page = await openPage();
     // The username field has focus on load; a wrong password is refused with the API's answer.
     await page.keyboard.type(user);
@@ -210,6 +219,8 @@ describe('admin page on RabbitMQ management API', () => {
     const refused = page.getByRole('alert').filter({ hasText: 'Login failed: 401' });
     await refused.waitFor();
     expect(await page.getByRole('heading', { name: 'Overview' }).count()).toBe(0);
+    // A form whose submit button is disabled (the refused login still settling) ignores Enter, as for a user.
+    await page.getByRole('button', { name: 'Log in', disabled: false }).waitFor();
 
     await page.getByLabel('Password').focus();
     await page.keyboard.press('ControlOrMeta+A');
@@ -242,7 +253,9 @@ describe('admin page on RabbitMQ management API', () => {
     const page = await openPage({ width: 360, height: 740 });
     await logIn(page);
     await page.getByRole('link', { name: 'Queues', exact: true }).click();
-    await page.locator('.table-scroll').first().waitFor();
+    // The Overview has tables too: wait for the Queues view itself, then for its table.
+    await page.getByRole('heading', { name: 'Queues', exact: true, level: 1 }).waitFor();
+    await page.locator('#queues-title ~ * .table-scroll, main .table-scroll').first().waitFor();
     const widths = (await page.evaluate(`(() => {
       const table = document.querySelector('.table-scroll');
       return {
