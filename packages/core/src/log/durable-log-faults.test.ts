@@ -106,11 +106,15 @@ describe('DurableLog under write faults', () => {
     });
   }
 
-  for (const code of ['EIO', 'ENOSPC'] as const) {
-    it(`never trusts a batch whose fdatasync failed with ${code}, even after a crash`, async () => {
+  for (const [code, syncMethod] of [
+    ['EIO', 'fdatasync'],
+    ['ENOSPC', 'fdatasync'],
+    ['EIO', 'dsync'],
+  ] as const) {
+    it(`never trusts a batch whose fdatasync failed with ${code}, even after a crash (${syncMethod})`, async () => {
       const dir = tempDir();
       const fs = new FaultyFileSystem();
-      const log = await DurableLog.open({ dir, fileSystem: fs, fsync: { mode: 'always' } });
+      const log = await DurableLog.open({ dir, fileSystem: fs, fsync: { mode: 'always' }, syncMethod });
       await log.append(body(1));
       fs.failDatasync = { code, times: 1_000_000 };
       const outcomes = await Promise.all([2, 3].map((n) => settle(log.append(body(n)))));
@@ -153,65 +157,81 @@ describe('DurableLog under write faults', () => {
     expect([...live.values()]).toEqual([body(1), body(4)].map(String));
   });
 
-  it('keeps every resolved append and never revives a rejected one under random faults', async () => {
-    const step = fc.oneof(
-      fc.record({ kind: fc.constant('append' as const), n: fc.integer({ min: 1, max: 4 }) }),
-      fc.record({ kind: fc.constant('ack' as const), pick: fc.nat() }),
-      fc.record({ kind: fc.constant('full' as const), budget: fc.integer({ min: 0, max: 300 }) }),
-      fc.record({ kind: fc.constant('eio-sync' as const) }),
-      fc.record({ kind: fc.constant('heal' as const) }),
-    );
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(step, { minLength: 1, maxLength: 25 }),
-        fc.boolean(),
-        async (steps, crash) => {
-          const dir = tempDir();
-          const fs = new FaultyFileSystem();
-          const log = await DurableLog.open({ dir, fileSystem: fs, segmentMaxBytes: 400 });
-          const resolved = new Map<number, string>();
-          const rejected = new Set<string>();
-          const acked = new Set<number>();
-          let n = 0;
-          for (const s of steps) {
-            if (s.kind === 'append') {
-              const batch = Array.from({ length: s.n }, () => `b${++n}`);
-              const outcomes = await Promise.all(batch.map((text) => settle(log.append(Buffer.from(text)))));
-              outcomes.forEach((o, i) => {
-                const text = batch[i] as string;
-                if (o.ok) resolved.set(o.seq, text);
-                else rejected.add(text);
-              });
-            } else if (s.kind === 'ack') {
-              const live = [...resolved.keys()].filter((seq) => !acked.has(seq));
-              const seq = live[s.pick % Math.max(1, live.length)];
-              if (seq !== undefined) {
-                acked.add(seq);
-                await log.ack(seq).catch(() => {});
+  // With pre-allocation and O_DSYNC too: zeros written ahead (in small steps here) share the faults with
+  // the batches; an fdatasync fault fails an O_DSYNC write.
+  for (const [preallocateBytes, syncMethod] of [
+    [0, 'fdatasync'],
+    [256, 'fdatasync'],
+    [256, 'dsync'],
+  ] as const) {
+    it(`keeps every resolved append and never revives a rejected one under random faults (preallocateBytes ${preallocateBytes}, ${syncMethod})`, async () => {
+      const step = fc.oneof(
+        fc.record({ kind: fc.constant('append' as const), n: fc.integer({ min: 1, max: 4 }) }),
+        fc.record({ kind: fc.constant('ack' as const), pick: fc.nat() }),
+        fc.record({ kind: fc.constant('full' as const), budget: fc.integer({ min: 0, max: 300 }) }),
+        fc.record({ kind: fc.constant('eio-sync' as const) }),
+        fc.record({ kind: fc.constant('heal' as const) }),
+      );
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(step, { minLength: 1, maxLength: 25 }),
+          fc.boolean(),
+          async (steps, crash) => {
+            const dir = tempDir();
+            const fs = new FaultyFileSystem();
+            const log = await DurableLog.open({
+              dir,
+              fileSystem: fs,
+              segmentMaxBytes: 400,
+              preallocateBytes,
+              syncMethod,
+            });
+            const resolved = new Map<number, string>();
+            const rejected = new Set<string>();
+            const acked = new Set<number>();
+            let n = 0;
+            for (const s of steps) {
+              if (s.kind === 'append') {
+                const batch = Array.from({ length: s.n }, () => `b${++n}`);
+                const outcomes = await Promise.all(
+                  batch.map((text) => settle(log.append(Buffer.from(text)))),
+                );
+                outcomes.forEach((o, i) => {
+                  const text = batch[i] as string;
+                  if (o.ok) resolved.set(o.seq, text);
+                  else rejected.add(text);
+                });
+              } else if (s.kind === 'ack') {
+                const live = [...resolved.keys()].filter((seq) => !acked.has(seq));
+                const seq = live[s.pick % Math.max(1, live.length)];
+                if (seq !== undefined) {
+                  acked.add(seq);
+                  await log.ack(seq).catch(() => {});
+                }
+              } else if (s.kind === 'full') {
+                fs.writeBudget = s.budget;
+              } else if (s.kind === 'eio-sync') {
+                fs.failDatasync = { code: 'EIO', times: 1 };
+              } else {
+                fs.heal();
               }
-            } else if (s.kind === 'full') {
-              fs.writeBudget = s.budget;
-            } else if (s.kind === 'eio-sync') {
-              fs.failDatasync = { code: 'EIO', times: 1 };
-            } else {
-              fs.heal();
             }
-          }
-          if (crash) log.destroy();
-          else {
-            fs.heal();
-            await log.close();
-          }
-          const live = await liveBodies(dir);
-          for (const [seq, text] of resolved) {
-            // A resolved append survives unless acknowledged (an ACK not yet durable may leave it live).
-            if (!acked.has(seq)) expect(live.get(seq)).toBe(text);
-          }
-          for (const text of live.values()) expect(rejected.has(text)).toBe(false);
-          if (!crash) for (const seq of acked) expect(live.has(seq)).toBe(false);
-        },
-      ),
-      { numRuns: 60 },
-    );
-  });
+            if (crash) log.destroy();
+            else {
+              fs.heal();
+              await log.close();
+            }
+            const live = await liveBodies(dir);
+            for (const [seq, text] of resolved) {
+              // A resolved append survives unless acknowledged (an ACK not yet durable may leave it live).
+              if (!acked.has(seq)) expect(live.get(seq)).toBe(text);
+            }
+            for (const text of live.values()) expect(rejected.has(text)).toBe(false);
+            if (!crash) for (const seq of acked) expect(live.has(seq)).toBe(false);
+          },
+        ),
+        { numRuns: 60 },
+      );
+    });
+  }
 });

@@ -37,6 +37,23 @@ export interface DurableLogOptions {
    * the full history. @defaultValue false
    */
   retainHistory?: boolean;
+  /**
+   * Keep this many bytes of the active segment filled with zeros (and synced) ahead of its records, as
+   * PostgreSQL does for its WAL: a batch written into space already allocated changes no file size, so
+   * its fdatasync commits no metadata (on ext4 about half the latency of an appending one). Recovery
+   * reads zeros after the last record as the end of the data. The zeros are written in the background;
+   * if that fails (a full disk), appends go on extending the file as without it. 0 = off.
+   * @defaultValue 0
+   */
+  preallocateBytes?: number;
+  /**
+   * How a batch is made durable: `fdatasync` after its write, or `dsync`: segment files opened with
+   * `O_DSYNC`, so the write itself returns once durable (PostgreSQL's `open_datasync`). One system call and
+   * one thread-pool round trip per batch instead of two, which counts when the CPU is contended. Failures
+   * are handled alike: a failed durable write rejects its batch and its bytes are cut off.
+   * @defaultValue 'fdatasync'
+   */
+  syncMethod?: 'fdatasync' | 'dsync';
   /** Receives recovery reports (torn tails, corrupt records) and I/O errors. @defaultValue no-op */
   logger?: Logger;
   /** Cancels a long recovery scan in `open()`. */
@@ -54,6 +71,8 @@ export interface ResolvedLogOptions {
   segmentMaxBytes: number;
   maxRecordBytes: number;
   retainHistory: boolean;
+  preallocateBytes: number;
+  syncMethod: 'fdatasync' | 'dsync';
   fileSystem: LogFileSystem | undefined;
 }
 
@@ -62,6 +81,8 @@ export const DURABLE_LOG_DEFAULTS = {
   segmentMaxBytes: 64 * 1024 * 1024,
   maxRecordBytes: 16 * 1024 * 1024,
   retainHistory: false,
+  preallocateBytes: 0,
+  syncMethod: 'fdatasync',
 } as const;
 
 // Offsets are 32-bit: a segment (one record past its limit at most) must stay under 4 GiB.
@@ -91,6 +112,12 @@ export function resolveLogOptions(options: DurableLogOptions): ResolvedLogOption
   if (segmentMaxBytes + maxRecordBytes + 64 > MAX_SEGMENT_SPAN) {
     throw invalid('segmentMaxBytes + maxRecordBytes must stay under 4 GiB');
   }
+  const preallocateBytes = options.preallocateBytes ?? DURABLE_LOG_DEFAULTS.preallocateBytes;
+  if (!Number.isSafeInteger(preallocateBytes) || preallocateBytes < 0)
+    throw invalid(`preallocateBytes must be an integer >= 0, got ${preallocateBytes}`);
+  const syncMethod = options.syncMethod ?? DURABLE_LOG_DEFAULTS.syncMethod;
+  if (syncMethod !== 'fdatasync' && syncMethod !== 'dsync')
+    throw invalid(`syncMethod must be 'fdatasync' or 'dsync', got ${String(syncMethod)}`);
   const policy = options.fsync ?? DURABLE_LOG_DEFAULTS.fsync;
   let fsync: ResolvedLogOptions['fsync'];
   switch (policy.mode) {
@@ -123,6 +150,8 @@ export function resolveLogOptions(options: DurableLogOptions): ResolvedLogOption
     segmentMaxBytes,
     maxRecordBytes,
     retainHistory: options.retainHistory ?? DURABLE_LOG_DEFAULTS.retainHistory,
+    preallocateBytes,
+    syncMethod,
     fileSystem: options.fileSystem,
   };
 }

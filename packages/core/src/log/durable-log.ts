@@ -35,6 +35,7 @@ import { type Logger, noopLogger } from '../logger.js';
 import { decodeAckPayload, encodeAckPayload } from './ack-codec.js';
 import { DirectoryLock } from './directory-lock.js';
 import { type DurableLogOptions, type ResolvedLogOptions, resolveLogOptions } from './durable-log-options.js';
+import { type LatencySummary, LatencyWindow } from './latency-window.js';
 import { type LogFileHandle, type LogFileSystem, nodeLogFileSystem } from './log-file-system.js';
 import { type RecoveryReport, recoverLog } from './log-recovery.js';
 import {
@@ -85,6 +86,10 @@ export interface LogStats {
   failedBatches: number;
   /** Acknowledgements applied in memory whose ACK records are not durable yet (retried). */
   owedAcks: number;
+  /** Bytes of the active segment allocated (zeros written and synced) ahead of its records. */
+  preallocatedBytes: number;
+  /** Time from a batch's first write to its durability (write + sync), over the recent batches. */
+  commitLatency: LatencySummary;
 }
 
 interface Chunk {
@@ -132,6 +137,10 @@ const PROBE_MIN_BYTES = 64 * 1024;
 const PROBE_MAX_BYTES = 1024 * 1024;
 /** Scratch file of the disk probe; not a segment name, so recovery ignores it. */
 const PROBE_FILE = 'write-probe.tmp';
+// Pre-allocation: a new segment's first zeros come in small steps (its first batches wait for them),
+// doubling up to `preallocateBytes`; after a failed zero write, none for this long.
+const ZERO_MIN_STEP_BYTES = 64 * 1024;
+const ZERO_PAUSE_MS = 1000;
 
 export class DurableLog {
   readonly dir: string;
@@ -167,6 +176,10 @@ export class DurableLog {
   #windows: ReadWindow[] = [];
   #batchesWritten = 0;
   #syncs = 0;
+  #zeros: Buffer | undefined;
+  #zeroPausedUntil = 0;
+  #zeroRetryTimer: NodeJS.Timeout | undefined;
+  readonly #commitLatency = new LatencyWindow();
 
   private constructor(
     opts: ResolvedLogOptions,
@@ -205,7 +218,7 @@ export class DurableLog {
       );
       const active = segments.at(-1);
       const fs = opts.fileSystem ?? nodeLogFileSystem;
-      if (active) active.fh = await fs.open(active.path, 'r+');
+      if (active) active.fh = await fs.open(active.path, 'r+', writeOpenOptions(opts));
       await fs.rm(join(opts.dir, PROBE_FILE));
       const dlog = new DurableLog(opts, log, lock, segments, nextSeq, report);
       log.info(
@@ -218,6 +231,7 @@ export class DurableLog {
         'log opened',
       );
       dlog.#maybeCompact();
+      dlog.#maybePreallocate();
       return dlog;
     } catch (err) {
       await lock.release();
@@ -435,6 +449,7 @@ export class DurableLog {
   stats(): LogStats {
     let diskBytes = 0;
     for (const seg of this.#segments) diskBytes += seg.fileSize;
+    const active = this.#segments.at(-1);
     return {
       segments: this.#segments.length,
       diskBytes,
@@ -445,6 +460,8 @@ export class DurableLog {
       syncs: this.#syncs,
       failedBatches: this.#failedBatches,
       owedAcks: this.#owedAcks.length,
+      preallocatedBytes: Math.max(0, (active?.allocatedEnd ?? 0) - (active?.endOffset ?? 0)),
+      commitLatency: this.#commitLatency.summary(),
     };
   }
 
@@ -479,9 +496,11 @@ export class DurableLog {
           );
         }
         while (this.#compaction) await this.#compaction;
+        for (const seg of this.#segments) if (seg.zeroing) await seg.zeroing;
       } finally {
         this.#state = 'closed';
         clearTimeout(this.#retryTimer);
+        clearTimeout(this.#zeroRetryTimer);
         for (const seg of this.#segments) {
           await seg.fh?.close().catch(() => {});
           seg.fh = undefined;
@@ -499,6 +518,7 @@ export class DurableLog {
     this.#closePromise ??= Promise.resolve();
     clearTimeout(this.#flushTimer);
     clearTimeout(this.#retryTimer);
+    clearTimeout(this.#zeroRetryTimer);
     if (this.#flushImmediate) clearImmediate(this.#flushImmediate);
     const reason = err ?? new CoreError('DSP_CORE_CLOSED', 'the log was destroyed');
     this.#pending?.reject(reason);
@@ -629,6 +649,7 @@ export class DurableLog {
         if (this.#writeError && batch.bytes + batch.probeBytes >= this.#probeSize()) this.#writable();
         batch.resolve();
         this.#maybeCompact();
+        this.#maybePreallocate();
         if (this.#pending) this.#scheduleFlush(this.#pending);
       },
       (err: unknown) => this.#failBatch(batch, err),
@@ -747,13 +768,19 @@ export class DurableLog {
     const sync = this.#opts.fsync.mode !== 'never';
     await this.#cutTails();
     if (batch.probeBytes > 0) await this.#probe(batch.probeBytes, sync);
+    const started = performance.now();
     let newFile = false;
     for (const chunk of batch.chunks) {
       const seg = chunk.seg;
       if (!seg.fh) {
-        seg.fh = await step('open', this.#fs.open(seg.path, seg.created ? 'r+' : 'wx+'));
+        seg.fh = await step(
+          'open',
+          this.#fs.open(seg.path, seg.created ? 'r+' : 'wx+', writeOpenOptions(this.#opts)),
+        );
         newFile ||= !seg.created;
       }
+      // Zeros being written where these bytes go must land first, never over them.
+      if (seg.zeroing && chunk.filePos + chunk.len > seg.zeroFrom) await seg.zeroing;
       await writeFully(seg.fh, chunk.buf, chunk.len, chunk.filePos);
       seg.fileSize = Math.max(seg.fileSize, chunk.filePos + chunk.len);
       if (chunk.buf.length <= CHUNK_BYTES * 4 && this.#spareBuffers.length < 4)
@@ -764,13 +791,66 @@ export class DurableLog {
     if (sync) {
       for (const chunk of batch.chunks) {
         const fh = chunk.seg.fh;
-        if (fh) await step('fdatasync', fh.datasync());
+        // With O_DSYNC the write was the sync.
+        if (fh && this.#opts.syncMethod === 'fdatasync') await step('fdatasync', fh.datasync());
         this.#syncs++;
       }
       if (newFile) await step('directory sync', this.#syncDir());
+      for (const chunk of batch.chunks)
+        chunk.seg.allocatedEnd = Math.max(chunk.seg.allocatedEnd, chunk.seg.fileSize);
+      if (batch.chunks.length > 0) this.#commitLatency.add(performance.now() - started);
     }
     for (const chunk of batch.chunks) chunk.seg.created = true;
     // A rolled-over segment is written no more: its file handle is only needed for reads now.
+  }
+
+  /**
+   * Starts writing zeros ahead of the active segment's records when fewer than `preallocateBytes` are
+   * left, so batches overwrite allocated space. Only past everything framed so far: a batch framed later
+   * that reaches the zeroed range waits for it (`#writeBatch`), so zeros never land on records.
+   */
+  #maybePreallocate(): void {
+    const ahead = this.#opts.preallocateBytes;
+    if (ahead === 0 || this.#opts.fsync.mode === 'never' || this.#state !== 'open') return;
+    if (this.#writeError || Date.now() < this.#zeroPausedUntil) return;
+    const seg = this.#segments.at(-1);
+    if (!seg?.fh || !seg.created || seg.zeroing || seg.truncateTo !== undefined) return;
+    const from = Math.max(seg.allocatedEnd, seg.endOffset, seg.fileSize);
+    const limit = this.#opts.segmentMaxBytes;
+    if (seg.allocatedEnd - seg.endOffset >= ahead || from >= limit) return;
+    const bytes = Math.min(limit - from, ahead, Math.max(ZERO_MIN_STEP_BYTES, from));
+    seg.zeroFrom = from;
+    seg.zeroing = this.#zeroFill(seg, from, bytes).finally(() => {
+      seg.zeroing = undefined;
+      seg.zeroFrom = Number.POSITIVE_INFINITY;
+      this.#maybePreallocate();
+    });
+  }
+
+  /**
+   * Writes and syncs `bytes` zeros at `from`; a failure only pauses pre-allocation (never rejects). Through
+   * a handle of its own without O_DSYNC: one large write and one fdatasync rather than a long synchronous
+   * write (an O_DSYNC batch write syncs only its own range, so it does not wait for these pages).
+   */
+  async #zeroFill(seg: Segment, from: number, bytes: number): Promise<void> {
+    if (!this.#zeros || this.#zeros.length < bytes) this.#zeros = Buffer.alloc(this.#opts.preallocateBytes);
+    let fh: LogFileHandle | undefined;
+    try {
+      fh = await step('pre-allocation open', this.#fs.open(seg.path, 'r+'));
+      await writeFully(fh, this.#zeros, bytes, from);
+      await step('pre-allocation fdatasync', fh.datasync());
+      if (seg.truncateTo === undefined) seg.allocatedEnd = Math.max(seg.allocatedEnd, from + bytes);
+    } catch (err) {
+      // Whatever part of the zeros landed is harmless (recovery reads zeros as the end); appends just
+      // extend the file again, and write errors are theirs to report.
+      this.#zeroPausedUntil = Date.now() + ZERO_PAUSE_MS;
+      clearTimeout(this.#zeroRetryTimer);
+      this.#zeroRetryTimer = setTimeout(() => this.#maybePreallocate(), ZERO_PAUSE_MS);
+      this.#zeroRetryTimer.unref();
+      this.#log.warn({ err, file: seg.path, offset: from, bytes }, 'pre-allocation of log space failed');
+    } finally {
+      await fh?.close().catch(() => {});
+    }
   }
 
   /** Cuts off what failed batches left past the last durable record, durably, before new bytes go out. */
@@ -785,11 +865,13 @@ export class DurableLog {
     for (const seg of this.#segments) {
       const length = seg.truncateTo;
       if (length === undefined) continue;
-      seg.fh ??= await step('open', this.#fs.open(seg.path, 'r+'));
+      if (seg.zeroing) await seg.zeroing;
+      seg.fh ??= await step('open', this.#fs.open(seg.path, 'r+', writeOpenOptions(this.#opts)));
       await step('truncate', seg.fh.truncate(length));
       // fsync, not fdatasync: the file's new size is what must not be lost.
       await step('truncate sync', seg.fh.sync());
       seg.fileSize = length;
+      seg.allocatedEnd = Math.min(seg.allocatedEnd, length);
       if (seg.truncateTo === length) seg.truncateTo = undefined;
     }
   }
@@ -884,6 +966,7 @@ export class DurableLog {
       }
       seg.deleting = true;
       while (seg.readers > 0) await new Promise((resolve) => setTimeout(resolve, 1));
+      if (seg.zeroing) await seg.zeroing;
       await seg.fh?.close();
       seg.fh = undefined;
       this.#windows = this.#windows.filter((w) => w.seg !== seg);
@@ -895,6 +978,11 @@ export class DurableLog {
       this.#log.debug({ file: seg.path, records: seg.count }, 'deleted a fully acknowledged segment');
     }
   }
+}
+
+/** How segment files are opened for writing: with O_DSYNC when that is how batches are made durable. */
+function writeOpenOptions(opts: ResolvedLogOptions): { dsync: boolean } {
+  return { dsync: opts.syncMethod === 'dsync' && opts.fsync.mode !== 'never' };
 }
 
 /** Awaits one step of a write, turning its failure into the log's coded error. */

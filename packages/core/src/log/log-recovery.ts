@@ -163,6 +163,7 @@ export async function recoverLog(
     }
     seg.endOffset = result.validEnd;
     seg.fileSize = result.validEnd;
+    seg.allocatedEnd = result.validEnd;
     nextSeq = Math.max(result.nextSeq, seg.baseSeq + seg.count);
   }
   for (const seg of segments) report.liveRecords += seg.liveCount;

@@ -6,6 +6,11 @@
  * finish) or corruption in the middle (a valid frame with a plausible sequence number follows further
  * on: the damaged range is reported and skipped). The resync search only accepts a frame whose sequence
  * number fits the skipped byte count, so random bytes are not mistaken for records.
+ *
+ * Zeros from a frame boundary to the end of the file are the end of the data, not damage: the writer
+ * may fill the file with zeros ahead of its records (pre-allocation). A frame is never all zeros (its
+ * sequence number is at least 1), so no record hides in them, and the resync search stops at the last
+ * non-zero byte.
  */
 import { FRAME_HEADER_BYTES, frameChecksumMatches, readFrameHeader } from './record-frame.js';
 
@@ -51,6 +56,9 @@ export function scanSegment(
   onFrame: (frame: ScannedFrame) => void,
 ): ScanResult {
   const issues: ScanIssue[] = [];
+  // Every frame has a non-zero byte in its header (seq >= 1): none starts past the last non-zero byte.
+  let lastNonZero = buf.length - 1;
+  while (lastNonZero >= start && buf[lastNonZero] === 0) lastNonZero--;
   let pos = start;
   let expected = baseSeq;
   while (pos < buf.length) {
@@ -66,10 +74,12 @@ export function scanSegment(
       expected++;
       continue;
     }
+    // Only zeros from here: the end of the data (pre-allocated space), not a torn write.
+    if (pos > lastNonZero) return { validEnd: pos, nextSeq: expected, issues };
     // Damaged frame at `pos`: look for the next frame that checks out.
     let next = -1;
     let nextSeq = 0;
-    for (let q = pos + 1; q + FRAME_HEADER_BYTES <= buf.length; q++) {
+    for (let q = pos + 1; q <= lastNonZero && q + FRAME_HEADER_BYTES <= buf.length; q++) {
       const h = frameAt(buf, q, maxPayload);
       if (!h) continue;
       // At most one lost record per header-size bytes skipped.

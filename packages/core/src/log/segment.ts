@@ -42,6 +42,14 @@ export class Segment {
   deleting = false;
   /** The file exists on disk (its creation was fsync'd into the directory). */
   created: boolean;
+  /**
+   * Bytes of the file known durably allocated (data, or zeros written ahead and synced): a write below
+   * this offset changes no file size, so its fdatasync has no metadata to commit.
+   */
+  allocatedEnd: number;
+  /** Zeros being written ahead from `zeroFrom` on; a data write reaching that far waits for them. */
+  zeroing: Promise<void> | undefined;
+  zeroFrom = Number.POSITIVE_INFINITY;
 
   constructor(
     readonly baseSeq: number,
@@ -52,6 +60,7 @@ export class Segment {
     this.endOffset = headerBytes;
     this.fileSize = created ? headerBytes : 0;
     this.created = created;
+    this.allocatedEnd = this.fileSize;
   }
 
   get lastSeq(): number {

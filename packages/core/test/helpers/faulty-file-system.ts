@@ -1,4 +1,4 @@
-import type { LogFileHandle, LogFileSystem } from '../../src/log/log-file-system.js';
+import type { LogFileHandle, LogFileSystem, LogOpenOptions } from '../../src/log/log-file-system.js';
 import { nodeLogFileSystem } from '../../src/log/log-file-system.js';
 
 type Fault = 'ENOSPC' | 'EIO';
@@ -13,7 +13,8 @@ function errno(code: Fault, syscall: string): NodeJS.ErrnoException {
 /**
  * The real file system with faults injected where a disk raises them: a write budget after which writes
  * are short and then fail (or store nothing), and failing fdatasync or truncate. Bytes within the budget
- * really reach the file, as they would on a disk that fills up mid-batch.
+ * really reach the file, as they would on a disk that fills up mid-batch. A file opened `dsync` syncs after
+ * each write, and an fdatasync fault fails that write, as `O_DSYNC` reports it.
  */
 export class FaultyFileSystem implements LogFileSystem {
   /** Bytes writes may still store; undefined = unlimited. */
@@ -37,10 +38,10 @@ export class FaultyFileSystem implements LogFileSystem {
     return nodeLogFileSystem.rm(path);
   }
 
-  async open(path: string, flags: 'r' | 'r+' | 'wx+'): Promise<LogFileHandle> {
+  async open(path: string, flags: 'r' | 'r+' | 'wx+', options?: LogOpenOptions): Promise<LogFileHandle> {
     const real = await nodeLogFileSystem.open(path, flags);
     const fs = this;
-    return {
+    const handle: LogFileHandle = {
       read: (buf, off, len, pos) => real.read(buf, off, len, pos),
       close: () => real.close(),
       sync: () => real.sync(),
@@ -60,18 +61,31 @@ export class FaultyFileSystem implements LogFileSystem {
         if (fs.overBudget === 'zero') return { bytesWritten: 0 };
         throw errno(fs.overBudget, 'write');
       },
-      async datasync() {
-        const fault = fs.failDatasync;
-        if (fault && fault.times > 0) {
-          fault.times--;
-          throw errno(fault.code, 'fdatasync');
-        }
-        return real.datasync();
-      },
+      datasync: () => fs.#datasync(real),
       async truncate(length) {
         if (fs.failTruncate) throw errno(fs.failTruncate, 'ftruncate');
         return real.truncate(length);
       },
     };
+    if (!options?.dsync) return handle;
+    return {
+      ...handle,
+      async write(buf, off, len, pos) {
+        const result = await handle.write(buf, off, len, pos);
+        await fs.#datasync(real).catch((err: NodeJS.ErrnoException) => {
+          throw errno(err.code as Fault, 'write');
+        });
+        return result;
+      },
+    };
+  }
+
+  async #datasync(real: LogFileHandle): Promise<void> {
+    const fault = this.failDatasync;
+    if (fault && fault.times > 0) {
+      fault.times--;
+      throw errno(fault.code, 'fdatasync');
+    }
+    return real.datasync();
   }
 }
