@@ -222,6 +222,8 @@ export class HttpProxy extends Lifecycle {
       maxIdempotencyKeys: this.#opts.maxIdempotencyKeys,
       maxDeadLetterIds: this.#opts.maxDeadLetterIds,
       maxDeliveredIds: this.#opts.maxDeliveredIds,
+      preallocateBytes: this.#opts.preallocateBytes,
+      syncMethod: this.#opts.syncMethod,
       ...(this.#opts.fsync ? { fsync: this.#opts.fsync } : {}),
       logger: this.#baseLog,
     });

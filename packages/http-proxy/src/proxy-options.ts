@@ -101,6 +101,18 @@ export interface HttpProxyOptions {
    */
   maxDeliveredIds?: number;
   /**
+   * Bytes of the transaction log kept written with zeros (and synced) ahead of its records, so a group
+   * commit's fdatasync has no file size to commit (see the core `DurableLog` option), e.g. 4 MiB. 0 = off.
+   * @defaultValue 0
+   */
+  preallocateBytes?: number;
+  /**
+   * How the transaction log makes a group commit durable: `dsync` opens it with `O_DSYNC` (the write
+   * returns once durable: one system call, one thread-pool round trip), `fdatasync` writes then syncs.
+   * @defaultValue 'fdatasync'
+   */
+  syncMethod?: 'fdatasync' | 'dsync';
+  /**
    * Most per-destination states (queue, concurrency count, circuit breaker, rate limiter) kept: past it,
    * the least recently used idle destination's state is dropped, and made afresh if the destination comes
    * back. A state in use is never dropped: requests queued, scheduled or in flight, a circuit breaker that
@@ -236,6 +248,7 @@ export const HTTP_PROXY_LIMITS = {
   maxIdempotencyKeys: { min: 1, max: ANY },
   maxDeadLetterIds: { min: 1, max: ANY },
   maxDeliveredIds: { min: 1, max: ANY },
+  preallocateBytes: { min: 0, max: 1024 * 1024 * 1024, why: 'zeros written ahead, not a segment' },
   maxDestinations: { min: 1, max: ANY },
 } as const satisfies Record<string, IntRange>;
 
@@ -253,6 +266,15 @@ function int(value: number, option: keyof typeof HTTP_PROXY_LIMITS): number {
     `must be an integer from ${range.min} to ${range.max}${range.why ? ` (${range.why})` : ''}, got ${value}`,
   );
   return value;
+}
+
+function syncMethod(method: string): 'fdatasync' | 'dsync' {
+  check(
+    method === 'fdatasync' || method === 'dsync',
+    'syncMethod',
+    `must be 'fdatasync' or 'dsync', got ${method}`,
+  );
+  return method as 'fdatasync' | 'dsync';
 }
 
 function adminHosts(hosts: readonly string[]): readonly string[] {
@@ -319,6 +341,8 @@ export function resolveProxyOptions(o: HttpProxyOptions) {
     maxIdempotencyKeys: int(o.maxIdempotencyKeys ?? d.maxIdempotencyKeys, 'maxIdempotencyKeys'),
     maxDeadLetterIds: int(o.maxDeadLetterIds ?? d.maxDeadLetterIds, 'maxDeadLetterIds'),
     maxDeliveredIds: int(o.maxDeliveredIds ?? d.maxDeliveredIds, 'maxDeliveredIds'),
+    preallocateBytes: int(o.preallocateBytes ?? d.preallocateBytes, 'preallocateBytes'),
+    syncMethod: syncMethod(o.syncMethod ?? d.syncMethod),
     shutdownTimeoutMs: int(o.shutdownTimeoutMs ?? d.shutdownTimeoutMs, 'shutdownTimeoutMs'),
     deliveryThreads: int(o.deliveryThreads ?? d.deliveryThreads, 'deliveryThreads'),
     headersTimeoutMs,

@@ -56,6 +56,13 @@ export interface ProxyStoreOptions {
    * @defaultValue 100,000
    */
   maxDeliveredIds?: number;
+  /**
+   * Bytes of the main log pre-allocated ahead of its records (core `DurableLog` `preallocateBytes`); the
+   * dead-letter log, rarely written, gets none. @defaultValue 0 (off)
+   */
+  preallocateBytes?: number;
+  /** How the main log makes a batch durable (core `DurableLog` `syncMethod`). @defaultValue 'fdatasync' */
+  syncMethod?: 'fdatasync' | 'dsync';
 }
 
 /** Defaults of {@link ProxyStoreOptions}. */
@@ -63,6 +70,9 @@ export const PROXY_STORE_DEFAULTS = {
   maxIdempotencyKeys: 1_000_000,
   maxDeadLetterIds: 1_000_000,
   maxDeliveredIds: 100_000,
+  // Both off until a quiet machine shows them faster end to end (see the README's benchmark notes).
+  preallocateBytes: 0,
+  syncMethod: 'fdatasync' as 'fdatasync' | 'dsync',
 } as const;
 
 /** A request waiting for delivery, as found by recovery (no body: it is read back when delivered). */
@@ -139,6 +149,8 @@ export class ProxyStore {
     const main = await DurableLog.open({
       dir: options.dir,
       retainHistory: options.eventSourcing ?? false,
+      preallocateBytes: options.preallocateBytes ?? PROXY_STORE_DEFAULTS.preallocateBytes,
+      syncMethod: options.syncMethod ?? PROXY_STORE_DEFAULTS.syncMethod,
       ...common,
     });
     const logger = options.logger ?? noopLogger;
