@@ -1,5 +1,5 @@
 /**
- * End-to-end task throughput (`pnpm --filter @dispatcher/amqp-tasks bench`): publish with confirms →
+ * End-to-end task throughput (`pnpm --filter @dispatcher/amqp-tasks bench:brokers`, the built package): publish with confirms →
  * worker → ack, for no-op tasks with persistent messages, at worker concurrency 1, 16 and 128.
  *
  * The clock runs from the first publish to the last ack; publishes are pipelined with a window of
@@ -20,9 +20,12 @@
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { connect } from 'amqplib';
-import { Server } from '../src/index.js';
 import { startBrokerChild } from './broker-child.js';
+import { loadBuiltPackage } from './built-package.js';
 import { rawBaseline } from './raw-baseline.js';
+
+// The built package, as `bench` runs it (the script builds it first).
+const { Server } = await loadBuiltPackage();
 
 const TASKS = Number(process.env.BENCH_TASKS ?? 20_000);
 const WINDOW = Number(process.env.BENCH_WINDOW ?? 1_000);

@@ -257,21 +257,21 @@ export class Server<D extends Defs = Defs> extends Lifecycle {
     maybeOptions?: NamedPublishOptions,
   ): Promise<string> {
     // Not async: one promise per publish instead of two (this is the hot path). Errors still reject.
-    let prepared: { uuid: string; message: OutgoingMessage };
+    // No intermediate objects either: the task, its options and the message are all that is made here.
+    let message: OutgoingMessage;
     let options: PublishOptions;
     try {
-      const normalized = this.#normalize(taskOrName, argsOrOptions, maybeOptions);
-      options = normalized.options;
+      options = optionsOf(taskOrName, argsOrOptions, maybeOptions);
+      const task = taskOf(taskOrName, argsOrOptions, options);
       this.#assertOpen();
-      prepared = this.#prepare(normalized.task, options);
-      if (this.#options.debug)
-        this.log.debug({ uuid: prepared.uuid, name: normalized.task.name }, 'publishing');
+      message = this.#prepare(task, options);
+      if (this.#options.debug) this.log.debug({ uuid: message.uuid, name: task.name }, 'publishing');
     } catch (err) {
       return Promise.reject(err);
     }
     const timeoutMs =
       options.timeoutMs ?? this.#options.publishTimeoutMs ?? DEFAULT_SERVER_OPTIONS.publishTimeoutMs;
-    return this.#publisher.send(prepared.message, timeoutMs, options.signal, prepared.uuid);
+    return this.#publisher.send(message, timeoutMs, options.signal, message.uuid);
   }
 
   /**
@@ -289,15 +289,16 @@ export class Server<D extends Defs = Defs> extends Lifecycle {
     argsOrOptions?: unknown,
     maybeOptions?: CallOptions,
   ): Promise<unknown> {
-    const { task, options } = this.#normalize(taskOrName, argsOrOptions, maybeOptions);
+    const options: CallOptions = optionsOf(taskOrName, argsOrOptions, maybeOptions);
+    const task = taskOf(taskOrName, argsOrOptions, options);
     this.#assertOpen();
     if (options.delayMs !== undefined || options.runAt !== undefined) {
       throw new TasksError('DSP_TASKS_INVALID_ARGUMENT', 'call() does not take delayMs or runAt');
     }
-    const { message } = this.#prepare(task, options);
+    const message = this.#prepare(task, options);
     const result = this.#definitions.get(task.name)?.result;
     return this.#rpc.call(message.exchange, message.routingKey, message.content, message.options, {
-      timeoutMs: (options as CallOptions).timeoutMs ?? 30_000,
+      timeoutMs: options.timeoutMs ?? 30_000,
       ...(options.signal ? { signal: options.signal } : {}),
       ...(result ? { result } : {}),
     });
@@ -380,23 +381,7 @@ export class Server<D extends Defs = Defs> extends Lifecycle {
     );
   }
 
-  #normalize(
-    taskOrName: Task | string,
-    argsOrOptions: unknown,
-    maybeOptions: NamedPublishOptions | undefined,
-  ): { task: Task; options: NamedPublishOptions } {
-    if (typeof taskOrName === 'string') {
-      const options = maybeOptions ?? {};
-      const task: Task = { name: taskOrName, args: argsOrOptions };
-      if (options.uuid !== undefined) task.uuid = options.uuid;
-      if (options.routingKey !== undefined) task.routingKey = options.routingKey;
-      if (options.headers !== undefined) task.headers = options.headers;
-      return { task, options };
-    }
-    return { task: taskOrName, options: (argsOrOptions as PublishOptions | undefined) ?? {} };
-  }
-
-  #prepare(task: Task, options: PublishOptions): { uuid: string; message: OutgoingMessage } {
+  #prepare(task: Task, options: PublishOptions): OutgoingMessage {
     const resolved = resolveTask(task, this.defaultRoutingKey);
     const definition = this.#definitions.get(resolved.name);
     if (definition) {
@@ -461,6 +446,7 @@ export class Server<D extends Defs = Defs> extends Lifecycle {
       );
     }
     const message: OutgoingMessage = {
+      uuid: resolved.uuid,
       exchange: this.exchange,
       routingKey: resolved.routingKey,
       content,
@@ -476,7 +462,7 @@ export class Server<D extends Defs = Defs> extends Lifecycle {
         },
       };
     }
-    return { uuid: resolved.uuid, message };
+    return message;
   }
 
   #socketOptions(): SocketOptions {
@@ -502,6 +488,29 @@ export class Server<D extends Defs = Defs> extends Lifecycle {
     }
     return socket;
   }
+}
+
+/** Options of a publish or call when none are given (read only, never written). */
+const NO_OPTIONS: NamedPublishOptions = Object.freeze({});
+
+/** The options of `publish(task, options?)` or `publish(name, args, options?)`. */
+function optionsOf(
+  taskOrName: Task | string,
+  argsOrOptions: unknown,
+  maybeOptions: NamedPublishOptions | undefined,
+): NamedPublishOptions {
+  if (typeof taskOrName === 'string') return maybeOptions ?? NO_OPTIONS;
+  return (argsOrOptions as PublishOptions | undefined) ?? NO_OPTIONS;
+}
+
+/** The task of `publish(task, options?)`, or the one `publish(name, args, options)` describes. */
+function taskOf(taskOrName: Task | string, argsOrOptions: unknown, options: NamedPublishOptions): Task {
+  if (typeof taskOrName !== 'string') return taskOrName;
+  const task: Task = { name: taskOrName, args: argsOrOptions };
+  if (options.uuid !== undefined) task.uuid = options.uuid;
+  if (options.routingKey !== undefined) task.routingKey = options.routingKey;
+  if (options.headers !== undefined) task.headers = options.headers;
+  return task;
 }
 
 /** amqplib reads the heartbeat from the URL; an explicit `?heartbeat=` there wins. */

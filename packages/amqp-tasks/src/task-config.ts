@@ -7,6 +7,10 @@ export interface TaskContext {
    * Fires on timeout (`DSP_TASKS_TASK_TIMEOUT`), on shutdown past the close deadline (`DSP_TASKS_SHUTDOWN`)
    * and when the delivery's channel is lost (`DSP_TASKS_CHANNEL_LOST`); `signal.reason` carries the error.
    * Pass it on to fetch, timers and drivers so the work really stops.
+   *
+   * An accessor, not a plain field: the run's AbortController is made only when something reads it (most
+   * tasks never do, and the hot path stays free of one per task). So `{ ...ctx }` copies every other field
+   * but not `signal`; pass `ctx` itself on, or `{ ...ctx, signal: ctx.signal }`.
    */
   readonly signal: AbortSignal;
   readonly uuid: string;

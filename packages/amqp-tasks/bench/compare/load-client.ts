@@ -1,15 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { connect } from 'amqplib';
 import { Worker as BullWorker, Queue } from 'bullmq';
-import type * as Library from '../../src/index.js';
+import { loadBuiltPackage } from '../built-package.js';
 import type { LoadSpec } from './load-spec.js';
 
-// What users run: the built package (`dist`, which `pnpm bench` builds first), not the sources through tsx.
-// Typed by the sources, so typechecking needs no build.
-const built = new URL('../../dist/index.js', import.meta.url);
-const { Server, defaultPrefetch } = (await import(built.href).catch((err: unknown) => {
-  throw new Error(`${built.pathname} cannot be loaded: run \`pnpm build\` first (${String(err)})`);
-})) as typeof Library;
+const { Server, defaultPrefetch } = await loadBuiltPackage();
 
 /** A worker set up but not yet consuming (drain) or already consuming (end to end). */
 export interface PreparedWorker {

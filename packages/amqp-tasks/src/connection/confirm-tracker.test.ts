@@ -92,4 +92,44 @@ describe('ConfirmTracker', () => {
     expect(tags).toEqual([undefined, undefined, 3, undefined]);
     expect(channel.sent[2]!.options.headers?.keep).toBe(1);
   });
+
+  it('settles every publish once over thousands in flight, with single and multiple acks in any order', () => {
+    const { channel, tracker } = setup();
+    const outcomes = new Map<number, number>();
+    const send = (n: number) =>
+      tracker.send('', 'q', Buffer.alloc(0), { messageId: `m${n}` }, () =>
+        outcomes.set(n, (outcomes.get(n) ?? 0) + 1),
+      );
+    for (let n = 1; n <= 3_000; n++) send(n);
+    // Singles out of order (every third, backwards), then multiples in steps, past the compaction size.
+    for (let tag = 2_999; tag >= 1; tag -= 3) channel.ack(tag);
+    for (let tag = 500; tag <= 2_500; tag += 500) channel.ack(tag, true);
+    // Left: 2501..3000 except the 167 tags of the singles (2501, 2504 … 2999).
+    expect(tracker.inFlight).toBe(333);
+    // More publishes after a compaction keep their own tags.
+    for (let n = 3_001; n <= 3_010; n++) send(n);
+    channel.ack(3_005);
+    expect(outcomes.get(3_005)).toBe(1);
+    channel.ack(3_010, true);
+    channel.ack(3_010, true); // a repeated ack settles nothing twice
+    expect(tracker.inFlight).toBe(0);
+    expect(outcomes.size).toBe(3_010);
+    expect([...outcomes.values()].every((count) => count === 1)).toBe(true);
+  });
+
+  it('rejects what is unconfirmed when the channel closes, and nothing that was confirmed', async () => {
+    const { channel, tracker, outcome } = setup();
+    const first = outcome(tracker.publish('', 'q', Buffer.alloc(0), { messageId: 'a' }).confirmed);
+    const second = outcome(tracker.publish('', 'q', Buffer.alloc(0), { messageId: 'b' }).confirmed);
+    const third = outcome(tracker.publish('', 'q', Buffer.alloc(0), { messageId: 'c' }).confirmed);
+    channel.ack(2);
+    channel.emit('close');
+    expect(await Promise.all([first, second, third])).toEqual([
+      'DSP_TASKS_CHANNEL_LOST',
+      'ok',
+      'DSP_TASKS_CHANNEL_LOST',
+    ]);
+    expect(tracker.inFlight).toBe(0);
+    await tracker.whenIdle();
+  });
 });

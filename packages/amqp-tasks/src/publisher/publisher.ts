@@ -10,6 +10,8 @@ import { type Deadline, DeadlineQueue } from '../timers/deadline-queue.js';
 
 /** One message to publish. */
 export interface OutgoingMessage {
+  /** The task's uuid (also the message id). */
+  uuid: string;
   exchange: string;
   routingKey: string;
   content: Buffer;
@@ -34,6 +36,9 @@ class Pending {
   settled = false;
   deadline: Deadline | undefined = undefined;
   onAbort: (() => void) | undefined = undefined;
+  /** Neighbours in the publisher's list of accepted publishes (a list, not a Set: no hashing per publish). */
+  prev: Pending | undefined = undefined;
+  next: Pending | undefined = undefined;
 
   constructor(
     readonly hooks: PendingHooks,
@@ -103,8 +108,8 @@ export class Publisher {
   readonly #queue: Pending[] = [];
   /** Accepted and not settled (queued or in flight). */
   #outstanding = 0;
-  /** The same publishes, so close() can settle every one of them, wherever it is. */
-  readonly #accepted = new Set<Pending>();
+  /** The same publishes, so close() can settle every one of them, wherever it is: a list through them. */
+  #accepted: Pending | undefined = undefined;
   readonly #idle = new Set<() => void>();
   /** Publish timeouts (one timer per distinct `timeoutMs`, not one per publish). */
   readonly #deadlines = new DeadlineQueue();
@@ -115,7 +120,11 @@ export class Publisher {
   readonly #hooks: PendingHooks = {
     confirmed: (pending, err) => this.#onConfirm(pending, err),
     finished: (pending) => {
-      this.#accepted.delete(pending);
+      const { prev, next } = pending;
+      if (prev) prev.next = next;
+      else if (this.#accepted === pending) this.#accepted = next;
+      if (next) next.prev = prev;
+      pending.prev = pending.next = undefined;
       this.#outstanding--;
       if (this.#outstanding === 0) {
         for (const wake of [...this.#idle]) wake();
@@ -172,7 +181,12 @@ export class Publisher {
         pending.onAbort = () => pending.finish(abortError(signal));
         signal.addEventListener('abort', pending.onAbort, { once: true });
       }
-      this.#accepted.add(pending);
+      const head = this.#accepted;
+      if (head) {
+        head.prev = pending;
+        pending.next = head;
+      }
+      this.#accepted = pending;
       if (this.#tracker && !this.#tracker.closed && !this.#waitingDrain && this.#queue.length === 0) {
         this.#write(this.#tracker, pending);
       } else {
@@ -221,7 +235,10 @@ export class Publisher {
     // Whatever is still unconfirmed (in flight, buffered, waiting for drain) settles now, timers cleared.
     const closedError = closedPublishError();
     this.#queue.length = 0;
-    for (const pending of [...this.#accepted]) pending.finish(closedError);
+    const accepted: Pending[] = [];
+    for (let pending = this.#accepted; pending; pending = pending.next) accepted.push(pending);
+    // Oldest first, as they were accepted.
+    for (let i = accepted.length - 1; i >= 0; i--) accepted[i]?.finish(closedError);
     const tracker = this.#tracker;
     this.#tracker = undefined;
     if (tracker && !tracker.closed) {

@@ -10,7 +10,8 @@ export interface Deadline {
 class Entry implements Deadline {
   readonly at: number;
   readonly #lane: Lane;
-  readonly onExpire: OnExpire;
+  /** Dropped once cancelled: a settled entry may sit in its lane's array a while; what it would call need not. */
+  onExpire: OnExpire | undefined;
   done = false;
 
   constructor(lane: Lane, at: number, onExpire: OnExpire) {
@@ -22,6 +23,7 @@ class Entry implements Deadline {
   cancel(): void {
     if (this.done) return;
     this.done = true;
+    this.onExpire = undefined;
     this.#lane.cancelled(this);
   }
 }
@@ -30,7 +32,8 @@ class Entry implements Deadline {
 class Lane {
   readonly #ms: number;
   readonly #onEmpty: () => void;
-  #entries: Entry[] = [];
+  /** Slots before `#head` are emptied, so nothing settled stays reachable from here. */
+  #entries: Array<Entry | undefined> = [];
   #head = 0;
   #live = 0;
   #timer: NodeJS.Timeout | undefined;
@@ -63,13 +66,14 @@ class Lane {
     // Settled entries behind a long-lived head: drop them once they are most of the array.
     const dead = this.#entries.length - this.#head - this.#live;
     if (dead > 1024 && dead > this.#live) {
-      this.#entries = this.#entries.slice(this.#head).filter((e) => !e.done);
+      this.#entries = this.#entries.slice(this.#head).filter((e) => e !== undefined && !e.done);
       this.#head = 0;
     }
   }
 
   #skipDone(): void {
-    while (this.#head < this.#entries.length && this.#entries[this.#head]?.done) this.#head++;
+    const entries = this.#entries;
+    while (this.#head < entries.length && entries[this.#head]?.done) entries[this.#head++] = undefined;
     if (this.#head > 1024 && this.#head * 2 > this.#entries.length) {
       this.#entries = this.#entries.slice(this.#head);
       this.#head = 0;
@@ -89,7 +93,7 @@ class Lane {
       entry.done = true;
       this.#live--;
       expired.push(entry);
-      this.#head++;
+      this.#entries[this.#head++] = undefined;
       this.#skipDone();
       entry = this.#entries[this.#head];
     }
@@ -100,9 +104,11 @@ class Lane {
       this.#head = 0;
       this.#onEmpty();
     }
-    for (const { onExpire } of expired) {
+    for (const entry of expired) {
+      const { onExpire } = entry;
+      entry.onExpire = undefined;
       if (typeof onExpire === 'function') onExpire();
-      else onExpire.expire();
+      else onExpire?.expire();
     }
   }
 }

@@ -32,7 +32,8 @@ export interface RunOptions {
 
 /**
  * A run's `ctx`: its fields are plain own properties (spreading or logging `ctx` shows them, as before);
- * `signal` is an accessor on the prototype, so a task costs this object and no closure.
+ * `signal` is an accessor on the prototype, so a task costs this object and no closure. A spread does not
+ * copy it (documented on `TaskContext.signal`): an own enumerable getter would cost a closure per task.
  */
 class RunContext implements TaskContext {
   readonly #run: Run;
