@@ -412,8 +412,8 @@ export class Server<D extends Defs = Defs> extends Lifecycle {
         { details: { delayMs, maxDelayMs: MAX_DELAY_MS } },
       );
     }
-    if (delayMs !== undefined && delayMs >= MIN_DELAY_MS)
-      headers[TaskHeaders.notBefore] = Date.now() + delayMs;
+    // Any delay is written down, even one too short for a bucket: the worker holds such a task until then.
+    if (delayMs !== undefined && delayMs > 0) headers[TaskHeaders.notBefore] = Date.now() + delayMs;
     const publishOptions: Options.Publish = {
       contentType: this.#codec.contentType,
       persistent: options.persistent ?? true,

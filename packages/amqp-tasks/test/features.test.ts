@@ -65,6 +65,23 @@ describe.each(brokerTargets())('features against $name', ({ url }) => {
     expect(ran.get('at')! - t0).toBeLessThan(1_234 + 1_500);
   });
 
+  it('runs a task asked for a few milliseconds ahead no earlier than asked', async () => {
+    const asked = new Map<string, number>();
+    const ran = new Map<string, number>();
+    const { server, queue } = await bed.serverWithWorker({
+      soon: { fn: (args) => void ran.set((args as string[])[0]!, Date.now()) },
+    });
+    for (let i = 0; i < 20; i++) {
+      // 1..4 ms ahead: shorter than the smallest delay bucket, so no bucket is involved.
+      const runAt = Date.now() + 1 + (i % 4);
+      asked.set(`t${i}`, runAt);
+      await server.publish({ name: 'soon', routingKey: queue, args: [`t${i}`] }, { runAt: new Date(runAt) });
+    }
+    await until(() => ran.size === 20, 10_000);
+    const early = [...asked].filter(([id, at]) => ran.get(id)! < at);
+    expect(early).toEqual([]);
+  });
+
   it('honours priorities on queues declared with maxPriority', async () => {
     const queue = bed.queue();
     const server = bed.server({ queues: [{ name: queue, bindingKeys: [queue], maxPriority: 10 }] });

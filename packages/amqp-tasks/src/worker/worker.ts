@@ -430,8 +430,33 @@ export class Worker {
       );
       return;
     }
+    const early = notBefore === undefined ? 0 : notBefore - Date.now();
+    if (early > 0) {
+      // Less than a bucket's worth early: hold it here (unacked, so a crash redelivers it) until its
+      // time, so "no earlier than asked" holds to the millisecond.
+      this.#track(this.#holdUntil(notBefore!).then(() => this.#enqueue(prepared)));
+      return;
+    }
+    this.#enqueue(prepared);
+  }
+
+  #enqueue(prepared: PreparedDelivery): void {
+    // Its channel is gone (the broker redelivers it), or destroy() forgot everything unsettled.
+    if (!prepared.slot.alive || this.#state === 'closed') return;
+    if (this.#state !== 'running') {
+      // Held through the start of close(): back to the queue like every other delivery that never started.
+      this.#settler.settleOn(prepared, 'requeue');
+      return;
+    }
     this.#waiting.push(prepared);
     this.#pump();
+  }
+
+  /** Resolves once the wall clock reaches `at` (a timer can fire a millisecond before Date.now() agrees). */
+  async #holdUntil(at: number): Promise<void> {
+    for (let left = at - Date.now(); left > 0; left = at - Date.now()) {
+      await new Promise<void>((resolve) => setTimeout(resolve, left));
+    }
   }
 
   #prepare(slot: ChannelSlot, msg: ConsumeMessage): PreparedDelivery {
