@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Wiring only: config -> logger -> broker -> start -> signals -> close.
 import { AdminServer } from '@dispatcher/amqp-broker/admin';
+import { closeOnSignal } from '@dispatcher/core';
 import { pino } from 'pino';
 import { ConfigError, HELP, parseConfig } from './config.js';
 import { startBroker } from './start-broker.js';
@@ -81,35 +82,18 @@ async function main(): Promise<void> {
     }
   }
 
-  let stopping = false;
-  const shutdown = (signal: NodeJS.Signals) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    // The broker first (stop accepting, 320 CONNECTION_FORCED, flush the store), the admin listener last
-    // so that it can be watched until the end.
-    const closeAll = async () => {
-      try {
-        await broker.close();
-        logger.info('AMQP broker closed');
-      } finally {
-        await admin?.close();
-        if (admin !== undefined) logger.info('management listener closed');
-      }
-    };
-    closeAll().then(
-      () => {
-        logger.info('closed');
-        process.exit(0);
-      },
-      (err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+  // The broker first (stop accepting, 320 CONNECTION_FORCED, flush the store), the admin listener last
+  // so that it can be watched until the end.
+  const close = async () => {
+    try {
+      await broker.close();
+      logger.info('AMQP broker closed');
+    } finally {
+      await admin?.close();
+      if (admin !== undefined) logger.info('management listener closed');
+    }
   };
-  process.on('SIGTERM', shutdown);
-  process.on('SIGINT', shutdown);
+  closeOnSignal({ close, logger });
 }
 
 main().catch((err: unknown) => {

@@ -304,33 +304,8 @@ export function parseConfig(env: NodeJS.ProcessEnv, args: readonly string[]): Pa
     port: c.LISTEN.port,
     destinations,
     ...(c.LISTEN.host ? { host: c.LISTEN.host } : {}),
-    ...(c.WORKER === undefined ? {} : { workers: c.WORKER }),
-    ...(c.DELIVERY_THREADS === undefined ? {} : { deliveryThreads: c.DELIVERY_THREADS }),
     ...(retryLimit === undefined ? {} : { retryLimit }),
-    ...(c.DEFAULT_TIMEOUT === undefined ? {} : { defaultTimeoutMs: c.DEFAULT_TIMEOUT }),
-    ...(c.EVENT_SOURCING === undefined ? {} : { eventSourcing: c.EVENT_SOURCING }),
-    ...(c.RETRY_BACKOFF === undefined ? {} : { retryBackoff: c.RETRY_BACKOFF }),
-    ...(c.RETRY_BASE_MS === undefined ? {} : { retryBaseMs: c.RETRY_BASE_MS }),
-    ...(c.RETRY_MAX_MS === undefined ? {} : { retryMaxMs: c.RETRY_MAX_MS }),
-    ...(c.ALLOWED_DESTINATIONS === undefined ? {} : { allowedDestinations: c.ALLOWED_DESTINATIONS }),
-    ...(c.ADMIN_TOKEN === undefined ? {} : { adminToken: c.ADMIN_TOKEN }),
-    ...(c.ADMIN_HOSTS === undefined ? {} : { adminHosts: c.ADMIN_HOSTS }),
-    ...(c.DESTINATION_CONCURRENCY === undefined
-      ? {}
-      : { perDestinationConcurrency: c.DESTINATION_CONCURRENCY }),
-    ...(c.MAX_BODY_BYTES === undefined ? {} : { maxBodyBytes: c.MAX_BODY_BYTES }),
-    ...(c.MAX_BACKLOG === undefined ? {} : { maxBacklog: c.MAX_BACKLOG }),
-    ...(c.MIN_FREE_DISK_BYTES === undefined ? {} : { minFreeDiskBytes: c.MIN_FREE_DISK_BYTES }),
-    ...(c.MAX_RSS_BYTES === undefined ? {} : { maxRssBytes: c.MAX_RSS_BYTES }),
-    ...(c.IDEMPOTENCY_WINDOW_MS === undefined ? {} : { idempotencyWindowMs: c.IDEMPOTENCY_WINDOW_MS }),
-    ...(c.MAX_IDEMPOTENCY_KEYS === undefined ? {} : { maxIdempotencyKeys: c.MAX_IDEMPOTENCY_KEYS }),
-    ...(c.MAX_DEAD_LETTER_IDS === undefined ? {} : { maxDeadLetterIds: c.MAX_DEAD_LETTER_IDS }),
-    ...(c.MAX_DELIVERED_IDS === undefined ? {} : { maxDeliveredIds: c.MAX_DELIVERED_IDS }),
-    ...(c.MAX_DESTINATIONS === undefined ? {} : { maxDestinations: c.MAX_DESTINATIONS }),
-    ...(c.SIGNING_SECRET === undefined ? {} : { signingSecret: c.SIGNING_SECRET }),
-    ...(c.SHUTDOWN_TIMEOUT_MS === undefined ? {} : { shutdownTimeoutMs: c.SHUTDOWN_TIMEOUT_MS }),
-    ...(c.HEADERS_TIMEOUT_MS === undefined ? {} : { headersTimeoutMs: c.HEADERS_TIMEOUT_MS }),
-    ...(c.REQUEST_TIMEOUT_MS === undefined ? {} : { requestTimeoutMs: c.REQUEST_TIMEOUT_MS }),
+    ...givenOptions(c, PROXY_OPTION_SETTING),
     ...(postgres ? { postgres } : {}),
   };
   checkProxyOptions(proxy);
@@ -338,7 +313,7 @@ export function parseConfig(env: NodeJS.ProcessEnv, args: readonly string[]): Pa
 }
 
 /** The PostgreSQL store's options, or undefined for the embedded log. */
-function postgresOf(c: z.infer<typeof schema>): HttpProxyOptions['postgres'] {
+function postgresOf(c: Settings): HttpProxyOptions['postgres'] {
   let url: string | undefined;
   if (c.STORE === 'embedded') url = undefined;
   else if (c.STORE === 'postgres') {
@@ -348,25 +323,24 @@ function postgresOf(c: z.infer<typeof schema>): HttpProxyOptions['postgres'] {
   if (url === undefined) return undefined;
   return {
     connectionString: url,
-    ...(c.PG_POOL_MAX === undefined ? {} : { poolMax: c.PG_POOL_MAX }),
-    ...(c.PG_CONNECT_TIMEOUT_MS === undefined ? {} : { connectTimeoutMs: c.PG_CONNECT_TIMEOUT_MS }),
-    ...(c.PG_LEASE_MS === undefined ? {} : { leaseMs: c.PG_LEASE_MS }),
-    ...(c.DELIVERED_RETENTION_MS === undefined ? {} : { deliveredRetentionMs: c.DELIVERED_RETENTION_MS }),
-    ...(c.PG_MIGRATE === undefined ? {} : { migrate: c.PG_MIGRATE }),
+    ...givenOptions(c, POSTGRES_OPTION_SETTING),
   };
 }
 
-/** The proxy option each setting feeds, so the proxy's own checks are reported under the setting's name. */
-const SETTING_OF_OPTION: Readonly<Record<string, string>> = {
-  dataDir: 'TRANSACTION_LOG',
-  deadLetterDir: 'DEAD_LETTER',
-  port: 'LISTEN',
+type Settings = z.infer<typeof schema>;
+
+/** The proxy options that take a setting's value as it is, set only when the setting is given. */
+const PROXY_OPTION_SETTING = {
   workers: 'WORKER',
   deliveryThreads: 'DELIVERY_THREADS',
-  retryLimit: 'RETRYLIMIT',
   defaultTimeoutMs: 'DEFAULT_TIMEOUT',
+  eventSourcing: 'EVENT_SOURCING',
+  retryBackoff: 'RETRY_BACKOFF',
   retryBaseMs: 'RETRY_BASE_MS',
   retryMaxMs: 'RETRY_MAX_MS',
+  allowedDestinations: 'ALLOWED_DESTINATIONS',
+  adminToken: 'ADMIN_TOKEN',
+  adminHosts: 'ADMIN_HOSTS',
   perDestinationConcurrency: 'DESTINATION_CONCURRENCY',
   maxBodyBytes: 'MAX_BODY_BYTES',
   maxBacklog: 'MAX_BACKLOG',
@@ -378,11 +352,40 @@ const SETTING_OF_OPTION: Readonly<Record<string, string>> = {
   maxDeliveredIds: 'MAX_DELIVERED_IDS',
   maxDestinations: 'MAX_DESTINATIONS',
   signingSecret: 'SIGNING_SECRET',
-  adminHosts: 'ADMIN_HOSTS',
   shutdownTimeoutMs: 'SHUTDOWN_TIMEOUT_MS',
   headersTimeoutMs: 'HEADERS_TIMEOUT_MS',
   requestTimeoutMs: 'REQUEST_TIMEOUT_MS',
+} as const satisfies Partial<Record<keyof HttpProxyOptions, keyof Settings>>;
+
+/** The same for the PostgreSQL store's options. */
+const POSTGRES_OPTION_SETTING = {
+  poolMax: 'PG_POOL_MAX',
+  connectTimeoutMs: 'PG_CONNECT_TIMEOUT_MS',
+  leaseMs: 'PG_LEASE_MS',
+  deliveredRetentionMs: 'DELIVERED_RETENTION_MS',
+  migrate: 'PG_MIGRATE',
+} as const satisfies Record<string, keyof Settings>;
+
+/** The options of `table` whose settings were given, each with its setting's value. */
+function givenOptions<T extends Readonly<Record<string, keyof Settings>>>(
+  c: Settings,
+  table: T,
+): { [K in keyof T]?: Exclude<Settings[T[K]], undefined> } {
+  const options: Record<string, unknown> = {};
+  for (const [option, setting] of Object.entries(table)) {
+    if (c[setting] !== undefined) options[option] = c[setting];
+  }
+  return options as { [K in keyof T]?: Exclude<Settings[T[K]], undefined> };
+}
+
+/** The proxy option each setting feeds, so the proxy's own checks are reported under the setting's name. */
+const SETTING_OF_OPTION: Readonly<Record<string, string>> = {
+  dataDir: 'TRANSACTION_LOG',
+  deadLetterDir: 'DEAD_LETTER',
+  port: 'LISTEN',
+  retryLimit: 'RETRYLIMIT',
   destinations: 'CONFIG_FILE',
+  ...PROXY_OPTION_SETTING,
 };
 
 /** Runs the proxy's checks (cross-setting ones too) now, naming the setting, so start-up exits with 2. */

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // Wiring only: config -> logger -> proxy -> start -> signals -> close.
+import { closeOnSignal } from '@dispatcher/core';
 import { HttpProxy, migratePostgres } from '@dispatcher/http-proxy';
 import { pino } from 'pino';
 import { ConfigError, HELP, parseConfig } from './config.js';
@@ -28,21 +29,7 @@ async function main(): Promise<void> {
   }
   const proxy = new HttpProxy({ ...parsed.config.proxy, logger });
   await proxy.start();
-  let stopping = false;
-  const shutdown = (signal: NodeJS.Signals) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    proxy.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', shutdown);
-  process.on('SIGINT', shutdown);
+  closeOnSignal({ close: () => proxy.close(), logger });
 }
 
 main().catch((err: unknown) => {

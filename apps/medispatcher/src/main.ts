@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // Wiring only: config -> logger -> gateway services -> start -> signals -> close.
+import { closeOnSignal } from '@dispatcher/core';
 import { pino } from 'pino';
 import { versionText } from './build-info.js';
 import { ConfigError, HELP, parseArgs } from './config.js';
@@ -47,24 +48,7 @@ async function main(): Promise<void> {
   const gateway = await startGateway(config, logger, dataLog);
   logger.info({ mainTube: config.file.NameOfMainQueue }, 'running');
 
-  let stopping = false;
-  const shutdown = (signal: NodeJS.Signals) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    gateway.close().then(
-      () => {
-        logger.info('closed');
-        process.exit(0);
-      },
-      (err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', shutdown);
-  process.on('SIGINT', shutdown);
+  closeOnSignal({ close: () => gateway.close(), logger });
 }
 
 main().catch((err: unknown) => {

@@ -12,19 +12,15 @@
  * `test-artifacts/admin-ui/dispatchd-*.png` (gitignored).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { type Browser, type BrowserContext, launchChromium, type Page } from '@dispatcher/tooling';
-import amqp, { type ChannelModel } from 'amqplib';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from '@dispatcher/tooling';
+import type { ChannelModel } from 'amqplib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminServer } from '../src/admin/index.js';
 import { BrokerServer } from '../src/index.js';
-import { resolveUiDir } from '../src/ui-assets.js';
+import { adminPageBrowser, logIn as logInAs, submitLogin } from './helpers/admin-page-browser.js';
 import { type ManagementApi, managementApi } from './helpers/management-api.js';
+import { trackedConnection } from './helpers/tracked-connection.js';
 
-const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/admin-ui/', import.meta.url));
 /** A 5 s page poll on a busy two-core machine. */
 const POLL_DEADLINE_MS = 45_000;
 
@@ -41,62 +37,39 @@ const ALL = { configure: '.*', write: '.*', read: '.*' };
 let broker: BrokerServer;
 let admin: AdminServer;
 let api: ManagementApi;
-let browser: Browser;
 let baseUrl: string;
-const contexts: BrowserContext[] = [];
+const { openPage: open, shot, publishGetPurge } = adminPageBrowser('dispatchd-');
 const clients: ChannelModel[] = [];
 
 function devQueue(name: string) {
   return [...(broker.vhost('dev')?.queues() ?? [])].find((q) => q.name === name);
 }
 
-async function openPage(): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  contexts.push(context);
-  const page = await context.newPage();
-  page.on('dialog', (dialog) => void dialog.accept());
-  await page.goto(baseUrl);
-  return page;
+function openPage(): Promise<Page> {
+  return open(baseUrl);
 }
 
-async function fillLogin(page: Page, user: UserName): Promise<void> {
-  await page.getByLabel('Username').fill(user);
-  await page.getByLabel('Password').fill(USERS[user].password);
-  await page.getByRole('button', { name: 'Log in' }).click();
+function fillLogin(page: Page, user: UserName): Promise<void> {
+  return submitLogin(page, user, USERS[user].password);
 }
 
-async function logIn(page: Page, user: UserName): Promise<void> {
-  await fillLogin(page, user);
-  await page.getByRole('heading', { name: 'Overview' }).waitFor({ timeout: 30_000 });
-}
-
-async function shot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: join(ARTIFACTS, `dispatchd-${name}.png`), fullPage: true });
+function logIn(page: Page, user: UserName): Promise<void> {
+  return logInAs(page, user, USERS[user].password);
 }
 
 /** An AMQP client of `user` on `vhost`; resolves its close reason once it is closed from the broker side. */
 async function client(user: UserName, vhost: string, connectionName: string) {
-  const conn = await amqp.connect(
+  const { conn, reason } = await trackedConnection(
     `amqp://${user}:${encodeURIComponent(USERS[user].password)}@127.0.0.1:${broker.port}/${encodeURIComponent(vhost)}`,
     { clientProperties: { connection_name: connectionName } },
   );
   clients.push(conn);
-  conn.on('error', () => {});
-  let reason: string | undefined;
-  conn.on('close', (err?: Error) => {
-    reason = String(err);
-  });
-  await conn.createChannel();
   const name = broker.connections().find((c) => c.clientProvidedName === connectionName)?.name;
   if (name === undefined) throw new Error(`connection ${connectionName} not listed`);
-  return { name, reason: () => reason };
+  return { name, reason };
 }
 
 beforeAll(async () => {
-  if (!existsSync(join(resolveUiDir(), 'index.html'))) {
-    throw new Error(`the admin page is not built (${resolveUiDir()}): run pnpm build first`);
-  }
-  await mkdir(ARTIFACTS, { recursive: true });
   broker = new BrokerServer({
     port: 0,
     vhosts: ['/', 'dev'],
@@ -117,19 +90,10 @@ beforeAll(async () => {
   // Something the management user must not see: a queue in a vhost it has no permission on.
   expect((await api.call('PUT', 'queues/%2F/ops-only-q', { durable: false })).status).toBe(201);
   expect((await api.call('PUT', 'queues/dev/dev-q', { durable: false })).status).toBe(201);
-  browser = await launchChromium();
-});
-
-// Each test's browser context closes with it: a context left open keeps its page's timers and charts
-// running beside the next test's page.
-afterEach(async () => {
-  for (const context of contexts.splice(0)) await context.close().catch(() => undefined);
 });
 
 afterAll(async () => {
   for (const c of clients) await c.close().catch(() => {});
-  for (const context of contexts) await context.close().catch(() => undefined);
-  await browser?.close();
   await admin?.close();
   await broker?.close();
 });
@@ -159,28 +123,7 @@ describe("admin page on dispatchd's own admin listener", () => {
       .poll(() => page.getByTestId('queue-ready').textContent(), { timeout: POLL_DEADLINE_MS })
       .toBe('0');
     const payload = `hello dispatchd ${randomBytes(3).toString('hex')}`;
-    await page.getByLabel('Payload').fill(payload);
-    await page.getByRole('button', { name: 'Publish message' }).click();
-    await page.getByRole('status').filter({ hasText: 'Message published.' }).waitFor();
-    await expect
-      .poll(() => page.getByTestId('queue-ready').textContent(), { timeout: POLL_DEADLINE_MS })
-      .toBe('1');
-    await shot(page, 'queue');
-
-    await page.getByLabel('Ack mode').selectOption('ack_requeue_true');
-    await page.getByRole('button', { name: 'Get messages' }).click();
-    await page.getByRole('status').filter({ hasText: 'Got 1 message(s).' }).waitFor();
-    expect(await page.locator('.payload').first().textContent()).toBe(payload);
-    await shot(page, 'message');
-
-    await page.getByRole('button', { name: 'Purge messages' }).click();
-    await page
-      .getByRole('status')
-      .filter({ hasText: `Queue ${queue} purged.` })
-      .waitFor();
-    await expect
-      .poll(() => page.getByTestId('queue-total').textContent(), { timeout: POLL_DEADLINE_MS })
-      .toBe('0');
+    await publishGetPurge(page, queue, payload, POLL_DEADLINE_MS);
     expect(devQueue(queue)?.messageCount).toBe(0);
 
     // An AMQP client's connection, closed from the page: the client gets 320 with the management reason.

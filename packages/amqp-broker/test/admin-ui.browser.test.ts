@@ -6,17 +6,12 @@
  * condition with a generous deadline. Screenshots go to `test-artifacts/admin-ui/` (gitignored).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { type Browser, type BrowserContext, launchChromium, type Page } from '@dispatcher/tooling';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { resolveUiDir } from '../src/ui-assets.js';
+import type { Page } from '@dispatcher/tooling';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminPageBrowser, logIn as logInAs } from './helpers/admin-page-browser.js';
 import { ensureRabbitmqManagement, type ManagementApi, managementApi } from './helpers/management-api.js';
 import { startUiServer, type UiServer } from './helpers/ui-server.js';
 
-const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/admin-ui/', import.meta.url));
 /** Long enough for a 5 s statistics interval plus a 5 s poll on a busy two-core machine. */
 const STATS_DEADLINE_MS = 45_000;
 
@@ -27,47 +22,27 @@ const password = randomBytes(12).toString('base64url');
 
 let admin: ManagementApi;
 let server: UiServer;
-let browser: Browser;
-const contexts: BrowserContext[] = [];
+const { openPage: open, shot, publishGetPurge } = adminPageBrowser('rabbitmq-');
 
 /** A new page in its own context that records CSP violations and accepts confirm() dialogs. */
-async function openPage(viewport = { width: 1280, height: 900 }): Promise<Page> {
-  const context = await browser.newContext({ viewport });
-  contexts.push(context);
-  const page = await context.newPage();
+function openPage(viewport = { width: 1280, height: 900 }): Promise<Page> {
   // Browser-side code is passed as source text: this file is type-checked without the DOM library.
-  await page.addInitScript(`
+  return open(server.url, {
+    viewport,
+    initScript: `
     window.cspViolations = [];
     document.addEventListener('securitypolicyviolation', (e) => {
       window.cspViolations.push(e.violatedDirective + ' ' + e.blockedURI);
     });
-  `);
-  page.on('dialog', (dialog) => void dialog.accept());
-  await page.goto(server.url);
-  return page;
+  `,
+  });
 }
 
-async function logIn(page: Page, name = user, secret = password): Promise<void> {
-  await page.getByLabel('Username').fill(name);
-  await page.getByLabel('Password').fill(secret);
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page.getByRole('heading', { name: 'Overview' }).waitFor({ timeout: 30_000 });
-}
-
-async function shot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: join(ARTIFACTS, `rabbitmq-${name}.png`), fullPage: true });
-}
-
-/** Waits until `read()` returns `expected`; fails with the last value after the deadline. */
-function eventually<T>(read: () => Promise<T>, expected: T, timeout = STATS_DEADLINE_MS): Promise<void> {
-  return expect.poll(read, { timeout, interval: 250 }).toEqual(expected);
+function logIn(page: Page, name = user, secret = password): Promise<void> {
+  return logInAs(page, name, secret);
 }
 
 beforeAll(async () => {
-  if (!existsSync(join(resolveUiDir(), 'index.html'))) {
-    throw new Error(`the admin page is not built (${resolveUiDir()}): run pnpm build first`);
-  }
-  await mkdir(ARTIFACTS, { recursive: true });
   const baseUrl = await ensureRabbitmqManagement();
   admin = managementApi(baseUrl, 'guest', 'guest');
   expect((await admin.call('PUT', `vhosts/${vhost}`, {})).status).toBe(201);
@@ -75,18 +50,9 @@ beforeAll(async () => {
   const all = { configure: '.*', write: '.*', read: '.*' };
   expect((await admin.call('PUT', `permissions/${vhost}/${user}`, all)).status).toBe(201);
   server = await startUiServer(baseUrl);
-  browser = await launchChromium();
-});
-
-// Each test's browser context closes with it: a context left open keeps its page's timers and charts
-// running beside the next test's page.
-afterEach(async () => {
-  for (const context of contexts.splice(0)) await context.close().catch(() => undefined);
 });
 
 afterAll(async () => {
-  for (const context of contexts) await context.close().catch(() => undefined);
-  await browser?.close();
   await server?.close();
   await admin?.call('DELETE', `users/${user}`);
   await admin?.call('DELETE', `vhosts/${vhost}`);
@@ -125,24 +91,7 @@ describe('admin page on RabbitMQ management API', () => {
     await page.getByRole('link', { name: queue }).click();
     await page.getByRole('heading', { name: `Queue ${queue}` }).waitFor();
     const payload = `hello from the admin page ${suffix}`;
-    await page.getByLabel('Payload').fill(payload);
-    await page.getByRole('button', { name: 'Publish message' }).click();
-    await page.getByRole('status').filter({ hasText: 'Message published.' }).waitFor();
-    await eventually(() => page.getByTestId('queue-ready').textContent(), '1');
-    await shot(page, 'queue');
-
-    await page.getByLabel('Ack mode').selectOption('ack_requeue_true');
-    await page.getByRole('button', { name: 'Get messages' }).click();
-    await page.getByRole('status').filter({ hasText: 'Got 1 message(s).' }).waitFor();
-    expect(await page.locator('.payload').first().textContent()).toBe(payload);
-    await shot(page, 'message');
-
-    await page.getByRole('button', { name: 'Purge messages' }).click();
-    await page
-      .getByRole('status')
-      .filter({ hasText: `Queue ${queue} purged.` })
-      .waitFor();
-    await eventually(() => page.getByTestId('queue-total').textContent(), '0');
+    await publishGetPurge(page, queue, payload, STATS_DEADLINE_MS);
     const got = await admin.call('POST', `queues/${vhost}/${queue}/get`, {
       count: 1,
       ackmode: 'ack_requeue_true',
@@ -206,20 +155,22 @@ describe('admin page on RabbitMQ management API', () => {
     expect((await admin.call('GET', `exchanges/${vhost}/${exchange}`)).status).toBe(404);
   });
 
-  // retry: under load the second login of this test (typed after a refused one) is sometimes never submitted
-  // (about 1 run in 3 on a CI run here; not reproduced with request listeners attached). Known flake, noted
-  // on the issue; the retry keeps one lost keystroke race from failing the whole suite.
-  it('logs in and moves around with the keyboard only, with a visible focus', { retry: 2 }, async () => {
+  it('logs in and moves around with the keyboard only, with a visible focus', async () => {
     const page = await openPage();
-    // The username field has focus on load; a wrong password is refused with the API's answer.
+    // The username field takes focus on load, but Chromium moves it there at its next rendering step, which
+    // may come after the load event that page.goto waits for: keys typed before it are lost (the username then
+    // lacks its first letters and the right password is refused too). Type once it has focus.
+    await page.waitForFunction("document.activeElement?.id === 'login-username'");
     await page.keyboard.type(user);
     await page.keyboard.press('Tab');
+    // A wrong password is refused with the API's answer.
     await page.keyboard.type('not the password');
     await page.keyboard.press('Enter');
     const refused = page.getByRole('alert').filter({ hasText: 'Login failed: 401' });
     await refused.waitFor();
+    expect(await page.getByLabel('Username').inputValue()).toBe(user);
     expect(await page.getByRole('heading', { name: 'Overview' }).count()).toBe(0);
-    // A form whose submit button is disabled (the refused login still settling) ignores Enter, as for a user.
+    // Enter submits only through an enabled submit button: wait for the refused login to have settled.
     await page.getByRole('button', { name: 'Log in', disabled: false }).waitFor();
 
     await page.getByLabel('Password').focus();
@@ -326,6 +277,6 @@ describe('admin page on RabbitMQ management API', () => {
     expect(framed).toBeDefined();
     expect(await framed?.getByRole('button', { name: 'Log in' }).count()).toBe(0);
     expect(framed?.url()).not.toBe(server.url);
-    await attacker.screenshot({ path: join(ARTIFACTS, 'rabbitmq-cross-site.png') });
+    await shot(attacker, 'cross-site');
   });
 });

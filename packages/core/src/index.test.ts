@@ -27,6 +27,7 @@ describe('package index', () => {
       'adminAccessRequest',
       'adminHostMatcher',
       'bearerTokenMatches',
+      'closeOnSignal',
       'createMessage',
       'decodeMessage',
       'defaultClock',

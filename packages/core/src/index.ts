@@ -19,6 +19,7 @@ export {
   originHost,
   parseHostName,
 } from './admin-access/host-name.js';
+export { type CloseOnSignalOptions, closeOnSignal, type SignalProcess } from './close-on-signal.js';
 export { DispatcherError, type DispatcherErrorOptions } from './dispatcher-error.js';
 export { CoreError, type CoreErrorCode, CoreErrorCodes } from './errors.js';
 export {

@@ -6,20 +6,14 @@
 import { randomBytes } from 'node:crypto';
 import { verifyWebhook } from '@dispatcher/core/http';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HttpProxy } from '../src/http-proxy.js';
+import { describe, expect, it } from 'vitest';
+import type { HttpProxy } from '../src/http-proxy.js';
 import { type FleetInstance, postVia, spawnInstance } from './helpers/fleet-instance.js';
-import { createTestDatabase } from './helpers/pg-database.js';
+import { databaseForFile } from './helpers/pg-database.js';
 import type { Received } from './helpers/sink.js';
-import { eventually, onCleanup, send, sink, to } from './helpers/start-proxy.js';
+import { eventually, onCleanup, send, sink, startPgProxy, to } from './helpers/start-proxy.js';
 
-let db: { url: string; drop: () => Promise<void> };
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
-afterAll(async () => {
-  await db?.drop();
-});
+const db = databaseForFile();
 
 /** The breaker row of the destination, as the instances see it (times in epoch ms). */
 async function breakerRow(
@@ -131,26 +125,14 @@ describe('fleet-wide circuit breaker', () => {
       if (fromA(r)) return { kind: 'status', status: 503 };
       return bAnswered++ === 0 ? { kind: 'hang' } : { kind: 'status', status: 200 };
     };
-    const start = async (signingSecret: string, workers: number): Promise<HttpProxy> => {
-      const proxy = new HttpProxy({
-        dataDir: '/nonexistent-unused',
-        host: '127.0.0.1',
-        port: 0,
-        allowedDestinations: ['127.0.0.1'],
-        retryBaseMs: 20,
-        retryMaxMs: 200,
+    const start = (signingSecret: string, workers: number): Promise<HttpProxy> =>
+      startPgProxy(db.url, {
         retryLimit: 100,
-        shutdownTimeoutMs: 200,
         signingSecret,
         workers,
         // A's breaker stays open for the whole test once it opens.
         destinations: [{ match: dest.host, concurrency: 5, failureThreshold: 1, cooldownMs: 300_000 }],
-        postgres: { connectionString: db.url, pollMs: 50 },
       });
-      await proxy.start();
-      onCleanup(() => proxy.close());
-      return proxy;
-    };
     // B alone first, with room for one attempt: it takes the first request and holds it (hanging).
     const b = await start(secrets[1] as string, 1);
     expect((await send(b, '/r1', to(dest))).status).toBe(202);

@@ -4,25 +4,27 @@
  * takes its work; attempts in flight at the kill are counted, as the embedded store counts them.
  */
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FleetInstance, postVia, spawnInstance } from './helpers/fleet-instance.js';
-import { createTestDatabase } from './helpers/pg-database.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { postVia, spawnInstance } from './helpers/fleet-instance.js';
+import {
+  expectAllDelivered,
+  expectAttemptNumbersAcrossKill,
+  killUnderLoad,
+  recordDeliveries,
+} from './helpers/kill-loop.js';
+import { databaseForFile } from './helpers/pg-database.js';
 import { Sink } from './helpers/sink.js';
-import { eventually, onCleanup, sink, sleep } from './helpers/start-proxy.js';
+import { eventually, onCleanup, sink } from './helpers/start-proxy.js';
 
 const KILLS = Number(process.env.DISPATCHER_PROXY_CRASH_KILLS ?? 4);
 const LEASE_MS = 1000;
 // Hanging attempts stay in flight however slow the machine is (no attempt timeout gets in between).
 const HANG = { leaseMs: LEASE_MS, destinations: [{ match: '127.0.0.1', timeoutMs: 600_000 }] };
 
-let db: { url: string; drop: () => Promise<void> };
+const db = databaseForFile();
 let client: pg.Client;
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
 afterAll(async () => {
   await client?.end();
-  await db?.drop();
 });
 
 async function query<T extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<T[]> {
@@ -40,92 +42,20 @@ describe('one instance killed and restarted on the same database', () => {
   it(`delivers every 202'd request (2xx) across ${KILLS} kills under load, with failures in between`, async () => {
     const dest = await new Sink().start();
     onCleanup(() => dest.close());
-    const successes: string[] = [];
-    const delivered = new Set<string>();
-    // Some failures, so retry state is in flight when the kills land; only a 2xx counts as delivered.
-    dest.behave = (r, i) => {
-      if (i % 7 === 3) return { kind: 'status', status: 503 };
-      const id = String(r.headers['x-dispatcher-message-id']);
-      successes.push(id);
-      delivered.add(id);
-      return { kind: 'status', status: 200 };
-    };
-    const accepted = new Set<string>();
-    let sent = 0;
-    let last: FleetInstance | undefined;
-    for (let kill = 0; kill <= KILLS; kill++) {
-      const instance = await spawnInstance(db.url, { leaseMs: LEASE_MS });
-      if (kill === KILLS) {
-        last = instance;
-        break;
-      }
-      let running = true;
-      const load = async () => {
-        while (running) {
-          const n = sent++;
-          try {
-            const r = await postVia(instance.url, dest.url, `/item/${n}`, `payload ${n}`);
-            if (r.status === 202) accepted.add(r.json.id as string);
-          } catch {
-            // the process died mid-request: no 202, nothing promised
-          }
-        }
-      };
-      const before = accepted.size;
-      const loaders = Array.from({ length: 8 }, load);
-      await eventually(() => accepted.size >= before + 10, 60_000);
-      await sleep((kill * 97) % 400); // a kill point that varies from kill to kill
-      await instance.kill();
-      running = false;
-      await Promise.all(loaders);
-    }
-    await eventually(() => [...accepted].every((id) => delivered.has(id)), 90_000).catch(() => {});
-    const missing = [...accepted].filter((id) => !delivered.has(id));
-    const duplicates = successes.length - new Set(successes).size;
-    console.log(
-      `fleet crash test (postgres): ${KILLS} kills, ${accepted.size} requests answered 202, ` +
-        `${accepted.size - missing.length} delivered (2xx); ${duplicates} duplicate deliveries`,
+    const deliveries = recordDeliveries(dest);
+    const { accepted } = await killUnderLoad(
+      KILLS,
+      () => spawnInstance(db.url, { leaseMs: LEASE_MS }),
+      dest.url,
     );
-    expect(accepted.size).toBeGreaterThan(KILLS * 5);
-    expect(missing, 'accepted requests never answered 2xx by the destination').toEqual([]);
+    await expectAllDelivered('fleet crash test (postgres)', KILLS, accepted, deliveries, 90_000);
     // Nothing is left in the database, so nothing can be sent again.
     await eventually(async () => (await pendingRows()) === 0, 30_000);
-    expect(last).toBeDefined();
   }, 300_000);
 
   it('numbers the first attempt after a restart one above the attempt in flight at the kill', async () => {
     const dest = await sink();
-    const seen = (url: string) => dest.received.filter((r) => r.url === url);
-    // /retried: 503, then an attempt that hangs; /fresh: its first attempt hangs. Then 200 for both.
-    let hang = true;
-    dest.behave = (r) => {
-      const n = seen(r.url).length;
-      if (r.url === '/retried' && n === 1) return { kind: 'status', status: 503 };
-      return hang ? { kind: 'hang' } : { kind: 'status', status: 200 };
-    };
-    const first = await spawnInstance(db.url, HANG);
-    const ids: Record<string, string> = {};
-    for (const path of ['/retried', '/fresh']) {
-      const r = await postVia(first.url, dest.url, path, path);
-      expect(r.status).toBe(202);
-      ids[path] = r.json.id as string;
-    }
-    await eventually(() => seen('/retried').length === 2 && seen('/fresh').length === 1);
-    await first.kill(); // attempt 2 of /retried and attempt 1 of /fresh are in flight
-    hang = false;
-    await spawnInstance(db.url, HANG);
-    await eventually(() => seen('/retried').length === 3 && seen('/fresh').length === 2, 30_000);
-    const attempts = (url: string) =>
-      seen(url).map((r) => [r.headers['x-dispatcher-message-id'], r.headers['x-dispatcher-attempt']]);
-    expect(attempts('/retried')).toEqual([
-      [ids['/retried'], '1'],
-      [ids['/retried'], '2'],
-      [ids['/retried'], '3'],
-    ]);
-    expect(attempts('/fresh')).toEqual([
-      [ids['/fresh'], '1'],
-      [ids['/fresh'], '2'],
-    ]);
+    await expectAttemptNumbersAcrossKill(dest, () => spawnInstance(db.url, HANG), 30_000);
     await eventually(async () => (await pendingRows()) === 0, 30_000);
   }, 120_000);
 });

@@ -5,22 +5,20 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { HttpProxy } from '../src/http-proxy.js';
-import { type FleetInstance, spawnInstance as spawnFleetInstance } from './helpers/fleet-instance.js';
-import { createTestDatabase } from './helpers/pg-database.js';
+import {
+  type FleetInstance,
+  postVia,
+  spawnInstance as spawnFleetInstance,
+} from './helpers/fleet-instance.js';
+import { databaseForFile } from './helpers/pg-database.js';
 import { relay } from './helpers/pg-relay.js';
 import { eventually, onCleanup, sleep } from './helpers/start-proxy.js';
 
 const KILLS = Number(process.env.DISPATCHER_PROXY_FLEET_KILLS ?? 4);
 
-let db: { url: string; drop: () => Promise<void> };
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
-afterAll(async () => {
-  await db?.drop();
-});
+const db = databaseForFile();
 
 type Instance = FleetInstance;
 const spawnInstance = (options: object = {}) => spawnFleetInstance(db.url, options);
@@ -59,19 +57,9 @@ async function receiver(delayMs: number): Promise<{
   return { url: `http://127.0.0.1:${port}`, ids, at, maxConcurrent: () => max, server };
 }
 
-async function post(base: string, dest: string, body: string, headers: Record<string, string> = {}) {
-  const res = await fetch(`${base}/fleet`, {
-    method: 'POST',
-    headers: { 'x-dispatcher-origin-host': dest, ...headers },
-    body,
-  });
-  const text = await res.text();
-  return {
-    status: res.status,
-    headers: res.headers,
-    json: text ? (JSON.parse(text) as { id?: string }) : {},
-  };
-}
+/** POSTs `body` through the instance at `base` to `dest`. */
+const post = (base: string, dest: string, body: string, headers: Record<string, string> = {}) =>
+  postVia(base, dest, '/fleet', body, headers);
 
 describe('fleet of three instances on one PostgreSQL database', () => {
   it('never has more than the concurrency limit in flight to one destination across the fleet', async () => {

@@ -2,41 +2,13 @@
  * Fleet-mode health: `/_dispatcher/health` shows the fleet's backlog from the database (as the embedded
  * store shows its log), this instance's pool, and still answers while the database is away.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HttpProxy } from '../src/http-proxy.js';
-import type { HttpProxyOptions } from '../src/proxy-options.js';
-import { createTestDatabase } from './helpers/pg-database.js';
+import { describe, expect, it } from 'vitest';
+import type { HttpProxy } from '../src/http-proxy.js';
+import { databaseForFile } from './helpers/pg-database.js';
 import { relay } from './helpers/pg-relay.js';
-import { eventually, onCleanup, send, sink, to } from './helpers/start-proxy.js';
+import { eventually, send, sink, startPgProxy, to } from './helpers/start-proxy.js';
 
-let db: { url: string; drop: () => Promise<void> };
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
-afterAll(async () => {
-  await db?.drop();
-});
-
-async function pgProxy(
-  connectionString: string,
-  extra: Partial<HttpProxyOptions> = {},
-  postgres: Partial<NonNullable<HttpProxyOptions['postgres']>> = {},
-): Promise<HttpProxy> {
-  const proxy = new HttpProxy({
-    dataDir: '/nonexistent-unused',
-    host: '127.0.0.1',
-    port: 0,
-    allowedDestinations: ['127.0.0.1'],
-    retryBaseMs: 20,
-    retryMaxMs: 200,
-    shutdownTimeoutMs: 200,
-    postgres: { connectionString, pollMs: 50, ...postgres },
-    ...extra,
-  });
-  await proxy.start();
-  onCleanup(() => proxy.close());
-  return proxy;
-}
+const db = databaseForFile();
 
 interface Health {
   status: string;
@@ -80,8 +52,8 @@ describe('fleet-mode health', () => {
       ],
       retryLimit: 100,
     };
-    const a = await pgProxy(db.url, options, { poolMax: 4 });
-    const b = await pgProxy(db.url, options, { poolMax: 4 });
+    const a = await startPgProxy(db.url, options, { poolMax: 4 });
+    const b = await startPgProxy(db.url, options, { poolMax: 4 });
 
     const empty = await health(b);
     expect(empty.status).toBe(200);
@@ -128,7 +100,7 @@ describe('fleet-mode health', () => {
 
   it('answers while the database is unreachable, saying so, with the pool figures', async () => {
     const link = await relay();
-    const proxy = await pgProxy(link.url(db.url), {}, { connectTimeoutMs: 300 });
+    const proxy = await startPgProxy(link.url(db.url), {}, { connectTimeoutMs: 300 });
     expect((await health(proxy)).json.fleet).toBeDefined();
     await link.cut();
     let down: { status: number; json: Health } | undefined;

@@ -1,36 +1,18 @@
 /** The proxy on the PostgreSQL store, in this process: the behaviours the embedded store tests cover. */
 import { noopLogger } from '@dispatcher/core';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { HttpProxy } from '../src/http-proxy.js';
+import type { HttpProxyOptions } from '../src/proxy-options.js';
 import { migrate, SCHEMA_VERSION } from '../src/store/pg/pg-migrations.js';
 import { PgStore } from '../src/store/pg/pg-store.js';
-import { createTestDatabase } from './helpers/pg-database.js';
-import { eventually, onCleanup, send, sink, to } from './helpers/start-proxy.js';
+import { createTestDatabase, databaseForFile } from './helpers/pg-database.js';
+import { eventually, onCleanup, send, sink, startPgProxy, to } from './helpers/start-proxy.js';
 
-let db: { url: string; drop: () => Promise<void> };
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
-afterAll(async () => {
-  await db?.drop();
-});
+const db = databaseForFile();
 
-async function pgProxy(extra: Partial<ConstructorParameters<typeof HttpProxy>[0]> = {}): Promise<HttpProxy> {
-  const proxy = new HttpProxy({
-    dataDir: '/nonexistent-unused',
-    host: '127.0.0.1',
-    port: 0,
-    allowedDestinations: ['127.0.0.1'],
-    retryBaseMs: 20,
-    retryMaxMs: 200,
-    shutdownTimeoutMs: 500,
-    postgres: { connectionString: db.url, pollMs: 50 },
-    ...extra,
-  });
-  await proxy.start();
-  onCleanup(() => proxy.close());
-  return proxy;
+function pgProxy(options: Partial<HttpProxyOptions> = {}): Promise<HttpProxy> {
+  return startPgProxy(db.url, { shutdownTimeoutMs: 500, ...options });
 }
 
 describe('PostgreSQL store', () => {

@@ -2,8 +2,7 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type RedisService, startRedis } from '@dispatcher/tooling';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AlertManager } from '../src/alerts/alert-manager.js';
 import { AlertSettingsStore } from '../src/alerts/alert-settings-store.js';
@@ -12,6 +11,7 @@ import { SmsAlertChannel } from '../src/alerts/sms-alert-channel.js';
 import { WebhookAlertChannel } from '../src/alerts/webhook-alert-channel.js';
 import { PushChannels, type PushFailedEvent, publishPushEvent } from '../src/events/push-events.js';
 import type { Subscription } from '../src/subscriptions/subscription.js';
+import { redisForFile } from './helpers/file-redis.js';
 import { subscriptionFixture } from './helpers/subscription-fixture.js';
 
 /** A real HTTP receiver that records every request and answers as told. */
@@ -60,18 +60,16 @@ function failed(sub: Subscription, retryTimes: number, willRetry = true): PushFa
   };
 }
 
-let redisService: RedisService;
 let redis: Redis;
 let dir: string;
+redisForFile((client) => {
+  redis = client;
+});
 
 beforeAll(async () => {
-  redisService = await startRedis();
-  redis = new Redis(redisService.url);
   dir = await mkdtemp(join(tmpdir(), 'dsp-alerts-'));
 });
 afterAll(async () => {
-  redis.disconnect();
-  await redisService.stop();
   await rm(dir, { recursive: true, force: true });
 });
 beforeEach(async () => {

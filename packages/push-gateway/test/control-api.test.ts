@@ -1,7 +1,6 @@
 import { request as httpRequest } from 'node:http';
-import { type RedisService, startRedis } from '@dispatcher/tooling';
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AlertSettingsStore } from '../src/alerts/alert-settings-store.js';
 import type {
   ClearReport,
@@ -12,6 +11,7 @@ import type {
 import { ControlServer } from '../src/control/control-server.js';
 import { PushError } from '../src/errors.js';
 import { PushStats } from '../src/stats/push-stats.js';
+import { redisForFile } from './helpers/file-redis.js';
 import { MemorySubscriptionAdmin } from './helpers/memory-subscription-admin.js';
 
 /** Dead letters held in memory, standing in for the engine's dead-letter tubes. */
@@ -52,15 +52,9 @@ function raw(port: number, method: string, path: string, headers: Record<string,
   );
 }
 
-let redisService: RedisService;
 let redis: Redis;
-beforeAll(async () => {
-  redisService = await startRedis();
-  redis = new Redis(redisService.url);
-});
-afterAll(async () => {
-  redis.disconnect();
-  await redisService.stop();
+redisForFile((client) => {
+  redis = client;
 });
 
 describe('control REST API', () => {

@@ -1,24 +1,17 @@
 import { createServer, type Server } from 'node:http';
-import { type RedisService, startRedis } from '@dispatcher/tooling';
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AlertSettingsStore } from '../src/alerts/alert-settings-store.js';
 import { LegacyRpcServer } from '../src/control/rpc/legacy-rpc-server.js';
 import { legacyRpcCommands } from '../src/control/rpc/rpc-commands.js';
 import { PushStats } from '../src/stats/push-stats.js';
+import { redisForFile } from './helpers/file-redis.js';
 import { MemorySubscriptionAdmin } from './helpers/memory-subscription-admin.js';
 import { RawRpcClient } from './helpers/rpc-client.js';
 
-let redisService: RedisService;
 let redis: Redis;
-
-beforeAll(async () => {
-  redisService = await startRedis();
-  redis = new Redis(redisService.url);
-});
-afterAll(async () => {
-  redis.disconnect();
-  await redisService.stop();
+redisForFile((client) => {
+  redis = client;
 });
 
 describe('legacy RPC server (raw socket, original framing)', () => {

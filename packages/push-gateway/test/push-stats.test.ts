@@ -1,19 +1,14 @@
-import { type RedisService, startRedis } from '@dispatcher/tooling';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { PushChannels, publishPushEvent } from '../src/events/push-events.js';
 import { PushStats } from '../src/stats/push-stats.js';
+import { redisForFile } from './helpers/file-redis.js';
 
-let redisService: RedisService;
 let redis: Redis;
-
-beforeAll(async () => {
-  redisService = await startRedis();
-  redis = new Redis(redisService.url);
-});
-afterAll(async () => {
-  redis.disconnect();
-  await redisService.stop();
+let redisUrl: string;
+redisForFile((client, url) => {
+  redis = client;
+  redisUrl = url;
 });
 beforeEach(async () => {
   await redis.flushall();
@@ -102,7 +97,7 @@ describe('PushStats (redis-server)', () => {
 
   it('keeps the counts when Redis fails and writes them on the next flush', async () => {
     const c = clock();
-    const broken = new Redis(redisService.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+    const broken = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0 });
     const s = new PushStats({ redis: broken, keyPrefix: 'st', now: c.now });
     s.record({ topic: 't', subscriptionId: 3, ok: true, count: 2 });
     broken.disconnect();

@@ -1,6 +1,5 @@
-import { type RedisService, startRedis } from '@dispatcher/tooling';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
 import { AlertSettingsStore } from '../src/alerts/alert-settings-store.js';
 import { ControlServer } from '../src/control/control-server.js';
 import { LegacyRpcServer } from '../src/control/rpc/legacy-rpc-server.js';
@@ -8,17 +7,12 @@ import { legacyRpcCommands } from '../src/control/rpc/rpc-commands.js';
 import { SourceSubscriptionAdmin } from '../src/control/source-subscription-admin.js';
 import { PushStats } from '../src/stats/push-stats.js';
 import { RedisSubscriptionSource } from '../src/subscriptions/redis-subscription-source.js';
+import { redisForFile } from './helpers/file-redis.js';
 import { RawRpcClient } from './helpers/rpc-client.js';
 
-let redisService: RedisService;
 let redis: Redis;
-beforeAll(async () => {
-  redisService = await startRedis();
-  redis = new Redis(redisService.url);
-});
-afterAll(async () => {
-  redis.disconnect();
-  await redisService.stop();
+redisForFile((client) => {
+  redis = client;
 });
 
 describe('control plane over the Redis subscription source (two instances)', () => {

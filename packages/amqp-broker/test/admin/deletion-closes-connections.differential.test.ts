@@ -4,21 +4,17 @@
  * 320 CONNECTION_FORCED with RabbitMQ's text. Connections of other users and vhosts stay open.
  */
 import { randomBytes } from 'node:crypto';
-import amqp, { type ChannelModel } from 'amqplib';
+import type { ChannelModel } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ensureRabbitmqManagement, type ManagementApi, managementApi } from '../helpers/management-api.js';
-import { type AdminHarness, startAdminHarness } from './admin-harness.js';
+import { amqpUrlFor, trackedConnection } from '../helpers/tracked-connection.js';
+import type { AdminHarness } from './admin-harness.js';
+import { managementTargets, type ManagementTarget as Target } from './management-targets.js';
 
 const SUFFIX = randomBytes(4).toString('hex');
 const VHOST = `dsp-del-vh-${SUFFIX}`;
 const KEEP = `dsp-del-keep-${SUFFIX}`;
 const USER = `dsp-del-user-${SUFFIX}`;
 const PASSWORD = randomBytes(12).toString('base64url');
-
-interface Target {
-  readonly api: ManagementApi;
-  readonly amqpBase: string;
-}
 
 let h: AdminHarness;
 let rabbit: Target;
@@ -27,20 +23,12 @@ const open: ChannelModel[] = [];
 
 /** Connects as `user` to `vhost`; resolves the close reason (or 'still open') when asked. */
 async function connect(t: Target, user: string, password: string, vhost: string) {
-  const conn = await amqp.connect(
-    `${t.amqpBase.replace('://', `://${encodeURIComponent(user)}:${encodeURIComponent(password)}@`)}/${encodeURIComponent(vhost)}`,
-  );
+  const { conn, reason } = await trackedConnection(amqpUrlFor(t.amqpBase, user, password, vhost));
   open.push(conn);
-  conn.on('error', () => {});
-  let reason: string | undefined;
-  conn.on('close', (err?: Error) => {
-    reason = String(err);
-  });
-  await conn.createChannel();
   return {
     /** The close error once it came (polled: RabbitMQ closes asynchronously after answering the DELETE). */
-    closed: () => expect.poll(() => reason, { timeout: 30_000, interval: 50 }),
-    isOpen: () => reason === undefined,
+    closed: () => expect.poll(reason, { timeout: 30_000, interval: 50 }),
+    isOpen: () => reason() === undefined,
   };
 }
 
@@ -56,14 +44,7 @@ async function setUp(t: Target): Promise<void> {
 }
 
 beforeAll(async () => {
-  const managementUrl = await ensureRabbitmqManagement();
-  const rabbitAmqp = new URL(inject('rabbitmqUrl'));
-  rabbit = {
-    api: managementApi(managementUrl, 'guest', 'guest'),
-    amqpBase: `amqp://${rabbitAmqp.hostname}:${rabbitAmqp.port || 5672}`,
-  };
-  h = await startAdminHarness();
-  ours = { api: managementApi(h.baseUrl, 'guest', 'guest'), amqpBase: `amqp://127.0.0.1:${h.broker.port}` };
+  ({ rabbit, ours, harness: h } = await managementTargets());
   await setUp(rabbit);
   await setUp(ours);
 }, 180_000);

@@ -5,10 +5,12 @@
  * `users` is 400; other methods 405. Deleted users' connections are closed with 320.
  */
 import { randomBytes } from 'node:crypto';
-import amqp from 'amqplib';
+import type { ChannelModel } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ensureRabbitmqManagement, type ManagementApi, managementApi } from '../helpers/management-api.js';
-import { type AdminHarness, startAdminHarness } from './admin-harness.js';
+import { managementApi } from '../helpers/management-api.js';
+import { amqpUrlFor, trackedConnection } from '../helpers/tracked-connection.js';
+import type { AdminHarness } from './admin-harness.js';
+import { managementTargets, type ManagementTarget as Target } from './management-targets.js';
 
 const SUFFIX = randomBytes(4).toString('hex');
 const VHOST = `dsp-bulk-vh-${SUFFIX}`;
@@ -19,15 +21,10 @@ const MANAGER = `dsp-bulk-manager-${SUFFIX}`;
 const MISSING = `dsp-bulk-missing-${SUFFIX}`;
 const USERS = [1, 2, 3, 4, 5].map(user);
 
-interface Target {
-  readonly api: ManagementApi;
-  readonly amqpBase: string;
-}
-
 let h: AdminHarness;
 let rabbit: Target;
 let ours: Target;
-const open: amqp.ChannelModel[] = [];
+const open: ChannelModel[] = [];
 
 async function setUp(t: Target): Promise<void> {
   expect((await t.api.call('PUT', `vhosts/${V}`, {})).status).toBe(201);
@@ -39,14 +36,7 @@ async function setUp(t: Target): Promise<void> {
 }
 
 beforeAll(async () => {
-  const managementUrl = await ensureRabbitmqManagement();
-  const r = new URL(inject('rabbitmqUrl'));
-  rabbit = {
-    api: managementApi(managementUrl, 'guest', 'guest'),
-    amqpBase: `amqp://${r.hostname}:${r.port || 5672}`,
-  };
-  h = await startAdminHarness();
-  ours = { api: managementApi(h.baseUrl, 'guest', 'guest'), amqpBase: `amqp://127.0.0.1:${h.broker.port}` };
+  ({ rabbit, ours, harness: h } = await managementTargets());
   await setUp(rabbit);
   await setUp(ours);
 }, 180_000);
@@ -100,16 +90,9 @@ describe.skipIf(!inject('rabbitmqReachable'))('POST /api/users/bulk-delete, as R
   it("closes the deleted users' connections with 320; other users' stay open", async () => {
     for (const t of [rabbit, ours]) {
       const connect = async (name: string) => {
-        const url = `${t.amqpBase.replace('://', `://${encodeURIComponent(name)}:${PASSWORD}@`)}/${V}`;
-        const conn = await amqp.connect(url);
+        const { conn, reason } = await trackedConnection(amqpUrlFor(t.amqpBase, name, PASSWORD, VHOST));
         open.push(conn);
-        conn.on('error', () => {});
-        let reason: string | undefined;
-        conn.on('close', (err?: Error) => {
-          reason = String(err);
-        });
-        await conn.createChannel();
-        return () => reason;
+        return reason;
       };
       const fourth = await connect(user(4));
       const fifth = await connect(user(5));

@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { afterAll, beforeAll } from 'vitest';
 
 const ADMIN_URL = process.env.DISPATCHER_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -28,6 +29,26 @@ export async function createTestDatabase(): Promise<{ url: string; drop: () => P
       } finally {
         await c.end();
       }
+    },
+  };
+}
+
+/**
+ * A private database for the calling test file: created before its tests, dropped after them (after the
+ * file's own `afterAll` hooks, which may still hold connections). `url` is read once the tests run.
+ */
+export function databaseForFile(): { readonly url: string } {
+  let db: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+  return {
+    get url(): string {
+      if (db === undefined) throw new Error('the test database is created in beforeAll');
+      return db.url;
     },
   };
 }

@@ -72,6 +72,31 @@ export async function startProxy(options: Partial<HttpProxyOptions> = {}): Promi
   return proxy;
 }
 
+/**
+ * A proxy on the PostgreSQL store at `connectionString` (no data directory), on 127.0.0.1:0, that may call
+ * local destinations, with fast retries and a short shutdown; closed after the test.
+ */
+export async function startPgProxy(
+  connectionString: string,
+  options: Partial<HttpProxyOptions> = {},
+  postgres: Partial<NonNullable<HttpProxyOptions['postgres']>> = {},
+): Promise<HttpProxy> {
+  const proxy = new HttpProxy({
+    dataDir: '/nonexistent-unused',
+    host: '127.0.0.1',
+    port: 0,
+    allowedDestinations: ['127.0.0.1'],
+    retryBaseMs: 20,
+    retryMaxMs: 200,
+    shutdownTimeoutMs: 200,
+    postgres: { connectionString, pollMs: 50, ...postgres },
+    ...options,
+  });
+  await proxy.start();
+  cleanups.push(() => proxy.close());
+  return proxy;
+}
+
 /** Registers something to close after the test. */
 export function onCleanup(fn: () => Promise<void>): void {
   cleanups.push(fn);
