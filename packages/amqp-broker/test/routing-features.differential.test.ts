@@ -5,7 +5,7 @@
  */
 import amqp, { type ChannelModel, type ConsumeMessage } from 'amqplib';
 import { expect } from 'vitest';
-import { channelErrorCode, drain, sleep } from './helpers/amqp-helpers.js';
+import { channelErrorCode, drain, settle, sleep } from './helpers/amqp-helpers.js';
 import { differentialSuite } from './helpers/differential-suite.js';
 import { uniqueName } from './helpers/targets.js';
 
@@ -102,7 +102,7 @@ const scenarios: Record<string, Scenario> = {
     await ch.unbindQueue(qae, ae, '');
     ch.publish(x, 'other', Buffer.from('lost'), { mandatory: true });
     await ch.waitForConfirms();
-    await sleep(50);
+    await settle(() => returned.length === 1);
     await ch.close();
     return { ...result, returnedAfter: returned };
   },
@@ -147,7 +147,8 @@ const scenarios: Record<string, Scenario> = {
     await ch.consume(q, on('low'), { priority: 0 });
     await ch.consume(q, on('high'), { priority: 10 });
     for (let i = 1; i <= 5; i++) ch.sendToQueue(q, Buffer.from(String(i)));
-    await sleep(150);
+    // Two consumers with a prefetch of 2 each: four delivered, one left in the queue.
+    await settle(() => got.length === 4);
     const { messageCount } = await ch.checkQueue(q);
     await ch.close();
     return { got, messageCount };
@@ -166,7 +167,7 @@ const scenarios: Record<string, Scenario> = {
     });
     await ch.checkQueue(q);
     ch.sendToQueue(q, Buffer.from('one'));
-    await sleep(50);
+    await settle(() => events.includes('one'));
     const other = await conn.createChannel();
     const deleted = await other.deleteQueue(q);
     await Promise.race([cancelled, sleep(1000)]);
@@ -262,11 +263,16 @@ const scenarios: Record<string, Scenario> = {
       (c) => c.checkQueue(excl),
     );
     await other.close();
-    await sleep(100);
-    const afterCloseCode = await channelErrorCode(
-      () => conn.createChannel(),
-      (c) => c.checkQueue(excl),
-    );
+    // The exclusive queue goes once the broker has finished closing the connection: until a passive
+    // declare no longer finds it.
+    let afterCloseCode: number | undefined;
+    await settle(async () => {
+      afterCloseCode = await channelErrorCode(
+        () => conn.createChannel(),
+        (c) => c.checkQueue(excl),
+      );
+      return afterCloseCode === 404;
+    });
     const ad = (await ch.assertQueue(uniqueName('ad'), { autoDelete: true })).queue;
     const c1 = await ch.consume(ad, () => {});
     const c2 = await ch.consume(ad, () => {});
