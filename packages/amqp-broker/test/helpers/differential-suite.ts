@@ -62,6 +62,13 @@ export interface DifferentialSuiteOptions {
    * (its result is compared with this instead of ours). @defaultValue {}
    */
   readonly rabbitmqDiffers?: Readonly<Record<string, unknown>>;
+  /**
+   * Prepares each broker before its first scenario (users, vhosts, limits, fixtures): resolves with the URL
+   * the scenarios connect to there, or undefined for the broker's own (guest, vhost '/').
+   */
+  readonly prepare?: (broker: { url: string; side: BrokerSide }) => Promise<string | undefined>;
+  /** Undoes `prepare` after the last scenario (RabbitMQ's state outlives the test); gets the prepared URL. */
+  readonly cleanup?: (broker: { url: string; side: BrokerSide }) => Promise<void>;
 }
 
 export function differentialSuite(
@@ -71,14 +78,17 @@ export function differentialSuite(
   afterClose: (server: BrokerServer) => void,
   options: DifferentialSuiteOptions = {},
 ): void {
+  const sideOf = (target: Target) => (target.name === 'dispatcher' ? ourSide(server) : RABBIT_SIDE);
   const run = (target: Target, name: string) =>
     withConnection(target.url, (conn) =>
-      (scenarios[name] as DifferentialScenario)({
-        conn,
-        url: target.url,
-        side: target.name === 'dispatcher' ? ourSide(server) : RABBIT_SIDE,
-      }),
+      (scenarios[name] as DifferentialScenario)({ conn, url: target.url, side: sideOf(target) }),
     );
+  /** `target` with the URL `prepare` chose for it. */
+  const prepared = async (target: Target): Promise<Target> => {
+    const url = await options.prepare?.({ url: target.url, side: sideOf(target) });
+    return url === undefined ? target : { ...target, url };
+  };
+  const cleanup = (target: Target) => options.cleanup?.({ url: target.url, side: sideOf(target) });
   let server: BrokerServer;
   const expected = options.expected ?? {};
   const differs = options.rabbitmqDiffers ?? {};
@@ -91,11 +101,17 @@ export function differentialSuite(
   };
   describe(title, () => {
     let ours: Target;
+    let rabbit: Target;
     const rabbitUp = inject('rabbitmqReachable');
     beforeAll(async () => {
-      ({ server, target: ours } = await startBroker(options.broker));
+      let started: Target;
+      ({ server, target: started } = await startBroker(options.broker));
+      ours = await prepared(started);
+      if (rabbitUp) rabbit = await prepared(rabbitTarget(inject('rabbitmqUrl')));
     });
     afterAll(async () => {
+      if (rabbitUp && rabbit !== undefined) await cleanup(rabbit);
+      if (ours !== undefined) await cleanup(ours);
       await server.close();
       afterClose(server);
     });
@@ -103,16 +119,13 @@ export function differentialSuite(
       if (options.concurrent === false) {
         it(name, async ({ expect }) => {
           const mine = await run(ours, name);
-          const theirs = rabbitUp ? await run(rabbitTarget(inject('rabbitmqUrl')), name) : undefined;
+          const theirs = rabbitUp ? await run(rabbit, name) : undefined;
           compare(expect, name, mine, theirs, rabbitUp);
         });
         continue;
       }
       it.concurrent(name, async ({ expect }) => {
-        const [mine, theirs] = await Promise.all([
-          run(ours, name),
-          rabbitUp ? run(rabbitTarget(inject('rabbitmqUrl')), name) : undefined,
-        ]);
+        const [mine, theirs] = await Promise.all([run(ours, name), rabbitUp ? run(rabbit, name) : undefined]);
         compare(expect, name, mine, theirs, rabbitUp);
       });
     }
