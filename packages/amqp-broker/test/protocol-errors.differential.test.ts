@@ -160,10 +160,13 @@ const scenarios: Record<string, ScenarioSpec> = {
     method: true,
     scenario: async (c) => {
       await c.openChannel(1);
+      await c.openChannel(2);
       c.send(1, publishMethod);
       c.write(rawHeaderFrame(1, 60, 1, '8000'));
-      // Nothing yet: the content is not complete.
-      await new Promise((r) => setTimeout(r, 200));
+      // Nothing yet: the content is not complete. A round trip on another channel, after the header, is
+      // answered (and nothing closed).
+      c.send(2, { id: MethodId.BasicQos, prefetchSize: 0, prefetchCount: 1, global: false });
+      await c.expectMethod(MethodId.BasicQosOk, 2);
       if (c.closeMethod() !== undefined) throw new Error('closed before the body arrived');
       c.write(Buffer.from('03000100000001abce', 'hex'));
     },

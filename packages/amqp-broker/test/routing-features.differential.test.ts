@@ -204,8 +204,9 @@ const scenarios: Record<string, Scenario> = {
       { noAck: true },
     );
     const replies: unknown[] = [];
+    let consuming: Promise<unknown> = Promise.resolve();
     const done = new Promise<void>((resolve) => {
-      client
+      consuming = client
         .consume(
           'amq.rabbitmq.reply-to',
           (m) => {
@@ -222,7 +223,7 @@ const scenarios: Record<string, Scenario> = {
         )
         .catch(() => {});
     });
-    await sleep(20);
+    await consuming;
     const check = await client.checkQueue('amq.rabbitmq.reply-to');
     for (const id of ['a', 'b'])
       client.sendToQueue(rpc, Buffer.from(id), { replyTo: 'amq.rabbitmq.reply-to', correlationId: id });
@@ -279,12 +280,16 @@ const scenarios: Record<string, Scenario> = {
     await ch.cancel(c1.consumerTag);
     const stillThere = (await ch.checkQueue(ad)).consumerCount;
     await ch.cancel(c2.consumerTag);
-    await sleep(50);
     await ch.close();
-    const afterCancelCode = await channelErrorCode(
-      () => conn.createChannel(),
-      (c) => c.checkQueue(ad),
-    );
+    // The auto-delete queue goes with its last consumer: until a passive declare no longer finds it.
+    let afterCancelCode: number | undefined;
+    await settle(async () => {
+      afterCancelCode = await channelErrorCode(
+        () => conn.createChannel(),
+        (c) => c.checkQueue(ad),
+      );
+      return afterCancelCode === 404;
+    });
     return { lockedCode, afterCloseCode, stillThere, afterCancelCode };
   },
 };
