@@ -17,6 +17,22 @@ type Scenario = (ctx: Ctx) => Promise<unknown>;
 
 const bodies = (ms: readonly amqp.Message[]) => ms.map((m) => m.content.toString());
 
+/**
+ * What a passive declare of `queue` gets, asked until it no longer finds the queue (or the bound passes):
+ * for a queue the broker deletes after an event it reports before doing so.
+ */
+async function codeOnceGone(conn: ChannelModel, queue: string): Promise<number | undefined> {
+  let code: number | undefined;
+  await settle(async () => {
+    code = await channelErrorCode(
+      () => conn.createChannel(),
+      (c) => c.checkQueue(queue),
+    );
+    return code === 404;
+  });
+  return code;
+}
+
 const scenarios: Record<string, Scenario> = {
   'exchange-to-exchange bindings route on, once per queue, and unbind': async ({ conn }) => {
     const ch = await conn.createChannel();
@@ -264,16 +280,8 @@ const scenarios: Record<string, Scenario> = {
       (c) => c.checkQueue(excl),
     );
     await other.close();
-    // The exclusive queue goes once the broker has finished closing the connection: until a passive
-    // declare no longer finds it.
-    let afterCloseCode: number | undefined;
-    await settle(async () => {
-      afterCloseCode = await channelErrorCode(
-        () => conn.createChannel(),
-        (c) => c.checkQueue(excl),
-      );
-      return afterCloseCode === 404;
-    });
+    // The exclusive queue goes once the broker has finished closing the connection.
+    const afterCloseCode = await codeOnceGone(conn, excl);
     const ad = (await ch.assertQueue(uniqueName('ad'), { autoDelete: true })).queue;
     const c1 = await ch.consume(ad, () => {});
     const c2 = await ch.consume(ad, () => {});
@@ -281,15 +289,8 @@ const scenarios: Record<string, Scenario> = {
     const stillThere = (await ch.checkQueue(ad)).consumerCount;
     await ch.cancel(c2.consumerTag);
     await ch.close();
-    // The auto-delete queue goes with its last consumer: until a passive declare no longer finds it.
-    let afterCancelCode: number | undefined;
-    await settle(async () => {
-      afterCancelCode = await channelErrorCode(
-        () => conn.createChannel(),
-        (c) => c.checkQueue(ad),
-      );
-      return afterCancelCode === 404;
-    });
+    // The auto-delete queue goes with its last consumer.
+    const afterCancelCode = await codeOnceGone(conn, ad);
     return { lockedCode, afterCloseCode, stillThere, afterCancelCode };
   },
 };
