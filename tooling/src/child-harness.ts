@@ -93,6 +93,8 @@ export interface ForkedChild<Ready extends object> {
   readonly ready: Ready;
   /** Whether the process is still running. */
   running(): boolean;
+  /** Sends `command` without waiting for an answer (for commands the child does not answer). */
+  send(command: string): void;
   /** Sends `command` and resolves with the first message that carries `key`. */
   request<T extends object>(command: string, key: keyof T & string): Promise<T>;
   /**
@@ -137,6 +139,9 @@ export async function forkChild<Ready extends object>(
     child,
     ready: first as Ready,
     running,
+    send(command: string) {
+      child.send(command);
+    },
     request<T extends object>(command: string, key: keyof T & string) {
       const reply = new Promise<T>((resolve) => {
         const onMessage = (m: unknown) => {

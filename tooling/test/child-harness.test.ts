@@ -23,6 +23,9 @@ describe('forkChild / serveParent', () => {
       expect(await echo(forked.ready.port, 'hello')).toBe('hello');
       expect(await forked.request<{ count: number }>('count', 'count')).toEqual({ count: 1 });
       expect(await forked.request<{ error: string }>('crash', 'error')).toEqual({ error: 'asked to fail' });
+      // A command without an answer: the next request sees its effect (IPC keeps the order).
+      forked.send('reset');
+      expect(await forked.request<{ count: number }>('count', 'count')).toEqual({ count: 0 });
       expect(forked.running()).toBe(true);
     } finally {
       await forked.stop();

@@ -1,8 +1,9 @@
 /**
- * Our broker in its own process for the benchmark (so the load generator never shares its event loop).
- * Sends `{ port }` to the parent when listening. Commands: 'mark' resets the event-loop delay histogram,
- * 'stats' answers `{ loopP50Ms, loopP99Ms, loopMaxMs, rssMiB, peakRssMiB }`, 'stop' (or SIGTERM) closes the
- * broker and exits, which also writes the CPU profile when started with --cpu-prof. BENCH_ADMIN=1 also starts
+ * Our broker in its own process for the benchmark (so the load generator never shares its event loop),
+ * on tooling's child harness: the first message is `{ port, adminPort }`. Commands: 'mark' resets the
+ * event-loop delay histogram, 'stats' answers `{ stats: { loopP50Ms, loopP99Ms, loopMaxMs, rssMiB,
+ * peakRssMiB } }`; 'stop' (or SIGTERM, or the parent going away) closes the broker and exits, which also
+ * writes the CPU profile when started with --cpu-prof. BENCH_ADMIN=1 also starts
  * the management listener (`adminPort` in the first message). BENCH_BROKER_OPTIONS
  * (JSON) adds broker options; a JSON argument (the orchestrator's, e.g. `persistDir`) adds more on top.
  *
@@ -14,6 +15,7 @@
 import { appendFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { serveParent } from '@dispatcher/tooling/child-harness';
 
 const from = process.env.BENCH_BROKER_FROM === 'src' ? '../src' : '../dist';
 const { BrokerServer } = await import(`${from}/index.js`);
@@ -22,17 +24,9 @@ const { BrokerServer } = await import(`${from}/index.js`);
 const extra = JSON.parse(process.env.BENCH_BROKER_OPTIONS ?? '{}');
 const fromParent = JSON.parse(process.argv[2] ?? '{}');
 const broker = new BrokerServer({ ...extra, ...fromParent, port: 0, host: '127.0.0.1' });
-await broker.start();
 const loop = monitorEventLoopDelay({ resolution: 1 });
-loop.enable();
-// BENCH_ADMIN=1: the management listener too (the overhead comparison), on a free port.
-// Loaded only then: fastify and the page are not part of a plain broker's memory.
-const admin =
-  process.env.BENCH_ADMIN === '1'
-    ? new (await import(`${from}/admin/index.js`)).AdminServer({ broker, port: 0 })
-    : undefined;
-await admin?.start();
-process.send?.({ port: broker.port, adminPort: admin?.port });
+/** The management listener (BENCH_ADMIN=1), created on start. */
+let admin;
 // BENCH_MEM_TRACE=<file>: a JSON line of process.memoryUsage() (MiB) every 250 ms, to see where RSS goes.
 const memTrace = process.env.BENCH_MEM_TRACE;
 if (memTrace) {
@@ -73,28 +67,36 @@ const stop = () => {
           .then(() => session.post('HeapProfiler.stopSampling'))
           .then((r) => appendFileSync(heapProf, JSON.stringify(r.profile)))
       : Promise.resolve();
-  Promise.all([profiled, broker.close(), admin?.close()]).then(
-    () => process.exit(0),
-    (err) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
+  return Promise.all([profiled, broker.close(), admin?.close()]);
 };
-process.on('message', (m) => {
-  if (m === 'stop') stop();
-  else if (m === 'mark') loop.reset();
-  else if (m === 'stats') {
-    startHeapSampling();
-    /** @type {import('./broker.bench.js').BrokerProcessStats} */
-    const stats = {
-      loopP50Ms: loop.percentile(50) / 1e6,
-      loopP99Ms: loop.percentile(99) / 1e6,
-      loopMaxMs: loop.max / 1e6,
-      rssMiB: process.memoryUsage.rss() / 2 ** 20,
-      peakRssMiB: process.resourceUsage().maxRSS / 2 ** 10,
-    };
-    process.send?.({ stats });
-  }
+await serveParent({
+  start: async () => {
+    await broker.start();
+    loop.enable();
+    // BENCH_ADMIN=1: the management listener too (the overhead comparison), on a free port.
+    // Loaded only then: fastify and the page are not part of a plain broker's memory.
+    if (process.env.BENCH_ADMIN === '1') {
+      admin = new (await import(`${from}/admin/index.js`)).AdminServer({ broker, port: 0 });
+      await admin.start();
+    }
+    return { port: broker.port, adminPort: admin?.port };
+  },
+  stop,
+  commands: {
+    mark: () => {
+      loop.reset();
+    },
+    stats: () => {
+      startHeapSampling();
+      /** @type {import('./broker.bench.js').BrokerProcessStats} */
+      const stats = {
+        loopP50Ms: loop.percentile(50) / 1e6,
+        loopP99Ms: loop.percentile(99) / 1e6,
+        loopMaxMs: loop.max / 1e6,
+        rssMiB: process.memoryUsage.rss() / 2 ** 20,
+        peakRssMiB: process.resourceUsage().maxRSS / 2 ** 10,
+      };
+      return { stats };
+    },
+  },
 });
-process.on('SIGTERM', stop);

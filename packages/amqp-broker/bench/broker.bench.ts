@@ -33,6 +33,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { type ForkedChild, forkChild } from '@dispatcher/tooling/child-harness';
 import amqp from 'amqplib';
 import type { BrokerServerOptions } from '../src/index.js';
 import { LatencyHistogram } from './latency-histogram.js';
@@ -215,36 +216,36 @@ export interface BrokerProcessStats {
 }
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Our broker process (tooling's child harness): its first message, and 'mark' / 'stats' / 'stop'. */
+type BrokerProcess = ForkedChild<{ port: number; adminPort?: number }>;
+
 interface OurBroker {
   url: string;
-  child: ChildProcess;
+  process: BrokerProcess;
   /** The management listener's port (started with `withAdmin`). */
   adminPort?: number | undefined;
 }
 
 async function startOurBroker(options: BrokerServerOptions = {}, withAdmin = false): Promise<OurBroker> {
-  const child = fork(
+  const child: BrokerProcess = await forkChild(
     fileURLToPath(new URL('./broker-process.js', import.meta.url)),
-    [JSON.stringify(options)],
     {
+      args: [JSON.stringify(options)],
       execArgv: [
         ...(brokerFromSrc ? tsx : []),
         ...(cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : []),
         ...brokerNodeArgs,
       ],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       env: { ...process.env, BENCH_ADMIN: withAdmin ? '1' : '0' },
     },
   );
-  const [message] = (await once(child, 'message')) as [{ port: number; adminPort?: number }];
-  return { url: `amqp://guest:guest@127.0.0.1:${message.port}`, child, adminPort: message.adminPort };
+  const { port, adminPort } = child.ready;
+  return { url: `amqp://guest:guest@127.0.0.1:${port}`, process: child, adminPort };
 }
 
-async function stopOurBroker(child: ChildProcess): Promise<void> {
-  const exited = once(child, 'exit');
-  child.send('stop');
-  await Promise.race([exited, sleep(10_000)]);
-  child.kill('SIGKILL');
+/** 'stop', then SIGKILL if the broker has not exited within 10 s. */
+async function stopOurBroker(broker: OurBroker): Promise<void> {
+  await broker.process.stop(10_000);
 }
 
 /** Our broker's CPU use: sum of utime+stime from /proc, in seconds (Linux only; undefined elsewhere). */
@@ -304,17 +305,8 @@ class Client {
   }
 }
 
-async function brokerStats(broker: ChildProcess): Promise<BrokerProcessStats> {
-  const reply = new Promise<BrokerProcessStats>((resolve) => {
-    const onMessage = (m: { stats?: BrokerProcessStats }) => {
-      if (m.stats === undefined) return;
-      broker.off('message', onMessage);
-      resolve(m.stats);
-    };
-    broker.on('message', onMessage);
-  });
-  broker.send('stats');
-  return reply;
+async function brokerStats(broker: BrokerProcess): Promise<BrokerProcessStats> {
+  return (await broker.request<{ stats: BrokerProcessStats }>('stats', 'stats')).stats;
 }
 
 interface Topology {
@@ -376,8 +368,8 @@ function throwIfFailed(clients: Client[]): void {
 }
 
 /** A timed scenario: warm-up, then a measured window. */
-function runScenario(s: Scenario, url: string, broker: ChildProcess | undefined): Promise<Result> {
-  const brokerPid = broker?.pid;
+function runScenario(s: Scenario, url: string, broker: BrokerProcess | undefined): Promise<Result> {
+  const brokerPid = broker?.child.pid;
   return withTopology(s, url, async ({ queues, clients, client }) => {
     for (let i = 0; i < s.consumerProcesses; i++) {
       const mine = queues.filter((_, q) => q % s.consumerProcesses === i);
@@ -446,8 +438,8 @@ async function finishedOrTimedOut(c: Client): Promise<{ report: ClientReport; co
 }
 
 /** (g): publish the backlog with nobody consuming, then drain it with one consumer. */
-function runBacklog(s: Scenario, url: string, broker: ChildProcess | undefined): Promise<BacklogResult> {
-  const brokerPid = broker?.pid;
+function runBacklog(s: Scenario, url: string, broker: BrokerProcess | undefined): Promise<BacklogResult> {
+  const brokerPid = broker?.child.pid;
   const cpuPct = (before: number | undefined, after: number | undefined, ms: number) =>
     before === undefined || after === undefined ? undefined : ((after - before) / (ms / 1000)) * 100;
   return withTopology(s, url, async ({ queues, clients, client }) => {
@@ -553,7 +545,7 @@ async function onOurBroker<T>(
   try {
     return await fn(broker);
   } finally {
-    await stopOurBroker(broker.child);
+    await stopOurBroker(broker);
     await rm(persistDir, { recursive: true, force: true });
   }
 }
@@ -600,11 +592,11 @@ async function main(): Promise<void> {
   /** Runs a scenario on our broker, then on RabbitMQ, logging each result. */
   const onBoth = async <R extends Result | BacklogResult>(
     s: Scenario,
-    run: (url: string, broker: ChildProcess | undefined) => Promise<R>,
+    run: (url: string, broker: BrokerProcess | undefined) => Promise<R>,
   ): Promise<Both<R>> => {
     const both: Both<R> = {};
     if (runOurs) {
-      both.ours = await onOurBroker(s, shared, (b) => run(b.url, b.child));
+      both.ours = await onOurBroker(s, shared, (b) => run(b.url, b.process));
       logJson(s.id, 'ours', both.ours);
     }
     if (runRabbit) {
@@ -619,7 +611,7 @@ async function main(): Promise<void> {
       else results.set(s.id, await onBoth(s, (url, b) => runScenario(s, url, b)));
     }
   } finally {
-    if (shared) await stopOurBroker(shared.child);
+    if (shared) await stopOurBroker(shared);
   }
 
   const timed = scenarios.filter((s) => !s.backlog);
@@ -765,7 +757,7 @@ async function adminOverhead(s: Scenario): Promise<void> {
   let scrapes = 0;
   let failures = 0;
   const runPlain = async () => {
-    const r = await runScenario(s, plain.url, plain.child);
+    const r = await runScenario(s, plain.url, plain.process);
     plainRates.push(r.deliverPerSec);
     plainCpu.push(cpuPerDelivery(r));
   };
@@ -791,7 +783,7 @@ async function adminOverhead(s: Scenario): Promise<void> {
   const runPolled = async () => {
     const stop = await startPoller();
     try {
-      const r = await runScenario(s, managed.url, managed.child);
+      const r = await runScenario(s, managed.url, managed.process);
       polledRates.push(r.deliverPerSec);
       polledCpu.push(cpuPerDelivery(r));
     } finally {
@@ -802,9 +794,15 @@ async function adminOverhead(s: Scenario): Promise<void> {
   const idleCost = async (seconds: number) => {
     const stop = await startPoller();
     try {
-      const [p0, m0] = [await cpuSeconds(plain.child.pid), await cpuSeconds(managed.child.pid)];
+      const [p0, m0] = [
+        await cpuSeconds(plain.process.child.pid),
+        await cpuSeconds(managed.process.child.pid),
+      ];
       await sleep(seconds * 1000);
-      const [p1, m1] = [await cpuSeconds(plain.child.pid), await cpuSeconds(managed.child.pid)];
+      const [p1, m1] = [
+        await cpuSeconds(plain.process.child.pid),
+        await cpuSeconds(managed.process.child.pid),
+      ];
       if (p0 !== undefined && p1 !== undefined && m0 !== undefined && m1 !== undefined)
         idle = { plainMs: (p1 - p0) * 1000, polledMs: (m1 - m0) * 1000, seconds };
     } finally {
@@ -823,8 +821,8 @@ async function adminOverhead(s: Scenario): Promise<void> {
     }
     await idleCost(Number(process.env.BENCH_ADMIN_IDLE_SECONDS ?? 20));
   } finally {
-    await stopOurBroker(plain.child);
-    await stopOurBroker(managed.child);
+    await stopOurBroker(plain);
+    await stopOurBroker(managed);
   }
   if (failures > 0) throw new Error(`${failures} polls of /api/queues or /metrics failed`);
   const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;

@@ -1,14 +1,15 @@
-/** Holds N idle AMQP connections (one channel each) for idle-connections.bench.ts; 'stop' closes them. */
+/**
+ * Holds N idle AMQP connections (one channel each) for idle-connections.bench.ts, on tooling's child
+ * harness: the first message is `{ opened }` once all are open (or the harness's `{ error }`); 'stop' closes
+ * them.
+ */
+import { serveParent } from '@dispatcher/tooling/child-harness';
 import amqp from 'amqplib';
 
 const [url = '', count = '0'] = process.argv.slice(2);
 const connections: amqp.ChannelModel[] = [];
-// A broker out of sockets leaves handshakes hanging: give up rather than wait for ever.
-const giveUp = setTimeout(() => {
-  process.send?.({ error: `only ${connections.length} of ${count} connections opened within 60 s` });
-  process.exit(1);
-}, 60_000);
-try {
+
+async function open(): Promise<{ opened: number }> {
   for (let i = 0; i < Number(count); i += 50) {
     const batch = await Promise.all(
       Array.from({ length: Math.min(50, Number(count) - i) }, () => amqp.connect(url)),
@@ -16,12 +17,24 @@ try {
     for (const c of batch) await c.createChannel();
     connections.push(...batch);
   }
-  clearTimeout(giveUp);
-  process.send?.({ opened: connections.length });
-} catch (err) {
-  process.send?.({ error: (err as Error).message });
+  return { opened: connections.length };
 }
-process.on('message', (m) => {
-  if (m !== 'stop') return;
-  void Promise.allSettled(connections.map((c) => c.close())).then(() => process.exit(0));
+
+await serveParent({
+  start: async () => {
+    // A broker out of sockets leaves handshakes hanging: give up rather than wait for ever.
+    let giveUp: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      giveUp = setTimeout(
+        () => reject(new Error(`only ${connections.length} of ${count} connections opened within 60 s`)),
+        60_000,
+      );
+    });
+    try {
+      return await Promise.race([open(), timedOut]);
+    } finally {
+      clearTimeout(giveUp);
+    }
+  },
+  stop: () => Promise.allSettled(connections.map((c) => c.close())),
 });

@@ -7,10 +7,10 @@
  * allows ~830 sockets, so the peer is compared per connection); RABBITMQ_URL (default
  * amqp://guest:guest@127.0.0.1:5672; unreachable or no readable beam.smp → our broker only).
  */
-import { type ChildProcess, execFileSync, fork } from 'node:child_process';
-import { once } from 'node:events';
+import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { type ForkedChild, forkChild } from '@dispatcher/tooling/child-harness';
 
 const N = Number(process.env.BENCH_IDLE_CONNECTIONS ?? 1000);
 const RABBIT_N = Number(process.env.BENCH_IDLE_RABBIT_CONNECTIONS ?? 500);
@@ -32,24 +32,10 @@ function beamPid(): number | undefined {
 }
 
 /** A separate process holding `n` connections (one channel each) to `url` until told to stop. */
-async function holdConnections(url: string, n: number): Promise<ChildProcess> {
-  const child = fork(
-    fileURLToPath(new URL('./idle-connections-client.ts', import.meta.url)),
-    [url, String(n)],
-    {
-      execArgv: ['--import', 'tsx'],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    },
-  );
-  const [m] = (await once(child, 'message')) as [{ opened?: number; error?: string }];
-  if (m.error !== undefined) throw new Error(m.error);
-  return child;
-}
-
-async function release(child: ChildProcess): Promise<void> {
-  const exited = once(child, 'exit');
-  child.send('stop');
-  await exited;
+function holdConnections(url: string, n: number): Promise<ForkedChild<{ opened: number }>> {
+  return forkChild(fileURLToPath(new URL('./idle-connections-client.ts', import.meta.url)), {
+    args: [url, String(n)],
+  });
 }
 
 /** RSS settles once the connections are open: the highest of three readings a second apart. */
@@ -71,24 +57,31 @@ async function measure(
   const before = await settledRss(pid);
   const holder = await holdConnections(url, n);
   const after = await settledRss(pid);
-  await release(holder);
+  await holder.stop();
   console.log(
     `  ${name.padEnd(8)} RSS ${before.toFixed(1)} MB before, ${after.toFixed(1)} MB with ${n} idle connections (+${(((after - before) * 1000) / n).toFixed(1)} kB each)`,
   );
   return { before, after, n };
 }
 
-const broker = fork(fileURLToPath(new URL('./broker-process.js', import.meta.url)), ['{}'], {
-  // Plain node on the built package: no tsx in the broker's RSS.
-  execArgv: [],
-  stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-});
-const [started] = (await once(broker, 'message')) as [{ port: number }];
+const broker = await forkChild<{ port: number }>(
+  fileURLToPath(new URL('./broker-process.js', import.meta.url)),
+  {
+    args: ['{}'],
+    // Plain node on the built package: no tsx in the broker's RSS.
+    execArgv: [],
+  },
+);
 console.log(
   `idle connections bench: ${N} connections with one channel each, opened by a separate client process; RSS from /proc`,
 );
 try {
-  const ours = await measure('ours', `amqp://guest:guest@127.0.0.1:${started.port}`, broker.pid!, N);
+  const ours = await measure(
+    'ours',
+    `amqp://guest:guest@127.0.0.1:${broker.ready.port}`,
+    broker.child.pid!,
+    N,
+  );
   const beam = beamPid();
   let rabbit: { before: number; after: number; n: number } | undefined;
   if (beam !== undefined) {
@@ -105,7 +98,5 @@ try {
     `  target: ${N} idle connections ≤ 100 MB RSS: ${ours.after <= 100 ? 'met' : 'MISSED'} (${ours.after.toFixed(1)} MB)`,
   );
 } finally {
-  broker.send('stop');
-  await Promise.race([once(broker, 'exit'), new Promise((r) => setTimeout(r, 10_000))]);
-  broker.kill('SIGKILL');
+  await broker.stop(10_000);
 }

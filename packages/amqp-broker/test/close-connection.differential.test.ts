@@ -4,21 +4,22 @@
  * happens to the connection's unacknowledged deliveries and to its consumers must be equal.
  */
 
-import { rabbitmqCloseConnectionsNamed } from '@dispatcher/tooling';
 import amqp, { type ConsumeMessage } from 'amqplib';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrokerServer } from '../src/index.js';
-import { sleep } from './helpers/amqp-helpers.js';
-import { rabbitTarget, startBroker, type Target, uniqueName } from './helpers/targets.js';
+import { settle, sleep, waitFor } from './helpers/amqp-helpers.js';
+import { type DifferentialScenario, differentialSuite } from './helpers/differential-suite.js';
+import { startBroker, type Target, uniqueName } from './helpers/targets.js';
 
 const REASON = 'test: closed from the server side';
 
 /** Opens a named connection holding two unacked deliveries, closes it from the server side, looks around. */
-async function scenario(target: Target, closeNamed: (name: string) => Promise<number>): Promise<unknown> {
+const closedFromTheServerSide: DifferentialScenario = async ({ url, side }) => {
+  const closeNamed = (name: string) => side.closeConnectionsNamed(name, REASON);
   const connectionName = uniqueName('conn');
   const queue = uniqueName('q');
-  const observer = await amqp.connect(target.url);
-  const victim = await amqp.connect(target.url, { clientProperties: { connection_name: connectionName } });
+  const observer = await amqp.connect(url);
+  const victim = await amqp.connect(url, { clientProperties: { connection_name: connectionName } });
   try {
     const seen: { errors: number[]; closes: Array<{ code?: number; message?: string }> } = {
       errors: [],
@@ -40,13 +41,17 @@ async function scenario(target: Target, closeNamed: (name: string) => Promise<nu
     await vch.consume(queue, (m) => {
       if (m) delivered.push(m);
     });
-    const deadline = Date.now() + 5_000;
-    while (delivered.length < 2 && Date.now() < deadline) await sleep(10);
+    await settle(() => delivered.length === 2);
 
     const count = await closeNamed(connectionName);
     await Promise.race([closed, sleep(5_000)]);
-    await sleep(100);
-    const { messageCount, consumerCount } = await och.checkQueue(queue);
+    // The client sees the close before the broker has requeued its deliveries and dropped its consumer:
+    // wait for that (or for a bound, then compare whatever is there).
+    let { messageCount, consumerCount } = await och.checkQueue(queue);
+    await settle(async () => {
+      ({ messageCount, consumerCount } = await och.checkQueue(queue));
+      return consumerCount === 0 && messageCount === 3;
+    });
     const after: Array<{ body: string; redelivered: boolean }> = [];
     for (;;) {
       const m = await och.get(queue, { noAck: true });
@@ -66,48 +71,41 @@ async function scenario(target: Target, closeNamed: (name: string) => Promise<nu
     await victim.close().catch(() => {});
     await observer.close().catch(() => {});
   }
-}
+};
 
-describe('closing a connection from the server side: dispatcher vs RabbitMQ', () => {
-  let server: BrokerServer;
-  let ours: Target;
-  const rabbitUp = inject('rabbitmqReachable');
-  beforeAll(async () => {
-    ({ server, target: ours } = await startBroker());
-  });
-  afterAll(async () => {
-    await server.close();
-  });
+const CLOSED = 'sends connection.close 320 CONNECTION_FORCED with the reason and requeues unacked deliveries';
 
-  it('sends connection.close 320 CONNECTION_FORCED with the reason and requeues unacked deliveries', async () => {
-    const [mine, theirs] = await Promise.all([
-      scenario(ours, (name) => server.closeConnection(name, { reason: REASON })),
-      rabbitUp
-        ? scenario(rabbitTarget(inject('rabbitmqUrl')), (name) => rabbitmqCloseConnectionsNamed(name, REASON))
-        : undefined,
-    ]);
-    expect(mine).toMatchObject({
-      count: 1,
-      deliveredBeforeClose: ['a', 'b'],
-      seen: {
-        closes: [
-          {
-            code: 320,
-            message: `Connection closed: 320 (CONNECTION-FORCED) with message "CONNECTION_FORCED - ${REASON}"`,
-          },
+differentialSuite(
+  'closing a connection from the server side: dispatcher vs RabbitMQ',
+  { [CLOSED]: closedFromTheServerSide },
+  (server) => {
+    expect(server.vhost()?.queueCount).toBe(0);
+  },
+  {
+    expected: {
+      [CLOSED]: {
+        count: 1,
+        deliveredBeforeClose: ['a', 'b'],
+        seen: {
+          errors: [],
+          closes: [
+            {
+              code: 320,
+              message: `Connection closed: 320 (CONNECTION-FORCED) with message "CONNECTION_FORCED - ${REASON}"`,
+            },
+          ],
+        },
+        queue: { messageCount: 3, consumerCount: 0 },
+        after: [
+          { body: 'a', redelivered: true },
+          { body: 'b', redelivered: true },
+          { body: 'c', redelivered: false },
         ],
+        missingNameCount: 0,
       },
-      queue: { messageCount: 3, consumerCount: 0 },
-      after: [
-        { body: 'a', redelivered: true },
-        { body: 'b', redelivered: true },
-        { body: 'c', redelivered: false },
-      ],
-      missingNameCount: 0,
-    });
-    if (rabbitUp) expect(mine).toEqual(theirs);
-  });
-});
+    },
+  },
+);
 
 describe('BrokerServer.connections() and closeConnection()', () => {
   let server: BrokerServer;
@@ -143,8 +141,7 @@ describe('BrokerServer.connections() and closeConnection()', () => {
       expect(await server.closeConnection(listed[1]!.name, { replyCode: 530 })).toBe(1);
       expect(server.connections().map((c) => c.clientProvidedName)).toEqual(['worker-1']);
       expect(await server.closeConnection('worker-1')).toBe(1);
-      await sleep(50);
-      expect(server.connections()).toEqual([]);
+      await waitFor(() => server.connections().length === 0, 'both connections gone');
       expect(closes.sort()).toEqual([320, 530]);
       expect(await server.closeConnection('worker-1')).toBe(0);
     } finally {

@@ -161,7 +161,8 @@ describe('heartbeats', () => {
     const c = await RawClient.connect(port);
     await c.handshake({ heartbeat: 1 });
     const timer = setInterval(() => c.write(Buffer.from('08000000000000ce', 'hex')), 400);
-    await new Promise((r) => setTimeout(r, 3000));
+    // Three of the broker's own heartbeats (one per idle second): past the two intervals it would wait.
+    await c.until(() => c.frames.filter((f) => f.type === FRAME_HEARTBEAT).length >= 3, 10_000, 'heartbeats');
     clearInterval(timer);
     expect(c.closed).toBe(false);
     c.close();
@@ -176,10 +177,12 @@ describe('heartbeats', () => {
       () => c.send(1, { id: MethodId.BasicQos, prefetchSize: 0, prefetchCount: 10, global: false }),
       400,
     );
-    await new Promise((r) => setTimeout(r, 3000));
+    // Eight answers, 400 ms apart: past the two intervals the broker would wait for a silent client.
+    const answers = () => c.frames.filter((f) => f.method?.id === MethodId.BasicQosOk).length;
+    await c.until(() => answers() >= 8 || c.closed, 10_000, 'qos-ok answers');
     clearInterval(timer);
     expect(c.closed).toBe(false);
-    expect(c.frames.filter((f) => f.method?.id === MethodId.BasicQosOk).length).toBeGreaterThanOrEqual(5);
+    expect(answers()).toBeGreaterThanOrEqual(8);
     c.close();
   });
 });

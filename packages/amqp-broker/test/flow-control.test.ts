@@ -36,6 +36,19 @@ function publishes(queue: string, count: number, bodyBytes: number): Buffer {
   return w.toBuffer();
 }
 
+/**
+ * The queue's depth once it has passed `highWater` (the publisher is paused from then on: what the broker
+ * had read stays counted, nothing more is read). Throws if it does not get there within 10 s.
+ */
+async function depthPast(ch: amqp.Channel, queue: string, highWater: number): Promise<number> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const { messageCount } = await ch.checkQueue(queue);
+    if (messageCount > highWater) return messageCount;
+    if (Date.now() > deadline) throw new Error(`${queue} stayed at ${messageCount} messages`);
+  }
+}
+
 async function openPublisher(target: Target): Promise<RawClient> {
   const c = await RawClient.connect(target.port);
   await c.handshake({ heartbeat: 0 });
@@ -119,13 +132,12 @@ describe('read budget and flow control', () => {
       nowait: false,
       arguments: new Map(),
     });
-    await sleep(300);
     // Paused: the backlog stopped just above the watermark (at most one socket read past it) …
-    const paused = (await ch.checkQueue(queue)).messageCount;
-    expect(paused).toBeGreaterThan(highWater);
+    const paused = await depthPast(ch, queue, highWater);
     expect(paused).toBeLessThan(highWater + 100);
-    await sleep(200);
-    expect((await ch.checkQueue(queue)).messageCount).toBe(paused);
+    // … and stays there: each answer below is one more turn of the broker's loop, in which an unpaused
+    // publisher would have been read (the flood test above shows one read slice per turn).
+    for (let turn = 0; turn < 20; turn++) expect((await ch.checkQueue(queue)).messageCount).toBe(paused);
     expect(publisher.frames.some((f) => f.method?.id === MethodId.QueueDeclareOk)).toBe(false);
     expect(held).toHaveLength(50);
 
@@ -162,8 +174,7 @@ describe('read budget and flow control', () => {
     cleanups.push(async () => publisher.socket.destroy());
     const total = 2000;
     publisher.write(publishes(queue, total, 1024));
-    await sleep(300);
-    expect((await ch.checkQueue(queue)).messageCount).toBeLessThan(highWater + 100);
+    expect(await depthPast(ch, queue, highWater)).toBeLessThan(highWater + 100);
     // Without a consumer nothing would drain the queue: the publisher is read again, to the end.
     await ch.cancel(consumerTag);
     const started = Date.now();

@@ -6,13 +6,13 @@
  * timer, ending the broker process. Our broker runs in a child process here, so the test sees whether it
  * survives; the same scenario runs against RabbitMQ when reachable.
  */
-import { type ChildProcess, fork } from 'node:child_process';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
+import { type ForkedChild, forkChild } from '@dispatcher/tooling/child-harness';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { FieldTable } from '../src/codec/field-table.js';
 import { MethodId } from '../src/codec/generated/amqp-spec.js';
 import { sleep } from './helpers/amqp-helpers.js';
+import { BROKER_PROCESS_SCRIPT } from './helpers/broker-child.js';
 import { RawClient } from './helpers/raw-client.js';
 import { exchangeDeclare, queueDeclare } from './helpers/raw-scenarios.js';
 import { rabbitTarget, uniqueName } from './helpers/targets.js';
@@ -121,22 +121,16 @@ async function scenario(host: string, port: number): Promise<Outcome> {
 const EXPECTED: Outcome = { close: [541, 0, 0], ttlQueue: 0, deadQueue: 1, acceptsConnections: true };
 
 describe('malformed content properties on a TTL + dead-letter queue', () => {
+  let forked: ForkedChild<{ port: number }>;
   let child: ChildProcess;
   let port: number;
   beforeAll(async () => {
-    child = fork(fileURLToPath(new URL('./helpers/broker-process.ts', import.meta.url)), [], {
-      execArgv: ['--import', 'tsx'],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    const [message] = (await once(child, 'message')) as [{ port: number }];
-    port = message.port;
+    forked = await forkChild<{ port: number }>(BROKER_PROCESS_SCRIPT);
+    child = forked.child;
+    port = forked.ready.port;
   });
   afterAll(async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = once(child, 'exit');
-    child.send('stop');
-    await Promise.race([exited, sleep(5000)]);
-    child.kill('SIGKILL');
+    await forked.stop(5000);
   });
 
   it('dispatcher: closes the publisher with 541, stores nothing, and the process survives', async () => {

@@ -6,7 +6,7 @@
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrokerServer } from '../src/index.js';
-import { sleep } from './helpers/amqp-helpers.js';
+import { waitFor } from './helpers/amqp-helpers.js';
 import { startBroker, type Target, uniqueName } from './helpers/targets.js';
 
 describe('memory alarm: connection.blocked / unblocked', () => {
@@ -30,7 +30,7 @@ describe('memory alarm: connection.blocked / unblocked', () => {
     const { queue } = await cch.assertQueue(uniqueName('alarm'), { autoDelete: false });
     const pch = await publisher.createChannel();
     for (let i = 0; i < 3; i++) pch.sendToQueue(queue, Buffer.alloc(4000));
-    await sleep(100);
+    await waitFor(() => events.length > 0, 'connection.blocked');
     expect(events).toEqual(['blocked: low on memory']);
     // The publisher's connection is not read while blocked.
     let answered = false;
@@ -38,7 +38,9 @@ describe('memory alarm: connection.blocked / unblocked', () => {
       answered = true;
       return r;
     });
-    await sleep(100);
+    // Round trips on the consumer's connection: turns of the broker's loop after the publisher's method
+    // reached it (written first, over loopback), in which an unblocked publisher would have been answered.
+    for (let turn = 0; turn < 10; turn++) await cch.checkQueue(queue);
     expect(answered).toBe(false);
     // The consumer connection still works and drains below the low watermark (5000 bytes).
     expect(await cch.get(queue, { noAck: true })).not.toBe(false);

@@ -11,14 +11,14 @@
  * - Without any alarm involved, deleting a large queue releases its message bodies even when the broker
  *   goes quiet afterwards: counted as the child's ArrayBuffer bytes (what V8 holds for Buffers), not RSS.
  */
-import { type ChildProcess, fork } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { type ForkedChild, forkChild } from '@dispatcher/tooling/child-harness';
 import amqp from 'amqplib';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BrokerServerOptions, ResourceAlarmStatus } from '../src/index.js';
 import { sleep, waitFor } from './helpers/amqp-helpers.js';
+import { BROKER_PROCESS_SCRIPT } from './helpers/broker-child.js';
 import { uniqueName } from './helpers/targets.js';
 
 const MiB = 1024 * 1024;
@@ -33,7 +33,7 @@ interface ChildStats {
 }
 
 interface Broker {
-  readonly child: ChildProcess;
+  readonly forked: ForkedChild<{ port: number }>;
   readonly url: string;
   stats(): Promise<ChildStats>;
   /** The child's resident set size from /proc, in bytes. */
@@ -41,27 +41,14 @@ interface Broker {
 }
 
 async function startChildBroker(options: BrokerServerOptions): Promise<Broker> {
-  const child = fork(fileURLToPath(new URL('./helpers/broker-process.ts', import.meta.url)), [], {
-    execArgv: ['--import', 'tsx'],
+  const forked = await forkChild<{ port: number }>(BROKER_PROCESS_SCRIPT, {
     env: { ...process.env, BROKER_OPTIONS: JSON.stringify(options) },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  const [message] = (await once(child, 'message')) as [{ port: number }];
+  const { child } = forked;
   return {
-    child,
-    url: `amqp://guest:guest@127.0.0.1:${message.port}`,
-    async stats() {
-      const reply = new Promise<ChildStats>((resolve) => {
-        const onMessage = (m: { stats?: ChildStats }) => {
-          if (m.stats === undefined) return;
-          child.off('message', onMessage);
-          resolve(m.stats);
-        };
-        child.on('message', onMessage);
-      });
-      child.send('stats');
-      return reply;
-    },
+    forked,
+    url: `amqp://guest:guest@127.0.0.1:${forked.ready.port}`,
+    stats: async () => (await forked.request<{ stats: ChildStats }>('stats', 'stats')).stats,
     rss() {
       const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1];
       return Number(kb) * 1024;
@@ -86,13 +73,9 @@ async function waitForStats(
 describe('the memory alarm on the process memory (child process)', () => {
   let broker: Broker | undefined;
   afterEach(async () => {
-    const child = broker?.child;
+    const forked = broker?.forked;
     broker = undefined;
-    if (child === undefined || child.exitCode !== null) return;
-    const exited = once(child, 'exit');
-    child.send('stop');
-    await Promise.race([exited, sleep(5000)]);
-    child.kill('SIGKILL');
+    await forked?.stop(5000);
   });
 
   // The process-memory watermark alone (the message-byte one off), then the defaults: the outside check's

@@ -6,13 +6,14 @@
 import type amqp from 'amqplib';
 import type { ChannelModel, ConsumeMessage } from 'amqplib';
 import { expect } from 'vitest';
-import { channelErrorCode, drain, normalize, sleep } from './helpers/amqp-helpers.js';
-import { differentialSuite } from './helpers/differential-suite.js';
+import { channelErrorCode, drain, normalize, settle, sleep } from './helpers/amqp-helpers.js';
+import { type BrokerSide, differentialSuite } from './helpers/differential-suite.js';
 import { uniqueName } from './helpers/targets.js';
 
 interface Ctx {
   readonly conn: ChannelModel;
   readonly url: string;
+  readonly side: BrokerSide;
 }
 type Scenario = (ctx: Ctx) => Promise<unknown>;
 
@@ -32,7 +33,8 @@ const scenarios: Record<string, Scenario> = {
     ch.sendToQueue(q, Buffer.from('a'), { expiration: '10', headers: { CC: ['cc-key'], zz: 1, aa: 'x' } });
     ch.sendToQueue(q, Buffer.from('b'), { messageId: 'm-b', expiration: '60000' });
     await ch.checkQueue(q);
-    await sleep(250);
+    // Both expire (a after 10 ms, b at the queue's 40 ms) and are dead-lettered.
+    await settle(async () => (await ch.checkQueue(dq)).messageCount === 2);
     const left = await ch.get(q);
     const dead = await drain(ch, dq);
     await ch.close();
@@ -122,7 +124,9 @@ const scenarios: Record<string, Scenario> = {
     });
     ch.sendToQueue(q, Buffer.from('loop'));
     await ch.checkQueue(q);
-    await sleep(200);
+    // Expired after 20 ms and dead-lettered back here, where it would expire again every 20 ms: a queue
+    // seen empty has dropped it (a cycle re-publishes on expiry, so the queue is never seen empty).
+    await settle(async () => (await ch.checkQueue(q)).messageCount === 0);
     const { messageCount } = await ch.checkQueue(q);
     await ch.close();
     return { messageCount };
@@ -227,23 +231,23 @@ const scenarios: Record<string, Scenario> = {
     const c1 = await ch1.consume(q, onMsg('first'), { noAck: true });
     await ch2.consume(q, onMsg('second'), { noAck: true });
     for (const b of ['1', '2', '3']) ch1.sendToQueue(q, Buffer.from(b));
-    await sleep(100);
+    await settle(() => got.length === 3);
     const declared = await ch1.checkQueue(q);
     await ch1.cancel(c1.consumerTag);
     for (const b of ['4', '5']) ch1.sendToQueue(q, Buffer.from(b));
-    await sleep(100);
+    await settle(() => got.length === 5);
     await ch2.close();
     await ch1.close();
     return { got, consumerCount: declared.consumerCount };
   },
 
-  'x-expires deletes a queue left unused; use keeps it': async ({ conn }) => {
+  'x-expires deletes a queue left unused; use keeps it': async ({ conn, side }) => {
     const ch = await conn.createChannel();
     const unused = uniqueName('exp');
     const used = uniqueName('used');
     const redeclared = uniqueName('redeclared');
-    // Generous times so a loaded machine cannot turn a use gap into an expiry: 1 s expiry, a use every 250 ms.
-    // (Polling cannot replace the waits: a passive declare counts as use and would keep the queue alive.)
+    // Generous times so a loaded machine cannot turn a use gap into an expiry: 1 s expiry, a use every 250 ms
+    // (these waits are the scenario: the gaps between uses).
     for (const q of [unused, used, redeclared])
       await ch.assertQueue(q, { arguments: { 'x-expires': 1_000 } });
     for (let i = 0; i < 5; i++) {
@@ -254,8 +258,9 @@ const scenarios: Record<string, Scenario> = {
     const usedAlive = (await ch.checkQueue(used)).queue === used;
     const redeclaredAlive = (await ch.checkQueue(redeclared)).messageCount === 0;
     await ch.deleteQueue(redeclared);
-    // Well past the expiry of both remaining queues (the broker's timer, not ours, decides).
-    await sleep(2_000);
+    // Until both remaining queues have expired (the broker's timer, not ours, decides), asked without using
+    // them: a passive declare counts as use and would keep them alive.
+    await settle(async () => !(await side.queueExists(unused)) && !(await side.queueExists(used)), 15_000);
     await ch.close();
     const unusedCode = await channelErrorCode(
       () => conn.createChannel(),

@@ -5,7 +5,7 @@
  */
 import amqp, { type ChannelModel, type ConsumeMessage } from 'amqplib';
 import { expect } from 'vitest';
-import { channelErrorCode, drain, sleep } from './helpers/amqp-helpers.js';
+import { channelErrorCode, drain, settle, sleep } from './helpers/amqp-helpers.js';
 import { differentialSuite } from './helpers/differential-suite.js';
 import { uniqueName } from './helpers/targets.js';
 
@@ -16,6 +16,22 @@ interface Ctx {
 type Scenario = (ctx: Ctx) => Promise<unknown>;
 
 const bodies = (ms: readonly amqp.Message[]) => ms.map((m) => m.content.toString());
+
+/**
+ * What a passive declare of `queue` gets, asked until it no longer finds the queue (or the bound passes):
+ * for a queue the broker deletes after an event it reports before doing so.
+ */
+async function codeOnceGone(conn: ChannelModel, queue: string): Promise<number | undefined> {
+  let code: number | undefined;
+  await settle(async () => {
+    code = await channelErrorCode(
+      () => conn.createChannel(),
+      (c) => c.checkQueue(queue),
+    );
+    return code === 404;
+  });
+  return code;
+}
 
 const scenarios: Record<string, Scenario> = {
   'exchange-to-exchange bindings route on, once per queue, and unbind': async ({ conn }) => {
@@ -102,7 +118,7 @@ const scenarios: Record<string, Scenario> = {
     await ch.unbindQueue(qae, ae, '');
     ch.publish(x, 'other', Buffer.from('lost'), { mandatory: true });
     await ch.waitForConfirms();
-    await sleep(50);
+    await settle(() => returned.length === 1);
     await ch.close();
     return { ...result, returnedAfter: returned };
   },
@@ -147,7 +163,8 @@ const scenarios: Record<string, Scenario> = {
     await ch.consume(q, on('low'), { priority: 0 });
     await ch.consume(q, on('high'), { priority: 10 });
     for (let i = 1; i <= 5; i++) ch.sendToQueue(q, Buffer.from(String(i)));
-    await sleep(150);
+    // Two consumers with a prefetch of 2 each: four delivered, one left in the queue.
+    await settle(() => got.length === 4);
     const { messageCount } = await ch.checkQueue(q);
     await ch.close();
     return { got, messageCount };
@@ -166,7 +183,7 @@ const scenarios: Record<string, Scenario> = {
     });
     await ch.checkQueue(q);
     ch.sendToQueue(q, Buffer.from('one'));
-    await sleep(50);
+    await settle(() => events.includes('one'));
     const other = await conn.createChannel();
     const deleted = await other.deleteQueue(q);
     await Promise.race([cancelled, sleep(1000)]);
@@ -203,8 +220,9 @@ const scenarios: Record<string, Scenario> = {
       { noAck: true },
     );
     const replies: unknown[] = [];
+    let consuming: Promise<unknown> = Promise.resolve();
     const done = new Promise<void>((resolve) => {
-      client
+      consuming = client
         .consume(
           'amq.rabbitmq.reply-to',
           (m) => {
@@ -221,7 +239,7 @@ const scenarios: Record<string, Scenario> = {
         )
         .catch(() => {});
     });
-    await sleep(20);
+    await consuming;
     const check = await client.checkQueue('amq.rabbitmq.reply-to');
     for (const id of ['a', 'b'])
       client.sendToQueue(rpc, Buffer.from(id), { replyTo: 'amq.rabbitmq.reply-to', correlationId: id });
@@ -262,23 +280,17 @@ const scenarios: Record<string, Scenario> = {
       (c) => c.checkQueue(excl),
     );
     await other.close();
-    await sleep(100);
-    const afterCloseCode = await channelErrorCode(
-      () => conn.createChannel(),
-      (c) => c.checkQueue(excl),
-    );
+    // The exclusive queue goes once the broker has finished closing the connection.
+    const afterCloseCode = await codeOnceGone(conn, excl);
     const ad = (await ch.assertQueue(uniqueName('ad'), { autoDelete: true })).queue;
     const c1 = await ch.consume(ad, () => {});
     const c2 = await ch.consume(ad, () => {});
     await ch.cancel(c1.consumerTag);
     const stillThere = (await ch.checkQueue(ad)).consumerCount;
     await ch.cancel(c2.consumerTag);
-    await sleep(50);
     await ch.close();
-    const afterCancelCode = await channelErrorCode(
-      () => conn.createChannel(),
-      (c) => c.checkQueue(ad),
-    );
+    // The auto-delete queue goes with its last consumer.
+    const afterCancelCode = await codeOnceGone(conn, ad);
     return { lockedCode, afterCloseCode, stillThere, afterCancelCode };
   },
 };

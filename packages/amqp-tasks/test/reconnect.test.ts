@@ -1,3 +1,4 @@
+import { connect } from 'amqplib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TasksError } from '../src/index.js';
 import { brokerTargets } from './brokers.js';
@@ -291,12 +292,22 @@ describe.each(brokerTargets())('reconnection against $name', ({ name, url }) => 
         15_000,
         'tasks running again',
       );
-      // Give the broker time to push more than the prefetch if it was not set on the new channel.
-      await sleep(500);
-      expect(running).toBe(limit);
-      expect(worker.stats().waiting).toBe(prefetch - limit);
-      expect(startsByGeneration.get(generation)).toBe(limit);
-      expect(await killBed.messageCount(queue)).toBe(total - prefetch);
+      // Without the prefetch on the new channel the broker would have pushed every ready message to it when
+      // it consumed. A consumer that subscribes after it and still gets one shows the queue kept the rest.
+      const probe = await connect(closer.url);
+      try {
+        const ch = await probe.createChannel();
+        await ch.prefetch(1);
+        await new Promise<void>((resolve, reject) => {
+          ch.consume(queue, (m) => m !== null && resolve()).catch(reject);
+        });
+        expect(running).toBe(limit);
+        expect(worker.stats().waiting).toBe(prefetch - limit);
+        expect(startsByGeneration.get(generation)).toBe(limit);
+        expect(await killBed.messageCount(queue)).toBe(total - prefetch - 1);
+      } finally {
+        await probe.close(); // the probe's message goes back to the queue
+      }
       release = true;
       await until(() => done.size === total, 20_000, 'all tasks done');
       expect(maxRunning).toBeLessThanOrEqual(limit);

@@ -1,7 +1,7 @@
 import { decodeProperties } from '../codec/content-header.js';
 import { shortStrBytes } from '../codec/frame-encoder.js';
 import type { BasicProperties } from '../codec/generated/amqp-spec.js';
-import type { StoredRef } from '../store/message-store.js';
+import type { StoredRef } from '../store/stored-ref.js';
 
 /** Property flag bits of class basic (first property-flags word). */
 export const PropertyFlag = {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { FieldValue } from '../codec/field-table.js';
-import { StoredRef } from '../store/message-store.js';
+import { StoredRef } from '../store/stored-ref.js';
 import { MemoryGauge } from './memory-gauge.js';
 import { Message } from './message.js';
 import { Queue, type QueueConsumer, type QueueStoreHooks } from './queue.js';

@@ -21,6 +21,7 @@ import {
   type StoredMessage,
   StoreRecord,
 } from './message-record.js';
+import { StoredRef } from './stored-ref.js';
 
 export interface MessageStoreOptions {
   /** Directory of the message log. */
@@ -45,28 +46,6 @@ export const MESSAGE_STORE_DEFAULTS = {
 } as const;
 
 const DURABLE: Promise<void> = Promise.resolve();
-
-type RefState = 'pending' | 'durable' | 'failed';
-
-/** A stored message, shared by the queues holding it (`Message.stored`). */
-export class StoredRef {
-  state: RefState = 'pending';
-  /** Resolves once the record is durable; rejects when it could not be written. */
-  readonly durable: Promise<void>;
-  /** REMOVED and DELIVERED marks about this message, acked with it. */
-  marks: number[] | undefined;
-  /** Queues that wrote a DELIVERED mark (or recovered with one). */
-  delivered: string[] | undefined;
-
-  constructor(
-    readonly seq: number,
-    /** Queues still holding the message. */
-    public holders: number,
-    durable: Promise<void>,
-  ) {
-    this.durable = durable;
-  }
-}
 
 /** A message found by recovery, with the queues that still hold it. */
 export interface RecoveredMessage {

@@ -133,6 +133,15 @@ export async function channelCloseOf(
   return info;
 }
 
+/**
+ * Polls `settled` until it holds or `boundMs` passes, then returns either way: a differential scenario
+ * reports what it sees and the comparison with RabbitMQ (and the snapshot) decides, rather than a timeout.
+ */
+export async function settle(settled: () => Promise<boolean> | boolean, boundMs = 10_000): Promise<void> {
+  const deadline = Date.now() + boundMs;
+  while (!(await settled()) && Date.now() < deadline) await sleep(10);
+}
+
 /** Resolves once `predicate` holds (checked every 5 ms); rejects naming `what` after `timeoutMs`. */
 export async function waitFor(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
