@@ -19,8 +19,8 @@ import { ProxyError } from '../../errors.js';
 import { proxyMessageId } from '../../proxy-message-id.js';
 import type { AttemptState, DeadLetterInfo } from '../record-types.js';
 import { decodeStoredRequest, encodeStoredRequest, type StoredRequest } from '../stored-request.js';
-import { checkOut, inTransaction } from './check-out.js';
-import { type ClaimPlan, type DestinationLimits, planClaim } from './claim-plan.js';
+import { inTransaction, onConnection } from './check-out.js';
+import { type DestinationLimits, planClaim } from './claim-plan.js';
 import { claimReadSql, claimWriteSql, type DueRow, INTERRUPTED, type LeasedRow } from './claim-sql.js';
 import { migrate, SCHEMA_VERSION } from './pg-migrations.js';
 
@@ -408,16 +408,12 @@ export class PgStore {
     // in the table, but their requests are no longer at the destination, so they are not in flight.
     const finished = [...this.#finishing];
     return this.#db(async () => {
-      const client = await checkOut(this.pool);
-      let rows: LeasedRow[] = [];
-      let plan: ClaimPlan;
-      let due: DueRow[];
-      try {
+      const { rows, plan, due } = await onConnection(this.pool, async (client) => {
         const read = (await client.query(
           claimReadSql(max * CLAIM_WINDOW_FACTOR, finished),
         )) as unknown as Array<pg.QueryResult<DueRow>>;
-        due = read[2]?.rows ?? [];
-        plan = planClaim(
+        const due = read[2]?.rows ?? [];
+        const plan = planClaim(
           due.map((r) => ({
             id: r.id,
             origin: r.origin,
@@ -429,20 +425,15 @@ export class PgStore {
           max,
           limitsFor,
         );
-        if (plan.picked.length === 0) await client.query('COMMIT');
-        else {
-          const write = (await client.query(
-            claimWriteSql(plan, this.#opts.instanceId, this.#opts.leaseMs, (v) => client.escapeLiteral(v)),
-          )) as unknown as Array<pg.QueryResult<LeasedRow>>;
-          rows = write[0]?.rows ?? [];
+        if (plan.picked.length === 0) {
+          await client.query('COMMIT');
+          return { rows: [] as LeasedRow[], plan, due };
         }
-      } catch (err) {
-        client.failed = true;
-        await client.query('ROLLBACK').catch(() => {});
-        throw err;
-      } finally {
-        client.release(client.failed);
-      }
+        const write = (await client.query(
+          claimWriteSql(plan, this.#opts.instanceId, this.#opts.leaseMs, (v) => client.escapeLiteral(v)),
+        )) as unknown as Array<pg.QueryResult<LeasedRow>>;
+        return { rows: write[0]?.rows ?? [], plan, due };
+      });
       const opens = new Map(due.map((r) => [r.origin, r.opens]));
       const out: ClaimedRequest[] = [];
       for (const row of rows) {
