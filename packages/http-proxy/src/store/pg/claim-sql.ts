@@ -26,6 +26,11 @@ export interface DueRow {
   elapsed_ms: number;
   failures: number;
   open_ms: number | null;
+  /**
+   * When the read ran, under the lock (not the transaction's start, which is before the wait for the
+   * lock): the token buckets are refilled up to this instant and stamped with it.
+   */
+  at: string;
 }
 
 /** A leased row as the claim's write returns it. */
@@ -45,7 +50,8 @@ export interface LeasedRow {
  */
 export function claimReadSql(window: number, finished: readonly string[]): string {
   return `BEGIN; SELECT pg_advisory_xact_lock(${CLAIM_LOCK});
-    WITH due AS MATERIALIZED (
+    WITH t AS MATERIALIZED (SELECT clock_timestamp() AS at),
+    due AS MATERIALIZED (
       SELECT id, origin, due_at FROM dsp_request
       WHERE due_at <= now() AND (lease_until IS NULL OR lease_until < now())
       ORDER BY due_at, id LIMIT ${count(window)}),
@@ -55,15 +61,15 @@ export function claimReadSql(window: number, finished: readonly string[]): strin
       GROUP BY origin)
     SELECT due.id, due.origin, coalesce(leased.n, 0) AS inflight, d.origin IS NOT NULL AS known,
            coalesce(d.opens, 0) AS opens, d.tokens,
-           (extract(epoch FROM now() - d.refilled_at) * 1000)::float8 AS elapsed_ms,
-           d.failures, (extract(epoch FROM d.open_until - now()) * 1000)::float8 AS open_ms
-    FROM due LEFT JOIN leased USING (origin) LEFT JOIN dsp_destination d USING (origin)
+           (extract(epoch FROM t.at - d.refilled_at) * 1000)::float8 AS elapsed_ms,
+           d.failures, (extract(epoch FROM d.open_until - t.at) * 1000)::float8 AS open_ms, t.at::text AS at
+    FROM due CROSS JOIN t LEFT JOIN leased USING (origin) LEFT JOIN dsp_destination d USING (origin)
     ORDER BY due.due_at, due.id`;
 }
 
 /**
- * Leases the planned rows to `owner` for `leaseMs`, writes the destination rows the plan touched, and
- * commits. Results: the leased rows (`LeasedRow`), then COMMIT.
+ * Leases the planned rows to `owner` for `leaseMs`, writes the destination rows the plan touched (buckets
+ * stamped `readAt`, the read's `at`), and commits. Results: the leased rows (`LeasedRow`), then COMMIT.
  *
  * A lease that ran out with its owner still named was never settled: that instance died during the attempt
  * (as a rule: claimed requests start at once), which counts, as the embedded store counts an attempt a
@@ -74,17 +80,19 @@ export function claimWriteSql(
   plan: ClaimPlan,
   owner: string,
   leaseMs: number,
+  readAt: string,
   escapeLiteral: (s: string) => string,
 ): string {
   const t = plan.touched;
+  const at = `${escapeLiteral(readAt)}::timestamptz`;
   return `WITH dest AS (
       INSERT INTO dsp_destination (origin, tokens, refilled_at, open_until)
-      SELECT o, t, now(), CASE WHEN p THEN now() + (c || ' milliseconds')::interval END
+      SELECT o, t, ${at}, CASE WHEN p THEN ${at} + (c || ' milliseconds')::interval END
       FROM unnest(ARRAY[${t.map((d) => escapeLiteral(d.origin)).join(',')}]::text[],
                   ARRAY[${t.map((d) => finite(d.tokens)).join(',')}]::float8[],
                   ARRAY[${t.map((d) => String(d.probe)).join(',')}]::bool[],
                   ARRAY[${t.map((d) => count(d.cooldownMs)).join(',')}]::int[]) AS x(o, t, p, c)
-      ON CONFLICT (origin) DO UPDATE SET tokens = EXCLUDED.tokens, refilled_at = now(),
+      ON CONFLICT (origin) DO UPDATE SET tokens = EXCLUDED.tokens, refilled_at = EXCLUDED.refilled_at,
         open_until = coalesce(EXCLUDED.open_until, dsp_destination.open_until))
     UPDATE dsp_request SET lease_owner = ${escapeLiteral(owner)},
       lease_until = now() + interval '${count(leaseMs)} milliseconds',

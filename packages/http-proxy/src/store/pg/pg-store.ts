@@ -430,7 +430,9 @@ export class PgStore {
           return { rows: [] as LeasedRow[], plan, due };
         }
         const write = (await client.query(
-          claimWriteSql(plan, this.#opts.instanceId, this.#opts.leaseMs, (v) => client.escapeLiteral(v)),
+          claimWriteSql(plan, this.#opts.instanceId, this.#opts.leaseMs, (due[0] as DueRow).at, (v) =>
+            client.escapeLiteral(v),
+          ),
         )) as unknown as Array<pg.QueryResult<LeasedRow>>;
         return { rows: write[0]?.rows ?? [], plan, due };
       });
