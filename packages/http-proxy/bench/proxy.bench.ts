@@ -16,7 +16,9 @@
  *
  * Env: BENCH_SECTIONS (default ingest,delivery,backlog,stores), BENCH_SECONDS (ingest duration, default 5), BENCH_DELIVERIES (default 100,000),
  * BENCH_BACKLOG (default 1,000,000), BENCH_WORKERS (default 64), BENCH_DIR (default OS temp dir),
- * BENCH_LIVE_SECONDS (default 10), BENCH_LIVE_THREADS, BENCH_WRK (default wrk).
+ * BENCH_LIVE_SECONDS (default 10), BENCH_LIVE_THREADS, BENCH_WRK (default wrk), BENCH_STORES (the `stores`
+ * variants, default embedded,pg1,pg2), BENCH_PROXY_NODE_ARGS (extra node flags for the proxy processes,
+ * e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -48,7 +50,8 @@ async function startProxy(
   script = server,
   env: Record<string, string> = {},
 ): Promise<Running> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', script, dataDir, String(WORKERS)], {
+  const nodeArgs = process.env.BENCH_PROXY_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script, dataDir, String(WORKERS)], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, ...env },
   });
@@ -114,6 +117,15 @@ async function load(
 function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** `cpuSeconds`, or undefined when the process has ended. */
+function processCpuSeconds(pid: number): number | undefined {
+  try {
+    return cpuSeconds(pid);
+  } catch {
+    return undefined;
+  }
 }
 
 const pct = (sorted: number[], p: number) =>
@@ -301,12 +313,34 @@ if (SECTIONS.has('stores')) {
     }
   };
   const headers = { 'x-dispatcher-origin-host': sinkUrl, 'content-type': 'application/octet-stream' };
-  const results: Array<{ name: string; rate: number; deliveries: number }> = [];
+  const results: Array<{
+    name: string;
+    rate: number;
+    deliveries: number;
+    p50: number;
+    p99: number;
+    proxyCpu: number;
+    dbCpu: number | undefined;
+    backendCpu: number | undefined;
+    firstP50: number;
+  }> = [];
+  // The server processes (backends) connected to the bench's database, from PostgreSQL's own list.
+  const backendPids = async (db: string): Promise<number[]> => {
+    const c = new pg.Client({ connectionString: adminUrl });
+    await c.connect();
+    try {
+      const r = await c.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1', [db]);
+      return r.rows.map((row) => row.pid);
+    } finally {
+      await c.end();
+    }
+  };
+  const storeVariants = new Set((process.env.BENCH_STORES ?? 'embedded,pg1,pg2').split(','));
   for (const variant of [
-    { name: 'embedded log', pg: false, instances: 1 },
-    { name: 'PostgreSQL, 1 instance', pg: true, instances: 1 },
-    { name: 'PostgreSQL, 2 instances', pg: true, instances: 2 },
-  ]) {
+    { key: 'embedded', name: 'embedded log', pg: false, instances: 1 },
+    { key: 'pg1', name: 'PostgreSQL, 1 instance', pg: true, instances: 1 },
+    { key: 'pg2', name: 'PostgreSQL, 2 instances', pg: true, instances: 2 },
+  ].filter((v) => storeVariants.has(v.key))) {
     const dbName = `dispatcher_bench_${process.pid}_${variant.instances}`;
     const dir = mkdtempSync(join(BASE, 'dsp-bench-proxy-'));
     let env: Record<string, string> = {};
@@ -325,6 +359,9 @@ if (SECTIONS.has('stores')) {
     const d0 = delivered;
     const cpu0 = proxies.reduce((a, p) => a + cpuSeconds(p.proc.pid as number), 0);
     const db0 = postgresCpuSeconds();
+    const backends0 = new Map<number, number>();
+    if (variant.pg)
+      for (const pid of await backendPids(dbName)) backends0.set(pid, processCpuSeconds(pid) ?? 0);
     const r = await load(urls, headers, (_s, t) => t > SECONDS * 1000);
     const dLoad = delivered - d0;
     // The backlog left when the load stops is drained before the figures are taken.
@@ -335,7 +372,12 @@ if (SECTIONS.has('stores')) {
     const drainS = (performance.now() - tDrain) / 1000;
     const wall = r.elapsed + drainS;
     const cpu = proxies.reduce((a, p) => a + cpuSeconds(p.proc.pid as number), 0) - cpu0;
-    const dbCpu = postgresCpuSeconds() - db0;
+    const dbCpu = postgresCpuSince(db0);
+    // Backends that started during the run count whole; one that ended meanwhile is missed (pools keep theirs).
+    let backendCpu = 0;
+    if (variant.pg)
+      for (const pid of await backendPids(dbName))
+        backendCpu += (processCpuSeconds(pid) ?? 0) - (backends0.get(pid) ?? 0);
     const sorted = r.latencies.sort((a, b) => a - b);
     const rate = r.latencies.length / r.elapsed;
     // First-delivery latency on an idle fleet: one request at a time, from sending it to its arrival.
@@ -352,18 +394,56 @@ if (SECTIONS.has('stores')) {
     }
     first.sort((a, b) => a - b);
     const deliveries = (delivered - d0) / wall;
-    results.push({ name: variant.name, rate, deliveries });
+    results.push({
+      name: variant.name,
+      rate,
+      deliveries,
+      p50: pct(sorted, 0.5),
+      p99: pct(sorted, 0.99),
+      proxyCpu: cpu / wall,
+      dbCpu: variant.pg ? dbCpu / wall : undefined,
+      backendCpu: variant.pg ? backendCpu / wall : undefined,
+      firstP50: pct(first, 0.5),
+    });
     console.log(
       `stores:   ${variant.name.padEnd(24)} ${fmt(rate)} durable 202/s — p50 ${fmt(pct(sorted, 0.5), 2)} ms, ` +
         `p99 ${fmt(pct(sorted, 0.99), 2)} ms, ${r.failed} non-202; ${fmt(deliveries)} deliveries/s ` +
         `(${fmt(dLoad)} during the load, backlog drained ${fmt(drainS, 2)} s after it), proxy CPU ${fmt((cpu / r.elapsed) * 100)}%, ` +
-        `database CPU ${variant.pg ? `${fmt((dbCpu / wall) * 100)}%` : '—'}${variant.pg ? ' (targets >= 5,000/s each)' : ''}; ` +
+        `database CPU ${variant.pg ? `${fmt(dbCpu / wall, 2)} s/s (its backends ${fmt(backendCpu / wall, 2)} s/s)` : '—'}${variant.pg ? ' (targets >= 5,000/s each)' : ''}; ` +
         `idle first delivery p50 ${fmt(pct(first, 0.5), 1)} ms, p99 ${fmt(pct(first, 0.99), 1)} ms${variant.pg ? ' (target p50 < 20 ms)' : ''}`,
     );
     for (const p of proxies) await stopProxy(p);
     rmSync(dir, { recursive: true, force: true });
     if (variant.pg) await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
   }
+  // One table, CPU in CPU-seconds per second of the run (load + drain; 1.00 = one core busy). Database:
+  // every postgres process on the machine (WAL writer, checkpointer… and anyone else's load), and the
+  // backends serving the bench's database alone.
+  const head = [
+    'store',
+    'durable 202/s',
+    'p50 ms',
+    'p99 ms',
+    'deliveries/s',
+    'proxy CPU',
+    'DB CPU',
+    'DB backends',
+  ];
+  const rows = results.map((x) => [
+    x.name,
+    fmt(x.rate),
+    fmt(x.p50, 2),
+    fmt(x.p99, 2),
+    fmt(x.deliveries),
+    fmt(x.proxyCpu, 2),
+    x.dbCpu === undefined ? '—' : fmt(x.dbCpu, 2),
+    x.backendCpu === undefined ? '—' : fmt(x.backendCpu, 2),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
+  for (const r of [head, ...rows])
+    console.log(
+      `stores:   ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ')}`,
+    );
   const base = results[0];
   if (base)
     for (const x of results.slice(1))
@@ -374,18 +454,28 @@ if (SECTIONS.has('stores')) {
 
 sink.close();
 
-/** CPU seconds (user + system) used so far by all PostgreSQL server processes on this machine. */
-function postgresCpuSeconds(): number {
-  let total = 0;
+/** CPU seconds (user + system) used so far by each PostgreSQL server process on this machine, by pid. */
+function postgresCpuSeconds(): Map<number, number> {
+  const byPid = new Map<number, number>();
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     try {
       if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'postgres') continue;
-      total += cpuSeconds(Number(pid));
+      byPid.set(Number(pid), cpuSeconds(Number(pid)));
     } catch {
       // The process ended meanwhile.
     }
   }
+  return byPid;
+}
+
+/**
+ * CPU seconds PostgreSQL's processes used between two `postgresCpuSeconds()` samples: processes that
+ * started meanwhile count whole; those that ended meanwhile (other sessions' backends) are missed.
+ */
+function postgresCpuSince(before: Map<number, number>): number {
+  let total = 0;
+  for (const [pid, cpu] of postgresCpuSeconds()) total += cpu - (before.get(pid) ?? 0);
   return total;
 }
 

@@ -77,6 +77,38 @@ describe('resolveProxyOptions', () => {
     });
   });
 
+  it('checks per-destination rules at construction against the ranges of the options they override', () => {
+    const rule = { match: 'api.example' };
+    expect(problem({ destinations: [rule, { ...rule, cooldownMs: 300_001 }] })).toEqual({
+      message:
+        'destinations[1].cooldownMs: must be an integer from 1 to 300000 (the longest pause of an open circuit), got 300001',
+      option: 'destinations[1].cooldownMs',
+    });
+    expect(resolve({ destinations: [{ ...rule, cooldownMs: 300_000 }] }).delivery.destinations).toEqual([
+      { ...rule, cooldownMs: 300_000 },
+    ]);
+    expect(problem({ destinations: [{ ...rule, cooldownMs: 0 }] })?.option).toBe(
+      'destinations[0].cooldownMs',
+    );
+    expect(problem({ destinations: [{ ...rule, concurrency: 0 }] })?.option).toBe(
+      'destinations[0].concurrency',
+    );
+    expect(problem({ destinations: [{ ...rule, timeoutMs: 2 ** 31 }] })?.option).toBe(
+      'destinations[0].timeoutMs',
+    );
+    expect(problem({ destinations: [{ ...rule, failureThreshold: 0.5 }] })?.option).toBe(
+      'destinations[0].failureThreshold',
+    );
+    expect(problem({ destinations: [{ ...rule, ratePerSec: 0 }] })?.option).toBe(
+      'destinations[0].ratePerSec',
+    );
+    expect(problem({ destinations: [{ ...rule, burst: 0 }] })?.option).toBe('destinations[0].burst');
+    expect(problem({ destinations: [{ ...rule, retryStatuses: [503, 700] }] })?.option).toBe(
+      'destinations[0].retryStatuses',
+    );
+    expect(problem({ destinations: [{ match: '' }] })?.option).toBe('destinations[0].match');
+  });
+
   it('checks the admin host names', () => {
     expect(
       resolve({ adminHosts: ['dispatcher.internal', 'ops.example:8443', '[fd00::1]'] }).adminHosts,

@@ -257,12 +257,15 @@ function check(ok: boolean, option: string, message: string): void {
     throw new ProxyError('DSP_PROXY_INVALID_ARGUMENT', `${option}: ${message}`, { details: { option } });
 }
 
-/** `value` when it is a whole number within the option's range; the error names the range. */
-function int(value: number, option: keyof typeof HTTP_PROXY_LIMITS): number {
+/**
+ * `value` when it is a whole number within the option's range; the error names the range and `name`
+ * (the option itself, or where it sits, e.g. `destinations[2].cooldownMs`).
+ */
+function int(value: number, option: keyof typeof HTTP_PROXY_LIMITS, name: string = option): number {
   const range: IntRange = HTTP_PROXY_LIMITS[option];
   check(
     Number.isInteger(value) && value >= range.min && value <= range.max,
-    option,
+    name,
     `must be an integer from ${range.min} to ${range.max}${range.why ? ` (${range.why})` : ''}, got ${value}`,
   );
   return value;
@@ -275,6 +278,41 @@ function syncMethod(method: string): 'fdatasync' | 'dsync' {
     `must be 'fdatasync' or 'dsync', got ${method}`,
   );
   return method as 'fdatasync' | 'dsync';
+}
+
+/**
+ * Per-destination rules, checked against the same ranges as the options they override, so a bad rule
+ * fails construction instead of the first delivery to its destination.
+ */
+function destinationRules(rules: readonly DestinationRule[]): DestinationRule[] {
+  rules.forEach((r, i) => {
+    const at = `destinations[${i}]`;
+    check(typeof r?.match === 'string' && r.match.length > 0, `${at}.match`, 'must be a non-empty pattern');
+    if (r.concurrency !== undefined) int(r.concurrency, 'perDestinationConcurrency', `${at}.concurrency`);
+    if (r.timeoutMs !== undefined) int(r.timeoutMs, 'defaultTimeoutMs', `${at}.timeoutMs`);
+    if (r.failureThreshold !== undefined)
+      int(r.failureThreshold, 'failureThreshold', `${at}.failureThreshold`);
+    if (r.cooldownMs !== undefined) int(r.cooldownMs, 'cooldownMs', `${at}.cooldownMs`);
+    if (r.ratePerSec !== undefined)
+      check(
+        Number.isFinite(r.ratePerSec) && r.ratePerSec > 0,
+        `${at}.ratePerSec`,
+        `must be a number above 0, got ${r.ratePerSec}`,
+      );
+    if (r.burst !== undefined)
+      check(
+        Number.isSafeInteger(r.burst) && r.burst >= 1,
+        `${at}.burst`,
+        `must be an integer from 1 to ${ANY}, got ${r.burst}`,
+      );
+    for (const status of r.retryStatuses ?? [])
+      check(
+        Number.isInteger(status) && status >= 100 && status <= 599,
+        `${at}.retryStatuses`,
+        `must be HTTP statuses from 100 to 599, got ${status}`,
+      );
+  });
+  return [...rules];
 }
 
 function adminHosts(hosts: readonly string[]): readonly string[] {
@@ -360,7 +398,7 @@ export function resolveProxyOptions(o: HttpProxyOptions) {
       retryLimit: int(o.retryLimit ?? d.retryLimit, 'retryLimit'),
       retryPolicy,
       ...(o.signingSecret === undefined ? {} : { signingSecret: signingSecret(o.signingSecret) }),
-      destinations: o.destinations ?? [],
+      destinations: destinationRules(o.destinations ?? []),
       failureThreshold: int(o.failureThreshold ?? d.failureThreshold, 'failureThreshold'),
       cooldownMs: int(o.cooldownMs ?? d.cooldownMs, 'cooldownMs'),
       maxCooldownMs: d.maxCooldownMs,

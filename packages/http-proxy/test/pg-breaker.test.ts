@@ -135,7 +135,8 @@ describe('fleet-wide circuit breaker', () => {
       });
     // B alone first, with room for one attempt: it takes the first request and holds it (hanging).
     const b = await start(secrets[1] as string, 1);
-    expect((await send(b, '/r1', to(dest))).status).toBe(202);
+    const r1 = await send(b, '/r1', to(dest));
+    expect(r1.status).toBe(202);
     await dest.waitFor(1);
     // A gets the second request (B has no room) and fails it: A's breaker opens, and the fleet's.
     const a = await start(secrets[0] as string, 10);
@@ -146,9 +147,15 @@ describe('fleet-wide circuit breaker', () => {
     await client.connect();
     onCleanup(() => client.end());
     await eventually(async () => (await breakerRow(client, dest.url))?.openUntil !== undefined, 20_000);
-    // B's attempt succeeds: the fleet's breaker closes; A's own stays open.
+    // B's attempt succeeds, but it started before the breaker opened: the fleet's breaker stays open.
     dest.release(200);
+    await eventually(async () => (await b.pg?.lookup(r1.json.id as string))?.status === 'delivered', 20_000);
+    expect((await breakerRow(client, dest.url))?.failures).toBe(1);
+    // The fleet's cooldown ends (as if its 300 s had passed); A's own breaker stays open, so B takes the
+    // probe (r2 again), whose success closes the fleet's breaker.
+    await client.query('UPDATE dsp_destination SET open_until = now() WHERE origin = $1', [dest.url]);
     await eventually(async () => (await breakerRow(client, dest.url))?.failures === 0, 20_000);
+    expect(dest.received.slice(2).filter(fromA)).toHaveLength(0);
     for (let i = 3; i <= 8; i++) expect((await send(a, `/r${i}`, to(dest))).status).toBe(202);
     // Every request is delivered, by B: A would otherwise sit on what it claims, renewing the leases.
     await eventually(async () => (await a.pg?.backlog()) === 0, 20_000).catch(async () => {

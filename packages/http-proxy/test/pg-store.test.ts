@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { HttpProxy } from '../src/http-proxy.js';
 import type { HttpProxyOptions } from '../src/proxy-options.js';
 import { migrate, SCHEMA_VERSION } from '../src/store/pg/pg-migrations.js';
-import { PgStore } from '../src/store/pg/pg-store.js';
+import { type BreakerTicket, PgStore } from '../src/store/pg/pg-store.js';
 import { createTestDatabase, databaseForFile } from './helpers/pg-database.js';
 import { eventually, onCleanup, send, sink, startPgProxy, to } from './helpers/start-proxy.js';
 
@@ -158,7 +158,7 @@ describe('PostgreSQL store', () => {
       maxCooldownMs: 600_000,
     };
     // No row for this origin yet: the failure inserts it, and must open it (not leave it probing).
-    await store.breakerOutcome('http://first-failure.test:1', false, limits);
+    await store.breakerOutcome('http://first-failure.test:1', false, limits, { opens: 0, probe: false });
     const r = await store.pool.query<{ failures: number; open_ms: number | null; cooldown_ms: number }>(
       `SELECT failures, cooldown_ms, extract(epoch FROM open_until - now()) * 1000 AS open_ms
        FROM dsp_destination WHERE origin = $1`,
@@ -166,6 +166,57 @@ describe('PostgreSQL store', () => {
     );
     expect(r.rows[0]).toMatchObject({ failures: 1, cooldown_ms: 60_000 });
     expect(Number(r.rows[0]?.open_ms)).toBeGreaterThan(50_000);
+  });
+
+  it('keeps the breaker open on a success of an attempt claimed before it opened; the probe closes it', async () => {
+    const store = await PgStore.open({
+      connectionString: db.url,
+      instanceId: 'late-success',
+      logger: noopLogger,
+    });
+    onCleanup(() => store.close());
+    const origin = 'http://late-success.test:1';
+    const limits = { concurrency: 5, burst: 1, failureThreshold: 2, cooldownMs: 200, maxCooldownMs: 200 };
+    const put = (path: string) =>
+      store.accept(
+        (id) => ({
+          message: { id, body: Buffer.from(path), headers: {}, attempt: 0, createdAt: Date.now() },
+          method: 'POST',
+          target: `${origin}${path}`,
+        }),
+        Date.now(),
+      );
+    const breaker = async () =>
+      (
+        await store.pool.query<{ failures: number; open: boolean }>(
+          'SELECT failures, open_until IS NOT NULL AS open FROM dsp_destination WHERE origin = $1',
+          [origin],
+        )
+      ).rows[0];
+    const succeed = (c: { rowId: string; request: { message: { id: string } } } & BreakerTicket) =>
+      store.complete(c.rowId, c.request.message.id, { at: Date.now() }, origin, c);
+    await put('/early');
+    const [early] = await store.claim(5, () => limits);
+    expect(early).toMatchObject({ probe: false, opens: 0 });
+    // Two other attempts fail meanwhile: the breaker opens while `early` is still under way.
+    for (let i = 0; i < 2; i++) await store.breakerOutcome(origin, false, limits, { opens: 0, probe: false });
+    expect(await breaker()).toEqual({ failures: 2, open: true });
+    // `early` succeeds: it started before the breaker opened, so the breaker stays open.
+    await succeed(early as NonNullable<typeof early>);
+    expect(await breaker()).toEqual({ failures: 2, open: true });
+    // The same through the 4xx path (a dead letter's answer proves the destination up just as well).
+    await store.breakerOutcome(origin, true, limits, early as NonNullable<typeof early>);
+    expect(await breaker()).toEqual({ failures: 2, open: true });
+    // After the cooldown the next claim is the probe; its success closes the breaker.
+    await put('/probe');
+    let probe: Awaited<ReturnType<typeof store.claim>>[number] | undefined;
+    await eventually(async () => {
+      [probe] = await store.claim(5, () => limits);
+      return probe !== undefined;
+    });
+    expect(probe).toMatchObject({ probe: true, opens: 1 });
+    await succeed(probe as NonNullable<typeof probe>);
+    expect(await breaker()).toEqual({ failures: 0, open: false });
   });
 
   it('applies migrations once when several instances start at once', async () => {

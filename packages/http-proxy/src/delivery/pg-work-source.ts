@@ -175,7 +175,7 @@ export class PgWorkSource implements EngineStore {
 
   async complete(seq: number, id: string, delivered: DeliveredInfo): Promise<void> {
     const c = this.#held(seq);
-    await this.#pg.complete(c.rowId, id, delivered, originOf(c.request.target));
+    await this.#pg.complete(c.rowId, id, delivered, originOf(c.request.target), c);
   }
 
   async deadLetter(seq: number, request: StoredRequest, info: DeadLetterInfo): Promise<void> {
@@ -206,7 +206,7 @@ export class PgWorkSource implements EngineStore {
   #breaker(c: ClaimedRequest, ok: boolean): Promise<void> {
     const origin = originOf(c.request.target);
     return this.#pg
-      .breakerOutcome(origin, ok, this.limitsFor(origin))
+      .breakerOutcome(origin, ok, this.limitsFor(origin), c)
       .catch((err: unknown) => this.#log.warn({ err }, 'circuit breaker update failed'));
   }
 }

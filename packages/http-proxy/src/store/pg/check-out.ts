@@ -20,16 +20,13 @@ export async function checkOut(pool: Pool): Promise<CheckedOut> {
 }
 
 /**
- * Runs `work` in one transaction on a checked-out connection: COMMIT when it resolves; ROLLBACK when it
- * throws, and the connection is then destroyed rather than reused.
+ * Runs `work` on a checked-out connection. When it throws: ROLLBACK (a transaction it began ends; outside
+ * one this is harmless), and the connection is destroyed rather than reused.
  */
-export async function inTransaction<T>(pool: Pool, work: (client: CheckedOut) => Promise<T>): Promise<T> {
+export async function onConnection<T>(pool: Pool, work: (client: CheckedOut) => Promise<T>): Promise<T> {
   const client = await checkOut(pool);
   try {
-    await client.query('BEGIN');
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
+    return await work(client);
   } catch (err) {
     client.failed = true;
     await client.query('ROLLBACK').catch(() => {});
@@ -37,4 +34,14 @@ export async function inTransaction<T>(pool: Pool, work: (client: CheckedOut) =>
   } finally {
     client.release(client.failed);
   }
+}
+
+/** Runs `work` in one transaction on a checked-out connection (see `onConnection`): COMMIT when it resolves. */
+export function inTransaction<T>(pool: Pool, work: (client: CheckedOut) => Promise<T>): Promise<T> {
+  return onConnection(pool, async (client) => {
+    await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  });
 }

@@ -76,6 +76,15 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'circuit breaker: count of openings, so a success only closes what was open when its attempt was claimed',
+    sql: `
+      -- Each time a destination's breaker opens (again), this goes up. A claim notes it; a success whose
+      -- claim saw an older count started before the breaker opened and must not close it.
+      ALTER TABLE dsp_destination ADD COLUMN opens integer NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 /** The newest schema version this build understands. */

@@ -19,7 +19,9 @@ import { ProxyError } from '../../errors.js';
 import { proxyMessageId } from '../../proxy-message-id.js';
 import type { AttemptState, DeadLetterInfo } from '../record-types.js';
 import { decodeStoredRequest, encodeStoredRequest, type StoredRequest } from '../stored-request.js';
-import { inTransaction } from './check-out.js';
+import { inTransaction, onConnection } from './check-out.js';
+import { type DestinationLimits, planClaim } from './claim-plan.js';
+import { claimReadSql, claimWriteSql, type DueRow, INTERRUPTED, type LeasedRow } from './claim-sql.js';
 import { migrate, SCHEMA_VERSION } from './pg-migrations.js';
 
 export interface PgStoreOptions {
@@ -52,22 +54,25 @@ export const PG_STORE_DEFAULTS = {
   migrate: true,
 } as const;
 
-/** Fleet-wide limits of one destination origin (from the proxy's destination rules). */
-export interface DestinationLimits {
-  concurrency: number;
-  /** Attempts per second; undefined = unlimited. */
-  ratePerSec?: number;
-  burst: number;
-  failureThreshold: number;
-  cooldownMs: number;
-  maxCooldownMs: number;
-}
+export type { DestinationLimits };
 
 export interface ClaimedRequest {
   rowId: string;
   request: StoredRequest;
   attempt: AttemptState | undefined;
   /** The destination's breaker lets this one through as its probe. */
+  probe: boolean;
+  /** How many times the destination's breaker had opened when this was claimed (see `BreakerTicket`). */
+  opens: number;
+}
+
+/**
+ * What a claim knew of its destination's breaker. A success closes the fleet's breaker only when it is
+ * the probe's, or when the breaker has not opened since the claim: a success of an attempt that started
+ * before the breaker opened says nothing about the destination now.
+ */
+export interface BreakerTicket {
+  opens: number;
   probe: boolean;
 }
 
@@ -111,7 +116,8 @@ interface PendingAccept {
   messageId: string;
   request: StoredRequest;
   payload: Buffer;
-  dueAt: Date;
+  /** Epoch ms. */
+  dueAt: number;
   key: string | undefined;
   expiresAt: Date | undefined;
   resolve: (r: { id: string; request: StoredRequest; replay: boolean }) => void;
@@ -119,9 +125,8 @@ interface PendingAccept {
 }
 
 const NOTIFY_CHANNEL = 'dsp_request_ready';
-const CLAIM_LOCK = 0x4453_5050_0002n;
-/** Retry state's `lastError` for an attempt whose outcome never came (its instance stopped or died). */
-const INTERRUPTED = 'no outcome: the proxy stopped during this attempt';
+/** Payload bytes of one group-committed insert, about (a request over it goes alone). */
+const BATCH_BYTES = 32 * 1024 * 1024;
 /** Health probes within this many ms of each other share one stats query. */
 const STATS_TTL_MS = 1_000;
 /** How many due rows a claim looks at for each one it may take (skips rows of saturated destinations). */
@@ -139,10 +144,13 @@ export class PgStore {
     messageId: string;
     info: string;
     origin: string;
+    ticket: BreakerTicket;
     resolve: () => void;
     reject: (err: unknown) => void;
   }> = [];
   #completing = false;
+  /** Row ids of completions not committed yet (queued or being written). */
+  readonly #finishing = new Set<string>();
   #listener: pg.Client | undefined;
   #onWork: (() => void) | undefined;
   #closed = false;
@@ -283,7 +291,7 @@ export class PgStore {
         messageId: request.message.id,
         request,
         payload: encodeStoredRequest(request),
-        dueAt: new Date(request.message.notBefore ?? now),
+        dueAt: request.message.notBefore ?? now,
         key: idempotency?.key,
         expiresAt: idempotency ? new Date(now + idempotency.windowMs) : undefined,
         resolve,
@@ -297,7 +305,11 @@ export class PgStore {
     this.#flushing = true;
     try {
       while (this.#queue.length > 0) {
-        const batch = this.#queue.splice(0, 1000);
+        // At most 1,000 requests and about BATCH_BYTES of payload (one parameter holds them all).
+        let n = 0;
+        for (let bytes = 0; n < this.#queue.length && n < 1000 && bytes < BATCH_BYTES; n++)
+          bytes += (this.#queue[n] as PendingAccept).payload.length;
+        const batch = this.#queue.splice(0, n);
         try {
           await this.#db(() => this.#insert(batch));
         } catch (err) {
@@ -315,8 +327,7 @@ export class PgStore {
       // One statement, one round trip: the NOTIFY is sent when it commits.
       await this.pool.query(
         `WITH ins AS (
-           INSERT INTO dsp_request (message_id, origin, payload, due_at)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::timestamptz[])
+           INSERT INTO dsp_request (message_id, origin, payload, due_at) ${ROWS_FROM_COLUMNS}
            RETURNING 1)
          SELECT pg_notify('${NOTIFY_CHANNEL}', '') FROM (SELECT count(*) FROM ins) c`,
         columns(batch),
@@ -353,8 +364,7 @@ export class PgStore {
       );
       if (store.length > 0) {
         await client.query(
-          `INSERT INTO dsp_request (message_id, origin, payload, due_at)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::timestamptz[])`,
+          `INSERT INTO dsp_request (message_id, origin, payload, due_at) ${ROWS_FROM_COLUMNS}`,
           columns(store),
         );
         await client.query(`SELECT pg_notify('${NOTIFY_CHANNEL}', '')`);
@@ -386,119 +396,47 @@ export class PgStore {
   /**
    * Leases up to `max` due requests for this instance within each destination's fleet-wide limits.
    * `limitsFor` gives the limits of an origin.
+   *
+   * Two round trips under the fleet's claim lock (see `claim-sql.ts`): the lock with the read of due
+   * requests and their destinations' figures; the leases with the destination rows and COMMIT (or COMMIT
+   * alone when nothing is taken). Only the rows taken are locked (`FOR UPDATE SKIP LOCKED`), not the whole
+   * window looked at.
    */
   async claim(max: number, limitsFor: (origin: string) => DestinationLimits): Promise<ClaimedRequest[]> {
     if (max <= 0 || this.#closed) return [];
+    // Attempts of ours that are over while their completion is not committed yet: their leases are still
+    // in the table, but their requests are no longer at the destination, so they are not in flight.
+    const finished = [...this.#finishing];
     return this.#db(async () => {
-      const { rows, room } = await inTransaction(this.pool, async (client) => {
-        await client.query('SELECT pg_advisory_xact_lock($1)', [CLAIM_LOCK.toString()]);
-        const due = await client.query<{ id: string; origin: string }>(
-          `SELECT id, origin FROM dsp_request
-           WHERE due_at <= now() AND (lease_until IS NULL OR lease_until < now())
-           ORDER BY due_at, id LIMIT $1 FOR UPDATE SKIP LOCKED`,
-          [max * CLAIM_WINDOW_FACTOR],
+      const { rows, plan, due } = await onConnection(this.pool, async (client) => {
+        const read = (await client.query(
+          claimReadSql(max * CLAIM_WINDOW_FACTOR, finished),
+        )) as unknown as Array<pg.QueryResult<DueRow>>;
+        const due = read[2]?.rows ?? [];
+        const plan = planClaim(
+          due.map((r) => ({
+            id: r.id,
+            origin: r.origin,
+            inflight: r.inflight,
+            dest: r.known
+              ? { tokens: r.tokens, elapsedMs: r.elapsed_ms, failures: r.failures, openMs: r.open_ms }
+              : undefined,
+          })),
+          max,
+          limitsFor,
         );
-        if (due.rows.length === 0) return { rows: [], room: new Map<string, { probe: boolean }>() };
-        const origins = [...new Set(due.rows.map((r) => r.origin))];
-        const leased = await client.query<{ origin: string; n: string }>(
-          `SELECT origin, count(*) AS n FROM dsp_request
-           WHERE origin = ANY($1::text[]) AND lease_until >= now() GROUP BY origin`,
-          [origins],
-        );
-        const inflight = new Map(leased.rows.map((r) => [r.origin, Number(r.n)]));
-        const dests = await client.query<{
-          origin: string;
-          tokens: number;
-          elapsed_ms: number;
-          failures: number;
-          open_ms: number | null;
-        }>(
-          `SELECT origin, tokens, extract(epoch FROM now() - refilled_at) * 1000 AS elapsed_ms, failures,
-                  extract(epoch FROM open_until - now()) * 1000 AS open_ms
-           FROM dsp_destination WHERE origin = ANY($1::text[])`,
-          [origins],
-        );
-        const destRows = new Map(dests.rows.map((r) => [r.origin, r]));
-        const room = new Map<string, { left: number; tokens: number | undefined; probe: boolean }>();
-        for (const origin of origins) {
-          const l = limitsFor(origin);
-          const d = destRows.get(origin);
-          let left = l.concurrency - (inflight.get(origin) ?? 0);
-          let probe = false;
-          if (d && d.failures >= l.failureThreshold) {
-            // Open: nothing until the cooldown ends; then one probe at a time (the probe re-opens it).
-            if (d.open_ms !== null && d.open_ms > 0) left = 0;
-            else {
-              left = Math.min(left, (inflight.get(origin) ?? 0) > 0 ? 0 : 1);
-              probe = true;
-            }
-          }
-          let tokens: number | undefined;
-          if (l.ratePerSec !== undefined) {
-            tokens = d
-              ? Math.min(l.burst, d.tokens + (Math.max(0, d.elapsed_ms) / 1000) * l.ratePerSec)
-              : l.burst;
-            left = Math.min(left, Math.floor(tokens));
-          }
-          room.set(origin, { left: Math.max(0, left), tokens, probe });
+        if (plan.picked.length === 0) {
+          await client.query('COMMIT');
+          return { rows: [] as LeasedRow[], plan, due };
         }
-        const picked: string[] = [];
-        const pickedOf = new Map<string, number>();
-        for (const r of due.rows) {
-          if (picked.length >= max) break;
-          const slot = room.get(r.origin);
-          if (!slot || slot.left <= 0) continue;
-          slot.left--;
-          if (slot.tokens !== undefined) slot.tokens -= 1;
-          picked.push(r.id);
-          pickedOf.set(r.origin, (pickedOf.get(r.origin) ?? 0) + 1);
-        }
-        // Buckets spent from, and breakers whose probe was taken (re-opened while the probe runs).
-        for (const s of room.values()) s.probe &&= false;
-        for (const [origin, n] of pickedOf) {
-          const s = room.get(origin);
-          if (s && n > 0)
-            s.probe = destRows.get(origin) !== undefined && isOpen(destRows.get(origin), limitsFor(origin));
-        }
-        const touched = [...room].filter(([o, s]) => (s.tokens !== undefined && pickedOf.has(o)) || s.probe);
-        if (touched.length > 0) {
-          await client.query(
-            `INSERT INTO dsp_destination (origin, tokens, refilled_at, open_until)
-             SELECT o, t, now(), CASE WHEN p THEN now() + (c || ' milliseconds')::interval END
-             FROM unnest($1::text[], $2::float8[], $3::bool[], $4::int[]) AS x(o, t, p, c)
-             ON CONFLICT (origin) DO UPDATE SET tokens = EXCLUDED.tokens, refilled_at = now(),
-               open_until = CASE WHEN $5 AND EXCLUDED.open_until IS NOT NULL THEN EXCLUDED.open_until
-                                 ELSE dsp_destination.open_until END`,
-            [
-              touched.map(([o]) => o),
-              touched.map(([, s]) => s.tokens ?? 0),
-              touched.map(([, s]) => s.probe),
-              touched.map(([o]) => limitsFor(o).cooldownMs),
-              true,
-            ],
-          );
-        }
-        if (picked.length === 0) return { rows: [], room };
-        const leasedRows = await client.query<{
-          id: string;
-          origin: string;
-          payload: Buffer;
-          attempt_state: AttemptState | null;
-        }>(
-          // A lease that ran out with its owner still named was never settled: that instance died during
-          // the attempt (as a rule: claimed requests start at once), which counts, as the embedded store
-          // counts an attempt a crash cut short. SET sees the row's old lease_owner.
-          `UPDATE dsp_request SET lease_owner = $2, lease_until = now() + ($3 || ' milliseconds')::interval,
-             attempt_state = CASE WHEN lease_owner IS NULL THEN attempt_state ELSE
-               coalesce(attempt_state, jsonb_build_object('nextAt', 0, 'previousDelayMs', 0,
-                 'firstAttemptAt', floor(extract(epoch FROM now()) * 1000)))
-               || jsonb_build_object('attempt', coalesce((attempt_state->>'attempt')::int, 0) + 1,
-                    'lastError', '${INTERRUPTED}') END
-           WHERE id = ANY($1::bigint[]) RETURNING id, origin, payload, attempt_state`,
-          [picked, this.#opts.instanceId, String(this.#opts.leaseMs)],
-        );
-        return { rows: leasedRows.rows, room };
+        const write = (await client.query(
+          claimWriteSql(plan, this.#opts.instanceId, this.#opts.leaseMs, (due[0] as DueRow).at, (v) =>
+            client.escapeLiteral(v),
+          ),
+        )) as unknown as Array<pg.QueryResult<LeasedRow>>;
+        return { rows: write[0]?.rows ?? [], plan, due };
       });
+      const opens = new Map(due.map((r) => [r.origin, r.opens]));
       const out: ClaimedRequest[] = [];
       for (const row of rows) {
         let request: StoredRequest;
@@ -511,8 +449,9 @@ export class PgStore {
         out.push({
           rowId: row.id,
           request,
-          attempt: row.attempt_state ?? undefined,
-          probe: room.get(row.origin)?.probe ?? false,
+          attempt: (row.attempt_state as AttemptState | null) ?? undefined,
+          probe: plan.probes.has(row.origin),
+          opens: opens.get(row.origin) ?? 0,
         });
       }
       return out;
@@ -539,27 +478,39 @@ export class PgStore {
     );
   }
 
-  /** Records a destination's answer for the fleet-wide circuit breaker. */
-  async breakerOutcome(origin: string, ok: boolean, limits: DestinationLimits): Promise<void> {
+  /**
+   * Records a destination's answer for the fleet-wide circuit breaker. A success closes it (resets the
+   * count of failures) only as `ticket` allows (see `BreakerTicket`); each failure that reaches the
+   * threshold (re)opens it and counts an opening.
+   */
+  async breakerOutcome(
+    origin: string,
+    ok: boolean,
+    limits: DestinationLimits,
+    ticket: BreakerTicket,
+  ): Promise<void> {
     await this.#db(() =>
       ok
         ? this.pool.query(
-            'UPDATE dsp_destination SET failures = 0, open_until = NULL, cooldown_ms = 0 WHERE origin = $1 AND failures > 0',
-            [origin],
+            `UPDATE dsp_destination SET failures = 0, open_until = NULL, cooldown_ms = 0
+             WHERE origin = $1 AND failures > 0 AND ($3 OR opens = $2)`,
+            [origin, ticket.opens, ticket.probe],
           )
         : // The first failure of a destination without a row yet opens it too when the threshold is 1:
           // a row with failures at the threshold and no open_until reads as "cooled down, probe now".
           this.pool.query(
-            `INSERT INTO dsp_destination (origin, tokens, refilled_at, failures, cooldown_ms, open_until)
+            `INSERT INTO dsp_destination (origin, tokens, refilled_at, failures, cooldown_ms, open_until, opens)
              VALUES ($1, $2, now(), 1,
                CASE WHEN 1 >= $3 THEN LEAST($5::int, $4::int) ELSE 0 END,
-               CASE WHEN 1 >= $3 THEN now() + (LEAST($5::int, $4::int) || ' milliseconds')::interval END)
+               CASE WHEN 1 >= $3 THEN now() + (LEAST($5::int, $4::int) || ' milliseconds')::interval END,
+               CASE WHEN 1 >= $3 THEN 1 ELSE 0 END)
              ON CONFLICT (origin) DO UPDATE SET failures = dsp_destination.failures + 1,
                cooldown_ms = CASE WHEN dsp_destination.failures + 1 >= $3
                  THEN LEAST($5::int, GREATEST($4::int, dsp_destination.cooldown_ms * 2)) ELSE dsp_destination.cooldown_ms END,
                open_until = CASE WHEN dsp_destination.failures + 1 >= $3
                  THEN now() + (LEAST($5::int, GREATEST($4::int, dsp_destination.cooldown_ms * 2)) || ' milliseconds')::interval
-                 ELSE dsp_destination.open_until END`,
+                 ELSE dsp_destination.open_until END,
+               opens = dsp_destination.opens + CASE WHEN dsp_destination.failures + 1 >= $3 THEN 1 ELSE 0 END`,
             [origin, limits.burst, limits.failureThreshold, limits.cooldownMs, limits.maxCooldownMs],
           ),
     );
@@ -596,10 +547,25 @@ export class PgStore {
    * like accepts: one statement for every completion queued while the previous one ran, so deliveries/s do
    * not depend on one round trip and one commit per delivery. A batch succeeds or fails whole.
    */
-  complete(rowId: string, messageId: string, delivered: object, origin: string): Promise<void> {
+  complete(
+    rowId: string,
+    messageId: string,
+    delivered: object,
+    origin: string,
+    ticket: BreakerTicket,
+  ): Promise<void> {
     this.#started.delete(rowId);
+    this.#finishing.add(rowId);
     return new Promise<void>((resolve, reject) => {
-      this.#completions.push({ rowId, messageId, info: JSON.stringify(delivered), origin, resolve, reject });
+      this.#completions.push({
+        rowId,
+        messageId,
+        info: JSON.stringify(delivered),
+        origin,
+        ticket,
+        resolve,
+        reject,
+      });
       if (!this.#completing) void this.#flushCompletions();
     });
   }
@@ -609,13 +575,18 @@ export class PgStore {
     try {
       while (this.#completions.length > 0) {
         const batch = this.#completions.splice(0, 1000);
+        // The breaker may close for an origin when one of its successes holds a ticket that allows it.
+        const tickets = new Map<string, BreakerTicket>();
+        for (const c of batch) tickets.set(`${c.ticket.probe ? 'p' : c.ticket.opens} ${c.origin}`, c.ticket);
+        const keys = [...tickets.keys()];
         try {
           await this.#db(() =>
             this.pool.query(
               `WITH i AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::jsonb[]) AS t(id, message_id, info)),
                     d AS (DELETE FROM dsp_request r USING i WHERE r.id = i.id RETURNING i.message_id, i.info),
-                    b AS (UPDATE dsp_destination SET failures = 0, open_until = NULL, cooldown_ms = 0
-                          WHERE origin = ANY($4::text[]) AND failures > 0)
+                    b AS (UPDATE dsp_destination x SET failures = 0, open_until = NULL, cooldown_ms = 0
+                          FROM unnest($4::text[], $5::int[], $6::bool[]) AS s(origin, opens, probe)
+                          WHERE x.origin = s.origin AND x.failures > 0 AND (s.probe OR x.opens = s.opens))
                INSERT INTO dsp_delivered (message_id, info)
                SELECT DISTINCT ON (message_id) message_id, info FROM d
                ON CONFLICT (message_id) DO UPDATE SET info = EXCLUDED.info, delivered_at = now()`,
@@ -623,13 +594,18 @@ export class PgStore {
                 batch.map((c) => c.rowId),
                 batch.map((c) => c.messageId),
                 batch.map((c) => c.info),
-                [...new Set(batch.map((c) => c.origin))],
+                keys.map((k) => k.slice(k.indexOf(' ') + 1)),
+                keys.map((k) => (tickets.get(k) as BreakerTicket).opens),
+                keys.map((k) => (tickets.get(k) as BreakerTicket).probe),
               ],
             ),
           );
           for (const c of batch) c.resolve();
         } catch (err) {
           for (const c of batch) c.reject(err);
+        } finally {
+          // Committed, or failed: then the lease runs out and the request is delivered again.
+          for (const c of batch) this.#finishing.delete(c.rowId);
         }
       }
     } finally {
@@ -923,15 +899,29 @@ export class PgStore {
   }
 }
 
-function isOpen(d: { failures: number } | undefined, l: DestinationLimits): boolean {
-  return d !== undefined && d.failures >= l.failureThreshold;
-}
+/**
+ * The rows of `columns()`: the payloads travel as one binary parameter cut by offset and length (an array
+ * of bytea would be written as hex text by the driver and parsed back by the server), due times as epoch
+ * milliseconds.
+ */
+const ROWS_FROM_COLUMNS = `SELECT m, o, substring($3::bytea FROM s FOR l), to_timestamp(d / 1000.0)
+  FROM unnest($1::text[], $2::text[], $4::int[], $5::int[], $6::float8[]) AS x(m, o, s, l, d)`;
 
 function columns(batch: readonly PendingAccept[]): unknown[] {
+  const starts: number[] = [];
+  const lengths: number[] = [];
+  let at = 1; // substring() counts from 1
+  for (const p of batch) {
+    starts.push(at);
+    lengths.push(p.payload.length);
+    at += p.payload.length;
+  }
   return [
     batch.map((p) => p.messageId),
     batch.map((p) => originOfTarget(p.request.target)),
-    batch.map((p) => p.payload),
+    Buffer.concat(batch.map((p) => p.payload)),
+    starts,
+    lengths,
     batch.map((p) => p.dueAt),
   ];
 }
