@@ -159,7 +159,9 @@ describe('fleet-wide circuit breaker', () => {
     for (let i = 3; i <= 8; i++) expect((await send(a, `/r${i}`, to(dest))).status).toBe(202);
     // Every request is delivered, by B: A would otherwise sit on what it claims, renewing the leases.
     await eventually(async () => (await a.pg?.backlog()) === 0, 20_000).catch(async () => {
-      const r = await client.query('SELECT id, lease_owner, due_at, attempt_state FROM dsp_request');
+      const r = await client.query(
+        'SELECT id, owner, due_at, attempt_state FROM dsp_request LEFT JOIN dsp_lease ON request_id = id',
+      );
       throw new Error(`requests not delivered: ${JSON.stringify(r.rows)}`);
     });
     expect(dest.received.slice(2).filter(fromA)).toHaveLength(0);

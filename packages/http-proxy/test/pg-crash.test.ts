@@ -75,8 +75,8 @@ describe('two instances, one killed', () => {
     await dest.waitFor(3); // all three in flight at a, leased by a
     const leases = () =>
       query<{ owner: string; until: number }>(
-        `SELECT lease_owner AS owner, extract(epoch FROM lease_until) * 1000 AS until FROM dsp_request
-         WHERE message_id = ANY($1::text[])`,
+        `SELECT l.owner, extract(epoch FROM l.until) * 1000 AS until FROM dsp_request r
+         JOIN dsp_lease l ON l.request_id = r.id WHERE r.message_id = ANY($1::text[])`,
         [ids],
       );
     const owners = new Set((await leases()).map((l) => l.owner));

@@ -4,8 +4,9 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { HttpProxy } from '../src/http-proxy.js';
 import type { HttpProxyOptions } from '../src/proxy-options.js';
-import { migrate, SCHEMA_VERSION } from '../src/store/pg/pg-migrations.js';
+import { MIGRATIONS, migrate, SCHEMA_VERSION } from '../src/store/pg/pg-migrations.js';
 import { type BreakerTicket, PgStore } from '../src/store/pg/pg-store.js';
+import { encodeStoredRequest } from '../src/store/stored-request.js';
 import { createTestDatabase, databaseForFile } from './helpers/pg-database.js';
 import { eventually, onCleanup, send, sink, startPgProxy, to } from './helpers/start-proxy.js';
 
@@ -195,8 +196,11 @@ describe('PostgreSQL store', () => {
       ).rows[0];
     const succeed = (c: { rowId: string; request: { message: { id: string } } } & BreakerTicket) =>
       store.complete(c.rowId, c.request.message.id, { at: Date.now() }, origin, c);
+    // Requests of earlier tests' destinations may still be pending in this database: look at ours only.
+    const claimOurs = async () =>
+      (await store.claim(5, () => limits)).filter((c) => c.request.target.startsWith(origin));
     await put('/early');
-    const [early] = await store.claim(5, () => limits);
+    const [early] = await claimOurs();
     expect(early).toMatchObject({ probe: false, opens: 0 });
     // Two other attempts fail meanwhile: the breaker opens while `early` is still under way.
     for (let i = 0; i < 2; i++) await store.breakerOutcome(origin, false, limits, { opens: 0, probe: false });
@@ -211,12 +215,75 @@ describe('PostgreSQL store', () => {
     await put('/probe');
     let probe: Awaited<ReturnType<typeof store.claim>>[number] | undefined;
     await eventually(async () => {
-      [probe] = await store.claim(5, () => limits);
+      [probe] = await claimOurs();
       return probe !== undefined;
     });
     expect(probe).toMatchObject({ probe: true, opens: 1 });
     await succeed(probe as NonNullable<typeof probe>);
     expect(await breaker()).toEqual({ failures: 0, open: false });
+  });
+
+  it('moves the leases of a database with data at schema 2 into their own table (migration 3)', async () => {
+    const other = await createTestDatabase();
+    onCleanup(() => other.drop());
+    const pool = new pg.Pool({ connectionString: other.url });
+    pool.on('error', () => {});
+    await pool.query(
+      'CREATE TABLE dsp_schema_version (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())',
+    );
+    for (const m of MIGRATIONS.filter((x) => x.version <= 2)) {
+      await pool.query(m.sql);
+      await pool.query('INSERT INTO dsp_schema_version (version, name) VALUES ($1, $2)', [m.version, m.name]);
+    }
+    const origin = 'http://127.0.0.1:9';
+    const payload = (id: string) =>
+      encodeStoredRequest({
+        message: { id, body: Buffer.from(id), headers: {}, attempt: 0, createdAt: Date.now() },
+        method: 'POST',
+        target: `${origin}/${id}`,
+      });
+    // Free, leased by a live instance, and leased by one that died (its lease ran out).
+    for (const [id, owner, untilSql] of [
+      ['free', null, 'NULL'],
+      ['held', 'alive', "now() + interval '1 hour'"],
+      ['lost', 'dead', "now() - interval '1 second'"],
+    ] as const)
+      await pool.query(
+        `INSERT INTO dsp_request (message_id, origin, payload, due_at, lease_owner, lease_until)
+         VALUES ($1, $2, $3, now() - interval '1 second', $4, ${untilSql})`,
+        [id, origin, payload(id), owner],
+      );
+    expect(await migrate(pool, noopLogger)).toEqual([3]);
+    const leases = await pool.query(
+      'SELECT r.message_id, l.owner FROM dsp_lease l JOIN dsp_request r ON r.id = l.request_id ORDER BY 1',
+    );
+    expect(leases.rows).toEqual([
+      { message_id: 'held', owner: 'alive' },
+      { message_id: 'lost', owner: 'dead' },
+    ]);
+    await pool.end();
+    const store = await PgStore.open({ connectionString: other.url, instanceId: 'new', logger: noopLogger });
+    onCleanup(() => store.close(false));
+    const limits = { concurrency: 10, burst: 10, failureThreshold: 5, cooldownMs: 1000, maxCooldownMs: 1000 };
+    const claimed = await store.claim(10, () => limits);
+    // The live lease holds; the dead instance's attempt counts, as a crash's does.
+    expect(claimed.map((c) => [c.request.message.id, c.attempt?.attempt]).sort()).toEqual([
+      ['free', undefined],
+      ['lost', 1],
+    ]);
+    expect((await store.stats()).leased).toBe(3);
+    for (const c of claimed) await store.complete(c.rowId, c.request.message.id, {}, origin, c);
+    expect(await store.lookup('lost')).toMatchObject({ status: 'delivered' });
+    expect(await store.lookup('held')).toMatchObject({ status: 'pending', leased: true });
+    const left = await store.pool.query('SELECT owner FROM dsp_lease');
+    expect(left.rows).toEqual([{ owner: 'alive' }]);
+    // A run-out lease whose request its old owner settled meanwhile goes with the retention sweep.
+    await store.pool.query(
+      "INSERT INTO dsp_lease (request_id, origin, owner, until) VALUES (999999, $1, 'gone', now() - interval '1 second')",
+      [origin],
+    );
+    await store.sweep();
+    expect((await store.pool.query('SELECT owner FROM dsp_lease')).rows).toEqual([{ owner: 'alive' }]);
   });
 
   it('applies migrations once when several instances start at once', async () => {

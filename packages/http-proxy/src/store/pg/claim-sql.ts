@@ -47,34 +47,45 @@ export interface LeasedRow {
  * snapshot sees every claim committed before the lock was granted. `finished`: row ids of attempts that are
  * over but whose completion is not committed yet (their leases do not count as in flight). Results: BEGIN,
  * the lock, then the rows (`DueRow`).
+ *
+ * Of each destination only the first `perOrigin` rows come back: a claim of `perOrigin` requests could
+ * take no later one (`planClaim` takes a destination's rows in due order), and turning rows into objects
+ * is most of what a claim costs this process.
  */
-export function claimReadSql(window: number, finished: readonly string[]): string {
+export function claimReadSql(window: number, perOrigin: number, finished: readonly string[]): string {
   return `BEGIN; SELECT pg_advisory_xact_lock(${CLAIM_LOCK});
     WITH t AS MATERIALIZED (SELECT clock_timestamp() AS at),
     due AS MATERIALIZED (
-      SELECT id, origin, due_at FROM dsp_request
-      WHERE due_at <= now() AND (lease_until IS NULL OR lease_until < now())
+      SELECT id, origin, due_at FROM dsp_request r
+      WHERE due_at <= now()
+        AND NOT EXISTS (SELECT 1 FROM dsp_lease l WHERE l.request_id = r.id AND l.until >= now())
       ORDER BY due_at, id LIMIT ${count(window)}),
+    ranked AS (
+      SELECT id, origin, due_at, row_number() OVER (PARTITION BY origin ORDER BY due_at, id) AS k FROM due),
     leased AS (
-      SELECT origin, count(*)::int AS n FROM dsp_request
-      WHERE origin IN (SELECT origin FROM due) AND lease_until >= now() AND id <> ALL(${bigints(finished)})
+      SELECT origin, count(*)::int AS n FROM dsp_lease
+      WHERE origin IN (SELECT origin FROM due) AND until >= now() AND request_id <> ALL(${bigints(finished)})
       GROUP BY origin)
     SELECT due.id, due.origin, coalesce(leased.n, 0) AS inflight, d.origin IS NOT NULL AS known,
            coalesce(d.opens, 0) AS opens, d.tokens,
            (extract(epoch FROM t.at - d.refilled_at) * 1000)::float8 AS elapsed_ms,
            d.failures, (extract(epoch FROM d.open_until - t.at) * 1000)::float8 AS open_ms, t.at::text AS at
-    FROM due CROSS JOIN t LEFT JOIN leased USING (origin) LEFT JOIN dsp_destination d USING (origin)
+    FROM ranked due CROSS JOIN t LEFT JOIN leased USING (origin) LEFT JOIN dsp_destination d USING (origin)
+    WHERE due.k <= ${count(perOrigin)}
     ORDER BY due.due_at, due.id`;
 }
 
 /**
- * Leases the planned rows to `owner` for `leaseMs`, writes the destination rows the plan touched (buckets
- * stamped `readAt`, the read's `at`), and commits. Results: the leased rows (`LeasedRow`), then COMMIT.
+ * Leases the planned rows to `owner` for `leaseMs` (a row each in `dsp_lease`; the request row is not
+ * written), writes the destination rows the plan touched (buckets stamped `readAt`, the read's `at`), and
+ * commits. Results: the leased rows (`LeasedRow`), then COMMIT.
  *
- * A lease that ran out with its owner still named was never settled: that instance died during the attempt
- * (as a rule: claimed requests start at once), which counts, as the embedded store counts an attempt a
- * crash cut short; SET sees the row's old lease_owner. A row whose old owner settles it meanwhile is
- * skipped (locked) or no longer matches (settled).
+ * A row that still has a lease (run out, or the read would not have picked it) was never settled: that
+ * instance died during the attempt (as a rule: claimed requests start at once), which counts, as the
+ * embedded store counts an attempt a crash cut short. Such a request row is locked first (`FOR UPDATE SKIP
+ * LOCKED`, and still due): its old owner may be settling it right now, and settlements lock the request
+ * row before its lease, so the two cannot deadlock. A row without a lease has no owner that could settle
+ * it, and claims take turns, so it needs no lock.
  */
 export function claimWriteSql(
   plan: ClaimPlan,
@@ -85,6 +96,7 @@ export function claimWriteSql(
 ): string {
   const t = plan.touched;
   const at = `${escapeLiteral(readAt)}::timestamptz`;
+  const picked = bigints(plan.picked);
   return `WITH dest AS (
       INSERT INTO dsp_destination (origin, tokens, refilled_at, open_until)
       SELECT o, t, ${at}, CASE WHEN p THEN ${at} + (c || ' milliseconds')::interval END
@@ -93,17 +105,28 @@ export function claimWriteSql(
                   ARRAY[${t.map((d) => String(d.probe)).join(',')}]::bool[],
                   ARRAY[${t.map((d) => count(d.cooldownMs)).join(',')}]::int[]) AS x(o, t, p, c)
       ON CONFLICT (origin) DO UPDATE SET tokens = EXCLUDED.tokens, refilled_at = EXCLUDED.refilled_at,
-        open_until = coalesce(EXCLUDED.open_until, dsp_destination.open_until))
-    UPDATE dsp_request SET lease_owner = ${escapeLiteral(owner)},
-      lease_until = now() + interval '${count(leaseMs)} milliseconds',
-      attempt_state = CASE WHEN lease_owner IS NULL THEN attempt_state ELSE
+        open_until = coalesce(EXCLUDED.open_until, dsp_destination.open_until)),
+    old AS (SELECT request_id AS id FROM dsp_lease WHERE request_id = ANY(${picked})),
+    locked AS (SELECT id FROM dsp_request WHERE id IN (SELECT id FROM old) AND due_at <= now()
+               FOR UPDATE SKIP LOCKED),
+    lease AS (
+      INSERT INTO dsp_lease (request_id, origin, owner, until)
+      SELECT id, origin, ${escapeLiteral(owner)}, now() + interval '${count(leaseMs)} milliseconds'
+      FROM dsp_request WHERE id = ANY(${picked})
+        AND (id NOT IN (SELECT id FROM old) OR id IN (SELECT id FROM locked))
+      ON CONFLICT (request_id) DO UPDATE SET owner = EXCLUDED.owner, until = EXCLUDED.until
+        WHERE dsp_lease.until < now()
+      RETURNING request_id AS id),
+    cut AS (
+      UPDATE dsp_request SET attempt_state =
         coalesce(attempt_state, jsonb_build_object('nextAt', 0, 'previousDelayMs', 0,
           'firstAttemptAt', floor(extract(epoch FROM now()) * 1000)))
         || jsonb_build_object('attempt', coalesce((attempt_state->>'attempt')::int, 0) + 1,
-             'lastError', '${INTERRUPTED}') END
-    WHERE id IN (SELECT id FROM dsp_request WHERE id = ANY(${bigints(plan.picked)})
-                   AND (lease_until IS NULL OR lease_until < now()) FOR UPDATE SKIP LOCKED)
-    RETURNING id, origin, payload, attempt_state;
+             'lastError', '${INTERRUPTED}')
+      WHERE id IN (SELECT id FROM locked) AND id IN (SELECT id FROM lease)
+      RETURNING id, attempt_state)
+    SELECT r.id, r.origin, r.payload, coalesce(cut.attempt_state, r.attempt_state) AS attempt_state
+    FROM dsp_request r JOIN lease USING (id) LEFT JOIN cut USING (id);
     COMMIT`;
 }
 

@@ -85,6 +85,30 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE dsp_destination ADD COLUMN opens integer NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 3,
+    name: 'leases in a table of their own, so a claim does not rewrite the request row',
+    sql: `
+      -- One small row per leased request. A claim inserts it and a settlement deletes it, instead of an
+      -- UPDATE that copied the whole request row (payload included) and added an entry to each of its
+      -- indexes. A lease row whose time ran out is an attempt whose outcome never came.
+      CREATE TABLE dsp_lease (
+        request_id bigint      PRIMARY KEY,
+        origin     text        NOT NULL,
+        owner      text        NOT NULL,
+        until      timestamptz NOT NULL
+      );
+      -- Fleet-wide concurrency: unexpired leases per destination.
+      CREATE INDEX dsp_lease_origin ON dsp_lease (origin, until);
+      ALTER TABLE dsp_lease SET (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000,
+        autovacuum_vacuum_insert_scale_factor = 0.01);
+      INSERT INTO dsp_lease (request_id, origin, owner, until)
+        SELECT id, origin, lease_owner, lease_until FROM dsp_request
+        WHERE lease_owner IS NOT NULL AND lease_until IS NOT NULL;
+      DROP INDEX dsp_request_leased;
+      ALTER TABLE dsp_request DROP COLUMN lease_owner, DROP COLUMN lease_until;
+    `,
+  },
 ];
 
 /** The newest schema version this build understands. */

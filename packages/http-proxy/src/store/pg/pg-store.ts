@@ -410,7 +410,7 @@ export class PgStore {
     return this.#db(async () => {
       const { rows, plan, due } = await onConnection(this.pool, async (client) => {
         const read = (await client.query(
-          claimReadSql(max * CLAIM_WINDOW_FACTOR, finished),
+          claimReadSql(max * CLAIM_WINDOW_FACTOR, max, finished),
         )) as unknown as Array<pg.QueryResult<DueRow>>;
         const due = read[2]?.rows ?? [];
         const plan = planClaim(
@@ -471,8 +471,8 @@ export class PgStore {
     if (rowIds.length === 0) return;
     await this.#db(() =>
       this.pool.query(
-        `UPDATE dsp_request SET lease_until = now() + ($3 || ' milliseconds')::interval
-         WHERE id = ANY($1::bigint[]) AND lease_owner = $2`,
+        `UPDATE dsp_lease SET until = now() + ($3 || ' milliseconds')::interval
+         WHERE request_id = ANY($1::bigint[]) AND owner = $2`,
         [rowIds, this.#opts.instanceId, String(this.#opts.leaseMs)],
       ),
     );
@@ -521,8 +521,8 @@ export class PgStore {
     this.#started.delete(rowId);
     await this.#db(() =>
       this.pool.query(
-        `UPDATE dsp_request SET attempt_state = $2, due_at = $3, lease_owner = NULL, lease_until = NULL
-         WHERE id = $1`,
+        `WITH r AS (UPDATE dsp_request SET attempt_state = $2, due_at = $3 WHERE id = $1 RETURNING id)
+         DELETE FROM dsp_lease WHERE request_id IN (SELECT id FROM r)`,
         [rowId, JSON.stringify(state), new Date(state.nextAt)],
       ),
     );
@@ -534,8 +534,10 @@ export class PgStore {
     for (const id of rowIds) this.#started.delete(id);
     await this.#db(() =>
       this.pool.query(
-        `UPDATE dsp_request SET due_at = $2, lease_owner = NULL, lease_until = NULL
-         WHERE id = ANY($1::bigint[]) AND lease_owner = $3`,
+        `WITH r AS (UPDATE dsp_request r SET due_at = $2 WHERE id = ANY($1::bigint[])
+                      AND EXISTS (SELECT 1 FROM dsp_lease l WHERE l.request_id = r.id AND l.owner = $3)
+                    RETURNING id)
+         DELETE FROM dsp_lease WHERE request_id IN (SELECT id FROM r) AND owner = $3`,
         [rowIds, new Date(dueAt), this.#opts.instanceId],
       ),
     );
@@ -583,7 +585,8 @@ export class PgStore {
           await this.#db(() =>
             this.pool.query(
               `WITH i AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::jsonb[]) AS t(id, message_id, info)),
-                    d AS (DELETE FROM dsp_request r USING i WHERE r.id = i.id RETURNING i.message_id, i.info),
+                    d AS (DELETE FROM dsp_request r USING i WHERE r.id = i.id RETURNING r.id, i.message_id, i.info),
+                    l AS (DELETE FROM dsp_lease WHERE request_id IN (SELECT id FROM d)),
                     b AS (UPDATE dsp_destination x SET failures = 0, open_until = NULL, cooldown_ms = 0
                           FROM unnest($4::text[], $5::int[], $6::bool[]) AS s(origin, opens, probe)
                           WHERE x.origin = s.origin AND x.failures > 0 AND (s.probe OR x.opens = s.opens))
@@ -618,7 +621,8 @@ export class PgStore {
     this.#started.delete(rowId);
     await this.#db(() =>
       this.pool.query(
-        `WITH d AS (DELETE FROM dsp_request WHERE id = $1 RETURNING payload)
+        `WITH d AS (DELETE FROM dsp_request WHERE id = $1 RETURNING id, payload),
+              l AS (DELETE FROM dsp_lease WHERE request_id IN (SELECT id FROM d))
          INSERT INTO dsp_dead_letter (message_id, host, info, payload, dead_at)
          SELECT $2, $3, $4, d.payload, $5 FROM d`,
         [rowId, request.message.id, info.host, JSON.stringify(info), new Date(info.deadAt)],
@@ -641,7 +645,8 @@ export class PgStore {
         attempt_state: AttemptState | null;
         leased: boolean;
       }>(
-        'SELECT payload, attempt_state, lease_until > now() AS leased FROM dsp_request WHERE message_id = $1',
+        `SELECT payload, attempt_state, EXISTS (SELECT 1 FROM dsp_lease l WHERE l.request_id = r.id
+           AND l.until > now()) AS leased FROM dsp_request r WHERE message_id = $1`,
         [messageId],
       );
       const row = p.rows[0];
@@ -677,7 +682,8 @@ export class PgStore {
         attempt_state: AttemptState | null;
         leased: boolean;
       }>(
-        `SELECT id, payload, attempt_state, coalesce(lease_until > now(), false) AS leased FROM dsp_request
+        `SELECT id, payload, attempt_state, EXISTS (SELECT 1 FROM dsp_lease l WHERE l.request_id = r.id
+           AND l.until > now()) AS leased FROM dsp_request r
          WHERE id > $1 AND ($3::text IS NULL OR origin LIKE '%//' || $3) ORDER BY id LIMIT $2`,
         [cursor ?? '0', limit, host ?? null],
       );
@@ -725,13 +731,13 @@ export class PgStore {
         open_breakers: string;
       }>(
         `SELECT count(*) AS pending,
-                count(*) FILTER (WHERE lease_until >= now()) AS leased,
-                count(*) FILTER (WHERE lease_until >= now() AND lease_owner = $1) AS leased_here,
-                count(*) FILTER (WHERE due_at <= now() AND (lease_until IS NULL OR lease_until < now())) AS due,
+                count(l.request_id) AS leased,
+                count(*) FILTER (WHERE l.owner = $1) AS leased_here,
+                count(*) FILTER (WHERE due_at <= now() AND l.request_id IS NULL) AS due,
                 coalesce(extract(epoch FROM now() - min(created_at)) * 1000, 0)::float8 AS oldest_ms,
                 (SELECT count(*) FROM dsp_dead_letter) AS dead_letters,
                 (SELECT count(*) FROM dsp_destination WHERE open_until > now()) AS open_breakers
-         FROM dsp_request`,
+         FROM dsp_request r LEFT JOIN dsp_lease l ON l.request_id = r.id AND l.until >= now()`,
         [this.#opts.instanceId],
       );
       const row = r.rows[0];
@@ -846,6 +852,9 @@ export class PgStore {
          WHERE delivered_at < now() - ($1 || ' milliseconds')::interval LIMIT 10000)`,
       `DELETE FROM dsp_idempotency WHERE key IN (SELECT key FROM dsp_idempotency
          WHERE expires_at <= now() LIMIT 10000)`,
+      // Run-out leases of requests settled meanwhile by their previous owner (see claimWriteSql).
+      `DELETE FROM dsp_lease WHERE request_id IN (SELECT request_id FROM dsp_lease l WHERE until < now()
+         AND NOT EXISTS (SELECT 1 FROM dsp_request r WHERE r.id = l.request_id) LIMIT 10000)`,
     ]) {
       const params = sql.includes('$1') ? [String(this.#opts.deliveredRetentionMs)] : [];
       for (;;) {
@@ -881,16 +890,17 @@ export class PgStore {
       const cut = [...this.#started];
       await this.pool
         .query(
-          `UPDATE dsp_request r SET lease_owner = NULL, lease_until = NULL,
-             attempt_state = CASE WHEN c.attempt > coalesce((r.attempt_state->>'attempt')::int, 0) THEN
+          // The request rows first, then the leases: the order settlements lock them in (see claimWriteSql).
+          `WITH cut AS (
+             UPDATE dsp_request r SET attempt_state =
                coalesce(r.attempt_state, jsonb_build_object('nextAt', 0, 'previousDelayMs', 0,
                  'firstAttemptAt', floor(extract(epoch FROM now()) * 1000)))
-               || jsonb_build_object('attempt', c.attempt, 'lastError', '${INTERRUPTED}')
-               ELSE r.attempt_state END
-           FROM (SELECT o.id, s.attempt FROM dsp_request o
-                 LEFT JOIN unnest($2::bigint[], $3::int[]) AS s(id, attempt) ON s.id = o.id
-                 WHERE o.lease_owner = $1) AS c
-           WHERE r.id = c.id`,
+               || jsonb_build_object('attempt', s.attempt, 'lastError', '${INTERRUPTED}')
+             FROM unnest($2::bigint[], $3::int[]) AS s(id, attempt)
+             WHERE r.id = s.id AND s.attempt > coalesce((r.attempt_state->>'attempt')::int, 0)
+               AND EXISTS (SELECT 1 FROM dsp_lease l WHERE l.request_id = r.id AND l.owner = $1)
+             RETURNING r.id)
+           DELETE FROM dsp_lease WHERE owner = $1 AND (SELECT count(*) FROM cut) >= 0`,
           [this.#opts.instanceId, cut.map(([id]) => id), cut.map(([, a]) => a)],
         )
         .catch((err: unknown) => this.#log.warn({ err }, 'could not hand back leases; they expire'));
