@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { HttpProxy } from '../src/http-proxy.js';
 import type { HttpProxyOptions } from '../src/proxy-options.js';
 import { MIGRATIONS, migrate, SCHEMA_VERSION } from '../src/store/pg/pg-migrations.js';
-import { type BreakerTicket, PgStore } from '../src/store/pg/pg-store.js';
+import { type BreakerTicket, type ClaimedRequest, PgStore } from '../src/store/pg/pg-store.js';
 import { encodeStoredRequest } from '../src/store/stored-request.js';
 import { createTestDatabase, databaseForFile } from './helpers/pg-database.js';
 import { eventually, onCleanup, send, sink, startPgProxy, to } from './helpers/start-proxy.js';
@@ -14,6 +14,18 @@ const db = databaseForFile();
 
 function pgProxy(options: Partial<HttpProxyOptions> = {}): Promise<HttpProxy> {
   return startPgProxy(db.url, { shutdownTimeoutMs: 500, ...options });
+}
+
+/** Stores a POST of `path` (its body too) to `origin` directly in `store`. */
+function acceptTo(store: PgStore, origin: string, path: string) {
+  return store.accept(
+    (id) => ({
+      message: { id, body: Buffer.from(path), headers: {}, attempt: 0, createdAt: Date.now() },
+      method: 'POST',
+      target: `${origin}${path}`,
+    }),
+    Date.now(),
+  );
 }
 
 describe('PostgreSQL store', () => {
@@ -178,15 +190,7 @@ describe('PostgreSQL store', () => {
     onCleanup(() => store.close());
     const origin = 'http://late-success.test:1';
     const limits = { concurrency: 5, burst: 1, failureThreshold: 2, cooldownMs: 200, maxCooldownMs: 200 };
-    const put = (path: string) =>
-      store.accept(
-        (id) => ({
-          message: { id, body: Buffer.from(path), headers: {}, attempt: 0, createdAt: Date.now() },
-          method: 'POST',
-          target: `${origin}${path}`,
-        }),
-        Date.now(),
-      );
+    const put = (path: string) => acceptTo(store, origin, path);
     const breaker = async () =>
       (
         await store.pool.query<{ failures: number; open: boolean }>(
@@ -284,6 +288,55 @@ describe('PostgreSQL store', () => {
     );
     await store.sweep();
     expect((await store.pool.query('SELECT owner FROM dsp_lease')).rows).toEqual([{ owner: 'alive' }]);
+  });
+
+  it('lets another instance take over a run-out lease, and a late settlement by the old owner still counts once', async () => {
+    const open = (instanceId: string) =>
+      PgStore.open({ connectionString: db.url, instanceId, logger: noopLogger, leaseMs: 100 });
+    const a = await open('takeover-a');
+    const b = await open('takeover-b');
+    onCleanup(() => a.close(false));
+    onCleanup(() => b.close(false));
+    const origin = 'http://takeover.test:1';
+    const limits = { concurrency: 5, burst: 5, failureThreshold: 5, cooldownMs: 1000, maxCooldownMs: 1000 };
+    const claimOurs = async (s: PgStore) =>
+      (await s.claim(5, () => limits)).filter((c) => c.request.target.startsWith(origin));
+    const put = (path: string) => acceptTo(a, origin, path);
+    const leaseRows = async (id: string) =>
+      (
+        await a.pool.query<{ owner: string }>(
+          'SELECT l.owner FROM dsp_lease l JOIN dsp_request r ON r.id = l.request_id WHERE r.message_id = $1',
+          [id],
+        )
+      ).rows.map((r) => r.owner);
+    // Settled: nothing is left for another instance.
+    const first = await put('/first');
+    const [mine] = await claimOurs(a);
+    expect(mine?.request.message.id).toBe(first.id);
+    await a.complete(mine?.rowId as string, first.id, {}, origin, mine as ClaimedRequest);
+    expect(await leaseRows(first.id)).toEqual([]);
+    expect(await claimOurs(b)).toEqual([]);
+    // A's lease runs out: B takes the request over, counting A's attempt; A's success comes in late.
+    const second = await put('/second');
+    const [slow] = await claimOurs(a);
+    expect(slow?.attempt).toBeUndefined();
+    let taken: ClaimedRequest | undefined;
+    await eventually(async () => {
+      [taken] = await claimOurs(b);
+      return taken !== undefined;
+    });
+    expect(taken?.request.message.id).toBe(second.id);
+    expect(taken?.attempt?.attempt).toBe(1);
+    expect(await leaseRows(second.id)).toEqual(['takeover-b']);
+    await a.complete(slow?.rowId as string, second.id, {}, origin, slow as ClaimedRequest);
+    expect(await b.lookup(second.id)).toMatchObject({ status: 'delivered' });
+    expect(await leaseRows(second.id)).toEqual([]);
+    // B's own success finds nothing left to do and leaves nothing behind.
+    await b.complete(taken?.rowId as string, second.id, {}, origin, taken as ClaimedRequest);
+    const left = await a.pool.query('SELECT 1 FROM dsp_lease WHERE request_id = ANY($1::bigint[])', [
+      [mine?.rowId, slow?.rowId],
+    ]);
+    expect(left.rows).toEqual([]);
   });
 
   it('applies migrations once when several instances start at once', async () => {
