@@ -1,0 +1,52 @@
+/**
+ * The differential harness in its HTTP form: every scenario holds a management API conversation with our
+ * broker and, when reachable, with RabbitMQ, through {@link differentialRuns} (same comparison, same
+ * `expected`/`rabbitmqDiffers`, RabbitMQ skipped the same way when it is away). Results carry per-run names,
+ * so they are compared, not snapshotted.
+ */
+import { type DifferentialOptions, differentialRuns } from '../helpers/differential-suite.js';
+import type { AdminHarness } from './admin-harness.js';
+import { type ManagementTarget, ourManagementTarget, rabbitManagementTarget } from './management-targets.js';
+
+/** A management side as scenarios see it; `harness` is ours only (checks of our broker's own state). */
+export interface ManagementSide extends ManagementTarget {
+  readonly name: 'dispatcher' | 'rabbitmq';
+  readonly harness?: AdminHarness;
+}
+
+/** Options of {@link managementSuite}. */
+export interface ManagementSuiteOptions extends Omit<DifferentialOptions, 'snapshot'> {
+  /** Creates what the scenarios need on a side (vhosts, users), before the first. */
+  readonly prepare?: (side: ManagementSide) => Promise<void>;
+  /** Removes it after the last (RabbitMQ's state outlives the test). */
+  readonly cleanup?: (side: ManagementSide) => Promise<void>;
+}
+
+export function managementSuite(
+  title: string,
+  scenarios: Readonly<Record<string, (side: ManagementSide) => Promise<unknown>>>,
+  options: ManagementSuiteOptions = {},
+): void {
+  differentialRuns<ManagementSide>(
+    title,
+    scenarios,
+    {
+      async ours() {
+        const { target, harness } = await ourManagementTarget();
+        const side = { ...target, name: 'dispatcher' as const, harness };
+        await options.prepare?.(side).catch(async (err: unknown) => {
+          await harness.close();
+          throw err;
+        });
+        return { side, close: () => harness.close() };
+      },
+      async rabbit() {
+        const side = { ...(await rabbitManagementTarget()), name: 'rabbitmq' as const };
+        await options.prepare?.(side);
+        return side;
+      },
+      cleanup: async (side) => options.cleanup?.(side),
+    },
+    { ...options, snapshot: false },
+  );
+}
