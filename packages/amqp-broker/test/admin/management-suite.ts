@@ -5,7 +5,7 @@
  * so they are compared, not snapshotted.
  */
 import { type DifferentialOptions, differentialRuns } from '../helpers/differential-suite.js';
-import type { AdminHarness } from './admin-harness.js';
+import type { AdminHarness, startAdminHarness } from './admin-harness.js';
 import { type ManagementTarget, ourManagementTarget, rabbitManagementTarget } from './management-targets.js';
 
 /** A management side as scenarios see it; `harness` is ours only (checks of our broker's own state). */
@@ -16,6 +16,8 @@ export interface ManagementSide extends ManagementTarget {
 
 /** Options of {@link managementSuite}. */
 export interface ManagementSuiteOptions extends Omit<DifferentialOptions, 'snapshot'> {
+  /** Options of our broker (vhosts, users). @defaultValue vhosts '/' and 'other', guest */
+  readonly ourBroker?: Parameters<typeof startAdminHarness>[0];
   /** Creates what the scenarios need on a side (vhosts, users), before the first. */
   readonly prepare?: (side: ManagementSide) => Promise<void>;
   /** Removes it after the last (RabbitMQ's state outlives the test). */
@@ -32,7 +34,7 @@ export function managementSuite(
     scenarios,
     {
       async ours() {
-        const { target, harness } = await ourManagementTarget();
+        const { target, harness } = await ourManagementTarget(options.ourBroker);
         const side = { ...target, name: 'dispatcher' as const, harness };
         await options.prepare?.(side).catch(async (err: unknown) => {
           await harness.close();

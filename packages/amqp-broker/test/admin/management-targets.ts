@@ -23,8 +23,10 @@ export async function rabbitManagementTarget(): Promise<ManagementTarget> {
 }
 
 /** Our side: a broker and its management listener just started; the caller closes `harness`. */
-export async function ourManagementTarget(): Promise<{ target: ManagementTarget; harness: AdminHarness }> {
-  const harness = await startAdminHarness();
+export async function ourManagementTarget(
+  brokerOptions?: Parameters<typeof startAdminHarness>[0],
+): Promise<{ target: ManagementTarget; harness: AdminHarness }> {
+  const harness = await startAdminHarness(brokerOptions);
   const target = {
     api: managementApi(harness.baseUrl, 'guest', 'guest'),
     amqpBase: `amqp://127.0.0.1:${harness.broker.port}`,
