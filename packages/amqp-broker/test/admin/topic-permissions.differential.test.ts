@@ -15,7 +15,7 @@ import { BrokerServer } from '../../src/index.js';
 import { managementApi } from '../helpers/management-api.js';
 import { amqpUrlFor } from '../helpers/tracked-connection.js';
 import { startAdminHarness } from './admin-harness.js';
-import { type ManagementSide as Target, managementSuite } from './management-suite.js';
+import { managementSuite, type ManagementSide as Target } from './management-suite.js';
 
 const SUFFIX = randomBytes(4).toString('hex');
 const VHOST = `dsp-topic-vh-${SUFFIX}`;
