@@ -53,6 +53,8 @@ export interface DifferentialOptions {
    * first. @defaultValue true
    */
   readonly concurrent?: boolean;
+  /** With `concurrent: false`, run each scenario on RabbitMQ before ours. @defaultValue false */
+  readonly rabbitmqFirst?: boolean;
   /** Time for starting and preparing both brokers (and for undoing it). @defaultValue the config's hookTimeout */
   readonly setupTimeoutMs?: number;
   /** Snapshot our result of every scenario (off where results carry per-run names). @defaultValue true */
@@ -117,8 +119,13 @@ export function differentialRuns<S>(
     for (const name of Object.keys(scenarios)) {
       if (options.concurrent === false) {
         it(name, async ({ expect }) => {
+          const theirsFirst = options.rabbitmqFirst && rabbitUp ? await run(rabbit as S, name) : undefined;
           const mine = await run((ours as { side: S }).side, name);
-          const theirs = rabbitUp ? await run(rabbit as S, name) : undefined;
+          const theirs = options.rabbitmqFirst
+            ? theirsFirst
+            : rabbitUp
+              ? await run(rabbit as S, name)
+              : undefined;
           compare(expect, name, mine, theirs, rabbitUp);
         });
         continue;
