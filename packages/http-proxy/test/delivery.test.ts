@@ -11,7 +11,6 @@ import {
   STORE,
   send,
   sink,
-  sleep,
   startProxy,
   tempDir,
   to,
@@ -42,7 +41,8 @@ describe('delivery', () => {
     await eventually(() => proxy.engine.backlog === 0);
     const status = await send(proxy, `/_dispatcher/messages/${json.id}`, { method: 'GET' });
     expect(status.json).toMatchObject({ status: 'delivered', attempts: 4 });
-    await sleep(100);
+    // Delivered and nothing left: no fifth attempt can come (the backlog would count it).
+    expect(proxy.engine.backlog).toBe(0);
     expect(dest.received.length).toBe(4);
   });
 
@@ -190,9 +190,11 @@ describe('delivery', () => {
     expect(a.json.id).toBe(b.json.id);
     expect(c.json.id).toBe(a.json.id);
     expect(c.headers.get('x-dispatcher-idempotent-replay')).toBe('true');
-    await dest.waitFor(1);
-    await sleep(150);
-    expect(dest.received.length).toBe(1);
+    // A request without the key sent after: once it is in and nothing is left, no copy of /pay went out.
+    await send(proxy, '/after', to(dest));
+    await dest.waitFor(2);
+    await eventually(() => proxy.engine.backlog === 0);
+    expect(dest.received.map((r) => r.url)).toEqual(['/pay', '/after']);
   });
 
   it('calls the success and failure callbacks', async () => {
@@ -274,16 +276,20 @@ describe('delivery', () => {
     'tries a request again after an error in its bookkeeping instead of stranding it',
     async () => {
       const dest = await sink();
-      dest.behave = (_r, i) => ({ kind: 'status', status: i === 0 ? 503 : 200 });
+      let backlogAtRetry: number | undefined;
+      dest.behave = (_r, i) => {
+        if (i === 1) backlogAtRetry = proxy.engine.backlog;
+        return { kind: 'status', status: i === 0 ? 503 : 200 };
+      };
       const proxy = await startProxy();
       const record = vi
         .spyOn(proxy.store, 'recordAttempt')
         .mockRejectedValueOnce(new Error('EIO: disk error'));
       await send(proxy, '/j', to(dest));
       await eventually(() => record.mock.calls.length === 1);
-      await sleep(50);
-      expect(proxy.engine.backlog).toBe(1); // waiting for its next attempt, still counted
+      expect(proxy.engine.backlog).toBe(1);
       await dest.waitFor(2, 5000);
+      expect(backlogAtRetry, 'counted while it waited for its next attempt').toBe(1);
       await eventually(() => proxy.engine.backlog === 0);
       expect(dest.received.map((r) => r.url)).toEqual(['/j', '/j']);
     },
@@ -293,15 +299,22 @@ describe('delivery', () => {
   it.skipIf(STORE === 'postgres')('tries a request again after its record could not be read', async () => {
     const dest = await sink();
     const proxy = await startProxy({ hotCacheBytes: 0 });
+    const log = proxy.store.main;
+    const realRead = log.read.bind(log);
+    // What the proxy had done when it read the record again after the failure.
+    let atSecondRead: { received: number; backlog: number } | undefined;
     const read = vi
-      .spyOn(proxy.store.main, 'read')
+      .spyOn(log, 'read')
+      .mockImplementation((...args: Parameters<typeof log.read>) => {
+        if (read.mock.calls.length === 2) {
+          atSecondRead = { received: dest.received.length, backlog: proxy.engine.backlog };
+        }
+        return realRead(...args);
+      })
       .mockRejectedValueOnce(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' }));
     await send(proxy, '/unreadable', to(dest));
-    await eventually(() => read.mock.calls.length >= 1);
-    await sleep(50);
-    expect(dest.received.length).toBe(0);
-    expect(proxy.engine.backlog).toBe(1);
     await dest.waitFor(1, 5000);
+    expect(atSecondRead).toEqual({ received: 0, backlog: 1 });
     expect(dest.received[0]?.url).toBe('/unreadable');
     await eventually(() => proxy.engine.backlog === 0);
   });
@@ -378,7 +391,8 @@ describe('delivery', () => {
       // The destination answered once: the store errors re-run the bookkeeping, not the request.
       expect(dest.received.length).toBe(1);
       expect(deadLetter).toHaveBeenCalledTimes(2);
-      await sleep(100);
+      // Dead-lettered and nothing left: no second callback can be on its way.
+      await eventually(() => proxy.engine.backlog === 0);
       expect(hooks.received.length).toBe(1);
     },
   );
@@ -408,9 +422,7 @@ describe('delivery', () => {
     });
     for (let i = 0; i < 5; i++) await send(proxy, `/m${i}`, to(dest));
     await dest.waitFor(3);
-    await sleep(150);
-    expect(dest.received.length).toBe(3); // open: nothing while cooling down
-    healthy = true;
+    healthy = true; // open: nothing is sent while cooling down, which the probe's time below shows
     await dest.waitFor(8, 5000);
     await eventually(() => proxy.engine.backlog === 0);
     const probeAt = dest.received[3]!.at;

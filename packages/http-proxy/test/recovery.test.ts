@@ -62,9 +62,13 @@ describe('recovery and operation', () => {
       retryMaxMs: 600,
       retryBackoff: 'exponential',
     });
-    await send(first, '/r', { headers: { 'x-dispatcher-origin-host': dest.url } });
+    const { json } = await send(first, '/r', { headers: { 'x-dispatcher-origin-host': dest.url } });
     await dest.waitFor(1);
-    await sleep(50);
+    // The failed attempt is recorded (its retry scheduled) before the restart.
+    await eventually(async () => {
+      const state = (await send(first, `/_dispatcher/messages/${json.id}`, { method: 'GET' })).json;
+      return state.status === 'retrying' && state.attempts === 1;
+    });
     await first.close();
     const second = await startProxy({ dataDir, retryBaseMs: 600, retryMaxMs: 600 });
     await dest.waitFor(3, 5000);
@@ -196,11 +200,12 @@ describe('recovery and operation', () => {
       code: 'EADDRINUSE',
     });
     const seen = dest.received.length;
-    await sleep(400);
-    expect(dest.received.length, 'deliveries after a failed start').toBe(seen);
     dest.behave = () => ({ kind: 'status', status: 200 });
-    await startProxy({ dataDir });
+    const third = await startProxy({ dataDir });
     await eventually(() => dest.received.some((r, i) => i >= seen && r.url === '/pending'));
+    await eventually(() => third.engine.backlog === 0);
+    // The working start's delivery is the only one since the failed start: that start sent nothing.
+    expect(dest.received.length - seen, 'deliveries after a failed start').toBe(1);
   });
 
   embeddedOnly('repairs a torn log tail at start-up and says so', async () => {
@@ -249,8 +254,11 @@ describe('recovery and operation', () => {
       await eventually(() => first.engine.backlog === 0);
       await first.close();
       const second = await startProxy({ dataDir, eventSourcing: true });
-      await sleep(200);
-      expect(dest.received.length).toBe(5);
+      // A request sent after the restart: once it is delivered and nothing is left, the replay is done.
+      await send(second, '/after', { headers: { 'x-dispatcher-origin-host': dest.url } });
+      await dest.waitFor(6);
+      await eventually(() => second.engine.backlog === 0);
+      expect(dest.received.map((r) => r.url)).toEqual(['/e0', '/e1', '/e2', '/e3', '/e4', '/after']);
       let records = 0;
       for await (const e of second.store.main.replay()) if (e.kind === 'record') records++;
       expect(records).toBeGreaterThanOrEqual(5);
@@ -338,8 +346,11 @@ describe('recovery and operation', () => {
     // Delivered before the close finished: a restart has nothing left to send.
     const again = await startProxy({ dataDir });
     expect(again.engine.backlog).toBe(0);
-    await sleep(100);
-    expect(dest.received.length).toBe(1);
+    // A request sent after the restart arrives second: nothing of the first run was sent again before it.
+    await send(again, '/after', { headers: { 'x-dispatcher-origin-host': dest.url } });
+    await dest.waitFor(2);
+    await eventually(() => again.engine.backlog === 0);
+    expect(dest.received.map((r) => r.url)).toEqual(['/slow', '/after']);
   });
 
   embeddedOnly(

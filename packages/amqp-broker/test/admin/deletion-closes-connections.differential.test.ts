@@ -5,10 +5,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ChannelModel } from 'amqplib';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, expect } from 'vitest';
 import { amqpUrlFor, trackedConnection } from '../helpers/tracked-connection.js';
-import type { AdminHarness } from './admin-harness.js';
-import { managementTargets, type ManagementTarget as Target } from './management-targets.js';
+import { managementSuite } from './management-suite.js';
+import type { ManagementTarget as Target } from './management-targets.js';
 
 const SUFFIX = randomBytes(4).toString('hex');
 const VHOST = `dsp-del-vh-${SUFFIX}`;
@@ -16,9 +16,6 @@ const KEEP = `dsp-del-keep-${SUFFIX}`;
 const USER = `dsp-del-user-${SUFFIX}`;
 const PASSWORD = randomBytes(12).toString('base64url');
 
-let h: AdminHarness;
-let rabbit: Target;
-let ours: Target;
 const open: ChannelModel[] = [];
 
 /** Connects as `user` to `vhost`; resolves the close reason (or 'still open') when asked. */
@@ -43,25 +40,19 @@ async function setUp(t: Target): Promise<void> {
   }
 }
 
-beforeAll(async () => {
-  ({ rabbit, ours, harness: h } = await managementTargets());
-  await setUp(rabbit);
-  await setUp(ours);
-}, 180_000);
+async function tearDown(t: Target): Promise<void> {
+  await t.api.call('DELETE', `users/${USER}`).catch(() => {});
+  for (const vh of [VHOST, KEEP]) await t.api.call('DELETE', `vhosts/${vh}`).catch(() => {});
+}
 
 afterAll(async () => {
   for (const c of open) await c.close().catch(() => {});
-  for (const t of [rabbit, ours]) {
-    if (t === undefined) continue;
-    await t.api.call('DELETE', `users/${USER}`).catch(() => {});
-    for (const vh of [VHOST, KEEP]) await t.api.call('DELETE', `vhosts/${vh}`).catch(() => {});
-  }
-  await h?.close();
 });
 
-describe.skipIf(!inject('rabbitmqReachable'))('deleting closes connections, as RabbitMQ', () => {
-  it('DELETE /api/users/{name} closes every connection of that user with 320, others stay', async () => {
-    for (const t of [rabbit, ours]) {
+managementSuite(
+  'deleting closes connections, as RabbitMQ',
+  {
+    'DELETE /api/users/{name} closes every connection of that user with 320, others stay': async (t) => {
       const first = await connect(t, USER, PASSWORD, VHOST);
       const second = await connect(t, USER, PASSWORD, KEEP);
       const other = await connect(t, 'guest', 'guest', KEEP);
@@ -72,22 +63,21 @@ describe.skipIf(!inject('rabbitmqReachable'))('deleting closes connections, as R
       expect(other.isOpen()).toBe(true);
       // Logging in again is refused: the user is gone.
       await expect(connect(t, USER, PASSWORD, KEEP)).rejects.toThrow(/ACCESS_REFUSED|403/);
-    }
-    expect(h.broker.connections().filter((c) => c.user === USER)).toEqual([]);
-  });
+      if (t.harness) expect(t.harness.broker.connections().filter((c) => c.user === USER)).toEqual([]);
+    },
 
-  it('DELETE /api/vhosts/{name} closes the connections on that vhost with 320, others stay', async () => {
-    for (const t of [rabbit, ours]) {
+    'DELETE /api/vhosts/{name} closes the connections on that vhost with 320, others stay': async (t) => {
       const on = await connect(t, 'guest', 'guest', VHOST);
       const other = await connect(t, 'guest', 'guest', KEEP);
       expect((await t.api.call('DELETE', `vhosts/${VHOST}`)).status).toBe(204);
       // RabbitMQ races two closers, the deletion ("is deleted", what we send) and the vhost's supervisor
       // stopping ("is down"); both are 320 naming the vhost.
       const expected = new RegExp(
-        `320 \\(CONNECTION-FORCED\\) with message "CONNECTION_FORCED - vhost '${VHOST}' is ${t === ours ? 'deleted' : '(deleted|down)'}"`,
+        `320 \\(CONNECTION-FORCED\\) with message "CONNECTION_FORCED - vhost '${VHOST}' is ${t.name === 'dispatcher' ? 'deleted' : '(deleted|down)'}"`,
       );
       await on.closed().toMatch(expected);
       expect(other.isOpen()).toBe(true);
-    }
-  });
-});
+    },
+  },
+  { concurrent: false, setupTimeoutMs: 180_000, prepare: setUp, cleanup: tearDown },
+);

@@ -5,9 +5,10 @@
  * every 5 s, so message_stats are polled for, never slept on.
  */
 import { randomBytes } from 'node:crypto';
-import { ensureRabbitMQManagement } from '@dispatcher/tooling';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { amqpUrlFor } from '../helpers/tracked-connection.js';
 import { type AdminHarness, eventually, startAdminHarness } from './admin-harness.js';
+import { type ManagementSide, managementSuite } from './management-suite.js';
 
 const VHOST = `dsp-mgmt-diff-${randomBytes(4).toString('hex')}`;
 const V = encodeURIComponent(VHOST);
@@ -20,45 +21,42 @@ const MGMT = `dsp-mgmt-${SUFFIX}`;
 const NONE = `dsp-none-${SUFFIX}`;
 const ADM = `dsp-adm-${SUFFIX}`;
 const USERS = [MON, MGMT, NONE, ADM];
+// A fresh name each run: RabbitMQ says "unknown exchange type" for a name that is no Erlang atom of its
+// node, "invalid exchange type" once anything has made that atom (atoms live as long as the node).
+const noType = `no-such-type-${randomBytes(4).toString('hex')}`;
 const as = (user: string) => ({ authorization: `Basic ${Buffer.from(`${user}:pw`).toString('base64')}` });
 
-interface Target {
-  readonly base: string;
-  /** Takes a statistics sample now where that is possible (ours); RabbitMQ is polled. */
-  readonly sample: () => void;
-}
+type Target = ManagementSide;
 
-let rabbit: Target;
-let ours: Target;
-let h: AdminHarness;
+/** Takes a statistics sample now where that is possible (ours); RabbitMQ is polled. */
+const sample = (t: Target) => t.harness?.admin.stats.sample();
 
-beforeAll(async () => {
-  const { managementUrl } = await ensureRabbitMQManagement();
-  const put = await fetch(`${managementUrl}/api/vhosts/${V}`, {
+/** RabbitMQ gets the test's vhost here (ours is started with it). */
+async function prepare(t: Target): Promise<void> {
+  if (t.name !== 'rabbitmq') return;
+  const put = await fetch(`${t.api.baseUrl}/api/vhosts/${V}`, {
     method: 'PUT',
     headers: { authorization: AUTH },
   });
   expect(put.status).toBe(201);
-  const perm = await fetch(`${managementUrl}/api/permissions/${V}/guest`, {
+  const perm = await fetch(`${t.api.baseUrl}/api/permissions/${V}/guest`, {
     method: 'PUT',
     headers: { authorization: AUTH, 'content-type': 'application/json' },
     body: JSON.stringify({ configure: '.*', write: '.*', read: '.*' }),
   });
   expect(perm.status).toBeLessThan(300);
-  rabbit = { base: managementUrl, sample: () => {} };
-  h = await startAdminHarness({ vhosts: ['/', VHOST] });
-  ours = { base: h.baseUrl, sample: () => h.admin.stats.sample() };
-}, 180_000);
+}
 
-afterAll(async () => {
-  await fetch(`${rabbit.base}/api/vhosts/${V}`, { method: 'DELETE', headers: { authorization: AUTH } });
+/** What the tests made on RabbitMQ (ours goes with its broker). */
+async function cleanup(t: Target): Promise<void> {
+  if (t.name !== 'rabbitmq') return;
+  await fetch(`${t.api.baseUrl}/api/vhosts/${V}`, { method: 'DELETE', headers: { authorization: AUTH } });
   for (const path of [...USERS.map((u) => `/api/users/${u}`), `/api/vhosts/${OWN}`]) {
-    await fetch(`${rabbit?.base}${path}`, { method: 'DELETE', headers: { authorization: AUTH } }).catch(
+    await fetch(`${t.api.baseUrl}${path}`, { method: 'DELETE', headers: { authorization: AUTH } }).catch(
       () => {},
     );
   }
-  await h?.close();
-});
+}
 
 interface Answer {
   status: number;
@@ -68,13 +66,13 @@ interface Answer {
 }
 
 async function call(
-  t: Target,
+  t: { readonly api: { readonly baseUrl: string } },
   method: string,
   path: string,
   body?: unknown,
   headers: Record<string, string> = {},
 ): Promise<Answer> {
-  const res = await fetch(`${t.base}${path}`, {
+  const res = await fetch(`${t.api.baseUrl}${path}`, {
     method,
     headers: { authorization: AUTH, 'content-type': 'application/json', ...headers },
     ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
@@ -89,30 +87,24 @@ async function call(
   return { status: res.status, headers: res.headers, json };
 }
 
-/** Runs `fn` on both and expects the same result. */
-async function same<T>(fn: (t: Target) => Promise<T>): Promise<T> {
-  const [a, b] = [await fn(rabbit), await fn(ours)];
-  expect(b).toEqual(a);
-  return b;
-}
-
 const typeOf = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
 /** The fields clients read, with their JSON types. */
 function shape(o: Record<string, unknown>, fields: readonly string[]): Record<string, string> {
   return Object.fromEntries(fields.map((f) => [f, typeOf(o[f])]));
 }
 
-describe('management API: ours answers as RabbitMQ 3.10', () => {
-  it('401 without credentials, with the same realm', async () => {
-    await same(async (t) => {
-      const res = await fetch(`${t.base}/api/overview`);
+managementSuite(
+  'management API: ours answers as RabbitMQ 3.10',
+  {
+    '401 without credentials, with the same realm': async (t) => {
+      const res = await fetch(`${t.api.baseUrl}/api/overview`);
       await res.arrayBuffer();
       return { status: res.status, realm: res.headers.get('www-authenticate') };
-    });
-  });
+    },
 
-  it('queue declare: 201, then 204, inequivalent 400, bad boolean 400, not JSON 400, missing 404', async () => {
-    await same(async (t) => {
+    'queue declare: 201, then 204, inequivalent 400, bad boolean 400, not JSON 400, missing 404': async (
+      t,
+    ) => {
       const out = [];
       out.push(
         (await call(t, 'PUT', `/api/queues/${V}/q1`, { durable: 'true', auto_delete: false, arguments: {} }))
@@ -128,14 +120,9 @@ describe('management API: ours answers as RabbitMQ 3.10', () => {
       out.push(missing.status, missing.json);
       out.push((await call(t, 'DELETE', `/api/queues/${V}/nope`)).status);
       return out;
-    });
-  });
+    },
 
-  it('exchanges: declare, unknown type, read, list names', async () => {
-    // A fresh name each run: RabbitMQ says "unknown exchange type" for a name that is no Erlang atom of its
-    // node, "invalid exchange type" once anything has made that atom (atoms live as long as the node).
-    const noType = `no-such-type-${randomBytes(4).toString('hex')}`;
-    await same(async (t) => {
+    'exchanges: declare, unknown type, read, list names': async (t) => {
       const created = (await call(t, 'PUT', `/api/exchanges/${V}/x1`, { type: 'topic', durable: 'true' }))
         .status;
       const bad = await call(t, 'PUT', `/api/exchanges/${V}/x2`, { type: noType });
@@ -171,11 +158,9 @@ describe('management API: ours answers as RabbitMQ 3.10', () => {
         ]),
         names,
       };
-    });
-  });
+    },
 
-  it('bindings: 201 with the Location clients parse, listing fields, delete by properties_key', async () => {
-    await same(async (t) => {
+    'bindings: 201 with the Location clients parse, listing fields, delete by properties_key': async (t) => {
       const created = await call(t, 'POST', `/api/bindings/${V}/e/x1/q/q1`, {
         routing_key: 'a/b c',
         arguments: {},
@@ -202,11 +187,9 @@ describe('management API: ours answers as RabbitMQ 3.10', () => {
         after,
         missingSource,
       };
-    });
-  });
+    },
 
-  it('publish and get: routed, the messages, each ackmode', async () => {
-    await same(async (t) => {
+    'publish and get: routed, the messages, each ackmode': async (t) => {
       const routed = [];
       for (const payload of ['one', 'two']) {
         routed.push(
@@ -252,59 +235,57 @@ describe('management API: ours answers as RabbitMQ 3.10', () => {
         })
       ).json;
       return { routed, missing: [missing.status, missing.json], peek, taken };
-    });
-  });
+    },
 
-  it('queue fields and message_stats once statistics are in', async () => {
-    const read = async (t: Target) => {
-      t.sample();
-      return eventually(async () => {
-        const q = (await call(t, 'GET', `/api/queues/${V}/q1`)).json;
-        return q.message_stats?.publish === 2 &&
-          q.message_stats?.deliver_get === 2 &&
-          q.state !== undefined &&
-          q.messages === 1
-          ? q
-          : undefined;
-      }, 30_000);
-    };
-    const [a, b] = [await read(rabbit), await read(ours)];
-    const fields = [
-      'name',
-      'vhost',
-      'durable',
-      'auto_delete',
-      'exclusive',
-      'arguments',
-      'consumers',
-      'messages',
-      'messages_ready',
-      'messages_unacknowledged',
-      'state',
-      'type',
-      'node',
-      'message_stats',
-    ];
-    expect(shape(b, fields)).toEqual(shape(a, fields));
-    const pick = (q: typeof a) => ({
-      messages: q.messages,
-      messages_ready: q.messages_ready,
-      messages_unacknowledged: q.messages_unacknowledged,
-      consumers: q.consumers,
-      stats: {
-        publish: q.message_stats.publish,
-        deliver_get: q.message_stats.deliver_get,
-        ack: q.message_stats.ack,
-        redeliver: q.message_stats.redeliver,
-        rate: typeof q.message_stats.publish_details.rate,
-        depthRate: typeof q.messages_details.rate,
-      },
-    });
-    expect(pick(b)).toEqual(pick(a));
-  });
+    'queue fields and message_stats once statistics are in': async (t) => {
+      const read = async (t: Target) => {
+        // Ours takes a statistics sample now; RabbitMQ is polled.
+        t.harness?.admin.stats.sample();
+        return eventually(async () => {
+          const q = (await call(t, 'GET', `/api/queues/${V}/q1`)).json;
+          return q.message_stats?.publish === 2 &&
+            q.message_stats?.deliver_get === 2 &&
+            q.state !== undefined &&
+            q.messages === 1
+            ? q
+            : undefined;
+        }, 30_000);
+      };
+      const q = await read(t);
+      const fields = [
+        'name',
+        'vhost',
+        'durable',
+        'auto_delete',
+        'exclusive',
+        'arguments',
+        'consumers',
+        'messages',
+        'messages_ready',
+        'messages_unacknowledged',
+        'state',
+        'type',
+        'node',
+        'message_stats',
+      ];
+      const pick = (q: Answer['json']) => ({
+        messages: q.messages,
+        messages_ready: q.messages_ready,
+        messages_unacknowledged: q.messages_unacknowledged,
+        consumers: q.consumers,
+        stats: {
+          publish: q.message_stats.publish,
+          deliver_get: q.message_stats.deliver_get,
+          ack: q.message_stats.ack,
+          redeliver: q.message_stats.redeliver,
+          rate: typeof q.message_stats.publish_details.rate,
+          depthRate: typeof q.messages_details.rate,
+        },
+      });
+      return { shape: shape(q, fields), values: pick(q) };
+    },
 
-  it('pagination envelope and its errors', async () => {
-    await same(async (t) => {
+    'pagination envelope and its errors': async (t) => {
       await call(t, 'PUT', `/api/queues/${V}/p-a`, {});
       await call(t, 'PUT', `/api/queues/${V}/p-b`, {});
       const page = (
@@ -324,11 +305,9 @@ describe('management API: ours answers as RabbitMQ 3.10', () => {
           notNumber.json,
         ],
       };
-    });
-  });
+    },
 
-  it('vhost limits, whoami, health checks, per-vhost definitions', async () => {
-    await same(async (t) => {
+    'vhost limits, whoami, health checks, per-vhost definitions': async (t) => {
       const limits = (await call(t, 'GET', `/api/vhost-limits/${V}`)).json;
       const whoami = (await call(t, 'GET', '/api/whoami')).json;
       const alarms = (await call(t, 'GET', '/api/health/checks/alarms')).json;
@@ -344,151 +323,133 @@ describe('management API: ours answers as RabbitMQ 3.10', () => {
         exchanges: defs.exchanges,
         bindings: defs.bindings,
       };
-    });
-  });
+    },
 
-  it('overview and nodes carry the fields clients read', async () => {
-    const [a, b] = [
-      (await call(rabbit, 'GET', '/api/overview')).json,
-      (await call(ours, 'GET', '/api/overview')).json,
-    ];
-    const fields = [
-      'management_version',
-      'rates_mode',
-      'exchange_types',
-      'product_version',
-      'product_name',
-      'rabbitmq_version',
-      'cluster_name',
-      'erlang_version',
-      'message_stats',
-      'queue_totals',
-      'object_totals',
-      'node',
-      'listeners',
-      'contexts',
-    ];
-    expect(shape(b, fields)).toEqual(shape(a, fields));
-    expect(Object.keys(b.object_totals).sort()).toEqual(Object.keys(a.object_totals).sort());
-    expect(Object.keys(b.queue_totals).sort()).toEqual(Object.keys(a.queue_totals).sort());
-    const [na, nb] = [
-      (await call(rabbit, 'GET', '/api/nodes')).json[0],
-      (await call(ours, 'GET', '/api/nodes')).json[0],
-    ];
-    const nodeFields = [
-      'name',
-      'type',
-      'running',
-      'mem_used',
-      'mem_limit',
-      'mem_alarm',
-      'disk_free',
-      'disk_free_limit',
-      'disk_free_alarm',
-      'fd_used',
-      'fd_total',
-      'sockets_used',
-      'sockets_total',
-      'uptime',
-      'processors',
-      'partitions',
-    ];
-    expect(shape(nb, nodeFields)).toEqual(shape(na, nodeFields));
-  });
+    'overview and nodes carry the fields clients read': async (t) => {
+      const overview = (await call(t, 'GET', '/api/overview')).json;
+      const fields = [
+        'management_version',
+        'rates_mode',
+        'exchange_types',
+        'product_version',
+        'product_name',
+        'rabbitmq_version',
+        'cluster_name',
+        'erlang_version',
+        'message_stats',
+        'queue_totals',
+        'object_totals',
+        'node',
+        'listeners',
+        'contexts',
+      ];
+      const node = (await call(t, 'GET', '/api/nodes')).json[0];
+      const nodeFields = [
+        'name',
+        'type',
+        'running',
+        'mem_used',
+        'mem_limit',
+        'mem_alarm',
+        'disk_free',
+        'disk_free_limit',
+        'disk_free_alarm',
+        'fd_used',
+        'fd_total',
+        'sockets_used',
+        'sockets_total',
+        'uptime',
+        'processors',
+        'partitions',
+      ];
+      return {
+        overview: shape(overview, fields),
+        objectTotals: Object.keys(overview.object_totals).sort(),
+        queueTotals: Object.keys(overview.queue_totals).sort(),
+        node: shape(node, nodeFields),
+      };
+    },
 
-  it('connections, channels and consumers of an AMQP client carry the same fields', async () => {
-    const amqp = (await import('amqplib')).default;
-    const urls = {
-      rabbit: `amqp://guest:guest@127.0.0.1:5672/${V}`,
-      ours: `amqp://guest:guest@127.0.0.1:${h.broker.port}/${V}`,
-    };
-    const look = async (t: Target, url: string) => {
-      const conn = await amqp.connect(url, { clientProperties: { connection_name: 'diff-conn' } });
-      try {
-        const ch = await conn.createChannel();
-        await ch.consume('q1', () => {}, { consumerTag: 'diff-tag' });
-        // RabbitMQ lists a connection once its stats are in: poll.
-        const c = await eventually(async () => {
-          const list = (await call(t, 'GET', `/api/vhosts/${V}/connections`)).json;
-          // RabbitMQ adds the statistics fields (channels…) at its next 5 s emission.
-          return list.find(
-            (x: { user_provided_name?: string; channels?: number }) =>
-              x.user_provided_name === 'diff-conn' && x.channels !== undefined,
-          );
-        }, 30_000);
-        const chans = await eventually(async () => {
-          const list = (await call(t, 'GET', '/api/channels')).json.filter(
-            (x: { vhost: string }) => x.vhost === VHOST,
-          );
-          return list.length > 0 && list[0].consumer_count !== undefined ? list : undefined;
-        }, 30_000);
-        const consumers = await eventually(async () => {
-          const list = (await call(t, 'GET', `/api/consumers/${V}`)).json;
-          return list.length > 0 ? list : undefined;
-        }, 30_000);
-        return {
-          connection: shape(c, [
-            'name',
-            'user',
-            'vhost',
-            'channels',
-            'peer_host',
-            'peer_port',
-            'protocol',
-            'state',
-            'user_provided_name',
-            'client_properties',
-            'connected_at',
-            'timeout',
-            'frame_max',
-          ]),
-          // RabbitMQ's channel count lags behind its statistics: only the type is compared.
-          values: { user: c.user, vhost: c.vhost, protocol: c.protocol },
-          channel: shape(chans[0], [
-            'name',
-            'number',
-            'vhost',
-            'user',
-            'consumer_count',
-            'messages_unacknowledged',
-            'prefetch_count',
-            'connection_details',
-          ]),
-          consumer: shape(consumers[0], [
-            'consumer_tag',
-            'queue',
-            'channel_details',
-            'ack_required',
-            'exclusive',
-            'prefetch_count',
-            'arguments',
-          ]),
-          consumerValues: {
-            tag: consumers[0].consumer_tag,
-            queue: consumers[0].queue.name,
-            ack: consumers[0].ack_required,
-          },
-        };
-      } finally {
-        await conn.close().catch(() => {});
-      }
-    };
-    const [a, b] = [await look(rabbit, urls.rabbit), await look(ours, urls.ours)];
-    expect(b).toEqual(a);
-  });
+    'connections, channels and consumers of an AMQP client carry the same fields': async (t) => {
+      const amqp = (await import('amqplib')).default;
+      const look = async (t: Target, url: string) => {
+        const conn = await amqp.connect(url, { clientProperties: { connection_name: 'diff-conn' } });
+        try {
+          const ch = await conn.createChannel();
+          await ch.consume('q1', () => {}, { consumerTag: 'diff-tag' });
+          // RabbitMQ lists a connection once its stats are in: poll.
+          const c = await eventually(async () => {
+            const list = (await call(t, 'GET', `/api/vhosts/${V}/connections`)).json;
+            // RabbitMQ adds the statistics fields (channels…) at its next 5 s emission.
+            return list.find(
+              (x: { user_provided_name?: string; channels?: number }) =>
+                x.user_provided_name === 'diff-conn' && x.channels !== undefined,
+            );
+          }, 30_000);
+          const chans = await eventually(async () => {
+            const list = (await call(t, 'GET', '/api/channels')).json.filter(
+              (x: { vhost: string }) => x.vhost === VHOST,
+            );
+            return list.length > 0 && list[0].consumer_count !== undefined ? list : undefined;
+          }, 30_000);
+          const consumers = await eventually(async () => {
+            const list = (await call(t, 'GET', `/api/consumers/${V}`)).json;
+            return list.length > 0 ? list : undefined;
+          }, 30_000);
+          return {
+            connection: shape(c, [
+              'name',
+              'user',
+              'vhost',
+              'channels',
+              'peer_host',
+              'peer_port',
+              'protocol',
+              'state',
+              'user_provided_name',
+              'client_properties',
+              'connected_at',
+              'timeout',
+              'frame_max',
+            ]),
+            // RabbitMQ's channel count lags behind its statistics: only the type is compared.
+            values: { user: c.user, vhost: c.vhost, protocol: c.protocol },
+            channel: shape(chans[0], [
+              'name',
+              'number',
+              'vhost',
+              'user',
+              'consumer_count',
+              'messages_unacknowledged',
+              'prefetch_count',
+              'connection_details',
+            ]),
+            consumer: shape(consumers[0], [
+              'consumer_tag',
+              'queue',
+              'channel_details',
+              'ack_required',
+              'exclusive',
+              'prefetch_count',
+              'arguments',
+            ]),
+            consumerValues: {
+              tag: consumers[0].consumer_tag,
+              queue: consumers[0].queue.name,
+              ack: consumers[0].ack_required,
+            },
+          };
+        } finally {
+          await conn.close().catch(() => {});
+        }
+      };
+      return look(t, amqpUrlFor(t.amqpBase, 'guest', 'guest', VHOST));
+    },
 
-  it('Accept: application/bert, application/json;q=0.1 is answered in JSON by ours', async () => {
-    const res = await call(ours, 'GET', '/api/overview', undefined, {
-      accept: 'application/bert, application/json;q=0.1',
-    });
-    expect(res.status).toBe(200);
-    expect(res.headers.get('content-type')).toContain('application/json');
-    expect(res.json.rabbitmq_version).toBe('3.10.8');
-  });
-
-  it('administration: PUT/DELETE user and permission, PUT/DELETE vhost, and their error answers', async () => {
-    const X = `dsp-diff-vh-${SUFFIX}`;
-    await same(async (t) => {
+    'administration: PUT/DELETE user and permission, PUT/DELETE vhost, and their error answers': async (
+      t,
+    ) => {
+      const X = `dsp-diff-vh-${SUFFIX}`;
       const out: unknown[] = [];
       const push = async (method: string, path: string, body?: unknown) => {
         const res = await call(t, method, path, body);
@@ -521,46 +482,40 @@ describe('management API: ours answers as RabbitMQ 3.10', () => {
       await push('DELETE', `/api/vhosts/${X}`);
       await push('DELETE', `/api/vhosts/${X}`);
       return out;
-    });
-  });
+    },
 
-  describe('tag-based access', () => {
-    beforeAll(async () => {
-      await same(async (t) => {
-        const statuses = [(await call(t, 'PUT', `/api/vhosts/${OWN}`)).status];
-        for (const [user, tags] of [
-          [MON, 'monitoring'],
-          [MGMT, 'management'],
-          [NONE, ''],
-        ] as const) {
-          statuses.push((await call(t, 'PUT', `/api/users/${user}`, { password: 'pw', tags })).status);
-        }
-        for (const user of [MON, MGMT]) {
-          statuses.push(
-            (
-              await call(t, 'PUT', `/api/permissions/${OWN}/${user}`, {
-                configure: '.*',
-                write: '.*',
-                read: '.*',
-              })
-            ).status,
-          );
-        }
-        statuses.push((await call(t, 'PUT', `/api/queues/${OWN}/own-q`, { durable: true })).status);
-        statuses.push((await call(t, 'PUT', `/api/queues/${V}/foreign-q`, { durable: true })).status);
-        return statuses;
-      });
-    });
+    'tag-based access: the vhost, users, permissions and queues the cases below use': async (t) => {
+      const statuses = [(await call(t, 'PUT', `/api/vhosts/${OWN}`)).status];
+      for (const [user, tags] of [
+        [MON, 'monitoring'],
+        [MGMT, 'management'],
+        [NONE, ''],
+      ] as const) {
+        statuses.push((await call(t, 'PUT', `/api/users/${user}`, { password: 'pw', tags })).status);
+      }
+      for (const user of [MON, MGMT]) {
+        statuses.push(
+          (
+            await call(t, 'PUT', `/api/permissions/${OWN}/${user}`, {
+              configure: '.*',
+              write: '.*',
+              read: '.*',
+            })
+          ).status,
+        );
+      }
+      statuses.push((await call(t, 'PUT', `/api/queues/${OWN}/own-q`, { durable: true })).status);
+      statuses.push((await call(t, 'PUT', `/api/queues/${V}/foreign-q`, { durable: true })).status);
+      return statuses;
+    },
 
-    it('a user without a management tag', async () => {
-      await same(async (t) => {
-        const res = await call(t, 'GET', '/api/overview', undefined, as(NONE));
-        return [res.status, res.json, res.headers.get('www-authenticate')];
-      });
-    });
+    'a user without a management tag': async (t) => {
+      const res = await call(t, 'GET', '/api/overview', undefined, as(NONE));
+      return [res.status, res.json, res.headers.get('www-authenticate')];
+    },
 
-    it('a monitoring user: nodes yes, a vhost without permission no, its queues filtered, no administration', async () => {
-      await same(async (t) => {
+    'a monitoring user: nodes yes, a vhost without permission no, its queues filtered, no administration':
+      async (t) => {
         const out: unknown[] = [];
         for (const [method, path, body] of [
           ['GET', '/api/nodes'],
@@ -585,137 +540,147 @@ describe('management API: ours answers as RabbitMQ 3.10', () => {
         const queues = (await call(t, 'GET', '/api/queues', undefined, as(MON))).json;
         out.push(queues.map((q: { vhost: string; name: string }) => [q.vhost.replace(SUFFIX, '*'), q.name]));
         return out;
-      });
-    });
+      },
 
-    it('a management user: its own vhost only, no nodes, no writes elsewhere, only its own connections', async () => {
-      await same(async (t) => {
-        const out: unknown[] = [];
-        for (const [method, path, body] of [
-          ['GET', '/api/nodes'],
-          ['GET', `/api/vhosts/${V}`],
-          ['PUT', `/api/queues/${V}/mgmt-q`, {}],
-          ['DELETE', `/api/queues/${V}/foreign-q`],
-          [
-            'POST',
-            `/api/exchanges/${V}/amq.default/publish`,
-            { routing_key: 'foreign-q', payload: 'x', properties: {} },
-          ],
-          [
-            'POST',
-            `/api/queues/${V}/foreign-q/get`,
-            { count: 1, ackmode: 'ack_requeue_true', encoding: 'auto' },
-          ],
-          ['DELETE', `/api/queues/${V}/foreign-q/contents`],
-          ['PUT', `/api/queues/${OWN}/mgmt-q`, { durable: true }],
-          ['DELETE', `/api/queues/${OWN}/mgmt-q`],
-          ['GET', `/api/queues/nowhere-${SUFFIX}`],
-          ['GET', '/api/permissions'],
-          ['GET', '/api/connections'],
-        ] as const) {
-          const res = await call(t, method, path, body, as(MGMT));
-          out.push([method, path.replace(SUFFIX, '*'), res.status, res.json]);
-        }
-        const overview = (await call(t, 'GET', '/api/overview', undefined, as(MGMT))).json;
-        out.push({
-          keys: ['node', 'listeners', 'contexts', 'object_totals', 'queue_totals'].map((k) => [
-            k,
-            k in overview,
-          ]),
-          totals: Object.keys(overview.object_totals).sort(),
-          queues: overview.object_totals.queues,
-          connections: overview.object_totals.connections,
-          queueTotals: Object.keys(overview.queue_totals).sort(),
-        });
-        const vhosts = (await call(t, 'GET', '/api/vhosts', undefined, as(MGMT))).json;
-        out.push(vhosts.map((v: { name: string }) => v.name.replace(SUFFIX, '*')));
-        return out;
+    'a management user: its own vhost only, no nodes, no writes elsewhere, only its own connections': async (
+      t,
+    ) => {
+      const out: unknown[] = [];
+      for (const [method, path, body] of [
+        ['GET', '/api/nodes'],
+        ['GET', `/api/vhosts/${V}`],
+        ['PUT', `/api/queues/${V}/mgmt-q`, {}],
+        ['DELETE', `/api/queues/${V}/foreign-q`],
+        [
+          'POST',
+          `/api/exchanges/${V}/amq.default/publish`,
+          { routing_key: 'foreign-q', payload: 'x', properties: {} },
+        ],
+        [
+          'POST',
+          `/api/queues/${V}/foreign-q/get`,
+          { count: 1, ackmode: 'ack_requeue_true', encoding: 'auto' },
+        ],
+        ['DELETE', `/api/queues/${V}/foreign-q/contents`],
+        ['PUT', `/api/queues/${OWN}/mgmt-q`, { durable: true }],
+        ['DELETE', `/api/queues/${OWN}/mgmt-q`],
+        ['GET', `/api/queues/nowhere-${SUFFIX}`],
+        ['GET', '/api/permissions'],
+        ['GET', '/api/connections'],
+      ] as const) {
+        const res = await call(t, method, path, body, as(MGMT));
+        out.push([method, path.replace(SUFFIX, '*'), res.status, res.json]);
+      }
+      const overview = (await call(t, 'GET', '/api/overview', undefined, as(MGMT))).json;
+      out.push({
+        keys: ['node', 'listeners', 'contexts', 'object_totals', 'queue_totals'].map((k) => [
+          k,
+          k in overview,
+        ]),
+        totals: Object.keys(overview.object_totals).sort(),
+        queues: overview.object_totals.queues,
+        connections: overview.object_totals.connections,
+        queueTotals: Object.keys(overview.queue_totals).sort(),
       });
-    });
+      const vhosts = (await call(t, 'GET', '/api/vhosts', undefined, as(MGMT))).json;
+      out.push(vhosts.map((v: { name: string }) => v.name.replace(SUFFIX, '*')));
+      return out;
+    },
 
-    it("a monitoring user sees another user's connection but may not close it; an administrator may", async () => {
+    "a monitoring user sees another user's connection but may not close it; an administrator may": async (
+      t,
+    ) => {
       const amqp = (await import('amqplib')).default;
-      await same(async (t) => {
-        const url =
-          t === rabbit
-            ? 'amqp://guest:guest@127.0.0.1:5672'
-            : `amqp://guest:guest@127.0.0.1:${h.broker.port}`;
-        const conn = await amqp.connect(`${url}/${encodeURIComponent(OWN)}`, {
-          clientProperties: { connection_name: `mon-close-${SUFFIX}` },
-        });
-        let closedBy: string | undefined;
-        conn.on('error', () => {});
-        conn.on('close', (err?: Error) => {
-          closedBy = String(err);
-        });
+      const url = t.amqpBase.replace('://', '://guest:guest@');
+      const conn = await amqp.connect(`${url}/${encodeURIComponent(OWN)}`, {
+        clientProperties: { connection_name: `mon-close-${SUFFIX}` },
+      });
+      let closedBy: string | undefined;
+      conn.on('error', () => {});
+      conn.on('close', (err?: Error) => {
+        closedBy = String(err);
+      });
+      try {
+        // RabbitMQ lists a connection once its statistics are in: poll.
+        const name = await eventually(async () => {
+          const list = (await call(t, 'GET', '/api/connections', undefined, as(MON))).json;
+          return list.find(
+            (c: { user_provided_name?: string }) => c.user_provided_name === `mon-close-${SUFFIX}`,
+          )?.name as string | undefined;
+        }, 30_000);
+        const path = `/api/connections/${encodeURIComponent(name)}`;
+        const refused = await call(t, 'DELETE', path, undefined, as(MON));
+        const stillOpen = closedBy === undefined;
+        const done = await call(t, 'DELETE', path, undefined, { 'x-reason': 'closed by the test' });
+        const reason = await eventually(() => closedBy, 30_000);
+        return [
+          refused.status,
+          refused.json,
+          refused.headers.get('www-authenticate'),
+          stillOpen,
+          done.status,
+          reason,
+        ];
+      } finally {
+        await conn.close().catch(() => {});
+      }
+    },
+
+    "a management user's overview message rates count only its own vhosts": async (t) => {
+      const amqp = (await import('amqplib')).default;
+      const url = t.amqpBase.replace('://', '://guest:guest@');
+      // 3 messages into its vhost and 2 into one it has no permission on; one basic.get in each.
+      for (const [vhost, queue, n] of [
+        [OWN, 'own-q', 3],
+        [VHOST, 'foreign-q', 2],
+      ] as const) {
+        const conn = await amqp.connect(`${url}/${encodeURIComponent(vhost)}`);
         try {
-          // RabbitMQ lists a connection once its statistics are in: poll.
-          const name = await eventually(async () => {
-            const list = (await call(t, 'GET', '/api/connections', undefined, as(MON))).json;
-            return list.find(
-              (c: { user_provided_name?: string }) => c.user_provided_name === `mon-close-${SUFFIX}`,
-            )?.name as string | undefined;
-          }, 30_000);
-          const path = `/api/connections/${encodeURIComponent(name)}`;
-          const refused = await call(t, 'DELETE', path, undefined, as(MON));
-          const stillOpen = closedBy === undefined;
-          const done = await call(t, 'DELETE', path, undefined, { 'x-reason': 'closed by the test' });
-          const reason = await eventually(() => closedBy, 30_000);
-          return [
-            refused.status,
-            refused.json,
-            refused.headers.get('www-authenticate'),
-            stillOpen,
-            done.status,
-            reason,
-          ];
+          const ch = await conn.createConfirmChannel();
+          for (let i = 0; i < n; i++) ch.sendToQueue(queue, Buffer.from(`m${i}`));
+          await ch.waitForConfirms();
+          expect(await ch.get(queue, { noAck: true })).not.toBe(false);
         } finally {
-          await conn.close().catch(() => {});
+          await conn.close();
         }
-      });
-    });
-
-    it("a management user's overview message rates count only its own vhosts", async () => {
-      const amqp = (await import('amqplib')).default;
-      const base = {
-        rabbit: 'amqp://guest:guest@127.0.0.1:5672',
-        ours: `amqp://guest:guest@127.0.0.1:${h.broker.port}`,
+      }
+      // RabbitMQ's statistics arrive within its 5 s interval: poll until the user's figures settle.
+      const stats = await eventually(async () => {
+        sample(t);
+        const o = (await call(t, 'GET', '/api/overview', undefined, as(MGMT))).json;
+        const m = o.message_stats ?? {};
+        return m.publish === 3 && m.deliver_get === 1 ? m : undefined;
+      }, 30_000);
+      // The administrator's overview counts both vhosts.
+      const all = await eventually(async () => {
+        sample(t);
+        const m = (await call(t, 'GET', '/api/overview')).json.message_stats ?? {};
+        return m.publish >= 5 && m.deliver_get >= 2 ? m : undefined;
+      }, 30_000);
+      return {
+        own: [stats.publish, stats.deliver_get, typeof stats.publish_details?.rate],
+        all: all.publish >= 5,
       };
-      await same(async (t) => {
-        const url = t === rabbit ? base.rabbit : base.ours;
-        // 3 messages into its vhost and 2 into one it has no permission on; one basic.get in each.
-        for (const [vhost, queue, n] of [
-          [OWN, 'own-q', 3],
-          [VHOST, 'foreign-q', 2],
-        ] as const) {
-          const conn = await amqp.connect(`${url}/${encodeURIComponent(vhost)}`);
-          try {
-            const ch = await conn.createConfirmChannel();
-            for (let i = 0; i < n; i++) ch.sendToQueue(queue, Buffer.from(`m${i}`));
-            await ch.waitForConfirms();
-            expect(await ch.get(queue, { noAck: true })).not.toBe(false);
-          } finally {
-            await conn.close();
-          }
-        }
-        // RabbitMQ's statistics arrive within its 5 s interval: poll until the user's figures settle.
-        const stats = await eventually(async () => {
-          t.sample();
-          const o = (await call(t, 'GET', '/api/overview', undefined, as(MGMT))).json;
-          const m = o.message_stats ?? {};
-          return m.publish === 3 && m.deliver_get === 1 ? m : undefined;
-        }, 30_000);
-        // The administrator's overview counts both vhosts.
-        const all = await eventually(async () => {
-          t.sample();
-          const m = (await call(t, 'GET', '/api/overview')).json.message_stats ?? {};
-          return m.publish >= 5 && m.deliver_get >= 2 ? m : undefined;
-        }, 30_000);
-        return {
-          own: [stats.publish, stats.deliver_get, typeof stats.publish_details?.rate],
-          all: all.publish >= 5,
-        };
-      });
+    },
+  },
+  { concurrent: false, setupTimeoutMs: 180_000, ourBroker: { vhosts: ['/', VHOST] }, prepare, cleanup },
+);
+
+describe('management API: content negotiation on ours', () => {
+  let h: AdminHarness;
+  beforeAll(async () => {
+    h = await startAdminHarness();
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('Accept: application/bert, application/json;q=0.1 is answered in JSON by ours', async () => {
+    const res = await call({ api: { baseUrl: h.baseUrl } }, 'GET', '/api/overview', undefined, {
+      accept: 'application/bert, application/json;q=0.1',
     });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('application/json');
+    expect(res.json.rabbitmq_version).toBe('3.10.8');
   });
 });

@@ -12,22 +12,35 @@ export interface ManagementTarget {
   readonly amqpBase: string;
 }
 
+/** RabbitMQ's side, once its management plugin answers. */
+export async function rabbitManagementTarget(): Promise<ManagementTarget> {
+  const managementUrl = await ensureRabbitmqManagement();
+  const rabbitAmqp = new URL(inject('rabbitmqUrl'));
+  return {
+    api: managementApi(managementUrl, 'guest', 'guest'),
+    amqpBase: `amqp://${rabbitAmqp.hostname}:${rabbitAmqp.port || 5672}`,
+  };
+}
+
+/** Our side: a broker and its management listener just started; the caller closes `harness`. */
+export async function ourManagementTarget(
+  brokerOptions?: Parameters<typeof startAdminHarness>[0],
+): Promise<{ target: ManagementTarget; harness: AdminHarness }> {
+  const harness = await startAdminHarness(brokerOptions);
+  const target = {
+    api: managementApi(harness.baseUrl, 'guest', 'guest'),
+    amqpBase: `amqp://127.0.0.1:${harness.broker.port}`,
+  };
+  return { target, harness };
+}
+
 /** Waits for RabbitMQ's management plugin and starts ours; the caller closes `harness`. */
 export async function managementTargets(): Promise<{
   rabbit: ManagementTarget;
   ours: ManagementTarget;
   harness: AdminHarness;
 }> {
-  const managementUrl = await ensureRabbitmqManagement();
-  const rabbitAmqp = new URL(inject('rabbitmqUrl'));
-  const rabbit = {
-    api: managementApi(managementUrl, 'guest', 'guest'),
-    amqpBase: `amqp://${rabbitAmqp.hostname}:${rabbitAmqp.port || 5672}`,
-  };
-  const harness = await startAdminHarness();
-  const ours = {
-    api: managementApi(harness.baseUrl, 'guest', 'guest'),
-    amqpBase: `amqp://127.0.0.1:${harness.broker.port}`,
-  };
+  const rabbit = await rabbitManagementTarget();
+  const { target: ours, harness } = await ourManagementTarget();
   return { rabbit, ours, harness };
 }

@@ -10,10 +10,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqp, { type ConfirmChannel } from 'amqplib';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BrokerServer } from '../../src/index.js';
-import { ensureRabbitmqManagement, type ManagementApi, managementApi } from '../helpers/management-api.js';
-import { type AdminHarness, startAdminHarness } from './admin-harness.js';
+import { managementApi } from '../helpers/management-api.js';
+import { amqpUrlFor } from '../helpers/tracked-connection.js';
+import { startAdminHarness } from './admin-harness.js';
+import { managementSuite, type ManagementSide as Target } from './management-suite.js';
 
 const SUFFIX = randomBytes(4).toString('hex');
 const VHOST = `dsp-topic-vh-${SUFFIX}`;
@@ -21,55 +23,21 @@ const USER = `dsp-topic-${SUFFIX}`;
 const PASSWORD = randomBytes(12).toString('base64url');
 const V = encodeURIComponent(VHOST);
 
-interface Target {
-  readonly api: ManagementApi;
-  readonly amqpUrl: string;
+async function setUp(t: Pick<Target, 'api'>): Promise<void> {
+  expect((await t.api.call('PUT', `vhosts/${V}`, {})).status).toBe(201);
+  expect((await t.api.call('PUT', `users/${USER}`, { password: PASSWORD, tags: '' })).status).toBe(201);
+  const all = { configure: '.*', write: '.*', read: '.*' };
+  expect((await t.api.call('PUT', `permissions/${V}/${USER}`, all)).status).toBe(201);
 }
 
-let h: AdminHarness;
-let rabbit: Target;
-let ours: Target;
-
-async function same<T>(fn: (t: Target) => Promise<T>): Promise<T> {
-  const a = await fn(rabbit);
-  const b = await fn(ours);
-  expect(b).toEqual(a);
-  return b;
+async function tearDown(t: Target): Promise<void> {
+  await t.api.call('DELETE', `users/${USER}`).catch(() => {});
+  await t.api.call('DELETE', `vhosts/${V}`).catch(() => {});
 }
-
-beforeAll(async () => {
-  const managementUrl = await ensureRabbitmqManagement();
-  const r = new URL(inject('rabbitmqUrl'));
-  const login = `${encodeURIComponent(USER)}:${encodeURIComponent(PASSWORD)}`;
-  rabbit = {
-    api: managementApi(managementUrl, 'guest', 'guest'),
-    amqpUrl: `amqp://${login}@${r.hostname}:${r.port || 5672}/${V}`,
-  };
-  h = await startAdminHarness();
-  ours = {
-    api: managementApi(h.baseUrl, 'guest', 'guest'),
-    amqpUrl: `amqp://${login}@127.0.0.1:${h.broker.port}/${V}`,
-  };
-  for (const t of [rabbit, ours]) {
-    expect((await t.api.call('PUT', `vhosts/${V}`, {})).status).toBe(201);
-    expect((await t.api.call('PUT', `users/${USER}`, { password: PASSWORD, tags: '' })).status).toBe(201);
-    const all = { configure: '.*', write: '.*', read: '.*' };
-    expect((await t.api.call('PUT', `permissions/${V}/${USER}`, all)).status).toBe(201);
-  }
-}, 180_000);
-
-afterAll(async () => {
-  for (const t of [rabbit, ours]) {
-    if (t === undefined) continue;
-    await t.api.call('DELETE', `users/${USER}`).catch(() => {});
-    await t.api.call('DELETE', `vhosts/${V}`).catch(() => {});
-  }
-  await h?.close();
-});
 
 /** Runs `f` on a fresh confirm channel; resolves 'ok' or the channel's close reason. */
 async function attempt(t: Target, f: (ch: ConfirmChannel) => Promise<unknown>): Promise<string> {
-  const conn = await amqp.connect(t.amqpUrl);
+  const conn = await amqp.connect(amqpUrlFor(t.amqpBase, USER, PASSWORD, VHOST));
   conn.on('error', () => {});
   try {
     const ch = await conn.createConfirmChannel();
@@ -90,9 +58,10 @@ async function attempt(t: Target, f: (ch: ConfirmChannel) => Promise<unknown>): 
   }
 }
 
-describe.skipIf(!inject('rabbitmqReachable'))('topic permissions, as RabbitMQ', () => {
-  it('the management API: put, list, read, delete, errors', async () => {
-    await same(async (t) => {
+managementSuite(
+  'topic permissions, as RabbitMQ',
+  {
+    'the management API: put, list, read, delete, errors': async (t) => {
       const out: unknown[] = [];
       const put = async (body: unknown) => {
         const res = await t.api.call('PUT', `topic-permissions/${V}/${USER}`, body);
@@ -127,11 +96,11 @@ describe.skipIf(!inject('rabbitmqReachable'))('topic permissions, as RabbitMQ', 
       out.push(strip((await t.api.call('GET', `vhosts/${V}/topic-permissions`)).body));
       out.push((await t.api.call('GET', `topic-permissions/${V}/nobody-${SUFFIX}`)).status);
       return out;
-    });
-  });
+    },
 
-  it('AMQP: publishes and bindings on a topic exchange follow the expressions; other exchanges do not', async () => {
-    await same(async (t) => {
+    'AMQP: publishes and bindings on a topic exchange follow the expressions; other exchanges do not': async (
+      t,
+    ) => {
       const publish = (exchange: string, key: string) =>
         attempt(t, async (ch) => {
           ch.publish(exchange, key, Buffer.from('x'));
@@ -161,11 +130,9 @@ describe.skipIf(!inject('rabbitmqReachable'))('topic permissions, as RabbitMQ', 
         name(await bind('z.1', 'unbind')),
         name(await bind('z.1', 'exchange')),
       ];
-    });
-  });
+    },
 
-  it('deleting them lifts the limits; deleting again is 404', async () => {
-    await same(async (t) => {
+    'deleting them lifts the limits; deleting again is 404': async (t) => {
       const first = (await t.api.call('DELETE', `topic-permissions/${V}/${USER}`)).status;
       const again = (await t.api.call('DELETE', `topic-permissions/${V}/${USER}`)).status;
       const published = await attempt(t, async (ch) => {
@@ -173,9 +140,10 @@ describe.skipIf(!inject('rabbitmqReachable'))('topic permissions, as RabbitMQ', 
         await ch.waitForConfirms();
       });
       return [first, again, published];
-    });
-  });
-});
+    },
+  },
+  { concurrent: false, setupTimeoutMs: 180_000, prepare: setUp, cleanup: tearDown },
+);
 
 describe('topic permissions on ours: persistence and definitions', () => {
   it('survive a restart with persistDir, go with their user, and appear in the definitions export', async () => {
@@ -214,19 +182,26 @@ describe('topic permissions on ours: persistence and definitions', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
-    const put = await ours.api.call('PUT', `topic-permissions/${V}/${USER}`, {
-      exchange: 'amq.topic',
-      write: '^w',
-      read: '^r',
-    });
-    expect(put.status).toBe(201);
-    const defs = (await ours.api.call('GET', 'definitions')).body as { topic_permissions: unknown[] };
-    expect(defs.topic_permissions).toContainEqual({
-      user: USER,
-      vhost: VHOST,
-      exchange: 'amq.topic',
-      write: '^w',
-      read: '^r',
-    });
+    const h = await startAdminHarness();
+    try {
+      const ours = { api: managementApi(h.baseUrl, 'guest', 'guest') };
+      await setUp(ours);
+      const put = await ours.api.call('PUT', `topic-permissions/${V}/${USER}`, {
+        exchange: 'amq.topic',
+        write: '^w',
+        read: '^r',
+      });
+      expect(put.status).toBe(201);
+      const defs = (await ours.api.call('GET', 'definitions')).body as { topic_permissions: unknown[] };
+      expect(defs.topic_permissions).toContainEqual({
+        user: USER,
+        vhost: VHOST,
+        exchange: 'amq.topic',
+        write: '^w',
+        read: '^r',
+      });
+    } finally {
+      await h.close();
+    }
   });
 });

@@ -6,11 +6,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ChannelModel } from 'amqplib';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, expect } from 'vitest';
 import { managementApi } from '../helpers/management-api.js';
 import { amqpUrlFor, trackedConnection } from '../helpers/tracked-connection.js';
-import type { AdminHarness } from './admin-harness.js';
-import { managementTargets, type ManagementTarget as Target } from './management-targets.js';
+import { managementSuite } from './management-suite.js';
+import type { ManagementTarget as Target } from './management-targets.js';
 
 const SUFFIX = randomBytes(4).toString('hex');
 const VHOST = `dsp-bulk-vh-${SUFFIX}`;
@@ -21,9 +21,6 @@ const MANAGER = `dsp-bulk-manager-${SUFFIX}`;
 const MISSING = `dsp-bulk-missing-${SUFFIX}`;
 const USERS = [1, 2, 3, 4, 5].map(user);
 
-let h: AdminHarness;
-let rabbit: Target;
-let ours: Target;
 const open: ChannelModel[] = [];
 
 async function setUp(t: Target): Promise<void> {
@@ -35,29 +32,25 @@ async function setUp(t: Target): Promise<void> {
   }
 }
 
-beforeAll(async () => {
-  ({ rabbit, ours, harness: h } = await managementTargets());
-  await setUp(rabbit);
-  await setUp(ours);
-}, 180_000);
+async function tearDown(t: Target): Promise<void> {
+  for (const name of [...USERS, MANAGER]) await t.api.call('DELETE', `users/${name}`).catch(() => {});
+  await t.api.call('DELETE', `vhosts/${V}`).catch(() => {});
+}
 
 afterAll(async () => {
   for (const c of open) await c.close().catch(() => {});
-  for (const t of [rabbit, ours]) {
-    if (t === undefined) continue;
-    for (const name of [...USERS, MANAGER]) await t.api.call('DELETE', `users/${name}`).catch(() => {});
-    await t.api.call('DELETE', `vhosts/${V}`).catch(() => {});
-  }
-  await h?.close();
 });
 
 async function exists(t: Target, name: string): Promise<boolean> {
   return (await t.api.call('GET', `users/${name}`)).status === 200;
 }
 
-describe.skipIf(!inject('rabbitmqReachable'))('POST /api/users/bulk-delete, as RabbitMQ', () => {
-  it('answers and deletes as RabbitMQ: refusals, bad bodies, partial deletes, 405 for other methods', async () => {
-    const run = async (t: Target) => {
+managementSuite(
+  'POST /api/users/bulk-delete, as RabbitMQ',
+  {
+    'answers and deletes as RabbitMQ: refusals, bad bodies, partial deletes, 405 for other methods': async (
+      t,
+    ) => {
       const out: unknown[] = [];
       const bulk = async (body: unknown, api = t.api) => {
         const res = await api.call('POST', 'users/bulk-delete', body);
@@ -80,15 +73,11 @@ describe.skipIf(!inject('rabbitmqReachable'))('POST /api/users/bulk-delete, as R
       for (const method of ['GET', 'PUT', 'DELETE']) {
         out.push((await t.api.call(method, 'users/bulk-delete', method === 'PUT' ? {} : undefined)).status);
       }
+      expect(out).toContainEqual([204, undefined]);
       return out;
-    };
-    const a = await run(rabbit);
-    expect(await run(ours)).toEqual(a);
-    expect(a).toContainEqual([204, undefined]);
-  });
+    },
 
-  it("closes the deleted users' connections with 320; other users' stay open", async () => {
-    for (const t of [rabbit, ours]) {
+    "closes the deleted users' connections with 320; other users' stay open": async (t) => {
       const connect = async (name: string) => {
         const { conn, reason } = await trackedConnection(amqpUrlFor(t.amqpBase, name, PASSWORD, VHOST));
         open.push(conn);
@@ -108,6 +97,7 @@ describe.skipIf(!inject('rabbitmqReachable'))('POST /api/users/bulk-delete, as R
       }
       expect(other()).toBeUndefined();
       expect(await exists(t, user(4))).toBe(false);
-    }
-  });
-});
+    },
+  },
+  { concurrent: false, setupTimeoutMs: 180_000, prepare: setUp, cleanup: tearDown },
+);

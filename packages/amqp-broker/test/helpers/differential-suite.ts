@@ -1,8 +1,11 @@
 /**
- * The differential harness: every scenario runs on our broker and, when reachable, on RabbitMQ, each on a
- * fresh connection; the results must be equal (and ours is snapshotted, so a change shows up even when
- * RabbitMQ is away). A scenario that must act on the broker from outside AMQP (close a connection from the
- * server's side, see whether a queue still exists without touching it) does so through `side`.
+ * The differential harness: every scenario runs on our broker and, when reachable, on RabbitMQ; the results
+ * must be equal (or equal a documented deviation), and ours may be spelled out and snapshotted, so a change
+ * shows up even when RabbitMQ is away. {@link differentialRuns} does this for any kind of side (an AMQP
+ * connection here, a management API client in `admin/management-suite.ts`); {@link differentialSuite} is its
+ * AMQP form, each scenario on a fresh connection. A scenario that must act on the broker from outside AMQP
+ * (close a connection from the server's side, see whether a queue still exists without touching it) does so
+ * through `side`.
  */
 import { rabbitmqCloseConnectionsNamed, rabbitmqctl } from '@dispatcher/tooling';
 import type { ChannelModel } from 'amqplib';
@@ -43,15 +46,19 @@ const RABBIT_SIDE: BrokerSide = {
   closeConnectionsNamed: rabbitmqCloseConnectionsNamed,
 };
 
-/** Options of {@link differentialSuite}. */
-export interface DifferentialSuiteOptions {
+/** How {@link differentialRuns} compares and schedules, whatever the side. */
+export interface DifferentialOptions {
   /**
    * Run the scenarios concurrently, each on both brokers at once; `false`: one after the other, ours
    * first. @defaultValue true
    */
   readonly concurrent?: boolean;
-  /** Options of our broker. @defaultValue {} */
-  readonly broker?: BrokerServerOptions;
+  /** With `concurrent: false`, run each scenario on RabbitMQ before ours. @defaultValue false */
+  readonly rabbitmqFirst?: boolean;
+  /** Time for starting and preparing both brokers (and for undoing it). @defaultValue the config's hookTimeout */
+  readonly setupTimeoutMs?: number;
+  /** Snapshot our result of every scenario (off where results carry per-run names). @defaultValue true */
+  readonly snapshot?: boolean;
   /**
    * What our broker must answer, by scenario name, spelled out beside the snapshot (for scenarios whose
    * point is the answer). @defaultValue {}
@@ -62,6 +69,82 @@ export interface DifferentialSuiteOptions {
    * (its result is compared with this instead of ours). @defaultValue {}
    */
   readonly rabbitmqDiffers?: Readonly<Record<string, unknown>>;
+}
+
+/** The two brokers a {@link differentialRuns} drives, as scenarios see them (`S`). */
+export interface DifferentialSides<S> {
+  /** Starts our broker, prepared for the scenarios; `close` ends it after the last one. */
+  ours(): Promise<{ side: S; close(): Promise<void> }>;
+  /** RabbitMQ, prepared for the scenarios (asked only when it is reachable). */
+  rabbit(): Promise<S>;
+  /** Undoes the preparation of a side after the last scenario (RabbitMQ's state outlives the test). */
+  cleanup?(side: S): Promise<void>;
+}
+
+/**
+ * Runs every scenario on our broker and, when RabbitMQ is reachable, on RabbitMQ, and compares: ours with
+ * its snapshot and `expected`, RabbitMQ's with ours or with its documented deviation.
+ */
+export function differentialRuns<S>(
+  title: string,
+  scenarios: Readonly<Record<string, (side: S) => Promise<unknown>>>,
+  sides: DifferentialSides<S>,
+  options: DifferentialOptions = {},
+): void {
+  const expected = options.expected ?? {};
+  const differs = options.rabbitmqDiffers ?? {};
+  const compare = (check: ExpectStatic, name: string, mine: unknown, theirs: unknown, rabbitUp: boolean) => {
+    if (options.snapshot !== false) check(mine).toMatchSnapshot();
+    if (Object.hasOwn(expected, name)) check(mine).toEqual(expected[name]);
+    if (!rabbitUp) return;
+    if (Object.hasOwn(differs, name)) check(theirs).toEqual(differs[name]);
+    else check(mine).toEqual(theirs);
+  };
+  const run = (side: S, name: string) => (scenarios[name] as (side: S) => Promise<unknown>)(side);
+  describe(title, () => {
+    let ours: { side: S; close(): Promise<void> } | undefined;
+    let rabbit: S | undefined;
+    const rabbitUp = inject('rabbitmqReachable');
+    beforeAll(async () => {
+      ours = await sides.ours();
+      if (rabbitUp) rabbit = await sides.rabbit();
+    }, options.setupTimeoutMs);
+    afterAll(async () => {
+      if (rabbit !== undefined) await sides.cleanup?.(rabbit);
+      if (ours !== undefined) {
+        await sides.cleanup?.(ours.side);
+        await ours.close();
+      }
+    }, options.setupTimeoutMs);
+    for (const name of Object.keys(scenarios)) {
+      if (options.concurrent === false) {
+        it(name, async ({ expect }) => {
+          const theirsFirst = options.rabbitmqFirst && rabbitUp ? await run(rabbit as S, name) : undefined;
+          const mine = await run((ours as { side: S }).side, name);
+          const theirs = options.rabbitmqFirst
+            ? theirsFirst
+            : rabbitUp
+              ? await run(rabbit as S, name)
+              : undefined;
+          compare(expect, name, mine, theirs, rabbitUp);
+        });
+        continue;
+      }
+      it.concurrent(name, async ({ expect }) => {
+        const [mine, theirs] = await Promise.all([
+          run((ours as { side: S }).side, name),
+          rabbitUp ? run(rabbit as S, name) : undefined,
+        ]);
+        compare(expect, name, mine, theirs, rabbitUp);
+      });
+    }
+  });
+}
+
+/** Options of {@link differentialSuite}. */
+export interface DifferentialSuiteOptions extends Omit<DifferentialOptions, 'snapshot'> {
+  /** Options of our broker. @defaultValue {} */
+  readonly broker?: BrokerServerOptions;
   /**
    * Prepares each broker before its first scenario (users, vhosts, limits, fixtures): resolves with the URL
    * the scenarios connect to there, or undefined for the broker's own (guest, vhost '/').
@@ -71,6 +154,13 @@ export interface DifferentialSuiteOptions {
   readonly cleanup?: (broker: { url: string; side: BrokerSide }) => Promise<void>;
 }
 
+/** An AMQP side: where scenarios connect, and the broker seen from outside AMQP. */
+interface AmqpSide {
+  readonly url: string;
+  readonly side: BrokerSide;
+}
+
+/** The differential harness over AMQP: each scenario gets a fresh connection to each broker. */
 export function differentialSuite(
   title: string,
   scenarios: Readonly<Record<string, DifferentialScenario>>,
@@ -78,56 +168,38 @@ export function differentialSuite(
   afterClose: (server: BrokerServer) => void,
   options: DifferentialSuiteOptions = {},
 ): void {
-  const sideOf = (target: Target) => (target.name === 'dispatcher' ? ourSide(server) : RABBIT_SIDE);
-  const run = (target: Target, name: string) =>
-    withConnection(target.url, (conn) =>
-      (scenarios[name] as DifferentialScenario)({ conn, url: target.url, side: sideOf(target) }),
-    );
-  /** `target` with the URL `prepare` chose for it. */
-  const prepared = async (target: Target): Promise<Target> => {
-    const url = await options.prepare?.({ url: target.url, side: sideOf(target) });
-    return url === undefined ? target : { ...target, url };
-  };
-  const cleanup = (target: Target) => options.cleanup?.({ url: target.url, side: sideOf(target) });
-  let server: BrokerServer;
-  const expected = options.expected ?? {};
-  const differs = options.rabbitmqDiffers ?? {};
-  const compare = (check: ExpectStatic, name: string, mine: unknown, theirs: unknown, rabbitUp: boolean) => {
-    check(mine).toMatchSnapshot();
-    if (Object.hasOwn(expected, name)) check(mine).toEqual(expected[name]);
-    if (!rabbitUp) return;
-    if (Object.hasOwn(differs, name)) check(theirs).toEqual(differs[name]);
-    else check(mine).toEqual(theirs);
-  };
-  describe(title, () => {
-    let ours: Target;
-    let rabbit: Target;
-    const rabbitUp = inject('rabbitmqReachable');
-    beforeAll(async () => {
-      let started: Target;
-      ({ server, target: started } = await startBroker(options.broker));
-      ours = await prepared(started);
-      if (rabbitUp) rabbit = await prepared(rabbitTarget(inject('rabbitmqUrl')));
-    });
-    afterAll(async () => {
-      if (rabbitUp && rabbit !== undefined) await cleanup(rabbit);
-      if (ours !== undefined) await cleanup(ours);
-      await server.close();
-      afterClose(server);
-    });
-    for (const name of Object.keys(scenarios)) {
-      if (options.concurrent === false) {
-        it(name, async ({ expect }) => {
-          const mine = await run(ours, name);
-          const theirs = rabbitUp ? await run(rabbit, name) : undefined;
-          compare(expect, name, mine, theirs, rabbitUp);
-        });
-        continue;
-      }
-      it.concurrent(name, async ({ expect }) => {
-        const [mine, theirs] = await Promise.all([run(ours, name), rabbitUp ? run(rabbit, name) : undefined]);
-        compare(expect, name, mine, theirs, rabbitUp);
-      });
-    }
+  /** `url` and `side` with the URL `prepare` chose there. */
+  const prepared = async (url: string, side: BrokerSide): Promise<AmqpSide> => ({
+    url: (await options.prepare?.({ url, side })) ?? url,
+    side,
   });
+  const amqpScenarios = Object.fromEntries(
+    Object.entries(scenarios).map(([name, scenario]) => [
+      name,
+      ({ url, side }: AmqpSide) => withConnection(url, (conn) => scenario({ conn, url, side })),
+    ]),
+  );
+  differentialRuns<AmqpSide>(
+    title,
+    amqpScenarios,
+    {
+      async ours() {
+        const { server, target } = await startBroker(options.broker);
+        const side = await prepared(target.url, ourSide(server)).catch(async (err: unknown) => {
+          await server.close();
+          throw err;
+        });
+        return {
+          side,
+          async close() {
+            await server.close();
+            afterClose(server);
+          },
+        };
+      },
+      rabbit: () => prepared(rabbitTarget(inject('rabbitmqUrl')).url, RABBIT_SIDE),
+      cleanup: async (side) => options.cleanup?.(side),
+    },
+    options,
+  );
 }
