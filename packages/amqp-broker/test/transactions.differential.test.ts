@@ -42,14 +42,31 @@ async function count(c: RawClient, ch: number, queue: string): Promise<number> {
   return (await c.expectMethod(MethodId.QueueDeclareOk, ch)).messageCount;
 }
 
+/**
+ * The queue's count once it reaches `want`, or what it holds after 2 s: RabbitMQ sends tx.commit-ok before
+ * every queue has applied the committed requeues, so a count read right after can lag by a moment.
+ */
+async function countOnceSettled(c: RawClient, ch: number, queue: string, want: number): Promise<number> {
+  const until = Date.now() + 2_000;
+  for (;;) {
+    const n = await count(c, ch, queue);
+    if (n === want || Date.now() > until) return n;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
 /** Closes channel `ch` from the client side and waits for close-ok. */
 async function closeChannel(c: RawClient, ch: number): Promise<void> {
   c.send(ch, { id: MethodId.ChannelClose, replyCode: 200, replyText: '', classId: 0, methodId: 0 });
   await c.expectMethod(MethodId.ChannelCloseOk, ch);
 }
 
-/** The bodies left in `queue`, taken no-ack, with their redelivered flags. */
-async function drain(c: RawClient, ch: number, queue: string): Promise<[string, boolean][]> {
+/**
+ * The bodies left in `queue`, taken no-ack, with their redelivered flags, once it holds the `want` a correct
+ * broker leaves (requeues on a channel's close reach RabbitMQ's queue after close-ok; see countOnceSettled).
+ */
+async function drain(c: RawClient, ch: number, queue: string, want: number): Promise<[string, boolean][]> {
+  await countOnceSettled(c, ch, queue, want);
   const out: [string, boolean][] = [];
   for (;;) {
     c.frames.length = 0;
@@ -84,11 +101,11 @@ const scenarios: Record<string, Scenario> = {
     const beforeCommit = await count(c, 1, q);
     c.send(1, { id: MethodId.TxCommit });
     await c.expectMethod(MethodId.TxCommitOk, 1);
-    const afterCommit = await count(c, 1, q);
+    const afterCommit = await countOnceSettled(c, 1, q, 1);
     // Closing the channel requeues only what was never settled ('b').
     await closeChannel(c, 1);
     await c.openChannel(2);
-    return { beforeCommit, afterCommit, left: await drain(c, 2, q) };
+    return { beforeCommit, afterCommit, left: await drain(c, 2, q, 2) };
   },
 
   'tx.rollback gives acked deliveries back; they can be acked again': async (c) => {
@@ -107,7 +124,7 @@ const scenarios: Record<string, Scenario> = {
     await c.expectMethod(MethodId.TxCommitOk, 1);
     await closeChannel(c, 1);
     await c.openChannel(2);
-    return { afterRollback, left: await drain(c, 2, q) };
+    return { afterRollback, left: await drain(c, 2, q, 1) };
   },
 
   'a second ack of the same tag fails at that ack; the message is requeued': async (c) => {
@@ -120,7 +137,7 @@ const scenarios: Record<string, Scenario> = {
     const { replyCode, classId, methodId } = await c.expectMethod(MethodId.ChannelClose, 1);
     c.send(1, { id: MethodId.ChannelCloseOk });
     await c.openChannel(2);
-    return { close: [replyCode, classId, methodId], left: await drain(c, 2, q) };
+    return { close: [replyCode, classId, methodId], left: await drain(c, 2, q, 1) };
   },
 
   'a channel closed with acks in an open transaction requeues them': async (c) => {
@@ -135,7 +152,7 @@ const scenarios: Record<string, Scenario> = {
     const { replyCode, classId, methodId } = await c.expectMethod(MethodId.ChannelClose, 1);
     c.send(1, { id: MethodId.ChannelCloseOk });
     await c.openChannel(2);
-    return { close: [replyCode, classId, methodId], left: await drain(c, 2, q) };
+    return { close: [replyCode, classId, methodId], left: await drain(c, 2, q, 2) };
   },
 
   'publishes in a transaction are routed when published and delivered on commit': async (c) => {
@@ -181,7 +198,7 @@ const scenarios: Record<string, Scenario> = {
     c.send(1, { id: MethodId.TxCommit });
     await c.expectMethod(MethodId.TxCommitOk, 1);
     const closed = channelClosed(c, 1);
-    return { beforeCommit, closed, delivered: await drain(c, 2, q) };
+    return { beforeCommit, closed, delivered: await drain(c, 2, q, 2) };
   },
 
   'on commit, publishes go to their queues by name: a deleted one returns a mandatory message, a re-declared one gets it':
@@ -217,7 +234,7 @@ const scenarios: Record<string, Scenario> = {
         .map((f) =>
           f.method?.id === MethodId.BasicReturn ? [f.method.replyCode, f.method.routingKey === gone] : [],
         );
-      return { returned, redeclared: await drain(c, 2, again) };
+      return { returned, redeclared: await drain(c, 2, again, 1) };
     },
 
   'a publish refused by a full queue (x-overflow reject-publish) fails the commit: 406 partial tx completion':
@@ -241,7 +258,7 @@ const scenarios: Record<string, Scenario> = {
       const { replyCode, replyText, classId, methodId } = await c.expectMethod(MethodId.ChannelClose, 1);
       c.send(1, { id: MethodId.ChannelCloseOk });
       // What was accepted stays: the commit applied it before it failed.
-      return { close: [replyCode, replyText, classId, methodId], left: await drain(c, 2, q) };
+      return { close: [replyCode, replyText, classId, methodId], left: await drain(c, 2, q, 1) };
     },
 };
 
