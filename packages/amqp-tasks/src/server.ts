@@ -419,9 +419,10 @@ export class Server<D extends Defs = Defs> extends Lifecycle {
       persistent: options.persistent ?? true,
       messageId: resolved.uuid,
       mandatory: true,
-      headers,
       timestamp: Math.floor(Date.now() / 1000),
     };
+    // No empty table on the wire: one less field for amqplib to encode and the broker to parse per task.
+    if (hasAnyKey(headers)) publishOptions.headers = headers;
     if (options.priority !== undefined) {
       if (!Number.isInteger(options.priority) || options.priority < 0 || options.priority > 255) {
         throw new TasksError(
@@ -488,6 +489,11 @@ export class Server<D extends Defs = Defs> extends Lifecycle {
     }
     return socket;
   }
+}
+
+function hasAnyKey(record: Record<string, unknown>): boolean {
+  for (const _ in record) return true;
+  return false;
 }
 
 /** Options of a publish or call when none are given (read only, never written). */
