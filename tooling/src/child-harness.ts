@@ -171,3 +171,22 @@ export async function forkChild<Ready extends object>(
     },
   };
 }
+
+/**
+ * For a child that speaks no IPC but prints a line when ready (e.g. `READY http://…`): resolves with the
+ * first capture group of `pattern` in its standard output, or rejects when the child exits first (with
+ * `describeExit()`'s text, e.g. what it wrote to stderr).
+ */
+export function readyLine(proc: ChildProcess, pattern: RegExp, describeExit = () => ''): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    let out = '';
+    proc.stdout?.on('data', (d: Buffer) => {
+      out += d;
+      const m = pattern.exec(out);
+      if (m?.[1]) resolve(m[1]);
+    });
+    proc.once('exit', (code) =>
+      reject(new Error(`child exited (${code}) before it was ready ${describeExit()}`)),
+    );
+  });
+}

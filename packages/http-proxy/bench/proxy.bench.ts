@@ -27,6 +27,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readyLine } from '@dispatcher/tooling/child-harness';
 import { Pool } from 'undici';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -55,15 +56,7 @@ async function startProxy(
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, ...env },
   });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    proc.stdout?.on('data', (d: Buffer) => {
-      out += d;
-      const m = /READY (\S+)/.exec(out);
-      if (m?.[1]) resolve(m[1]);
-    });
-    proc.on('exit', (code) => reject(new Error(`proxy exited with ${code}`)));
-  });
+  const url = await readyLine(proc, /READY (\S+)/);
   return { proc, url };
 }
 

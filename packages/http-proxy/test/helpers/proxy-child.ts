@@ -1,5 +1,6 @@
 /** A proxy in a child process (one of `fixtures/*-process.ts`) that prints `READY <url>` once it listens. */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readyLine } from '@dispatcher/tooling/child-harness';
 import { onCleanup } from './start-proxy.js';
 
 export interface ProxyChild {
@@ -28,14 +29,6 @@ export async function spawnProxyChild(
     await exited;
   };
   onCleanup(kill);
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    proc.stdout?.on('data', (d: Buffer) => {
-      out += d;
-      const m = /READY (\S+)/.exec(out);
-      if (m?.[1]) resolve(m[1]);
-    });
-    proc.once('exit', (code) => reject(new Error(`proxy process exited (${code}): ${err}`)));
-  });
+  const url = await readyLine(proc, /READY (\S+)/, () => err);
   return { proc, url, exited, kill };
 }
