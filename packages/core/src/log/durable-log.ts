@@ -727,6 +727,8 @@ export class DurableLog {
     this.#retryDelayMs = 0;
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
+    // Pre-allocation's own retry timer does nothing while a write error stands: resume it here.
+    this.#maybePreallocate();
   }
 
   /**
