@@ -4,6 +4,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { HttpProxy } from '../src/http-proxy.js';
 import type { HttpProxyOptions } from '../src/proxy-options.js';
+import { claimWriteSql } from '../src/store/pg/claim-sql.js';
 import { MIGRATIONS, migrate, SCHEMA_VERSION } from '../src/store/pg/pg-migrations.js';
 import { type BreakerTicket, type ClaimedRequest, PgStore } from '../src/store/pg/pg-store.js';
 import { encodeStoredRequest } from '../src/store/stored-request.js';
@@ -337,6 +338,71 @@ describe('PostgreSQL store', () => {
       [mine?.rowId, slow?.rowId],
     ]);
     expect(left.rows).toEqual([]);
+  });
+
+  it('ignores a late failure or dead letter of an instance whose lease was taken over; a claim leases only what is still due', async () => {
+    const open = (instanceId: string) =>
+      PgStore.open({ connectionString: db.url, instanceId, logger: noopLogger, leaseMs: 100 });
+    const a = await open('late-a');
+    const b = await open('late-b');
+    const c = await open('late-c');
+    for (const s of [a, b, c]) onCleanup(() => s.close(false));
+    const origin = 'http://late.test:1';
+    const limits = { concurrency: 5, burst: 5, failureThreshold: 5, cooldownMs: 1000, maxCooldownMs: 1000 };
+    const claimOurs = async (s: PgStore) =>
+      (await s.claim(5, () => limits)).filter((r) => r.request.target.startsWith(origin));
+    const row = async (id: string) =>
+      (
+        await a.pool.query<{ owner: string | null; attempt: number | null; due_in_ms: number }>(
+          `SELECT l.owner, (r.attempt_state->>'attempt')::int AS attempt,
+                  (extract(epoch FROM r.due_at - now()) * 1000)::float8 AS due_in_ms
+           FROM dsp_request r LEFT JOIN dsp_lease l ON l.request_id = r.id WHERE r.message_id = $1`,
+          [id],
+        )
+      ).rows[0];
+    // A claims, its lease runs out, B takes the request over (A's attempt counted as cut short).
+    const put = await acceptTo(a, origin, '/late');
+    const [slow] = await claimOurs(a);
+    let taken: ClaimedRequest | undefined;
+    await eventually(async () => {
+      [taken] = await claimOurs(b);
+      return taken !== undefined;
+    });
+    expect(taken?.attempt?.attempt).toBe(1);
+    // A's failure comes in late, due again at once: B keeps its lease and its count, nobody else claims it.
+    const now = Date.now();
+    const failed = { attempt: 1, nextAt: now, firstAttemptAt: now, previousDelayMs: 0, lastStatus: 503 };
+    await a.recordAttempt(slow?.rowId as string, failed);
+    expect(await row(put.id)).toMatchObject({ owner: 'late-b', attempt: 1 });
+    expect(await claimOurs(c)).toEqual([]);
+    // Nor does A's late dead letter take the request away from B.
+    const letter = { reason: 'status-503', attempts: 1, host: 'late.test:1', deadAt: Date.now() };
+    await a.deadLetter(slow?.rowId as string, slow?.request as ClaimedRequest['request'], letter);
+    expect(await a.readDeadLetter(put.id)).toBeUndefined();
+    expect(await row(put.id)).toMatchObject({ owner: 'late-b' });
+    // B's own failure, due in a minute, hands the request back to the fleet: then it is not due.
+    await b.recordAttempt(taken?.rowId as string, { ...failed, attempt: 2, nextAt: Date.now() + 60_000 });
+    const after = await row(put.id);
+    expect(after).toMatchObject({ owner: null, attempt: 2 });
+    expect(after?.due_in_ms).toBeGreaterThan(50_000);
+    // A claim whose read saw the request due before that failure leases it only if it is still due.
+    const client = await c.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const write = (await client.query(
+        claimWriteSql(
+          { picked: [taken?.rowId as string], probes: new Set(), touched: [] },
+          'late-c',
+          1000,
+          new Date().toISOString(),
+          (v) => client.escapeLiteral(v),
+        ),
+      )) as unknown as Array<{ rows: unknown[] }>;
+      expect(write[0]?.rows).toEqual([]);
+    } finally {
+      client.release();
+    }
+    expect(await row(put.id)).toMatchObject({ owner: null, attempt: 2 });
   });
 
   it('applies migrations once when several instances start at once', async () => {

@@ -85,7 +85,8 @@ export function claimReadSql(window: number, perOrigin: number, finished: readon
  * embedded store counts an attempt a crash cut short. Such a request row is locked first (`FOR UPDATE SKIP
  * LOCKED`, and still due): its old owner may be settling it right now, and settlements lock the request
  * row before its lease, so the two cannot deadlock. A row without a lease has no owner that could settle
- * it, and claims take turns, so it needs no lock.
+ * it, and claims take turns, so it needs no lock. Every row must still be due: its owner may have recorded a
+ * failed attempt (lease dropped, due later) between the read and this write.
  */
 export function claimWriteSql(
   plan: ClaimPlan,
@@ -112,7 +113,7 @@ export function claimWriteSql(
     lease AS (
       INSERT INTO dsp_lease (request_id, origin, owner, until)
       SELECT id, origin, ${escapeLiteral(owner)}, now() + interval '${count(leaseMs)} milliseconds'
-      FROM dsp_request WHERE id = ANY(${picked})
+      FROM dsp_request WHERE id = ANY(${picked}) AND due_at <= now()
         AND (id NOT IN (SELECT id FROM old) OR id IN (SELECT id FROM locked))
       ON CONFLICT (request_id) DO UPDATE SET owner = EXCLUDED.owner, until = EXCLUDED.until
         WHERE dsp_lease.until < now()

@@ -516,14 +516,21 @@ export class PgStore {
     );
   }
 
-  /** A failed attempt: the request is due again at `state.nextAt`, for any instance. */
+  /**
+   * A failed attempt: the request is due again at `state.nextAt`, for any instance. Only while the lease is
+   * still ours: once another instance took the request over (our lease ran out), its claim has already
+   * counted this attempt as cut short, and our late failure must not drop its lease or move its due time
+   * (the request would be claimed a third time while the new owner still delivers it).
+   */
   async recordAttempt(rowId: string, state: AttemptState): Promise<void> {
     this.#started.delete(rowId);
     await this.#db(() =>
       this.pool.query(
-        `WITH r AS (UPDATE dsp_request SET attempt_state = $2, due_at = $3 WHERE id = $1 RETURNING id)
-         DELETE FROM dsp_lease WHERE request_id IN (SELECT id FROM r)`,
-        [rowId, JSON.stringify(state), new Date(state.nextAt)],
+        `WITH r AS (UPDATE dsp_request r SET attempt_state = $2, due_at = $3 WHERE id = $1
+                      AND EXISTS (SELECT 1 FROM dsp_lease l WHERE l.request_id = r.id AND l.owner = $4)
+                    RETURNING id)
+         DELETE FROM dsp_lease WHERE request_id IN (SELECT id FROM r) AND owner = $4`,
+        [rowId, JSON.stringify(state), new Date(state.nextAt), this.#opts.instanceId],
       ),
     );
   }
@@ -616,16 +623,28 @@ export class PgStore {
     }
   }
 
-  /** Moves a request to the dead letters (one statement: both or neither). */
+  /**
+   * Moves a request to the dead letters (one statement: both or neither). Only while the lease is ours, as
+   * in `recordAttempt`: an instance that took the request over is attempting it again, counted.
+   */
   async deadLetter(rowId: string, request: StoredRequest, info: DeadLetterInfo): Promise<void> {
     this.#started.delete(rowId);
     await this.#db(() =>
       this.pool.query(
-        `WITH d AS (DELETE FROM dsp_request WHERE id = $1 RETURNING id, payload),
+        `WITH d AS (DELETE FROM dsp_request r WHERE id = $1
+                      AND EXISTS (SELECT 1 FROM dsp_lease l WHERE l.request_id = r.id AND l.owner = $6)
+                    RETURNING id, payload),
               l AS (DELETE FROM dsp_lease WHERE request_id IN (SELECT id FROM d))
          INSERT INTO dsp_dead_letter (message_id, host, info, payload, dead_at)
          SELECT $2, $3, $4, d.payload, $5 FROM d`,
-        [rowId, request.message.id, info.host, JSON.stringify(info), new Date(info.deadAt)],
+        [
+          rowId,
+          request.message.id,
+          info.host,
+          JSON.stringify(info),
+          new Date(info.deadAt),
+          this.#opts.instanceId,
+        ],
       ),
     );
   }
