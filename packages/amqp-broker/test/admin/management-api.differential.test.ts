@@ -239,17 +239,27 @@ managementSuite(
 
     'queue fields and message_stats once statistics are in': async (t) => {
       const read = async (t: Target) => {
-        // Ours takes a statistics sample now; RabbitMQ is polled.
-        t.harness?.admin.stats.sample();
-        return eventually(async () => {
-          const q = (await call(t, 'GET', `/api/queues/${V}/q1`)).json;
-          return q.message_stats?.publish === 2 &&
-            q.message_stats?.deliver_get === 2 &&
-            q.state !== undefined &&
-            q.messages === 1
-            ? q
-            : undefined;
-        }, 30_000);
+        // Both are polled; ours takes a statistics sample before each look (a sample taken once could
+        // come before the last get's ack was counted, and its figures would then never change).
+        let last: unknown;
+        try {
+          return await eventually(async () => {
+            sample(t);
+            const q = (await call(t, 'GET', `/api/queues/${V}/q1`)).json;
+            last = q;
+            return q.message_stats?.publish === 2 &&
+              q.message_stats?.deliver_get === 2 &&
+              q.state !== undefined &&
+              q.messages === 1
+              ? q
+              : undefined;
+          }, 45_000);
+        } catch (err) {
+          throw new Error(
+            `${t.name}: queue statistics never showed 2 publishes, 2 gets, 1 message; last answer ${JSON.stringify(last)}`,
+            { cause: err },
+          );
+        }
       };
       const q = await read(t);
       const fields = [
