@@ -1,6 +1,6 @@
 /** Runs the dispatchd binary (through tsx) for the binary tests, and reads what it logs. */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,9 +11,8 @@ export const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 // test names one in a config file.
 export const launch = (args: string[], env: Record<string, string> = {}) => {
   // A free admin port unless the test names one (8080 may be taken on a shared machine).
-  const own = args.includes('-config-file')
-    ? {}
-    : { DISPATCHD_PERSIST_DIR: mkdtempSync(join(tmpdir(), 'dsp-dd-')), DISPATCHD_ADMIN_PORT: '0' };
+  const dir = args.includes('-config-file') ? undefined : mkdtempSync(join(tmpdir(), 'dsp-dd-'));
+  const own = dir ? { DISPATCHD_PERSIST_DIR: dir, DISPATCHD_ADMIN_PORT: '0' } : {};
   const p = spawn(process.execPath, ['--import', 'tsx', main, ...args], {
     env: { ...process.env, ...own, ...env },
   });
@@ -21,7 +20,13 @@ export const launch = (args: string[], env: Record<string, string> = {}) => {
   let err = '';
   p.stdout.on('data', (d: Buffer) => (out += d));
   p.stderr.on('data', (d: Buffer) => (err += d));
-  const exited = new Promise<number | null>((resolve) => p.on('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    p.on('exit', (code) => {
+      // The directory made for this run goes with it (a test that keeps data names its own).
+      if (dir) rmSync(dir, { recursive: true, force: true });
+      resolve(code);
+    }),
+  );
   return { p, exited, out: () => out, err: () => err };
 };
 
