@@ -180,13 +180,20 @@ export async function forkChild<Ready extends object>(
 export function readyLine(proc: ChildProcess, pattern: RegExp, describeExit = () => ''): Promise<string> {
   return new Promise<string>((resolve, reject) => {
     let out = '';
-    proc.stdout?.on('data', (d: Buffer) => {
+    // Both listeners go once settled: a chatty child's later output is neither kept nor searched again.
+    const onData = (d: Buffer) => {
       out += d;
       const m = pattern.exec(out);
-      if (m?.[1]) resolve(m[1]);
-    });
-    proc.once('exit', (code) =>
-      reject(new Error(`child exited (${code}) before it was ready ${describeExit()}`)),
-    );
+      if (!m?.[1]) return;
+      proc.stdout?.off('data', onData);
+      proc.off('exit', onExit);
+      resolve(m[1]);
+    };
+    const onExit = (code: number | null) => {
+      proc.stdout?.off('data', onData);
+      reject(new Error(`child exited (${code}) before it was ready ${describeExit()}`));
+    };
+    proc.stdout?.on('data', onData);
+    proc.once('exit', onExit);
   });
 }

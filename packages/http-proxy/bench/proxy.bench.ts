@@ -401,7 +401,7 @@ if (SECTIONS.has('stores')) {
     console.log(
       `stores:   ${variant.name.padEnd(24)} ${fmt(rate)} durable 202/s — p50 ${fmt(pct(sorted, 0.5), 2)} ms, ` +
         `p99 ${fmt(pct(sorted, 0.99), 2)} ms, ${r.failed} non-202; ${fmt(deliveries)} deliveries/s ` +
-        `(${fmt(dLoad)} during the load, backlog drained ${fmt(drainS, 2)} s after it), proxy CPU ${fmt((cpu / r.elapsed) * 100)}%, ` +
+        `(${fmt(dLoad)} during the load, backlog drained ${fmt(drainS, 2)} s after it), proxy CPU ${fmt(cpu / wall, 2)} s/s, ` +
         `database CPU ${variant.pg ? `${fmt(dbCpu / wall, 2)} s/s (its backends ${fmt(backendCpu / wall, 2)} s/s)` : '—'}${variant.pg ? ' (targets >= 5,000/s each)' : ''}; ` +
         `idle first delivery p50 ${fmt(pct(first, 0.5), 1)} ms, p99 ${fmt(pct(first, 0.99), 1)} ms${variant.pg ? ' (target p50 < 20 ms)' : ''}`,
     );
@@ -421,6 +421,7 @@ if (SECTIONS.has('stores')) {
     'proxy CPU',
     'DB CPU',
     'DB backends',
+    'idle first p50 ms',
   ];
   const rows = results.map((x) => [
     x.name,
@@ -431,6 +432,7 @@ if (SECTIONS.has('stores')) {
     fmt(x.proxyCpu, 2),
     x.dbCpu === undefined ? '—' : fmt(x.dbCpu, 2),
     x.backendCpu === undefined ? '—' : fmt(x.backendCpu, 2),
+    fmt(x.firstP50, 1),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
   for (const r of [head, ...rows])

@@ -341,11 +341,12 @@ describe('PostgreSQL store', () => {
   });
 
   it('ignores a late failure or dead letter of an instance whose lease was taken over; a claim leases only what is still due', async () => {
-    const open = (instanceId: string) =>
-      PgStore.open({ connectionString: db.url, instanceId, logger: noopLogger, leaseMs: 100 });
-    const a = await open('late-a');
-    const b = await open('late-b');
-    const c = await open('late-c');
+    // A's lease runs out at once; B's lasts the whole test (a busy machine must not hand it to C).
+    const open = (instanceId: string, leaseMs: number) =>
+      PgStore.open({ connectionString: db.url, instanceId, logger: noopLogger, leaseMs });
+    const a = await open('late-a', 100);
+    const b = await open('late-b', 60_000);
+    const c = await open('late-c', 60_000);
     for (const s of [a, b, c]) onCleanup(() => s.close(false));
     const origin = 'http://late.test:1';
     const limits = { concurrency: 5, burst: 5, failureThreshold: 5, cooldownMs: 1000, maxCooldownMs: 1000 };

@@ -119,13 +119,17 @@ export function differentialRuns<S>(
     for (const name of Object.keys(scenarios)) {
       if (options.concurrent === false) {
         it(name, async ({ expect }) => {
-          const theirsFirst = options.rabbitmqFirst && rabbitUp ? await run(rabbit as S, name) : undefined;
-          const mine = await run((ours as { side: S }).side, name);
-          const theirs = options.rabbitmqFirst
-            ? theirsFirst
-            : rabbitUp
-              ? await run(rabbit as S, name)
-              : undefined;
+          const runTheirs = async () => (rabbitUp ? run(rabbit as S, name) : undefined);
+          const runMine = () => run((ours as { side: S }).side, name);
+          let mine: Awaited<ReturnType<typeof runMine>>;
+          let theirs: Awaited<ReturnType<typeof runTheirs>>;
+          if (options.rabbitmqFirst) {
+            theirs = await runTheirs();
+            mine = await runMine();
+          } else {
+            mine = await runMine();
+            theirs = await runTheirs();
+          }
           compare(expect, name, mine, theirs, rabbitUp);
         });
         continue;
