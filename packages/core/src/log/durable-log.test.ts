@@ -140,6 +140,24 @@ describe('DurableLog', () => {
     await second.close();
   });
 
+  it('counts queued and in-flight records and ACKs as pending until they are durable', async () => {
+    const log = await DurableLog.open({ dir: tempDir(), fsync: { mode: 'always' } });
+    const seqs = await Promise.all([log.append(body(1)), log.append(body(2))]);
+    expect(log.stats().pendingRecords).toBe(0);
+    const acked = log.ack(seqs);
+    // Acknowledged in memory at once, but not on disk: a caller waiting for "nothing pending" must wait.
+    expect(log.liveCount).toBe(0);
+    expect(log.stats().pendingRecords).toBe(2);
+    const appended = log.append(body(3));
+    expect(log.stats().pendingRecords).toBe(3);
+    // The flush runs on setImmediate; whatever state the batch is in (queued, being written), it counts.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(log.stats().pendingRecords).toBeGreaterThan(0);
+    await Promise.all([acked, appended]);
+    expect(log.stats().pendingRecords).toBe(0);
+    await log.close();
+  });
+
   it('group-commits concurrent appends: far fewer syncs than records', async () => {
     const log = await DurableLog.open({ dir: tempDir(), fsync: { mode: 'always' } });
     const seqs = await Promise.all(Array.from({ length: 2000 }, (_, i) => log.append(body(i))));

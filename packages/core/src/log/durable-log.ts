@@ -76,7 +76,10 @@ export interface LogStats {
   diskBytes: number;
   liveRecords: number;
   nextSeq: number;
-  /** Appends and acks waiting to be written. */
+  /**
+   * Appends and acknowledgements not durable yet: queued for the next batch or in the batch being written.
+   * Zero means every record and ACK handed to the log so far is on disk.
+   */
   pendingRecords: number;
   /** Batches written since open (each one write per segment touched). */
   batches: number;
@@ -455,7 +458,10 @@ export class DurableLog {
       diskBytes,
       liveRecords: this.liveCount,
       nextSeq: this.#nextSeq,
-      pendingRecords: this.#pending?.records ?? 0,
+      // A queued batch frames its ACKs only when it is flushed, so they are counted apart.
+      pendingRecords:
+        (this.#pending ? this.#pending.records + this.#pending.ackSeqs.length : 0) +
+        (this.#inflight?.records ?? 0),
       batches: this.#batchesWritten,
       syncs: this.#syncs,
       failedBatches: this.#failedBatches,
