@@ -447,8 +447,11 @@ describe('delivery', () => {
     const proxy = await startProxy({ destinations: [{ match: '127.0.0.1', ratePerSec: 20, burst: 1 }] });
     for (let i = 0; i < 6; i++) await send(proxy, `/r${i}`, to(dest));
     await dest.waitFor(6, 5000);
-    const span = dest.received[5]!.at - dest.received[0]!.at;
-    expect(span).toBeGreaterThanOrEqual(220); // 5 gaps of 50 ms
+    // Measured from the second arrival: the first also carries the connection's set-up, which on a busy
+    // machine can take longer than the slack (CI saw 213 ms for 5 gaps of 50 ms). 4 gaps of 50 ms, less
+    // 40 ms for one late arrival; unlimited, the six arrive within a few milliseconds.
+    const span = dest.received[5]!.at - dest.received[1]!.at;
+    expect(span).toBeGreaterThanOrEqual(160);
   });
 
   it('refuses new requests with 503 when memory use passes maxRssBytes', async () => {
