@@ -58,11 +58,12 @@ describe.each(brokerTargets())('features against $name', ({ url }) => {
     await server.publish({ name: 'later', routingKey: queue, args: ['at'] }, { runAt: new Date(t0 + 1_234) });
     await server.publish({ name: 'later', routingKey: queue, args: ['now'] });
     await until(() => ran.size === 3, 10_000);
-    expect(ran.get('now')! - t0).toBeLessThan(1_500);
+    // Upper bounds with room for a loaded machine (confirms, the delay queue's expiry and redelivery).
+    expect(ran.get('now')! - t0).toBeLessThan(5_000);
     expect(ran.get('delay')! - t0).toBeGreaterThanOrEqual(700);
-    expect(ran.get('delay')! - t0).toBeLessThan(700 + 1_500);
+    expect(ran.get('delay')! - t0).toBeLessThan(700 + 5_000);
     expect(ran.get('at')! - t0).toBeGreaterThanOrEqual(1_234);
-    expect(ran.get('at')! - t0).toBeLessThan(1_234 + 1_500);
+    expect(ran.get('at')! - t0).toBeLessThan(1_234 + 5_000);
   });
 
   it('runs a task asked for a few milliseconds ahead no earlier than asked', async () => {

@@ -95,17 +95,17 @@ describe('fleet of three instances on one PostgreSQL database', () => {
     );
     await eventually(() => recv.ids.length >= N, 60_000);
     const at = [...recv.at].sort((a, b) => a - b);
-    // Any one-second window holds at most rate + burst deliveries (+3 for delivery-time jitter: tokens are
-    // spent at claim time, and a claim takes a few ms, so an early delivery held up by its instance's new
-    // connection lands among later ones; 10 runs gave 22–25); three independent limiters would allow three
-    // times the rate.
+    // Any one-second window holds at most rate + burst deliveries, plus jitter: tokens are spent at claim
+    // time but counted here on arrival, so deliveries an instance held up (a new connection, a busy core)
+    // land among later ones (10 idle runs gave 22–25: no margin at rate + burst + 3). Three independent
+    // limiters would let all 60 through in under a second, and the span check below fails them too.
     let worst = 0;
     for (let i = 0; i < at.length; i++) {
       let j = i;
       while (j < at.length && (at[j] as number) - (at[i] as number) < 1000) j++;
       worst = Math.max(worst, j - i);
     }
-    expect(worst).toBeLessThanOrEqual(rate + 2 + 3);
+    expect(worst).toBeLessThanOrEqual(rate + 2 + 10);
     expect((at.at(-1) as number) - (at[0] as number)).toBeGreaterThanOrEqual(((N - 2) / rate) * 1000 * 0.8);
   });
 

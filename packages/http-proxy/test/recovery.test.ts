@@ -97,7 +97,13 @@ describe('recovery and operation', () => {
         ids.push(accepted.id);
       }
       await store.close();
-      // A slow read stands in for a large backlog: deliveries (and /m0's failures) overlap recovery.
+      // A slow read stands in for a large backlog: deliveries (and /m0's failures) overlap recovery. Once
+      // the pass that schedules requests (the second over the main log) has handed over /m0's record, the
+      // read waits for its first attempt to arrive, so the overlap does not depend on how fast a busy
+      // machine gets there.
+      const m0 = () => dest.received.filter((r) => r.url === '/m0');
+      const m0Target = Buffer.from(`${dest.url}/m0`);
+      let m0Reads = 0;
       const live = DurableLog.prototype.live;
       const slow = vi.spyOn(DurableLog.prototype, 'live').mockImplementation(async function* (
         this: DurableLog,
@@ -106,6 +112,8 @@ describe('recovery and operation', () => {
         for await (const rec of live.call(this, options)) {
           await sleep(5);
           yield rec;
+          if (rec.body.includes(m0Target) && ++m0Reads === 2)
+            await eventually(() => m0().length >= 1, 10_000);
         }
       });
       onCleanup(async () => slow.mockRestore());
@@ -120,7 +128,6 @@ describe('recovery and operation', () => {
       };
       const first = await startProxy(opts);
       slow.mockRestore();
-      const m0 = () => dest.received.filter((r) => r.url === '/m0');
       const failedDuringRecovery = m0().length;
       expect(failedDuringRecovery).toBeGreaterThanOrEqual(1);
       await eventually(() => m0().length >= failedDuringRecovery + 3);

@@ -61,17 +61,18 @@ describe('MysqlSubscriptionSource (original schema on MariaDB)', () => {
     try {
       await source.list();
       source.watch((c) => changes.push(c));
-      const at = Date.now();
       await db.pool.query(
         `INSERT INTO subscription_params (subscription_id, param_name, param_value) VALUES (11, 'ConcurrencyOfRetry', '6')`,
       );
+      // From the commit on; a few polls of slack for a loaded machine (a source that never polls fails).
+      const at = Date.now();
       await waitFor('change seen', () =>
         changes.find(
           (c) =>
             c.kind === 'upsert' && c.subscription.id === 11 && c.subscription.params.retryConcurrency === 6,
         ),
       );
-      expect(Date.now() - at).toBeLessThan(2_000);
+      expect(Date.now() - at).toBeLessThan(5_000);
       const updated = await source.setParams(11, {
         concurrency: 5,
         retry: { kind: 'exponential', maxRetries: 3, baseDelayMs: 100, maxDelayMs: 1000 },

@@ -221,8 +221,9 @@ describe('redistribute + push (2 beanstalkd, redis-server, real HTTP subscribers
       '2',
     );
     const changedAt = Date.now();
-    await waitFor('new senders', () => loops() === 5 * env.addresses.length, 10_000);
-    expect(Date.now() - changedAt).toBeLessThan(3_000);
+    await waitFor('new senders', () => loops() === 5 * env.addresses.length, 20_000);
+    // Polled every 200 ms: a few seconds of slack for a loaded machine, far below "never picked up".
+    expect(Date.now() - changedAt).toBeLessThan(6_000);
   });
 
   it('signs pushes (Standard Webhooks) when the subscription has a secret', async () => {
