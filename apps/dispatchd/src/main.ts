@@ -36,7 +36,13 @@ async function main(): Promise<void> {
     return;
   }
   const config = parsed.config;
-  const logger = pino({ name: 'dispatchd', level: config.logLevel });
+  // Synchronous writes to stdout: pino's default (asynchronous) destination may still have a line in flight
+  // when the process exits, and the exit handler's synchronous flush then writes later lines first (the
+  // last lines of a shutdown came out of order) or the in-flight one is lost. Log volume here is low.
+  const logger = pino(
+    { name: 'dispatchd', level: config.logLevel },
+    pino.destination({ dest: 1, sync: true }),
+  );
   if (config.configFile !== undefined) logger.info({ configFile: config.configFile }, 'config file read');
   for (const warning of config.warnings) logger.warn(warning);
   if (config.broker.users === undefined) {

@@ -20,7 +20,13 @@ async function main(): Promise<void> {
     process.stdout.write(HELP);
     return;
   }
-  const logger = pino({ name: 'http-dispatcher', level: parsed.config.logLevel });
+  // Synchronous writes to stdout: pino's default (asynchronous) destination may still have a line in flight
+  // when the process exits, and the exit handler's synchronous flush then writes later lines first (the
+  // last lines of a shutdown came out of order) or the in-flight one is lost. Log volume here is low.
+  const logger = pino(
+    { name: 'http-dispatcher', level: parsed.config.logLevel },
+    pino.destination({ dest: 1, sync: true }),
+  );
   if (parsed.command === 'migrate') {
     const url = parsed.config.proxy.postgres?.connectionString as string;
     const applied = await migratePostgres(url, logger);

@@ -26,7 +26,14 @@ async function main(): Promise<void> {
     return;
   }
   const { config } = parsed;
-  const logger = pino({ name: 'medispatcher', level: config.file.LogLevel });
+  // Synchronous writes to stdout: pino's default (asynchronous) destination may still have a line in flight
+  // when the process exits, and the exit handler's synchronous flush then writes later lines first (the
+  // last lines of a shutdown came out of order) or the in-flight one is lost. Log volume here is low, and
+  // DATA records written to stdout below interleave with these in order.
+  const logger = pino(
+    { name: 'medispatcher', level: config.file.LogLevel },
+    pino.destination({ dest: 1, sync: true }),
+  );
   // DATA records must survive a crash: written synchronously, to LOG_DIR/data.log when LOG_DIR is set.
   const dataDestination = config.file.LOG_DIR
     ? pino.destination({
