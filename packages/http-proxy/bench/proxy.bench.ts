@@ -13,6 +13,9 @@
  * The proxy runs in its own process; the load generator and the sink run in this one.
  * 5. Live (`live`, on request; needs wrk): wrk against a bare node:http server, then against the proxy
  *    delivering at once to the sink (deliveryThreads from BENCH_LIVE_THREADS, default 0,1), in the same run.
+ *    BENCH_PEER names a binary of the original Go dispatcher (built by the user; never part of this
+ *    repository): it then runs under the same load too, once per WORKER in BENCH_PEER_WORKER (default 10,64:
+ *    its default, and ours), and the rounds repeat BENCH_LIVE_ROUNDS times (default 1), bare first each round.
  *
  * Env: BENCH_SECTIONS (default ingest,delivery,backlog,stores), BENCH_SECONDS (ingest duration, default 5), BENCH_DELIVERIES (default 100,000),
  * BENCH_BACKLOG (default 1,000,000), BENCH_WORKERS (default 64), BENCH_DIR (default OS temp dir),
@@ -27,6 +30,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { getFreePort } from '@dispatcher/tooling';
 import { readyLine } from '@dispatcher/tooling/child-harness';
 import { Pool } from 'undici';
 
@@ -197,40 +201,101 @@ if (SECTIONS.has('live')) {
         .map(([k, v]) => `wrk.headers["${k}"] = "${v}"\n`)
         .join(''),
   );
-  const wrk = (url: string, s: number) => runWrk(wrkBin, script, url, s);
-  const bare = await startProxy('-', bareServer);
-  await wrk(bare.url, 2); // warm-up
-  const b = await wrk(bare.url, seconds);
-  await stopProxy(bare);
-  const bareRate = b.accepted / b.seconds;
-  console.log(
-    `live:     bare node:http ${fmt(bareRate)} 202/s (${wrkBin} -t2 -c${CONNECTIONS} -d${seconds}s, 1 KiB POST, p50 ${b.p50})`,
+  const wrk = (url: string, s: number, lua = script) => runWrk(wrkBin, lua, url, s);
+  // The original reads its own header name (X-Dispatcher-Original-Host); ours accepts both.
+  const peerScript = join(scriptDir, 'post-original.lua');
+  writeFileSync(
+    peerScript,
+    `wrk.method = "POST"\nwrk.body = string.rep("x", ${BODY.length})\n` +
+      `wrk.headers["x-dispatcher-original-host"] = "${sinkUrl}"\nwrk.headers["content-type"] = "application/octet-stream"\n`,
   );
-  for (const threads of (process.env.BENCH_LIVE_THREADS ?? '0,1').split(',')) {
-    const dir = mkdtempSync(join(BASE, 'dsp-bench-proxy-'));
-    const proxy = await startProxy(dir, server, { BENCH_DELIVERY_THREADS: threads });
+  const peer = process.env.BENCH_PEER;
+  const rounds = Number(process.env.BENCH_LIVE_ROUNDS ?? 1);
+  /** Load, then wait for every accepted request to arrive; the figures of one proxy-like run. */
+  const liveRun = async (url: string, pid: number, lua: string) => {
     delivered = 0;
-    const warm = await wrk(proxy.url, 2);
-    while (delivered < warm.accepted) await new Promise((r) => setTimeout(r, 5));
+    const warm = await wrk(url, 2, lua);
+    const tWarm = performance.now();
+    while (delivered < warm.accepted && performance.now() - tWarm < 60_000)
+      await new Promise((r) => setTimeout(r, 5));
     const d0 = delivered;
-    const cpu0 = cpuSeconds(proxy.proc.pid as number);
-    const r = await wrk(proxy.url, seconds);
+    const cpu0 = cpuSeconds(pid);
+    const r = await wrk(url, seconds, lua);
     const dLoad = delivered - d0;
     const tDrain = performance.now();
     while (delivered < d0 + r.accepted && performance.now() - tDrain < 60_000)
       await new Promise((res) => setTimeout(res, 2));
     const drainS = (performance.now() - tDrain) / 1000;
-    const cpu = cpuSeconds(proxy.proc.pid as number) - cpu0;
-    const mem = memory(proxy.proc.pid as number);
+    const cpu = cpuSeconds(pid) - cpu0;
+    const mem = memory(pid);
     const rate = r.accepted / r.seconds;
+    const got = delivered - d0;
+    return { r, rate, dLoad, drainS, cpu, mem, got };
+  };
+  for (let round = 1; round <= rounds; round++) {
+    const tag = rounds > 1 ? ` [round ${round}/${rounds}]` : '';
+    const bare = await startProxy('-', bareServer);
+    await wrk(bare.url, 2); // warm-up
+    const b = await wrk(bare.url, seconds);
+    await stopProxy(bare);
+    const bareRate = b.accepted / b.seconds;
     console.log(
-      `live:     proxy, deliveryThreads=${threads}: ${fmt(rate)} durable 202/s (p50 ${r.p50}, ${r.other} non-202), ` +
-        `${fmt(dLoad / r.seconds)} deliveries/s during the load, backlog of ${fmt(Math.max(0, r.accepted - dLoad))} ` +
-        `drained ${fmt(drainS, 2)} s after it (target <= 2 s); proxy CPU ${fmt((cpu / (r.seconds + drainS)) * 100)}%, ` +
-        `peak RSS ${fmt(mem.peakMb)} MB; ${fmt(rate / bareRate, 2)}x the bare server (target >= 0.42x)`,
+      `live:     bare node:http ${fmt(bareRate)} 202/s (${wrkBin} -t2 -c${CONNECTIONS} -d${seconds}s, 1 KiB POST, p50 ${b.p50})${tag}`,
     );
-    await stopProxy(proxy);
-    rmSync(dir, { recursive: true, force: true });
+    for (const threads of (process.env.BENCH_LIVE_THREADS ?? '0,1').split(',')) {
+      const dir = mkdtempSync(join(BASE, 'dsp-bench-proxy-'));
+      const proxy = await startProxy(dir, server, { BENCH_DELIVERY_THREADS: threads });
+      const x = await liveRun(proxy.url, proxy.proc.pid as number, script);
+      console.log(
+        `live:     proxy, deliveryThreads=${threads}: ${fmt(x.rate)} durable 202/s (p50 ${x.r.p50}, ${x.r.other} non-202), ` +
+          `${fmt(x.dLoad / x.r.seconds)} deliveries/s during the load, backlog of ${fmt(Math.max(0, x.r.accepted - x.dLoad))} ` +
+          `drained ${fmt(x.drainS, 2)} s after it (target <= 2 s); proxy CPU ${fmt((x.cpu / (x.r.seconds + x.drainS)) * 100)}%, ` +
+          `peak RSS ${fmt(x.mem.peakMb)} MB; ${fmt(x.rate / bareRate, 2)}x the bare server (target >= 0.42x)${tag}`,
+      );
+      await stopProxy(proxy);
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const peerRuns = peer
+      ? (process.env.BENCH_PEER_WORKER ?? '10,64').split(',').map((workers) => ({ bin: peer, workers }))
+      : [];
+    for (const { bin, workers } of peerRuns) {
+      const dir = mkdtempSync(join(BASE, 'dsp-bench-peer-'));
+      const port = await getFreePort();
+      // Its per-message log lines go nowhere: the run measures the dispatcher, not a terminal.
+      const proc = spawn(bin, [], {
+        cwd: dir,
+        stdio: 'ignore',
+        env: {
+          ...process.env,
+          LISTEN: `127.0.0.1:${port}`,
+          WORKER: workers,
+          TRANSACTION_LOG: join(dir, 'transaction.log'),
+          DEAD_LETTER: join(dir, 'deadletter.log'),
+        },
+      });
+      const url = `http://127.0.0.1:${port}`;
+      for (let i = 0; ; i++) {
+        const up = await fetch(url, { method: 'GET' }).then(
+          () => true,
+          () => false,
+        );
+        if (up) break;
+        if (i > 500 || proc.exitCode !== null)
+          throw new Error(`the peer ${bin} did not start listening on ${url}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      const x = await liveRun(url, proc.pid as number, peerScript);
+      console.log(
+        `live:     original (Go, never fsyncs), WORKER=${workers}: ${fmt(x.rate)} 202/s (p50 ${x.r.p50}, ${x.r.other} non-202), ` +
+          `${fmt(x.dLoad / x.r.seconds)} deliveries/s during the load, ${fmt(x.got)} of ${fmt(x.r.accepted)} delivered ` +
+          `${fmt(x.drainS, 2)} s after it; its CPU ${fmt((x.cpu / (x.r.seconds + x.drainS)) * 100)}%, peak RSS ${fmt(x.mem.peakMb)} MB; ` +
+          `${fmt(x.rate / bareRate, 2)}x the bare server${tag}`,
+      );
+      const exited = new Promise((r) => proc.on('exit', r));
+      proc.kill('SIGKILL');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
   rmSync(scriptDir, { recursive: true, force: true });
 }
