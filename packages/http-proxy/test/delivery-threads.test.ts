@@ -4,6 +4,7 @@
  */
 import { noopLogger } from '@dispatcher/core';
 import { afterEach, describe, expect, it } from 'vitest';
+import { AttemptSignal } from '../src/delivery/attempt-signal.js';
 import { DeliveryThreads } from '../src/delivery/delivery-threads.js';
 import { ProxyError } from '../src/errors.js';
 import { Sink } from './helpers/sink.js';
@@ -47,7 +48,7 @@ describe('DeliveryThreads', () => {
         : { kind: 'status', status: 503, headers: { 'retry-after': '7' } };
     const answers = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
-        pool.request(call(sink.url, `/p/${i}?q=1`, `body-${i}`), new AbortController().signal),
+        pool.request(call(sink.url, `/p/${i}?q=1`, `body-${i}`), new AttemptSignal()),
       ),
     );
     expect(sink.received).toHaveLength(20);
@@ -64,13 +65,13 @@ describe('DeliveryThreads', () => {
     const url = sink.url;
     await sink.close();
     sinks.length = 0;
-    const a = await pool.request(call(url), new AbortController().signal);
+    const a = await pool.request(call(url), new AttemptSignal());
     expect('error' in a && (a.error as NodeJS.ErrnoException).code).toBe('ECONNREFUSED');
   });
 
   it('refuses destinations the policy does not allow, in the thread', async () => {
     const { sink, pool } = await setup(1, ['example.invalid']);
-    const a = await pool.request(call(sink.url), new AbortController().signal);
+    const a = await pool.request(call(sink.url), new AttemptSignal());
     expect('error' in a).toBe(true);
     expect(sink.received).toHaveLength(0);
   });
@@ -78,10 +79,10 @@ describe('DeliveryThreads', () => {
   it('answers an abort at once with its reason, and the thread drops the call', async () => {
     const { sink, pool } = await setup(1);
     sink.behave = () => ({ kind: 'hang' });
-    const ctl = new AbortController();
-    const answer = pool.request(call(sink.url), ctl.signal);
+    const signal = new AttemptSignal();
+    const answer = pool.request(call(sink.url), signal);
     await sink.waitFor(1);
-    ctl.abort(new Error('stop'));
+    signal.abort(new Error('stop'));
     const a = await answer;
     expect('error' in a && a.error.message).toBe('stop');
     expect(pool.inflight).toBe(0);
@@ -91,7 +92,7 @@ describe('DeliveryThreads', () => {
     const { sink, pool } = await setup(1);
     sink.behave = () => ({ kind: 'hang' });
     // Its outcome is taken before the close, which settles it.
-    const settled = pool.request(call(sink.url), new AbortController().signal).then(
+    const settled = pool.request(call(sink.url), new AttemptSignal()).then(
       () => undefined,
       (e: unknown) => e,
     );
@@ -99,7 +100,7 @@ describe('DeliveryThreads', () => {
     await pool.close();
     const err = await settled;
     expect(ProxyError.hasCode(err, 'DSP_PROXY_DELIVERY_THREAD')).toBe(true);
-    await expect(pool.request(call(sink.url), new AbortController().signal)).rejects.toMatchObject({
+    await expect(pool.request(call(sink.url), new AttemptSignal())).rejects.toMatchObject({
       code: 'DSP_PROXY_CLOSED',
     });
   });

@@ -33,6 +33,7 @@ import type { Dispatcher } from 'undici';
 import { ProxyError } from '../errors.js';
 import type { ProxyMetrics } from '../proxy-metrics.js';
 import type { StoredRequest } from '../store/stored-request.js';
+import { AttemptSignal } from './attempt-signal.js';
 import type { DeliveryEvent } from './delivery-event.js';
 import type { DeliveryOptions } from './delivery-options.js';
 import type { DeliveryThreads } from './delivery-threads.js';
@@ -88,7 +89,7 @@ export class DeliveryEngine {
   readonly #destByKey = new Map<string, DestinationState>();
   readonly #heap = new DueHeap();
   readonly #deciders = new Map<string, RetryDecider>();
-  readonly #inflight = new Map<number, AbortController>();
+  readonly #inflight = new Map<number, AttemptSignal>();
   readonly #cache = new Map<number, StoredRequest>();
   #cacheBytes = 0;
   #rr = 0;
@@ -195,7 +196,7 @@ export class DeliveryEngine {
     if (this.#inflight.size === 0) return;
     const drained = new Promise<void>((resolve) => this.#idle.push(resolve));
     const timer = setTimeout(() => {
-      for (const ctl of this.#inflight.values()) ctl.abort(new Error('dispatcher shutting down'));
+      for (const signal of this.#inflight.values()) signal.abort(new Error('dispatcher shutting down'));
     }, timeoutMs);
     await drained;
     clearTimeout(timer);
@@ -351,8 +352,8 @@ export class DeliveryEngine {
   }
 
   async #attempt(seq: number, dest: DestinationState, probe: boolean): Promise<void> {
-    const ctl = new AbortController();
-    this.#inflight.set(seq, ctl);
+    const signal = new AttemptSignal();
+    this.#inflight.set(seq, signal);
     dest.inflight++;
     let finished = true;
     // Whether the breaker got this attempt's outcome; a probe that reports none must give its slot back.
@@ -369,9 +370,9 @@ export class DeliveryEngine {
       // crash with the attempt in flight cannot make the next one repeat its number.
       if (!answered) await this.#store.attemptStarted(seq, attempt);
       const startedAt = this.#clock();
-      const outcome = answered?.outcome ?? (await this.#call(request, attempt, dest, ctl));
+      const outcome = answered?.outcome ?? (await this.#call(request, attempt, dest, signal));
       // Aborted by shutdown (not by the attempt's own timeout): record nothing.
-      if (ctl.signal.aborted && !isTimeout(outcome)) {
+      if (signal.aborted && !isTimeout(outcome)) {
         finished = false; // shutdown: no attempt recorded, the request stays pending
         return;
       }
@@ -489,20 +490,20 @@ export class DeliveryEngine {
   }
 
   /**
-   * One HTTP attempt. `ctl` is the attempt's own controller: shutdown aborts it (through #inflight) and so
-   * does the timeout, so each attempt needs one controller and no listeners.
+   * One HTTP attempt. `signal` is the attempt's own: shutdown aborts it (through #inflight) and so does the
+   * timeout, so each attempt needs one signal and no listeners.
    */
   async #call(
     request: StoredRequest,
     attempt: number,
     dest: DestinationState,
-    ctl: AbortController,
+    signal: AttemptSignal,
   ): Promise<RetryOutcome> {
     const timeoutMs = request.timeoutMs ?? dest.rule?.timeoutMs ?? this.#opts.defaultTimeoutMs;
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      ctl.abort(new Error(`no answer within ${timeoutMs} ms`));
+      signal.abort(new Error(`no answer within ${timeoutMs} ms`));
     }, timeoutMs);
     const headers: Record<string, string | string[]> = { ...request.message.headers };
     headers['x-dispatcher-message-id'] = request.message.id;
@@ -526,7 +527,7 @@ export class DeliveryEngine {
             body,
             timeoutMs,
           },
-          ctl.signal,
+          signal,
         );
         if ('error' in answer) throw answer.error;
         statusCode = answer.status;
@@ -538,7 +539,7 @@ export class DeliveryEngine {
           method: request.method as Dispatcher.HttpMethod,
           headers,
           body: body.length > 0 ? body : null,
-          signal: ctl.signal,
+          signal,
           headersTimeout: timeoutMs,
           bodyTimeout: timeoutMs,
         });

@@ -13,6 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '@dispatcher/core';
 import { ProxyError } from '../errors.js';
+import { type AttemptSignal, abortReason } from './attempt-signal.js';
 import { type FromThread, fromWireError, type ToThread, type WireCall } from './delivery-wire.js';
 import type { DeliveryThreadData } from './delivery-worker.js';
 
@@ -42,7 +43,7 @@ export type ThreadAnswer = { status: number; retryAfter?: string } | { error: Er
 interface Pending {
   resolve: (a: ThreadAnswer) => void;
   reject: (err: Error) => void;
-  signal: AbortSignal;
+  signal: AttemptSignal;
   onAbort: () => void;
   thread: Thread;
 }
@@ -92,7 +93,7 @@ export class DeliveryThreads {
    * with its reason, at once); rejects with `DSP_PROXY_DELIVERY_THREAD` when the thread died or the pool is
    * closed, so the caller treats it as a failure on its side, not the destination's.
    */
-  request(call: ThreadCall, signal: AbortSignal): Promise<ThreadAnswer> {
+  request(call: ThreadCall, signal: AttemptSignal): Promise<ThreadAnswer> {
     if (this.#closing)
       return Promise.reject(new ProxyError('DSP_PROXY_CLOSED', 'the delivery threads are closed'));
     if (signal.aborted) return Promise.resolve({ error: abortReason(signal) });
@@ -107,7 +108,7 @@ export class DeliveryThreads {
         thread.worker.postMessage({ type: 'abort', ids: [id] } satisfies ToThread);
         resolve({ error: abortReason(signal) });
       };
-      signal.addEventListener('abort', onAbort, { once: true });
+      signal.once('abort', onAbort);
       this.#pending.set(id, { resolve, reject, signal, onAbort, thread });
       thread.ids.add(id);
       thread.queued.push({ call, id });
@@ -234,7 +235,7 @@ export class DeliveryThreads {
     if (!p) return false;
     this.#pending.delete(id);
     p.thread.ids.delete(id);
-    p.signal.removeEventListener('abort', p.onAbort);
+    p.signal.removeListener('abort', p.onAbort);
     return true;
   }
 
@@ -247,10 +248,6 @@ export class DeliveryThreads {
       p.reject(new ProxyError('DSP_PROXY_DELIVERY_THREAD', why));
     }
   }
-}
-
-function abortReason(signal: AbortSignal): Error {
-  return signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason ?? 'aborted'));
 }
 
 /** tsx's ESM API (the `import` condition of `tsx/esm/api`, beside the `require` one this resolves). */

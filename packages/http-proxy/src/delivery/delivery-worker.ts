@@ -8,6 +8,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { createDestinationPolicy, createSafeConnector } from '@dispatcher/core/http';
 import { Agent, type Dispatcher } from 'undici';
+import { AttemptSignal } from './attempt-signal.js';
 import {
   type FromThread,
   type ToThread,
@@ -34,7 +35,7 @@ const agent = new Agent({
   keepAliveTimeout: 30_000,
   connections: data.connections,
 });
-const inflight = new Map<number, AbortController>();
+const inflight = new Map<number, AttemptSignal>();
 let results: WireResult[] = [];
 let flushing = false;
 
@@ -52,8 +53,8 @@ function report(r: WireResult): void {
 }
 
 async function call(c: WireCall, bodies: ArrayBuffer): Promise<void> {
-  const ctl = new AbortController();
-  inflight.set(c.i, ctl);
+  const signal = new AttemptSignal();
+  inflight.set(c.i, signal);
   try {
     const res = await agent.request({
       origin: c.o,
@@ -61,7 +62,7 @@ async function call(c: WireCall, bodies: ArrayBuffer): Promise<void> {
       method: c.m as Dispatcher.HttpMethod,
       headers: c.h,
       body: c.len > 0 ? Buffer.from(bodies, c.off, c.len) : null,
-      signal: ctl.signal,
+      signal,
       headersTimeout: c.t,
       bodyTimeout: c.t,
     });
@@ -84,7 +85,7 @@ port.on('message', (msg: ToThread) => {
       for (const id of msg.ids) inflight.get(id)?.abort(new Error('aborted by the dispatcher'));
       break;
     case 'close':
-      for (const ctl of inflight.values()) ctl.abort(new Error('dispatcher shutting down'));
+      for (const signal of inflight.values()) signal.abort(new Error('dispatcher shutting down'));
       agent.close().then(
         () => port.postMessage({ type: 'closed' } satisfies FromThread),
         () => port.postMessage({ type: 'closed' } satisfies FromThread),
