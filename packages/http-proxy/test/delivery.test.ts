@@ -46,6 +46,20 @@ describe('delivery', () => {
     expect(dest.received.length).toBe(4);
   });
 
+  it('counts an answer whose body is still arriving at the deadline as a timed-out attempt', async () => {
+    const dest = await sink();
+    dest.behave = (_r, i) =>
+      i === 0 ? { kind: 'stall-body', status: 200 } : { kind: 'status', status: 200 };
+    const proxy = await startProxy();
+    const { json } = await send(proxy, '/slow-body', to(dest, { 'x-dispatcher-timeout': '300' }));
+    await dest.waitFor(2, 8000);
+    expect(dest.received.map((r) => r.headers['x-dispatcher-attempt'])).toEqual(['1', '2']);
+    await eventually(async () => {
+      const status = await send(proxy, `/_dispatcher/messages/${json.id}`, { method: 'GET' });
+      return status.json.status === 'delivered' && status.json.attempts === 2;
+    });
+  });
+
   it('honours Retry-After on 429', async () => {
     const dest = await sink();
     dest.behave = (_r, i) =>

@@ -544,6 +544,9 @@ export class DeliveryEngine {
           bodyTimeout: timeoutMs,
         });
         await drain(res.body);
+        // The deadline can fall while the body is read: dump() then resolves all the same, but the attempt
+        // timed out (left as it was, the abort would pass for a shutdown and the request would wait for a restart).
+        if (timedOut) throw signal.reason;
         statusCode = res.statusCode;
         retryAfter = res.headers['retry-after'];
       }

@@ -1,6 +1,6 @@
 /**
  * A real HTTP destination for tests: records every request it receives and answers according to a
- * programmable behaviour (status, Retry-After, hang, connection reset).
+ * programmable behaviour (status, Retry-After, hang, a body that stalls, connection reset).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -16,6 +16,8 @@ export interface Received {
 export type Behaviour =
   | { kind: 'status'; status: number; headers?: Record<string, string>; body?: string }
   | { kind: 'hang' }
+  /** Status and headers at once, then part of a body, and nothing more. */
+  | { kind: 'stall-body'; status: number }
   | { kind: 'delay'; ms: number; status: number }
   | { kind: 'reset' };
 
@@ -56,6 +58,11 @@ export class Sink {
             break;
           case 'hang':
             this.#hung.push(res);
+            break;
+          case 'stall-body':
+            this.#hung.push(res);
+            res.writeHead(b.status, { 'content-length': '100' });
+            res.write('partial');
             break;
           case 'delay':
             this.#hung.push(res);
