@@ -193,22 +193,25 @@ if (SECTIONS.has('live')) {
   const headers = { 'x-dispatcher-origin-host': sinkUrl, 'content-type': 'application/octet-stream' };
   const wrkBin = process.env.BENCH_WRK ?? 'wrk';
   const scriptDir = mkdtempSync(join(BASE, 'dsp-bench-wrk-'));
-  const script = join(scriptDir, 'post.lua');
-  writeFileSync(
-    script,
-    `wrk.method = "POST"\nwrk.body = string.rep("x", ${BODY.length})\n` +
-      Object.entries(headers)
-        .map(([k, v]) => `wrk.headers["${k}"] = "${v}"\n`)
-        .join(''),
-  );
-  const wrk = (url: string, s: number, lua = script) => runWrk(wrkBin, lua, url, s);
+  /** A wrk script that POSTs the 1 KiB body with `hdrs`. */
+  const luaScript = (name: string, hdrs: Record<string, string>) => {
+    const path = join(scriptDir, name);
+    writeFileSync(
+      path,
+      `wrk.method = "POST"\nwrk.body = string.rep("x", ${BODY.length})\n` +
+        Object.entries(hdrs)
+          .map(([k, v]) => `wrk.headers["${k}"] = "${v}"\n`)
+          .join(''),
+    );
+    return path;
+  };
+  const script = luaScript('post.lua', headers);
   // The original reads its own header name (X-Dispatcher-Original-Host); ours accepts both.
-  const peerScript = join(scriptDir, 'post-original.lua');
-  writeFileSync(
-    peerScript,
-    `wrk.method = "POST"\nwrk.body = string.rep("x", ${BODY.length})\n` +
-      `wrk.headers["x-dispatcher-original-host"] = "${sinkUrl}"\nwrk.headers["content-type"] = "application/octet-stream"\n`,
-  );
+  const peerScript = luaScript('post-original.lua', {
+    'x-dispatcher-original-host': sinkUrl,
+    'content-type': 'application/octet-stream',
+  });
+  const wrk = (url: string, s: number, lua = script) => runWrk(wrkBin, lua, url, s);
   const peer = process.env.BENCH_PEER;
   const rounds = Number(process.env.BENCH_LIVE_ROUNDS ?? 1);
   /** Load, then wait for every accepted request to arrive; the figures of one proxy-like run. */
